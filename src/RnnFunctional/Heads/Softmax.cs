@@ -1,0 +1,84 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
+
+namespace RnnFunctional;
+
+/// <summary>The softmax read-out ŷ = softmax(Wy·a + by) shared by every cell, and its cross-entropy loss.</summary>
+public static class Softmax
+{
+    /// <summary>
+    /// Softmax of each column. Each column is shifted by its own maximum, so columns never underflow to 0/0 and
+    /// logits of ±1e4 stay finite.
+    /// </summary>
+    /// <param name="logits">n_y×m logits, one column per example.</param>
+    /// <returns>n_y×m probabilities; each column is positive and sums to 1.</returns>
+    [Pure]
+    public static Matrix<double> Columns(Matrix<double> logits)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(logits), nameof(logits), logits, logits.RowCount, logits.ColumnCount, "n_y×m")));
+        return Ops.SoftmaxColumns(logits);
+    }
+
+    /// <summary>
+    /// The losses −log softmax(logits)[labels[j], j] of each column, computed with a per-column log-sum-exp, and
+    /// their gradient with respect to the logits, softmax(logits) − onehot(labels).
+    /// </summary>
+    /// <param name="logits">n_y×m logits.</param>
+    /// <param name="labels">m class indices in [0, n_y).</param>
+    [Pure]
+    internal static (double[] Losses, Matrix<double> DLogits) CrossEntropy(Matrix<double> logits, ImmutableArray<int> labels)
+    {
+        var lse = Ops.LogSumExpColumns(logits);
+        var losses = new double[labels.Length];
+        for (var j = 0; j < labels.Length; j++) losses[j] = lse[j] - logits[labels[j], j];
+        var dLogits = Ops.SoftmaxColumns(logits);
+        for (var j = 0; j < labels.Length; j++) dLogits[labels[j], j] -= 1.0;
+        return (losses, dLogits);
+    }
+
+    /// <summary>ŷ = softmax(wy·a + by).</summary>
+    /// <param name="wy">n_y×n_a.</param>
+    /// <param name="by">n_y.</param>
+    /// <param name="a">n_a×m hidden state.</param>
+    [Pure]
+    internal static Matrix<double> Predict(Matrix<double> wy, Vector<double> by, Matrix<double> a) =>
+        Ops.SoftmaxColumns(Ops.Affine(wy, a, by));
+
+    /// <summary>
+    /// The summed cross-entropy of the read-out over all steps (a compensated sum, accurate to the last bit of the
+    /// total whatever the number of terms) and its gradients: dWy = Σ do·aᵀ, dby = Σ_columns do,
+    /// and the gradient Wyᵀ·do that each state a⟨t⟩ receives from the head.
+    /// </summary>
+    /// <param name="wy">n_y×n_a.</param>
+    /// <param name="by">n_y.</param>
+    /// <param name="states">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+    /// <param name="labels">labels[t][j] ∈ [0, n_y).</param>
+    [Pure]
+    internal static HeadGradient LossAndGradients(
+        Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states, ImmutableArray<ImmutableArray<int>> labels)
+    {
+        var losses = new List<double>(states.Length * labels[0].Length);
+        var dWy = Matrix<double>.Build.Dense(wy.RowCount, wy.ColumnCount);
+        var dBy = Vector<double>.Build.Dense(by.Count);
+        var dStates = ImmutableArray.CreateBuilder<Matrix<double>>(states.Length);
+        for (var t = 0; t < states.Length; t++)
+        {
+            var (stepLosses, dO) = CrossEntropy(Ops.Affine(wy, states[t], by), labels[t]);
+            losses.AddRange(stepLosses);
+            dWy += Ops.MulTB(dO, states[t]);
+            dBy += Ops.RowSums(dO);
+            dStates.Add(Ops.MulTA(wy, dO));
+        }
+        return new(Ops.CompensatedSum(losses), dWy, dBy, dStates.MoveToImmutable());
+    }
+}
+
+/// <summary>The loss of a softmax read-out over a sequence and its gradients.</summary>
+/// <param name="Loss">Σ_t Σ_j −log ŷ⟨t⟩[label, j].</param>
+/// <param name="DWy">n_y×n_a.</param>
+/// <param name="DBy">n_y.</param>
+/// <param name="DStates">The gradient each a⟨t⟩ receives from the head, each n_a×m.</param>
+internal sealed record HeadGradient(double Loss, Matrix<double> DWy, Vector<double> DBy, ImmutableArray<Matrix<double>> DStates);

@@ -1,0 +1,126 @@
+using MathNet.Numerics.LinearAlgebra;
+using MathNet.Numerics.LinearAlgebra.Double;
+
+namespace RnnFunctional.Kernels;
+
+/// <summary>
+/// The matrix products and element-wise maps every cell is written in. All products of the library go through
+/// <see cref="Product"/>, so the kernel behind them can change without touching a cell. Every function returns a
+/// freshly allocated matrix and leaves its arguments untouched.
+/// </summary>
+internal static class Ops
+{
+    /// <summary>op(a)·op(b), where op transposes when the flag is set.</summary>
+    public static Matrix<double> Product(Matrix<double> a, bool transA, Matrix<double> b, bool transB)
+    {
+        var product = (transA, transB) switch
+        {
+            (false, false) => a.Multiply(b),
+            (true, false) => a.TransposeThisAndMultiply(b),
+            (false, true) => a.TransposeAndMultiply(b),
+            (true, true) => a.Transpose().TransposeAndMultiply(b),
+        };
+        return product is DenseMatrix ? product : DenseMatrix.OfMatrix(product);
+    }
+
+    /// <summary>a·b.</summary>
+    public static Matrix<double> Mul(Matrix<double> a, Matrix<double> b) => Product(a, false, b, false);
+
+    /// <summary>aᵀ·b.</summary>
+    public static Matrix<double> MulTA(Matrix<double> a, Matrix<double> b) => Product(a, true, b, false);
+
+    /// <summary>a·bᵀ.</summary>
+    public static Matrix<double> MulTB(Matrix<double> a, Matrix<double> b) => Product(a, false, b, true);
+
+    /// <summary>w·x + b·1ᵀ: an affine map applied to every column of x.</summary>
+    public static Matrix<double> Affine(Matrix<double> w, Matrix<double> x, Vector<double> b) => AddColumn(Mul(w, x), b);
+
+    /// <summary>w1·x1 + w2·x2 + b·1ᵀ.</summary>
+    public static Matrix<double> Affine(Matrix<double> w1, Matrix<double> x1, Matrix<double> w2, Matrix<double> x2, Vector<double> b)
+    {
+        var z = Mul(w1, x1);
+        z.Add(Mul(w2, x2), z);
+        return AddColumn(z, b);
+    }
+
+    /// <summary>m + b·1ᵀ, written into <paramref name="m"/>, which must be a fresh matrix owned by the caller.</summary>
+    private static Matrix<double> AddColumn(Matrix<double> m, Vector<double> b)
+    {
+        var values = Storage(m);
+        var rows = m.RowCount;
+        for (var j = 0; j < m.ColumnCount; j++)
+            for (var i = 0; i < rows; i++) values[j * rows + i] += b[i];
+        return m;
+    }
+
+    /// <summary>The sum of each row: a vector of length RowCount.</summary>
+    public static Vector<double> RowSums(Matrix<double> m) => m.RowSums();
+
+    /// <summary>Element-wise map into a new matrix.</summary>
+    public static Matrix<double> Map(Matrix<double> m, Func<double, double> f) => m.Map(f);
+
+    /// <summary>Element-wise tanh.</summary>
+    public static Matrix<double> Tanh(Matrix<double> m) => m.Map(Math.Tanh);
+
+    /// <summary>Element-wise max(0, x).</summary>
+    public static Matrix<double> Relu(Matrix<double> m) => m.Map(static x => x > 0 ? x : 0.0);
+
+    /// <summary>Element-wise logistic sigmoid 1/(1+e^−x), exact for large |x|.</summary>
+    public static Matrix<double> Sigmoid(Matrix<double> m) => m.Map(Sigmoid);
+
+    /// <summary>The logistic sigmoid of one number, without overflow for large |x|.</summary>
+    public static double Sigmoid(double x) => x >= 0 ? 1.0 / (1.0 + Math.Exp(-x)) : Math.Exp(x) / (1.0 + Math.Exp(x));
+
+    /// <summary>Element-wise product a⊙b.</summary>
+    public static Matrix<double> Hadamard(Matrix<double> a, Matrix<double> b) => a.PointwiseMultiply(b);
+
+    /// <summary>Softmax of each column, each shifted by its own maximum.</summary>
+    public static Matrix<double> SoftmaxColumns(Matrix<double> logits)
+    {
+        var (rows, cols) = (logits.RowCount, logits.ColumnCount);
+        var src = logits.ToColumnMajorArray();
+        for (var j = 0; j < cols; j++)
+        {
+            var col = src.AsSpan(j * rows, rows);
+            var max = double.NegativeInfinity;
+            foreach (var v in col) max = Math.Max(max, v);
+            var sum = 0.0;
+            for (var i = 0; i < rows; i++) sum += col[i] = Math.Exp(col[i] - max);
+            for (var i = 0; i < rows; i++) col[i] /= sum;
+        }
+        return DenseMatrix.Build.Dense(rows, cols, src);
+    }
+
+    /// <summary>log Σ_i exp(logits[i, j]) for each column j, shifted by the column's maximum.</summary>
+    public static double[] LogSumExpColumns(Matrix<double> logits)
+    {
+        var (rows, cols) = (logits.RowCount, logits.ColumnCount);
+        var result = new double[cols];
+        for (var j = 0; j < cols; j++)
+        {
+            var max = double.NegativeInfinity;
+            for (var i = 0; i < rows; i++) max = Math.Max(max, logits[i, j]);
+            var sum = 0.0;
+            for (var i = 0; i < rows; i++) sum += Math.Exp(logits[i, j] - max);
+            result[j] = max + Math.Log(sum);
+        }
+        return result;
+    }
+
+    /// <summary>Σ values with Neumaier's compensated summation: the error does not grow with the number of terms.</summary>
+    public static double CompensatedSum(IEnumerable<double> values)
+    {
+        var (sum, compensation) = (0.0, 0.0);
+        foreach (var v in values)
+        {
+            var next = sum + v;
+            compensation += Math.Abs(sum) >= Math.Abs(v) ? (sum - next) + v : (v - next) + sum;
+            sum = next;
+        }
+        return sum + compensation;
+    }
+
+    /// <summary>The column-major storage of a matrix this module just allocated.</summary>
+    private static double[] Storage(Matrix<double> m) =>
+        m.AsColumnMajorArray() ?? throw new InvalidOperationException("kernels allocate dense matrices only");
+}

@@ -1,0 +1,344 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using LanguageExt;
+using LanguageExt.Common;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
+
+namespace RnnFunctional;
+
+/// <summary>The non-linearity of the vanilla RNN cell.</summary>
+public enum Activation
+{
+    /// <summary>a = tanh(z); the derivative is 1 − a².</summary>
+    Tanh,
+
+    /// <summary>a = max(0, z); the derivative is 1 where a &gt; 0, else 0.</summary>
+    Relu,
+}
+
+/// <summary>
+/// Parameters of the vanilla RNN cell a⟨t⟩ = tanh(Wax·x⟨t⟩ + Waa·a⟨t−1⟩ + ba) with the read-out
+/// ŷ⟨t⟩ = softmax(Wya·a⟨t⟩ + by). Gradients have this same type.
+/// </summary>
+/// <param name="Wax">Input weights, n_a×n_x.</param>
+/// <param name="Waa">Recurrent weights, n_a×n_a.</param>
+/// <param name="Ba">Hidden bias, length n_a.</param>
+/// <param name="Wya">Read-out weights, n_y×n_a.</param>
+/// <param name="By">Read-out bias, length n_y.</param>
+public sealed record RnnParameters(Matrix<double> Wax, Matrix<double> Waa, Vector<double> Ba, Matrix<double> Wya, Vector<double> By)
+    : IParameterTree<RnnParameters>
+{
+    /// <summary>The cell's non-linearity (tanh unless set). Not a leaf: it is part of the model's structure.</summary>
+    public Activation Activation { get; init; } = Activation.Tanh;
+
+    /// <summary>Input size n_x.</summary>
+    public int InputSize => Wax.ColumnCount;
+
+    /// <summary>Hidden size n_a.</summary>
+    public int HiddenSize => Wax.RowCount;
+
+    /// <summary>Number of classes n_y of the read-out.</summary>
+    public int OutputSize => Wya.RowCount;
+
+    /// <summary>
+    /// Random parameters as PyTorch initialises nn.RNN and nn.Linear: every entry uniform in (−1/√n_a, 1/√n_a).
+    /// </summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="outputSize">n_y ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same parameters.</param>
+    [Pure]
+    public static RnnParameters Initialize(int inputSize, int hiddenSize, int outputSize, int seed)
+    {
+        Dimensions.RequirePositive((nameof(inputSize), inputSize), (nameof(hiddenSize), hiddenSize), (nameof(outputSize), outputSize));
+        var uniform = Dimensions.Uniform(seed, 1.0 / Math.Sqrt(hiddenSize));
+        return new(uniform(hiddenSize, inputSize), uniform(hiddenSize, hiddenSize), uniform(hiddenSize, 1).Column(0),
+                   uniform(outputSize, hiddenSize), uniform(outputSize, 1).Column(0));
+    }
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<Leaf> ToLeaves() =>
+        [Leaf.Of(nameof(Wax), Wax), Leaf.Of(nameof(Waa), Waa), Leaf.Of(nameof(Ba), Ba), Leaf.Of(nameof(Wya), Wya), Leaf.Of(nameof(By), By)];
+
+    /// <inheritdoc />
+    [Pure]
+    public RnnParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
+        Tree.Rebuild(ToLeaves(), leaves, l => this with
+        {
+            Wax = l[0].ToMatrix(), Waa = l[1].ToMatrix(), Ba = l[2].ToVector(), Wya = l[3].ToMatrix(), By = l[4].ToVector(),
+        });
+
+    /// <summary>Entry-wise sum.</summary>
+    /// <param name="a">Parameters or gradients.</param>
+    /// <param name="b">Of the same shapes.</param>
+    public static RnnParameters operator +(RnnParameters a, RnnParameters b) => Tree.Add(a, b);
+
+    /// <summary>Entry-wise difference.</summary>
+    /// <param name="a">Parameters or gradients.</param>
+    /// <param name="b">Of the same shapes.</param>
+    public static RnnParameters operator -(RnnParameters a, RnnParameters b) => Tree.Subtract(a, b);
+
+    /// <summary>Scaling by a number.</summary>
+    /// <param name="s">Scale.</param>
+    /// <param name="a">Parameters or gradients.</param>
+    public static RnnParameters operator *(double s, RnnParameters a) => Tree.Scale(s, a);
+}
+
+/// <summary>What one step of the RNN cell keeps for its backward.</summary>
+/// <param name="Parameters">The parameters the step ran with.</param>
+/// <param name="Xt">x⟨t⟩, n_x×m.</param>
+/// <param name="APrev">a⟨t−1⟩, n_a×m.</param>
+/// <param name="A">a⟨t⟩, n_a×m.</param>
+public sealed record RnnCache(RnnParameters Parameters, Matrix<double> Xt, Matrix<double> APrev, Matrix<double> A);
+
+/// <summary>The result of <see cref="Rnn.CellForward"/>.</summary>
+/// <param name="A">a⟨t⟩, n_a×m.</param>
+/// <param name="YHat">ŷ⟨t⟩, n_y×m.</param>
+/// <param name="Cache">What <see cref="Rnn.CellBackward"/> needs.</param>
+public sealed record RnnStep(Matrix<double> A, Matrix<double> YHat, RnnCache Cache);
+
+/// <summary>The result of <see cref="Rnn.Forward"/>.</summary>
+/// <param name="Parameters">The parameters the sequence ran with.</param>
+/// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+/// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+/// <param name="Caches">One cache per step, in time order.</param>
+public sealed record RnnForward(RnnParameters Parameters, ImmutableArray<Matrix<double>> States,
+    ImmutableArray<Matrix<double>> Predictions, ImmutableArray<RnnCache> Caches);
+
+/// <summary>The result of <see cref="Rnn.CellBackward"/>.</summary>
+/// <param name="Dxt">dx⟨t⟩, n_x×m.</param>
+/// <param name="DaPrev">da⟨t−1⟩, n_a×m.</param>
+/// <param name="Gradients">dWax, dWaa, dba of this step; dWya and dby are zero.</param>
+public sealed record RnnCellGradient(Matrix<double> Dxt, Matrix<double> DaPrev, RnnParameters Gradients);
+
+/// <summary>The result of <see cref="Rnn.Backward"/>.</summary>
+/// <param name="Dx">dx⟨1⟩..dx⟨T⟩, each n_x×m.</param>
+/// <param name="Da0">Gradient with respect to a⟨0⟩, n_a×m.</param>
+/// <param name="Gradients">Parameter gradients summed over time; dWya and dby are zero.</param>
+public sealed record RnnGradient(ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, RnnParameters Gradients);
+
+/// <summary>The result of <see cref="Rnn.LossAndGradients"/>.</summary>
+/// <param name="Loss">Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j].</param>
+/// <param name="Gradients">Gradients of the loss for every parameter, the read-out included.</param>
+/// <param name="Dx">Gradients of the loss with respect to x⟨1⟩..x⟨T⟩, each n_x×m.</param>
+/// <param name="Da0">Gradient of the loss with respect to a⟨0⟩, n_a×m.</param>
+public sealed record RnnLoss(double Loss, RnnParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0);
+
+/// <summary>
+/// The vanilla RNN: z⟨t⟩ = Wax·x⟨t⟩ + Waa·a⟨t−1⟩ + ba, a⟨t⟩ = tanh(z⟨t⟩), ŷ⟨t⟩ = softmax(Wya·a⟨t⟩ + by), with data laid
+/// out one column per example. Every function validates its arguments (throwing <see cref="ArgumentException"/>
+/// that names the argument and the expected shape), then runs a pure kernel. The <c>Try</c> variants return the
+/// same checks as a <see cref="Validation{FAIL,SUCCESS}"/> listing every problem.
+/// </summary>
+public static class Rnn
+{
+    /// <summary>The RNN cell as a value, for <see cref="Recurrence"/>: its carry and its output are both a⟨t⟩.</summary>
+    public static Cell<RnnParameters, Matrix<double>, RnnCache> Cell { get; } =
+        new((p, aPrev, xt) => { var (a, cache) = Step(p, xt, aPrev); return new(a, a, cache); },
+            (cache, daNext, daOut) => { var g = Back(daNext + daOut, cache); return new(g.DaPrev, g.Dxt, g.Gradients); });
+
+    // ---- the cell: forward and backward, line for line like the math ----
+
+    private static (Matrix<double> A, RnnCache Cache) Step(RnnParameters p, Matrix<double> xt, Matrix<double> aPrev)
+    {
+        var z = Ops.Affine(p.Wax, xt, p.Waa, aPrev, p.Ba);            // z = Wax·x + Waa·a_prev + ba
+        var a = p.Activation == Activation.Tanh ? Ops.Tanh(z) : Ops.Relu(z);
+        return (a, new RnnCache(p, xt, aPrev, a));
+    }
+
+    private static RnnCellGradient Back(Matrix<double> da, RnnCache cache)
+    {
+        var (p, xt, aPrev, a) = (cache.Parameters, cache.Xt, cache.APrev, cache.A);
+        var dz = Ops.Hadamard(ActivationDerivative(p.Activation, a), da); // dz = (1 − a²) ⊙ da
+        var dWax = Ops.MulTB(dz, xt);                                    // dWax = dz·xᵀ
+        var dWaa = Ops.MulTB(dz, aPrev);                                 // dWaa = dz·a_prevᵀ
+        var dba = Ops.RowSums(dz);                                       // dba = Σ_columns dz
+        var dxt = Ops.MulTA(p.Wax, dz);                                  // dx = Waxᵀ·dz
+        var daPrev = Ops.MulTA(p.Waa, dz);                               // da_prev = Waaᵀ·dz
+        var zeroHead = (Wya: Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By: Vector<double>.Build.Dense(p.OutputSize));
+        return new(dxt, daPrev, p with { Wax = dWax, Waa = dWaa, Ba = dba, Wya = zeroHead.Wya, By = zeroHead.By });
+    }
+
+    private static Matrix<double> ActivationDerivative(Activation activation, Matrix<double> a) =>
+        activation == Activation.Tanh ? Ops.Map(a, static v => 1.0 - v * v) : Ops.Map(a, static v => v > 0 ? 1.0 : 0.0);
+
+    // ---- public API ----
+
+    /// <summary>One step of the cell and its read-out.</summary>
+    /// <param name="p">Parameters: Wax n_a×n_x, Waa n_a×n_a, Ba n_a, Wya n_y×n_a, By n_y.</param>
+    /// <param name="xt">x⟨t⟩, n_x×m.</param>
+    /// <param name="aPrev">a⟨t−1⟩, n_a×m.</param>
+    /// <returns>a⟨t⟩ (n_a×m), ŷ⟨t⟩ (n_y×m) and the cache for <see cref="CellBackward"/>.</returns>
+    [Pure]
+    public static RnnStep CellForward(RnnParameters p, Matrix<double> xt, Matrix<double> aPrev)
+    {
+        Shapes.ThrowIfAny(CheckCellForward(p, xt, aPrev));
+        var (a, cache) = Step(p, xt, aPrev);
+        return new(a, Softmax.Predict(p.Wya, p.By, a), cache);
+    }
+
+    /// <summary>
+    /// The backward of one step: dz = (1 − a⟨t⟩²) ⊙ da, dWax = dz·x⟨t⟩ᵀ, dWaa = dz·a⟨t−1⟩ᵀ, dba = Σ_columns dz,
+    /// dx⟨t⟩ = Waxᵀ·dz, da⟨t−1⟩ = Waaᵀ·dz.
+    /// </summary>
+    /// <param name="da">The whole gradient with respect to a⟨t⟩, n_a×m.</param>
+    /// <param name="cache">The step's cache from <see cref="CellForward"/>.</param>
+    /// <returns>dx⟨t⟩ (n_x×m), da⟨t−1⟩ (n_a×m) and the gradients, whose read-out entries are zero.</returns>
+    [Pure]
+    public static RnnCellGradient CellBackward(Matrix<double> da, RnnCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, cache.Parameters.HiddenSize, cache.A.ColumnCount, "n_a×m")));
+        return Back(da, cache);
+    }
+
+    /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>
+    /// <param name="p">Parameters: Wax n_a×n_x, Waa n_a×n_a, Ba n_a, Wya n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">a⟨0⟩, n_a×m.</param>
+    /// <returns>The states a⟨1⟩..a⟨T⟩, the predictions ŷ⟨1⟩..ŷ⟨T⟩ and the caches.</returns>
+    [Pure]
+    public static RnnForward Forward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
+    {
+        Shapes.ThrowIfAny(CheckForward(p, xs, a0));
+        return ForwardKernel(p, xs, a0);
+    }
+
+    /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
+    /// <param name="p">As in <see cref="Forward"/>.</param>
+    /// <param name="xs">As in <see cref="Forward"/>.</param>
+    /// <param name="a0">As in <see cref="Forward"/>.</param>
+    [Pure]
+    public static Validation<Error, RnnForward> TryForward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) =>
+        Shapes.ToValidation(CheckForward(p, xs, a0), () => ForwardKernel(p, xs, a0));
+
+    /// <summary>
+    /// Back-propagation through time: a reverse fold over the caches threading da_next, with
+    /// dz⟨t⟩ = (1 − a⟨t⟩²) ⊙ (da⟨t⟩ + da_next) at every step and da_next = 0 at t = T.
+    /// </summary>
+    /// <param name="forward">The result of <see cref="Forward"/>.</param>
+    /// <param name="da">da⟨1⟩..da⟨T⟩, each n_a×m: the gradient each a⟨t⟩ receives from outside the recurrence.</param>
+    /// <returns>dx⟨1⟩..dx⟨T⟩, da⟨0⟩ and the summed gradients (read-out entries zero).</returns>
+    [Pure]
+    public static RnnGradient Backward(RnnForward forward, ImmutableArray<Matrix<double>> da)
+    {
+        Shapes.ThrowIfAny(CheckBackward(forward, da));
+        return BackwardKernel(forward, da);
+    }
+
+    /// <summary><see cref="Backward"/> with its checks as a value.</summary>
+    /// <param name="forward">As in <see cref="Backward"/>.</param>
+    /// <param name="da">As in <see cref="Backward"/>.</param>
+    [Pure]
+    public static Validation<Error, RnnGradient> TryBackward(RnnForward forward, ImmutableArray<Matrix<double>> da) =>
+        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da));
+
+    /// <summary>
+    /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j] (computed from the
+    /// logits with a per-column log-sum-exp), and its exact gradients.
+    /// </summary>
+    /// <param name="p">Parameters: Wax n_a×n_x, Waa n_a×n_a, Ba n_a, Wya n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">a⟨0⟩, n_a×m.</param>
+    /// <param name="labels">T rows of m class indices: labels[t][j] ∈ [0, n_y) is the class of example j at step t.</param>
+    [Pure]
+    public static RnnLoss LossAndGradients(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, labels));
+        return LossKernel(p, xs, a0, labels);
+    }
+
+    /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="a0">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
+    [Pure]
+    public static Validation<Error, RnnLoss> TryLossAndGradients(RnnParameters p, ImmutableArray<Matrix<double>> xs,
+        Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels) =>
+        Shapes.ToValidation(CheckLoss(p, xs, a0, labels), () => LossKernel(p, xs, a0, labels));
+
+    /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
+    /// <param name="p">Parameters to check.</param>
+    /// <returns>The parameters, or every problem found.</returns>
+    [Pure]
+    public static Validation<Error, RnnParameters> Validate(RnnParameters p) => Shapes.ToValidation(CheckParameters(p), () => p);
+
+    // ---- kernels: arguments already checked ----
+
+    private static RnnForward ForwardKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
+    {
+        var scanned = Recurrence.Forward(Cell, p, xs, a0);
+        var predictions = scanned.Outputs.Select(a => Softmax.Predict(p.Wya, p.By, a)).ToImmutableArray();
+        return new(p, scanned.Outputs, predictions, scanned.Caches);
+    }
+
+    private static RnnGradient BackwardKernel(RnnForward forward, ImmutableArray<Matrix<double>> da)
+    {
+        var p = forward.Parameters;
+        var dFinal = Matrix<double>.Build.Dense(p.HiddenSize, da[0].ColumnCount);
+        var back = Recurrence.Backward(Cell, Tree.ZerosLike(p), forward.Caches, da, dFinal);
+        return new(back.Dx, back.DInit, back.Gradients);
+    }
+
+    private static RnnLoss LossKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        var scanned = Recurrence.Forward(Cell, p, xs, a0);
+        var head = Softmax.LossAndGradients(p.Wya, p.By, scanned.Outputs, labels);
+        var back = Recurrence.Backward(Cell, Tree.ZerosLike(p), scanned.Caches, head.DStates, Matrix<double>.Build.Dense(p.HiddenSize, a0.ColumnCount));
+        return new(head.Loss, back.Gradients with { Wya = head.DWy, By = head.DBy }, back.Dx, back.DInit);
+    }
+
+    // ---- checks ----
+
+    private static Problem[] CheckParameters(RnnParameters? p)
+    {
+        if (p is null) return [new(nameof(p), "expected p to be RnnParameters but got null")];
+        var (na, nx, ny) = (p.Wax?.RowCount ?? p.Waa?.RowCount ?? 0, p.Wax?.ColumnCount ?? 0, p.Wya?.RowCount ?? p.By?.Count ?? 0);
+        return Shapes.All(
+            Shapes.Matrix(nameof(p), nameof(p.Wax), p.Wax, na, nx, "n_a×n_x"),
+            Shapes.Matrix(nameof(p), nameof(p.Waa), p.Waa, na, na, "n_a×n_a"),
+            Shapes.Vector(nameof(p), nameof(p.Ba), p.Ba, na, "n_a"),
+            Shapes.Matrix(nameof(p), nameof(p.Wya), p.Wya, ny, na, "n_y×n_a"),
+            Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
+    }
+
+    private static Problem[] CheckCellForward(RnnParameters p, Matrix<double> xt, Matrix<double> aPrev)
+    {
+        var parameters = CheckParameters(p);
+        if (parameters.Length > 0) return parameters;
+        var m = xt?.ColumnCount ?? aPrev?.ColumnCount ?? 0;
+        return Shapes.All(
+            Shapes.Matrix(nameof(xt), nameof(xt), xt, p.InputSize, m, "n_x×m"),
+            Shapes.Matrix(nameof(aPrev), nameof(aPrev), aPrev, p.HiddenSize, m, "n_a×m"));
+    }
+
+    private static Problem[] CheckForward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
+    {
+        var parameters = CheckParameters(p);
+        if (parameters.Length > 0) return parameters;
+        var m = BatchSize(xs, a0);
+        return Shapes.All(
+            Shapes.Sequence(nameof(xs), xs, p.InputSize, m, "n_x×m"),
+            Shapes.Matrix(nameof(a0), nameof(a0), a0, p.HiddenSize, m, "n_a×m"));
+    }
+
+    private static Problem[] CheckBackward(RnnForward forward, ImmutableArray<Matrix<double>> da) =>
+        forward is null
+            ? [new(nameof(forward), "expected forward to be the result of Rnn.Forward but got null")]
+            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.States[0].ColumnCount, "n_a×m", forward.States.Length));
+
+    private static Problem[] CheckLoss(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        var forward = CheckForward(p, xs, a0);
+        return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0), p.OutputSize));
+    }
+
+    private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0) =>
+        !xs.IsDefaultOrEmpty && xs[0] is { } x0 ? x0.ColumnCount : a0?.ColumnCount ?? 0;
+}
