@@ -137,7 +137,9 @@ public static class Rnn
     /// <summary>The RNN cell as a value, for <see cref="Recurrence"/>: its carry and its output are both a⟨t⟩.</summary>
     public static Cell<RnnParameters, Matrix<double>, RnnCache> Cell { get; } =
         new((p, aPrev, xt) => { var (a, cache) = Step(p, xt, aPrev); return new(a, a, cache); },
-            (cache, daNext, daOut) => { var g = Back(daNext + daOut, cache); return new(g.DaPrev, g.Dxt, g.Gradients); });
+            (cache, daNext, daOut) => { var g = Back(daNext + daOut, cache); return new(g.DaPrev, g.Dxt, g.Gradients); },
+            a => [a],
+            parts => parts[0]);
 
     // ---- the cell: forward and backward, line for line like the math ----
 

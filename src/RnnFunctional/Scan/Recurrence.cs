@@ -32,9 +32,13 @@ public readonly record struct CellGradient<TParams, TCarry>(TCarry DCarry, Matri
 /// (cache, gradient w.r.t. the carry leaving the step, gradient w.r.t. the step's output from outside the
 /// recurrence, n_a×m) → gradient w.r.t. the carry entering the step, dx⟨t⟩, parameter gradients.
 /// </param>
+/// <param name="Split">The carry as its matrices, each with one column per example (a⟨t⟩ alone, or a⟨t⟩ and c⟨t⟩).</param>
+/// <param name="Join">The inverse of <paramref name="Split"/>.</param>
 public sealed record Cell<TParams, TCarry, TCache>(
     Func<TParams, TCarry, Matrix<double>, CellStep<TCarry, TCache>> Step,
-    Func<TCache, TCarry, Matrix<double>, CellGradient<TParams, TCarry>> Backward)
+    Func<TCache, TCarry, Matrix<double>, CellGradient<TParams, TCarry>> Backward,
+    Func<TCarry, ImmutableArray<Matrix<double>>> Split,
+    Func<ImmutableArray<Matrix<double>>, TCarry> Join)
     where TParams : IParameterTree<TParams>;
 
 /// <summary>A cell scanned over a sequence.</summary>
