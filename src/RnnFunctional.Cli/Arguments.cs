@@ -106,9 +106,12 @@ internal sealed class Arguments
     /// <summary>Records a problem found while combining options.</summary>
     public void Problem(string message) => problems.Add(Error.New(message));
 
-    /// <summary>The built value, or every problem recorded by the reads.</summary>
-    public Validation<Error, T> Build<T>(Func<T> build) =>
-        problems.Count == 0 ? Validation<Error, T>.Success(build()) : Validation<Error, T>.Fail(problems.ToSeq());
+    /// <summary>The built value, or every problem recorded by the reads (those made while building included).</summary>
+    public Validation<Error, T> Build<T>(Func<T> build)
+    {
+        var value = build();
+        return problems.Count == 0 ? Validation<Error, T>.Success(value) : Validation<Error, T>.Fail(problems.ToSeq());
+    }
 
     /// <summary>The help text of a command.</summary>
     public static string Help(string usage, string summary, IReadOnlyList<OptionSpec> specs)

@@ -62,7 +62,7 @@ public static class Cli
     /// <summary>Writes one line "rnnf [command]: error: …" (every problem, separated by semicolons) and returns <see cref="BadInput"/>.</summary>
     internal static int Fail(Terminal terminal, string? command, Error error)
     {
-        var messages = error is ManyErrors many ? many.Errors.Select(e => e.Message) : [error.Message];
+        IEnumerable<string> messages = error is ManyErrors many ? many.Errors.Map(e => e.Message) : new[] { error.Message };
         terminal.Error.WriteLine($"rnnf{(command is null ? "" : " " + command)}: error: {string.Join("; ", messages).ReplaceLineEndings(" ")}");
         return BadInput;
     }

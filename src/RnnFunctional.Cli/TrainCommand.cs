@@ -36,7 +36,7 @@ internal static class TrainCommand
         new("layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", "1"),
         new("optimizer", "NAME", $"{string.Join(", ", OptimizerNames)}", "adam"),
         new("learning-rate", "X", "step size, in (0, 10]", "0.006"),
-        new("epochs", "N", "passes over the training items, in [1, 10000]", "16"),
+        new("epochs", "N", "passes over the training items, in [1, 10000]", "20"),
         new("batch-size", "N", "items per mini-batch, in [1, 4096]", "32"),
         new("bptt", "K", "truncated back-propagation window in characters (0 = whole items), in [0, 10000]", "0"),
         new("seed", "S", "seed of initialisation, shuffling and sampling", "1"),
@@ -64,7 +64,7 @@ internal static class TrainCommand
             return a.Build(() => new TrainOptions(
                 a.Text("corpus", null), cell, a.Int("hidden", 96, 1, 1024), a.Int("layers", 1, 1, Models.MaxLayers),
                 a.Choice("optimizer", "adam", OptimizerNames), a.Double("learning-rate", 0.006, 0, 10, exclusiveMin: true),
-                a.Int("epochs", 16, 1, 10000), a.Int("batch-size", 32, 1, 4096), a.Int("bptt", 0, 0, 10000),
+                a.Int("epochs", 20, 1, 10000), a.Int("batch-size", 32, 1, 4096), a.Int("bptt", 0, 0, 10000),
                 a.Int("seed", 1, int.MinValue, int.MaxValue), clip, a.Double("held-out", 0.1, 0, 0.5, exclusiveMin: true),
                 a.Int("steps", 0, 0, int.MaxValue), a.Text("model", "out/model.rnnf")!, a.Text("plot", "out/loss.png")!,
                 a.Int("samples", 10, 0, 1000), a.Double("temperature", 0.8, 0, 10), a.Int("max-length", 40, 1, 1000)));
