@@ -110,7 +110,8 @@ internal static class Report
         {
             var known = data.Corpus.Items.ToHashSet(StringComparer.Ordinal);
             var samples = new Table().Border(TableBorder.Rounded)
-                .Title($"{r.Samples.Length} sampled names (temperature {F(o.Temperature, "G3")}, seed {o.Seed})")
+                .Title("Sampled names")
+                .Caption($"temperature {F(o.Temperature, "G3")}, seed {o.Seed}")
                 .AddColumn("name").AddColumn("in the corpus?");
             foreach (var name in r.Samples)
                 samples.AddRow(Markup.Escape(name.Length == 0 ? "(empty)" : name), known.Contains(name) ? "yes" : "new");
