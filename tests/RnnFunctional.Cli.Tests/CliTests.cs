@@ -64,7 +64,7 @@ public sealed class CliTests : IDisposable
         Assert.True(train.ExitCode == 0, train.Error);
         Assert.Contains("Held-out loss per character", train.Out);
         Assert.Contains("bigram", train.Out);
-        Assert.Contains("sampled names", train.Out);
+        Assert.Contains("Sampled names", train.Out);
         Assert.DoesNotContain("\u001b[", train.Out);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(scratch["loss.png"])[..4]);
         Assert.Equal(["loss.png", "model.rnnf", "names.txt"], scratch.Directory.GetFiles().Select(f => f.Name).Order());
