@@ -98,7 +98,7 @@ internal static class TrainCommand
             from corpus in CorpusSource.Load(options.Corpus)
             let data = Prepare(corpus, options)
             let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary)
-            from outcome in Models.Initialize(spec, options.Seed, new Training(options, data, terminal))
+            from outcome in Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal))
             from _ in Write(options, data, outcome, terminal)
             select outcome;
         return result.Match(_ => 0, e => Cli.Fail(terminal, "train", e));
@@ -116,7 +116,7 @@ internal static class TrainCommand
     }
 
     /// <summary>The training run for one cell type: the fold, its progress, the held-out evaluation and the samples.</summary>
-    private sealed class Training(TrainOptions o, TrainingData data, Terminal terminal) : IModelUse<Fin<TrainOutcome>>
+    private sealed class TrainingRun(TrainOptions o, TrainingData data, Terminal terminal) : IModelUse<Fin<TrainOutcome>>
     {
         public Fin<TrainOutcome> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams initial)
             where TParams : IParameterTree<TParams>
@@ -133,7 +133,7 @@ internal static class TrainCommand
             var heldOutBatches = Corpus.InOrder(data.HeldOutTokens, 256);
             double HeldOut(TParams p) { var (loss, tokens) = LanguageModel.Evaluate(model, p, heldOutBatches); return loss / tokens; }
 
-            var history = RnnFunctional.Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), initial,
+            var history = Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), initial,
                 Corpus.Epochs(data.TrainTokens, o.BatchSize, o.Epochs, RandomState.Seeded(o.Seed)));
             if (o.Steps > 0) history = history.Take(o.Steps);
 
