@@ -31,7 +31,7 @@ internal static class GradCheckCommand
             {
                 var checks = Models.GradientChecks(seed);
                 var table = new Table().Border(TableBorder.Rounded)
-                    .Title("Gradient check: analytic vs Ridders' finite differences (worst entry per leaf)")
+                    .Title("Gradients vs finite differences (worst entry per leaf)")
                     .AddColumn("cell").AddColumn("leaf").AddColumn(new TableColumn("entries").RightAligned())
                     .AddColumn(new TableColumn("analytic").RightAligned()).AddColumn(new TableColumn("numeric").RightAligned())
                     .AddColumn(new TableColumn("relative error").RightAligned()).AddColumn("");
@@ -39,7 +39,7 @@ internal static class GradCheckCommand
                     foreach (var group in report.Entries.GroupBy(e => e.Leaf))
                     {
                         var worst = group.MaxBy(e => e.RelativeError)!;
-                        string E(double x) => x.ToString("E3", CultureInfo.InvariantCulture);
+                        string E(double x) => x.ToString("0.000e+00", CultureInfo.InvariantCulture);
                         table.AddRow(cell, Markup.Escape(group.Key), group.Count().ToString(CultureInfo.InvariantCulture), E(worst.Analytic), E(worst.Numeric),
                             E(worst.RelativeError), worst.RelativeError < Tolerance ? "pass" : "FAIL");
                     }
