@@ -10,17 +10,23 @@ namespace RnnFunctional.Kernels;
 /// </summary>
 internal static class Ops
 {
-    /// <summary>op(a)·op(b), where op transposes when the flag is set.</summary>
+    /// <summary>op(a)·op(b), where op transposes when the flag is set, computed by <see cref="Gemm"/>.</summary>
     public static Matrix<double> Product(Matrix<double> a, bool transA, Matrix<double> b, bool transB)
     {
-        var product = (transA, transB) switch
-        {
-            (false, false) => a.Multiply(b),
-            (true, false) => a.TransposeThisAndMultiply(b),
-            (false, true) => a.TransposeAndMultiply(b),
-            (true, true) => a.Transpose().TransposeAndMultiply(b),
-        };
-        return product is DenseMatrix ? product : DenseMatrix.OfMatrix(product);
+        var (m, k) = transA ? (a.ColumnCount, a.RowCount) : (a.RowCount, a.ColumnCount);
+        var n = transB ? b.RowCount : b.ColumnCount;
+        var c = new double[m * n];
+        Gemm.Multiply(transA, transB, m, n, k, 1.0, Storage(a), a.RowCount, Storage(b), b.RowCount, 0.0, c, m);
+        return DenseMatrix.Build.Dense(m, n, c);
+    }
+
+    /// <summary>c + op(a)·op(b), written into <paramref name="c"/>, which must be a fresh matrix owned by the caller.</summary>
+    private static Matrix<double> AddProduct(Matrix<double> c, Matrix<double> a, bool transA, Matrix<double> b, bool transB)
+    {
+        var (m, k) = transA ? (a.ColumnCount, a.RowCount) : (a.RowCount, a.ColumnCount);
+        var n = transB ? b.RowCount : b.ColumnCount;
+        Gemm.Multiply(transA, transB, m, n, k, 1.0, Storage(a), a.RowCount, Storage(b), b.RowCount, 1.0, Storage(c), m);
+        return c;
     }
 
     /// <summary>a·b.</summary>
@@ -38,9 +44,7 @@ internal static class Ops
     /// <summary>w1·x1 + w2·x2 + b·1ᵀ.</summary>
     public static Matrix<double> Affine(Matrix<double> w1, Matrix<double> x1, Matrix<double> w2, Matrix<double> x2, Vector<double> b)
     {
-        var z = Mul(w1, x1);
-        z.Add(Mul(w2, x2), z);
-        return AddColumn(z, b);
+        return AddColumn(AddProduct(Mul(w1, x1), w2, false, x2, false), b);
     }
 
     /// <summary>m + b·1ᵀ, written into <paramref name="m"/>, which must be a fresh matrix owned by the caller.</summary>
@@ -120,7 +124,6 @@ internal static class Ops
         return sum + compensation;
     }
 
-    /// <summary>The column-major storage of a matrix this module just allocated.</summary>
-    private static double[] Storage(Matrix<double> m) =>
-        m.AsColumnMajorArray() ?? throw new InvalidOperationException("kernels allocate dense matrices only");
+    /// <summary>The column-major entries of a matrix: the storage itself for a dense matrix, else a copy.</summary>
+    private static double[] Storage(Matrix<double> m) => m.AsColumnMajorArray() ?? m.ToColumnMajorArray();
 }
