@@ -81,6 +81,14 @@ public static class CellUnderTest
     /// <param name="activation">The cell's non-linearity.</param>
     public static CellUnderTest<RnnParameters, Matrix<double>, RnnCache> Rnn(Activation activation = Activation.Tanh) =>
         Of($"Rnn{activation}", RnnFunctional.Rnn.Cell, (d, random) => RnnCase.DrawParameters(d, random, activation), d => [d.Na]);
+
+    /// <summary>The LSTM cell (<see cref="Lstm.Cell"/>), carry (a⟨t⟩, c⟨t⟩), with parameters drawn as <see cref="LstmCase"/> does.</summary>
+    public static CellUnderTest<LstmParameters, LstmState, LstmCache> Lstm() =>
+        Of("Lstm", RnnFunctional.Lstm.Cell, LstmCase.DrawParameters, d => [d.Na, d.Na]);
+
+    /// <summary>The GRU cell (<see cref="Gru.Cell"/>), carry h⟨t⟩, with parameters drawn as <see cref="GruCase"/> does.</summary>
+    public static CellUnderTest<GruParameters, Matrix<double>, GruCache> Gru() =>
+        Of("Gru", RnnFunctional.Gru.Cell, GruCase.DrawParameters, d => [d.Na]);
 }
 
 /// <summary>
