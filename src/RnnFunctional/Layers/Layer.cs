@@ -1,0 +1,235 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace RnnFunctional;
+
+/// <summary>
+/// One recurrent layer of a <see cref="Stack"/>, whatever its cell: a parameter tree plus a run over a whole sequence
+/// that leaves a tape for its backward. Build one with <see cref="Rnn(RnnParameters)"/>,
+/// <see cref="Of{TParams,TCarry,TCache}"/> (any <see cref="Cell{TParams,TCarry,TCache}"/>) or
+/// <see cref="Bidirectional"/>. A layer maps inputs x⟨t⟩ (<see cref="InputSize"/>×m) to outputs
+/// (<see cref="OutputSize"/>×m), threading a state made of one or more matrices with rows <see cref="StateRows"/>
+/// (a⟨t⟩ alone, or a⟨t⟩ and c⟨t⟩, …). Gradients of a layer are a layer of the same structure.
+/// </summary>
+/// <remarks>
+/// A layer holds the recurrence only: the read-out of a cell's parameter record (Wya and By of
+/// <see cref="RnnParameters"/>) is replaced by an empty one and is not a leaf. The read-out of a stack is its own
+/// (<see cref="StackParameters.Wy"/>, <see cref="StackParameters.By"/>).
+/// </remarks>
+public abstract record Layer : IParameterTree<Layer>
+{
+    private protected Layer() { }
+
+    /// <summary>Rows n_in of each input x⟨t⟩.</summary>
+    public abstract int InputSize { get; }
+
+    /// <summary>Rows n_out of each output (n_a for a cell, the sum of both directions' for a bidirectional layer).</summary>
+    public abstract int OutputSize { get; }
+
+    /// <summary>Rows of each matrix of the state, in order: [n_a] for RNN and GRU, [n_a, n_a] for LSTM; a bidirectional layer lists the forward direction's, then the reverse direction's.</summary>
+    public abstract ImmutableArray<int> StateRows { get; }
+
+    /// <inheritdoc />
+    [Pure]
+    public abstract ImmutableArray<Leaf> ToLeaves();
+
+    /// <inheritdoc />
+    [Pure]
+    public abstract Layer FromLeaves(ImmutableArray<Leaf> leaves);
+
+    /// <summary>Every problem of the layer's parameters, naming them as <paramref name="name"/>.Wax and so on.</summary>
+    internal abstract IEnumerable<Problem> Check(string argument, string name);
+
+    /// <summary>
+    /// Runs the layer over a checked sequence: xs each InputSize×m, init shaped as <see cref="StateRows"/>×m, one
+    /// mask per step (all true for a full batch), first to last or last to first.
+    /// </summary>
+    internal abstract LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
+        ImmutableArray<ImmutableArray<bool>> masks, bool reverse);
+
+    // ---- factories ----
+
+    /// <summary>A vanilla-RNN layer a⟨t⟩ = tanh(Wax·x⟨t⟩ + Waa·a⟨t−1⟩ + ba) (or ReLU, as <paramref name="p"/>.Activation says).</summary>
+    /// <param name="p">Wax n_a×n_x, Waa n_a×n_a, Ba n_a; its read-out Wya, By is not used and not kept.</param>
+    /// <returns>A layer with leaves Wax, Waa, Ba, input size n_x, output size n_a and state rows [n_a].</returns>
+    [Pure]
+    public static Layer Rnn(RnnParameters p)
+    {
+        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be RnnParameters but got null")] : Shapes.All(CheckRnn(p, nameof(p), "")));
+        return new CellLayer<RnnParameters, Matrix<double>, RnnCache>(RnnFunctional.Rnn.Cell, WithoutReadOut(p!), RnnReadOut, RnnSizes, CheckRnn);
+    }
+
+    /// <summary>A vanilla-RNN layer with random parameters, initialised as <see cref="RnnParameters.Initialize"/> does.</summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same layer.</param>
+    /// <param name="activation">The cell's non-linearity.</param>
+    [Pure]
+    public static Layer Rnn(int inputSize, int hiddenSize, int seed, Activation activation = Activation.Tanh) =>
+        Rnn(RnnParameters.Initialize(inputSize, hiddenSize, 1, seed) with { Activation = activation });
+
+    /// <summary>
+    /// A bidirectional layer: <paramref name="forward"/> scans x⟨1⟩..x⟨T⟩, <paramref name="reverse"/> scans
+    /// x⟨T⟩..x⟨1⟩ (in a ragged batch, from each column's own last step), and the output at step t is
+    /// [forward's output⟨t⟩; reverse's output⟨t⟩], (n_fwd + n_rev)×m. Its leaves are forward.… then reverse.…, and
+    /// its state is the forward direction's matrices followed by the reverse direction's.
+    /// </summary>
+    /// <param name="forward">The layer run first to last, input size n_x.</param>
+    /// <param name="reverse">The layer run last to first, of the same input size n_x.</param>
+    [Pure]
+    public static Layer Bidirectional(Layer forward, Layer reverse)
+    {
+        Shapes.ThrowIfAny(Shapes.All(Shapes.NotNull(nameof(forward), forward), Shapes.NotNull(nameof(reverse), reverse)));
+        Shapes.ThrowIfAny(reverse.InputSize == forward.InputSize ? [] :
+            [new(nameof(reverse), $"expected reverse to have the input size of forward, n_x = {forward.InputSize}, but got {reverse.InputSize}")]);
+        return new BidirectionalLayer(forward, reverse);
+    }
+
+    /// <summary>
+    /// A layer of any cell. The sizes are declared, since a generic cell does not say them; every leaf of
+    /// <paramref name="p"/> except <paramref name="unused"/> is a leaf of the layer.
+    /// </summary>
+    /// <param name="cell">The cell; its Split must give the matrices of <paramref name="stateRows"/>.</param>
+    /// <param name="p">The cell's parameters.</param>
+    /// <param name="inputSize">Rows n_x ≥ 1 of each input.</param>
+    /// <param name="outputSize">Rows ≥ 1 of each output of the cell's step.</param>
+    /// <param name="stateRows">Rows of each matrix of the carry's Split, in order, each ≥ 1.</param>
+    /// <param name="unused">Names of leaves of <paramref name="p"/> the cell's step does not read (its read-out), left out of the layer's leaves.</param>
+    [Pure]
+    public static Layer Of<TParams, TCarry, TCache>(Cell<TParams, TCarry, TCache> cell, TParams p, int inputSize, int outputSize,
+        ImmutableArray<int> stateRows, ImmutableArray<string> unused = default)
+        where TParams : IParameterTree<TParams>
+    {
+        Shapes.ThrowIfAny(Shapes.All(Shapes.NotNull(nameof(cell), cell), Shapes.NotNull(nameof(p), p),
+                                     Shapes.Positive(nameof(inputSize), inputSize), Shapes.Positive(nameof(outputSize), outputSize)));
+        Shapes.ThrowIfAny(stateRows.IsDefaultOrEmpty
+            ? [new(nameof(stateRows), "expected stateRows to hold at least one row count but it is empty")]
+            : Shapes.All(stateRows.Select((rows, i) => Shapes.Positive($"{nameof(stateRows)}[{i}]", rows)).ToArray()));
+        var names = p.ToLeaves().Select(l => l.Name).ToImmutableArray();
+        var hidden = unused.IsDefault ? [] : unused;
+        Shapes.ThrowIfAny([.. hidden.Where(n => !names.Contains(n)).Select(n =>
+            new Problem(nameof(unused), $"expected unused to name leaves of p ({string.Join(", ", names)}) but got {n}"))]);
+        var sizes = new LayerSizes(inputSize, outputSize, stateRows);
+        return new CellLayer<TParams, TCarry, TCache>(cell, p, hidden, _ => sizes, (q, argument, name) => Shapes.Finite(argument, name, q.ToLeaves()));
+    }
+
+    // ---- the vanilla RNN as a layer ----
+
+    private static readonly ImmutableArray<string> RnnReadOut = [nameof(RnnParameters.Wya), nameof(RnnParameters.By)];
+
+    private static LayerSizes RnnSizes(RnnParameters p) => new(p.Wax.ColumnCount, p.Wax.RowCount, [p.Wax.RowCount]);
+
+    private static RnnParameters WithoutReadOut(RnnParameters p) =>
+        p with { Wya = Matrix<double>.Build.Dense(0, p.Wax.RowCount), By = Vector<double>.Build.Dense(0) };
+
+    private static IEnumerable<Problem> CheckRnn(RnnParameters p, string argument, string name)
+    {
+        var (na, nx) = (p.Wax?.RowCount ?? p.Waa?.RowCount ?? 0, p.Wax?.ColumnCount ?? 0);
+        return Shapes.All(
+            Shapes.Matrix(argument, Named(name, nameof(p.Wax)), p.Wax, na, nx, "n_a×n_x"),
+            Shapes.Matrix(argument, Named(name, nameof(p.Waa)), p.Waa, na, na, "n_a×n_a"),
+            Shapes.Vector(argument, Named(name, nameof(p.Ba)), p.Ba, na, "n_a"));
+    }
+
+    // ---- leaves of nested trees ----
+
+    /// <summary>A leaf name inside a node: <c>layers[0].Wax</c>, or <c>Wax</c> at the top.</summary>
+    internal static string Named(string node, string leaf) => node.Length == 0 ? leaf : $"{node}.{leaf}";
+
+    /// <summary>The leaves of a node with the node's prefix taken off their names (the inverse of <see cref="Leaf.Under"/>).</summary>
+    internal static ImmutableArray<Leaf> Inside(string node, IEnumerable<Leaf> leaves) =>
+        [.. leaves.Select(l => l with { Name = l.Name[(node.Length + 1)..] })];
+}
+
+/// <summary>The sizes of a layer: rows of its inputs, of its outputs and of each matrix of its state.</summary>
+internal readonly record struct LayerSizes(int Input, int Output, ImmutableArray<int> State);
+
+/// <summary>A layer's run over a sequence: its outputs, its final state, and the backward of the run.</summary>
+/// <param name="Outputs">Outputs ⟨1⟩..⟨T⟩, each n_out×m.</param>
+/// <param name="Final">The state after the run, one matrix per part.</param>
+/// <param name="Backward">(dOutputs, dFinal) → dx, gradient w.r.t. the initial state, parameter gradients.</param>
+internal sealed record LayerTape(ImmutableArray<Matrix<double>> Outputs, ImmutableArray<Matrix<double>> Final,
+    Func<ImmutableArray<Matrix<double>>, ImmutableArray<Matrix<double>>, LayerGradient> Backward);
+
+/// <summary>The backward of a layer's run.</summary>
+/// <param name="Dx">dx⟨1⟩..dx⟨T⟩, each n_in×m.</param>
+/// <param name="DInit">Gradient w.r.t. each matrix of the initial state.</param>
+/// <param name="Gradients">Parameter gradients, as a layer of the same structure.</param>
+internal sealed record LayerGradient(ImmutableArray<Matrix<double>> Dx, ImmutableArray<Matrix<double>> DInit, Layer Gradients);
+
+/// <summary>
+/// A layer made of a cell and its parameters, scanned by <see cref="Ragged"/> (which reproduces
+/// <see cref="Recurrence"/> bit for bit when every column runs for the whole sequence).
+/// </summary>
+/// <typeparam name="TParams">The cell's parameter record.</typeparam>
+/// <typeparam name="TCarry">The cell's carry.</typeparam>
+/// <typeparam name="TCache">The cell's per-step cache.</typeparam>
+public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : IParameterTree<TParams>
+{
+    private readonly Func<TParams, LayerSizes> sizes;
+    private readonly Func<TParams, string, string, IEnumerable<Problem>> check;
+
+    internal CellLayer(Cell<TParams, TCarry, TCache> cell, TParams parameters, ImmutableArray<string> unused,
+        Func<TParams, LayerSizes> sizes, Func<TParams, string, string, IEnumerable<Problem>> check)
+    {
+        (Cell, Parameters, Unused, this.sizes, this.check) = (cell, parameters, unused, sizes, check);
+    }
+
+    /// <summary>The cell.</summary>
+    public Cell<TParams, TCarry, TCache> Cell { get; }
+
+    /// <summary>The cell's parameters (or gradients); the leaves named in <see cref="Unused"/> are not read.</summary>
+    public TParams Parameters { get; }
+
+    /// <summary>Names of the leaves of <see cref="Parameters"/> that are not leaves of the layer (the cell's read-out).</summary>
+    public ImmutableArray<string> Unused { get; }
+
+    /// <inheritdoc />
+    public override int InputSize => sizes(Parameters).Input;
+
+    /// <inheritdoc />
+    public override int OutputSize => sizes(Parameters).Output;
+
+    /// <inheritdoc />
+    public override ImmutableArray<int> StateRows => sizes(Parameters).State;
+
+    /// <inheritdoc />
+    [Pure]
+    public override ImmutableArray<Leaf> ToLeaves() => [.. Parameters.ToLeaves().Where(l => !Unused.Contains(l.Name))];
+
+    /// <inheritdoc />
+    [Pure]
+    public override Layer FromLeaves(ImmutableArray<Leaf> leaves) =>
+        Tree.Rebuild(ToLeaves(), leaves, used =>
+        {
+            var all = Parameters.ToLeaves();
+            var (merged, next) = (ImmutableArray.CreateBuilder<Leaf>(all.Length), 0);
+            foreach (var leaf in all) merged.Add(Unused.Contains(leaf.Name) ? leaf : used[next++]);
+            return With(Parameters.FromLeaves(merged.MoveToImmutable()));
+        });
+
+    internal override IEnumerable<Problem> Check(string argument, string name) => check(Parameters, argument, name);
+
+    internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
+        ImmutableArray<ImmutableArray<bool>> masks, bool reverse)
+    {
+        var scanned = Ragged.ForwardKernel(Cell, Parameters, xs, Cell.Join(init), masks, reverse);
+        return new(scanned.Outputs, Cell.Split(scanned.Final), (dOutputs, dFinal) =>
+        {
+            var back = Ragged.BackwardKernel(Cell, Tree.ZerosLike(Parameters), scanned.Caches, dOutputs, Cell.Join(dFinal), reverse);
+            return new(back.Dx, Cell.Split(back.DInit), With(back.Gradients));
+        });
+    }
+
+    private CellLayer<TParams, TCarry, TCache> With(TParams parameters) => new(Cell, parameters, Unused, sizes, check);
+
+    /// <summary>Same cell (by reference), equal parameters and the same unused leaves.</summary>
+    /// <param name="other">Another layer of the same cell types.</param>
+    public bool Equals(CellLayer<TParams, TCarry, TCache>? other) =>
+        other is not null && ReferenceEquals(Cell, other.Cell) && EqualityComparer<TParams>.Default.Equals(Parameters, other.Parameters)
+        && Unused.SequenceEqual(other.Unused);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Cell, Parameters);
+}

@@ -1,0 +1,93 @@
+using System.Collections.Immutable;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Testing;
+
+namespace RnnFunctional.Tests;
+
+/// <summary>Every gradient of stacked, bidirectional and ragged layers against Ridders' finite differences.</summary>
+/// <remarks>
+/// The cells are smooth (tanh): a ReLU layer has kinks where a pre-activation crosses 0, and a finite difference
+/// taken across a kink is not a derivative. ReLU layers are covered by the exact laws of LayerLawTests.
+/// </remarks>
+public sealed class LayerGradientTests
+{
+    private static readonly GradCheckOptions Numeric = GradCheckOptions.Ridders;
+
+    private static readonly ImmutableArray<LayerSpec> TwoLayers = [LayerSpec.Uni(CellKind.RnnTanh), LayerSpec.Uni(CellKind.RnnTanh)];
+    private static readonly ImmutableArray<LayerSpec> OneBidirectional = [LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnTanh)];
+    private static readonly ImmutableArray<LayerSpec> UnderBidirectional = [LayerSpec.Uni(CellKind.RnnTanh), LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnTanh)];
+
+    [Property(MaxTest = 100)]
+    public Property StackLossMatchesFiniteDifferences() =>
+        Prop.ForAll(StackCase.Arbitrary(TwoLayers, ragged: false), LossProperty);
+
+    [Property(MaxTest = 100)]
+    public Property BidirectionalLossMatchesFiniteDifferences() =>
+        Prop.ForAll(StackCase.Arbitrary(OneBidirectional, ragged: false), LossProperty);
+
+    [Property(MaxTest = 100)]
+    public Property RaggedLossMatchesFiniteDifferences() =>
+        Prop.ForAll(StackCase.Arbitrary(UnderBidirectional, ragged: true), LossProperty);
+
+    [Property(MaxTest = 100)]
+    public Property RaggedStackBackwardMatchesFiniteDifferences() =>
+        Prop.ForAll(StackCase.Arbitrary(UnderBidirectional, ragged: true), c =>
+        {
+            double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
+                Inner(c.DTop, Stack.Forward(p, xs, c.LengthsArgument, initial).Top);
+            var g = Stack.Backward(Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial), c.DTop);
+            return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, Numeric))
+                .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property RaggedScanBackwardMatchesFiniteDifferences() =>
+        Prop.ForAll(RaggedCase.Arbitrary(), Gen.Elements(false, true).ToArbitrary(), (c, reverse) =>
+        {
+            var r = c.Rnn;
+            double F(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) =>
+                Inner(r.Da, Ragged.Forward(Rnn.Cell, p, xs, a0, c.Lengths, reverse).Outputs);
+            var scanned = Ragged.Forward(Rnn.Cell, r.P, r.Xs, r.A0, c.Lengths, reverse);
+            var g = Ragged.Backward(Rnn.Cell, Tree.ZerosLike(r.P), scanned.Caches, r.Da, Matrix<double>.Build.Dense(r.A0.RowCount, r.A0.ColumnCount), reverse);
+            var T = r.Xs.Length;
+            var inputs = GradCheck.Leaves(
+                leaves => F(r.P, SequenceLeaves.Read(leaves, 0, T), leaves[T].ToMatrix()),
+                SequenceLeaves.Of("xs", r.Xs).Add(Leaf.Of("a0", r.A0)),
+                SequenceLeaves.Of("xs", g.Dx).Add(Leaf.Of("a0", g.DInit)),
+                Numeric);
+            return GradientProperty.Holds(GradCheck.Tree(p => F(p, r.Xs, r.A0), r.P, g.Gradients, Numeric))
+                .And(GradientProperty.Holds(inputs))
+                .Label($"reverse = {reverse}");
+        });
+
+    /// <summary>The loss's gradient w.r.t. every leaf of the stack, every x⟨t⟩ and every part of every initial state.</summary>
+    private static Property LossProperty(StackCase c)
+    {
+        double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
+            Stack.LossAndGradients(p, xs, c.Labels, c.LengthsArgument, initial).Loss;
+        var g = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial);
+        return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, Numeric))
+            .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
+    }
+
+    /// <summary>Σ_t ⟨w⟨t⟩, v⟨t⟩⟩ with a compensated sum.</summary>
+    internal static double Inner(ImmutableArray<Matrix<double>> weights, ImmutableArray<Matrix<double>> values) =>
+        Kernels.Ops.CompensatedSum(weights.Zip(values, (w, v) => w.PointwiseMultiply(v).Enumerate()).SelectMany(x => x));
+
+    /// <summary>One check over the leaves xs[0..T−1], initial[l][k].</summary>
+    private static GradCheckReport InputCheck(StackCase c,
+        Func<ImmutableArray<Matrix<double>>, ImmutableArray<ImmutableArray<Matrix<double>>>, double> f,
+        ImmutableArray<Matrix<double>> dx, ImmutableArray<ImmutableArray<Matrix<double>>> dInitial)
+    {
+        var T = c.Xs.Length;
+        ImmutableArray<Leaf> Leaves(ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
+            [.. SequenceLeaves.Of("xs", xs), .. initial.SelectMany((parts, l) => SequenceLeaves.Of($"initial[{l}]", parts))];
+        ImmutableArray<ImmutableArray<Matrix<double>>> ReadInitial(ImmutableArray<Leaf> leaves) =>
+            Scan.Fold(T, c.Initial, (offset, parts) => (offset + parts.Length, SequenceLeaves.Read(leaves, offset, parts.Length))).Outputs;
+        return GradCheck.Leaves(leaves => f(SequenceLeaves.Read(leaves, 0, T), ReadInitial(leaves)),
+                                Leaves(c.Xs, c.Initial), Leaves(dx, dInitial), Numeric);
+    }
+}
