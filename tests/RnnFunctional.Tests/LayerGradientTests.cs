@@ -9,13 +9,16 @@ namespace RnnFunctional.Tests;
 
 /// <summary>Every gradient of stacked, bidirectional and ragged layers against Ridders' finite differences.</summary>
 /// <remarks>
+/// The numerical reference is <see cref="PreciseGradCheck"/>: <see cref="GradCheckOptions.Ridders"/>, with a second
+/// look from larger first steps at the rare entries (about one case in a thousand for a two-layer stack) whose
+/// estimate is too imprecise to judge at 1e-6, keeping per entry the estimate with the smaller error estimate of its
+/// own. The bar is <see cref="GradientProperty.Holds"/> at 1e-6.
+/// 
 /// The cells are smooth (tanh): a ReLU layer has kinks where a pre-activation crosses 0, and a finite difference
 /// taken across a kink is not a derivative. ReLU layers are covered by the exact laws of LayerLawTests.
 /// </remarks>
 public sealed class LayerGradientTests
 {
-    private static readonly GradCheckOptions Numeric = GradCheckOptions.Ridders;
-
     private static readonly ImmutableArray<LayerSpec> TwoLayers = [LayerSpec.Uni(CellKind.RnnTanh), LayerSpec.Uni(CellKind.RnnTanh)];
     private static readonly ImmutableArray<LayerSpec> OneBidirectional = [LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnTanh)];
     private static readonly ImmutableArray<LayerSpec> UnderBidirectional = [LayerSpec.Uni(CellKind.RnnTanh), LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnTanh)];
@@ -39,7 +42,7 @@ public sealed class LayerGradientTests
             double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
                 Inner(c.DTop, Stack.Forward(p, xs, c.LengthsArgument, initial).Top);
             var g = Stack.Backward(Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial), c.DTop);
-            return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, Numeric))
+            return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients))
                 .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
         });
 
@@ -53,12 +56,11 @@ public sealed class LayerGradientTests
             var scanned = Ragged.Forward(Rnn.Cell, r.P, r.Xs, r.A0, c.Lengths, reverse);
             var g = Ragged.Backward(Rnn.Cell, Tree.ZerosLike(r.P), scanned.Caches, r.Da, Matrix<double>.Build.Dense(r.A0.RowCount, r.A0.ColumnCount), reverse);
             var T = r.Xs.Length;
-            var inputs = GradCheck.Leaves(
+            var inputs = PreciseGradCheck.Leaves(
                 leaves => F(r.P, SequenceLeaves.Read(leaves, 0, T), leaves[T].ToMatrix()),
                 SequenceLeaves.Of("xs", r.Xs).Add(Leaf.Of("a0", r.A0)),
-                SequenceLeaves.Of("xs", g.Dx).Add(Leaf.Of("a0", g.DInit)),
-                Numeric);
-            return GradientProperty.Holds(GradCheck.Tree(p => F(p, r.Xs, r.A0), r.P, g.Gradients, Numeric))
+                SequenceLeaves.Of("xs", g.Dx).Add(Leaf.Of("a0", g.DInit)));
+            return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, r.Xs, r.A0), r.P, g.Gradients))
                 .And(GradientProperty.Holds(inputs))
                 .Label($"reverse = {reverse}");
         });
@@ -69,7 +71,7 @@ public sealed class LayerGradientTests
         double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
             Stack.LossAndGradients(p, xs, c.Labels, c.LengthsArgument, initial).Loss;
         var g = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial);
-        return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, Numeric))
+        return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients))
             .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
     }
 
@@ -87,7 +89,7 @@ public sealed class LayerGradientTests
             [.. SequenceLeaves.Of("xs", xs), .. initial.SelectMany((parts, l) => SequenceLeaves.Of($"initial[{l}]", parts))];
         ImmutableArray<ImmutableArray<Matrix<double>>> ReadInitial(ImmutableArray<Leaf> leaves) =>
             Scan.Fold(T, c.Initial, (offset, parts) => (offset + parts.Length, SequenceLeaves.Read(leaves, offset, parts.Length))).Outputs;
-        return GradCheck.Leaves(leaves => f(SequenceLeaves.Read(leaves, 0, T), ReadInitial(leaves)),
-                                Leaves(c.Xs, c.Initial), Leaves(dx, dInitial), Numeric);
+        return PreciseGradCheck.Leaves(leaves => f(SequenceLeaves.Read(leaves, 0, T), ReadInitial(leaves)),
+                                Leaves(c.Xs, c.Initial), Leaves(dx, dInitial));
     }
 }
