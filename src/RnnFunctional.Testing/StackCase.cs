@@ -13,6 +13,12 @@ public enum CellKind
 
     /// <summary>The vanilla RNN with ReLU.</summary>
     RnnRelu,
+
+    /// <summary>The LSTM.</summary>
+    Lstm,
+
+    /// <summary>The GRU.</summary>
+    Gru,
 }
 
 /// <summary>The architecture of one generated layer: one cell, or a bidirectional pair of cells.</summary>
@@ -105,7 +111,10 @@ public sealed record StackCase
         Arb.From(Shaped.Arbitrary(max).Generator.Select(s => new StackCase(s, architecture, ragged)),
                  c => Shaped.Arbitrary(max).Shrinker(c.Shape).Select(s => new StackCase(s, architecture, ragged)));
 
-    /// <summary>A layer of the given cell with parameters drawn at the scale of <see cref="RnnCase"/>.</summary>
+    /// <summary>
+    /// A layer of the given cell with parameters drawn at the scale of <see cref="RnnCase"/>, <see cref="LstmCase"/>
+    /// and <see cref="GruCase"/>: weights uniform in ±1.5/√(n_a+n_x), biases in ±0.5.
+    /// </summary>
     /// <param name="random">The generator.</param>
     /// <param name="cell">The cell.</param>
     /// <param name="inputSize">n_x of the layer.</param>
@@ -113,13 +122,18 @@ public sealed record StackCase
     public static Layer DrawLayer(Random random, CellKind cell, int inputSize, int hiddenSize)
     {
         ArgumentNullException.ThrowIfNull(random);
-        var w = 1.5 / Math.Sqrt(hiddenSize + inputSize);
+        var (na, nx, w) = (hiddenSize, inputSize, 1.5 / Math.Sqrt(hiddenSize + inputSize));
+        var (noWeights, noBias) = (Matrix<double>.Build.Dense(1, na), Vector<double>.Build.Dense(1)); // an unused read-out
+        Matrix<double> Weights(int rows, int columns) => Draw.Matrix(random, rows, columns, w);
+        Vector<double> Bias(int length) => Draw.Vector(random, length, 0.5);
         return cell switch
         {
             CellKind.RnnTanh or CellKind.RnnRelu => Layer.Rnn(
-                new RnnParameters(Draw.Matrix(random, hiddenSize, inputSize, w), Draw.Matrix(random, hiddenSize, hiddenSize, w),
-                                  Draw.Vector(random, hiddenSize, 0.5), Matrix<double>.Build.Dense(1, hiddenSize), Vector<double>.Build.Dense(1))
+                new RnnParameters(Weights(na, nx), Weights(na, na), Bias(na), noWeights, noBias)
                 { Activation = cell == CellKind.RnnTanh ? Activation.Tanh : Activation.Relu }),
+            CellKind.Lstm => Layer.Lstm(new LstmParameters(Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na),
+                                                           Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na), noWeights, noBias)),
+            CellKind.Gru => Layer.Gru(new GruParameters(Weights(3 * na, nx), Weights(3 * na, na), Bias(3 * na), Bias(3 * na), noWeights, noBias)),
             _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "expected a known cell kind"),
         };
     }

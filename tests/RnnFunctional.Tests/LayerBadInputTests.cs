@@ -64,6 +64,14 @@ public sealed class LayerBadInputTests
         Rejects("labels", "expected labels to have one row per step, T = 3, but got 2", () => Stack.LossAndGradients(P, Xs, RaggedLabels[..2], [3, 1]));
 
     [Fact]
+    public void LossRejectsWhatLossAndGradientsRejects() =>
+        Rejects("labels", "expected labels[2] to have one label per example, m = 2, but got 1", () => Stack.Loss(P, Xs, Labels.SetItem(2, [1])));
+
+    [Fact]
+    public void TryLossEqualsLoss() =>
+        Assert.Equal(Stack.Loss(P, Xs, RaggedLabels, [3, 1]), Stack.TryLoss(P, Xs, RaggedLabels, [3, 1]).IfFail(_ => double.NaN));
+
+    [Fact]
     public void ForwardRejectsLayersThatDoNotChain() =>
         Rejects("p", "expected layers[1] to take the outputs of layers[0], n_in = 5, but its input size is 4",
             () => Stack.Forward(new StackParameters([Bottom, Layer.Rnn(4, 5, seed: 6)], Zeros(4, 5), Vector<double>.Build.Dense(4)), Xs));
@@ -169,6 +177,37 @@ public sealed class LayerBadInputTests
     [Fact]
     public void RnnLayerRejectsNonPositiveSizes() =>
         Rejects("hiddenSize", "expected hiddenSize to be at least 1 but got 0", () => Layer.Rnn(3, 0, seed: 1));
+
+    [Fact]
+    public void LstmLayerRejectsInconsistentGates() =>
+        Rejects("p", "expected Wo to be n_a×(n_a+n_x) = 4×7 but got 4×6",
+            () => Layer.Lstm(LstmParameters.Initialize(3, 4, 2, seed: 1) with { Wo = Zeros(4, 6) }));
+
+    [Fact]
+    public void GruLayerRejectsInconsistentWeights() =>
+        Rejects("p", "expected Bhh to have length 3n_a = 12 but got 9",
+            () => Layer.Gru(GruParameters.Initialize(3, 4, 2, seed: 1) with { Bhh = Vector<double>.Build.Dense(9) }));
+
+    [Fact]
+    public void ForwardRejectsLstmBetweenLayersOfOtherSizes() =>
+        Rejects("p", "expected layers[2] to take the outputs of layers[1], n_in = 6, but its input size is 5",
+            () => Stack.Forward(new StackParameters([Bottom, Layer.Lstm(5, 6, seed: 2), Layer.Gru(5, 2, seed: 3)], Zeros(4, 2), Vector<double>.Build.Dense(4)), Xs));
+
+    [Fact]
+    public void ForwardRejectsLstmInitialWithoutCellState() =>
+        Rejects("initial", "expected initial[0] to hold 2 n_a×m matrices, one per part of the state, but got 1",
+            () => Stack.Forward(StackParameters.Initialize([Layer.Lstm(3, 4, seed: 1)], 4, seed: 2), Xs, initial: [[Zeros(4, 2)]]));
+
+    [Fact]
+    public void ForwardRejectsNaNInAGruLayerNamingTheLeaf()
+    {
+        var p = StackParameters.Initialize([Layer.Gru(3, 4, seed: 1), Layer.Lstm(4, 2, seed: 2)], 4, seed: 3);
+        var leaves = p.ToLeaves();
+        var k = leaves.Select(l => l.Name).ToList().IndexOf("layers[0].Bhh");
+        var values = leaves[k].Values.ToArray();
+        values[7] = double.NegativeInfinity;
+        Rejects("p", "expected layers[0].Bhh to be finite but entry 7 is -Infinity", () => Stack.Forward(p.FromLeaves(leaves.SetItem(k, leaves[k].WithValues(values))), Xs));
+    }
 
     [Fact]
     public void GenericLayerRejectsUnknownUnusedLeaf() =>

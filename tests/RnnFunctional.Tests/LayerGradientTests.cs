@@ -14,26 +14,32 @@ namespace RnnFunctional.Tests;
 /// estimate is too imprecise to judge at 1e-6, keeping per entry the estimate with the smaller error estimate of its
 /// own. The bar is <see cref="GradientProperty.Holds"/> at 1e-6.
 /// 
-/// The cells are smooth (tanh): a ReLU layer has kinks where a pre-activation crosses 0, and a finite difference
+/// The cells are smooth (tanh RNN, LSTM, GRU): a ReLU layer has kinks where a pre-activation crosses 0, and a finite difference
 /// taken across a kink is not a derivative. ReLU layers are covered by the exact laws of LayerLawTests.
 /// </remarks>
 public sealed class LayerGradientTests
 {
-    private static readonly ImmutableArray<LayerSpec> TwoLayers = [LayerSpec.Uni(CellKind.RnnTanh), LayerSpec.Uni(CellKind.RnnTanh)];
-    private static readonly ImmutableArray<LayerSpec> OneBidirectional = [LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnTanh)];
-    private static readonly ImmutableArray<LayerSpec> UnderBidirectional = [LayerSpec.Uni(CellKind.RnnTanh), LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnTanh)];
+    private static readonly ImmutableArray<LayerSpec> LstmOverGru = [LayerSpec.Uni(CellKind.Gru), LayerSpec.Uni(CellKind.Lstm)];
+    private static readonly ImmutableArray<LayerSpec> MixedBidirectional = [LayerSpec.Bi(CellKind.RnnTanh, CellKind.Gru)];
+    private static readonly ImmutableArray<LayerSpec> BidirectionalGru = [LayerSpec.Bi(CellKind.Gru, CellKind.Gru)];
+    private static readonly ImmutableArray<LayerSpec> EveryCell = [LayerSpec.Uni(CellKind.Lstm), LayerSpec.Bi(CellKind.Gru, CellKind.RnnTanh)];
+    private static readonly ImmutableArray<LayerSpec> UnderBidirectional = [LayerSpec.Uni(CellKind.RnnTanh), LayerSpec.Bi(CellKind.Lstm, CellKind.Gru)];
 
     [Property(MaxTest = 100)]
-    public Property StackLossMatchesFiniteDifferences() =>
-        Prop.ForAll(StackCase.Arbitrary(TwoLayers, ragged: false), LossProperty);
+    public Property LstmOverGruStackLossMatchesFiniteDifferences() =>
+        Prop.ForAll(StackCase.Arbitrary(LstmOverGru, ragged: false), LossProperty);
 
     [Property(MaxTest = 100)]
     public Property BidirectionalLossMatchesFiniteDifferences() =>
-        Prop.ForAll(StackCase.Arbitrary(OneBidirectional, ragged: false), LossProperty);
+        Prop.ForAll(StackCase.Arbitrary(MixedBidirectional, ragged: false), LossProperty);
+
+    [Property(MaxTest = 100)]
+    public Property RaggedBidirectionalGruLossMatchesFiniteDifferences() =>
+        Prop.ForAll(StackCase.Arbitrary(BidirectionalGru, ragged: true), LossProperty);
 
     [Property(MaxTest = 100)]
     public Property RaggedLossMatchesFiniteDifferences() =>
-        Prop.ForAll(StackCase.Arbitrary(UnderBidirectional, ragged: true), LossProperty);
+        Prop.ForAll(StackCase.Arbitrary(EveryCell, ragged: true), LossProperty);
 
     [Property(MaxTest = 100)]
     public Property RaggedStackBackwardMatchesFiniteDifferences() =>
@@ -65,11 +71,33 @@ public sealed class LayerGradientTests
                 .Label($"reverse = {reverse}");
         });
 
+    [Property(MaxTest = 100)]
+    public Property RaggedLstmScanBackwardMatchesFiniteDifferences() =>
+        Prop.ForAll(LstmCase.Arbitrary(), Gen.Elements(false, true).ToArbitrary(), (c, reverse) =>
+        {
+            var (d, random) = (c.Shape.Dims, new Random(c.Shape.Seed));
+            var lengths = Enumerable.Range(0, d.M).Select(_ => random.Next(1, d.T + 1)).ToImmutableArray();
+            var init = new LstmState(c.A0, c.C0);
+            double F(LstmParameters p, ImmutableArray<Matrix<double>> xs, LstmState s) =>
+                Inner(c.Da, Ragged.Forward(Lstm.Cell, p, xs, s, lengths, reverse).Outputs);
+            var scanned = Ragged.Forward(Lstm.Cell, c.P, c.Xs, init, lengths, reverse);
+            var zero = Matrix<double>.Build.Dense(d.Na, d.M);
+            var g = Ragged.Backward(Lstm.Cell, Tree.ZerosLike(c.P), scanned.Caches, c.Da, new LstmState(zero, zero), reverse);
+            var T = c.Xs.Length;
+            var inputs = PreciseGradCheck.Leaves(
+                leaves => F(c.P, SequenceLeaves.Read(leaves, 0, T), new LstmState(leaves[T].ToMatrix(), leaves[T + 1].ToMatrix())),
+                SequenceLeaves.Of("xs", c.Xs).AddRange(Leaf.Of("a0", c.A0), Leaf.Of("c0", c.C0)),
+                SequenceLeaves.Of("xs", g.Dx).AddRange(Leaf.Of("a0", g.DInit.A), Leaf.Of("c0", g.DInit.C)));
+            return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, init), c.P, g.Gradients))
+                .And(GradientProperty.Holds(inputs))
+                .Label($"lengths [{string.Join(", ", lengths)}], reverse = {reverse}");
+        });
+
     /// <summary>The loss's gradient w.r.t. every leaf of the stack, every x⟨t⟩ and every part of every initial state.</summary>
     private static Property LossProperty(StackCase c)
     {
         double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
-            Stack.LossAndGradients(p, xs, c.Labels, c.LengthsArgument, initial).Loss;
+            Stack.Loss(p, xs, c.Labels, c.LengthsArgument, initial);
         var g = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial);
         return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients))
             .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));

@@ -10,8 +10,9 @@ namespace RnnFunctional.Tests;
 /// <summary>Laws of stacks, bidirectional layers and ragged batches: each composition reduces to simpler runs.</summary>
 public sealed class LayerLawTests
 {
-    private static readonly ImmutableArray<LayerSpec> Mixed = [LayerSpec.Uni(CellKind.RnnRelu), LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnRelu)];
-    private static readonly ImmutableArray<LayerSpec> Deep = [LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnTanh), LayerSpec.Uni(CellKind.RnnRelu), LayerSpec.Uni(CellKind.RnnTanh)];
+    private static readonly ImmutableArray<LayerSpec> Mixed = [LayerSpec.Uni(CellKind.Lstm), LayerSpec.Bi(CellKind.Gru, CellKind.RnnRelu)];
+    private static readonly ImmutableArray<LayerSpec> Deep =
+        [LayerSpec.Bi(CellKind.Lstm, CellKind.RnnTanh), LayerSpec.Uni(CellKind.RnnRelu), LayerSpec.Uni(CellKind.Gru)];
 
     private static Matrix<double> Column(Matrix<double> m, int j) => m.SubMatrix(0, m.RowCount, j, 1);
 
@@ -70,10 +71,12 @@ public sealed class LayerLawTests
         Prop.ForAll(StackCase.Arbitrary(Deep, ragged: false), c =>
         {
             var (ragged, full) = (Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial), Stack.Forward(c.P, c.Xs, initial: c.Initial));
+            var losses = (Stack.Loss(c.P, c.Xs, c.Labels, c.Lengths, c.Initial), Stack.Loss(c.P, c.Xs, c.Labels, initial: c.Initial));
             var (raggedLoss, fullLoss) = (Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial), Stack.LossAndGradients(c.P, c.Xs, c.Labels, initial: c.Initial));
             var (raggedBack, fullBack) = (Stack.Backward(ragged, c.DTop), Stack.Backward(full, c.DTop));
             return (AllSame(ragged.States, full.States) && AllSame(ragged.Final, full.Final) && AllSame(ragged.Predictions, full.Predictions)).Label("forward identical")
-                .And((raggedLoss.Loss.Equals(fullLoss.Loss) && raggedLoss.Gradients == fullLoss.Gradients
+                .And((raggedLoss.Loss.Equals(fullLoss.Loss) && losses.Item1.Equals(raggedLoss.Loss) && losses.Item2.Equals(fullLoss.Loss)
+                      && raggedLoss.Gradients == fullLoss.Gradients
                       && AllSame(raggedLoss.Dx, fullLoss.Dx) && AllSame(raggedLoss.DInitial, fullLoss.DInitial)).Label("loss and gradients identical"))
                 .And((raggedBack.Gradients == fullBack.Gradients && AllSame(raggedBack.Dx, fullBack.Dx)).Label("backward identical"));
         });
@@ -100,8 +103,42 @@ public sealed class LayerLawTests
         });
 
     [Property(MaxTest = 100)]
+    public Property StackOfOneLstmLayerEqualsLstm() =>
+        Prop.ForAll(LstmCase.Arbitrary(), c =>
+        {
+            var stack = new StackParameters([Layer.Lstm(c.P)], c.P.Wy, c.P.By);
+            ImmutableArray<ImmutableArray<Matrix<double>>> initial = [[c.A0, c.C0]];
+            var (forward, lstmForward) = (Stack.Forward(stack, c.Xs, initial: initial), Lstm.Forward(c.P, c.Xs, c.A0, c.C0));
+            var (back, lstmBack) = (Stack.Backward(forward, c.Da), Lstm.Backward(lstmForward, c.Da));
+            var (loss, lstmLoss) = (Stack.LossAndGradients(stack, c.Xs, c.Labels, initial: initial), Lstm.LossAndGradients(c.P, c.Xs, c.A0, c.C0, c.Labels));
+            // The stack's leaves are the LSTM's with layers[0]. in front, in the same order, the read-out last.
+            return (AllSame(forward.Top, lstmForward.States) && AllSame(forward.Predictions, lstmForward.Predictions)
+                    && forward.Final[0][0].Equals(lstmForward.States[^1]) && forward.Final[0][1].Equals(lstmForward.Cells[^1])).Label("states, predictions and final state identical")
+                .And((AllSame(back.Dx, lstmBack.Dx) && AllSame(back.DInitial[0], [lstmBack.Da0, lstmBack.Dc0])
+                      && Tree.Flatten(back.Gradients).SequenceEqual(Tree.Flatten(lstmBack.Gradients))).Label("backward identical"))
+                .And((loss.Loss.Equals(lstmLoss.Loss) && Tree.Flatten(loss.Gradients).SequenceEqual(Tree.Flatten(lstmLoss.Gradients))
+                      && AllSame(loss.Dx, lstmLoss.Dx) && AllSame(loss.DInitial[0], [lstmLoss.Da0, lstmLoss.Dc0])).Label("loss and gradients identical"));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property StackOfOneGruLayerEqualsGru() =>
+        Prop.ForAll(GruCase.Arbitrary(), c =>
+        {
+            var stack = new StackParameters([Layer.Gru(c.P)], c.P.Wy, c.P.By);
+            ImmutableArray<ImmutableArray<Matrix<double>>> initial = [[c.A0]];
+            var (forward, gruForward) = (Stack.Forward(stack, c.Xs, initial: initial), Gru.Forward(c.P, c.Xs, c.A0));
+            var (back, gruBack) = (Stack.Backward(forward, c.Da), Gru.Backward(gruForward, c.Da));
+            var (loss, gruLoss) = (Stack.LossAndGradients(stack, c.Xs, c.Labels, initial: initial), Gru.LossAndGradients(c.P, c.Xs, c.A0, c.Labels));
+            return (AllSame(forward.Top, gruForward.States) && AllSame(forward.Predictions, gruForward.Predictions)).Label("states and predictions identical")
+                .And((AllSame(back.Dx, gruBack.Dx) && back.DInitial[0][0].Equals(gruBack.Da0)
+                      && Tree.Flatten(back.Gradients).SequenceEqual(Tree.Flatten(gruBack.Gradients))).Label("backward identical"))
+                .And((loss.Loss.Equals(gruLoss.Loss) && Tree.Flatten(loss.Gradients).SequenceEqual(Tree.Flatten(gruLoss.Gradients))
+                      && AllSame(loss.Dx, gruLoss.Dx) && loss.DInitial[0][0].Equals(gruLoss.Da0)).Label("loss and gradients identical"));
+        });
+
+    [Property(MaxTest = 100)]
     public Property BidirectionalHalvesAreForwardScansOfTheSequenceAndOfItsReverse() =>
-        Prop.ForAll(StackCase.Arbitrary([LayerSpec.Bi(CellKind.RnnTanh, CellKind.RnnRelu)], ragged: false), c =>
+        Prop.ForAll(StackCase.Arbitrary([LayerSpec.Bi(CellKind.Lstm, CellKind.Gru)], ragged: false), c =>
         {
             var bi = (BidirectionalLayer)c.P.Layers[0];
             var (nf, nr) = (bi.Forward.OutputSize, bi.Reverse.OutputSize);
@@ -175,8 +212,8 @@ public sealed class LayerLawTests
             var leaves = c.P.ToLeaves();
             string[] expected =
             [
-                "layers[0].Wax", "layers[0].Waa", "layers[0].Ba",
-                "layers[1].forward.Wax", "layers[1].forward.Waa", "layers[1].forward.Ba",
+                "layers[0].Wf", "layers[0].Bf", "layers[0].Wi", "layers[0].Bi", "layers[0].Wc", "layers[0].Bc", "layers[0].Wo", "layers[0].Bo",
+                "layers[1].forward.Wih", "layers[1].forward.Whh", "layers[1].forward.Bih", "layers[1].forward.Bhh",
                 "layers[1].reverse.Wax", "layers[1].reverse.Waa", "layers[1].reverse.Ba",
                 "Wy", "By",
             ];

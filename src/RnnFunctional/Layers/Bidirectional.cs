@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
 using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
 
 namespace RnnFunctional;
 
@@ -62,13 +63,13 @@ public sealed record BidirectionalLayer : Layer
         var k = Forward.StateRows.Length;
         var f = Forward.Run(xs, init[..k], masks, reverse);
         var r = Reverse.Run(xs, init[k..], masks, !reverse);
-        var outputs = f.Outputs.Zip(r.Outputs, (fo, ro) => fo.Stack(ro)).ToImmutableArray();       // h⟨t⟩ = [f⟨t⟩; r⟨t⟩]
+        var outputs = f.Outputs.Zip(r.Outputs, (fo, ro) => Ops.StackRows(fo, ro)).ToImmutableArray();       // h⟨t⟩ = [f⟨t⟩; r⟨t⟩]
         return new(outputs, f.Final.AddRange(r.Final), (dOutputs, dFinal) =>
         {
             var n = Forward.OutputSize;
-            var df = f.Backward([.. dOutputs.Select(d => d.SubMatrix(0, n, 0, d.ColumnCount))], dFinal[..k]);            // df⟨t⟩ = dh⟨t⟩[:n_fwd]
-            var dr = r.Backward([.. dOutputs.Select(d => d.SubMatrix(n, d.RowCount - n, 0, d.ColumnCount))], dFinal[k..]); // dr⟨t⟩ = dh⟨t⟩[n_fwd:]
-            return new([.. df.Dx.Zip(dr.Dx, (a, b) => a + b)], df.DInit.AddRange(dr.DInit),                                 // dx⟨t⟩ = dx_f⟨t⟩ + dx_r⟨t⟩
+            var df = f.Backward([.. dOutputs.Select(d => Ops.Rows(d, 0, n))], dFinal[..k]);            // df⟨t⟩ = dh⟨t⟩[:n_fwd]
+            var dr = r.Backward([.. dOutputs.Select(d => Ops.Rows(d, n, d.RowCount - n))], dFinal[k..]); // dr⟨t⟩ = dh⟨t⟩[n_fwd:]
+            return new([.. df.Dx.Zip(dr.Dx, Ops.Add)], df.DInit.AddRange(dr.DInit),                                 // dx⟨t⟩ = dx_f⟨t⟩ + dx_r⟨t⟩
                        new BidirectionalLayer(df.Gradients, dr.Gradients));
         });
     }

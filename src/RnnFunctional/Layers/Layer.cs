@@ -7,14 +7,15 @@ namespace RnnFunctional;
 /// <summary>
 /// One recurrent layer of a <see cref="Stack"/>, whatever its cell: a parameter tree plus a run over a whole sequence
 /// that leaves a tape for its backward. Build one with <see cref="Rnn(RnnParameters)"/>,
-/// <see cref="Of{TParams,TCarry,TCache}"/> (any <see cref="Cell{TParams,TCarry,TCache}"/>) or
+/// <see cref="Lstm(LstmParameters)"/>, <see cref="Gru(GruParameters)"/>, <see cref="Of{TParams,TCarry,TCache}"/> (any <see cref="Cell{TParams,TCarry,TCache}"/>) or
 /// <see cref="Bidirectional"/>. A layer maps inputs x⟨t⟩ (<see cref="InputSize"/>×m) to outputs
 /// (<see cref="OutputSize"/>×m), threading a state made of one or more matrices with rows <see cref="StateRows"/>
 /// (a⟨t⟩ alone, or a⟨t⟩ and c⟨t⟩, …). Gradients of a layer are a layer of the same structure.
 /// </summary>
 /// <remarks>
 /// A layer holds the recurrence only: the read-out of a cell's parameter record (Wya and By of
-/// <see cref="RnnParameters"/>) is replaced by an empty one and is not a leaf. The read-out of a stack is its own
+/// <see cref="RnnParameters"/>, Wy and By of <see cref="LstmParameters"/> and <see cref="GruParameters"/>) is
+/// replaced by an empty one and is not a leaf. The read-out of a stack is its own
 /// (<see cref="StackParameters.Wy"/>, <see cref="StackParameters.By"/>).
 /// </remarks>
 public abstract record Layer : IParameterTree<Layer>
@@ -68,6 +69,46 @@ public abstract record Layer : IParameterTree<Layer>
     [Pure]
     public static Layer Rnn(int inputSize, int hiddenSize, int seed, Activation activation = Activation.Tanh) =>
         Rnn(RnnParameters.Initialize(inputSize, hiddenSize, 1, seed) with { Activation = activation });
+
+    /// <summary>
+    /// An LSTM layer (the cell of <see cref="RnnFunctional.Lstm"/>): its state is [a⟨t⟩, c⟨t⟩] and its output a⟨t⟩.
+    /// </summary>
+    /// <param name="p">Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo n_a; its read-out Wy, By is not used and not kept.</param>
+    /// <returns>A layer with leaves Wf, Bf, Wi, Bi, Wc, Bc, Wo, Bo, input size n_x, output size n_a and state rows [n_a, n_a].</returns>
+    [Pure]
+    public static Layer Lstm(LstmParameters p)
+    {
+        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be LstmParameters but got null")] : Shapes.All(CheckLstm(p, nameof(p), "")));
+        return new CellLayer<LstmParameters, LstmState, LstmCache>(RnnFunctional.Lstm.Cell,
+            p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
+            LstmReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), CheckLstm);
+    }
+
+    /// <summary>An LSTM layer with random parameters, initialised as <see cref="LstmParameters.Initialize"/> does.</summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same layer.</param>
+    [Pure]
+    public static Layer Lstm(int inputSize, int hiddenSize, int seed) => Lstm(LstmParameters.Initialize(inputSize, hiddenSize, 1, seed));
+
+    /// <summary>A GRU layer (the cell of <see cref="RnnFunctional.Gru"/>): its state and its output are h⟨t⟩.</summary>
+    /// <param name="p">Wih 3n_a×n_x, Whh 3n_a×n_a, Bih and Bhh 3n_a; its read-out Wy, By is not used and not kept.</param>
+    /// <returns>A layer with leaves Wih, Whh, Bih, Bhh, input size n_x, output size n_a and state rows [n_a].</returns>
+    [Pure]
+    public static Layer Gru(GruParameters p)
+    {
+        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be GruParameters but got null")] : Shapes.All(CheckGru(p, nameof(p), "")));
+        return new CellLayer<GruParameters, Matrix<double>, GruCache>(RnnFunctional.Gru.Cell,
+            p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
+            GruReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize]), CheckGru);
+    }
+
+    /// <summary>A GRU layer with random parameters, initialised as <see cref="GruParameters.Initialize"/> does.</summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same layer.</param>
+    [Pure]
+    public static Layer Gru(int inputSize, int hiddenSize, int seed) => Gru(GruParameters.Initialize(inputSize, hiddenSize, 1, seed));
 
     /// <summary>
     /// A bidirectional layer: <paramref name="forward"/> scans x⟨1⟩..x⟨T⟩, <paramref name="reverse"/> scans
@@ -130,6 +171,42 @@ public abstract record Layer : IParameterTree<Layer>
             Shapes.Matrix(argument, Named(name, nameof(p.Wax)), p.Wax, na, nx, "n_a×n_x"),
             Shapes.Matrix(argument, Named(name, nameof(p.Waa)), p.Waa, na, na, "n_a×n_a"),
             Shapes.Vector(argument, Named(name, nameof(p.Ba)), p.Ba, na, "n_a"));
+    }
+
+    // ---- the LSTM and the GRU as layers ----
+
+    private static readonly ImmutableArray<string> LstmReadOut = [nameof(LstmParameters.Wy), nameof(LstmParameters.By)];
+
+    private static readonly ImmutableArray<string> GruReadOut = [nameof(GruParameters.Wy), nameof(GruParameters.By)];
+
+    private static IEnumerable<Problem> CheckLstm(LstmParameters p, string argument, string name)
+    {
+        var na = Shapes.Consensus(p.Wf?.RowCount, p.Wi?.RowCount, p.Wc?.RowCount, p.Wo?.RowCount, p.Bf?.Count, p.Bi?.Count, p.Bc?.Count, p.Bo?.Count);
+        var width = Shapes.Consensus(p.Wf?.ColumnCount, p.Wi?.ColumnCount, p.Wc?.ColumnCount, p.Wo?.ColumnCount);
+        if (width <= na)
+            return [new(argument, $"expected the gate weights {Named(name, "Wf")}, Wi, Wc, Wo to be n_a×(n_a+n_x) with n_a = {na} and n_x ≥ 1 but they have {width} columns")];
+        const string gate = "n_a×(n_a+n_x)";
+        return Shapes.All(
+            Shapes.Matrix(argument, Named(name, nameof(p.Wf)), p.Wf, na, width, gate),
+            Shapes.Vector(argument, Named(name, nameof(p.Bf)), p.Bf, na, "n_a"),
+            Shapes.Matrix(argument, Named(name, nameof(p.Wi)), p.Wi, na, width, gate),
+            Shapes.Vector(argument, Named(name, nameof(p.Bi)), p.Bi, na, "n_a"),
+            Shapes.Matrix(argument, Named(name, nameof(p.Wc)), p.Wc, na, width, gate),
+            Shapes.Vector(argument, Named(name, nameof(p.Bc)), p.Bc, na, "n_a"),
+            Shapes.Matrix(argument, Named(name, nameof(p.Wo)), p.Wo, na, width, gate),
+            Shapes.Vector(argument, Named(name, nameof(p.Bo)), p.Bo, na, "n_a"));
+    }
+
+    private static IEnumerable<Problem> CheckGru(GruParameters p, string argument, string name)
+    {
+        static int? Third(int? rows) => rows is { } r && r % 3 == 0 ? r / 3 : null;
+        var na = Shapes.Consensus(p.Whh?.ColumnCount, Third(p.Whh?.RowCount), Third(p.Wih?.RowCount), Third(p.Bih?.Count), Third(p.Bhh?.Count));
+        var nx = p.Wih?.ColumnCount ?? 0;
+        return Shapes.All(
+            Shapes.Matrix(argument, Named(name, nameof(p.Wih)), p.Wih, 3 * na, nx, "3n_a×n_x"),
+            Shapes.Matrix(argument, Named(name, nameof(p.Whh)), p.Whh, 3 * na, na, "3n_a×n_a"),
+            Shapes.Vector(argument, Named(name, nameof(p.Bih)), p.Bih, 3 * na, "3n_a"),
+            Shapes.Vector(argument, Named(name, nameof(p.Bhh)), p.Bhh, 3 * na, "3n_a"));
     }
 
     // ---- leaves of nested trees ----

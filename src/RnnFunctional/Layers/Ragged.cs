@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
 using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
 
 namespace RnnFunctional;
 
@@ -125,7 +126,7 @@ public static class Ragged
         var dParts = cell.Split(dCarry);
         var dNew = cell.Join([.. dParts.Select(d => Keep(mask, d))]);                                            // dNew = mask⊙dCarry'
         var back = cell.Backward(cache.Cell, dNew, Keep(mask, dOutput));                                         // dOut = mask⊙dOutput'
-        var dOld = cell.Join([.. dParts.Zip(cell.Split(back.DCarry), (d, dPrev) => Drop(mask, d) + dPrev)]);   // (1−mask)⊙dCarry' + dCarryPrev
+        var dOld = cell.Join([.. dParts.Zip(cell.Split(back.DCarry), (d, dPrev) => Ops.Add(Drop(mask, d), dPrev))]);   // (1−mask)⊙dCarry' + dCarryPrev
         return (dOld, Keep(mask, back.Dx), back.Gradients);                                                     // dx' = mask⊙dx
     }
 

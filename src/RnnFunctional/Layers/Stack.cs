@@ -223,6 +223,35 @@ public static class Stack
         ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
         Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial), () => LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs)));
 
+    /// <summary>
+    /// The loss of <see cref="LossAndGradients"/> alone, without its backward (the same number, bit for bit): for
+    /// evaluation, and for finite differences of the loss.
+    /// </summary>
+    /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    /// <returns>Σ_j Σ_{t &lt; len_j} −log ŷ⟨t⟩[labels[t][j], j].</returns>
+    [Pure]
+    public static double Loss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null)
+    {
+        Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial));
+        return LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs));
+    }
+
+    /// <summary><see cref="Loss"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    [Pure]
+    public static Validation<Error, double> TryLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
+        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial), () => LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs)));
+
     /// <summary>Checks that the layers are finite, chain (each input size is the output size below) and match the read-out.</summary>
     /// <param name="p">Parameters to check.</param>
     /// <returns>The parameters, or every problem found.</returns>
@@ -270,6 +299,13 @@ public static class Stack
         var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, masks);
         var back = BackwardKernel(p, tapes, head.DStates);
         return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInitial);
+    }
+
+    private static double LossOnly(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+    {
+        var masks = Ragged.MasksKernel(lengths, xs.Length);
+        return ReadOut(p.Wy, p.By, Run(p, xs, masks, initial)[^1].Outputs, labels, masks).Loss;
     }
 
     /// <summary>
