@@ -19,7 +19,10 @@ namespace RnnFunctional;
 public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double> Wy, Vector<double> By) : IParameterTree<StackParameters>
 {
     /// <summary>Input size n_x of the bottom layer.</summary>
-    public int InputSize => Layers[0].InputSize;
+    public int InputSize =>
+        Layers.IsDefaultOrEmpty || Layers[0] is null
+            ? throw new InvalidOperationException("expected Layers to hold at least one layer but it is empty")
+            : Layers[0].InputSize;
 
     /// <summary>Number of classes n_y of the read-out.</summary>
     public int OutputSize => Wy.RowCount;
@@ -63,10 +66,11 @@ public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double
     /// <summary>Equal layers, in order, and equal read-outs.</summary>
     /// <param name="other">Another stack.</param>
     public bool Equals(StackParameters? other) =>
-        other is not null && Layers.SequenceEqual(other.Layers) && Equals(Wy, other.Wy) && Equals(By, other.By);
+        other is not null && (Layers.IsDefault ? other.Layers.IsDefault : !other.Layers.IsDefault && Layers.SequenceEqual(other.Layers))
+        && Equals(Wy, other.Wy) && Equals(By, other.By);
 
     /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(Layers.Length, Wy, By);
+    public override int GetHashCode() => HashCode.Combine(Layers.IsDefault ? -1 : Layers.Length, Wy, By);
 
     /// <summary>Entry-wise sum.</summary>
     /// <param name="a">Parameters or gradients.</param>
