@@ -30,9 +30,11 @@ public sealed class PackageInstallTests(ITestOutputHelper output)
                 (Path.Combine(work.FullName, "feed"), Path.Combine(work.FullName, "artifacts"),
                  Path.Combine(work.FullName, "packages"), Path.Combine(work.FullName, "consumer"));
 
-            // Pack both libraries; build outputs go to the temporary folder, not to the repository's bin and obj.
-            foreach (var id in Packages)
-                Run(repository, "pack", Path.Combine(repository, "src", id, $"{id}.csproj"), "-c", "Release", "-o", feed, "--artifacts-path", artifacts);
+            // Pack both libraries (the solution filter lists them); build outputs go to the temporary folder, not to the
+            // repository's bin and obj.
+            Run(repository, "pack", Path.Combine(repository, "RnnFunctional.Packages.slnf"), "-c", "Release", "-o", feed, "--artifacts-path", artifacts);
+            Assert.Equal(Packages.SelectMany(id => new[] { $"{id}.{version}.nupkg", $"{id}.{version}.snupkg" }).Order(),
+                         Directory.GetFiles(feed).Select(Path.GetFileName).Order());
             foreach (var id in Packages) CheckPackage(feed, id, version);
 
             // A fresh console project outside the repository: no Directory.Build.props or Directory.Packages.props applies.
