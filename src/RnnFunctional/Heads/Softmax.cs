@@ -31,12 +31,24 @@ public static class Softmax
     [Pure]
     internal static (double[] Losses, Matrix<double> DLogits) CrossEntropy(Matrix<double> logits, ImmutableArray<int> labels)
     {
-        var lse = Ops.LogSumExpColumns(logits);
+        var (rows, values) = (logits.RowCount, logits.ToColumnMajorArray());
         var losses = new double[labels.Length];
-        for (var j = 0; j < labels.Length; j++) losses[j] = lse[j] - logits[labels[j], j];
-        var dLogits = Ops.SoftmaxColumns(logits);
-        for (var j = 0; j < labels.Length; j++) dLogits[labels[j], j] -= 1.0;
-        return (losses, dLogits);
+        for (var j = 0; j < labels.Length; j++) losses[j] = CrossEntropyColumn(values.AsSpan(j * rows, rows), labels[j]);
+        return (losses, Matrix<double>.Build.Dense(rows, labels.Length, values));
+    }
+
+    /// <summary>
+    /// The loss −log softmax(o)[label] = log Σ e^o − o[label] of one column o of logits, which is overwritten by the
+    /// gradient softmax(o) − onehot(label).
+    /// </summary>
+    /// <param name="logits">n_y logits; on return, their gradient.</param>
+    /// <param name="label">The class, in [0, n_y).</param>
+    internal static double CrossEntropyColumn(Span<double> logits, int label)
+    {
+        var logit = logits[label];
+        var logSumExp = Elementwise.SoftmaxColumn(logits, logits);
+        logits[label] -= 1.0;
+        return logSumExp - logit;
     }
 
     /// <summary>ŷ = softmax(wy·a + by).</summary>

@@ -84,6 +84,12 @@ internal static class Shapes
         }
     }
 
+    /// <summary>An integer of at least <paramref name="minimum"/>.</summary>
+    public static IEnumerable<Problem> AtLeast(string argument, int value, int minimum)
+    {
+        if (value < minimum) yield return new(argument, $"expected {argument} to be at least {minimum} but got {value}");
+    }
+
     /// <summary>The problems of a set of independent checks, evaluated eagerly and in order.</summary>
     public static Problem[] All(params IEnumerable<Problem>[] checks) => checks.SelectMany(c => c).ToArray();
 
