@@ -181,8 +181,8 @@ internal static class Elementwise
     }
 
     /// <summary>
-    /// tanh as in Cephes: for |x| ≤ 0.625 the rational approximation x + x·x²·P(x²)/Q(x²); above, sign(x)·(1 − 2/(e^2|x| + 1)).
-    /// Both branches share one division.
+    /// tanh as in Cephes: for |x| ≤ 0.625 the rational approximation x + x·x²·P(x²)/Q(x²); above,
+    /// sign(x)·(1 − e)/(1 + e) with e = e^−2|x|. Both branches share one division.
     /// </summary>
     private readonly struct TanhMap : IMap
     {
@@ -197,11 +197,10 @@ internal static class Elementwise
             var p = ((Vector512.Create(P0) * s) + Vector512.Create(P1)) * s + Vector512.Create(P2);
             var q = (((s + Vector512.Create(Q0)) * s) + Vector512.Create(Q1)) * s + Vector512.Create(Q2);
             var large = Vector512.GreaterThan(z, Vector512.Create(Threshold));
-            var e = Vector512.Exp(z + z);
-            var d = Vector512.ConditionalSelect(large, Vector512.Create(2.0), x * s * p)
-                  / Vector512.ConditionalSelect(large, e + Vector512<double>.One, q);
-            var saturating = (Vector512<double>.One - d) | (x & Vector512.Create(-0.0));
-            return Vector512.ConditionalSelect(large, saturating, x + d);
+            var e = ExpMap.Apply(-(z + z));
+            var d = Vector512.ConditionalSelect(large, Vector512<double>.One - e, x * s * p)
+                  / Vector512.ConditionalSelect(large, Vector512<double>.One + e, q);
+            return Vector512.ConditionalSelect(large, d | (x & Vector512.Create(-0.0)), x + d);
         }
 
         public static Vector256<double> Apply(Vector256<double> x)
@@ -211,11 +210,10 @@ internal static class Elementwise
             var p = ((Vector256.Create(P0) * s) + Vector256.Create(P1)) * s + Vector256.Create(P2);
             var q = (((s + Vector256.Create(Q0)) * s) + Vector256.Create(Q1)) * s + Vector256.Create(Q2);
             var large = Vector256.GreaterThan(z, Vector256.Create(Threshold));
-            var e = Vector256.Exp(z + z);
-            var d = Vector256.ConditionalSelect(large, Vector256.Create(2.0), x * s * p)
-                  / Vector256.ConditionalSelect(large, e + Vector256<double>.One, q);
-            var saturating = (Vector256<double>.One - d) | (x & Vector256.Create(-0.0));
-            return Vector256.ConditionalSelect(large, saturating, x + d);
+            var e = ExpMap.Apply(-(z + z));
+            var d = Vector256.ConditionalSelect(large, Vector256<double>.One - e, x * s * p)
+                  / Vector256.ConditionalSelect(large, Vector256<double>.One + e, q);
+            return Vector256.ConditionalSelect(large, d | (x & Vector256.Create(-0.0)), x + d);
         }
 
         public static double Apply(double x)
@@ -224,8 +222,8 @@ internal static class Elementwise
             var s = x * x;
             if (z > Threshold)
             {
-                var r = 1.0 - 2.0 / (Math.Exp(z + z) + 1.0);
-                return x < 0 ? -r : r;
+                var e = ExpMap.Apply(-(z + z));
+                return Math.CopySign((1.0 - e) / (1.0 + e), x);
             }
             var p = ((P0 * s) + P1) * s + P2;
             var q = (((s + Q0) * s) + Q1) * s + Q2;
@@ -238,31 +236,108 @@ internal static class Elementwise
     {
         public static Vector512<double> Apply(Vector512<double> x)
         {
-            var e = Vector512.Exp(-Vector512.Abs(x));
+            var e = ExpMap.Apply(-Vector512.Abs(x));
             var numerator = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(x, Vector512<double>.Zero), Vector512<double>.One, e);
             return numerator / (Vector512<double>.One + e);
         }
 
         public static Vector256<double> Apply(Vector256<double> x)
         {
-            var e = Vector256.Exp(-Vector256.Abs(x));
+            var e = ExpMap.Apply(-Vector256.Abs(x));
             var numerator = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<double>.Zero), Vector256<double>.One, e);
             return numerator / (Vector256<double>.One + e);
         }
 
         public static double Apply(double x)
         {
-            var e = Math.Exp(-Math.Abs(x));
+            var e = ExpMap.Apply(-Math.Abs(x));
             return (x >= 0 ? 1.0 : e) / (1.0 + e);
         }
     }
 
+    /// <summary>
+    /// e^x without a branch on the vector (the library's vector exponential falls back to scalar code for a whole
+    /// vector when one lane is out of range, which would make a lane's bits depend on its neighbours). x is clamped to
+    /// [−746, 710], beyond which e^x is 0 or ∞; n = round(x/ln 2) by adding 1.5·2⁵², r = x − n·ln 2 in two fused
+    /// steps (|r| ≤ ln 2 / 2), e^r by its Taylor polynomial of degree 13, and 2ⁿ applied as 2^⌊n/2⌋·2^(n−⌊n/2⌋)
+    /// so that results between the smallest normal and the smallest subnormal double round only once. Every
+    /// operation is correctly rounded or fused, so all three paths give the same bits.
+    /// </summary>
     private readonly struct ExpMap : IMap
     {
-        public static Vector512<double> Apply(Vector512<double> x) => Vector512.Exp(x);
+        private const double Lowest = -746, Highest = 710;
+        private const double Log2E = 1.4426950408889634, Ln2High = 6.93147180369123816490e-01, Ln2Low = 1.90821492927058770002e-10;
+        private const double Shifter = 6755399441055744.0; // 1.5·2⁵²: adding it rounds to an integer held in the low bits
+        private const long ShifterBits = 0x4338_0000_0000_0000;
+        private const double C2 = 1.0 / 2, C3 = 1.0 / 6, C4 = 1.0 / 24, C5 = 1.0 / 120, C6 = 1.0 / 720, C7 = 1.0 / 5040,
+            C8 = 1.0 / 40320, C9 = 1.0 / 362880, C10 = 1.0 / 3628800, C11 = 1.0 / 39916800, C12 = 1.0 / 479001600, C13 = 1.0 / 6227020800;
 
-        public static Vector256<double> Apply(Vector256<double> x) => Vector256.Exp(x);
+        public static Vector512<double> Apply(Vector512<double> x)
+        {
+            x = Vector512.Min(Vector512.Max(x, Vector512.Create(Lowest)), Vector512.Create(Highest));
+            var n = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), Vector512.Create(Shifter)) - Vector512.Create(Shifter);
+            var r = Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2High), x);
+            r = Vector512.FusedMultiplyAdd(-n, Vector512.Create(Ln2Low), r);
+            var p = Vector512.FusedMultiplyAdd(Vector512.Create(C13), r, Vector512.Create(C12));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C11));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C10));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C9));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C8));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C7));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C6));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C5));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C4));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C3));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
+            var half = Vector512.Floor(n * Vector512.Create(0.5));
+            return p * PowerOfTwo(half) * PowerOfTwo(n - half);
 
-        public static double Apply(double x) => Math.Exp(x);
+            static Vector512<double> PowerOfTwo(Vector512<double> k) =>
+                Vector512.ShiftLeft((k + Vector512.Create(Shifter)).AsInt64() - Vector512.Create(ShifterBits - 1023), 52).AsDouble();
+        }
+
+        public static Vector256<double> Apply(Vector256<double> x)
+        {
+            x = Vector256.Min(Vector256.Max(x, Vector256.Create(Lowest)), Vector256.Create(Highest));
+            var n = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), Vector256.Create(Shifter)) - Vector256.Create(Shifter);
+            var r = Vector256.FusedMultiplyAdd(-n, Vector256.Create(Ln2High), x);
+            r = Vector256.FusedMultiplyAdd(-n, Vector256.Create(Ln2Low), r);
+            var p = Vector256.FusedMultiplyAdd(Vector256.Create(C13), r, Vector256.Create(C12));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C11));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C10));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C9));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C8));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C7));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C6));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C5));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C4));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C3));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(C2));
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
+            p = Vector256.FusedMultiplyAdd(p, r, Vector256<double>.One);
+            var half = Vector256.Floor(n * Vector256.Create(0.5));
+            return p * PowerOfTwo(half) * PowerOfTwo(n - half);
+
+            static Vector256<double> PowerOfTwo(Vector256<double> k) =>
+                Vector256.ShiftLeft((k + Vector256.Create(Shifter)).AsInt64() - Vector256.Create(ShifterBits - 1023), 52).AsDouble();
+        }
+
+        public static double Apply(double x)
+        {
+            x = Math.Min(Math.Max(x, Lowest), Highest);
+            var n = Math.FusedMultiplyAdd(x, Log2E, Shifter) - Shifter;
+            var r = Math.FusedMultiplyAdd(-n, Ln2High, x);
+            r = Math.FusedMultiplyAdd(-n, Ln2Low, r);
+            var p = Math.FusedMultiplyAdd(C13, r, C12);
+            foreach (var c in (ReadOnlySpan<double>)[C11, C10, C9, C8, C7, C6, C5, C4, C3, C2, 1.0, 1.0])
+                p = Math.FusedMultiplyAdd(p, r, c);
+            var half = Math.Floor(n * 0.5);
+            return p * PowerOfTwo(half) * PowerOfTwo(n - half);
+
+            static double PowerOfTwo(double k) =>
+                BitConverter.Int64BitsToDouble((BitConverter.DoubleToInt64Bits(k + Shifter) - (ShifterBits - 1023)) << 52);
+        }
     }
 }
