@@ -19,8 +19,10 @@ public sealed class Workload
         Rnn = RnnParameters.Initialize(inputs, hidden, classes, seed);
         Xs = [.. Enumerable.Range(0, steps).Select(_ => Draw(inputs, batch, 1.0))];
         A0 = Draw(hidden, batch, 0.5);
-        Da = [.. Enumerable.Range(0, steps).Select(_ => Draw(hidden, batch, 1.0))];
         Labels = [.. Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, batch).Select(_ => random.Next(classes)).ToImmutableArray())];
+        var daRandom = new Random(seed + 1);
+        da = new(() => [.. Enumerable.Range(0, steps).Select(_ =>
+            Matrix<double>.Build.Dense(hidden, batch, (_, _) => 2 * daRandom.NextDouble() - 1))]);
     }
 
     public int Steps { get; }
@@ -31,7 +33,10 @@ public sealed class Workload
     public RnnParameters Rnn { get; }
     public ImmutableArray<Matrix<double>> Xs { get; }
     public Matrix<double> A0 { get; }
-    public ImmutableArray<Matrix<double>> Da { get; }
+    /// <summary>The outside gradients of W1, drawn when first read.</summary>
+    public ImmutableArray<Matrix<double>> Da => da.Value;
+
+    private readonly Lazy<ImmutableArray<Matrix<double>>> da;
     public ImmutableArray<ImmutableArray<int>> Labels { get; }
 
     /// <summary>Floating-point operations of the products of W1 (forward with its read-out, backward): 2·T·m per multiply-add.</summary>

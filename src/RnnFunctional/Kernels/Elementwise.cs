@@ -182,7 +182,8 @@ internal static class Elementwise
 
     /// <summary>
     /// tanh as in Cephes: for |x| ≤ 0.625 the rational approximation x + x·x²·P(x²)/Q(x²); above,
-    /// sign(x)·(1 − e)/(1 + e) with e = e^−2|x|. Both branches share one division.
+    /// sign(x)·(1 − e)/(1 + e) with e = e^−2|x|. Both branches share one division; e is not computed for a vector
+    /// whose lanes all take the first branch, which changes no lane's value.
     /// </summary>
     private readonly struct TanhMap : IMap
     {
@@ -197,7 +198,7 @@ internal static class Elementwise
             var p = ((Vector512.Create(P0) * s) + Vector512.Create(P1)) * s + Vector512.Create(P2);
             var q = (((s + Vector512.Create(Q0)) * s) + Vector512.Create(Q1)) * s + Vector512.Create(Q2);
             var large = Vector512.GreaterThan(z, Vector512.Create(Threshold));
-            var e = ExpMap.Apply(-(z + z));
+            var e = Vector512.GreaterThanAny(z, Vector512.Create(Threshold)) ? ExpMap.Apply(-(z + z)) : Vector512<double>.Zero;
             var d = Vector512.ConditionalSelect(large, Vector512<double>.One - e, x * s * p)
                   / Vector512.ConditionalSelect(large, Vector512<double>.One + e, q);
             return Vector512.ConditionalSelect(large, d | (x & Vector512.Create(-0.0)), x + d);
@@ -210,7 +211,7 @@ internal static class Elementwise
             var p = ((Vector256.Create(P0) * s) + Vector256.Create(P1)) * s + Vector256.Create(P2);
             var q = (((s + Vector256.Create(Q0)) * s) + Vector256.Create(Q1)) * s + Vector256.Create(Q2);
             var large = Vector256.GreaterThan(z, Vector256.Create(Threshold));
-            var e = ExpMap.Apply(-(z + z));
+            var e = Vector256.GreaterThanAny(z, Vector256.Create(Threshold)) ? ExpMap.Apply(-(z + z)) : Vector256<double>.Zero;
             var d = Vector256.ConditionalSelect(large, Vector256<double>.One - e, x * s * p)
                   / Vector256.ConditionalSelect(large, Vector256<double>.One + e, q);
             return Vector256.ConditionalSelect(large, d | (x & Vector256.Create(-0.0)), x + d);

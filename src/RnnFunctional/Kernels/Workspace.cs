@@ -36,11 +36,14 @@ internal readonly record struct Block(double[] Data, int Offset, int Rows, int C
     public static Block Of(MathNet.Numerics.LinearAlgebra.Vector<double> v) => new(v.AsArray() ?? v.ToArray(), 0, v.Count, 1);
 
     /// <summary>A fresh zero matrix and its storage, for a result that the caller will own.</summary>
-    public static (Matrix<double> Matrix, Block Block) Fresh(int rows, int columns)
-    {
-        var data = new double[rows * columns];
-        return (Matrix<double>.Build.Dense(rows, columns, data), new(data, 0, rows, columns));
-    }
+    public static (Matrix<double> Matrix, Block Block) Fresh(int rows, int columns) => Wrap(new double[rows * columns], rows, columns);
+
+    /// <summary>A fresh matrix of unspecified contents and its storage, for a result that a kernel overwrites entirely before returning it.</summary>
+    public static (Matrix<double> Matrix, Block Block) FreshUninitialized(int rows, int columns) =>
+        Wrap(GC.AllocateUninitializedArray<double>(rows * columns), rows, columns);
+
+    private static (Matrix<double> Matrix, Block Block) Wrap(double[] data, int rows, int columns) =>
+        (Matrix<double>.Build.Dense(rows, columns, data), new(data, 0, rows, columns));
 }
 
 /// <summary>

@@ -564,10 +564,10 @@ public static class Rnn
         else Elementwise.ReluBackward(a, d, daNext);
     }
 
-    /// <summary>T fresh zero matrices of rows×m for results, with their storage as blocks.</summary>
+    /// <summary>T fresh matrices of rows×m for results that the kernel overwrites entirely, with their storage as blocks.</summary>
     private static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int steps, int rows, int m)
     {
-        var fresh = Enumerable.Range(0, steps).Select(_ => Block.Fresh(rows, m)).ToArray();
+        var fresh = Enumerable.Range(0, steps).Select(_ => Block.FreshUninitialized(rows, m)).ToArray();
         return (fresh.Select(f => f.Matrix).ToImmutableArray(), fresh.Select(f => f.Block).ToArray());
     }
 

@@ -109,6 +109,7 @@ internal static class Shapes
     private static (int Row, int Column, double Value)? FirstNonFinite(Matrix<double> m)
     {
         var values = m.AsColumnMajorArray() ?? m.ToColumnMajorArray();
+        if (System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<double>(values)) return null;
         var k = Array.FindIndex(values, v => !double.IsFinite(v));
         return k < 0 ? null : (k % m.RowCount, k / m.RowCount, values[k]);
     }

@@ -1,0 +1,106 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using MathNet.Numerics.LinearAlgebra;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RnnFunctional.Benchmarks;
+
+/// <summary>
+/// The workloads of the performance issue on RnnFunctional and on TorchSharp-cpu (libtorch) side by side, in one
+/// process, both on one thread, on the same numbers: libtorch's modules get RnnFunctional's parameters (its second
+/// RNN bias is zero). Each category's ratio is ours over libtorch's.
+/// </summary>
+[InProcess]
+[MemoryDiagnoser]
+[GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
+[CategoriesColumn]
+public class VersusLibTorch
+{
+    private readonly Workload w = new();
+    private TorchSharp.Modules.RNN rnn = null!;
+    private TorchSharp.Modules.Linear linear = null!;
+    private Tensor x = null!, h0 = null!, da = null!, labels = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        OneThread();
+        var (t, m, nx, na, ny) = (w.Steps, w.Batch, w.Inputs, w.Hidden, w.Classes);
+        rnn = nn.RNN(nx, na, dtype: ScalarType.Float64);
+        linear = nn.Linear(na, ny, dtype: ScalarType.Float64);
+        using (no_grad())
+        {
+            Parameter(rnn, "weight_ih_l0").copy_(RowMajor(w.Rnn.Wax));
+            Parameter(rnn, "weight_hh_l0").copy_(RowMajor(w.Rnn.Waa));
+            Parameter(rnn, "bias_ih_l0").copy_(tensor(w.Rnn.Ba.ToArray(), ScalarType.Float64));
+            Parameter(rnn, "bias_hh_l0").zero_();
+            Parameter(linear, "weight").copy_(RowMajor(w.Rnn.Wya));
+            Parameter(linear, "bias").copy_(tensor(w.Rnn.By.ToArray(), ScalarType.Float64));
+        }
+        // Column-major n×m matrices are row-major m×n: x⟨t⟩ stacked is (T, m, n_x), libtorch's layout.
+        x = tensor(w.Xs.SelectMany(m => m.AsColumnMajorArray()).ToArray(), [t, m, nx], ScalarType.Float64, requires_grad: true);
+        h0 = tensor(w.A0.AsColumnMajorArray(), [1, m, na], ScalarType.Float64, requires_grad: true);
+        da = tensor(w.Da.SelectMany(m => m.AsColumnMajorArray()).ToArray(), [t, m, na], ScalarType.Float64);
+        labels = tensor(w.Labels.SelectMany(row => row.Select(l => (long)l)).ToArray(), [t * m], ScalarType.Int64);
+    }
+
+    /// <summary>libtorch on one thread; its interop pool can be sized only once per process.</summary>
+    private static void OneThread()
+    {
+        torch.set_num_threads(1);
+        if (!interopSet) torch.set_num_interop_threads(1);
+        interopSet = true;
+    }
+
+    private static bool interopSet;
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        foreach (var tensor in new[] { x, h0, da, labels }) tensor.Dispose();
+        rnn.Dispose();
+        linear.Dispose();
+    }
+
+    [BenchmarkCategory("W1"), Benchmark(Description = "W1 RnnFunctional: Rnn.Forward + Rnn.Backward")]
+    public RnnGradient W1Ours() => Rnn.Backward(Rnn.Forward(w.Rnn, w.Xs, w.A0), w.Da);
+
+    [BenchmarkCategory("W1"), Benchmark(Baseline = true, Description = "W1 libtorch: nn.RNN forward + backward")]
+    public double W1Torch()
+    {
+        using var scope = NewDisposeScope();
+        ZeroGradients();
+        var (output, _) = rnn.call(x, h0);
+        output.backward([da]);
+        return x.grad!.data<double>()[0];
+    }
+
+    [BenchmarkCategory("W2"), Benchmark(Description = "W2 RnnFunctional: Rnn.LossAndGradients")]
+    public RnnLoss W2Ours() => Rnn.LossAndGradients(w.Rnn, w.Xs, w.A0, w.Labels);
+
+    [BenchmarkCategory("W2"), Benchmark(Baseline = true, Description = "W2 libtorch: nn.RNN + nn.Linear + cross_entropy(sum)")]
+    public double W2Torch()
+    {
+        using var scope = NewDisposeScope();
+        ZeroGradients();
+        var (output, _) = rnn.call(x, h0);
+        var logits = linear.call(output).reshape(w.Steps * w.Batch, w.Classes);
+        var loss = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum);
+        loss.backward();
+        return loss.item<double>();
+    }
+
+    private void ZeroGradients()
+    {
+        rnn.zero_grad();
+        linear.zero_grad();
+        x.grad?.zero_();
+        h0.grad?.zero_();
+    }
+
+    private static Tensor Parameter(nn.Module module, string name) =>
+        module.named_parameters().Single(p => p.name == name).parameter;
+
+    private static Tensor RowMajor(Matrix<double> m) => tensor(m.ToRowMajorArray(), [m.RowCount, m.ColumnCount], ScalarType.Float64);
+}
