@@ -346,7 +346,7 @@ public static class Rnn
         var states = Fresh(steps, p.HiddenSize, m);
         var predictions = Fresh(steps, p.OutputSize, m);
         using var call = new Workspace();
-        var w = Weights.Of(p, call);
+        var w = Weights.Of(p, call, backward: false);
         Reduction.ForEachChunk(Reduction.Chunks(m), threads, (j0, mc, _) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
@@ -574,15 +574,19 @@ public static class Rnn
     /// <summary>What a chunk computes.</summary>
     private enum Mode { Forward, Backward, Loss }
 
-    /// <summary>The parameters as blocks, with Waaᵀ stored once so that the per-step Waaᵀ·dz reads it in place.</summary>
+    /// <summary>
+    /// The parameters as blocks, with Waaᵀ stored once for a backward so that the per-step Waaᵀ·dz reads it in place
+    /// (a product has the same bits whether it reads Aᵀ or A transposed).
+    /// </summary>
     private sealed record Weights(RnnParameters P, Block Wax, Block Waa, Block WaaT, Block Ba, Block Wya, Block By)
     {
-        public static Weights Of(RnnParameters p, Workspace call)
+        public static Weights Of(RnnParameters p, Workspace call, bool backward = true)
         {
             var waa = Block.Of(p.Waa);
-            var waaT = call.Take(waa.Columns, waa.Rows);
-            for (var j = 0; j < waa.Columns; j++)
-                for (var i = 0; i < waa.Rows; i++) waaT.Data[i * waaT.Rows + j] = waa.Data[j * waa.Rows + i];
+            var waaT = backward ? call.Take(waa.Columns, waa.Rows) : default;
+            if (backward)
+                for (var i = 0; i < waa.Rows; i++)
+                    for (var j = 0; j < waa.Columns; j++) waaT.Data[i * waaT.Rows + j] = waa.Data[j * waa.Rows + i];
             return new(p, Block.Of(p.Wax), waa, waaT, Block.Of(p.Ba), Block.Of(p.Wya), Block.Of(p.By));
         }
     }
