@@ -1,0 +1,78 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using LanguageExt.Common;
+
+namespace RnnFunctional.Cli;
+
+/// <summary>The <c>rnnf</c> program: dispatches to its commands and turns every failure into one line and an exit code.</summary>
+public static class Cli
+{
+    /// <summary>Exit code of a bad input (options, corpus, model file, output path).</summary>
+    public const int BadInput = 2;
+
+    private static string Usage =>
+        """
+        Usage: rnnf <command> [options]
+
+        Commands:
+          train      train a character-level language model (default corpus: dinosaur names)
+          sample     sample names from a trained model file
+          gradcheck  check each cell's gradients against finite differences on a small random model
+
+        Run 'rnnf <command> --help' for the options of a command.
+
+        """;
+
+    /// <summary>Runs the program on the process's console.</summary>
+    /// <param name="args">Command-line arguments.</param>
+    /// <returns>0 on success, 1 when a gradient check fails or on an internal error, 2 on bad input.</returns>
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error, interactive: null);
+
+    /// <summary>Runs the program with the given writers (for tests and embedding).</summary>
+    /// <param name="args">Command-line arguments.</param>
+    /// <param name="output">Standard output.</param>
+    /// <param name="error">Standard error.</param>
+    /// <param name="interactive">Whether to draw live widgets; null to detect from the console.</param>
+    /// <returns>The exit code.</returns>
+    public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, bool? interactive = false)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var terminal = interactive is { } i ? new Terminal(output, error, i) : Terminal.System() with { };
+        if (interactive is null) terminal = new Terminal(output, error, terminal.Interactive);
+        try
+        {
+            var rest = args.Skip(1).ToImmutableArray();
+            return args.Count == 0 ? Help(terminal, 0)
+                : args[0] switch
+                {
+                    "train" => TrainCommand.Run(rest, terminal),
+                    "sample" => SampleCommand.Run(rest, terminal),
+                    "gradcheck" => GradCheckCommand.Run(rest, terminal),
+                    "--help" or "-h" or "help" => Help(terminal, 0),
+                    var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample or gradcheck; see rnnf --help)")),
+                };
+        }
+        catch (Exception e)
+        {
+            error.WriteLine($"rnnf: internal error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            return 1;
+        }
+    }
+
+    /// <summary>Writes one line "rnnf [command]: error: …" (every problem, separated by semicolons) and returns <see cref="BadInput"/>.</summary>
+    internal static int Fail(Terminal terminal, string? command, Error error)
+    {
+        IEnumerable<string> messages = error is ManyErrors many ? many.Errors.Map(e => e.Message) : new[] { error.Message };
+        terminal.Error.WriteLine($"rnnf{(command is null ? "" : " " + command)}: error: {string.Join("; ", messages).ReplaceLineEndings(" ")}");
+        return BadInput;
+    }
+
+    private static int Help(Terminal terminal, int code)
+    {
+        terminal.Out.Write(Usage);
+        return code;
+    }
+
+    /// <summary>A number for messages, in the invariant culture.</summary>
+    internal static string Show(double x, string format = "G4") => x.ToString(format, CultureInfo.InvariantCulture);
+}

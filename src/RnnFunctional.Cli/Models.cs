@@ -1,0 +1,109 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using LanguageExt;
+using LanguageExt.Common;
+
+namespace RnnFunctional.Cli;
+
+/// <summary>The shape of a character model: which cell, how wide, how deep, over which characters.</summary>
+/// <param name="Cell">Cell name, one of <see cref="Models.Cells"/>.</param>
+/// <param name="Hidden">Hidden size n_a.</param>
+/// <param name="Layers">Number of stacked layers.</param>
+/// <param name="Vocabulary">The characters (the end token first).</param>
+internal sealed record ModelSpec(string Cell, int Hidden, int Layers, Vocabulary Vocabulary);
+
+/// <summary>Something done with a model of any cell type (a generic method over the cell's parameter and state types).</summary>
+/// <typeparam name="R">The result.</typeparam>
+internal interface IModelUse<out R>
+{
+    /// <summary>Does it with the model and parameters.</summary>
+    R Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams parameters) where TParams : IParameterTree<TParams>;
+}
+
+/// <summary>The cell types the program knows: building, initialising, saving and loading each one.</summary>
+internal static class Models
+{
+    /// <summary>The value of the <c>format</c> metadata entry of a character model file.</summary>
+    public const string Format = "rnnf-char-model";
+
+    /// <summary>Cell names accepted by --cell.</summary>
+    public static readonly ImmutableArray<string> Cells = ["rnn"];
+
+    /// <summary>Largest number of layers accepted by --layers.</summary>
+    public const int MaxLayers = 1;
+
+    /// <summary>A freshly initialised model of <paramref name="spec"/>, handed to <paramref name="use"/>.</summary>
+    public static R Initialize<R>(ModelSpec spec, int seed, IModelUse<R> use)
+    {
+        var v = spec.Vocabulary.Size;
+        return spec.Cell switch
+        {
+            "rnn" => use.Use(spec, LanguageModel.Rnn(v), RnnParameters.Initialize(v, spec.Hidden, v, seed)),
+            _ => throw new ArgumentException($"unknown cell '{spec.Cell}'", nameof(spec)),
+        };
+    }
+
+    /// <summary>The model file document of trained parameters.</summary>
+    public static ModelDocument Document<TParams>(ModelSpec spec, TParams parameters, IEnumerable<KeyValuePair<string, string>> extra)
+        where TParams : IParameterTree<TParams> =>
+        ModelDocument.Of(
+            new Dictionary<string, string>
+            {
+                ["format"] = Format,
+                ["cell"] = spec.Cell,
+                ["hidden"] = spec.Hidden.ToString(CultureInfo.InvariantCulture),
+                ["layers"] = spec.Layers.ToString(CultureInfo.InvariantCulture),
+                ["vocabulary"] = spec.Vocabulary.ToString(),
+            }.Concat(extra.Where(kv => kv.Key is not ("format" or "cell" or "hidden" or "layers" or "vocabulary"))),
+            parameters);
+
+    /// <summary>The model of a loaded document, handed to <paramref name="use"/>; an error when the document is not a character model this build knows.</summary>
+    public static Fin<R> Load<R>(ModelDocument document, IModelUse<R> use) =>
+        from format in document.Get("format")
+        from _ in format == Format ? Fin<Unit>.Succ(Unit.Default) : Fin<Unit>.Fail(Error.New($"model file holds a '{format}', not a {Format}"))
+        from cell in document.Get("cell")
+        from known in Cells.Contains(cell) ? Fin<string>.Succ(cell) : Fin<string>.Fail(Error.New($"model file has cell '{cell}', which this build does not know ({string.Join(", ", Cells)})"))
+        from hidden in PositiveInt(document, "hidden")
+        from layers in PositiveInt(document, "layers")
+        from symbols in document.Get("vocabulary")
+        from vocabulary in Vocabulary.FromSymbols(symbols)
+        from result in Initialize(new ModelSpec(known, hidden, layers, vocabulary), 0, new Loader<R>(document, use))
+        select result;
+
+    private static Fin<int> PositiveInt(ModelDocument document, string key) =>
+        document.Get(key).Bind(text => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1
+            ? Fin<int>.Succ(n)
+            : Fin<int>.Fail(Error.New($"model file has an invalid '{key}' entry '{text}'")));
+
+    /// <summary>Reads the document's leaves into a freshly initialised template of the same spec.</summary>
+    private sealed class Loader<R>(ModelDocument document, IModelUse<R> use) : IModelUse<Fin<R>>
+    {
+        public Fin<R> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams template) where TParams : IParameterTree<TParams> =>
+            document.ReadInto(template).Map(p => use.Use(spec, model, p));
+    }
+
+    /// <summary>For each cell type, the gradient check of a small random model's loss on a ragged batch of random tokens.</summary>
+    public static ImmutableArray<(string Cell, GradCheckReport Report)> GradientChecks(int seed) =>
+        [.. Cells.Select(cell =>
+        {
+            var vocabulary = Vocabulary.FromItems(["abcd"]);
+            var spec = new ModelSpec(cell, 4, 1, vocabulary);
+            return (cell, Initialize(spec, seed, new GradientCheck(seed)));
+        })];
+
+    /// <summary>Checks LossAndGradients of a model on a ragged batch of random tokens against finite differences.</summary>
+    private sealed class GradientCheck(int seed) : IModelUse<GradCheckReport>
+    {
+        public GradCheckReport Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams parameters) where TParams : IParameterTree<TParams>
+        {
+            var random = new Random(seed);
+            var p = Tree.Map(parameters, _ => (2 * random.NextDouble() - 1) * 0.8);
+            var v = spec.Vocabulary.Size;
+            var items = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, random.Next(1, 6)).Select(_ => random.Next(1, v)).ToImmutableArray()).ToArray();
+            var batch = TokenBatch.ForNextToken(items);
+            var init = model.InitialState(p, batch.Size);
+            var analytic = model.LossAndGradients(p, batch, init).Gradients;
+            return GradCheck.Tree(q => model.LossAndGradients(q, batch, init).Loss, p, analytic, GradCheckOptions.Ridders);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using LanguageExt;
+using LanguageExt.Common;
+using Spectre.Console;
+
+namespace RnnFunctional.Cli;
+
+/// <summary>The options of <c>rnnf train</c>.</summary>
+internal sealed record TrainOptions(
+    string? Corpus, string Cell, int Hidden, int Layers, string Optimizer, double LearningRate, int Epochs, int BatchSize,
+    int Bptt, int Seed, Clipping Clipping, double HeldOut, int Steps, string ModelPath, string PlotPath, int Samples,
+    double Temperature, int MaxLength);
+
+/// <summary>The corpus prepared for training: vocabulary, split, encoded items and the bigram baseline.</summary>
+internal sealed record TrainingData(
+    CorpusText Corpus, Vocabulary Vocabulary, ImmutableArray<string> Train, ImmutableArray<ImmutableArray<int>> TrainTokens,
+    ImmutableArray<ImmutableArray<int>> HeldOutTokens, Bigram Bigram, double BaselineLoss);
+
+/// <summary>What a training run produced.</summary>
+internal sealed record TrainOutcome(
+    int Steps, int Epochs, int Tokens, TimeSpan Elapsed, int ParameterCount, string OptimizerName, double TrainLoss, double HeldOutLoss,
+    ImmutableArray<double> StepLosses, ImmutableArray<(double Step, double Loss)> HeldOutCurve, ImmutableArray<string> Samples,
+    ModelDocument Document);
+
+/// <summary><c>rnnf train</c>: trains a character-level model on a corpus, reports it against a bigram baseline and saves it.</summary>
+internal static class TrainCommand
+{
+    public static readonly ImmutableArray<string> OptimizerNames = ["sgd", "momentum", "adagrad", "rmsprop", "adam"];
+
+    public static readonly ImmutableArray<OptionSpec> Specs =
+    [
+        new("corpus", "FILE", "UTF-8 text, one item (name) per line; blank lines and repeats are skipped", "the embedded dinosaur names"),
+        new("cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "rnn"),
+        new("hidden", "N", "hidden size n_a, in [1, 1024]", "96"),
+        new("layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", "1"),
+        new("optimizer", "NAME", $"{string.Join(", ", OptimizerNames)}", "adam"),
+        new("learning-rate", "X", "step size, in (0, 10]", "0.006"),
+        new("epochs", "N", "passes over the training items, in [1, 10000]", "20"),
+        new("batch-size", "N", "items per mini-batch, in [1, 4096]", "32"),
+        new("bptt", "K", "truncated back-propagation window in characters (0 = whole items), in [0, 10000]", "0"),
+        new("seed", "S", "seed of initialisation, shuffling and sampling", "1"),
+        new("clip", "RULE", "gradient clipping: none, value:L (each entry into ±L) or norm:N (global norm at most N)", "value:5"),
+        new("held-out", "F", "fraction of the items held out for evaluation, in (0, 0.5]", "0.1"),
+        new("steps", "N", "stop after N updates (0 = run every epoch)", "0"),
+        new("model", "FILE", "where to write the trained model", "out/model.rnnf"),
+        new("plot", "FILE", "where to write the loss curve (PNG)", "out/loss.png"),
+        new("samples", "N", "names to sample at the end, in [0, 1000]", "10"),
+        new("temperature", "T", "sampling temperature, in [0, 10] (0 = always the likeliest character)", "0.8"),
+        new("max-length", "N", "longest sampled name, in [1, 1000]", "40"),
+    ];
+
+    public static string Help => Arguments.Help("rnnf train [options]",
+        "Trains a character-level language model on one-item-per-line text (by default the dinosaur names), showing\n"
+        + "progress, then prints the held-out loss per character next to a smoothed character-bigram baseline on the same\n"
+        + "split, samples names, and writes a loss-curve PNG and a checksummed model file.", Specs);
+
+    /// <summary>Parses the options; every problem is reported.</summary>
+    public static Validation<Error, TrainOptions> Parse(IReadOnlyList<string> args) =>
+        Arguments.Parse(args, Specs).Bind(a =>
+        {
+            var clip = ParseClip(a);
+            var cell = a.Choice("cell", "rnn", Models.Cells);
+            return a.Build(() => new TrainOptions(
+                a.Text("corpus", null), cell, a.Int("hidden", 96, 1, 1024), a.Int("layers", 1, 1, Models.MaxLayers),
+                a.Choice("optimizer", "adam", OptimizerNames), a.Double("learning-rate", 0.006, 0, 10, exclusiveMin: true),
+                a.Int("epochs", 20, 1, 10000), a.Int("batch-size", 32, 1, 4096), a.Int("bptt", 0, 0, 10000),
+                a.Int("seed", 1, int.MinValue, int.MaxValue), clip, a.Double("held-out", 0.1, 0, 0.5, exclusiveMin: true),
+                a.Int("steps", 0, 0, int.MaxValue), a.Text("model", "out/model.rnnf")!, a.Text("plot", "out/loss.png")!,
+                a.Int("samples", 10, 0, 1000), a.Double("temperature", 0.8, 0, 10), a.Int("max-length", 40, 1, 1000)));
+        });
+
+    private static Clipping ParseClip(Arguments a)
+    {
+        var text = a.Text("clip", "value:5")!;
+        if (text.Equals("none", StringComparison.OrdinalIgnoreCase)) return Clipping.None;
+        var parts = text.Split(':');
+        if (parts.Length == 2 && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x > 0 && double.IsFinite(x))
+        {
+            if (parts[0].Equals("value", StringComparison.OrdinalIgnoreCase)) return Clipping.ByValue(x);
+            if (parts[0].Equals("norm", StringComparison.OrdinalIgnoreCase)) return Clipping.ByGlobalNorm(x);
+        }
+        a.Problem($"--clip must be none, value:L or norm:N with a number > 0 but got '{text}'");
+        return Clipping.None;
+    }
+
+    /// <summary>Runs the command: 0 on success, 2 on bad input.</summary>
+    public static int Run(IReadOnlyList<string> args, Terminal terminal)
+    {
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            terminal.Out.Write(Help);
+            return 0;
+        }
+        var result =
+            from options in Parse(args).ToFin()
+            from outputs in Outputs.Prepare(options.ModelPath, options.PlotPath)
+            from corpus in CorpusSource.Load(options.Corpus)
+            let data = Prepare(corpus, options)
+            let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary)
+            from outcome in Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal))
+            from _ in Write(options, data, outcome, terminal)
+            select outcome;
+        return result.Match(_ => 0, e => Cli.Fail(terminal, "train", e));
+    }
+
+    private static TrainingData Prepare(CorpusText corpus, TrainOptions options)
+    {
+        var vocabulary = Vocabulary.FromItems(corpus.Items);
+        var (train, heldOut) = Corpus.Split(corpus.Items, options.HeldOut, seed: 0);
+        var trainTokens = train.Select(vocabulary.Encode).ToImmutableArray();
+        var heldOutTokens = heldOut.Select(vocabulary.Encode).ToImmutableArray();
+        var bigram = Bigram.Fit(trainTokens, vocabulary.Size);
+        var (loss, tokens) = bigram.Evaluate(heldOutTokens);
+        return new(corpus, vocabulary, train, trainTokens, heldOutTokens, bigram, loss / tokens);
+    }
+
+    /// <summary>The training run for one cell type: the fold, its progress, the held-out evaluation and the samples.</summary>
+    private sealed class TrainingRun(TrainOptions o, TrainingData data, Terminal terminal) : IModelUse<Fin<TrainOutcome>>
+    {
+        public Fin<TrainOutcome> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams initial)
+            where TParams : IParameterTree<TParams>
+        {
+            var optimizer = o.Optimizer switch
+            {
+                "sgd" => Optimizers.Sgd<TParams>(o.LearningRate),
+                "momentum" => Optimizers.Momentum<TParams>(o.LearningRate),
+                "adagrad" => Optimizers.Adagrad<TParams>(o.LearningRate),
+                "rmsprop" => Optimizers.RmsProp<TParams>(o.LearningRate),
+                _ => Optimizers.Adam<TParams>(o.LearningRate),
+            };
+            var batchesPerEpoch = (data.TrainTokens.Length + o.BatchSize - 1) / o.BatchSize;
+            var heldOutBatches = Corpus.InOrder(data.HeldOutTokens, 256);
+            double HeldOut(TParams p) { var (loss, tokens) = LanguageModel.Evaluate(model, p, heldOutBatches); return loss / tokens; }
+
+            var history = Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), initial,
+                Corpus.Epochs(data.TrainTokens, o.BatchSize, o.Epochs, RandomState.Seeded(o.Seed)));
+            if (o.Steps > 0) history = history.Take(o.Steps);
+
+            var totalBatches = o.Steps > 0 ? Math.Min(o.Steps, batchesPerEpoch * o.Epochs) : batchesPerEpoch * o.Epochs;
+            var progress = new ProgressView(terminal, totalBatches, batchesPerEpoch, o.Epochs);
+            var (losses, curve, tokens) = (ImmutableArray.CreateBuilder<double>(), ImmutableArray.CreateBuilder<(double, double)>(), 0);
+            TrainingStep<TParams>? last = null;
+            progress.Run(report =>
+            {
+                foreach (var step in history)
+                {
+                    if (last is not null && step.Batch != last.Batch && last.Batch % batchesPerEpoch == 0)
+                    {
+                        curve.Add((last.Step, HeldOut(last.Parameters)));
+                        report.Epoch(last.Batch / batchesPerEpoch, last.Step, curve[^1].Item2);
+                    }
+                    last = step;
+                    if (!step.IsFinite) break;
+                    losses.Add(step.Loss);
+                    tokens += step.Tokens;
+                    report.Step(step.Batch, step.Loss, tokens, step.Elapsed);
+                }
+            });
+            if (last is null) return Fin<TrainOutcome>.Fail(Error.New("training took no step"));
+            if (!last.IsFinite)
+                return Fin<TrainOutcome>.Fail(Error.New(string.Create(CultureInfo.InvariantCulture,
+                    $"training diverged at step {last.Step} (loss {last.Loss}, gradient norm {last.GradientNorm}); try a smaller --learning-rate or a --clip rule")));
+
+            var final = last.Parameters;
+            var heldOut = HeldOut(final);
+            if (curve.Count == 0 || curve[^1].Item1 != last.Step) curve.Add((last.Step, heldOut));
+            progress.Finish(last.Step, (last.Batch + batchesPerEpoch - 1) / batchesPerEpoch, losses.Count > 0 ? losses[^1] : double.NaN, heldOut, tokens, last.Elapsed);
+
+            var (samples, _) = Sampler.Texts(model, final, data.Vocabulary, o.Samples, new SamplingOptions(o.Temperature, o.MaxLength), RandomState.Seeded(o.Seed));
+            var document = Models.Document(spec, final, new Dictionary<string, string>
+            {
+                ["corpus"] = data.Corpus.Name,
+                ["optimizer"] = optimizer.Name,
+                ["epochs"] = o.Epochs.ToString(CultureInfo.InvariantCulture),
+                ["steps"] = last.Step.ToString(CultureInfo.InvariantCulture),
+                ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
+                ["held-out-loss"] = heldOut.ToString("R", CultureInfo.InvariantCulture),
+                ["bigram-loss"] = data.BaselineLoss.ToString("R", CultureInfo.InvariantCulture),
+            });
+            var trainLoss = losses.Skip(Math.Max(0, losses.Count - batchesPerEpoch)).DefaultIfEmpty(double.NaN).Average();
+            return Fin<TrainOutcome>.Succ(new TrainOutcome(
+                last.Step, (last.Batch + batchesPerEpoch - 1) / batchesPerEpoch, tokens, last.Elapsed, Tree.Count(final), optimizer.Name,
+                trainLoss, heldOut, losses.ToImmutable(), curve.ToImmutable(), samples, document));
+        }
+    }
+
+    private static Fin<Unit> Write(TrainOptions o, TrainingData data, TrainOutcome outcome, Terminal terminal)
+    {
+        Report.Summary(terminal, o, data, outcome);
+        return from plot in ModelFile.WriteAtomically(o.PlotPath, LossPlot.Png(outcome, data.BaselineLoss))
+               from model in ModelFile.Save(o.ModelPath, outcome.Document)
+               from _ in Report.Written(terminal, o.ModelPath, o.PlotPath)
+               select Unit.Default;
+    }
+}
+
+/// <summary>Output paths: their directories are created before training so that a bad path fails at once.</summary>
+internal static class Outputs
+{
+    public static Fin<Unit> Prepare(params string[] paths)
+    {
+        foreach (var path in paths)
+        {
+            try
+            {
+                if (Directory.Exists(path)) return Fin<Unit>.Fail(Error.New($"output {path} is a directory"));
+                var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+                if (directory is not null && File.Exists(directory)) return Fin<Unit>.Fail(Error.New($"cannot write {path}: {directory} is a file, not a directory"));
+                if (directory is not null) Directory.CreateDirectory(directory);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+            {
+                return Fin<Unit>.Fail(Error.New($"cannot write {path}: {e.Message}"));
+            }
+        }
+        return Fin<Unit>.Succ(Unit.Default);
+    }
+}

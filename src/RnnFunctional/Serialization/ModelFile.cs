@@ -1,0 +1,248 @@
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using System.Security.Cryptography;
+using System.Text;
+using LanguageExt;
+using LanguageExt.Common;
+
+namespace RnnFunctional;
+
+/// <summary>
+/// What a model file holds: string metadata (cell type, sizes, vocabulary…) and the leaves of a parameter tree, each
+/// with its name, shape and exact IEEE-754 values.
+/// </summary>
+/// <param name="Metadata">Key → value, written in ordinal key order.</param>
+/// <param name="Leaves">The parameter leaves, in tree order.</param>
+public sealed record ModelDocument(ImmutableSortedDictionary<string, string> Metadata, ImmutableArray<Leaf> Leaves)
+{
+    /// <summary>A document holding <paramref name="parameters"/>'s leaves.</summary>
+    /// <param name="metadata">Key → value.</param>
+    /// <param name="parameters">Any parameter tree.</param>
+    [Pure]
+    public static ModelDocument Of<T>(IEnumerable<KeyValuePair<string, string>> metadata, T parameters) where T : IParameterTree<T> =>
+        new(metadata.ToImmutableSortedDictionary(StringComparer.Ordinal), parameters.ToLeaves());
+
+    /// <summary>The metadata value of <paramref name="key"/>, or an error naming the missing key.</summary>
+    /// <param name="key">The key.</param>
+    [Pure]
+    public Fin<string> Get(string key) =>
+        Metadata.TryGetValue(key, out var value) ? Fin<string>.Succ(value) : Fin<string>.Fail(Error.New($"model file has no '{key}' entry"));
+
+    /// <summary>
+    /// The leaves read into a tree shaped like <paramref name="template"/>, or an error when a name or a shape
+    /// differs.
+    /// </summary>
+    /// <param name="template">A tree of the expected structure (its values are ignored).</param>
+    [Pure]
+    public Fin<T> ReadInto<T>(T template) where T : IParameterTree<T>
+    {
+        try
+        {
+            return Fin<T>.Succ(template.FromLeaves(Leaves));
+        }
+        catch (ArgumentException e)
+        {
+            return Fin<T>.Fail(Error.New($"model file does not fit its declared model: {e.Message.Split(" (Parameter")[0]}"));
+        }
+    }
+
+    /// <summary>True when both documents hold the same metadata and bit-identical leaves.</summary>
+    /// <param name="other">Another document.</param>
+    [Pure]
+    public bool IdenticalTo(ModelDocument other) =>
+        other is not null
+        && Metadata.Count == other.Metadata.Count
+        && Metadata.All(kv => other.Metadata.TryGetValue(kv.Key, out var v) && v == kv.Value)
+        && Leaves.Length == other.Leaves.Length
+        && Leaves.Zip(other.Leaves, Same).All(same => same);
+
+    private static bool Same(Leaf a, Leaf b) =>
+        a.Name == b.Name && a.Rows == b.Rows && a.Columns == b.Columns
+        && a.Values.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(b.Values.Select(BitConverter.DoubleToInt64Bits));
+}
+
+/// <summary>
+/// The versioned, checksummed model file format and its atomic writing. Layout (little-endian):
+/// the magic <c>RNNFMODL</c>; a 32-bit format version; the 64-bit length of the payload; the payload (metadata
+/// count, then key/value strings; leaf count, then for each leaf its name, rows, columns and Rows·Columns doubles,
+/// strings being a 32-bit byte count and UTF-8); and the SHA-256 of everything before it. Any truncation or changed
+/// byte is detected when reading.
+/// </summary>
+public static class ModelFile
+{
+    /// <summary>The format version this build writes and reads.</summary>
+    public const int Version = 1;
+
+    private static readonly byte[] Magic = "RNNFMODL"u8.ToArray();
+    private const int HeaderLength = 8 + 4 + 8;
+    private const int HashLength = 32;
+    private static readonly UTF8Encoding Strict = new(false, true);
+
+    /// <summary>The bytes of a document.</summary>
+    /// <param name="document">Metadata and leaves.</param>
+    [Pure]
+    public static byte[] Serialize(ModelDocument document)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        using var payload = new MemoryStream();
+        using (var w = new BinaryWriter(payload, Strict, leaveOpen: true))
+        {
+            w.Write(document.Metadata.Count);
+            foreach (var (key, value) in document.Metadata) { WriteString(w, key); WriteString(w, value); }
+            w.Write(document.Leaves.Length);
+            foreach (var leaf in document.Leaves)
+            {
+                WriteString(w, leaf.Name);
+                w.Write(leaf.Rows);
+                w.Write(leaf.Columns);
+                foreach (var v in leaf.Values) w.Write(v);
+            }
+        }
+        var body = payload.ToArray();
+        var bytes = new byte[HeaderLength + body.Length + HashLength];
+        Magic.CopyTo(bytes, 0);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), Version);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(12), body.Length);
+        body.CopyTo(bytes, HeaderLength);
+        SHA256.HashData(bytes.AsSpan(0, HeaderLength + body.Length), bytes.AsSpan(HeaderLength + body.Length));
+        return bytes;
+    }
+
+    /// <summary>The document of some bytes, or one error saying what is wrong with them.</summary>
+    /// <param name="bytes">The content of a model file.</param>
+    [Pure]
+    public static Fin<ModelDocument> Deserialize(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < Magic.Length || !bytes[..Magic.Length].SequenceEqual(Magic))
+            return Fail("not a model file (it does not start with the RNNFMODL signature)");
+        if (bytes.Length < HeaderLength + HashLength)
+            return Fail($"model file is truncated: {bytes.Length} bytes is shorter than the smallest model file ({HeaderLength + HashLength} bytes)");
+        var version = BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]);
+        if (version != Version)
+            return Fail($"model file has format version {version} but this build reads version {Version}");
+        var length = BinaryPrimitives.ReadInt64LittleEndian(bytes[12..]);
+        var expected = HeaderLength + length + HashLength;
+        if (length < 0 || expected != bytes.Length)
+            return Fail(length >= 0 && expected > bytes.Length
+                ? $"model file is truncated: its header announces {expected} bytes but it has {bytes.Length}"
+                : $"model file is corrupted: its header announces {expected} bytes but it has {bytes.Length}");
+        Span<byte> hash = stackalloc byte[HashLength];
+        SHA256.HashData(bytes[..(HeaderLength + (int)length)], hash);
+        if (!hash.SequenceEqual(bytes[(HeaderLength + (int)length)..]))
+            return Fail("model file is corrupted: its SHA-256 checksum does not match its content");
+        try
+        {
+            return Fin<ModelDocument>.Succ(ReadPayload(bytes.Slice(HeaderLength, (int)length).ToArray()));
+        }
+        catch (Exception e) when (e is EndOfStreamException or InvalidDataException or DecoderFallbackException or ArgumentException)
+        {
+            return Fail($"model file is malformed: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Writes a document atomically: to a temporary file in the same directory, flushed to disk, then renamed over
+    /// <paramref name="path"/>. On any failure the temporary file is removed and an existing file at the path is
+    /// left as it was.
+    /// </summary>
+    /// <param name="path">Destination file.</param>
+    /// <param name="document">Metadata and leaves.</param>
+    public static Fin<Unit> Save(string path, ModelDocument document) => WriteAtomically(path, Serialize(document));
+
+    /// <summary>Reads and checks a model file; every problem (missing, unreadable, truncated, corrupted, other version) is an error value.</summary>
+    /// <param name="path">The file.</param>
+    [Pure]
+    public static Fin<ModelDocument> Load(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path)) return Fail("expected a model file path but got an empty one");
+        try
+        {
+            return File.Exists(path) ? Deserialize(File.ReadAllBytes(path)) : Fail($"model file {path} does not exist");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            return Fail($"cannot read model file {path}: {e.Message}");
+        }
+    }
+
+    /// <summary>Writes bytes atomically (temporary file in the same directory, flushed, then renamed over the path).</summary>
+    /// <param name="path">Destination file.</param>
+    /// <param name="bytes">The whole content.</param>
+    public static Fin<Unit> WriteAtomically(string path, ReadOnlySpan<byte> bytes)
+    {
+        if (string.IsNullOrWhiteSpace(path)) return Fin<Unit>.Fail(Error.New("expected an output path but got an empty one"));
+        string? temporary = null;
+        try
+        {
+            var full = Path.GetFullPath(path);
+            var directory = Path.GetDirectoryName(full) ?? ".";
+            if (!Directory.Exists(directory)) return Fin<Unit>.Fail(Error.New($"cannot write {path}: directory {directory} does not exist"));
+            temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, full, overwrite: true);
+            temporary = null;
+            return Fin<Unit>.Succ(Unit.Default);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return Fin<Unit>.Fail(Error.New($"cannot write {path}: {e.Message}"));
+        }
+        finally
+        {
+            if (temporary is not null) try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static ModelDocument ReadPayload(byte[] payload)
+    {
+        using var r = new BinaryReader(new MemoryStream(payload), Strict);
+        var metadataCount = Count(r, payload.Length, "metadata entries");
+        var metadata = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < metadataCount; i++)
+        {
+            var key = ReadString(r);
+            if (!metadata.TryAdd(key, ReadString(r))) throw new InvalidDataException($"metadata key '{key}' appears twice");
+        }
+        var leafCount = Count(r, payload.Length, "leaves");
+        var leaves = ImmutableArray.CreateBuilder<Leaf>(leafCount);
+        for (var i = 0; i < leafCount; i++)
+        {
+            var name = ReadString(r);
+            var (rows, columns) = (r.ReadInt32(), r.ReadInt32());
+            if (rows < 0 || columns < 0 || (long)rows * columns * 8 > payload.Length - r.BaseStream.Position)
+                throw new InvalidDataException($"leaf {name} declares {rows}×{columns} values, more than the file holds");
+            var values = new double[rows * columns];
+            for (var k = 0; k < values.Length; k++) values[k] = r.ReadDouble();
+            leaves.Add(new Leaf(name, rows, columns, System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(values)));
+        }
+        if (r.BaseStream.Position != payload.Length) throw new InvalidDataException("unexpected bytes after the last leaf");
+        return new(metadata.ToImmutable(), leaves.MoveToImmutable());
+    }
+
+    private static int Count(BinaryReader r, int limit, string what)
+    {
+        var n = r.ReadInt32();
+        return n >= 0 && n <= limit ? n : throw new InvalidDataException($"the number of {what} ({n}) is impossible");
+    }
+
+    private static void WriteString(BinaryWriter w, string s)
+    {
+        var bytes = Strict.GetBytes(s);
+        w.Write(bytes.Length);
+        w.Write(bytes);
+    }
+
+    private static string ReadString(BinaryReader r)
+    {
+        var n = r.ReadInt32();
+        if (n < 0 || n > r.BaseStream.Length - r.BaseStream.Position) throw new InvalidDataException($"a string declares {n} bytes, more than the file holds");
+        return Strict.GetString(r.ReadBytes(n));
+    }
+
+    private static Fin<ModelDocument> Fail(string message) => Fin<ModelDocument>.Fail(Error.New(message));
+}

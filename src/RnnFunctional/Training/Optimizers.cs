@@ -1,0 +1,269 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using System.Globalization;
+
+namespace RnnFunctional;
+
+/// <summary>
+/// The state an optimizer threads from step to step: the number of steps taken and its slots (momentum, squared
+/// gradients, …), each a tree of the parameters' own type.
+/// </summary>
+/// <typeparam name="T">The parameter record.</typeparam>
+/// <param name="Step">Number of updates taken so far (0 before the first).</param>
+/// <param name="Slots">The optimizer's accumulators, each shaped like the parameters (none for plain SGD).</param>
+public sealed record OptimizerState<T>(int Step, ImmutableArray<T> Slots) where T : IParameterTree<T>;
+
+/// <summary>
+/// An optimizer as a value, like an optax gradient transformation: <see cref="Init"/> builds the state for given
+/// parameters and <see cref="Update"/> is the pure map (parameters, gradients, state) → (parameters, state).
+/// </summary>
+/// <typeparam name="T">The parameter record; gradients have the same type.</typeparam>
+/// <param name="Name">Short name with hyper-parameters, e.g. <c>adam(lr=0.01)</c>.</param>
+/// <param name="Init">The state before the first step (slots all zero).</param>
+/// <param name="Update">One step: new parameters and new state; the arguments are left untouched.</param>
+public sealed record Optimizer<T>(
+    string Name,
+    Func<T, OptimizerState<T>> Init,
+    Func<T, T, OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Update)
+    where T : IParameterTree<T>
+{
+    /// <inheritdoc />
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// Stochastic gradient descent and its adaptive variants as <see cref="Optimizer{T}"/> values over any parameter
+/// tree. Each update checks that the gradients have the parameters' structure and are finite, works on the flat
+/// view of the trees and returns new trees.
+/// </summary>
+public static class Optimizers
+{
+    /// <summary>Plain SGD: p ← p − lr·g.</summary>
+    /// <param name="learningRate">lr &gt; 0.</param>
+    [Pure]
+    public static Optimizer<T> Sgd<T>(double learningRate) where T : IParameterTree<T>
+    {
+        RequirePositive(nameof(learningRate), learningRate);
+        return Flat<T>(Describe("sgd", ("lr", learningRate)), 0, (_, p, g, _) =>
+        {
+            for (var i = 0; i < p.Length; i++) p[i] -= learningRate * g[i];
+        });
+    }
+
+    /// <summary>SGD with momentum as in PyTorch: v ← μ·v + g, p ← p − lr·v.</summary>
+    /// <param name="learningRate">lr &gt; 0.</param>
+    /// <param name="momentum">μ in [0, 1).</param>
+    [Pure]
+    public static Optimizer<T> Momentum<T>(double learningRate, double momentum = 0.9) where T : IParameterTree<T>
+    {
+        RequirePositive(nameof(learningRate), learningRate);
+        RequireUnit(nameof(momentum), momentum);
+        return Flat<T>(Describe("momentum", ("lr", learningRate), ("mu", momentum)), 1, (_, p, g, s) =>
+        {
+            var v = s[0];
+            for (var i = 0; i < p.Length; i++)
+            {
+                v[i] = momentum * v[i] + g[i];
+                p[i] -= learningRate * v[i];
+            }
+        });
+    }
+
+    /// <summary>Adagrad as in min-char-rnn: G ← G + g², p ← p − lr·g / √(G + ε).</summary>
+    /// <param name="learningRate">lr &gt; 0.</param>
+    /// <param name="epsilon">ε &gt; 0 (1e-8 in min-char-rnn).</param>
+    [Pure]
+    public static Optimizer<T> Adagrad<T>(double learningRate, double epsilon = 1e-8) where T : IParameterTree<T>
+    {
+        RequirePositive(nameof(learningRate), learningRate);
+        RequirePositive(nameof(epsilon), epsilon);
+        return Flat<T>(Describe("adagrad", ("lr", learningRate)), 1, (_, p, g, s) =>
+        {
+            var sum = s[0];
+            for (var i = 0; i < p.Length; i++)
+            {
+                sum[i] += g[i] * g[i];
+                p[i] -= learningRate * g[i] / Math.Sqrt(sum[i] + epsilon);
+            }
+        });
+    }
+
+    /// <summary>RMSProp: v ← ρ·v + (1 − ρ)·g², p ← p − lr·g / (√v + ε).</summary>
+    /// <param name="learningRate">lr &gt; 0.</param>
+    /// <param name="decay">ρ in [0, 1).</param>
+    /// <param name="epsilon">ε &gt; 0.</param>
+    [Pure]
+    public static Optimizer<T> RmsProp<T>(double learningRate, double decay = 0.99, double epsilon = 1e-8) where T : IParameterTree<T>
+    {
+        RequirePositive(nameof(learningRate), learningRate);
+        RequireUnit(nameof(decay), decay);
+        RequirePositive(nameof(epsilon), epsilon);
+        return Flat<T>(Describe("rmsprop", ("lr", learningRate), ("rho", decay)), 1, (_, p, g, s) =>
+        {
+            var v = s[0];
+            for (var i = 0; i < p.Length; i++)
+            {
+                v[i] = decay * v[i] + (1 - decay) * g[i] * g[i];
+                p[i] -= learningRate * g[i] / (Math.Sqrt(v[i]) + epsilon);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Adam: m ← β₁·m + (1 − β₁)·g, v ← β₂·v + (1 − β₂)·g², p ← p − lr·m̂ / (√v̂ + ε) with the bias corrections
+    /// m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ). The first step moves each entry by lr·g/(|g| + ε) ≈ lr·sign(g).
+    /// </summary>
+    /// <param name="learningRate">lr &gt; 0.</param>
+    /// <param name="beta1">β₁ in [0, 1).</param>
+    /// <param name="beta2">β₂ in [0, 1).</param>
+    /// <param name="epsilon">ε &gt; 0.</param>
+    [Pure]
+    public static Optimizer<T> Adam<T>(double learningRate, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
+        where T : IParameterTree<T>
+    {
+        RequirePositive(nameof(learningRate), learningRate);
+        RequireUnit(nameof(beta1), beta1);
+        RequireUnit(nameof(beta2), beta2);
+        RequirePositive(nameof(epsilon), epsilon);
+        return Flat<T>(Describe("adam", ("lr", learningRate), ("b1", beta1), ("b2", beta2)), 2, (t, p, g, s) =>
+        {
+            var (m, v) = (s[0], s[1]);
+            var (c1, c2) = (1 - Math.Pow(beta1, t), 1 - Math.Pow(beta2, t));
+            for (var i = 0; i < p.Length; i++)
+            {
+                m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+                p[i] -= learningRate * (m[i] / c1) / (Math.Sqrt(v[i] / c2) + epsilon);
+            }
+        });
+    }
+
+    /// <summary>
+    /// An optimizer written as a kernel over flat copies: (step number t ≥ 1, parameters, gradients, slots), where
+    /// the kernel updates the parameter and slot copies in place. The caller's trees are never touched.
+    /// </summary>
+    private static Optimizer<T> Flat<T>(string name, int slots, Action<int, double[], double[], double[][]> kernel)
+        where T : IParameterTree<T> =>
+        new(name,
+            p => new OptimizerState<T>(0, [.. Enumerable.Range(0, slots).Select(_ => Tree.ZerosLike(p))]),
+            (p, g, state) =>
+            {
+                ArgumentNullException.ThrowIfNull(p);
+                ArgumentNullException.ThrowIfNull(g);
+                ArgumentNullException.ThrowIfNull(state);
+                Tree.RequireSameStructure(p.ToLeaves(), g.ToLeaves(), "gradients");
+                if (state.Slots.IsDefault || state.Slots.Length != slots)
+                    throw new ArgumentException($"expected state to hold {slots} slots for {name} but got {(state.Slots.IsDefault ? "none" : state.Slots.Length)}", nameof(state));
+                foreach (var slot in state.Slots) Tree.RequireSameStructure(p.ToLeaves(), slot.ToLeaves(), "state");
+                var flat = Tree.Flatten(g);
+                if (Array.FindIndex(flat, v => !double.IsFinite(v)) is var bad and >= 0)
+                    throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"expected gradients to be finite but entry {bad} is {flat[bad]}"), "gradients");
+                var values = Tree.Flatten(p);
+                var accumulators = state.Slots.Select(Tree.Flatten).ToArray();
+                var step = state.Step + 1;
+                kernel(step, values, flat, accumulators);
+                return (Tree.Unflatten(p, values),
+                        new OptimizerState<T>(step, [.. accumulators.Select(a => Tree.Unflatten(p, a))]));
+            });
+
+    private static string Describe(string name, params (string Key, double Value)[] hyper) =>
+        $"{name}({string.Join(", ", hyper.Select(h => string.Create(CultureInfo.InvariantCulture, $"{h.Key}={h.Value:G4}")))})";
+
+    private static void RequirePositive(string name, double value)
+    {
+        if (!(value > 0) || !double.IsFinite(value))
+            throw new ArgumentOutOfRangeException(name, value, string.Create(CultureInfo.InvariantCulture, $"expected {name} to be a finite number > 0 but got {value}"));
+    }
+
+    private static void RequireUnit(string name, double value)
+    {
+        if (!(value >= 0 && value < 1))
+            throw new ArgumentOutOfRangeException(name, value, string.Create(CultureInfo.InvariantCulture, $"expected {name} to be in [0, 1) but got {value}"));
+    }
+}
+
+/// <summary>
+/// Gradient clipping as a value applied between the loss and the optimizer: none, by value (each entry into
+/// [−limit, limit], the exercise's ±5) or by global norm (PyTorch's clip_grad_norm_).
+/// </summary>
+/// <param name="Kind">Which clipping.</param>
+/// <param name="Threshold">The limit (by value) or the largest norm (by norm); unused for none.</param>
+public sealed record Clipping(ClippingKind Kind, double Threshold)
+{
+    /// <summary>No clipping.</summary>
+    public static Clipping None { get; } = new(ClippingKind.None, double.PositiveInfinity);
+
+    /// <summary>Each entry clipped into [−limit, limit].</summary>
+    /// <param name="limit">limit &gt; 0.</param>
+    [Pure]
+    public static Clipping ByValue(double limit) => new(ClippingKind.Value, RequirePositive(nameof(limit), limit));
+
+    /// <summary>The whole tree scaled by maxNorm/‖g‖ when its global norm ‖g‖ exceeds maxNorm.</summary>
+    /// <param name="maxNorm">maxNorm &gt; 0.</param>
+    [Pure]
+    public static Clipping ByGlobalNorm(double maxNorm) => new(ClippingKind.GlobalNorm, RequirePositive(nameof(maxNorm), maxNorm));
+
+    /// <summary>The clipped gradients (a new tree; <paramref name="gradients"/> is untouched).</summary>
+    /// <param name="gradients">Any tree.</param>
+    [Pure]
+    public T Apply<T>(T gradients) where T : IParameterTree<T> => Kind switch
+    {
+        ClippingKind.Value => Clip.ByValue(gradients, Threshold),
+        ClippingKind.GlobalNorm => Clip.ByGlobalNorm(gradients, Threshold),
+        _ => gradients,
+    };
+
+    /// <inheritdoc />
+    public override string ToString() => Kind switch
+    {
+        ClippingKind.Value => string.Create(CultureInfo.InvariantCulture, $"value ±{Threshold:G4}"),
+        ClippingKind.GlobalNorm => string.Create(CultureInfo.InvariantCulture, $"global norm {Threshold:G4}"),
+        _ => "none",
+    };
+
+    private static double RequirePositive(string name, double value) =>
+        value > 0 && double.IsFinite(value)
+            ? value
+            : throw new ArgumentOutOfRangeException(name, value, string.Create(CultureInfo.InvariantCulture, $"expected {name} to be a finite number > 0 but got {value}"));
+}
+
+/// <summary>The kinds of <see cref="Clipping"/>.</summary>
+public enum ClippingKind
+{
+    /// <summary>Gradients pass unchanged.</summary>
+    None,
+
+    /// <summary>Each entry clipped into [−limit, limit].</summary>
+    Value,
+
+    /// <summary>The tree rescaled to a global norm of at most the threshold.</summary>
+    GlobalNorm,
+}
+
+/// <summary>Gradient clipping as pure functions over parameter trees.</summary>
+public static class Clip
+{
+    /// <summary>Each entry clipped into [−limit, limit] (NumPy's <c>np.clip(g, -limit, limit)</c>).</summary>
+    /// <param name="gradients">Any tree.</param>
+    /// <param name="limit">limit &gt; 0.</param>
+    [Pure]
+    public static T ByValue<T>(T gradients, double limit) where T : IParameterTree<T>
+    {
+        if (!(limit > 0)) throw new ArgumentOutOfRangeException(nameof(limit), limit, $"expected limit to be > 0 but got {limit}");
+        return Tree.Map(gradients, g => Math.Clamp(g, -limit, limit));
+    }
+
+    /// <summary>
+    /// The tree scaled by maxNorm/‖g‖ when its global Euclidean norm ‖g‖ exceeds maxNorm, unchanged otherwise: the
+    /// direction is kept and the norm never grows.
+    /// </summary>
+    /// <param name="gradients">Any tree.</param>
+    /// <param name="maxNorm">maxNorm &gt; 0.</param>
+    [Pure]
+    public static T ByGlobalNorm<T>(T gradients, double maxNorm) where T : IParameterTree<T>
+    {
+        if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, $"expected maxNorm to be > 0 but got {maxNorm}");
+        var norm = Tree.Norm(gradients);
+        return norm > maxNorm ? Tree.Scale(maxNorm / norm, gradients) : gradients;
+    }
+}

@@ -1,0 +1,160 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
+
+namespace RnnFunctional;
+
+/// <summary>The summed loss of a window of a batch, its gradients and the state the window ends in.</summary>
+/// <typeparam name="TParams">The parameter record; gradients have the same type.</typeparam>
+/// <typeparam name="TState">The model's recurrent state.</typeparam>
+/// <param name="Loss">Σ over the real (unpadded) target tokens of −log ŷ[target].</param>
+/// <param name="Tokens">Number of real target tokens.</param>
+/// <param name="Gradients">The gradient of <paramref name="Loss"/> with respect to every parameter.</param>
+/// <param name="Final">The state after the window's last step, to carry into the next window.</param>
+public sealed record SequenceLoss<TParams, TState>(double Loss, int Tokens, TParams Gradients, TState Final);
+
+/// <summary>One step of a model: the next state and the logits of the next token.</summary>
+/// <typeparam name="TState">The model's recurrent state.</typeparam>
+/// <param name="State">The state after the step.</param>
+/// <param name="Logits">n_y×m logits of the next token of each column.</param>
+public sealed record SequenceStep<TState>(TState State, Matrix<double> Logits);
+
+/// <summary>
+/// A next-token model as a record of pure functions, the one abstraction that training, evaluation and sampling are
+/// written against: any cell, stack or composition plugs in by providing these three functions.
+/// </summary>
+/// <typeparam name="TParams">The parameter record.</typeparam>
+/// <typeparam name="TState">The recurrent state threaded through time (a⟨t⟩; a⟨t⟩ and c⟨t⟩; one per layer…).</typeparam>
+/// <param name="VocabularySize">V: tokens are in [0, V) and logits have V rows.</param>
+/// <param name="InitialState">(parameters, batch size m) → the state before the first step (zeros).</param>
+/// <param name="Step">(parameters, state, m input tokens) → next state and the n_y×m logits of the next tokens.</param>
+/// <param name="LossAndGradients">
+/// (parameters, batch window, state before the window) → summed cross-entropy over the real targets, its exact
+/// gradients (back-propagation through the window only) and the state after the window.
+/// </param>
+public sealed record SequenceModel<TParams, TState>(
+    int VocabularySize,
+    Func<TParams, int, TState> InitialState,
+    Func<TParams, TState, ImmutableArray<int>, SequenceStep<TState>> Step,
+    Func<TParams, TokenBatch, TState, SequenceLoss<TParams, TState>> LossAndGradients)
+    where TParams : IParameterTree<TParams>;
+
+/// <summary>Builds <see cref="SequenceModel{TParams,TState}"/> values from cells with a softmax read-out.</summary>
+public static class LanguageModel
+{
+    /// <summary>
+    /// A next-token model from any cell: one-hot inputs, the cell scanned by <see cref="Recurrence"/>, a softmax
+    /// read-out ŷ⟨t⟩ = softmax(Wy·h⟨t⟩ + by) and the masked cross-entropy of a ragged batch.
+    /// </summary>
+    /// <param name="cell">The cell; its input size must be V.</param>
+    /// <param name="vocabularySize">V ≥ 1.</param>
+    /// <param name="initialCarry">(parameters, m) → the zero carry.</param>
+    /// <param name="readOut">The read-out (Wy V×n_a, by V) inside the parameters.</param>
+    /// <param name="withReadOutGradients">Gradients of the cell (read-out entries zero) with dWy and dby put in.</param>
+    [Pure]
+    public static SequenceModel<TParams, TCarry> FromCell<TParams, TCarry, TCache>(
+        Cell<TParams, TCarry, TCache> cell,
+        int vocabularySize,
+        Func<TParams, int, TCarry> initialCarry,
+        Func<TParams, (Matrix<double> Wy, Vector<double> By)> readOut,
+        Func<TParams, Matrix<double>, Vector<double>, TParams> withReadOutGradients)
+        where TParams : IParameterTree<TParams>
+    {
+        ArgumentNullException.ThrowIfNull(cell);
+        if (vocabularySize < 1) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, $"expected vocabularySize to be at least 1 but got {vocabularySize}");
+        var v = vocabularySize;
+
+        SequenceStep<TCarry> Step(TParams p, TCarry carry, ImmutableArray<int> tokens)
+        {
+            RequireTokens(nameof(tokens), [tokens], v);
+            var step = cell.Step(p, carry, OneHot(tokens, v));
+            var (wy, by) = readOut(p);
+            return new(step.Carry, Ops.Affine(wy, step.Output, by));
+        }
+
+        SequenceLoss<TParams, TCarry> Loss(TParams p, TokenBatch batch, TCarry init)
+        {
+            ArgumentNullException.ThrowIfNull(batch);
+            RequireTokens(nameof(batch), batch.Inputs, v);
+            RequireTokens(nameof(batch), batch.Targets, v);
+            var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
+            var scanned = Recurrence.Forward(cell, p, xs, init);
+            var (wy, by) = readOut(p);
+            var (losses, dWy, dBy) = (new List<double>(), Matrix<double>.Build.Dense(wy.RowCount, wy.ColumnCount), Vector<double>.Build.Dense(by.Count));
+            var dOutputs = ImmutableArray.CreateBuilder<Matrix<double>>(xs.Length);
+            for (var t = 0; t < xs.Length; t++)
+            {
+                var h = scanned.Outputs[t];
+                var head = Losses.CrossEntropyKernel(Ops.Affine(wy, h, by), batch.Targets[t], batch.Mask(t), Reduction.Sum);
+                losses.Add(head.Loss);                                  // Σ_j −log ŷ⟨t⟩[y_j, j] over running columns
+                dWy += Ops.MulTB(head.Gradient, h);                     // dWy += do·hᵀ
+                dBy += Ops.RowSums(head.Gradient);                      // dby += Σ_columns do
+                dOutputs.Add(Ops.MulTA(wy, head.Gradient));             // dh⟨t⟩ = Wyᵀ·do
+            }
+            var dFinal = cell.Join([.. cell.Split(scanned.Final).Select(c => Matrix<double>.Build.Dense(c.RowCount, c.ColumnCount))]);
+            var back = Recurrence.Backward(cell, Tree.ZerosLike(p), scanned.Caches, dOutputs.MoveToImmutable(), dFinal);
+            return new(Ops.CompensatedSum(losses), batch.Tokens, withReadOutGradients(back.Gradients, dWy, dBy), scanned.Final);
+        }
+
+        return new(v, initialCarry, Step, Loss);
+    }
+
+    /// <summary>The vanilla RNN as a next-token model over V tokens (its n_x and n_y must both be V).</summary>
+    /// <param name="vocabularySize">V ≥ 1.</param>
+    [Pure]
+    public static SequenceModel<RnnParameters, Matrix<double>> Rnn(int vocabularySize) =>
+        FromCell(RnnFunctional.Rnn.Cell, vocabularySize,
+            (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
+            p => (p.Wya, p.By),
+            (g, dWy, dBy) => g with { Wya = dWy, By = dBy });
+
+    /// <summary>One-hot columns: a V×m matrix with a 1 at (tokens[j], j).</summary>
+    /// <param name="tokens">m tokens in [0, V).</param>
+    /// <param name="vocabularySize">V.</param>
+    [Pure]
+    public static Matrix<double> OneHot(ImmutableArray<int> tokens, int vocabularySize)
+    {
+        RequireTokens(nameof(tokens), [tokens], vocabularySize);
+        var values = new double[vocabularySize * tokens.Length];
+        for (var j = 0; j < tokens.Length; j++) values[j * vocabularySize + tokens[j]] = 1.0;
+        return Matrix<double>.Build.Dense(vocabularySize, tokens.Length, values);
+    }
+
+    /// <summary>
+    /// The summed cross-entropy of a model over batches and the number of real target tokens, forward only (each
+    /// batch starts from the model's initial state). Loss / Tokens is the per-token loss in nats.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="p">Its parameters.</param>
+    /// <param name="batches">The batches to score.</param>
+    [Pure]
+    public static (double Loss, int Tokens) Evaluate<TParams, TState>(SequenceModel<TParams, TState> model, TParams p, IEnumerable<TokenBatch> batches)
+        where TParams : IParameterTree<TParams>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(batches);
+        var (losses, tokens) = (new List<double>(), 0);
+        foreach (var batch in batches)
+        {
+            var state = model.InitialState(p, batch.Size);
+            for (var t = 0; t < batch.Steps; t++)
+            {
+                var step = model.Step(p, state, batch.Inputs[t]);
+                var head = Losses.CrossEntropyKernel(step.Logits, batch.Targets[t], batch.Mask(t), Reduction.Sum);
+                losses.Add(head.Loss);
+                state = step.State;
+            }
+            tokens += batch.Tokens;
+        }
+        return (Ops.CompensatedSum(losses), tokens);
+    }
+
+    private static void RequireTokens(string argument, ImmutableArray<ImmutableArray<int>> rows, int v)
+    {
+        for (var t = 0; t < rows.Length; t++)
+            for (var j = 0; j < rows[t].Length; j++)
+                if ((uint)rows[t][j] >= (uint)v)
+                    throw new ArgumentException($"expected tokens of {argument} to be in [0, V) = [0, {v}) but got {rows[t][j]} at step {t}, column {j}", argument);
+    }
+}

@@ -1,0 +1,149 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Diagnostics.Contracts;
+using RnnFunctional.Kernels;
+
+namespace RnnFunctional;
+
+/// <summary>Truncated back-propagation through time over the windows of a batch.</summary>
+public static class TruncatedBptt
+{
+    /// <summary>
+    /// The loss and gradients of a batch cut into windows of <paramref name="k"/> steps: a fold over the windows that
+    /// carries the recurrent state forward as a value while each window's gradient stops at the window's start.
+    /// The gradients of the windows are summed. With k ≤ 0 or k ≥ T this is full back-propagation through time.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="p">Its parameters (the same for every window).</param>
+    /// <param name="batch">The batch.</param>
+    /// <param name="k">Window length; 0 for the whole batch.</param>
+    /// <param name="init">The state before the first step.</param>
+    [Pure]
+    public static SequenceLoss<TParams, TState> LossAndGradients<TParams, TState>(
+        SequenceModel<TParams, TState> model, TParams p, TokenBatch batch, int k, TState init)
+        where TParams : IParameterTree<TParams>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(batch);
+        var ((final, losses, tokens, gradients), _) = Scan.Fold(
+            (State: init, Losses: ImmutableList<double>.Empty, Tokens: 0, Gradients: Tree.ZerosLike(p)),
+            batch.Windows(k),
+            (acc, window) =>
+            {
+                var w = model.LossAndGradients(p, window, acc.State);
+                return ((w.Final, acc.Losses.Add(w.Loss), acc.Tokens + w.Tokens, Tree.Add(acc.Gradients, w.Gradients)), w.Loss);
+            });
+        return new(Ops.CompensatedSum(losses), tokens, gradients, final);
+    }
+}
+
+/// <summary>What training carries from one update to the next.</summary>
+/// <typeparam name="T">The parameter record.</typeparam>
+/// <param name="Parameters">The current parameters.</param>
+/// <param name="Optimizer">The optimizer's state.</param>
+public sealed record TrainingState<T>(T Parameters, OptimizerState<T> Optimizer) where T : IParameterTree<T>;
+
+/// <summary>How to train.</summary>
+/// <param name="Window">Truncated BPTT window k: one update per window of k steps, the state carried across windows of a batch; 0 for one update per batch.</param>
+/// <param name="Clipping">Gradient clipping applied to the per-token mean gradient before the optimizer.</param>
+public sealed record TrainingOptions(int Window, Clipping Clipping)
+{
+    /// <summary>Full back-propagation through time and no clipping.</summary>
+    public static TrainingOptions Default { get; } = new(0, Clipping.None);
+}
+
+/// <summary>One entry of the training history: the update just taken.</summary>
+/// <typeparam name="T">The parameter record.</typeparam>
+/// <param name="Step">Number of the update, from 1.</param>
+/// <param name="Batch">Number of the batch the update came from, from 1.</param>
+/// <param name="State">Parameters and optimizer state after the update.</param>
+/// <param name="Loss">Mean cross-entropy per real target token of the window, in nats, before the update.</param>
+/// <param name="Tokens">Number of real target tokens in the window.</param>
+/// <param name="GradientNorm">Global norm of the per-token mean gradient before clipping.</param>
+/// <param name="Elapsed">Time since the history started being enumerated.</param>
+public sealed record TrainingStep<T>(int Step, int Batch, TrainingState<T> State, double Loss, int Tokens, double GradientNorm, TimeSpan Elapsed)
+    where T : IParameterTree<T>
+{
+    /// <summary>The parameters after this update.</summary>
+    public T Parameters => State.Parameters;
+
+    /// <summary>False when the loss or the gradient was NaN or infinite; the history ends at such a step, whose state is the one before it.</summary>
+    public bool IsFinite => double.IsFinite(Loss) && double.IsFinite(GradientNorm);
+}
+
+/// <summary>Training as a fold over mini-batches that yields a lazy, immutable history of steps.</summary>
+public static class Training
+{
+    /// <summary>
+    /// One update on one window: the summed loss and its gradients from the model, divided by the number of real
+    /// tokens (a per-token mean), clipped, and handed to the optimizer. Nothing is mutated: the new state is returned.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="clipping">Gradient clipping.</param>
+    /// <param name="state">Parameters and optimizer state before the update.</param>
+    /// <param name="window">The window of a batch.</param>
+    /// <param name="carry">The recurrent state before the window.</param>
+    /// <returns>The state after the update (the same state when the loss is not finite), the recurrent state after the window, the mean loss, the tokens and the gradient norm.</returns>
+    [Pure]
+    public static (TrainingState<T> State, TState Carry, double Loss, int Tokens, double GradientNorm) Update<T, TState>(
+        SequenceModel<T, TState> model, Optimizer<T> optimizer, Clipping clipping, TrainingState<T> state, TokenBatch window, TState carry)
+        where T : IParameterTree<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(clipping);
+        ArgumentNullException.ThrowIfNull(state);
+        var result = model.LossAndGradients(state.Parameters, window, carry);
+        var tokens = Math.Max(1, result.Tokens);
+        var gradients = Tree.Scale(1.0 / tokens, result.Gradients);
+        var (loss, norm) = (result.Loss / tokens, Tree.Norm(gradients));
+        if (!double.IsFinite(loss) || !double.IsFinite(norm)) return (state, result.Final, loss, result.Tokens, norm);
+        var (parameters, optimizerState) = optimizer.Update(state.Parameters, clipping.Apply(gradients), state.Optimizer);
+        return (new TrainingState<T>(parameters, optimizerState), result.Final, loss, result.Tokens, norm);
+    }
+
+    /// <summary>
+    /// Trains by folding <see cref="Update"/> over the windows of the batches, lazily: each enumeration starts
+    /// afresh from <paramref name="initial"/>, and every yielded step is an immutable record (so progress is observed by
+    /// enumerating, and the final parameters are those of the last step). Within a batch the recurrent state is
+    /// carried from window to window; each batch starts from the model's initial state. The history stops after a
+    /// step whose loss or gradient is not finite.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="options">Window and clipping.</param>
+    /// <param name="initial">Initial parameters (left untouched).</param>
+    /// <param name="batches">The mini-batches, e.g. <see cref="Corpus.Epochs"/>.</param>
+    [Pure]
+    public static IEnumerable<TrainingStep<T>> Fold<T, TState>(SequenceModel<T, TState> model, Optimizer<T> optimizer,
+        TrainingOptions options, T initial, IEnumerable<TokenBatch> batches)
+        where T : IParameterTree<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(initial);
+        ArgumentNullException.ThrowIfNull(batches);
+        return Iterate();
+
+        IEnumerable<TrainingStep<T>> Iterate()
+        {
+            var clock = Stopwatch.StartNew();
+            var state = new TrainingState<T>(initial, optimizer.Init(initial));
+            var (step, batchNumber) = (0, 0);
+            foreach (var batch in batches)
+            {
+                batchNumber++;
+                var carry = model.InitialState(state.Parameters, batch.Size);
+                foreach (var window in batch.Windows(options.Window))
+                {
+                    (state, carry, var loss, var tokens, var norm) = Update(model, optimizer, options.Clipping, state, window, carry);
+                    var entry = new TrainingStep<T>(++step, batchNumber, state, loss, tokens, norm, clock.Elapsed);
+                    yield return entry;
+                    if (!entry.IsFinite) yield break;
+                }
+            }
+        }
+    }
+}

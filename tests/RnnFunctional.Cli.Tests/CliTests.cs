@@ -1,0 +1,234 @@
+using System.Text;
+
+namespace RnnFunctional.Cli.Tests;
+
+/// <summary>A temporary directory removed after each test; everything a test writes goes inside it.</summary>
+public sealed class Scratch : IDisposable
+{
+    public DirectoryInfo Directory { get; } = System.IO.Directory.CreateTempSubdirectory("rnnf-cli-");
+
+    public string this[string name] => Path.Combine(Directory.FullName, name);
+
+    public string Write(string name, string text) { File.WriteAllText(this[name], text); return this[name]; }
+
+    public string Write(string name, byte[] bytes) { File.WriteAllBytes(this[name], bytes); return this[name]; }
+
+    public void Dispose() => Directory.Delete(recursive: true);
+}
+
+/// <summary>The result of one run of the program.</summary>
+public sealed record RunResult(int ExitCode, string Out, string Error);
+
+/// <summary>End-to-end runs of rnnf: tiny trainings, sampling, and every bad input's message and exit code.</summary>
+public sealed class CliTests : IDisposable
+{
+    private static readonly string[] Names =
+    [
+        "Aachenosaurus", "Abelisaurus", "Brachiosaurus", "Camarasaurus", "Diplodocus", "Edmontosaurus", "Gallimimus",
+        "Iguanodon", "Kentrosaurus", "Maiasaura", "Ornithomimus", "Pachycephalosaurus", "Stegosaurus", "Triceratops",
+        "Velociraptor", "Zuniceratops",
+    ];
+
+    private readonly Scratch scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
+    private static RunResult Run(params string[] args)
+    {
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var code = Cli.Run(args, output, error, interactive: false);
+        return new(code, output.ToString(), error.ToString());
+    }
+
+    private string Corpus() => scratch.Write("names.txt", string.Join("\n", Names) + "\n");
+
+    /// <summary>Trains a tiny model on the small corpus into the scratch directory.</summary>
+    private RunResult TrainTiny(params string[] extra) =>
+        Run(["train", "--corpus", Corpus(), "--hidden", "6", "--epochs", "2", "--batch-size", "4", "--held-out", "0.25",
+             "--model", scratch["model.rnnf"], "--plot", scratch["loss.png"], "--samples", "3", .. extra]);
+
+    private static void FailsWith(RunResult r, string fragment)
+    {
+        Assert.Equal(2, r.ExitCode);
+        var lines = r.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("rnnf", lines[0]);
+        Assert.Contains(fragment, lines[0]);
+        Assert.DoesNotContain("   at ", r.Error);
+    }
+
+    [Fact]
+    public void TrainWritesModelAndPlotThenSampleReadsTheModel()
+    {
+        var train = TrainTiny();
+        Assert.True(train.ExitCode == 0, train.Error);
+        Assert.Contains("Held-out loss per character", train.Out);
+        Assert.Contains("bigram", train.Out);
+        Assert.Contains("Sampled names", train.Out);
+        Assert.DoesNotContain("\u001b[", train.Out);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(scratch["loss.png"])[..4]);
+        Assert.Equal(["loss.png", "model.rnnf", "names.txt"], scratch.Directory.GetFiles().Select(f => f.Name).Order());
+
+        var first = Run("sample", "--model", scratch["model.rnnf"], "--count", "7", "--seed", "3");
+        var second = Run("sample", "--model", scratch["model.rnnf"], "--count", "7", "--seed", "3");
+        Assert.True(first.ExitCode == 0, first.Error);
+        Assert.Equal(7, first.Out.Split('\n').Length - 1);
+        Assert.Equal(first.Out, second.Out);
+        var alphabet = string.Concat(Names).ToHashSet();
+        Assert.All(first.Out.Replace("\n", ""), c => Assert.Contains(c, alphabet));
+        var greedy = Run("sample", "--model", scratch["model.rnnf"], "--count", "2", "--temperature", "0", "--max-length", "5");
+        var lines = greedy.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length <= 2 && lines.All(l => l.Length <= 5), greedy.Out);
+    }
+
+    [Fact]
+    public void TrainOnTheEmbeddedCorpusForAFewSteps()
+    {
+        var r = Run("train", "--steps", "3", "--hidden", "8", "--samples", "2", "--model", scratch["m.rnnf"], "--plot", scratch["p.png"]);
+        Assert.True(r.ExitCode == 0, r.Error);
+        Assert.Contains("dinosaur names (embedded)", r.Out);
+        Assert.Contains("1 / 3", r.Out);
+        Assert.True(File.Exists(scratch["m.rnnf"]));
+    }
+
+    [Fact]
+    public void TrainWithTruncatedBpttAndEveryOptimizer()
+    {
+        foreach (var optimizer in new[] { "sgd", "momentum", "adagrad", "rmsprop", "adam" })
+        {
+            var r = TrainTiny("--optimizer", optimizer, "--bptt", "3", "--clip", "norm:1", "--learning-rate", "0.05");
+            Assert.True(r.ExitCode == 0, $"{optimizer}: {r.Error}");
+            Assert.Contains(optimizer, r.Out);
+        }
+    }
+
+    [Fact]
+    public void SameSeedTrainsTheSameModel()
+    {
+        Assert.Equal(0, TrainTiny("--seed", "9").ExitCode);
+        var first = File.ReadAllBytes(scratch["model.rnnf"]);
+        Assert.Equal(0, TrainTiny("--seed", "9").ExitCode);
+        Assert.Equal(first, File.ReadAllBytes(scratch["model.rnnf"]));
+    }
+
+    [Fact]
+    public void GradCheckPassesForEveryCell()
+    {
+        var r = Run("gradcheck");
+        Assert.True(r.ExitCode == 0, r.Out + r.Error);
+        Assert.Contains("pass", r.Out);
+        Assert.DoesNotContain("FAIL", r.Out);
+        Assert.Contains("Wax", r.Out);
+    }
+
+    [Theory]
+    [InlineData("train")]
+    [InlineData("sample")]
+    [InlineData("gradcheck")]
+    public void HelpDocumentsEveryOption(string command)
+    {
+        var r = Run(command, "--help");
+        Assert.Equal(0, r.ExitCode);
+        var specs = command switch { "train" => TrainCommand.Specs, "sample" => SampleCommand.Specs, _ => GradCheckCommand.Specs };
+        Assert.All(specs, s => Assert.Contains($"--{s.Name} {s.Placeholder}", r.Out));
+        Assert.Contains("Usage: rnnf", Run("--help").Out);
+    }
+
+    // ---- bad input: one line, exit code 2, nothing written ----
+
+    [Fact]
+    public void MissingModelFile() => FailsWith(Run("sample", "--model", scratch["nowhere.rnnf"]), "does not exist");
+
+    [Fact]
+    public void SampleWithoutModel() => FailsWith(Run("sample"), "--model FILE is required");
+
+    [Fact]
+    public void TruncatedModelFile()
+    {
+        Assert.Equal(0, TrainTiny().ExitCode);
+        var bytes = File.ReadAllBytes(scratch["model.rnnf"]);
+        FailsWith(Run("sample", "--model", scratch.Write("cut.rnnf", bytes[..(bytes.Length / 2)])), "truncated");
+    }
+
+    [Fact]
+    public void CorruptedModelFile()
+    {
+        Assert.Equal(0, TrainTiny().ExitCode);
+        var bytes = File.ReadAllBytes(scratch["model.rnnf"]);
+        bytes[bytes.Length / 2] ^= 0x10;
+        FailsWith(Run("sample", "--model", scratch.Write("bad.rnnf", bytes)), "corrupted");
+    }
+
+    [Fact]
+    public void WrongVersionModelFile()
+    {
+        Assert.Equal(0, TrainTiny().ExitCode);
+        var bytes = File.ReadAllBytes(scratch["model.rnnf"]);
+        bytes[8] = 7;
+        FailsWith(Run("sample", "--model", scratch.Write("v7.rnnf", bytes)), "format version 7 but this build reads version 1");
+    }
+
+    [Fact]
+    public void NotAModelFile() => FailsWith(Run("sample", "--model", Corpus()), "not a model file");
+
+    [Fact]
+    public void EmptyCorpus() => FailsWith(Run("train", "--corpus", scratch.Write("empty.txt", "\n  \n\n"), "--model", scratch["m.rnnf"], "--plot", scratch["p.png"]), "is empty");
+
+    [Fact]
+    public void CorpusThatIsNotText() =>
+        FailsWith(Run("train", "--corpus", scratch.Write("binary.dat", [0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x00, 0xff]), "--model", scratch["m.rnnf"]), "is not text");
+
+    [Fact]
+    public void CorpusThatIsNotUtf8() =>
+        FailsWith(Run("train", "--corpus", scratch.Write("latin1.txt", Encoding.Latin1.GetBytes("Dürer\nCamarasaurus\n")), "--model", scratch["m.rnnf"]), "invalid UTF-8");
+
+    [Fact]
+    public void MissingCorpus() => FailsWith(Run("train", "--corpus", scratch["none.txt"], "--model", scratch["m.rnnf"]), "does not exist");
+
+    [Theory]
+    [InlineData("--hidden", "0", "--hidden must be an integer in [1, 1024] but got '0'")]
+    [InlineData("--hidden", "many", "--hidden must be an integer")]
+    [InlineData("--learning-rate", "-1", "--learning-rate must be a number in (0, 10] but got '-1'")]
+    [InlineData("--learning-rate", "NaN", "--learning-rate must be a number")]
+    [InlineData("--epochs", "0", "--epochs must be an integer in [1, 10000]")]
+    [InlineData("--batch-size", "100000", "--batch-size must be an integer in [1, 4096]")]
+    [InlineData("--held-out", "0.9", "--held-out must be a number in (0, 0.5]")]
+    [InlineData("--clip", "value:-2", "--clip must be none, value:L or norm:N")]
+    [InlineData("--cell", "transformer", "--cell must be one of")]
+    [InlineData("--optimizer", "lbfgs", "--optimizer must be one of sgd, momentum, adagrad, rmsprop, adam")]
+    [InlineData("--temperature", "-0.5", "--temperature must be a number in [0, 10]")]
+    [InlineData("--layers", "0", "--layers must be an integer in [1, ")]
+    [InlineData("--bogus", "1", "unknown option --bogus")]
+    public void OutOfRangeTrainOptions(string option, string value, string message)
+    {
+        File.WriteAllText(scratch["model.rnnf"], "previous model");
+        FailsWith(Run("train", option, value, "--model", scratch["model.rnnf"], "--plot", scratch["loss.png"]), message);
+        Assert.Equal("previous model", File.ReadAllText(scratch["model.rnnf"]));
+        Assert.False(File.Exists(scratch["loss.png"]));
+    }
+
+    [Theory]
+    [InlineData("--count", "0", "--count must be an integer in [1, 100000]")]
+    [InlineData("--temperature", "11", "--temperature must be a number in [0, 10]")]
+    [InlineData("--max-length", "-3", "--max-length must be an integer in [1, 1000]")]
+    public void OutOfRangeSampleOptions(string option, string value, string message) =>
+        FailsWith(Run("sample", "--model", scratch["m.rnnf"], option, value), message);
+
+    [Fact]
+    public void EveryProblemIsOnTheSameLine()
+    {
+        var r = Run("train", "--hidden", "0", "--epochs", "-1");
+        FailsWith(r, "--hidden must be");
+        Assert.Contains("; --epochs must be", r.Error);
+    }
+
+    [Fact]
+    public void OptionWithoutValue() => FailsWith(Run("train", "--hidden"), "option --hidden needs a value (N)");
+
+    [Fact]
+    public void UnknownCommand() => FailsWith(Run("fly"), "unknown command 'fly'");
+
+    [Fact]
+    public void OutputPathThatIsADirectory() =>
+        FailsWith(Run("train", "--corpus", Corpus(), "--model", scratch.Directory.FullName), "is a directory");
+}

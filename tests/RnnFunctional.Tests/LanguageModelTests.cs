@@ -1,0 +1,153 @@
+using System.Collections.Immutable;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Testing;
+
+namespace RnnFunctional.Tests;
+
+/// <summary>The next-token model over ragged batches, truncated BPTT and the training fold.</summary>
+public sealed class LanguageModelTests
+{
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property LossAndGradientsMatchesFiniteDifferences(LanguageCase c)
+    {
+        var g = c.Model.LossAndGradients(c.P, c.Batch, c.A0).Gradients;
+        return GradientProperty.Holds(GradCheck.Tree(p => c.Model.LossAndGradients(p, c.Batch, c.A0).Loss, c.P, g, GradCheckOptions.Ridders));
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property RaggedBatchEqualsItemsRunAlone(LanguageCase c)
+    {
+        var batch = c.Model.LossAndGradients(c.P, c.Batch, c.A0);
+        var alone = c.Items.Select((item, j) =>
+            c.Model.LossAndGradients(c.P, TokenBatch.ForNextToken([item]), c.A0.SubMatrix(0, c.A0.RowCount, j, 1))).ToArray();
+        var loss = alone.Sum(a => a.Loss);
+        var gradients = alone.Select(a => a.Gradients).Aggregate((a, b) => a + b);
+        return (batch.Tokens == c.Items.Sum(i => i.Length + 1)).Label("one target per item token and one end token")
+            .And(Bits.Close(batch.Loss, loss).Label($"loss {batch.Loss} = Σ alone {loss}"))
+            .And(Bits.Close(batch.Gradients, gradients, 1e-11).Label("gradients = Σ gradients alone (padding adds nothing)"));
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property ModelIsTheRnnWithOneHotInputs(LanguageCase c)
+    {
+        // Fully unpadded batch: every item has the same length, so the model's loss is Rnn.LossAndGradients's.
+        var items = c.Items.Select(i => i.AddRange(Enumerable.Repeat(1 % c.V, c.Shape.Dims.T - i.Length))).ToImmutableArray();
+        var batch = TokenBatch.ForNextToken(items);
+        var xs = batch.Inputs.Select(t => LanguageModel.OneHot(t, c.V)).ToImmutableArray();
+        var model = c.Model.LossAndGradients(c.P, batch, c.A0);
+        var rnn = Rnn.LossAndGradients(c.P, xs, c.A0, batch.Targets);
+        return (Bits.Close(model.Loss, rnn.Loss) && Bits.Same(model.Gradients, rnn.Gradients))
+            .Label($"loss {model.Loss} = {rnn.Loss} and bit-identical gradients");
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property TruncatedBpttWithWindowTEqualsFullBptt(LanguageCase c)
+    {
+        var full = c.Model.LossAndGradients(c.P, c.Batch, c.A0);
+        return new[] { c.Batch.Steps, 0, c.Batch.Steps + 3 }.Select(k =>
+        {
+            var truncated = TruncatedBptt.LossAndGradients(c.Model, c.P, c.Batch, k, c.A0);
+            return (truncated.Loss == full.Loss && truncated.Tokens == full.Tokens && Bits.Same(truncated.Gradients, full.Gradients)
+                    && truncated.Final.Equals(full.Final)).Label($"k = {k}: identical loss, gradients and final state");
+        }).Aggregate((a, b) => a.And(b));
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property TruncatedBpttCarriesTheStateAndCutsOnlyTheGradient(LanguageCase c, PositiveInt window)
+    {
+        var k = 1 + (window.Get - 1) % Math.Max(1, c.Batch.Steps);
+        var full = c.Model.LossAndGradients(c.P, c.Batch, c.A0);
+        var truncated = TruncatedBptt.LossAndGradients(c.Model, c.P, c.Batch, k, c.A0);
+        // Each window's gradient, by finite differences of that window's loss with its entering state held fixed.
+        var windows = c.Batch.Windows(k);
+        var states = Scan.Fold(c.A0, windows, (a, w) => (c.Model.LossAndGradients(c.P, w, a).Final, a)).Outputs;
+        double Truncated(RnnParameters p) => windows.Zip(states, (w, a) => c.Model.LossAndGradients(p, w, a).Loss).Sum();
+        return Bits.Close(truncated.Loss, full.Loss).Label("the loss does not depend on the window")
+            .And(Bits.Close(truncated.Final, full.Final).Label("the state is carried from window to window"))
+            .And(GradientProperty.Holds(GradCheck.Tree(Truncated, c.P, truncated.Gradients, GradCheckOptions.Ridders)));
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property EvaluateEqualsTheLossOfLossAndGradients(LanguageCase c)
+    {
+        var (loss, tokens) = LanguageModel.Evaluate(c.Model, c.P, [c.Batch]);
+        var zero = Matrix<double>.Build.Dense(c.P.HiddenSize, c.Batch.Size);
+        var reference = c.Model.LossAndGradients(c.P, c.Batch, zero);
+        return (Bits.Close(loss, reference.Loss) && tokens == reference.Tokens).Label($"{loss} over {tokens} tokens");
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 30)]
+    public Property TrainingFoldIsLazyDeterministicAndLeavesItsArgumentsUntouched(LanguageCase c)
+    {
+        var before = Bits.Of(c.P);
+        var batches = Corpus.Epochs(c.Items.Select(i => i).ToImmutableArray(), 3, 2, RandomState.Seeded(c.Seed));
+        var adam = Optimizers.Adam<RnnParameters>(0.01);
+        var options = new TrainingOptions(2, Clipping.ByGlobalNorm(1));
+        var history = RnnFunctional.Training.Fold(c.Model, adam, options, c.P, batches);
+        var first = history.ToArray();
+        var second = history.ToArray();
+        var windows = batches.Sum(b => b.Windows(2).Length);
+        return (first.Length == windows).Label($"one step per window: {first.Length} = {windows}")
+            .And(first.Zip(second, (a, b) => a.Loss == b.Loss && Bits.Same(a.Parameters, b.Parameters)).All(ok => ok).Label("two enumerations agree"))
+            .And(first.Select((s, i) => s.Step == i + 1).All(ok => ok).Label("steps numbered from 1"))
+            .And(first.Zip(first.Skip(1), (a, b) => a.Elapsed <= b.Elapsed).All(ok => ok).Label("elapsed time never decreases"))
+            .And(Bits.Of(c.P).SequenceEqual(before).Label("initial parameters untouched"));
+    }
+
+    [Fact]
+    public void TrainingLowersTheLossOfASmallCorpus()
+    {
+        var vocabulary = Vocabulary.FromItems(["abc", "abd", "bca"]);
+        var items = ImmutableArray.Create("abc", "abd", "bca").Select(vocabulary.Encode).ToImmutableArray();
+        var model = LanguageModel.Rnn(vocabulary.Size);
+        var p0 = RnnParameters.Initialize(vocabulary.Size, 8, vocabulary.Size, seed: 3);
+        var history = RnnFunctional.Training.Fold(model, Optimizers.Adam<RnnParameters>(0.05), TrainingOptions.Default, p0,
+            Corpus.Epochs(items, 3, 150, RandomState.Seeded(1))).ToArray();
+        var (before, _) = LanguageModel.Evaluate(model, p0, Corpus.InOrder(items, 3));
+        var (after, tokens) = LanguageModel.Evaluate(model, history[^1].Parameters, Corpus.InOrder(items, 3));
+        Assert.Equal(150, history.Length);
+        Assert.All(history, s => Assert.True(s.IsFinite));
+        // 12 targets; the first characters are ambiguous ("a" twice, "b" once) and so is the third of "ab?": the best
+        // possible loss is 3·H(2/3, 1/3) + ... ≈ 1.9 nats in total, far below the initial ≈ 12·ln 5 ≈ 19.
+        Assert.True(after < before / 4, $"loss {before} → {after} over {tokens} tokens");
+    }
+
+    [Fact]
+    public void TrainingHistoryEndsAtADivergentStepWithoutApplyingIt()
+    {
+        var vocabulary = Vocabulary.FromItems(["ab", "ba"]);
+        var items = ImmutableArray.Create("ab", "ba").Select(vocabulary.Encode).ToImmutableArray();
+        var rnn = LanguageModel.Rnn(vocabulary.Size);
+        var calls = 0;
+        // A model whose loss turns NaN on its third evaluation.
+        var model = rnn with
+        {
+            LossAndGradients = (p, batch, init) =>
+            {
+                var result = rnn.LossAndGradients(p, batch, init);
+                return ++calls == 3 ? result with { Loss = double.NaN } : result;
+            },
+        };
+        var p0 = RnnParameters.Initialize(vocabulary.Size, 4, vocabulary.Size, seed: 3);
+        var history = RnnFunctional.Training.Fold(model, Optimizers.Sgd<RnnParameters>(0.1), TrainingOptions.Default, p0,
+            Corpus.Epochs(items, 1, 10, RandomState.Seeded(1))).ToArray();
+        Assert.Equal(3, history.Length);
+        Assert.True(history[0].IsFinite && history[1].IsFinite);
+        Assert.False(history[2].IsFinite);
+        Assert.Same(history[1].State, history[2].State);
+    }
+
+    [Fact]
+    public void LossRejectsTokensOutsideTheVocabulary()
+    {
+        var model = LanguageModel.Rnn(3);
+        var p = RnnParameters.Initialize(3, 2, 3, seed: 1);
+        var batch = TokenBatch.ForNextToken([[1, 5]]);
+        var e = Assert.Throws<ArgumentException>(() => model.LossAndGradients(p, batch, Matrix<double>.Build.Dense(2, 1)));
+        Assert.Equal("batch", e.ParamName);
+        Assert.Contains("expected tokens of batch to be in [0, V) = [0, 3) but got 5 at step 2, column 0", e.Message);
+    }
+}
