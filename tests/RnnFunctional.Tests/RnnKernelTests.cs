@@ -115,7 +115,7 @@ public sealed class RnnKernelTests
     /// <summary>Batches wide enough to be cut into two or three chunks, with small models to keep the test fast.</summary>
     private static Gen<RnnCase> WideBatches =>
         from shape in Shaped.Arbitrary(6).Generator
-        from m in Gen.Choose(Reduction.ChunkColumns * 2, Reduction.ChunkColumns * 3 + 40)
+        from m in Gen.Choose(Summation.ChunkColumns * 2, Summation.ChunkColumns * 3 + 40)
         from steps in Gen.Choose(1, 12)
         select new RnnCase(shape with { Dims = shape.Dims with { M = m, T = steps } });
 
@@ -148,6 +148,18 @@ public sealed class RnnKernelTests
                 .And(Same(fast.Dx, back.Dx).Label("dx, same bits"))
                 .And(Close(fast.Gradients, back.Gradients with { Wya = head.DWy, By = head.DBy }).Label("parameter gradients to 1e-12"));
         });
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property LanguageModelOnTheKernelAgreesWithTheGenericFold(LanguageCase c)
+    {
+        var generic = LanguageModel.FromCell(Rnn.Cell, c.V, (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m), p => (p.Wya, p.By),
+            (g, dWy, dBy) => g with { Wya = dWy, By = dBy });
+        var (fast, reference) = (c.Model.LossAndGradients(c.P, c.Batch, c.A0), generic.LossAndGradients(c.P, c.Batch, c.A0));
+        return fast.Loss.Equals(reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
+            .And((fast.Tokens == reference.Tokens).Label("tokens"))
+            .And(Same(fast.Final, reference.Final).Label("final state, same bits"))
+            .And(Close(fast.Gradients, reference.Gradients).Label("parameter gradients to 1e-12"));
+    }
 
     [Property(Arbitrary = [typeof(RnnArbitraries)], MaxTest = 30)]
     public Property CheckpointedFunctionsRejectADistanceBelowOne(RnnCase c)

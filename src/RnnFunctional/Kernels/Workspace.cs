@@ -90,7 +90,7 @@ internal sealed class Workspace : IDisposable
 /// same cuts are used by one thread or many, and by the full and the checkpointed backward, which is why their
 /// results are bitwise identical.
 /// </summary>
-internal static class Reduction
+internal static class Summation
 {
     /// <summary>Batch columns per chunk, below which a batch is not split.</summary>
     public const int ChunkColumns = 128;

@@ -334,10 +334,10 @@ public static class Rnn
     // The public functions run the cell's math on whole sequences at once rather than through Recurrence, with the
     // same bits per step: the input projection U = Wax·X + ba is one product over the steps of a time block, and only
     // z⟨t⟩ = U⟨t⟩ + Waa·a⟨t−1⟩ and da_next = Waaᵀ·dz⟨t⟩ remain per step. The weight gradients are one product per time
-    // block, summed in the fixed order of Reduction, so the result does not depend on the number of threads nor on
+    // block, summed in the fixed order of Summation, so the result does not depend on the number of threads nor on
     // checkpointing. Every result is freshly allocated; the scratch lives in a Workspace and never escapes.
 
-    /// <summary>Threads a public function may use: batches of 2·<see cref="Reduction.ChunkColumns"/> columns or more are split over the cores.</summary>
+    /// <summary>Threads a public function may use: batches of 2·<see cref="Summation.ChunkColumns"/> columns or more are split over the cores.</summary>
     internal static int DefaultThreads => Environment.ProcessorCount;
 
     internal static RnnForward ForwardKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, int threads)
@@ -347,7 +347,7 @@ public static class Rnn
         var predictions = Fresh(steps, p.OutputSize, m);
         using var call = new Workspace();
         var w = Weights.Of(p, call, backward: false);
-        Reduction.ForEachChunk(Reduction.Chunks(m), threads, (j0, mc, _) =>
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, _) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
             FoldForward(c, 0, steps, s => Block.Of(xs[s]).Slice(j0, mc),
@@ -367,8 +367,8 @@ public static class Rnn
         var da0 = Block.Fresh(p.HiddenSize, m);
         using var call = new Workspace();
         var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Reduction.Chunks(m).Length, call);
-        Reduction.ForEachChunk(Reduction.Chunks(m), threads, (j0, mc, chunk) =>
+        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Backward, gradients.Of(chunk));
             FoldBackward(c, 0, steps, s => Block.Of(caches[s].Xt).Slice(j0, mc),
@@ -387,8 +387,8 @@ public static class Rnn
         var da0 = Block.Fresh(p.HiddenSize, m);
         using var call = new Workspace();
         var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Reduction.Chunks(m).Length, call);
-        Reduction.ForEachChunk(Reduction.Chunks(m), threads, (j0, mc, chunk) =>
+        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Backward, gradients.Of(chunk));
             Checkpointed(c, every, s => Block.Of(xs[s]).Slice(j0, mc), Block.Of(a0).Slice(j0, mc), SeedFrom(da), s => dx.Blocks[s].Slice(j0, mc));
@@ -400,22 +400,47 @@ public static class Rnn
     internal static RnnLoss LossKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int every, int threads)
     {
+        var result = LossAndGradientsOfSteps(p, xs, a0, labels, default, every, threads, inputGradients: true);
+        // The per-example losses are summed in the order (t, j) of the labels, whatever the chunks.
+        return new(Ops.CompensatedSum(result.Losses), result.Gradients, result.Dx, result.Da0);
+    }
+
+    /// <summary>
+    /// The loss of a ragged batch of next-token targets, for <see cref="LanguageModel.Rnn"/>: as
+    /// <see cref="LossAndGradients"/>, except that example j takes part in the loss only for its first
+    /// lengths[j] steps (its later states still run but cost nothing), the loss is summed per step then over the
+    /// steps, like the cross-entropy of Losses step by step, dx is not computed, and a⟨T⟩ is returned.
+    /// </summary>
+    internal static (double Loss, RnnParameters Gradients, Matrix<double> Final) NextTokenLossKernel(RnnParameters p,
+        ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
+    {
+        var result = LossAndGradientsOfSteps(p, xs, a0, targets, lengths, xs.Length, threads, inputGradients: false);
+        var m = a0.ColumnCount;
+        var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
+        return (Ops.CompensatedSum(perStep), result.Gradients, result.Final);
+    }
+
+    /// <summary>What the loss kernel computes: the per-example losses (T×m, step after step), gradients, a⟨T⟩.</summary>
+    private sealed record StepLosses(double[] Losses, RnnParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, Matrix<double> Final);
+
+    private static StepLosses LossAndGradientsOfSteps(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, int every, int threads, bool inputGradients)
+    {
         var (steps, m) = (xs.Length, a0.ColumnCount);
-        var dx = Fresh(steps, p.InputSize, m);
-        var da0 = Block.Fresh(p.HiddenSize, m);
+        var dx = inputGradients ? Fresh(steps, p.InputSize, m) : default;
+        var (da0, final) = (Block.Fresh(p.HiddenSize, m), Block.Fresh(p.HiddenSize, m));
+        var losses = new double[steps * m];
         using var call = new Workspace();
         var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Reduction.Chunks(m).Length, call);
-        var losses = call.Take(steps, m);
-        Reduction.ForEachChunk(Reduction.Chunks(m), threads, (j0, mc, chunk) =>
+        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Loss, gradients.Of(chunk));
             Checkpointed(c, every, s => Block.Of(xs[s]).Slice(j0, mc), Block.Of(a0).Slice(j0, mc),
-                SeedFromHead(labels, losses), s => dx.Blocks[s].Slice(j0, mc));
+                SeedFromHead(labels, lengths, losses), inputGradients ? s => dx.Blocks[s].Slice(j0, mc) : null, final.Block.Slice(j0, mc));
             c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
         });
-        // The per-example losses are summed in the order (t, j) of the labels, whatever the chunks.
-        return new(Ops.CompensatedSum(losses.Span.ToArray()), gradients.Sum(), dx.Matrices, da0.Matrix);
+        return new(losses, gradients.Sum(), inputGradients ? dx.Matrices : default, da0.Matrix, final.Matrix);
     }
 
     /// <summary>
@@ -423,7 +448,7 @@ public static class Rnn
     /// the backward runs over the segments last to first, recomputing each segment's states from its first carry.
     /// With k ≥ T there is one segment, whose states are all kept: the plain forward and backward.
     /// </summary>
-    private static void Checkpointed(Chunk c, int every, Func<int, Block> x, Block a0, Seed seed, Func<int, Block> dx)
+    private static void Checkpointed(Chunk c, int every, Func<int, Block> x, Block a0, Seed seed, Func<int, Block>? dx, Block? final = null)
     {
         var (steps, m, na) = (c.Steps, c.M, c.W.P.HiddenSize);
         var segments = (steps + every - 1) / every;
@@ -439,6 +464,7 @@ public static class Rnn
             var carry = Carry(i);
             Block State(int t) => t == s0 ? carry : kept.Slice((t - s0 - 1) * m, m);
             FoldForward(c, s0, s1, x, State);
+            if (s1 == steps && final is { } last) State(steps).Span.CopyTo(last.Span);
             FoldBackward(c, s0, s1, x, State, seed, dx);
         }
     }
@@ -473,10 +499,10 @@ public static class Rnn
     /// then per step dz = φ'(a⟨s+1⟩) ⊙ (da⟨s⟩ + da_next) and da_next = Waaᵀ·dz. A time block is reduced once all its
     /// steps are done, which may take pieces from two segments.
     /// </summary>
-    private static void FoldBackward(Chunk c, int s0, int s1, Func<int, Block> x, Func<int, Block> state, Seed seed, Func<int, Block> dx)
+    private static void FoldBackward(Chunk c, int s0, int s1, Func<int, Block> x, Func<int, Block> state, Seed seed, Func<int, Block>? dx)
     {
         var (w, m) = (c.W, c.M);
-        foreach (var (p0, p1, b0, b1) in Reduction.PiecesBackward(s0, s1, c.BlockSteps, c.Steps))
+        foreach (var (p0, p1, b0, b1) in Summation.PiecesBackward(s0, s1, c.BlockSteps, c.Steps))
         {
             for (var s = p0; s < p1; s++)
             {
@@ -497,9 +523,9 @@ public static class Rnn
 
     /// <summary>
     /// The sums over one time block [b0, b1): dWax += dZ·Xᵀ, dWaa += dZ·A_prevᵀ, dba += Σ_columns dZ (and for the
-    /// loss dWya += dO·Aᵀ, dby += Σ_columns dO), and dX = Waxᵀ·dZ for its steps.
+    /// loss dWya += dO·Aᵀ, dby += Σ_columns dO), and dX = Waxᵀ·dZ for its steps when <paramref name="dx"/> is given.
     /// </summary>
-    private static void ReduceBlock(Chunk c, int b0, int b1, Func<int, Block> dx)
+    private static void ReduceBlock(Chunk c, int b0, int b1, Func<int, Block>? dx)
     {
         var (w, g, m, columns) = (c.W, c.Sums, c.M, (b1 - b0) * c.M);
         var (dz, xb, aPrev, a) = (c.DZ.Slice(0, columns), c.XB.Slice(0, columns), c.A.Slice(0, columns), c.A.Slice(m, columns));
@@ -512,6 +538,7 @@ public static class Rnn
             Ops.Multiply(g.Wya, dO, false, a, true, beta: 1);                           // dWya += dO·Aᵀ
             Elementwise.AddColumnsTo(dO.Span, g.By.Span);                               // dby += Σ_columns dO
         }
+        if (dx is null) return;
         var dX = c.DX.Slice(0, columns);
         Ops.Multiply(dX, w.Wax, true, dz, false);                                       // dX = Waxᵀ·dZ
         for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
@@ -528,19 +555,24 @@ public static class Rnn
 
     /// <summary>
     /// The outside gradients from the read-out's cross-entropy: o = Wya·a + by, ℓ = log Σ e^o − o[label] into
-    /// <paramref name="losses"/> (T×m, one row per step), dO = softmax(o) − onehot(label), da = Wyaᵀ·dO.
+    /// <paramref name="losses"/> (T×m, one row per step), dO = softmax(o) − onehot(label), da = Wyaᵀ·dO. With
+    /// <paramref name="lengths"/>, example j costs nothing after its first lengths[j] steps: ℓ = 0 and dO = 0.
     /// </summary>
-    private static Seed SeedFromHead(ImmutableArray<ImmutableArray<int>> labels, Block losses) => (c, p0, p1, b0) =>
+    private static Seed SeedFromHead(ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, double[] losses) => (c, p0, p1, b0) =>
     {
         var (w, m, columns) = (c.W, c.M, (p1 - p0) * c.M);
         var logits = c.DO.Slice((p0 - b0) * m, columns);
         Ops.Multiply(logits, w.Wya, false, c.A.Slice((p0 - b0 + 1) * m, columns), false); // o = Wya·a
         Elementwise.AddToColumns(logits.Span, w.By.Span);                                //     + by
-        var (ny, batch) = (w.P.OutputSize, losses.Columns);
+        var (ny, batch) = (w.P.OutputSize, losses.Length / labels.Length);
         for (var s = p0; s < p1; s++)
             for (var j = 0; j < m; j++)
-                losses.Data[s * batch + c.J0 + j] =
-                    Softmax.CrossEntropyColumn(logits.Data.AsSpan(logits.Offset + ((s - p0) * m + j) * ny, ny), labels[s][c.J0 + j]);
+            {
+                var column = logits.Span.Slice(((s - p0) * m + j) * ny, ny);
+                var running = lengths.IsDefault || s < lengths[c.J0 + j];
+                losses[s * batch + c.J0 + j] = running ? Softmax.CrossEntropyColumn(column, labels[s][c.J0 + j]) : 0.0;
+                if (!running) column.Clear();
+            }
         Ops.Multiply(c.DZ.Slice((p0 - b0) * m, columns), w.Wya, true, logits, false);   // da = Wyaᵀ·dO
     };
 
@@ -636,7 +668,7 @@ public static class Rnn
         public Chunk(Weights w, int j0, int m, int steps, Mode mode, GradientSums? sums = null)
         {
             (W, J0, M, Steps, Mode, Sums) = (w, j0, m, steps, mode, sums!);
-            BlockSteps = Reduction.BlockSteps(m);
+            BlockSteps = Summation.BlockSteps(m);
             var (nx, na, ny, columns) = (w.P.InputSize, w.P.HiddenSize, w.P.OutputSize, BlockSteps * m);
             (XF, U) = (Scratch.Take(nx, columns), Scratch.Take(na, columns));
             if (mode == Mode.Forward) return;

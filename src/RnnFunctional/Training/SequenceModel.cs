@@ -107,7 +107,20 @@ public static class LanguageModel
         FromCell(RnnFunctional.Rnn.Cell, vocabularySize,
             (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
             p => (p.Wya, p.By),
-            (g, dWy, dBy) => g with { Wya = dWy, By = dBy });
+            (g, dWy, dBy) => g with { Wya = dWy, By = dBy })
+        with
+        {
+            // The same loss as the generic fold, on the RNN's sequence kernel.
+            LossAndGradients = (p, batch, init) =>
+            {
+                ArgumentNullException.ThrowIfNull(batch);
+                RequireTokens(nameof(batch), batch.Inputs, vocabularySize);
+                RequireTokens(nameof(batch), batch.Targets, vocabularySize);
+                var xs = batch.Inputs.Select(tokens => OneHot(tokens, vocabularySize)).ToImmutableArray();
+                var (loss, gradients, final) = RnnFunctional.Rnn.NextTokenLossKernel(p, xs, init, batch.Targets, batch.Lengths, RnnFunctional.Rnn.DefaultThreads);
+                return new(loss, batch.Tokens, gradients, final);
+            },
+        };
 
     /// <summary>One-hot columns: a V×m matrix with a 1 at (tokens[j], j).</summary>
     /// <param name="tokens">m tokens in [0, V).</param>
