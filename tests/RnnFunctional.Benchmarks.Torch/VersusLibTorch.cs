@@ -20,6 +20,9 @@ public class VersusLibTorch
     private readonly Workload w = new();
     private TorchSharp.Modules.RNN rnn = null!;
     private TorchSharp.Modules.Linear linear = null!;
+    private TorchSharp.Modules.LSTM lstm = null!;
+    private TorchSharp.Modules.GRU gru = null!;
+    private Tensor c0 = null!;
     private Tensor x = null!, h0 = null!, da = null!, labels = null!;
 
     [GlobalSetup]
@@ -28,6 +31,8 @@ public class VersusLibTorch
         OneThread();
         var (t, m, nx, na, ny) = (w.Steps, w.Batch, w.Inputs, w.Hidden, w.Classes);
         rnn = nn.RNN(nx, na, dtype: ScalarType.Float64);
+        lstm = nn.LSTM(nx, na, dtype: ScalarType.Float64);
+        gru = nn.GRU(nx, na, dtype: ScalarType.Float64);
         linear = nn.Linear(na, ny, dtype: ScalarType.Float64);
         using (no_grad())
         {
@@ -41,6 +46,7 @@ public class VersusLibTorch
         // Column-major n×m matrices are row-major m×n: x⟨t⟩ stacked is (T, m, n_x), libtorch's layout.
         x = tensor(w.Xs.SelectMany(m => m.AsColumnMajorArray()).ToArray(), [t, m, nx], ScalarType.Float64, requires_grad: true);
         h0 = tensor(w.A0.AsColumnMajorArray(), [1, m, na], ScalarType.Float64, requires_grad: true);
+        c0 = tensor(w.A0.AsColumnMajorArray(), [1, m, na], ScalarType.Float64, requires_grad: true);
         da = tensor(w.Da.SelectMany(m => m.AsColumnMajorArray()).ToArray(), [t, m, na], ScalarType.Float64);
         labels = tensor(w.Labels.SelectMany(row => row.Select(l => (long)l)).ToArray(), [t * m], ScalarType.Int64);
     }
@@ -58,8 +64,10 @@ public class VersusLibTorch
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (var tensor in new[] { x, h0, da, labels }) tensor.Dispose();
+        foreach (var tensor in new[] { x, h0, c0, da, labels }) tensor.Dispose();
         rnn.Dispose();
+        lstm.Dispose();
+        gru.Dispose();
         linear.Dispose();
     }
 
@@ -91,8 +99,38 @@ public class VersusLibTorch
         return loss.item<double>();
     }
 
+    [BenchmarkCategory("W3"), Benchmark(Baseline = true, Description = "W3 libtorch: nn.LSTM + nn.Linear + cross_entropy(sum)")]
+    public double W3Torch()
+    {
+        using var scope = NewDisposeScope();
+        ZeroGradients();
+        var (output, _, _) = lstm.call(x, (h0, c0));
+        return Head(output);
+    }
+
+    [BenchmarkCategory("W4"), Benchmark(Baseline = true, Description = "W4 libtorch: nn.GRU + nn.Linear + cross_entropy(sum)")]
+    public double W4Torch()
+    {
+        using var scope = NewDisposeScope();
+        ZeroGradients();
+        var (output, _) = gru.call(x, h0);
+        return Head(output);
+    }
+
+    /// <summary>The read-out's summed cross-entropy of the outputs (T, m, n_a) and its backward.</summary>
+    private double Head(Tensor output)
+    {
+        var logits = linear.call(output).reshape(w.Steps * w.Batch, w.Classes);
+        var loss = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum);
+        loss.backward();
+        return loss.item<double>();
+    }
+
     private void ZeroGradients()
     {
+        lstm.zero_grad();
+        gru.zero_grad();
+        c0.grad?.zero_();
         rnn.zero_grad();
         linear.zero_grad();
         x.grad?.zero_();
