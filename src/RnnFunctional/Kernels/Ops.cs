@@ -99,6 +99,60 @@ internal static class Ops
     /// <summary>Element-wise product a⊙b.</summary>
     public static Matrix<double> Hadamard(Matrix<double> a, Matrix<double> b) => a.PointwiseMultiply(b);
 
+    /// <summary>Element-wise sum a + b.</summary>
+    public static Matrix<double> Add(Matrix<double> a, Matrix<double> b) => a.Add(b);
+
+    /// <summary>Element-wise difference a − b.</summary>
+    public static Matrix<double> Subtract(Matrix<double> a, Matrix<double> b) => a.Subtract(b);
+
+    /// <summary>The sum of any number of matrices of one shape, added left to right.</summary>
+    public static Matrix<double> Sum(params ReadOnlySpan<Matrix<double>> terms)
+    {
+        var sum = terms[0].Clone();
+        for (var k = 1; k < terms.Length; k++) sum.Add(terms[k], sum);
+        return sum;
+    }
+
+    /// <summary>Element-wise 1 − m: the complement of a gate.</summary>
+    public static Matrix<double> OneMinus(Matrix<double> m) => m.Map(static v => 1.0 - v);
+
+    /// <summary>
+    /// The gradient through s = σ(z) given s and ds = ∂L/∂s: ∂L/∂z = ds ⊙ s ⊙ (1 − s). Exact where the sigmoid
+    /// saturates: s = 1 gives 0.
+    /// </summary>
+    public static Matrix<double> SigmoidBackward(Matrix<double> s, Matrix<double> ds) => s.Map2(static (v, d) => d * v * (1.0 - v), ds, Zeros.Include);
+
+    /// <summary>The gradient through t = tanh(z) given t and dt = ∂L/∂t: ∂L/∂z = dt ⊙ (1 − t²).</summary>
+    public static Matrix<double> TanhBackward(Matrix<double> t, Matrix<double> dt) => t.Map2(static (v, d) => d * (1.0 - v * v), dt, Zeros.Include);
+
+    /// <summary>
+    /// The blocks stacked on top of each other, [b₀; b₁; …]: a (Σ rows)×columns matrix. Every block must have the
+    /// same number of columns. The inverse of taking <see cref="Rows"/> of consecutive blocks.
+    /// </summary>
+    public static Matrix<double> StackRows(params ReadOnlySpan<Matrix<double>> blocks)
+    {
+        var columns = blocks[0].ColumnCount;
+        var rows = 0;
+        foreach (var b in blocks)
+        {
+            if (b.ColumnCount != columns)
+                throw new ArgumentException($"expected every block to have {columns} columns but got {b.ColumnCount}", nameof(blocks));
+            rows += b.RowCount;
+        }
+        var values = new double[rows * columns];
+        var offset = 0;
+        foreach (var b in blocks)
+        {
+            var source = b.AsColumnMajorArray() ?? b.ToColumnMajorArray();
+            for (var j = 0; j < columns; j++) Array.Copy(source, j * b.RowCount, values, j * rows + offset, b.RowCount);
+            offset += b.RowCount;
+        }
+        return Matrix<double>.Build.Dense(rows, columns, values);
+    }
+
+    /// <summary>A copy of rows start..start+count−1 of <paramref name="m"/>, every column: a count×columns matrix.</summary>
+    public static Matrix<double> Rows(Matrix<double> m, int start, int count) => m.SubMatrix(start, count, 0, m.ColumnCount);
+
     /// <summary>Softmax of each column, each shifted by its own maximum (<see cref="Elementwise.SoftmaxColumn(ReadOnlySpan{double}, Span{double})"/>).</summary>
     public static Matrix<double> SoftmaxColumns(Matrix<double> logits)
     {

@@ -106,6 +106,14 @@ internal static class Shapes
             ? Validation<Error, A>.Success(value())
             : Validation<Error, A>.Fail(problems.Select(p => Error.New(p.Message)).ToSeq());
 
+    /// <summary>
+    /// The size most of the given sources agree on (the first of the most frequent, ignoring nulls; 0 when there is
+    /// none), so that the one field that disagrees with the others is the one reported.
+    /// </summary>
+    public static int Consensus(params int?[] sizes) =>
+        sizes.Where(s => s.HasValue).Select(s => s!.Value)
+             .GroupBy(s => s).OrderByDescending(g => g.Count()).Select(g => g.Key).FirstOrDefault();
+
     private static (int Row, int Column, double Value)? FirstNonFinite(Matrix<double> m)
     {
         var values = m.AsColumnMajorArray() ?? m.ToColumnMajorArray();

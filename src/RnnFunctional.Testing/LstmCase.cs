@@ -1,0 +1,66 @@
+using System.Collections.Immutable;
+using FsCheck;
+using FsCheck.Fluent;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace RnnFunctional.Testing;
+
+/// <summary>
+/// A well-shaped LSTM problem drawn from a <see cref="Shaped"/>: parameters, a sequence, initial states a⟨0⟩ and
+/// c⟨0⟩, labels and outside gradients, all consistent by construction.
+/// </summary>
+public sealed record LstmCase
+{
+    /// <summary>Draws every value of the case from <paramref name="shape"/>'s seed.</summary>
+    /// <param name="shape">Sizes and seed.</param>
+    public LstmCase(Shaped shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        Shape = shape;
+        var (d, random) = (shape.Dims, shape.NewRandom());
+        var w = 1.5 / Math.Sqrt(d.Na + d.Nx);
+        Matrix<double> Gate() => Draw.Matrix(random, d.Na, d.Na + d.Nx, w);
+        Vector<double> Bias() => Draw.Vector(random, d.Na, 0.5);
+        P = new LstmParameters(Gate(), Bias(), Gate(), Bias(), Gate(), Bias(), Gate(), Bias(),
+                               Draw.Matrix(random, d.Ny, d.Na, 1.5 / Math.Sqrt(d.Na)), Draw.Vector(random, d.Ny, 0.5));
+        Xs = Draw.Sequence(random, d.T, d.Nx, d.M);
+        A0 = Draw.Matrix(random, d.Na, d.M, 0.5);
+        C0 = Draw.Matrix(random, d.Na, d.M, 0.5);
+        Labels = Draw.Labels(random, d.T, d.M, d.Ny);
+        Da = Draw.Sequence(random, d.T, d.Na, d.M);
+        Dc = Draw.Matrix(random, d.Na, d.M);
+    }
+
+    /// <summary>Sizes and seed the case was drawn from.</summary>
+    public Shaped Shape { get; }
+
+    /// <summary>Parameters: Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo n_a, Wy n_y×n_a, By n_y.</summary>
+    public LstmParameters P { get; }
+
+    /// <summary>x⟨1⟩..x⟨T⟩, each n_x×m, entries in (−1, 1).</summary>
+    public ImmutableArray<Matrix<double>> Xs { get; }
+
+    /// <summary>a⟨0⟩, n_a×m.</summary>
+    public Matrix<double> A0 { get; }
+
+    /// <summary>c⟨0⟩, n_a×m.</summary>
+    public Matrix<double> C0 { get; }
+
+    /// <summary>T rows of m labels in [0, n_y).</summary>
+    public ImmutableArray<ImmutableArray<int>> Labels { get; }
+
+    /// <summary>Outside gradients da⟨1⟩..da⟨T⟩, each n_a×m: the weights of the scalar Σ_t ⟨da⟨t⟩, a⟨t⟩⟩.</summary>
+    public ImmutableArray<Matrix<double>> Da { get; }
+
+    /// <summary>An outside gradient for one step's c⟨t⟩, n_a×m: the weight of ⟨dc, c⟨t⟩⟩ in checks of one cell.</summary>
+    public Matrix<double> Dc { get; }
+
+    /// <summary>Cases with sizes up to <paramref name="max"/>, shrinking toward small sizes.</summary>
+    /// <param name="max">Largest size of any component.</param>
+    public static Arbitrary<LstmCase> Arbitrary(int max = 8) =>
+        Arb.From(Shaped.Arbitrary(max).Generator.Select(s => new LstmCase(s)),
+                 c => Shaped.Arbitrary(max).Shrinker(c.Shape).Select(s => new LstmCase(s)));
+
+    /// <inheritdoc />
+    public override string ToString() => $"LstmCase({Shape})";
+}

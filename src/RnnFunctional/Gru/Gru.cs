@@ -1,0 +1,367 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using LanguageExt;
+using LanguageExt.Common;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
+
+namespace RnnFunctional;
+
+/// <summary>
+/// Parameters of the GRU cell in PyTorch's formulation and layout: r = σ(W_ir·x + b_ir + W_hr·h + b_hr),
+/// z = σ(W_iz·x + b_iz + W_hz·h + b_hz), n = tanh(W_in·x + b_in + r⊙(W_hn·h + b_hn)), h⟨t⟩ = (1 − z)⊙n + z⊙h⟨t−1⟩,
+/// with the read-out ŷ⟨t⟩ = softmax(Wy·h⟨t⟩ + by). Rows are stacked in blocks r | z | n of n_a rows each, so
+/// PyTorch's weight_ih_l0, weight_hh_l0, bias_ih_l0 and bias_hh_l0 load unchanged. Gradients have this same type.
+/// </summary>
+/// <param name="Wih">Input weights [W_ir; W_iz; W_in], 3n_a×n_x.</param>
+/// <param name="Whh">Recurrent weights [W_hr; W_hz; W_hn], 3n_a×n_a.</param>
+/// <param name="Bih">Input biases [b_ir; b_iz; b_in], length 3n_a.</param>
+/// <param name="Bhh">Recurrent biases [b_hr; b_hz; b_hn], length 3n_a.</param>
+/// <param name="Wy">Read-out weights, n_y×n_a.</param>
+/// <param name="By">Read-out bias, length n_y.</param>
+public sealed record GruParameters(Matrix<double> Wih, Matrix<double> Whh, Vector<double> Bih, Vector<double> Bhh,
+    Matrix<double> Wy, Vector<double> By)
+    : IParameterTree<GruParameters>
+{
+    /// <summary>Input size n_x.</summary>
+    public int InputSize => Wih.ColumnCount;
+
+    /// <summary>Hidden size n_a.</summary>
+    public int HiddenSize => Whh.ColumnCount;
+
+    /// <summary>Number of classes n_y of the read-out.</summary>
+    public int OutputSize => Wy.RowCount;
+
+    /// <summary>
+    /// Random parameters as PyTorch initialises nn.GRU and nn.Linear: every entry uniform in (−1/√n_a, 1/√n_a).
+    /// </summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="outputSize">n_y ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same parameters.</param>
+    [Pure]
+    public static GruParameters Initialize(int inputSize, int hiddenSize, int outputSize, int seed)
+    {
+        Dimensions.RequirePositive((nameof(inputSize), inputSize), (nameof(hiddenSize), hiddenSize), (nameof(outputSize), outputSize));
+        var uniform = Dimensions.Uniform(seed, 1.0 / Math.Sqrt(hiddenSize));
+        return new(uniform(3 * hiddenSize, inputSize), uniform(3 * hiddenSize, hiddenSize), uniform(3 * hiddenSize, 1).Column(0),
+                   uniform(3 * hiddenSize, 1).Column(0), uniform(outputSize, hiddenSize), uniform(outputSize, 1).Column(0));
+    }
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<Leaf> ToLeaves() =>
+    [
+        Leaf.Of(nameof(Wih), Wih), Leaf.Of(nameof(Whh), Whh), Leaf.Of(nameof(Bih), Bih), Leaf.Of(nameof(Bhh), Bhh),
+        Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By),
+    ];
+
+    /// <inheritdoc />
+    [Pure]
+    public GruParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
+        Tree.Rebuild(ToLeaves(), leaves, l => this with
+        {
+            Wih = l[0].ToMatrix(), Whh = l[1].ToMatrix(), Bih = l[2].ToVector(), Bhh = l[3].ToVector(), Wy = l[4].ToMatrix(), By = l[5].ToVector(),
+        });
+
+    /// <summary>Entry-wise sum.</summary>
+    /// <param name="a">Parameters or gradients.</param>
+    /// <param name="b">Of the same shapes.</param>
+    public static GruParameters operator +(GruParameters a, GruParameters b) => Tree.Add(a, b);
+
+    /// <summary>Entry-wise difference.</summary>
+    /// <param name="a">Parameters or gradients.</param>
+    /// <param name="b">Of the same shapes.</param>
+    public static GruParameters operator -(GruParameters a, GruParameters b) => Tree.Subtract(a, b);
+
+    /// <summary>Scaling by a number.</summary>
+    /// <param name="s">Scale.</param>
+    /// <param name="a">Parameters or gradients.</param>
+    public static GruParameters operator *(double s, GruParameters a) => Tree.Scale(s, a);
+}
+
+/// <summary>What one step of the GRU cell keeps for its backward.</summary>
+/// <param name="Parameters">The parameters the step ran with.</param>
+/// <param name="Xt">x⟨t⟩, n_x×m.</param>
+/// <param name="APrev">h⟨t−1⟩, n_a×m.</param>
+/// <param name="R">The reset gate r, n_a×m.</param>
+/// <param name="Z">The update gate z, n_a×m.</param>
+/// <param name="N">The candidate n, n_a×m.</param>
+/// <param name="Hn">W_hn·h⟨t−1⟩ + b_hn, the recurrent part of n before the reset gate, n_a×m.</param>
+/// <param name="A">h⟨t⟩, n_a×m.</param>
+public sealed record GruCache(GruParameters Parameters, Matrix<double> Xt, Matrix<double> APrev, Matrix<double> R, Matrix<double> Z,
+    Matrix<double> N, Matrix<double> Hn, Matrix<double> A);
+
+/// <summary>The result of <see cref="Gru.CellForward"/>.</summary>
+/// <param name="A">h⟨t⟩, n_a×m.</param>
+/// <param name="YHat">ŷ⟨t⟩, n_y×m.</param>
+/// <param name="Cache">What <see cref="Gru.CellBackward"/> needs.</param>
+public sealed record GruStep(Matrix<double> A, Matrix<double> YHat, GruCache Cache);
+
+/// <summary>The result of <see cref="Gru.Forward"/>.</summary>
+/// <param name="Parameters">The parameters the sequence ran with.</param>
+/// <param name="States">h⟨1⟩..h⟨T⟩, each n_a×m.</param>
+/// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+/// <param name="Caches">One cache per step, in time order.</param>
+public sealed record GruForward(GruParameters Parameters, ImmutableArray<Matrix<double>> States,
+    ImmutableArray<Matrix<double>> Predictions, ImmutableArray<GruCache> Caches);
+
+/// <summary>The result of <see cref="Gru.CellBackward"/>.</summary>
+/// <param name="Dxt">dx⟨t⟩, n_x×m.</param>
+/// <param name="DaPrev">dh⟨t−1⟩, n_a×m.</param>
+/// <param name="Gradients">dWih, dWhh, dbih, dbhh of this step; dWy and dby are zero.</param>
+public sealed record GruCellGradient(Matrix<double> Dxt, Matrix<double> DaPrev, GruParameters Gradients);
+
+/// <summary>The result of <see cref="Gru.Backward"/>.</summary>
+/// <param name="Dx">dx⟨1⟩..dx⟨T⟩, each n_x×m.</param>
+/// <param name="Da0">Gradient with respect to h⟨0⟩, n_a×m.</param>
+/// <param name="Gradients">Parameter gradients summed over time; dWy and dby are zero.</param>
+public sealed record GruGradient(ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, GruParameters Gradients);
+
+/// <summary>The result of <see cref="Gru.LossAndGradients"/>.</summary>
+/// <param name="Loss">Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j].</param>
+/// <param name="Gradients">Gradients of the loss for every parameter, the read-out included.</param>
+/// <param name="Dx">Gradients of the loss with respect to x⟨1⟩..x⟨T⟩, each n_x×m.</param>
+/// <param name="Da0">Gradient of the loss with respect to h⟨0⟩, n_a×m.</param>
+public sealed record GruLoss(double Loss, GruParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0);
+
+/// <summary>
+/// The GRU as PyTorch's nn.GRU computes it: r = σ(W_ir·x⟨t⟩ + b_ir + W_hr·h⟨t−1⟩ + b_hr),
+/// z = σ(W_iz·x⟨t⟩ + b_iz + W_hz·h⟨t−1⟩ + b_hz), n = tanh(W_in·x⟨t⟩ + b_in + r⊙(W_hn·h⟨t−1⟩ + b_hn)),
+/// h⟨t⟩ = (1 − z)⊙n + z⊙h⟨t−1⟩, ŷ⟨t⟩ = softmax(Wy·h⟨t⟩ + by), with data laid out one column per example. The hidden
+/// state h⟨t⟩ is called a⟨t⟩ in the API, as for every cell. Every function validates its arguments (throwing
+/// <see cref="ArgumentException"/> that names the argument and the expected shape), then runs a pure kernel. The
+/// <c>Try</c> variants return the same checks as a <see cref="Validation{FAIL,SUCCESS}"/> listing every problem.
+/// </summary>
+public static class Gru
+{
+    /// <summary>The GRU cell as a value, for <see cref="Recurrence"/>: its carry and its output are both h⟨t⟩.</summary>
+    public static Cell<GruParameters, Matrix<double>, GruCache> Cell { get; } =
+        new((p, aPrev, xt) => { var (a, cache) = Step(p, xt, aPrev); return new(a, a, cache); },
+            (cache, daNext, daOut) => { var g = Back(Ops.Add(daNext, daOut), cache); return new(g.DaPrev, g.Dxt, g.Gradients); },
+            a => [a],
+            parts => parts[0]);
+
+    // ---- the cell: forward and backward, line for line like the math ----
+
+    private static (Matrix<double> A, GruCache Cache) Step(GruParameters p, Matrix<double> xt, Matrix<double> hPrev)
+    {
+        var na = p.HiddenSize;
+        var gi = Ops.Affine(p.Wih, xt, p.Bih);                                          // gi = Wih·x + b_ih  = [gi_r; gi_z; gi_n]
+        var gh = Ops.Affine(p.Whh, hPrev, p.Bhh);                                       // gh = Whh·h_prev + b_hh = [gh_r; gh_z; gh_n]
+        var r = Ops.Sigmoid(Ops.Add(Ops.Rows(gi, 0, na), Ops.Rows(gh, 0, na)));         // r = σ(gi_r + gh_r)
+        var z = Ops.Sigmoid(Ops.Add(Ops.Rows(gi, na, na), Ops.Rows(gh, na, na)));       // z = σ(gi_z + gh_z)
+        var hn = Ops.Rows(gh, 2 * na, na);                                              // hn = W_hn·h_prev + b_hn
+        var n = Ops.Tanh(Ops.Add(Ops.Rows(gi, 2 * na, na), Ops.Hadamard(r, hn)));       // n = tanh(gi_n + r⊙hn)
+        var h = Ops.Add(Ops.Hadamard(Ops.OneMinus(z), n), Ops.Hadamard(z, hPrev));      // h = (1 − z)⊙n + z⊙h_prev
+        return (h, new(p, xt, hPrev, r, z, n, hn, h));
+    }
+
+    private static GruCellGradient Back(Matrix<double> dh, GruCache cache)
+    {
+        var (p, xt, hPrev, r, z, n, hn) = (cache.Parameters, cache.Xt, cache.APrev, cache.R, cache.Z, cache.N, cache.Hn);
+        var dn = Ops.Hadamard(dh, Ops.OneMinus(z));                                     // dn = dh⊙(1 − z)
+        var dz = Ops.Hadamard(dh, Ops.Subtract(hPrev, n));                              // dz = dh⊙(h_prev − n)
+        var dgn = Ops.TanhBackward(n, dn);                                              // dgi_n = dn⊙(1 − n²)
+        var dr = Ops.Hadamard(dgn, hn);                                                 // dr = dgi_n⊙hn
+        var dhn = Ops.Hadamard(dgn, r);                                                 // dgh_n = dgi_n⊙r
+        var dgr = Ops.SigmoidBackward(r, dr);                                           // dgi_r = dgh_r = dr⊙r⊙(1 − r)
+        var dgz = Ops.SigmoidBackward(z, dz);                                           // dgi_z = dgh_z = dz⊙z⊙(1 − z)
+        var dgi = Ops.StackRows(dgr, dgz, dgn);                                         // dgi = [dgi_r; dgi_z; dgi_n]
+        var dgh = Ops.StackRows(dgr, dgz, dhn);                                         // dgh = [dgh_r; dgh_z; dgh_n]
+        var dxt = Ops.MulTA(p.Wih, dgi);                                                // dx = Wihᵀ·dgi
+        var dhPrev = Ops.Add(Ops.MulTA(p.Whh, dgh), Ops.Hadamard(dh, z));               // dh_prev = Whhᵀ·dgh + dh⊙z
+        var gradients = p with
+        {
+            Wih = Ops.MulTB(dgi, xt), Whh = Ops.MulTB(dgh, hPrev),                      // dWih = dgi·xᵀ, dWhh = dgh·h_prevᵀ
+            Bih = Ops.RowSums(dgi), Bhh = Ops.RowSums(dgh),                             // dbih = Σ_columns dgi, dbhh = Σ_columns dgh
+            Wy = Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By = Vector<double>.Build.Dense(p.OutputSize),
+        };
+        return new(dxt, dhPrev, gradients);
+    }
+
+    // ---- public API ----
+
+    /// <summary>One step of the cell and its read-out.</summary>
+    /// <param name="p">Parameters: Wih 3n_a×n_x, Whh 3n_a×n_a, Bih and Bhh 3n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xt">x⟨t⟩, n_x×m.</param>
+    /// <param name="aPrev">h⟨t−1⟩, n_a×m.</param>
+    /// <returns>h⟨t⟩ (n_a×m), ŷ⟨t⟩ (n_y×m) and the cache for <see cref="CellBackward"/>.</returns>
+    [Pure]
+    public static GruStep CellForward(GruParameters p, Matrix<double> xt, Matrix<double> aPrev)
+    {
+        Shapes.ThrowIfAny(CheckCellForward(p, xt, aPrev));
+        var (a, cache) = Step(p, xt, aPrev);
+        return new(a, Softmax.Predict(p.Wy, p.By, a), cache);
+    }
+
+    /// <summary>
+    /// The backward of one step: dn = dh⊙(1 − z), dz = dh⊙(h⟨t−1⟩ − n), dgi_n = dn⊙(1 − n²), dr = dgi_n⊙hn,
+    /// dgh_n = dgi_n⊙r, dgi_r = dgh_r = dr⊙r⊙(1 − r), dgi_z = dgh_z = dz⊙z⊙(1 − z); dWih = dgi·x⟨t⟩ᵀ,
+    /// dWhh = dgh·h⟨t−1⟩ᵀ, dbih = Σ_columns dgi, dbhh = Σ_columns dgh, dx⟨t⟩ = Wihᵀ·dgi,
+    /// dh⟨t−1⟩ = Whhᵀ·dgh + dh⊙z.
+    /// </summary>
+    /// <param name="da">The whole gradient dh with respect to h⟨t⟩, n_a×m.</param>
+    /// <param name="cache">The step's cache from <see cref="CellForward"/>.</param>
+    /// <returns>dx⟨t⟩ (n_x×m), dh⟨t−1⟩ (n_a×m) and the gradients, whose read-out entries are zero.</returns>
+    [Pure]
+    public static GruCellGradient CellBackward(Matrix<double> da, GruCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, cache.Parameters.HiddenSize, cache.A.ColumnCount, "n_a×m")));
+        return Back(da, cache);
+    }
+
+    /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>
+    /// <param name="p">Parameters: Wih 3n_a×n_x, Whh 3n_a×n_a, Bih and Bhh 3n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">h⟨0⟩, n_a×m.</param>
+    /// <returns>The states h⟨1⟩..h⟨T⟩, the predictions ŷ⟨1⟩..ŷ⟨T⟩ and the caches.</returns>
+    [Pure]
+    public static GruForward Forward(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
+    {
+        Shapes.ThrowIfAny(CheckForward(p, xs, a0));
+        return ForwardKernel(p, xs, a0);
+    }
+
+    /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
+    /// <param name="p">As in <see cref="Forward"/>.</param>
+    /// <param name="xs">As in <see cref="Forward"/>.</param>
+    /// <param name="a0">As in <see cref="Forward"/>.</param>
+    [Pure]
+    public static Validation<Error, GruForward> TryForward(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) =>
+        Shapes.ToValidation(CheckForward(p, xs, a0), () => ForwardKernel(p, xs, a0));
+
+    /// <summary>
+    /// Back-propagation through time: a reverse fold over the caches threading dh_next, with
+    /// <see cref="CellBackward"/> applied at every step to da⟨t⟩ + dh_next, and dh_next = 0 at t = T.
+    /// </summary>
+    /// <param name="forward">The result of <see cref="Forward"/>.</param>
+    /// <param name="da">da⟨1⟩..da⟨T⟩, each n_a×m: the gradient each h⟨t⟩ receives from outside the recurrence.</param>
+    /// <returns>dx⟨1⟩..dx⟨T⟩, dh⟨0⟩ and the summed gradients (read-out entries zero).</returns>
+    [Pure]
+    public static GruGradient Backward(GruForward forward, ImmutableArray<Matrix<double>> da)
+    {
+        Shapes.ThrowIfAny(CheckBackward(forward, da));
+        return BackwardKernel(forward, da);
+    }
+
+    /// <summary><see cref="Backward"/> with its checks as a value.</summary>
+    /// <param name="forward">As in <see cref="Backward"/>.</param>
+    /// <param name="da">As in <see cref="Backward"/>.</param>
+    [Pure]
+    public static Validation<Error, GruGradient> TryBackward(GruForward forward, ImmutableArray<Matrix<double>> da) =>
+        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da));
+
+    /// <summary>
+    /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j] (computed from the
+    /// logits with a per-column log-sum-exp), and its exact gradients.
+    /// </summary>
+    /// <param name="p">Parameters: Wih 3n_a×n_x, Whh 3n_a×n_a, Bih and Bhh 3n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">h⟨0⟩, n_a×m.</param>
+    /// <param name="labels">T rows of m class indices: labels[t][j] ∈ [0, n_y) is the class of example j at step t.</param>
+    [Pure]
+    public static GruLoss LossAndGradients(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, labels));
+        return LossKernel(p, xs, a0, labels);
+    }
+
+    /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="a0">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
+    [Pure]
+    public static Validation<Error, GruLoss> TryLossAndGradients(GruParameters p, ImmutableArray<Matrix<double>> xs,
+        Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels) =>
+        Shapes.ToValidation(CheckLoss(p, xs, a0, labels), () => LossKernel(p, xs, a0, labels));
+
+    /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
+    /// <param name="p">Parameters to check.</param>
+    /// <returns>The parameters, or every problem found.</returns>
+    [Pure]
+    public static Validation<Error, GruParameters> Validate(GruParameters p) => Shapes.ToValidation(CheckParameters(p), () => p);
+
+    // ---- kernels: arguments already checked ----
+
+    private static GruForward ForwardKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
+    {
+        var scanned = Recurrence.Forward(Cell, p, xs, a0);
+        var predictions = scanned.Outputs.Select(a => Softmax.Predict(p.Wy, p.By, a)).ToImmutableArray();
+        return new(p, scanned.Outputs, predictions, scanned.Caches);
+    }
+
+    private static GruGradient BackwardKernel(GruForward forward, ImmutableArray<Matrix<double>> da)
+    {
+        var p = forward.Parameters;
+        var dFinal = Matrix<double>.Build.Dense(p.HiddenSize, da[0].ColumnCount);
+        var back = Recurrence.Backward(Cell, Tree.ZerosLike(p), forward.Caches, da, dFinal);
+        return new(back.Dx, back.DInit, back.Gradients);
+    }
+
+    private static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        var scanned = Recurrence.Forward(Cell, p, xs, a0);
+        var head = Softmax.LossAndGradients(p.Wy, p.By, scanned.Outputs, labels);
+        var back = Recurrence.Backward(Cell, Tree.ZerosLike(p), scanned.Caches, head.DStates, Matrix<double>.Build.Dense(p.HiddenSize, a0.ColumnCount));
+        return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInit);
+    }
+
+    // ---- checks ----
+
+    private static Problem[] CheckParameters(GruParameters? p)
+    {
+        if (p is null) return [new(nameof(p), "expected p to be GruParameters but got null")];
+        static int? Third(int? rows) => rows is { } r && r % 3 == 0 ? r / 3 : null;
+        var na = Shapes.Consensus(p.Whh?.ColumnCount, Third(p.Whh?.RowCount), Third(p.Wih?.RowCount),
+                                  Third(p.Bih?.Count), Third(p.Bhh?.Count), p.Wy?.ColumnCount);
+        var nx = p.Wih?.ColumnCount ?? 0;
+        var ny = Shapes.Consensus(p.Wy?.RowCount, p.By?.Count);
+        return Shapes.All(
+            Shapes.Matrix(nameof(p), nameof(p.Wih), p.Wih, 3 * na, nx, "3n_a×n_x"),
+            Shapes.Matrix(nameof(p), nameof(p.Whh), p.Whh, 3 * na, na, "3n_a×n_a"),
+            Shapes.Vector(nameof(p), nameof(p.Bih), p.Bih, 3 * na, "3n_a"),
+            Shapes.Vector(nameof(p), nameof(p.Bhh), p.Bhh, 3 * na, "3n_a"),
+            Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, na, "n_y×n_a"),
+            Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
+    }
+
+    private static Problem[] CheckCellForward(GruParameters p, Matrix<double> xt, Matrix<double> aPrev)
+    {
+        var parameters = CheckParameters(p);
+        if (parameters.Length > 0) return parameters;
+        var m = xt?.ColumnCount ?? aPrev?.ColumnCount ?? 0;
+        return Shapes.All(
+            Shapes.Matrix(nameof(xt), nameof(xt), xt, p.InputSize, m, "n_x×m"),
+            Shapes.Matrix(nameof(aPrev), nameof(aPrev), aPrev, p.HiddenSize, m, "n_a×m"));
+    }
+
+    private static Problem[] CheckForward(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
+    {
+        var parameters = CheckParameters(p);
+        if (parameters.Length > 0) return parameters;
+        var m = BatchSize(xs, a0);
+        return Shapes.All(
+            Shapes.Sequence(nameof(xs), xs, p.InputSize, m, "n_x×m"),
+            Shapes.Matrix(nameof(a0), nameof(a0), a0, p.HiddenSize, m, "n_a×m"));
+    }
+
+    private static Problem[] CheckBackward(GruForward forward, ImmutableArray<Matrix<double>> da) =>
+        forward is null
+            ? [new(nameof(forward), "expected forward to be the result of Gru.Forward but got null")]
+            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.States[0].ColumnCount, "n_a×m", forward.States.Length));
+
+    private static Problem[] CheckLoss(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        var forward = CheckForward(p, xs, a0);
+        return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0), p.OutputSize));
+    }
+
+    private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0) =>
+        !xs.IsDefaultOrEmpty && xs[0] is { } x0 ? x0.ColumnCount : a0?.ColumnCount ?? 0;
+}

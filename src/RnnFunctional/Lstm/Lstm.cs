@@ -1,0 +1,414 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using LanguageExt;
+using LanguageExt.Common;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
+
+namespace RnnFunctional;
+
+/// <summary>
+/// Parameters of the LSTM cell on concat = [a⟨t−1⟩; x⟨t⟩]: Γf = σ(Wf·concat + bf), Γi = σ(Wi·concat + bi),
+/// c̃ = tanh(Wc·concat + bc), c⟨t⟩ = Γf⊙c⟨t−1⟩ + Γi⊙c̃, Γo = σ(Wo·concat + bo), a⟨t⟩ = Γo⊙tanh(c⟨t⟩), with the read-out
+/// ŷ⟨t⟩ = softmax(Wy·a⟨t⟩ + by). The first n_a columns of each gate matrix multiply a⟨t−1⟩, the last n_x multiply
+/// x⟨t⟩. Gradients have this same type.
+/// </summary>
+/// <param name="Wf">Forget-gate weights, n_a×(n_a+n_x).</param>
+/// <param name="Bf">Forget-gate bias, length n_a.</param>
+/// <param name="Wi">Input-gate weights, n_a×(n_a+n_x).</param>
+/// <param name="Bi">Input-gate bias, length n_a.</param>
+/// <param name="Wc">Candidate weights, n_a×(n_a+n_x).</param>
+/// <param name="Bc">Candidate bias, length n_a.</param>
+/// <param name="Wo">Output-gate weights, n_a×(n_a+n_x).</param>
+/// <param name="Bo">Output-gate bias, length n_a.</param>
+/// <param name="Wy">Read-out weights, n_y×n_a.</param>
+/// <param name="By">Read-out bias, length n_y.</param>
+public sealed record LstmParameters(Matrix<double> Wf, Vector<double> Bf, Matrix<double> Wi, Vector<double> Bi,
+    Matrix<double> Wc, Vector<double> Bc, Matrix<double> Wo, Vector<double> Bo, Matrix<double> Wy, Vector<double> By)
+    : IParameterTree<LstmParameters>
+{
+    /// <summary>Input size n_x (the gate matrices' width minus n_a).</summary>
+    public int InputSize => Wf.ColumnCount - Wf.RowCount;
+
+    /// <summary>Hidden size n_a.</summary>
+    public int HiddenSize => Wf.RowCount;
+
+    /// <summary>Number of classes n_y of the read-out.</summary>
+    public int OutputSize => Wy.RowCount;
+
+    /// <summary>
+    /// Random parameters as PyTorch initialises nn.LSTM and nn.Linear: every entry uniform in (−1/√n_a, 1/√n_a).
+    /// </summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="outputSize">n_y ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same parameters.</param>
+    [Pure]
+    public static LstmParameters Initialize(int inputSize, int hiddenSize, int outputSize, int seed)
+    {
+        Dimensions.RequirePositive((nameof(inputSize), inputSize), (nameof(hiddenSize), hiddenSize), (nameof(outputSize), outputSize));
+        var uniform = Dimensions.Uniform(seed, 1.0 / Math.Sqrt(hiddenSize));
+        var width = hiddenSize + inputSize;
+        return new(uniform(hiddenSize, width), uniform(hiddenSize, 1).Column(0), uniform(hiddenSize, width), uniform(hiddenSize, 1).Column(0),
+                   uniform(hiddenSize, width), uniform(hiddenSize, 1).Column(0), uniform(hiddenSize, width), uniform(hiddenSize, 1).Column(0),
+                   uniform(outputSize, hiddenSize), uniform(outputSize, 1).Column(0));
+    }
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<Leaf> ToLeaves() =>
+    [
+        Leaf.Of(nameof(Wf), Wf), Leaf.Of(nameof(Bf), Bf), Leaf.Of(nameof(Wi), Wi), Leaf.Of(nameof(Bi), Bi), Leaf.Of(nameof(Wc), Wc),
+        Leaf.Of(nameof(Bc), Bc), Leaf.Of(nameof(Wo), Wo), Leaf.Of(nameof(Bo), Bo), Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By),
+    ];
+
+    /// <inheritdoc />
+    [Pure]
+    public LstmParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
+        Tree.Rebuild(ToLeaves(), leaves, l => this with
+        {
+            Wf = l[0].ToMatrix(), Bf = l[1].ToVector(), Wi = l[2].ToMatrix(), Bi = l[3].ToVector(), Wc = l[4].ToMatrix(),
+            Bc = l[5].ToVector(), Wo = l[6].ToMatrix(), Bo = l[7].ToVector(), Wy = l[8].ToMatrix(), By = l[9].ToVector(),
+        });
+
+    /// <summary>Entry-wise sum.</summary>
+    /// <param name="a">Parameters or gradients.</param>
+    /// <param name="b">Of the same shapes.</param>
+    public static LstmParameters operator +(LstmParameters a, LstmParameters b) => Tree.Add(a, b);
+
+    /// <summary>Entry-wise difference.</summary>
+    /// <param name="a">Parameters or gradients.</param>
+    /// <param name="b">Of the same shapes.</param>
+    public static LstmParameters operator -(LstmParameters a, LstmParameters b) => Tree.Subtract(a, b);
+
+    /// <summary>Scaling by a number.</summary>
+    /// <param name="s">Scale.</param>
+    /// <param name="a">Parameters or gradients.</param>
+    public static LstmParameters operator *(double s, LstmParameters a) => Tree.Scale(s, a);
+}
+
+/// <summary>The recurrent state of the LSTM: the hidden state and the memory cell.</summary>
+/// <param name="A">a⟨t⟩, n_a×m.</param>
+/// <param name="C">c⟨t⟩, n_a×m.</param>
+public sealed record LstmState(Matrix<double> A, Matrix<double> C);
+
+/// <summary>What one step of the LSTM cell keeps for its backward.</summary>
+/// <param name="Parameters">The parameters the step ran with.</param>
+/// <param name="Xt">x⟨t⟩, n_x×m.</param>
+/// <param name="APrev">a⟨t−1⟩, n_a×m.</param>
+/// <param name="CPrev">c⟨t−1⟩, n_a×m.</param>
+/// <param name="F">The forget gate Γf, n_a×m.</param>
+/// <param name="I">The input gate Γi, n_a×m.</param>
+/// <param name="CTilde">The candidate c̃, n_a×m.</param>
+/// <param name="O">The output gate Γo, n_a×m.</param>
+/// <param name="C">c⟨t⟩, n_a×m.</param>
+/// <param name="A">a⟨t⟩, n_a×m.</param>
+public sealed record LstmCache(LstmParameters Parameters, Matrix<double> Xt, Matrix<double> APrev, Matrix<double> CPrev,
+    Matrix<double> F, Matrix<double> I, Matrix<double> CTilde, Matrix<double> O, Matrix<double> C, Matrix<double> A);
+
+/// <summary>The result of <see cref="Lstm.CellForward"/>.</summary>
+/// <param name="A">a⟨t⟩, n_a×m.</param>
+/// <param name="C">c⟨t⟩, n_a×m.</param>
+/// <param name="YHat">ŷ⟨t⟩, n_y×m.</param>
+/// <param name="Cache">What <see cref="Lstm.CellBackward"/> needs.</param>
+public sealed record LstmStep(Matrix<double> A, Matrix<double> C, Matrix<double> YHat, LstmCache Cache);
+
+/// <summary>The result of <see cref="Lstm.Forward"/>.</summary>
+/// <param name="Parameters">The parameters the sequence ran with.</param>
+/// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+/// <param name="Cells">c⟨1⟩..c⟨T⟩, each n_a×m.</param>
+/// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+/// <param name="Caches">One cache per step, in time order.</param>
+public sealed record LstmForward(LstmParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Cells,
+    ImmutableArray<Matrix<double>> Predictions, ImmutableArray<LstmCache> Caches);
+
+/// <summary>The result of <see cref="Lstm.CellBackward"/>.</summary>
+/// <param name="Dxt">dx⟨t⟩, n_x×m.</param>
+/// <param name="DaPrev">da⟨t−1⟩, n_a×m.</param>
+/// <param name="DcPrev">dc⟨t−1⟩, n_a×m.</param>
+/// <param name="Gradients">dWf, dbf, dWi, dbi, dWc, dbc, dWo, dbo of this step; dWy and dby are zero.</param>
+public sealed record LstmCellGradient(Matrix<double> Dxt, Matrix<double> DaPrev, Matrix<double> DcPrev, LstmParameters Gradients);
+
+/// <summary>The result of <see cref="Lstm.Backward"/>.</summary>
+/// <param name="Dx">dx⟨1⟩..dx⟨T⟩, each n_x×m.</param>
+/// <param name="Da0">Gradient with respect to a⟨0⟩, n_a×m.</param>
+/// <param name="Dc0">Gradient with respect to c⟨0⟩, n_a×m.</param>
+/// <param name="Gradients">Parameter gradients summed over time; dWy and dby are zero.</param>
+public sealed record LstmGradient(ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, Matrix<double> Dc0, LstmParameters Gradients);
+
+/// <summary>The result of <see cref="Lstm.LossAndGradients"/>.</summary>
+/// <param name="Loss">Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j].</param>
+/// <param name="Gradients">Gradients of the loss for every parameter, the read-out included.</param>
+/// <param name="Dx">Gradients of the loss with respect to x⟨1⟩..x⟨T⟩, each n_x×m.</param>
+/// <param name="Da0">Gradient of the loss with respect to a⟨0⟩, n_a×m.</param>
+/// <param name="Dc0">Gradient of the loss with respect to c⟨0⟩, n_a×m.</param>
+public sealed record LstmLoss(double Loss, LstmParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, Matrix<double> Dc0);
+
+/// <summary>
+/// The LSTM: Γf = σ(Wf·[a⟨t−1⟩; x⟨t⟩] + bf), Γi = σ(Wi·[…] + bi), c̃ = tanh(Wc·[…] + bc), c⟨t⟩ = Γf⊙c⟨t−1⟩ + Γi⊙c̃,
+/// Γo = σ(Wo·[…] + bo), a⟨t⟩ = Γo⊙tanh(c⟨t⟩), ŷ⟨t⟩ = softmax(Wy·a⟨t⟩ + by), with data laid out one column per example.
+/// Every function validates its arguments (throwing <see cref="ArgumentException"/> that names the argument and the
+/// expected shape), then runs a pure kernel. The <c>Try</c> variants return the same checks as a
+/// <see cref="Validation{FAIL,SUCCESS}"/> listing every problem.
+/// </summary>
+public static class Lstm
+{
+    /// <summary>The LSTM cell as a value, for <see cref="Recurrence"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
+    public static Cell<LstmParameters, LstmState, LstmCache> Cell { get; } =
+        new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },
+            (cache, dNext, daOut) =>
+            {
+                var g = Back(Ops.Add(dNext.A, daOut), dNext.C, cache);
+                return new(new LstmState(g.DaPrev, g.DcPrev), g.Dxt, g.Gradients);
+            },
+            s => [s.A, s.C],
+            parts => new(parts[0], parts[1]));
+
+    // ---- the cell: forward and backward, line for line like the math ----
+
+    private static (LstmState Next, LstmCache Cache) Step(LstmParameters p, Matrix<double> xt, Matrix<double> aPrev, Matrix<double> cPrev)
+    {
+        var concat = Ops.StackRows(aPrev, xt);                              // concat = [a_prev; x]
+        var f = Ops.Sigmoid(Ops.Affine(p.Wf, concat, p.Bf));                // Γf = σ(Wf·concat + bf)
+        var i = Ops.Sigmoid(Ops.Affine(p.Wi, concat, p.Bi));                // Γi = σ(Wi·concat + bi)
+        var cTilde = Ops.Tanh(Ops.Affine(p.Wc, concat, p.Bc));              // c̃ = tanh(Wc·concat + bc)
+        var c = Ops.Add(Ops.Hadamard(f, cPrev), Ops.Hadamard(i, cTilde));   // c = Γf⊙c_prev + Γi⊙c̃
+        var o = Ops.Sigmoid(Ops.Affine(p.Wo, concat, p.Bo));                // Γo = σ(Wo·concat + bo)
+        var a = Ops.Hadamard(o, Ops.Tanh(c));                               // a = Γo⊙tanh(c)
+        return (new(a, c), new(p, xt, aPrev, cPrev, f, i, cTilde, o, c, a));
+    }
+
+    private static LstmCellGradient Back(Matrix<double> da, Matrix<double> dc, LstmCache cache)
+    {
+        var (p, xt, aPrev, cPrev, f, i, cTilde, o, c) = (cache.Parameters, cache.Xt, cache.APrev, cache.CPrev, cache.F, cache.I, cache.CTilde, cache.O, cache.C);
+        var concat = Ops.StackRows(aPrev, xt);                              // concat = [a_prev; x]
+        var tanhC = Ops.Tanh(c);
+        var dO = Ops.Hadamard(da, tanhC);                                   // dΓo = da⊙tanh(c)
+        var dC = Ops.Add(dc, Ops.TanhBackward(tanhC, Ops.Hadamard(da, o))); // dc ← dc + da⊙Γo⊙(1 − tanh²(c))
+        var dF = Ops.Hadamard(dC, cPrev);                                   // dΓf = dc⊙c_prev
+        var dI = Ops.Hadamard(dC, cTilde);                                  // dΓi = dc⊙c̃
+        var dCTilde = Ops.Hadamard(dC, i);                                  // dc̃ = dc⊙Γi
+        var dcPrev = Ops.Hadamard(dC, f);                                   // dc_prev = dc⊙Γf
+        var dzf = Ops.SigmoidBackward(f, dF);                               // dzf = dΓf⊙Γf⊙(1 − Γf)
+        var dzi = Ops.SigmoidBackward(i, dI);                               // dzi = dΓi⊙Γi⊙(1 − Γi)
+        var dzc = Ops.TanhBackward(cTilde, dCTilde);                        // dzc = dc̃⊙(1 − c̃²)
+        var dzo = Ops.SigmoidBackward(o, dO);                               // dzo = dΓo⊙Γo⊙(1 − Γo)
+        var dConcat = Ops.Sum(Ops.MulTA(p.Wf, dzf), Ops.MulTA(p.Wi, dzi),   // dconcat = Wfᵀ·dzf + Wiᵀ·dzi
+                              Ops.MulTA(p.Wc, dzc), Ops.MulTA(p.Wo, dzo));  //         + Wcᵀ·dzc + Woᵀ·dzo
+        var daPrev = Ops.Rows(dConcat, 0, p.HiddenSize);                    // da_prev = dconcat[:n_a]
+        var dxt = Ops.Rows(dConcat, p.HiddenSize, p.InputSize);             // dx = dconcat[n_a:]
+        var gradients = p with
+        {
+            Wf = Ops.MulTB(dzf, concat), Bf = Ops.RowSums(dzf),             // dWf = dzf·concatᵀ, dbf = Σ_columns dzf
+            Wi = Ops.MulTB(dzi, concat), Bi = Ops.RowSums(dzi),             // dWi = dzi·concatᵀ, dbi = Σ_columns dzi
+            Wc = Ops.MulTB(dzc, concat), Bc = Ops.RowSums(dzc),             // dWc = dzc·concatᵀ, dbc = Σ_columns dzc
+            Wo = Ops.MulTB(dzo, concat), Bo = Ops.RowSums(dzo),             // dWo = dzo·concatᵀ, dbo = Σ_columns dzo
+            Wy = Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By = Vector<double>.Build.Dense(p.OutputSize),
+        };
+        return new(dxt, daPrev, dcPrev, gradients);
+    }
+
+    // ---- public API ----
+
+    /// <summary>One step of the cell and its read-out.</summary>
+    /// <param name="p">Parameters: Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xt">x⟨t⟩, n_x×m.</param>
+    /// <param name="aPrev">a⟨t−1⟩, n_a×m.</param>
+    /// <param name="cPrev">c⟨t−1⟩, n_a×m.</param>
+    /// <returns>a⟨t⟩ (n_a×m), c⟨t⟩ (n_a×m), ŷ⟨t⟩ (n_y×m) and the cache for <see cref="CellBackward"/>.</returns>
+    [Pure]
+    public static LstmStep CellForward(LstmParameters p, Matrix<double> xt, Matrix<double> aPrev, Matrix<double> cPrev)
+    {
+        Shapes.ThrowIfAny(CheckCellForward(p, xt, aPrev, cPrev));
+        var (next, cache) = Step(p, xt, aPrev, cPrev);
+        return new(next.A, next.C, Softmax.Predict(p.Wy, p.By, next.A), cache);
+    }
+
+    /// <summary>
+    /// The backward of one step, for the gradients da and dc of a loss with respect to the step's two outputs
+    /// a⟨t⟩ and c⟨t⟩: dc ← dc + da⊙Γo⊙(1 − tanh²(c⟨t⟩)), dΓo = da⊙tanh(c⟨t⟩), dΓf = dc⊙c⟨t−1⟩, dΓi = dc⊙c̃,
+    /// dc̃ = dc⊙Γi, dc⟨t−1⟩ = dc⊙Γf; through the non-linearities dzf = dΓf⊙Γf⊙(1 − Γf) (likewise dzi, dzo) and
+    /// dzc = dc̃⊙(1 − c̃²); dW = dz·concatᵀ and db = Σ_columns dz for each gate; [da⟨t−1⟩; dx⟨t⟩] = Σ_gates Wᵀ·dz.
+    /// </summary>
+    /// <param name="da">The whole gradient with respect to a⟨t⟩, n_a×m.</param>
+    /// <param name="dc">The whole gradient with respect to c⟨t⟩ other than through a⟨t⟩ (from c⟨t+1⟩), n_a×m.</param>
+    /// <param name="cache">The step's cache from <see cref="CellForward"/>.</param>
+    /// <returns>dx⟨t⟩ (n_x×m), da⟨t−1⟩ and dc⟨t−1⟩ (n_a×m) and the gradients, whose read-out entries are zero.</returns>
+    [Pure]
+    public static LstmCellGradient CellBackward(Matrix<double> da, Matrix<double> dc, LstmCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        var (na, m) = (cache.Parameters.HiddenSize, cache.A.ColumnCount);
+        Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, na, m, "n_a×m"), Shapes.Matrix(nameof(dc), nameof(dc), dc, na, m, "n_a×m")));
+        return Back(da, dc, cache);
+    }
+
+    /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>
+    /// <param name="p">Parameters: Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">a⟨0⟩, n_a×m.</param>
+    /// <param name="c0">c⟨0⟩, n_a×m.</param>
+    /// <returns>The states a⟨1⟩..a⟨T⟩, the cells c⟨1⟩..c⟨T⟩, the predictions ŷ⟨1⟩..ŷ⟨T⟩ and the caches.</returns>
+    [Pure]
+    public static LstmForward Forward(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
+    {
+        Shapes.ThrowIfAny(CheckForward(p, xs, a0, c0));
+        return ForwardKernel(p, xs, a0, c0);
+    }
+
+    /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
+    /// <param name="p">As in <see cref="Forward"/>.</param>
+    /// <param name="xs">As in <see cref="Forward"/>.</param>
+    /// <param name="a0">As in <see cref="Forward"/>.</param>
+    /// <param name="c0">As in <see cref="Forward"/>.</param>
+    [Pure]
+    public static Validation<Error, LstmForward> TryForward(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0) =>
+        Shapes.ToValidation(CheckForward(p, xs, a0, c0), () => ForwardKernel(p, xs, a0, c0));
+
+    /// <summary>
+    /// Back-propagation through time: a reverse fold over the caches threading (da_next, dc_next), with
+    /// <see cref="CellBackward"/> applied at every step to da⟨t⟩ + da_next and dc_next, and da_next = dc_next = 0 at
+    /// t = T (nothing downstream reads a⟨T⟩ or c⟨T⟩ but the outside gradient da⟨T⟩).
+    /// </summary>
+    /// <param name="forward">The result of <see cref="Forward"/>.</param>
+    /// <param name="da">da⟨1⟩..da⟨T⟩, each n_a×m: the gradient each a⟨t⟩ receives from outside the recurrence.</param>
+    /// <returns>dx⟨1⟩..dx⟨T⟩, da⟨0⟩, dc⟨0⟩ and the summed gradients (read-out entries zero).</returns>
+    [Pure]
+    public static LstmGradient Backward(LstmForward forward, ImmutableArray<Matrix<double>> da)
+    {
+        Shapes.ThrowIfAny(CheckBackward(forward, da));
+        return BackwardKernel(forward, da);
+    }
+
+    /// <summary><see cref="Backward"/> with its checks as a value.</summary>
+    /// <param name="forward">As in <see cref="Backward"/>.</param>
+    /// <param name="da">As in <see cref="Backward"/>.</param>
+    [Pure]
+    public static Validation<Error, LstmGradient> TryBackward(LstmForward forward, ImmutableArray<Matrix<double>> da) =>
+        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da));
+
+    /// <summary>
+    /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j] (computed from the
+    /// logits with a per-column log-sum-exp), and its exact gradients.
+    /// </summary>
+    /// <param name="p">Parameters: Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">a⟨0⟩, n_a×m.</param>
+    /// <param name="c0">c⟨0⟩, n_a×m.</param>
+    /// <param name="labels">T rows of m class indices: labels[t][j] ∈ [0, n_y) is the class of example j at step t.</param>
+    [Pure]
+    public static LstmLoss LossAndGradients(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, c0, labels));
+        return LossKernel(p, xs, a0, c0, labels);
+    }
+
+    /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="a0">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="c0">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
+    [Pure]
+    public static Validation<Error, LstmLoss> TryLossAndGradients(LstmParameters p, ImmutableArray<Matrix<double>> xs,
+        Matrix<double> a0, Matrix<double> c0, ImmutableArray<ImmutableArray<int>> labels) =>
+        Shapes.ToValidation(CheckLoss(p, xs, a0, c0, labels), () => LossKernel(p, xs, a0, c0, labels));
+
+    /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
+    /// <param name="p">Parameters to check.</param>
+    /// <returns>The parameters, or every problem found.</returns>
+    [Pure]
+    public static Validation<Error, LstmParameters> Validate(LstmParameters p) => Shapes.ToValidation(CheckParameters(p), () => p);
+
+    // ---- kernels: arguments already checked ----
+
+    private static LstmForward ForwardKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
+    {
+        var scanned = Recurrence.Forward(Cell, p, xs, new LstmState(a0, c0));
+        var predictions = scanned.Outputs.Select(a => Softmax.Predict(p.Wy, p.By, a)).ToImmutableArray();
+        return new(p, scanned.Outputs, scanned.Caches.Select(c => c.C).ToImmutableArray(), predictions, scanned.Caches);
+    }
+
+    private static LstmGradient BackwardKernel(LstmForward forward, ImmutableArray<Matrix<double>> da)
+    {
+        var p = forward.Parameters;
+        var back = Recurrence.Backward(Cell, Tree.ZerosLike(p), forward.Caches, da, ZeroState(p, da[0].ColumnCount));
+        return new(back.Dx, back.DInit.A, back.DInit.C, back.Gradients);
+    }
+
+    private static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        var scanned = Recurrence.Forward(Cell, p, xs, new LstmState(a0, c0));
+        var head = Softmax.LossAndGradients(p.Wy, p.By, scanned.Outputs, labels);
+        var back = Recurrence.Backward(Cell, Tree.ZerosLike(p), scanned.Caches, head.DStates, ZeroState(p, a0.ColumnCount));
+        return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInit.A, back.DInit.C);
+    }
+
+    /// <summary>The gradient with respect to the final carry (a⟨T⟩, c⟨T⟩) when nothing downstream reads it: zero.</summary>
+    private static LstmState ZeroState(LstmParameters p, int m) =>
+        new(Matrix<double>.Build.Dense(p.HiddenSize, m), Matrix<double>.Build.Dense(p.HiddenSize, m));
+
+    // ---- checks ----
+
+    private static Problem[] CheckParameters(LstmParameters? p)
+    {
+        if (p is null) return [new(nameof(p), "expected p to be LstmParameters but got null")];
+        var na = Shapes.Consensus(p.Wf?.RowCount, p.Wi?.RowCount, p.Wc?.RowCount, p.Wo?.RowCount,
+                                  p.Bf?.Count, p.Bi?.Count, p.Bc?.Count, p.Bo?.Count, p.Wy?.ColumnCount);
+        var width = Shapes.Consensus(p.Wf?.ColumnCount, p.Wi?.ColumnCount, p.Wc?.ColumnCount, p.Wo?.ColumnCount);
+        var ny = Shapes.Consensus(p.Wy?.RowCount, p.By?.Count);
+        if (width <= na)
+            return [new(nameof(p), $"expected the gate weights Wf, Wi, Wc, Wo to be n_a×(n_a+n_x) with n_a = {na} and n_x ≥ 1 but they have {width} columns")];
+        const string gate = "n_a×(n_a+n_x)";
+        return Shapes.All(
+            Shapes.Matrix(nameof(p), nameof(p.Wf), p.Wf, na, width, gate),
+            Shapes.Vector(nameof(p), nameof(p.Bf), p.Bf, na, "n_a"),
+            Shapes.Matrix(nameof(p), nameof(p.Wi), p.Wi, na, width, gate),
+            Shapes.Vector(nameof(p), nameof(p.Bi), p.Bi, na, "n_a"),
+            Shapes.Matrix(nameof(p), nameof(p.Wc), p.Wc, na, width, gate),
+            Shapes.Vector(nameof(p), nameof(p.Bc), p.Bc, na, "n_a"),
+            Shapes.Matrix(nameof(p), nameof(p.Wo), p.Wo, na, width, gate),
+            Shapes.Vector(nameof(p), nameof(p.Bo), p.Bo, na, "n_a"),
+            Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, na, "n_y×n_a"),
+            Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
+    }
+
+    private static Problem[] CheckCellForward(LstmParameters p, Matrix<double> xt, Matrix<double> aPrev, Matrix<double> cPrev)
+    {
+        var parameters = CheckParameters(p);
+        if (parameters.Length > 0) return parameters;
+        var m = xt?.ColumnCount ?? aPrev?.ColumnCount ?? cPrev?.ColumnCount ?? 0;
+        return Shapes.All(
+            Shapes.Matrix(nameof(xt), nameof(xt), xt, p.InputSize, m, "n_x×m"),
+            Shapes.Matrix(nameof(aPrev), nameof(aPrev), aPrev, p.HiddenSize, m, "n_a×m"),
+            Shapes.Matrix(nameof(cPrev), nameof(cPrev), cPrev, p.HiddenSize, m, "n_a×m"));
+    }
+
+    private static Problem[] CheckForward(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
+    {
+        var parameters = CheckParameters(p);
+        if (parameters.Length > 0) return parameters;
+        var m = BatchSize(xs, a0, c0);
+        return Shapes.All(
+            Shapes.Sequence(nameof(xs), xs, p.InputSize, m, "n_x×m"),
+            Shapes.Matrix(nameof(a0), nameof(a0), a0, p.HiddenSize, m, "n_a×m"),
+            Shapes.Matrix(nameof(c0), nameof(c0), c0, p.HiddenSize, m, "n_a×m"));
+    }
+
+    private static Problem[] CheckBackward(LstmForward forward, ImmutableArray<Matrix<double>> da) =>
+        forward is null
+            ? [new(nameof(forward), "expected forward to be the result of Lstm.Forward but got null")]
+            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.States[0].ColumnCount, "n_a×m", forward.States.Length));
+
+    private static Problem[] CheckLoss(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<ImmutableArray<int>> labels)
+    {
+        var forward = CheckForward(p, xs, a0, c0);
+        return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0, c0), p.OutputSize));
+    }
+
+    private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0, Matrix<double>? c0) =>
+        !xs.IsDefaultOrEmpty && xs[0] is { } x0 ? x0.ColumnCount : a0?.ColumnCount ?? c0?.ColumnCount ?? 0;
+}
