@@ -488,7 +488,7 @@ public static class Rnn
                 var z = u.Slice((s - b0) * m, m);
                 Ops.Multiply(z, w.Waa, false, state(s), false, beta: 1);                // z = U⟨s⟩ + Waa·a⟨s⟩
                 Activate(w.P.Activation, z.Span, state(s + 1).Span);                    // a⟨s+1⟩ = φ(z)
-                if (predictions is not null) Predict(w, state(s + 1), predictions(s));   // ŷ = softmax(Wya·a + by)
+                if (predictions is not null) Softmax.Predict(w.Wya, w.By, state(s + 1), predictions(s)); // ŷ = softmax(Wya·a + by)
             }
         }
     }
@@ -532,12 +532,7 @@ public static class Rnn
         Ops.Multiply(g.Wax, dz, false, xb, true, beta: 1);                              // dWax += dZ·Xᵀ
         Ops.Multiply(g.Waa, dz, false, aPrev, true, beta: 1);                           // dWaa += dZ·A_prevᵀ
         Elementwise.AddColumnsTo(dz.Span, g.Ba.Span);                                   // dba += Σ_columns dZ
-        if (c.Mode == Mode.Loss)
-        {
-            var dO = c.DO.Slice(0, columns);
-            Ops.Multiply(g.Wya, dO, false, a, true, beta: 1);                           // dWya += dO·Aᵀ
-            Elementwise.AddColumnsTo(dO.Span, g.By.Span);                               // dby += Σ_columns dO
-        }
+        if (c.Mode == Mode.Loss) Softmax.AccumulateGradients(c.DO.Slice(0, columns), a, g.Wya, g.By); // dWya += dO·Aᵀ, dby += Σ dO
         if (dx is null) return;
         var dX = c.DX.Slice(0, columns);
         Ops.Multiply(dX, w.Wax, true, dz, false);                                       // dX = Waxᵀ·dZ
@@ -553,36 +548,13 @@ public static class Rnn
         for (var s = p0; s < p1; s++) Block.Of(da[s]).Slice(c.J0, c.M).Span.CopyTo(c.DZ.Slice((s - b0) * c.M, c.M).Span);
     };
 
-    /// <summary>
-    /// The outside gradients from the read-out's cross-entropy: o = Wya·a + by, ℓ = log Σ e^o − o[label] into
-    /// <paramref name="losses"/> (T×m, one row per step), dO = softmax(o) − onehot(label), da = Wyaᵀ·dO. With
-    /// <paramref name="lengths"/>, example j costs nothing after its first lengths[j] steps: ℓ = 0 and dO = 0.
-    /// </summary>
+    /// <summary>The outside gradients from the read-out's cross-entropy, dO = softmax(Wya·a + by) − onehot and da = Wyaᵀ·dO.</summary>
     private static Seed SeedFromHead(ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, double[] losses) => (c, p0, p1, b0) =>
     {
         var (w, m, columns) = (c.W, c.M, (p1 - p0) * c.M);
-        var logits = c.DO.Slice((p0 - b0) * m, columns);
-        Ops.Multiply(logits, w.Wya, false, c.A.Slice((p0 - b0 + 1) * m, columns), false); // o = Wya·a
-        Elementwise.AddToColumns(logits.Span, w.By.Span);                                //     + by
-        var (ny, batch) = (w.P.OutputSize, losses.Length / labels.Length);
-        for (var s = p0; s < p1; s++)
-            for (var j = 0; j < m; j++)
-            {
-                var column = logits.Span.Slice(((s - p0) * m + j) * ny, ny);
-                var running = lengths.IsDefault || s < lengths[c.J0 + j];
-                losses[s * batch + c.J0 + j] = running ? Softmax.CrossEntropyColumn(column, labels[s][c.J0 + j]) : 0.0;
-                if (!running) column.Clear();
-            }
-        Ops.Multiply(c.DZ.Slice((p0 - b0) * m, columns), w.Wya, true, logits, false);   // da = Wyaᵀ·dO
+        Softmax.CrossEntropy(w.Wya, w.By, c.A.Slice((p0 - b0 + 1) * m, columns), c.DO.Slice((p0 - b0) * m, columns),
+            c.DZ.Slice((p0 - b0) * m, columns), labels, lengths, losses, p0, c.J0, m);
     };
-
-    private static void Predict(Weights w, Block a, Block y)
-    {
-        Ops.Multiply(y, w.Wya, false, a, false);
-        Elementwise.AddToColumns(y.Span, w.By.Span);
-        var ny = w.P.OutputSize;
-        for (var j = 0; j < y.Columns; j++) Elementwise.SoftmaxColumn(y.Span.Slice(j * ny, ny), y.Span.Slice(j * ny, ny));
-    }
 
     private static void Activate(Activation activation, ReadOnlySpan<double> z, Span<double> a)
     {
