@@ -49,6 +49,20 @@ internal static class Ops
     public static Matrix<double> Affine(Matrix<double> w1, Matrix<double> x1, Matrix<double> w2, Matrix<double> x2, Vector<double> b) =>
         AddProduct(AddColumn(Mul(w1, x1), b), w2, false, x2, false);
 
+    /// <summary>
+    /// w·[a; x] + b·1ᵀ for a gate matrix w = [w_a w_x] (its first a.RowCount columns act on a), computed as
+    /// (w_x·x + b·1ᵀ) + w_a·a: the order in which a sequence kernel computes it, the x part for many steps at once.
+    /// </summary>
+    public static Matrix<double> GateAffine(Matrix<double> w, Matrix<double> a, Matrix<double> x, Vector<double> b)
+    {
+        var (gate, n) = (Block.Of(w), a.RowCount);
+        var (z, zb) = Block.FreshUninitialized(w.RowCount, x.ColumnCount);
+        Multiply(zb, gate.Slice(n, gate.Columns - n), false, Block.Of(x), false);
+        Elementwise.AddToColumns(zb.Span, Block.Of(b).Span);
+        Multiply(zb, gate.Slice(0, n), false, Block.Of(a), false, beta: 1);
+        return z;
+    }
+
     /// <summary>c ← op(a)·op(b) + beta·c on blocks (beta = 0 overwrites c without reading it).</summary>
     public static void Multiply(Block c, Block a, bool transA, Block b, bool transB, double beta = 0)
     {
@@ -91,7 +105,12 @@ internal static class Ops
     public static Matrix<double> Relu(Matrix<double> m) => m.Map(static x => x > 0 ? x : 0.0);
 
     /// <summary>Element-wise logistic sigmoid 1/(1+e^−x), exact for large |x|.</summary>
-    public static Matrix<double> Sigmoid(Matrix<double> m) => m.Map(Sigmoid);
+    public static Matrix<double> Sigmoid(Matrix<double> m)
+    {
+        var values = new double[m.RowCount * m.ColumnCount];
+        Elementwise.Sigmoid(Storage(m), values);
+        return DenseMatrix.Build.Dense(m.RowCount, m.ColumnCount, values);
+    }
 
     /// <summary>The logistic sigmoid of one number, without overflow for large |x|.</summary>
     public static double Sigmoid(double x) => x >= 0 ? 1.0 / (1.0 + Math.Exp(-x)) : Math.Exp(x) / (1.0 + Math.Exp(x));
