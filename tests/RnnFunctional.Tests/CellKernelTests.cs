@@ -84,6 +84,56 @@ public sealed class CellKernelTests
             .And(Close(fast.Gradients, back.Gradients with { Wy = head.DWy, By = head.DBy }).Label("parameter gradients to 1e-12"));
     }
 
+    // ---- GRU ----
+
+    [Property(Arbitrary = [typeof(GatedKernelArbitraries)], MaxTest = 100)]
+    public Property GruForwardHasTheBitsOfTheGenericFold(GruCase c)
+    {
+        var fast = Gru.Forward(c.P, c.Xs, c.A0);
+        var generic = Recurrence.Forward(Gru.Cell, c.P, c.Xs, c.A0);
+        return Same(fast.States, generic.Outputs).Label("states")
+            .And(Same(fast.Predictions, [.. generic.Outputs.Select(a => Softmax.Predict(c.P.Wy, c.P.By, a))]).Label("predictions"))
+            .And(fast.Caches.Zip(generic.Caches, (f, g) => Same(f.R, g.R) && Same(f.Z, g.Z) && Same(f.N, g.N) && Same(f.Hn, g.Hn)
+                && Same(f.APrev, g.APrev)).All(x => x).Label("caches"));
+    }
+
+    [Property(Arbitrary = [typeof(GatedKernelArbitraries)], MaxTest = 100)]
+    public Property GruBackwardAgreesWithTheGenericFold(GruCase c)
+    {
+        var forward = Gru.Forward(c.P, c.Xs, c.A0);
+        var fast = Gru.Backward(forward, c.Da);
+        var generic = Recurrence.Backward(Gru.Cell, Tree.ZerosLike(c.P), forward.Caches, c.Da, Matrix<double>.Build.Dense(c.A0.RowCount, c.A0.ColumnCount));
+        return Same(fast.Dx, generic.Dx).Label("dx, same bits")
+            .And(Same(fast.Da0, generic.DInit).Label("da0, same bits"))
+            .And(Close(fast.Gradients, generic.Gradients).Label("parameter gradients to 1e-12"));
+    }
+
+    [Property(Arbitrary = [typeof(GatedKernelArbitraries)], MaxTest = 100)]
+    public Property GruLossAndGradientsAgreesWithTheGenericFold(GruCase c)
+    {
+        var fast = Gru.LossAndGradients(c.P, c.Xs, c.A0, c.Labels);
+        var scanned = Recurrence.Forward(Gru.Cell, c.P, c.Xs, c.A0);
+        var head = Softmax.LossAndGradients(c.P.Wy, c.P.By, scanned.Outputs, c.Labels);
+        var back = Recurrence.Backward(Gru.Cell, Tree.ZerosLike(c.P), scanned.Caches, head.DStates, Matrix<double>.Build.Dense(c.A0.RowCount, c.A0.ColumnCount));
+        return fast.Loss.Equals(head.Loss).Label($"loss, same bits: {fast.Loss:R} and {head.Loss:R}")
+            .And(Same(fast.Dx, back.Dx).Label("dx, same bits"))
+            .And(Same(fast.Da0, back.DInit).Label("da0, same bits"))
+            .And(Close(fast.Gradients, back.Gradients with { Wy = head.DWy, By = head.DBy }).Label("parameter gradients to 1e-12"));
+    }
+
+    [Property(MaxTest = 10)]
+    public Property GruSplitOverThreadsIsBitwiseIdenticalToOneThread() =>
+        Prop.ForAll(WideBatches.ToArbitrary(), shape =>
+        {
+            var c = new GruCase(shape);
+            var (one, two) = (Gru.LossKernel(c.P, c.Xs, c.A0, c.Labels, threads: 1), Gru.LossKernel(c.P, c.Xs, c.A0, c.Labels, threads: 2));
+            var forward = Gru.ForwardKernel(c.P, c.Xs, c.A0, threads: 2);
+            var (backOne, backTwo) = (Gru.BackwardKernel(forward, c.Da, threads: 1), Gru.BackwardKernel(forward, c.Da, threads: 2));
+            return (one.Loss.Equals(two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0))
+                .Label($"m={c.A0.ColumnCount}: LossAndGradients on one and two threads")
+                .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx)).Label("Backward on one and two threads"));
+        });
+
     // ---- both cells: the batch split ----
 
     private static Gen<Shaped> WideBatches =>
