@@ -40,6 +40,17 @@ public class VersusLibTorch
             Parameter(rnn, "weight_hh_l0").copy_(RowMajor(w.Rnn.Waa));
             Parameter(rnn, "bias_ih_l0").copy_(tensor(w.Rnn.Ba.ToArray(), ScalarType.Float64));
             Parameter(rnn, "bias_hh_l0").zero_();
+            // nn.LSTM stacks its gates as (i, f, g, o) on x and on h; the cell's gate matrices are [W_a W_x].
+            var gates = new[] { w.Lstm.Wi, w.Lstm.Wf, w.Lstm.Wc, w.Lstm.Wo };
+            Parameter(lstm, "weight_ih_l0").copy_(RowMajor(Stack(gates.Select(g => g.SubMatrix(0, na, na, nx)))));
+            Parameter(lstm, "weight_hh_l0").copy_(RowMajor(Stack(gates.Select(g => g.SubMatrix(0, na, 0, na)))));
+            Parameter(lstm, "bias_ih_l0").copy_(tensor(new[] { w.Lstm.Bi, w.Lstm.Bf, w.Lstm.Bc, w.Lstm.Bo }.SelectMany(b => b.ToArray()).ToArray(), ScalarType.Float64));
+            Parameter(lstm, "bias_hh_l0").zero_();
+            // The GRU's parameters are in PyTorch's layout.
+            Parameter(gru, "weight_ih_l0").copy_(RowMajor(w.Gru.Wih));
+            Parameter(gru, "weight_hh_l0").copy_(RowMajor(w.Gru.Whh));
+            Parameter(gru, "bias_ih_l0").copy_(tensor(w.Gru.Bih.ToArray(), ScalarType.Float64));
+            Parameter(gru, "bias_hh_l0").copy_(tensor(w.Gru.Bhh.ToArray(), ScalarType.Float64));
             Parameter(linear, "weight").copy_(RowMajor(w.Rnn.Wya));
             Parameter(linear, "bias").copy_(tensor(w.Rnn.By.ToArray(), ScalarType.Float64));
         }
@@ -49,6 +60,7 @@ public class VersusLibTorch
         c0 = tensor(w.A0.AsColumnMajorArray(), [1, m, na], ScalarType.Float64, requires_grad: true);
         da = tensor(w.Da.SelectMany(m => m.AsColumnMajorArray()).ToArray(), [t, m, na], ScalarType.Float64);
         labels = tensor(w.Labels.SelectMany(row => row.Select(l => (long)l)).ToArray(), [t * m], ScalarType.Int64);
+        CheckBothSidesAgree();
     }
 
     /// <summary>libtorch on one thread; its interop pool can be sized only once per process.</summary>
@@ -60,6 +72,36 @@ public class VersusLibTorch
     }
 
     private static bool interopSet;
+
+    /// <summary>Both sides compute the same losses (same parameters, inputs and labels), to 1e-10 relative; else the setup throws.</summary>
+    private void CheckBothSidesAgree()
+    {
+        void Agree(string name, double ours, double theirs)
+        {
+            if (Math.Abs(ours - theirs) > 1e-10 * Math.Abs(theirs))
+                throw new InvalidOperationException($"{name}: RnnFunctional's loss {ours:R} and libtorch's {theirs:R} differ");
+        }
+        Agree("W2", W2Ours().Loss, W2Torch());
+        Agree("W3", W3Ours().Loss, WithReadOut(w.Lstm.Wy, w.Lstm.By, W3Torch));
+        Agree("W4", W4Ours().Loss, WithReadOut(w.Gru.Wy, w.Gru.By, W4Torch));
+    }
+
+    /// <summary>Runs <paramref name="run"/> with the read-out's parameters set to (wy, by), then back to the RNN's.</summary>
+    private double WithReadOut(Matrix<double> wy, MathNet.Numerics.LinearAlgebra.Vector<double> by, Func<double> run)
+    {
+        void Set(Matrix<double> weight, MathNet.Numerics.LinearAlgebra.Vector<double> bias)
+        {
+            using (no_grad())
+            {
+                Parameter(linear, "weight").copy_(RowMajor(weight));
+                Parameter(linear, "bias").copy_(tensor(bias.ToArray(), ScalarType.Float64));
+            }
+        }
+        Set(wy, by);
+        var loss = run();
+        Set(w.Rnn.Wya, w.Rnn.By);
+        return loss;
+    }
 
     [GlobalCleanup]
     public void Cleanup()
@@ -99,6 +141,9 @@ public class VersusLibTorch
         return loss.item<double>();
     }
 
+    [BenchmarkCategory("W3"), Benchmark(Description = "W3 RnnFunctional: Lstm.LossAndGradients")]
+    public LstmLoss W3Ours() => Lstm.LossAndGradients(w.Lstm, w.Xs, w.A0, w.A0, w.Labels);
+
     [BenchmarkCategory("W3"), Benchmark(Baseline = true, Description = "W3 libtorch: nn.LSTM + nn.Linear + cross_entropy(sum)")]
     public double W3Torch()
     {
@@ -107,6 +152,9 @@ public class VersusLibTorch
         var (output, _, _) = lstm.call(x, (h0, c0));
         return Head(output);
     }
+
+    [BenchmarkCategory("W4"), Benchmark(Description = "W4 RnnFunctional: Gru.LossAndGradients")]
+    public GruLoss W4Ours() => Gru.LossAndGradients(w.Gru, w.Xs, w.A0, w.Labels);
 
     [BenchmarkCategory("W4"), Benchmark(Baseline = true, Description = "W4 libtorch: nn.GRU + nn.Linear + cross_entropy(sum)")]
     public double W4Torch()
@@ -139,6 +187,9 @@ public class VersusLibTorch
 
     private static Tensor Parameter(nn.Module module, string name) =>
         module.named_parameters().Single(p => p.name == name).parameter;
+
+    private static Matrix<double> Stack(IEnumerable<Matrix<double>> blocks) =>
+        blocks.Aggregate((top, bottom) => top.Stack(bottom));
 
     private static Tensor RowMajor(Matrix<double> m) => tensor(m.ToRowMajorArray(), [m.RowCount, m.ColumnCount], ScalarType.Float64);
 }

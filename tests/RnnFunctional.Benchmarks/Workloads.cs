@@ -17,6 +17,8 @@ public sealed class Workload
         Matrix<double> Draw(int rows, int columns, double scale) =>
             Matrix<double>.Build.Dense(rows, columns, (_, _) => (2 * random.NextDouble() - 1) * scale);
         Rnn = RnnParameters.Initialize(inputs, hidden, classes, seed);
+        Lstm = LstmParameters.Initialize(inputs, hidden, classes, seed);
+        Gru = GruParameters.Initialize(inputs, hidden, classes, seed);
         Xs = [.. Enumerable.Range(0, steps).Select(_ => Draw(inputs, batch, 1.0))];
         A0 = Draw(hidden, batch, 0.5);
         Labels = [.. Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, batch).Select(_ => random.Next(classes)).ToImmutableArray())];
@@ -31,6 +33,8 @@ public sealed class Workload
     public int Hidden { get; }
     public int Classes { get; }
     public RnnParameters Rnn { get; }
+    public LstmParameters Lstm { get; }
+    public GruParameters Gru { get; }
     public ImmutableArray<Matrix<double>> Xs { get; }
     public Matrix<double> A0 { get; }
     /// <summary>The outside gradients of W1, drawn when first read.</summary>
@@ -49,6 +53,14 @@ public sealed class Workload
         2.0 * Steps * Batch * (Hidden * Inputs + Hidden * Hidden + Classes * Hidden      // Wax·x, Waa·a, Wya·a
                                + 2 * Classes * Hidden                                     // dWya, Wyaᵀ·dO
                                + 2 * Hidden * Inputs + 2 * Hidden * Hidden);              // dWax, dX, dWaa, Waaᵀ·dz
+
+    /// <summary>Floating-point operations of the products of W3: four gates on [a; x], the read-out, their gradients.</summary>
+    public double LstmLossFlops =>
+        2.0 * Steps * Batch * (3 * 4 * Hidden * (Hidden + Inputs) + 3 * Classes * Hidden);
+
+    /// <summary>Floating-point operations of the products of W4: three gates on x and on h, the read-out, their gradients.</summary>
+    public double GruLossFlops =>
+        2.0 * Steps * Batch * (3 * 3 * Hidden * (Hidden + Inputs) + 3 * Classes * Hidden);
 
     /// <summary>Bytes of what W2 must keep between its forward and its backward: the states and the read-out's outputs, T·(n_a + n_y)·m doubles.</summary>
     public long RnnCacheBytes => 8L * Steps * Batch * (Hidden + Classes);
