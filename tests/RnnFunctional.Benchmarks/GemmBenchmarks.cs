@@ -22,14 +22,14 @@ public sealed record GemmShape(string Name, bool TransA, bool TransB, int M, int
     public override string ToString() => Name;
 }
 
-/// <summary>Time of <see cref="Gemm.Multiply(GemmPath, bool, bool, int, int, int, double, ReadOnlySpan{double}, int, ReadOnlySpan{double}, int, double, Span{double}, int)"/> per shape and accelerated path, with a GFLOP/s column.</summary>
+/// <summary>Time of <see cref="Gemm.Multiply(SimdPath, bool, bool, int, int, int, double, ReadOnlySpan{double}, int, ReadOnlySpan{double}, int, double, Span{double}, int)"/> per shape and accelerated path, with a GFLOP/s column.</summary>
 [Config(typeof(GflopsConfig))]
 public class GemmBenchmarks
 {
     private double[] a = [];
     private double[] b = [];
     private double[] c = [];
-    private GemmPath path;
+    private SimdPath path;
 
     public static IEnumerable<GemmShape> Shapes =>
     [
@@ -41,7 +41,7 @@ public class GemmBenchmarks
         new("NT m128 n128 k3200", false, true, 128, 128, 3200),
     ];
 
-    public static IEnumerable<string> Paths => Enum.GetValues<GemmPath>().Where(Gemm.IsAccelerated).Select(p => p.ToString());
+    public static IEnumerable<string> Paths => Enum.GetValues<SimdPath>().Where(Gemm.IsAccelerated).Select(p => p.ToString());
 
     [ParamsSource(nameof(Shapes))]
     public GemmShape Shape { get; set; } = null!;
@@ -56,7 +56,7 @@ public class GemmBenchmarks
         a = RandomMatrix(random, Shape.M * Shape.K);
         b = RandomMatrix(random, Shape.K * Shape.N);
         c = new double[Shape.M * Shape.N];
-        path = Enum.Parse<GemmPath>(Path);
+        path = Enum.Parse<SimdPath>(Path);
     }
 
     [Benchmark]

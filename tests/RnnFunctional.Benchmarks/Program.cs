@@ -1,3 +1,4 @@
 using BenchmarkDotNet.Running;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+if (args is ["memory", var mode]) RnnFunctional.Benchmarks.PeakMemory.Run(mode);
+else BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

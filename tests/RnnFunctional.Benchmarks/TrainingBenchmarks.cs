@@ -13,6 +13,7 @@ namespace RnnFunctional.Benchmarks;
 public class TrainingBenchmarks
 {
     private SequenceModel<RnnParameters, Matrix<double>> model = null!;
+    private SequenceModel<RnnParameters, Matrix<double>> genericFold = null!;
     private TrainingState<RnnParameters> state = null!;
     private Optimizer<RnnParameters> adam = null!;
     private TokenBatch batch = null!;
@@ -36,6 +37,8 @@ public class TrainingBenchmarks
         }
         batch = TokenBatch.ForNextToken(items.MoveToImmutable());
         model = LanguageModel.Rnn(vocabulary);
+        genericFold = LanguageModel.FromCell(Rnn.Cell, vocabulary, (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
+            p => (p.Wya, p.By), (g, dWy, dBy) => g with { Wya = dWy, By = dBy });
         var p = RnnParameters.Initialize(vocabulary, hidden, vocabulary, seed: 1);
         adam = Optimizers.Adam<RnnParameters>(0.006);
         state = new TrainingState<RnnParameters>(p, adam.Init(p));
@@ -47,6 +50,9 @@ public class TrainingBenchmarks
 
     [Benchmark(Description = "LossAndGradients")]
     public double LossAndGradients() => model.LossAndGradients(state.Parameters, batch, zero).Loss;
+
+    [Benchmark(Description = "LossAndGradients on the generic fold of Rnn.Cell")]
+    public double LossAndGradientsGenericFold() => genericFold.LossAndGradients(state.Parameters, batch, zero).Loss;
 
     [Benchmark(Description = "Evaluate (forward only)")]
     public double Evaluate() => LanguageModel.Evaluate(model, state.Parameters, [batch]).Loss;

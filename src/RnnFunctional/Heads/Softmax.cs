@@ -31,12 +31,66 @@ public static class Softmax
     [Pure]
     internal static (double[] Losses, Matrix<double> DLogits) CrossEntropy(Matrix<double> logits, ImmutableArray<int> labels)
     {
-        var lse = Ops.LogSumExpColumns(logits);
+        var (rows, values) = (logits.RowCount, logits.ToColumnMajorArray());
         var losses = new double[labels.Length];
-        for (var j = 0; j < labels.Length; j++) losses[j] = lse[j] - logits[labels[j], j];
-        var dLogits = Ops.SoftmaxColumns(logits);
-        for (var j = 0; j < labels.Length; j++) dLogits[labels[j], j] -= 1.0;
-        return (losses, dLogits);
+        for (var j = 0; j < labels.Length; j++) losses[j] = CrossEntropyColumn(values.AsSpan(j * rows, rows), labels[j]);
+        return (losses, Matrix<double>.Build.Dense(rows, labels.Length, values));
+    }
+
+    /// <summary>
+    /// The loss −log softmax(o)[label] = log Σ e^o − o[label] of one column o of logits, which is overwritten by the
+    /// gradient softmax(o) − onehot(label).
+    /// </summary>
+    /// <param name="logits">n_y logits; on return, their gradient.</param>
+    /// <param name="label">The class, in [0, n_y).</param>
+    internal static double CrossEntropyColumn(Span<double> logits, int label)
+    {
+        var logit = logits[label];
+        var logSumExp = Elementwise.SoftmaxColumn(logits, logits);
+        logits[label] -= 1.0;
+        return logSumExp - logit;
+    }
+
+    // ---- the read-out on blocks, for the sequence kernels: the same arithmetic, column by column ----
+
+    /// <summary>y = softmax(wy·a + by) for every column of the block a (n_a × columns), into y (n_y × columns).</summary>
+    internal static void Predict(Block wy, Block by, Block a, Block y)
+    {
+        Ops.Multiply(y, wy, false, a, false);
+        Elementwise.AddToColumns(y.Span, by.Span);
+        var ny = wy.Rows;
+        for (var j = 0; j < y.Columns; j++) Elementwise.SoftmaxColumn(y.Span.Slice(j * ny, ny), y.Span.Slice(j * ny, ny));
+    }
+
+    /// <summary>
+    /// The cross-entropy of the read-out over consecutive steps of a batch chunk: o = wy·a + by into
+    /// <paramref name="dO"/>, ℓ = log Σ e^o − o[label] into losses[t·batch + j0 + j] (T×batch, step after step),
+    /// dO = softmax(o) − onehot(label), and <paramref name="dA"/> = wyᵀ·dO. With <paramref name="lengths"/>, example
+    /// j costs nothing after its first lengths[j] steps: ℓ = 0 and dO = 0. The block a holds the states of steps t0,
+    /// t0 + 1, … side by side, n_a × (steps·width).
+    /// </summary>
+    internal static void CrossEntropy(Block wy, Block by, Block a, Block dO, Block dA, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int> lengths, double[] losses, int t0, int j0, int width)
+    {
+        Ops.Multiply(dO, wy, false, a, false);                                                  // o = wy·a
+        Elementwise.AddToColumns(dO.Span, by.Span);                                             //     + by
+        var (ny, batch) = (wy.Rows, losses.Length / labels.Length);
+        for (var k = 0; k < dO.Columns; k++)
+        {
+            var (t, j) = (t0 + k / width, j0 + k % width);
+            var column = dO.Span.Slice(k * ny, ny);
+            var running = lengths.IsDefault || t < lengths[j];
+            losses[t * batch + j] = running ? CrossEntropyColumn(column, labels[t][j]) : 0.0;   // ℓ, and dO in place
+            if (!running) column.Clear();
+        }
+        Ops.Multiply(dA, wy, true, dO, false);                                                  // da = wyᵀ·dO
+    }
+
+    /// <summary>dWy += dO·aᵀ and dby += Σ_columns dO over a block of columns.</summary>
+    internal static void AccumulateGradients(Block dO, Block a, Block dWy, Block dBy)
+    {
+        Ops.Multiply(dWy, dO, false, a, true, beta: 1);
+        Elementwise.AddColumnsTo(dO.Span, dBy.Span);
     }
 
     /// <summary>ŷ = softmax(wy·a + by).</summary>

@@ -5,19 +5,6 @@ using System.Runtime.Intrinsics.X86;
 
 namespace RnnFunctional.Kernels;
 
-/// <summary>Instruction-set variant used by <see cref="Gemm"/>.</summary>
-internal enum GemmPath
-{
-    /// <summary>Plain scalar loops; available on every machine.</summary>
-    Scalar,
-
-    /// <summary>Packed, register-tiled kernel on 256-bit vectors with fused multiply-add.</summary>
-    Vector256,
-
-    /// <summary>Packed, register-tiled kernel on 512-bit vectors with fused multiply-add.</summary>
-    Vector512,
-}
-
 /// <summary>
 /// Single-threaded double-precision matrix product <c>C = alpha·op(A)·op(B) + beta·C</c> on column-major storage.
 /// </summary>
@@ -27,7 +14,10 @@ internal enum GemmPath
 /// <see cref="DepthBlock"/> into per-thread scratch, each packed as slivers as wide as the register tile of the
 /// micro-kernel and zero-padded at the edges; a small untransposed op(A) in a narrow product is read in place. The micro-kernel keeps a whole tile of C in vector registers while
 /// it runs over the depth of a panel. The blocking depends only on the dimensions, so a given path always
-/// sums in the same order and produces bitwise-identical results for identical inputs.
+/// sums in the same order and produces bitwise-identical results for identical inputs. Each entry of C is
+/// computed from its row of op(A) and its column of op(B) alone, in an order fixed by k: a column of C has the same
+/// bits whatever the other columns of the product, which lets a sequence kernel multiply all its time steps at
+/// once and still agree bit for bit with a step-by-step fold.
 /// </remarks>
 internal static class Gemm
 {
@@ -54,20 +44,20 @@ internal static class Gemm
     private static double[]? packBuffer;
 
     /// <summary>The fastest path this machine accelerates, chosen once at start-up.</summary>
-    public static GemmPath BestPath { get; } =
-        IsAccelerated(GemmPath.Vector512) ? GemmPath.Vector512
-        : IsAccelerated(GemmPath.Vector256) ? GemmPath.Vector256
-        : GemmPath.Scalar;
+    public static SimdPath BestPath { get; } =
+        IsAccelerated(SimdPath.Vector512) ? SimdPath.Vector512
+        : IsAccelerated(SimdPath.Vector256) ? SimdPath.Vector256
+        : SimdPath.Scalar;
 
     /// <summary>
     /// Whether <paramref name="path"/> runs on hardware instructions here. A path that is not accelerated still
     /// computes the same result when forced, only through slow software emulation of the vector operations.
     /// </summary>
-    public static bool IsAccelerated(GemmPath path) => path switch
+    public static bool IsAccelerated(SimdPath path) => path switch
     {
-        GemmPath.Scalar => true,
-        GemmPath.Vector256 => Vector256.IsHardwareAccelerated && Fma.IsSupported,
-        GemmPath.Vector512 => Vector512.IsHardwareAccelerated && (Fma.IsSupported || Avx512F.IsSupported),
+        SimdPath.Scalar => true,
+        SimdPath.Vector256 => Vector256.IsHardwareAccelerated && Fma.IsSupported,
+        SimdPath.Vector512 => Vector512.IsHardwareAccelerated && (Fma.IsSupported || Avx512F.IsSupported),
         _ => false,
     };
 
@@ -117,7 +107,7 @@ internal static class Gemm
     /// <param name="beta">Scale of the previous C. When zero, C is overwritten without being read.</param>
     /// <param name="c">Storage of C; only its leading m rows of each column are read or written.</param>
     /// <param name="ldc">Distance between consecutive columns of C (≥ m).</param>
-    public static void Multiply(GemmPath path, bool transA, bool transB, int m, int n, int k, double alpha,
+    public static void Multiply(SimdPath path, bool transA, bool transB, int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
     {
         Debug.Assert(m >= 0 && n >= 0 && k >= 0, "Matrix dimensions must be non-negative.");
@@ -145,10 +135,10 @@ internal static class Gemm
 
         switch (path)
         {
-            case GemmPath.Vector512:
+            case SimdPath.Vector512:
                 MultiplyPacked<Kernel16x8>(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
                 break;
-            case GemmPath.Vector256:
+            case SimdPath.Vector256:
                 MultiplyPacked<Kernel8x6>(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
                 break;
             default:

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MathNet.Numerics.LinearAlgebra;
 using MathNet.Numerics.LinearAlgebra.Double;
 
@@ -41,10 +42,34 @@ internal static class Ops
     /// <summary>w·x + b·1ᵀ: an affine map applied to every column of x.</summary>
     public static Matrix<double> Affine(Matrix<double> w, Matrix<double> x, Vector<double> b) => AddColumn(Mul(w, x), b);
 
-    /// <summary>w1·x1 + w2·x2 + b·1ᵀ.</summary>
-    public static Matrix<double> Affine(Matrix<double> w1, Matrix<double> x1, Matrix<double> w2, Matrix<double> x2, Vector<double> b)
+    /// <summary>
+    /// (w1·x1 + b·1ᵀ) + w2·x2, in this order: a sequence kernel computes the first part for all steps at once and
+    /// adds the second step by step, with the same bits.
+    /// </summary>
+    public static Matrix<double> Affine(Matrix<double> w1, Matrix<double> x1, Matrix<double> w2, Matrix<double> x2, Vector<double> b) =>
+        AddProduct(AddColumn(Mul(w1, x1), b), w2, false, x2, false);
+
+    /// <summary>
+    /// w·[a; x] + b·1ᵀ for a gate matrix w = [w_a w_x] (its first a.RowCount columns act on a), computed as
+    /// (w_x·x + b·1ᵀ) + w_a·a: the order in which a sequence kernel computes it, the x part for many steps at once.
+    /// </summary>
+    public static Matrix<double> GateAffine(Matrix<double> w, Matrix<double> a, Matrix<double> x, Vector<double> b)
     {
-        return AddColumn(AddProduct(Mul(w1, x1), w2, false, x2, false), b);
+        var (gate, n) = (Block.Of(w), a.RowCount);
+        var (z, zb) = Block.FreshUninitialized(w.RowCount, x.ColumnCount);
+        Multiply(zb, gate.Slice(n, gate.Columns - n), false, Block.Of(x), false);
+        Elementwise.AddToColumns(zb.Span, Block.Of(b).Span);
+        Multiply(zb, gate.Slice(0, n), false, Block.Of(a), false, beta: 1);
+        return z;
+    }
+
+    /// <summary>c ← op(a)·op(b) + beta·c on blocks (beta = 0 overwrites c without reading it).</summary>
+    public static void Multiply(Block c, Block a, bool transA, Block b, bool transB, double beta = 0)
+    {
+        var k = transA ? a.Rows : a.Columns;
+        Debug.Assert((transA ? a.Columns : a.Rows) == c.Rows && (transB ? b.Columns : b.Rows) == k && (transB ? b.Rows : b.Columns) == c.Columns,
+            "Block shapes do not agree.");
+        Gemm.Multiply(transA, transB, c.Rows, c.Columns, k, 1.0, a.Span, a.Rows, b.Span, b.Rows, beta, c.Span, c.Rows);
     }
 
     /// <summary>m + b·1ᵀ, written into <paramref name="m"/>, which must be a fresh matrix owned by the caller.</summary>
@@ -57,20 +82,35 @@ internal static class Ops
         return m;
     }
 
-    /// <summary>The sum of each row: a vector of length RowCount.</summary>
-    public static Vector<double> RowSums(Matrix<double> m) => m.RowSums();
+    /// <summary>The sum of each row, adding the columns first to last: a vector of length RowCount.</summary>
+    public static Vector<double> RowSums(Matrix<double> m)
+    {
+        var sums = new double[m.RowCount];
+        Elementwise.AddColumnsTo(Storage(m), sums);
+        return Vector<double>.Build.Dense(sums);
+    }
 
     /// <summary>Element-wise map into a new matrix.</summary>
     public static Matrix<double> Map(Matrix<double> m, Func<double, double> f) => m.Map(f);
 
-    /// <summary>Element-wise tanh.</summary>
-    public static Matrix<double> Tanh(Matrix<double> m) => m.Map(Math.Tanh);
+    /// <summary>Element-wise tanh, by the same kernel as the sequence kernels.</summary>
+    public static Matrix<double> Tanh(Matrix<double> m)
+    {
+        var values = new double[m.RowCount * m.ColumnCount];
+        Elementwise.Tanh(Storage(m), values);
+        return DenseMatrix.Build.Dense(m.RowCount, m.ColumnCount, values);
+    }
 
     /// <summary>Element-wise max(0, x).</summary>
     public static Matrix<double> Relu(Matrix<double> m) => m.Map(static x => x > 0 ? x : 0.0);
 
     /// <summary>Element-wise logistic sigmoid 1/(1+e^−x), exact for large |x|.</summary>
-    public static Matrix<double> Sigmoid(Matrix<double> m) => m.Map(Sigmoid);
+    public static Matrix<double> Sigmoid(Matrix<double> m)
+    {
+        var values = new double[m.RowCount * m.ColumnCount];
+        Elementwise.Sigmoid(Storage(m), values);
+        return DenseMatrix.Build.Dense(m.RowCount, m.ColumnCount, values);
+    }
 
     /// <summary>The logistic sigmoid of one number, without overflow for large |x|.</summary>
     public static double Sigmoid(double x) => x >= 0 ? 1.0 / (1.0 + Math.Exp(-x)) : Math.Exp(x) / (1.0 + Math.Exp(x));
@@ -132,36 +172,23 @@ internal static class Ops
     /// <summary>A copy of rows start..start+count−1 of <paramref name="m"/>, every column: a count×columns matrix.</summary>
     public static Matrix<double> Rows(Matrix<double> m, int start, int count) => m.SubMatrix(start, count, 0, m.ColumnCount);
 
-    /// <summary>Softmax of each column, each shifted by its own maximum.</summary>
+    /// <summary>Softmax of each column, each shifted by its own maximum (<see cref="Elementwise.SoftmaxColumn(ReadOnlySpan{double}, Span{double})"/>).</summary>
     public static Matrix<double> SoftmaxColumns(Matrix<double> logits)
     {
         var (rows, cols) = (logits.RowCount, logits.ColumnCount);
-        var src = logits.ToColumnMajorArray();
-        for (var j = 0; j < cols; j++)
-        {
-            var col = src.AsSpan(j * rows, rows);
-            var max = double.NegativeInfinity;
-            foreach (var v in col) max = Math.Max(max, v);
-            var sum = 0.0;
-            for (var i = 0; i < rows; i++) sum += col[i] = Math.Exp(col[i] - max);
-            for (var i = 0; i < rows; i++) col[i] /= sum;
-        }
-        return DenseMatrix.Build.Dense(rows, cols, src);
+        var values = logits.ToColumnMajorArray();
+        for (var j = 0; j < cols; j++) Elementwise.SoftmaxColumn(values.AsSpan(j * rows, rows), values.AsSpan(j * rows, rows));
+        return DenseMatrix.Build.Dense(rows, cols, values);
     }
 
     /// <summary>log Σ_i exp(logits[i, j]) for each column j, shifted by the column's maximum.</summary>
     public static double[] LogSumExpColumns(Matrix<double> logits)
     {
         var (rows, cols) = (logits.RowCount, logits.ColumnCount);
+        var values = Storage(logits);
+        var scratch = new double[rows];
         var result = new double[cols];
-        for (var j = 0; j < cols; j++)
-        {
-            var max = double.NegativeInfinity;
-            for (var i = 0; i < rows; i++) max = Math.Max(max, logits[i, j]);
-            var sum = 0.0;
-            for (var i = 0; i < rows; i++) sum += Math.Exp(logits[i, j] - max);
-            result[j] = max + Math.Log(sum);
-        }
+        for (var j = 0; j < cols; j++) result[j] = Elementwise.SoftmaxColumn(values.AsSpan(j * rows, rows), scratch);
         return result;
     }
 

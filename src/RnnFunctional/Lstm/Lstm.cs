@@ -153,6 +153,8 @@ public sealed record LstmLoss(double Loss, LstmParameters Gradients, ImmutableAr
 /// </summary>
 public static class Lstm
 {
+    private const int Gates = 4;
+
     /// <summary>The LSTM cell as a value, for <see cref="Recurrence"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
     public static Cell<LstmParameters, LstmState, LstmCache> Cell { get; } =
         new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },
@@ -168,12 +170,11 @@ public static class Lstm
 
     private static (LstmState Next, LstmCache Cache) Step(LstmParameters p, Matrix<double> xt, Matrix<double> aPrev, Matrix<double> cPrev)
     {
-        var concat = Ops.StackRows(aPrev, xt);                              // concat = [a_prev; x]
-        var f = Ops.Sigmoid(Ops.Affine(p.Wf, concat, p.Bf));                // Γf = σ(Wf·concat + bf)
-        var i = Ops.Sigmoid(Ops.Affine(p.Wi, concat, p.Bi));                // Γi = σ(Wi·concat + bi)
-        var cTilde = Ops.Tanh(Ops.Affine(p.Wc, concat, p.Bc));              // c̃ = tanh(Wc·concat + bc)
+        var f = Ops.Sigmoid(Ops.GateAffine(p.Wf, aPrev, xt, p.Bf));         // Γf = σ(Wf·[a_prev; x] + bf)
+        var i = Ops.Sigmoid(Ops.GateAffine(p.Wi, aPrev, xt, p.Bi));         // Γi = σ(Wi·[a_prev; x] + bi)
+        var cTilde = Ops.Tanh(Ops.GateAffine(p.Wc, aPrev, xt, p.Bc));       // c̃ = tanh(Wc·[a_prev; x] + bc)
         var c = Ops.Add(Ops.Hadamard(f, cPrev), Ops.Hadamard(i, cTilde));   // c = Γf⊙c_prev + Γi⊙c̃
-        var o = Ops.Sigmoid(Ops.Affine(p.Wo, concat, p.Bo));                // Γo = σ(Wo·concat + bo)
+        var o = Ops.Sigmoid(Ops.GateAffine(p.Wo, aPrev, xt, p.Bo));         // Γo = σ(Wo·[a_prev; x] + bo)
         var a = Ops.Hadamard(o, Ops.Tanh(c));                               // a = Γo⊙tanh(c)
         return (new(a, c), new(p, xt, aPrev, cPrev, f, i, cTilde, o, c, a));
     }
@@ -253,7 +254,7 @@ public static class Lstm
     public static LstmForward Forward(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
     {
         Shapes.ThrowIfAny(CheckForward(p, xs, a0, c0));
-        return ForwardKernel(p, xs, a0, c0);
+        return ForwardKernel(p, xs, a0, c0, Rnn.DefaultThreads);
     }
 
     /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
@@ -263,7 +264,7 @@ public static class Lstm
     /// <param name="c0">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, LstmForward> TryForward(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0) =>
-        Shapes.ToValidation(CheckForward(p, xs, a0, c0), () => ForwardKernel(p, xs, a0, c0));
+        Shapes.ToValidation(CheckForward(p, xs, a0, c0), () => ForwardKernel(p, xs, a0, c0, Rnn.DefaultThreads));
 
     /// <summary>
     /// Back-propagation through time: a reverse fold over the caches threading (da_next, dc_next), with
@@ -277,7 +278,7 @@ public static class Lstm
     public static LstmGradient Backward(LstmForward forward, ImmutableArray<Matrix<double>> da)
     {
         Shapes.ThrowIfAny(CheckBackward(forward, da));
-        return BackwardKernel(forward, da);
+        return BackwardKernel(forward, da, Rnn.DefaultThreads);
     }
 
     /// <summary><see cref="Backward"/> with its checks as a value.</summary>
@@ -285,7 +286,7 @@ public static class Lstm
     /// <param name="da">As in <see cref="Backward"/>.</param>
     [Pure]
     public static Validation<Error, LstmGradient> TryBackward(LstmForward forward, ImmutableArray<Matrix<double>> da) =>
-        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da));
+        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da, Rnn.DefaultThreads));
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j] (computed from the
@@ -301,7 +302,7 @@ public static class Lstm
         ImmutableArray<ImmutableArray<int>> labels)
     {
         Shapes.ThrowIfAny(CheckLoss(p, xs, a0, c0, labels));
-        return LossKernel(p, xs, a0, c0, labels);
+        return LossKernel(p, xs, a0, c0, labels, Rnn.DefaultThreads);
     }
 
     /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
@@ -313,7 +314,7 @@ public static class Lstm
     [Pure]
     public static Validation<Error, LstmLoss> TryLossAndGradients(LstmParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, Matrix<double> c0, ImmutableArray<ImmutableArray<int>> labels) =>
-        Shapes.ToValidation(CheckLoss(p, xs, a0, c0, labels), () => LossKernel(p, xs, a0, c0, labels));
+        Shapes.ToValidation(CheckLoss(p, xs, a0, c0, labels), () => LossKernel(p, xs, a0, c0, labels, Rnn.DefaultThreads));
 
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
     /// <param name="p">Parameters to check.</param>
@@ -322,33 +323,347 @@ public static class Lstm
     public static Validation<Error, LstmParameters> Validate(LstmParameters p) => Shapes.ToValidation(CheckParameters(p), () => p);
 
     // ---- kernels: arguments already checked ----
+    //
+    // Sequence kernels as for the RNN (Rnn.cs): per time block the input part of every gate, W_x·X + b, is one
+    // product; per step z = U⟨t⟩ + W_a·a⟨t−1⟩ and the element-wise cell, with the bits of Step; in the backward, per
+    // step the element-wise backward of Back and da_prev = Σ_gates W_aᵀ·dz, per block the weight gradients and dx,
+    // summed in the order of Summation. The gates are f, i, c̃, o, in this order everywhere.
 
-    private static LstmForward ForwardKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
+    internal static LstmForward ForwardKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0, int threads)
     {
-        var scanned = Recurrence.Forward(Cell, p, xs, new LstmState(a0, c0));
-        var predictions = scanned.Outputs.Select(a => Softmax.Predict(p.Wy, p.By, a)).ToImmutableArray();
-        return new(p, scanned.Outputs, scanned.Caches.Select(c => c.C).ToImmutableArray(), predictions, scanned.Caches);
+        var (steps, m) = (xs.Length, a0.ColumnCount);
+        var outputs = new Outputs(steps, p.HiddenSize, m);
+        var predictions = Outputs.Fresh(steps, p.OutputSize, m);
+        using var call = new Workspace();
+        var w = Weights.Of(p, call, backward: false);
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, _) =>
+        {
+            using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
+            FoldForward(c, s => Block.Of(xs[s]).Slice(j0, mc), Record.Initial(a0, c0, j0, mc), s => outputs.At(s, j0, mc),
+                s => predictions.Blocks[s].Slice(j0, mc));
+        });
+        var caches = Enumerable.Range(0, steps).Select(s => new LstmCache(p, xs[s], s == 0 ? a0 : outputs.A[s - 1], s == 0 ? c0 : outputs.C[s - 1],
+            outputs.F[s], outputs.I[s], outputs.CTilde[s], outputs.O[s], outputs.C[s], outputs.A[s])).ToImmutableArray();
+        return new(p, [.. outputs.A], [.. outputs.C], predictions.Matrices, caches);
     }
 
-    private static LstmGradient BackwardKernel(LstmForward forward, ImmutableArray<Matrix<double>> da)
+    internal static LstmGradient BackwardKernel(LstmForward forward, ImmutableArray<Matrix<double>> da, int threads)
     {
-        var p = forward.Parameters;
-        var back = Recurrence.Backward(Cell, Tree.ZerosLike(p), forward.Caches, da, ZeroState(p, da[0].ColumnCount));
-        return new(back.Dx, back.DInit.A, back.DInit.C, back.Gradients);
+        var (p, caches) = (forward.Parameters, forward.Caches);
+        var (steps, m) = (da.Length, da[0].ColumnCount);
+        var dx = Outputs.Fresh(steps, p.InputSize, m);
+        var (da0, dc0) = (Block.Fresh(p.HiddenSize, m), Block.Fresh(p.HiddenSize, m));
+        using var call = new Workspace();
+        var w = Weights.Of(p, call);
+        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
+        {
+            using var c = new Chunk(w, j0, mc, steps, Mode.Backward, gradients.Of(chunk));
+            FoldBackward(c, s => Block.Of(caches[s].Xt).Slice(j0, mc), Record.Initial(caches[0].APrev, caches[0].CPrev, j0, mc),
+                s => Record.Of(caches[s], j0, mc), (c, p0, p1, b0) =>
+                {
+                    for (var s = p0; s < p1; s++) Block.Of(da[s]).Slice(j0, mc).Span.CopyTo(c.DA.Slice((s - b0) * mc, mc).Span);
+                }, s => dx.Blocks[s].Slice(j0, mc));
+            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
+            c.DcNext.Span.CopyTo(dc0.Block.Slice(j0, mc).Span);
+        });
+        return new(dx.Matrices, da0.Matrix, dc0.Matrix, gradients.Sum());
     }
 
-    private static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels)
+    internal static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<ImmutableArray<int>> labels, int threads)
     {
-        var scanned = Recurrence.Forward(Cell, p, xs, new LstmState(a0, c0));
-        var head = Softmax.LossAndGradients(p.Wy, p.By, scanned.Outputs, labels);
-        var back = Recurrence.Backward(Cell, Tree.ZerosLike(p), scanned.Caches, head.DStates, ZeroState(p, a0.ColumnCount));
-        return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInit.A, back.DInit.C);
+        var (steps, m) = (xs.Length, a0.ColumnCount);
+        var dx = Outputs.Fresh(steps, p.InputSize, m);
+        var (da0, dc0) = (Block.Fresh(p.HiddenSize, m), Block.Fresh(p.HiddenSize, m));
+        var losses = new double[steps * m];
+        using var call = new Workspace();
+        var w = Weights.Of(p, call);
+        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
+        {
+            using var c = new Chunk(w, j0, mc, steps, Mode.Loss, gradients.Of(chunk));
+            var na = p.HiddenSize;
+            var kept = new Block[6];
+            for (var k = 0; k < kept.Length; k++) kept[k] = c.Scratch.Take(na, steps * mc);
+            Record Kept(int s) => new(kept[0].Slice(s * mc, mc), kept[1].Slice(s * mc, mc), kept[2].Slice(s * mc, mc),
+                                      kept[3].Slice(s * mc, mc), kept[4].Slice(s * mc, mc), kept[5].Slice(s * mc, mc));
+            Func<int, Block> x = s => Block.Of(xs[s]).Slice(j0, mc);
+            var initial = Record.Initial(a0, c0, j0, mc);
+            FoldForward(c, x, initial, Kept);
+            FoldBackward(c, x, initial, Kept, (c, p0, p1, b0) =>
+                Softmax.CrossEntropy(w.Wy, w.By, c.AB.Slice(0, (p1 - p0) * mc), c.DO.Slice(0, (p1 - p0) * mc), c.DA.Slice(0, (p1 - p0) * mc),
+                    labels, default, losses, p0, j0, mc), s => dx.Blocks[s].Slice(j0, mc));
+            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
+            c.DcNext.Span.CopyTo(dc0.Block.Slice(j0, mc).Span);
+        });
+        return new(Ops.CompensatedSum(losses), gradients.Sum(), dx.Matrices, da0.Matrix, dc0.Matrix);
     }
 
-    /// <summary>The gradient with respect to the final carry (a⟨T⟩, c⟨T⟩) when nothing downstream reads it: zero.</summary>
-    private static LstmState ZeroState(LstmParameters p, int m) =>
-        new(Matrix<double>.Build.Dense(p.HiddenSize, m), Matrix<double>.Build.Dense(p.HiddenSize, m));
+    /// <summary>
+    /// The forward fold over the chunk, a time block at a time: U_g = W_g,x·X + b_g for the block's steps, then per
+    /// step z_g = U_g⟨s⟩ + W_g,a·a⟨s−1⟩ and the cell, writing step s's values into <paramref name="record"/>(s).
+    /// </summary>
+    private static void FoldForward(Chunk c, Func<int, Block> x, Record initial, Func<int, Record> record, Func<int, Block>? predictions = null)
+    {
+        var (w, m) = (c.W, c.M);
+        for (var b0 = 0; b0 < c.Steps; b0 += c.BlockSteps)
+        {
+            var n = Math.Min(c.BlockSteps, c.Steps - b0);
+            var xb = c.XF.Slice(0, n * m);
+            for (var s = b0; s < b0 + n; s++) x(s).Span.CopyTo(xb.Slice((s - b0) * m, m).Span);
+            for (var g = 0; g < Gates; g++)
+            {
+                Ops.Multiply(c.U[g].Slice(0, n * m), w.Wx[g], false, xb, false);                 // U_g = W_g,x·X
+                Elementwise.AddToColumns(c.U[g].Slice(0, n * m).Span, w.B[g].Span);              //       + b_g
+            }
+            for (var s = b0; s < b0 + n; s++)
+            {
+                var (prev, next) = (s == 0 ? initial : record(s - 1), record(s));
+                var z = new Block[Gates];
+                for (var g = 0; g < Gates; g++)
+                {
+                    z[g] = c.U[g].Slice((s - b0) * m, m);
+                    Ops.Multiply(z[g], w.Wa[g], false, prev.A, false, beta: 1);                  // z_g = U_g⟨s⟩ + W_g,a·a_prev
+                }
+                Elementwise.Sigmoid(z[0].Span, next.F.Span);                                     // Γf = σ(z_f)
+                Elementwise.Sigmoid(z[1].Span, next.I.Span);                                     // Γi = σ(z_i)
+                Elementwise.Tanh(z[2].Span, next.CTilde.Span);                                   // c̃ = tanh(z_c)
+                Elementwise.Sigmoid(z[3].Span, next.O.Span);                                     // Γo = σ(z_o)
+                UpdateCell(next.F.Span, prev.C.Span, next.I.Span, next.CTilde.Span, next.O.Span, next.C.Span, next.A.Span, c.TanhC.Span);
+                if (predictions is not null) Softmax.Predict(w.Wy, w.By, next.A, predictions(s));  // ŷ = softmax(Wy·a + by)
+            }
+        }
+    }
+
+    /// <summary>c = Γf⊙c_prev + Γi⊙c̃, a = Γo⊙tanh(c), element by element as in Step.</summary>
+    private static void UpdateCell(ReadOnlySpan<double> f, ReadOnlySpan<double> cPrev, ReadOnlySpan<double> i, ReadOnlySpan<double> cTilde,
+        ReadOnlySpan<double> o, Span<double> c, Span<double> a, Span<double> tanhC)
+    {
+        for (var k = 0; k < c.Length; k++) c[k] = f[k] * cPrev[k] + i[k] * cTilde[k];
+        Elementwise.Tanh(c, tanhC);
+        for (var k = 0; k < a.Length; k++) a[k] = o[k] * tanhC[k];
+    }
+
+    /// <summary>
+    /// The reverse fold over the chunk, a time block at a time, last first: the block's inputs and states are
+    /// gathered, <paramref name="seed"/> puts the outside gradient da⟨s⟩ in DA, then per step the element-wise
+    /// backward of Back and da_prev = Σ_g W_g,aᵀ·dz_g; then the block's sums.
+    /// </summary>
+    private static void FoldBackward(Chunk c, Func<int, Block> x, Record initial, Func<int, Record> record, Seed seed, Func<int, Block> dx)
+    {
+        var (w, m) = (c.W, c.M);
+        foreach (var (b0, b1, _, _) in Summation.PiecesBackward(0, c.Steps, c.BlockSteps, c.Steps))
+        {
+            var columns = (b1 - b0) * m;
+            for (var s = b0; s < b1; s++)
+            {
+                x(s).Span.CopyTo(c.XB.Slice((s - b0) * m, m).Span);
+                (s == 0 ? initial : record(s - 1)).A.Span.CopyTo(c.AP.Slice((s - b0) * m, m).Span);
+                record(s).A.Span.CopyTo(c.AB.Slice((s - b0) * m, m).Span);
+            }
+            seed(c, b0, b1, b0);
+            for (var s = b1 - 1; s >= b0; s--)
+            {
+                var (prev, step) = (s == 0 ? initial : record(s - 1), record(s));
+                var dz = new Block[Gates];
+                for (var g = 0; g < Gates; g++) dz[g] = c.DZ[g].Slice((s - b0) * m, m);
+                Elementwise.Tanh(step.C.Span, c.TanhC.Span);
+                GatesBackward(c.DA.Slice((s - b0) * m, m).Span, c.DaNext.Span, c.DcNext.Span, c.TanhC.Span, prev.C.Span,
+                    step.F.Span, step.I.Span, step.CTilde.Span, step.O.Span, dz[0].Span, dz[1].Span, dz[2].Span, dz[3].Span);
+                for (var g = 0; g < Gates; g++)
+                    Ops.Multiply(c.DaNext, w.WaT[g], false, dz[g], false, beta: g == 0 ? 0 : 1);  // da_prev = Σ_g W_g,aᵀ·dz_g
+            }
+            var (xb, aPrev, a) = (c.XB.Slice(0, columns), c.AP.Slice(0, columns), c.AB.Slice(0, columns));
+            var sums = c.Sums;
+            var dX = c.DX.Slice(0, columns);
+            for (var g = 0; g < Gates; g++)
+            {
+                var dzg = c.DZ[g].Slice(0, columns);
+                Ops.Multiply(sums.Wa[g], dzg, false, aPrev, true, beta: 1);                       // dW_g,a += dZ_g·A_prevᵀ
+                Ops.Multiply(sums.Wx[g], dzg, false, xb, true, beta: 1);                          // dW_g,x += dZ_g·Xᵀ
+                Elementwise.AddColumnsTo(dzg.Span, sums.B[g].Span);                               // db_g += Σ_columns dZ_g
+                Ops.Multiply(dX, w.Wx[g], true, dzg, false, beta: g == 0 ? 0 : 1);                // dX = Σ_g W_g,xᵀ·dZ_g
+            }
+            if (c.Mode == Mode.Loss) Softmax.AccumulateGradients(c.DO.Slice(0, columns), a, sums.Wy, sums.By); // dWy += dO·Aᵀ, dby += Σ dO
+            for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
+        }
+    }
+
+    /// <summary>
+    /// The element-wise backward of one step, as in Back with da = da_next + da_out and dc = dc_next: writes the gate
+    /// gradients dz_f, dz_i, dz_c, dz_o and replaces dc_next by dc_prev = dc⊙Γf.
+    /// </summary>
+    private static void GatesBackward(ReadOnlySpan<double> daOut, ReadOnlySpan<double> daNext, Span<double> dcNext, ReadOnlySpan<double> tanhC,
+        ReadOnlySpan<double> cPrev, ReadOnlySpan<double> f, ReadOnlySpan<double> i, ReadOnlySpan<double> cTilde, ReadOnlySpan<double> o,
+        Span<double> dzf, Span<double> dzi, Span<double> dzc, Span<double> dzo)
+    {
+        for (var k = 0; k < daOut.Length; k++)
+        {
+            var da = daNext[k] + daOut[k];
+            var t = tanhC[k];
+            var dO = da * t;                                              // dΓo = da⊙tanh(c)
+            var dC = dcNext[k] + da * o[k] * (1.0 - t * t);                // dc ← dc + da⊙Γo⊙(1 − tanh²(c))
+            dzf[k] = dC * cPrev[k] * f[k] * (1.0 - f[k]);                  // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
+            dzi[k] = dC * cTilde[k] * i[k] * (1.0 - i[k]);                 // dz_i = dc⊙c̃⊙Γi⊙(1 − Γi)
+            dzc[k] = dC * i[k] * (1.0 - cTilde[k] * cTilde[k]);           // dz_c = dc⊙Γi⊙(1 − c̃²)
+            dzo[k] = dO * o[k] * (1.0 - o[k]);                             // dz_o = dΓo⊙Γo⊙(1 − Γo)
+            dcNext[k] = dC * f[k];                                         // dc_prev = dc⊙Γf
+        }
+    }
+
+    /// <summary>Puts da⟨s⟩ from outside the recurrence into DA for the steps [p0, p1) of the time block from b0.</summary>
+    private delegate void Seed(Chunk c, int p0, int p1, int b0);
+
+    private enum Mode { Forward, Backward, Loss }
+
+    /// <summary>The values of one step for one chunk: a⟨t⟩, c⟨t⟩ and the gates (only a and c for the initial carry).</summary>
+    private readonly record struct Record(Block A, Block C, Block F, Block I, Block CTilde, Block O)
+    {
+        public static Record Initial(Matrix<double> a0, Matrix<double> c0, int j0, int m) =>
+            new(Block.Of(a0).Slice(j0, m), Block.Of(c0).Slice(j0, m), default, default, default, default);
+
+        public static Record Of(LstmCache cache, int j0, int m) =>
+            new(Block.Of(cache.A).Slice(j0, m), Block.Of(cache.C).Slice(j0, m), Block.Of(cache.F).Slice(j0, m),
+                Block.Of(cache.I).Slice(j0, m), Block.Of(cache.CTilde).Slice(j0, m), Block.Of(cache.O).Slice(j0, m));
+    }
+
+    /// <summary>Fresh matrices for the values of every step, overwritten entirely by the forward.</summary>
+    private sealed class Outputs(int steps, int na, int m)
+    {
+        private readonly (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks)[] parts = [.. Enumerable.Range(0, 6).Select(_ => Fresh(steps, na, m))];
+
+        public ImmutableArray<Matrix<double>> A => parts[0].Matrices;
+        public ImmutableArray<Matrix<double>> C => parts[1].Matrices;
+        public ImmutableArray<Matrix<double>> F => parts[2].Matrices;
+        public ImmutableArray<Matrix<double>> I => parts[3].Matrices;
+        public ImmutableArray<Matrix<double>> CTilde => parts[4].Matrices;
+        public ImmutableArray<Matrix<double>> O => parts[5].Matrices;
+
+        public Record At(int s, int j0, int width) =>
+            new(parts[0].Blocks[s].Slice(j0, width), parts[1].Blocks[s].Slice(j0, width), parts[2].Blocks[s].Slice(j0, width),
+                parts[3].Blocks[s].Slice(j0, width), parts[4].Blocks[s].Slice(j0, width), parts[5].Blocks[s].Slice(j0, width));
+
+        public static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int steps, int rows, int m)
+        {
+            var fresh = Enumerable.Range(0, steps).Select(_ => Block.FreshUninitialized(rows, m)).ToArray();
+            return (fresh.Select(f => f.Matrix).ToImmutableArray(), fresh.Select(f => f.Block).ToArray());
+        }
+    }
+
+    /// <summary>The gate matrices split into their a and x parts, with W_aᵀ stored once for a backward.</summary>
+    private sealed record Weights(LstmParameters P, Block[] Wa, Block[] Wx, Block[] WaT, Block[] B, Block Wy, Block By)
+    {
+        public static Weights Of(LstmParameters p, Workspace call, bool backward = true)
+        {
+            var na = p.HiddenSize;
+            var w = new[] { p.Wf, p.Wi, p.Wc, p.Wo }.Select(Block.Of).ToArray();
+            var waT = w.Select(g => backward ? Transpose(g.Slice(0, na), call) : default).ToArray();
+            return new(p, [.. w.Select(g => g.Slice(0, na))], [.. w.Select(g => g.Slice(na, g.Columns - na))], waT,
+                [.. new[] { p.Bf, p.Bi, p.Bc, p.Bo }.Select(Block.Of)], Block.Of(p.Wy), Block.Of(p.By));
+        }
+
+        private static Block Transpose(Block a, Workspace call)
+        {
+            var t = call.Take(a.Columns, a.Rows);
+            for (var i = 0; i < a.Rows; i++)
+                for (var j = 0; j < a.Columns; j++) t.Data[t.Offset + i * t.Rows + j] = a.Data[a.Offset + j * a.Rows + i];
+            return t;
+        }
+    }
+
+    /// <summary>Gradient sums of one chunk: each gate matrix split into its a and x parts.</summary>
+    private sealed record GradientSums(Block[] Wa, Block[] Wx, Block[] B, Block Wy, Block By);
+
+    /// <summary>The gradient sums of every chunk and their total, added chunk after chunk.</summary>
+    private sealed class Gradients
+    {
+        private readonly LstmParameters result;
+        private readonly Block[][] storage;
+        private readonly GradientSums[] sums;
+
+        public Gradients(LstmParameters p, int chunks, Workspace call)
+        {
+            var (na, width, ny) = (p.HiddenSize, p.HiddenSize + p.InputSize, p.OutputSize);
+            var w = Enumerable.Range(0, Gates).Select(_ => Block.Fresh(na, width)).ToArray();
+            var b = Enumerable.Range(0, Gates).Select(_ => Block.Fresh(na, 1)).ToArray();
+            var (wy, by) = (Block.Fresh(ny, na), Block.Fresh(ny, 1));
+            result = p with
+            {
+                Wf = w[0].Matrix, Wi = w[1].Matrix, Wc = w[2].Matrix, Wo = w[3].Matrix,
+                Bf = b[0].Matrix.Column(0), Bi = b[1].Matrix.Column(0), Bc = b[2].Matrix.Column(0), Bo = b[3].Matrix.Column(0),
+                Wy = wy.Matrix, By = by.Matrix.Column(0),
+            };
+            storage = new Block[chunks][];
+            storage[0] = [.. new[] { result.Wf, result.Wi, result.Wc, result.Wo, result.Wy }.Select(Block.Of),
+                          .. new[] { result.Bf, result.Bi, result.Bc, result.Bo, result.By }.Select(Block.Of)];
+            for (var c = 1; c < chunks; c++)
+                storage[c] = [.. storage[0].Select(s => call.Zeros(s.Rows, s.Columns))];
+            sums = [.. storage.Select(s => new GradientSums([.. s[..Gates].Select(g => g.Slice(0, na))], [.. s[..Gates].Select(g => g.Slice(na, width - na))],
+                                                            s[5..(5 + Gates)], s[Gates], s[^1]))];
+        }
+
+        public GradientSums Of(int chunk) => sums[chunk];
+
+        /// <summary>The first chunk's sums plus the others in chunk order.</summary>
+        public LstmParameters Sum()
+        {
+            foreach (var other in storage.Skip(1))
+                for (var k = 0; k < other.Length; k++)
+                    System.Numerics.Tensors.TensorPrimitives.Add(storage[0][k].Span, other[k].Span, storage[0][k].Span);
+            return result;
+        }
+    }
+
+    /// <summary>One chunk of the batch, columns [J0, J0 + M), with its scratch and its gradient sums.</summary>
+    private sealed class Chunk : IDisposable
+    {
+        public Chunk(Weights w, int j0, int m, int steps, Mode mode, GradientSums? sums = null)
+        {
+            (W, J0, M, Steps, Mode, Sums) = (w, j0, m, steps, mode, sums!);
+            BlockSteps = Summation.BlockSteps(m);
+            var (nx, na, ny, columns) = (w.P.InputSize, w.P.HiddenSize, w.P.OutputSize, BlockSteps * m);
+            XF = Scratch.Take(nx, columns);
+            U = [.. Enumerable.Range(0, Gates).Select(_ => Scratch.Take(na, columns))];
+            TanhC = Scratch.Take(na, m);
+            if (mode == Mode.Forward) return;
+            (XB, AP, AB, DA, DX) = (Scratch.Take(nx, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(nx, columns));
+            DZ = [.. Enumerable.Range(0, Gates).Select(_ => Scratch.Take(na, columns))];
+            (DaNext, DcNext) = (Scratch.Zeros(na, m), Scratch.Zeros(na, m));
+            if (mode == Mode.Loss) DO = Scratch.Take(ny, columns);
+        }
+
+        public Weights W { get; }
+        public int J0 { get; }
+        public int M { get; }
+        public int Steps { get; }
+        public Mode Mode { get; }
+        public GradientSums Sums { get; }
+        public int BlockSteps { get; }
+        public Workspace Scratch { get; } = new();
+
+        /// <summary>Forward: the block's inputs and U_g = W_g,x·X + b_g, then z_g.</summary>
+        public Block XF { get; }
+        public Block[] U { get; } = [];
+
+        /// <summary>tanh(c) of the current step.</summary>
+        public Block TanhC { get; }
+
+        /// <summary>Backward: the block's inputs, a⟨s−1⟩ and a⟨s⟩ side by side, da from outside, the gate gradients, dO, dX.</summary>
+        public Block XB { get; }
+        public Block AP { get; }
+        public Block AB { get; }
+        public Block DA { get; }
+        public Block[] DZ { get; } = [];
+        public Block DO { get; }
+        public Block DX { get; }
+
+        /// <summary>da_next and dc_next of the step after the current one; da⟨0⟩ and dc⟨0⟩ at the end.</summary>
+        public Block DaNext { get; }
+        public Block DcNext { get; }
+
+        public void Dispose() => Scratch.Dispose();
+    }
 
     // ---- checks ----
 

@@ -107,7 +107,20 @@ public static class LanguageModel
         FromCell(RnnFunctional.Rnn.Cell, vocabularySize,
             (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
             p => (p.Wya, p.By),
-            (g, dWy, dBy) => g with { Wya = dWy, By = dBy });
+            (g, dWy, dBy) => g with { Wya = dWy, By = dBy })
+        with
+        {
+            // The same loss as the generic fold, on the RNN's sequence kernel.
+            LossAndGradients = (p, batch, init) =>
+            {
+                ArgumentNullException.ThrowIfNull(batch);
+                RequireTokens(nameof(batch), batch.Inputs, vocabularySize);
+                RequireTokens(nameof(batch), batch.Targets, vocabularySize);
+                var xs = batch.Inputs.Select(tokens => OneHot(tokens, vocabularySize)).ToImmutableArray();
+                var (loss, gradients, final) = RnnFunctional.Rnn.NextTokenLossKernel(p, xs, init, batch.Targets, batch.Lengths, RnnFunctional.Rnn.DefaultThreads);
+                return new(loss, batch.Tokens, gradients, final);
+            },
+        };
 
     /// <summary>The LSTM as a next-token model over V tokens (its n_x and n_y must both be V); the state is (a⟨t⟩, c⟨t⟩).</summary>
     /// <param name="vocabularySize">V ≥ 1.</param>

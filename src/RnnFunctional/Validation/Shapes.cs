@@ -84,6 +84,12 @@ internal static class Shapes
         }
     }
 
+    /// <summary>An integer of at least <paramref name="minimum"/>.</summary>
+    public static IEnumerable<Problem> AtLeast(string argument, int value, int minimum)
+    {
+        if (value < minimum) yield return new(argument, $"expected {argument} to be at least {minimum} but got {value}");
+    }
+
     /// <summary>The problems of a set of independent checks, evaluated eagerly and in order.</summary>
     public static Problem[] All(params IEnumerable<Problem>[] checks) => checks.SelectMany(c => c).ToArray();
 
@@ -192,6 +198,7 @@ internal static class Shapes
     private static (int Row, int Column, double Value)? FirstNonFinite(Matrix<double> m)
     {
         var values = m.AsColumnMajorArray() ?? m.ToColumnMajorArray();
+        if (System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<double>(values)) return null;
         var k = Array.FindIndex(values, v => !double.IsFinite(v));
         return k < 0 ? null : (k % m.RowCount, k / m.RowCount, values[k]);
     }

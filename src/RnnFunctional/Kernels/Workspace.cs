@@ -1,0 +1,146 @@
+using System.Buffers;
+using System.Diagnostics;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace RnnFunctional.Kernels;
+
+/// <summary>
+/// A column-major matrix held in part of an array: <see cref="Rows"/>×<see cref="Columns"/> entries from
+/// <see cref="Offset"/>, one column after another. The columns of a step, or of a chunk of a batch, are a contiguous
+/// slice of a matrix laid out one column per example, so a block is how the sequence kernels see a time step of a
+/// batch, a chunk of its columns, or many steps side by side.
+/// </summary>
+/// <param name="Data">The storage.</param>
+/// <param name="Offset">Index of entry (0, 0).</param>
+/// <param name="Rows">Number of rows, also the distance between consecutive columns.</param>
+/// <param name="Columns">Number of columns.</param>
+internal readonly record struct Block(double[] Data, int Offset, int Rows, int Columns)
+{
+    /// <summary>Rows × Columns.</summary>
+    public int Length => Rows * Columns;
+
+    /// <summary>The entries, column after column.</summary>
+    public Span<double> Span => Data.AsSpan(Offset, Length);
+
+    /// <summary>Columns <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> − 1.</summary>
+    public Block Slice(int start, int count)
+    {
+        Debug.Assert(start >= 0 && count >= 0 && start + count <= Columns, "Columns outside the block.");
+        return new(Data, Offset + start * Rows, Rows, count);
+    }
+
+    /// <summary>The storage of a matrix (itself for a dense matrix, else a copy), to be read, never written.</summary>
+    public static Block Of(Matrix<double> m) => new(m.AsColumnMajorArray() ?? m.ToColumnMajorArray(), 0, m.RowCount, m.ColumnCount);
+
+    /// <summary>The storage of a vector as one column (itself for a dense vector, else a copy), to be read, never written.</summary>
+    public static Block Of(MathNet.Numerics.LinearAlgebra.Vector<double> v) => new(v.AsArray() ?? v.ToArray(), 0, v.Count, 1);
+
+    /// <summary>A fresh zero matrix and its storage, for a result that the caller will own.</summary>
+    public static (Matrix<double> Matrix, Block Block) Fresh(int rows, int columns) => Wrap(new double[rows * columns], rows, columns);
+
+    /// <summary>A fresh matrix of unspecified contents and its storage, for a result that a kernel overwrites entirely before returning it.</summary>
+    public static (Matrix<double> Matrix, Block Block) FreshUninitialized(int rows, int columns) =>
+        Wrap(GC.AllocateUninitializedArray<double>(rows * columns), rows, columns);
+
+    private static (Matrix<double> Matrix, Block Block) Wrap(double[] data, int rows, int columns) =>
+        (Matrix<double>.Build.Dense(rows, columns, data), new(data, 0, rows, columns));
+}
+
+/// <summary>
+/// Scratch for one call of a kernel, rented from the shared array pool and returned when disposed. Nothing taken from
+/// a workspace may be reachable from a result: results are always freshly allocated.
+/// </summary>
+internal sealed class Workspace : IDisposable
+{
+    private readonly List<double[]> rented = [];
+
+    /// <summary>Doubles taken so far: the working memory of the call, beyond its arguments and results.</summary>
+    public long Doubles { get; private set; }
+
+    /// <summary>A rows×columns block of unspecified contents.</summary>
+    public Block Take(int rows, int columns)
+    {
+        var data = ArrayPool<double>.Shared.Rent(checked(rows * columns));
+        rented.Add(data);
+        Doubles += (long)rows * columns;
+        return new(data, 0, rows, columns);
+    }
+
+    /// <summary>A rows×columns block of zeros.</summary>
+    public Block Zeros(int rows, int columns)
+    {
+        var block = Take(rows, columns);
+        block.Span.Clear();
+        return block;
+    }
+
+    /// <summary>Returns every block to the pool.</summary>
+    public void Dispose()
+    {
+        foreach (var data in rented) ArrayPool<double>.Shared.Return(data);
+        rented.Clear();
+    }
+}
+
+/// <summary>
+/// The fixed reduction order that makes a sequence kernel's sums deterministic. A batch of m columns is cut into
+/// ⌊m / <see cref="ChunkColumns"/>⌋ chunks (at least one) of nearly equal width, whatever the number of threads;
+/// within a chunk the steps are cut into time blocks of <see cref="BlockSteps"/> steps from t = 0. A weight gradient
+/// is Σ over chunks in order of Σ over time blocks, last block first, of one product over the block's columns. The
+/// same cuts are used by one thread or many, and by the full and the checkpointed backward, which is why their
+/// results are bitwise identical.
+/// </summary>
+internal static class Summation
+{
+    /// <summary>Batch columns per chunk, below which a batch is not split.</summary>
+    public const int ChunkColumns = 128;
+
+    /// <summary>Columns (steps × chunk width) that a time block aims at: the depth of one panel of <see cref="Gemm"/>.</summary>
+    public const int BlockColumns = 256;
+
+    /// <summary>The chunks of a batch of <paramref name="m"/> columns: (first column, width), in order.</summary>
+    public static (int Start, int Count)[] Chunks(int m)
+    {
+        var count = Math.Max(1, m / ChunkColumns);
+        var chunks = new (int, int)[count];
+        for (int c = 0, start = 0; c < count; c++)
+        {
+            var width = m / count + (c < m % count ? 1 : 0);
+            chunks[c] = (start, width);
+            start += width;
+        }
+        return chunks;
+    }
+
+    /// <summary>Steps per time block for a chunk of <paramref name="columns"/> columns.</summary>
+    public static int BlockSteps(int columns) => Math.Max(1, BlockColumns / columns);
+
+    /// <summary>
+    /// The pieces of steps [<paramref name="s0"/>, <paramref name="s1"/>) cut at the time-block boundaries, last
+    /// piece first: (start, end) of the piece and (start, end) of its time block, the block's end clipped to
+    /// <paramref name="steps"/>.
+    /// </summary>
+    public static IEnumerable<(int Start, int End, int BlockStart, int BlockEnd)> PiecesBackward(int s0, int s1, int blockSteps, int steps)
+    {
+        for (var end = s1; end > s0;)
+        {
+            var blockStart = (end - 1) / blockSteps * blockSteps;
+            var start = Math.Max(s0, blockStart);
+            yield return (start, end, blockStart, Math.Min(blockStart + blockSteps, steps));
+            end = start;
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/>(first column, width, index) for every chunk, on up to <paramref name="threads"/> threads.</summary>
+    public static void ForEachChunk((int Start, int Count)[] chunks, int threads, Action<int, int, int> body)
+    {
+        if (chunks.Length == 1 || threads <= 1)
+        {
+            for (var c = 0; c < chunks.Length; c++) body(chunks[c].Start, chunks[c].Count, c);
+        }
+        else
+        {
+            Parallel.For(0, chunks.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, c => body(chunks[c].Start, chunks[c].Count, c));
+        }
+    }
+}

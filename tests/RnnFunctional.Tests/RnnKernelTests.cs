@@ -1,0 +1,182 @@
+using System.Collections.Immutable;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
+using RnnFunctional.Testing;
+
+namespace RnnFunctional.Tests;
+
+/// <summary>Draws cases with either activation.</summary>
+public sealed class RnnKernelArbitraries
+{
+    public static Arbitrary<RnnCase> Cases() =>
+        Arb.From(
+            from shape in Shaped.Arbitrary(8).Generator
+            from activation in Gen.Elements(Activation.Tanh, Activation.Relu)
+            select new RnnCase(shape, activation),
+            c => Shaped.Arbitrary(8).Shrinker(c.Shape).Select(s => new RnnCase(s, c.P.Activation)));
+}
+
+/// <summary>
+/// The sequence kernels behind Rnn.Forward, Backward and LossAndGradients against the generic fold of
+/// <see cref="Rnn.Cell"/> through <see cref="Recurrence"/>: the states, predictions, input gradients and per-step
+/// losses have the same bits; the parameter gradients, summed in another order, agree to 1e-12 relative. The
+/// checkpointed backward and the batch split over threads give bitwise-identical results.
+/// </summary>
+public sealed class RnnKernelTests
+{
+    private static bool Same(Matrix<double> a, Matrix<double> b) =>
+        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount &&
+        a.ToColumnMajorArray().Select(BitConverter.DoubleToInt64Bits).SequenceEqual(b.ToColumnMajorArray().Select(BitConverter.DoubleToInt64Bits));
+
+    private static bool Same(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) => a.Length == b.Length && a.Zip(b, Same).All(x => x);
+
+    private static bool Same(RnnParameters a, RnnParameters b) =>
+        Tree.Flatten(a).Select(BitConverter.DoubleToInt64Bits).SequenceEqual(Tree.Flatten(b).Select(BitConverter.DoubleToInt64Bits));
+
+    /// <summary>|a − b| ≤ 1e-12·max(1, |b|) for every entry: a sum of terms of order one, rounded in two orders.</summary>
+    private static bool Close(RnnParameters a, RnnParameters b) =>
+        Tree.Flatten(a).Zip(Tree.Flatten(b)).All(p => Math.Abs(p.Item1 - p.Item2) <= 1e-12 * Math.Max(1, Math.Abs(p.Item2)));
+
+    private static ScannedGradient<RnnParameters, Matrix<double>> GenericBackward(RnnParameters p, ImmutableArray<RnnCache> caches,
+        ImmutableArray<Matrix<double>> da, int m) =>
+        Recurrence.Backward(Rnn.Cell, Tree.ZerosLike(p), caches, da, Matrix<double>.Build.Dense(p.HiddenSize, m));
+
+    [Property(Arbitrary = [typeof(RnnKernelArbitraries)], MaxTest = 100)]
+    public Property ForwardHasTheBitsOfTheGenericFold(RnnCase c)
+    {
+        var fast = Rnn.Forward(c.P, c.Xs, c.A0);
+        var generic = Recurrence.Forward(Rnn.Cell, c.P, c.Xs, c.A0);
+        var predictions = generic.Outputs.Select(a => Softmax.Predict(c.P.Wya, c.P.By, a)).ToImmutableArray();
+        return Same(fast.States, generic.Outputs).Label("states")
+            .And(Same(fast.Predictions, predictions).Label("predictions"))
+            .And(fast.Caches.Zip(generic.Caches, (f, g) => Same(f.Xt, g.Xt) && Same(f.APrev, g.APrev) && Same(f.A, g.A)).All(x => x).Label("caches"));
+    }
+
+    [Property(Arbitrary = [typeof(RnnKernelArbitraries)], MaxTest = 100)]
+    public Property BackwardAgreesWithTheGenericFold(RnnCase c)
+    {
+        var forward = Rnn.Forward(c.P, c.Xs, c.A0);
+        var fast = Rnn.Backward(forward, c.Da);
+        var generic = GenericBackward(c.P, forward.Caches, c.Da, c.A0.ColumnCount);
+        return Same(fast.Dx, generic.Dx).Label("dx, same bits")
+            .And(Same(fast.Da0, generic.DInit).Label("da0, same bits"))
+            .And(Close(fast.Gradients, generic.Gradients).Label("parameter gradients to 1e-12"))
+            .And((fast.Gradients.Activation == c.P.Activation).Label("activation kept"));
+    }
+
+    [Property(Arbitrary = [typeof(RnnKernelArbitraries)], MaxTest = 100)]
+    public Property LossAndGradientsAgreesWithTheGenericFold(RnnCase c)
+    {
+        var fast = Rnn.LossAndGradients(c.P, c.Xs, c.A0, c.Labels);
+        var scanned = Recurrence.Forward(Rnn.Cell, c.P, c.Xs, c.A0);
+        var head = Softmax.LossAndGradients(c.P.Wya, c.P.By, scanned.Outputs, c.Labels);
+        var back = GenericBackward(c.P, scanned.Caches, head.DStates, c.A0.ColumnCount);
+        var generic = back.Gradients with { Wya = head.DWy, By = head.DBy };
+        return (BitConverter.DoubleToInt64Bits(fast.Loss) == BitConverter.DoubleToInt64Bits(head.Loss)).Label($"loss, same bits: {fast.Loss:R} and {head.Loss:R}")
+            .And(Same(fast.Dx, back.Dx).Label("dx, same bits"))
+            .And(Same(fast.Da0, back.DInit).Label("da0, same bits"))
+            .And(Close(fast.Gradients, generic).Label("parameter gradients to 1e-12"));
+    }
+
+    /// <summary>Checkpoint distances from 1 (every state kept) to beyond T (one segment), and sequences long enough for several time blocks.</summary>
+    private static Gen<(RnnCase Case, int Every)> LongCases =>
+        from shape in Shaped.Arbitrary(8).Generator
+        from steps in Gen.Choose(1, 70)
+        from activation in Gen.Elements(Activation.Tanh, Activation.Relu)
+        from every in Gen.Choose(1, steps + 2)
+        select (new RnnCase(shape with { Dims = shape.Dims with { T = steps } }, activation), every);
+
+    [Property(MaxTest = 100)]
+    public Property BackwardCheckpointedIsBitwiseIdenticalToBackward() =>
+        Prop.ForAll(LongCases.ToArbitrary(), t =>
+        {
+            var c = t.Case;
+            var full = Rnn.Backward(Rnn.Forward(c.P, c.Xs, c.A0), c.Da);
+            var checkpointed = Rnn.BackwardCheckpointed(c.P, c.Xs, c.A0, c.Da, t.Every);
+            return (Same(full.Gradients, checkpointed.Gradients) && Same(full.Dx, checkpointed.Dx) && Same(full.Da0, checkpointed.Da0))
+                .Label($"T={c.Xs.Length} every={t.Every}: gradients, dx and da0 bitwise identical");
+        });
+
+    [Property(MaxTest = 100)]
+    public Property LossAndGradientsCheckpointedIsBitwiseIdenticalToLossAndGradients() =>
+        Prop.ForAll(LongCases.ToArbitrary(), t =>
+        {
+            var c = t.Case;
+            var full = Rnn.LossAndGradients(c.P, c.Xs, c.A0, c.Labels);
+            var checkpointed = Rnn.LossAndGradientsCheckpointed(c.P, c.Xs, c.A0, c.Labels, t.Every);
+            return (full.Loss.Equals(checkpointed.Loss) && Same(full.Gradients, checkpointed.Gradients) && Same(full.Dx, checkpointed.Dx)
+                    && Same(full.Da0, checkpointed.Da0))
+                .Label($"T={c.Xs.Length} every={t.Every}: loss, gradients, dx and da0 bitwise identical");
+        });
+
+    /// <summary>Batches wide enough to be cut into two or three chunks, with small models to keep the test fast.</summary>
+    private static Gen<RnnCase> WideBatches =>
+        from shape in Shaped.Arbitrary(6).Generator
+        from m in Gen.Choose(Summation.ChunkColumns * 2, Summation.ChunkColumns * 3 + 40)
+        from steps in Gen.Choose(1, 12)
+        select new RnnCase(shape with { Dims = shape.Dims with { M = m, T = steps } });
+
+    [Property(MaxTest = 15)]
+    public Property SplittingTheBatchOverThreadsIsBitwiseIdenticalToOneThread() =>
+        Prop.ForAll(WideBatches.ToArbitrary(), Gen.Choose(1, 15).ToArbitrary(), (c, every) =>
+        {
+            var steps = c.Xs.Length;
+            var one = Rnn.LossKernel(c.P, c.Xs, c.A0, c.Labels, steps, threads: 1);
+            var two = Rnn.LossKernel(c.P, c.Xs, c.A0, c.Labels, steps, threads: 2);
+            var checkpointed = Rnn.LossKernel(c.P, c.Xs, c.A0, c.Labels, every, threads: 2);
+            var forward = Rnn.ForwardKernel(c.P, c.Xs, c.A0, threads: 1);
+            var backwardOne = Rnn.BackwardKernel(forward, c.Da, threads: 1);
+            var backwardTwo = Rnn.BackwardKernel(Rnn.ForwardKernel(c.P, c.Xs, c.A0, threads: 2), c.Da, threads: 2);
+            return (one.Loss.Equals(two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0))
+                .Label($"m={c.A0.ColumnCount}: LossAndGradients on one and two threads")
+                .And((checkpointed.Loss.Equals(one.Loss) && Same(checkpointed.Gradients, one.Gradients)).Label($"checkpointed every {every} on two threads"))
+                .And((Same(backwardOne.Gradients, backwardTwo.Gradients) && Same(backwardOne.Dx, backwardTwo.Dx)).Label("Backward on one and two threads"));
+        });
+
+    [Property(MaxTest = 10)]
+    public Property SplitBatchesAgreeWithTheGenericFold() =>
+        Prop.ForAll(WideBatches.ToArbitrary(), c =>
+        {
+            var fast = Rnn.LossKernel(c.P, c.Xs, c.A0, c.Labels, c.Xs.Length, threads: 2);
+            var scanned = Recurrence.Forward(Rnn.Cell, c.P, c.Xs, c.A0);
+            var head = Softmax.LossAndGradients(c.P.Wya, c.P.By, scanned.Outputs, c.Labels);
+            var back = GenericBackward(c.P, scanned.Caches, head.DStates, c.A0.ColumnCount);
+            return fast.Loss.Equals(head.Loss).Label("loss, same bits")
+                .And(Same(fast.Dx, back.Dx).Label("dx, same bits"))
+                .And(Close(fast.Gradients, back.Gradients with { Wya = head.DWy, By = head.DBy }).Label("parameter gradients to 1e-12"));
+        });
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property LanguageModelOnTheKernelAgreesWithTheGenericFold(LanguageCase c)
+    {
+        var generic = LanguageModel.FromCell(Rnn.Cell, c.V, (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m), p => (p.Wya, p.By),
+            (g, dWy, dBy) => g with { Wya = dWy, By = dBy });
+        var (fast, reference) = (c.Model.LossAndGradients(c.P, c.Batch, c.A0), generic.LossAndGradients(c.P, c.Batch, c.A0));
+        return fast.Loss.Equals(reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
+            .And((fast.Tokens == reference.Tokens).Label("tokens"))
+            .And(Same(fast.Final, reference.Final).Label("final state, same bits"))
+            .And(Close(fast.Gradients, reference.Gradients).Label("parameter gradients to 1e-12"));
+    }
+
+    [Property(Arbitrary = [typeof(RnnArbitraries)], MaxTest = 30)]
+    public Property CheckpointedFunctionsRejectADistanceBelowOne(RnnCase c)
+    {
+        var backward = Assert.Throws<ArgumentException>(() => Rnn.BackwardCheckpointed(c.P, c.Xs, c.A0, c.Da, 0));
+        var loss = Assert.Throws<ArgumentException>(() => Rnn.LossAndGradientsCheckpointed(c.P, c.Xs, c.A0, c.Labels, -3));
+        return (backward.ParamName == "every" && backward.Message.StartsWith("expected every to be at least 1 but got 0")).Label(backward.Message)
+            .And((loss.ParamName == "every" && loss.Message.StartsWith("expected every to be at least 1 but got -3")).Label(loss.Message))
+            .And(Rnn.TryBackwardCheckpointed(c.P, c.Xs, c.A0, c.Da, 0).IsFail.Label("TryBackwardCheckpointed fails"));
+    }
+
+    [Property(Arbitrary = [typeof(RnnArbitraries)], MaxTest = 30)]
+    public Property BackwardCheckpointedRejectsMismatchedDa(RnnCase c)
+    {
+        var da = c.Da.SetItem(0, Matrix<double>.Build.Dense(c.P.HiddenSize + 1, c.A0.ColumnCount));
+        var e = Assert.Throws<ArgumentException>(() => Rnn.BackwardCheckpointed(c.P, c.Xs, c.A0, da, 2));
+        var expected = $"expected da[0] to be n_a×m = {c.P.HiddenSize}×{c.A0.ColumnCount} but got {c.P.HiddenSize + 1}×{c.A0.ColumnCount}";
+        return (e.ParamName == "da" && e.Message.StartsWith(expected)).Label(e.Message);
+    }
+}
