@@ -12,7 +12,7 @@ namespace RnnFunctional.Tests;
 /// The numerical reference is <see cref="PreciseGradCheck"/>: <see cref="GradCheckOptions.Ridders"/>, with a second
 /// look from larger first steps at the rare entries (about one case in a thousand for a two-layer stack) whose
 /// estimate is too imprecise to judge at 1e-6, keeping per entry the estimate with the smaller error estimate of its
-/// own. The bar is <see cref="GradientProperty.Holds"/> at 1e-6.
+/// own. The bar is <see cref="GradientProperty.Holds(GradCheckReport, double)"/> at 1e-6.
 /// 
 /// The cells are smooth (tanh RNN, LSTM, GRU): a ReLU layer has kinks where a pre-activation crosses 0, and a finite difference
 /// taken across a kink is not a derivative. ReLU layers are covered by the exact laws of LayerLawTests.
