@@ -36,8 +36,11 @@ public sealed record CellUnderTest<TParams, TCarry, TCache>(
     /// </summary>
     public double Tolerance { get; init; } = 1e-12;
 
-    /// <summary>How the gradient laws estimate derivatives; <see cref="GradCheckOptions.Ridders"/> unless set.</summary>
-    public GradCheckOptions Numeric { get; init; } = GradCheckOptions.Ridders;
+    /// <summary>
+    /// How the gradient laws estimate derivatives: unless set, Ridders' method with the second look of
+    /// <see cref="PreciseGradCheck"/> at entries too imprecise to be judged (see <see cref="GradientProperty.Tree{T}"/>).
+    /// </summary>
+    public GradCheckOptions? Numeric { get; init; }
 
     /// <summary>Draws a case of the given sizes from the shape's seed.</summary>
     /// <param name="shape">Sizes and seed.</param>

@@ -55,8 +55,8 @@ public static class GradientProperty
     /// <param name="at">The point θ: any parameter tree.</param>
     /// <param name="gradient">The claimed ∇f(θ), of the same structure as θ.</param>
     /// <param name="options">
-    /// How derivatives are estimated; if omitted, <see cref="PreciseGradCheck"/>: Ridders' method with a second look
-    /// from larger steps at entries whose own error estimate is too large to judge at the bar.
+    /// How derivatives are estimated. If omitted, by <see cref="PreciseGradCheck"/>: Ridders' method, with a second
+    /// look from larger steps at the entries whose estimate is too imprecise to be judged at <paramref name="tolerance"/>.
     /// </param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Tree<T>(Func<T, double> f, T at, T gradient, GradCheckOptions? options = null, double tolerance = Tolerance)
@@ -70,10 +70,7 @@ public static class GradientProperty
     /// <param name="f">The scalar function of the leaves.</param>
     /// <param name="at">The point, as leaves.</param>
     /// <param name="gradient">The claimed gradient, leaves of the same names and shapes.</param>
-    /// <param name="options">
-    /// How derivatives are estimated; if omitted, <see cref="PreciseGradCheck"/>: Ridders' method with a second look
-    /// from larger steps at entries whose own error estimate is too large to judge at the bar.
-    /// </param>
+    /// <param name="options">How derivatives are estimated; by <see cref="PreciseGradCheck"/> if omitted.</param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Leaves(Func<ImmutableArray<Leaf>, double> f, ImmutableArray<Leaf> at, ImmutableArray<Leaf> gradient,
         GradCheckOptions? options = null, double tolerance = Tolerance) =>
@@ -89,14 +86,23 @@ public static class GradientProperty
     /// <param name="at">The point θ.</param>
     /// <param name="gradient">The claimed ∇f(θ).</param>
     /// <param name="seed">Seed of the direction.</param>
-    /// <param name="options">How the derivative is estimated; <see cref="GradCheckOptions.Ridders"/> if omitted.</param>
+    /// <param name="options">
+    /// How the derivative is estimated. If omitted, by Ridders' method, with a second look from the larger first steps
+    /// of <see cref="PreciseGradCheck.LargerSteps"/> when the estimate is too imprecise to be judged at
+    /// <paramref name="tolerance"/> (keeping the estimate with the smallest error estimate of its own).
+    /// </param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Directional<T>(Func<T, double> f, T at, T gradient, int seed, GradCheckOptions? options = null,
         double tolerance = Tolerance)
         where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(at);
-        var entry = GradCheck.Directional(f, at, gradient, RandomDirection(at, seed), options ?? GradCheckOptions.Ridders);
+        var direction = RandomDirection(at, seed);
+        GradCheckEntry Check(GradCheckOptions o) => GradCheck.Directional(f, at, gradient, direction, o);
+        var first = Check(options ?? GradCheckOptions.Ridders);
+        var entry = options is not null || first.NumericError < 0.1 * tolerance * Math.Max(Math.Abs(first.Numeric), GradCheckOptions.Ridders.Floor)
+            ? first
+            : PreciseGradCheck.LargerSteps.Select(h => Check(GradCheckOptions.Ridders with { Epsilon = h })).Append(first).MinBy(e => e.NumericError)!;
         return Holds(entry with { Leaf = $"direction of seed {seed}" }, tolerance);
     }
 

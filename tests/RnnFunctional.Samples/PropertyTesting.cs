@@ -12,20 +12,18 @@ namespace RnnFunctional.Samples;
 public sealed class PropertyTesting
 {
     #region property-own-loss
-    // A loss of your own: ½‖a⟨T⟩ − target‖² on the last hidden state, back-propagated with Rnn.Backward.
+    // A loss of your own: ½ Σ_t ‖a⟨t⟩ − y⟨t⟩‖², every hidden state against a target, back-propagated with Rnn.Backward.
     [Property(MaxTest = 100)]
-    public Property LastStateLossGradientsMatchFiniteDifferences() =>
+    public Property StateRegressionGradientsMatchFiniteDifferences() =>
         Prop.ForAll(RnnCase.Arbitrary(max: 6), c =>
         {
-            var target = Draw.Matrix(c.Shape.NewRandom(), c.P.HiddenSize, c.A0.ColumnCount);
-            double Loss(RnnParameters p, ImmutableArray<Matrix<double>> xs)
-            {
-                var error = Rnn.Forward(p, xs, c.A0).States[^1] - target;
-                return 0.5 * error.PointwiseMultiply(error).Enumerate().Sum();
-            }
+            var random = c.Shape.NewRandom();
+            var targets = Draw.Sequence(random, c.Xs.Length, c.P.HiddenSize, c.A0.ColumnCount);
+            double Loss(RnnParameters p, ImmutableArray<Matrix<double>> xs) =>
+                0.5 * Rnn.Forward(p, xs, c.A0).States.Zip(targets, (a, y) => (a - y).PointwiseMultiply(a - y).Enumerate().Sum()).Sum();
 
             var forward = Rnn.Forward(c.P, c.Xs, c.A0);
-            var da = forward.States.Select((a, t) => t == c.Xs.Length - 1 ? a - target : 0 * a).ToImmutableArray();
+            var da = forward.States.Zip(targets, (a, y) => a - y).ToImmutableArray();   // ∂loss/∂a⟨t⟩ from outside the recurrence
             var g = Rnn.Backward(forward, da);
 
             return GradientProperty.Tree(p => Loss(p, c.Xs), c.P, g.Gradients)                   // every parameter entry
@@ -54,6 +52,17 @@ public sealed class PropertyTesting
         var gru = CellUnderTest.Gru();
         return Prop.ForAll(gru.Cases(max: 4), c => CellLaws.BatchEqualsColumnsRunAlone(gru, c).And(CellLaws.NoArgumentIsMutated(gru, c)));
     }
+    #endregion
+
+    #region property-stack-laws
+    // A two-layer ragged stack: an LSTM under a bidirectional layer of a GRU and a tanh RNN.
+    private static readonly ImmutableArray<LayerSpec> Architecture = [LayerSpec.Uni(CellKind.Lstm), LayerSpec.Bi(CellKind.Gru, CellKind.RnnTanh)];
+
+    [Property(MaxTest = 20)]
+    public Property StackLossGradientsMatchFiniteDifferences() => StackLaws.LossGradientsMatchFiniteDifferences(Architecture, ragged: true, max: 4);
+
+    [Property(MaxTest = 50)]
+    public Property RaggedStackEqualsItsColumnsAlone() => StackLaws.RaggedBatchEqualsColumnsRunAlone(Architecture);
     #endregion
 
     [Fact]

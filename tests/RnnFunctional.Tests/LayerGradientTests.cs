@@ -27,30 +27,27 @@ public sealed class LayerGradientTests
 
     [Property(MaxTest = 100)]
     public Property LstmOverGruStackLossMatchesFiniteDifferences() =>
-        Prop.ForAll(StackCase.Arbitrary(LstmOverGru, ragged: false), LossProperty);
+        StackLaws.LossGradientsMatchFiniteDifferences(LstmOverGru, ragged: false);
 
     [Property(MaxTest = 100)]
     public Property BidirectionalLossMatchesFiniteDifferences() =>
-        Prop.ForAll(StackCase.Arbitrary(MixedBidirectional, ragged: false), LossProperty);
+        StackLaws.LossGradientsMatchFiniteDifferences(MixedBidirectional, ragged: false);
 
     [Property(MaxTest = 100)]
     public Property RaggedBidirectionalGruLossMatchesFiniteDifferences() =>
-        Prop.ForAll(StackCase.Arbitrary(BidirectionalGru, ragged: true), LossProperty);
+        StackLaws.LossGradientsMatchFiniteDifferences(BidirectionalGru, ragged: true);
 
     [Property(MaxTest = 100)]
     public Property RaggedLossMatchesFiniteDifferences() =>
-        Prop.ForAll(StackCase.Arbitrary(EveryCell, ragged: true), LossProperty);
+        StackLaws.LossGradientsMatchFiniteDifferences(EveryCell, ragged: true);
 
     [Property(MaxTest = 100)]
     public Property RaggedStackBackwardMatchesFiniteDifferences() =>
-        Prop.ForAll(StackCase.Arbitrary(UnderBidirectional, ragged: true), c =>
-        {
-            double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
-                Inner(c.DTop, Stack.Forward(p, xs, c.LengthsArgument, initial).Top);
-            var g = Stack.Backward(Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial), c.DTop);
-            return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients))
-                .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
-        });
+        StackLaws.BackwardMatchesFiniteDifferences(UnderBidirectional, ragged: true);
+
+    [Property(MaxTest = 100)]
+    public Property RaggedStackLossAlongRandomDirections() =>
+        StackLaws.DirectionalDerivativeMatches(EveryCell, ragged: true);
 
     [Property(MaxTest = 100)]
     public Property RaggedScanBackwardMatchesFiniteDifferences() =>
@@ -93,31 +90,7 @@ public sealed class LayerGradientTests
                 .Label($"lengths [{string.Join(", ", lengths)}], reverse = {reverse}");
         });
 
-    /// <summary>The loss's gradient w.r.t. every leaf of the stack, every x⟨t⟩ and every part of every initial state.</summary>
-    private static Property LossProperty(StackCase c)
-    {
-        double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
-            Stack.Loss(p, xs, c.Labels, c.LengthsArgument, initial);
-        var g = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial);
-        return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients))
-            .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
-    }
-
     /// <summary>Σ_t ⟨w⟨t⟩, v⟨t⟩⟩ with a compensated sum.</summary>
     internal static double Inner(ImmutableArray<Matrix<double>> weights, ImmutableArray<Matrix<double>> values) =>
         Kernels.Ops.CompensatedSum(weights.Zip(values, (w, v) => w.PointwiseMultiply(v).Enumerate()).SelectMany(x => x));
-
-    /// <summary>One check over the leaves xs[0..T−1], initial[l][k].</summary>
-    private static GradCheckReport InputCheck(StackCase c,
-        Func<ImmutableArray<Matrix<double>>, ImmutableArray<ImmutableArray<Matrix<double>>>, double> f,
-        ImmutableArray<Matrix<double>> dx, ImmutableArray<ImmutableArray<Matrix<double>>> dInitial)
-    {
-        var T = c.Xs.Length;
-        ImmutableArray<Leaf> Leaves(ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
-            [.. SequenceLeaves.Of("xs", xs), .. initial.SelectMany((parts, l) => SequenceLeaves.Of($"initial[{l}]", parts))];
-        ImmutableArray<ImmutableArray<Matrix<double>>> ReadInitial(ImmutableArray<Leaf> leaves) =>
-            Scan.Fold(T, c.Initial, (offset, parts) => (offset + parts.Length, SequenceLeaves.Read(leaves, offset, parts.Length))).Outputs;
-        return PreciseGradCheck.Leaves(leaves => f(SequenceLeaves.Read(leaves, 0, T), ReadInitial(leaves)),
-                                Leaves(c.Xs, c.Initial), Leaves(dx, dInitial));
-    }
 }

@@ -37,41 +37,10 @@ public sealed class LayerLawTests
         a.Length == b.Length && a.Zip(b).All(p => AllSame(p.Item1, p.Item2));
 
     [Property(MaxTest = 100)]
-    public Property RaggedBatchEqualsColumnsRunAlone() =>
-        Prop.ForAll(StackCase.Arbitrary(Mixed, ragged: true), c =>
-        {
-            var forward = Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial);
-            var batch = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial);
-            var m = c.Lengths.Length;
-            var alone = Enumerable.Range(0, m).Select(j =>
-            {
-                var length = c.Lengths[j];
-                var xs = c.Xs[..length].Select(x => Column(x, j)).ToImmutableArray();
-                var initial = c.Initial.Select(parts => parts.Select(s => Column(s, j)).ToImmutableArray()).ToImmutableArray();
-                var labels = c.Labels[..length].Select(row => ImmutableArray.Create(row[j])).ToImmutableArray();
-                return (Forward: Stack.Forward(c.P, xs, initial: initial), Loss: Stack.LossAndGradients(c.P, xs, labels, initial: initial));
-            }).ToArray();
+    public Property RaggedBatchEqualsColumnsRunAlone() => StackLaws.RaggedBatchEqualsColumnsRunAlone(Mixed);
 
-            bool ColumnAgrees(int j)
-            {
-                var (a, length) = (alone[j], c.Lengths[j]);
-                var states = forward.States.Select((layer, l) => layer.Select((h, t) =>
-                    t < length ? Close(Column(h, j), a.Forward.States[l][t]) : IsZero(Column(h, j))).All(x => x)).All(x => x);
-                var predictions = forward.Predictions.Select((y, t) =>
-                    t < length ? Close(Column(y, j), a.Forward.Predictions[t]) : IsZero(Column(y, j))).All(x => x);
-                var final = forward.Final.Select((parts, l) => parts.Zip(a.Forward.Final[l], (s, sa) => Close(Column(s, j), sa)).All(x => x)).All(x => x);
-                var dx = batch.Dx.Select((d, t) => t < length ? Close(Column(d, j), a.Loss.Dx[t]) : IsZero(Column(d, j))).All(x => x);
-                var dInitial = batch.DInitial.Select((parts, l) => parts.Zip(a.Loss.DInitial[l], (d, da) => Close(Column(d, j), da)).All(x => x)).All(x => x);
-                return states && predictions && final && dx && dInitial;
-            }
-
-            var lossAgrees = Close(batch.Loss, alone.Sum(a => a.Loss.Loss));
-            var gradientSum = alone.Select(a => a.Loss.Gradients).Aggregate((x, y) => x + y);
-            var gradientsAgree = Tree.Flatten(gradientSum).Zip(Tree.Flatten(batch.Gradients)).All(p => Close(p.Item2, p.Item1));
-            return Enumerable.Range(0, m).All(ColumnAgrees).Label("states, predictions, final states, dx and initial-state gradients of each column")
-                .And(lossAgrees.Label("loss is the sum of the columns' losses"))
-                .And(gradientsAgree.Label("gradients are the sum of the columns' gradients"));
-        });
+    [Property(MaxTest = 50)]
+    public Property DeepRaggedBatchEqualsColumnsRunAlone() => StackLaws.RaggedBatchEqualsColumnsRunAlone(Deep);
 
     [Property(MaxTest = 100)]
     public Property FullLengthsEqualOmittedLengths() =>
@@ -231,17 +200,7 @@ public sealed class LayerLawTests
         });
 
     [Property(MaxTest = 50)]
-    public Property NoArgumentIsMutated() =>
-        Prop.ForAll(StackCase.Arbitrary(Mixed, ragged: true), c =>
-        {
-            double[] Snapshot() =>
-                [.. Tree.Flatten(c.P), .. c.Xs.SelectMany(Draw.Snapshot), .. c.Initial.SelectMany(parts => parts.SelectMany(Draw.Snapshot)), .. c.DTop.SelectMany(Draw.Snapshot)];
-            var before = Snapshot();
-            var forward = Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial);
-            _ = Stack.Backward(forward, c.DTop);
-            _ = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial);
-            return Snapshot().SequenceEqual(before).Label("parameters, inputs, initial states and dTop unchanged");
-        });
+    public Property NoArgumentIsMutated() => StackLaws.NoArgumentIsMutated(Mixed);
 
     [Fact]
     public void InitializeChainsLayersAndIsDeterministic()
