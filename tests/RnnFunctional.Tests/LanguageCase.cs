@@ -68,6 +68,9 @@ public sealed record LanguageCase
     /// <summary>A random tree shaped like <see cref="P"/>, entries in (−1, 1).</summary>
     public RnnParameters Direction { get; }
 
+    /// <summary>A number in [0, n) drawn from <see cref="Seed"/> (the same for a given case).</summary>
+    public int Random(int n) => new Random(Seed).Next(n);
+
     /// <summary>A further seed for draws made by a test.</summary>
     public int Seed { get; }
 

@@ -46,9 +46,20 @@ public sealed class LanguageModelTests
     public Property GruRaggedBatchEqualsItemsRunAlone(LanguageCase c) =>
         EqualsItemsRunAlone(LanguageModel.Gru(c.V), c.Gru, c, j => Column(c.A0, j), c.A0);
 
+    /// <summary>
+    /// The stack's gradient, one item at a time. A batch's loss reaches 100 nats, whose round-off (ulp(f)/h) leaves
+    /// entries near the 1e-8 floor unjudgeable by finite differences about once in a thousand cases (a 60-digit
+    /// evaluation of such a case confirmed the analytic entry to 5e-12); one item's loss is a few nats. That a
+    /// batch's loss and gradients are the sums over its items is <see cref="StackRaggedBatchEqualsItemsRunAlone"/>.
+    /// </summary>
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
-    public Property StackLossAndGradientsMatchesFiniteDifferences(LanguageCase c) =>
-        MatchesFiniteDifferences(LanguageModel.Stack(c.V), c.Stack, c.Batch, c.StackInit);
+    public Property StackLossAndGradientsMatchesFiniteDifferences(LanguageCase c)
+    {
+        var j = c.Random(c.Items.Length);
+        var init = c.StackInit.Select(layer => layer.Select(part => Column(part, j)).ToImmutableArray()).ToImmutableArray();
+        return MatchesFiniteDifferences(LanguageModel.Stack(c.V), c.Stack, TokenBatch.ForNextToken([c.Items[j]]), init)
+            .Label($"item {j}: {c.Items[j].Length} tokens");
+    }
 
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
     public Property StackRaggedBatchEqualsItemsRunAlone(LanguageCase c) =>

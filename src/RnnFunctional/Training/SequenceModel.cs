@@ -13,8 +13,8 @@ namespace RnnFunctional;
 /// <param name="Gradients">The gradient of <paramref name="Loss"/> with respect to every parameter.</param>
 /// <param name="Final">
 /// The state after the window's last step, to carry into the next window. A column whose item ends before the window
-/// does has no further target, so its state there is read by nothing: ragged scans freeze it at the item's end, the
-/// RNN's sequence kernel runs it on over the padding.
+/// does has no further target, so its state there is read by nothing: <see cref="LanguageModel.Stack"/> (a ragged
+/// scan) freezes it at the item's end, <see cref="LanguageModel.FromCell"/> runs it on over the padding.
 /// </param>
 public sealed record SequenceLoss<TParams, TState>(double Loss, int Tokens, TParams Gradients, TState Final);
 
@@ -48,9 +48,10 @@ public sealed record SequenceModel<TParams, TState>(
 public static class LanguageModel
 {
     /// <summary>
-    /// A next-token model from any cell: one-hot inputs, the cell scanned over the ragged batch by
-    /// <see cref="Ragged"/> (each column's state frozen after its own length), a softmax read-out
-    /// ŷ⟨t⟩ = softmax(Wy·h⟨t⟩ + by) and the cross-entropy of the real targets only.
+    /// A next-token model from any cell: one-hot inputs, the cell scanned by <see cref="Recurrence"/>, a softmax
+    /// read-out ŷ⟨t⟩ = softmax(Wy·h⟨t⟩ + by) and the cross-entropy of the real targets only: a column's steps past its
+    /// length run on the padding but add nothing to the loss, and, since a step reads only the past, nothing to the
+    /// gradients (the same as the RNN's sequence kernel).
     /// </summary>
     /// <param name="cell">The cell; its input size must be V.</param>
     /// <param name="vocabularySize">V ≥ 1.</param>
@@ -84,12 +85,12 @@ public static class LanguageModel
             RequireTokens(nameof(batch), batch.Inputs, v);
             RequireTokens(nameof(batch), batch.Targets, v);
             var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
-            var scanned = Ragged.Forward(cell, p, xs, init, Running(batch));   // column j frozen after its own length
+            var scanned = Recurrence.Forward(cell, p, xs, init);
             var (wy, by) = readOut(p);
-            var head = Head(wy, by, scanned.Outputs, batch);
+            var head = Head(wy, by, scanned.Outputs, batch);                   // padding steps add nothing to the loss
             var dFinal = cell.Join([.. cell.Split(scanned.Final).Select(c => Matrix<double>.Build.Dense(c.RowCount, c.ColumnCount))]);
-            var back = Ragged.Backward(cell, Tree.ZerosLike(p), scanned.Caches, head.DOutputs, dFinal);
-            var final = cell.Join(KeepStarted(batch, cell.Split(scanned.Final), cell.Split(init)));
+            var back = Recurrence.Backward(cell, Tree.ZerosLike(p), scanned.Caches, head.DOutputs, dFinal);
+            var final = scanned.Final;
             return new(head.Loss, batch.Tokens, withReadOutGradients(back.Gradients, head.DWy, head.DBy), final);
         }
 
