@@ -8,8 +8,8 @@ namespace RnnFunctional.Testing;
 /// <summary>
 /// The laws every recurrent cell obeys, as reusable FsCheck properties over any
 /// <see cref="Cell{TParams,TCarry,TCache}"/>: scanned with <see cref="Recurrence"/>, a cell must compose over
-/// concatenated sequences, treat the columns of a batch independently, agree with itself for one step, leave its
-/// arguments alone, and have the gradients its backward claims. Each law comes twice: over generated cases
+/// concatenated sequences, treat the columns of a batch independently (ragged batches included), agree with itself
+/// for one step, leave its arguments alone, and have the gradients its backward claims. Each law comes twice: over generated cases
 /// (<c>Law(subject, max)</c>, for a <c>[Property]</c> test) and over one case (<c>Law(subject, case)</c>, to combine
 /// with a generator of one's own).
 /// </summary>
@@ -110,6 +110,112 @@ public static class CellLaws
             .And(dx.Label("dx of each column"))
             .And(dInit.Label("initial carry's gradient of each column"))
             .And(gradients.Label("parameter gradients = the sum of the columns'"));
+    }
+
+    // ---- ragged = alone ----
+
+    /// <summary>
+    /// A ragged batch (<see cref="Ragged"/>, column j running for its own length len_j drawn in [1, T]) equals each
+    /// column run alone over its own steps, in both directions: the outputs up to len_j (zero after), the final carry,
+    /// dx up to len_j (zero after) and the initial carry's gradient; and the batch's parameter gradients are the sum
+    /// of the columns'. Scanned in reverse, column j runs alone over x⟨len_j⟩..x⟨1⟩.
+    /// </summary>
+    /// <param name="subject">The cell.</param>
+    /// <param name="max">Largest size of generated cases.</param>
+    public static Property RaggedBatchEqualsColumnsRunAlone<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject, int max = 8)
+        where TParams : IParameterTree<TParams> =>
+        ForAll(subject, max, RaggedBatchEqualsColumnsRunAlone);
+
+    /// <summary><see cref="RaggedBatchEqualsColumnsRunAlone{TParams,TCarry,TCache}(CellUnderTest{TParams,TCarry,TCache},int)"/> for one case.</summary>
+    /// <param name="subject">The cell.</param>
+    /// <param name="c">A case drawn by <paramref name="subject"/>.</param>
+    public static Property RaggedBatchEqualsColumnsRunAlone<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject,
+        CellCase<TParams, TCarry> c)
+        where TParams : IParameterTree<TParams>
+    {
+        Require(subject, c);
+        return RaggedAgainstColumns(subject, c, reverse: false).And(RaggedAgainstColumns(subject, c, reverse: true));
+    }
+
+    /// <summary>
+    /// A ragged scan whose columns all run for T steps is the plain scan, in both directions, bit for bit:
+    /// <see cref="Ragged.Forward{TParams,TCarry,TCache}"/> and <see cref="Ragged.Backward{TParams,TCarry,TCache}"/>
+    /// give what <see cref="Recurrence"/> gives over xs (or over its reverse, with outputs and dx in input order).
+    /// </summary>
+    /// <param name="subject">The cell.</param>
+    /// <param name="max">Largest size of generated cases.</param>
+    public static Property FullLengthRaggedScanEqualsScan<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject, int max = 8)
+        where TParams : IParameterTree<TParams> =>
+        ForAll(subject, max, FullLengthRaggedScanEqualsScan);
+
+    /// <summary><see cref="FullLengthRaggedScanEqualsScan{TParams,TCarry,TCache}(CellUnderTest{TParams,TCarry,TCache},int)"/> for one case.</summary>
+    /// <param name="subject">The cell.</param>
+    /// <param name="c">A case drawn by <paramref name="subject"/>.</param>
+    public static Property FullLengthRaggedScanEqualsScan<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject,
+        CellCase<TParams, TCarry> c)
+        where TParams : IParameterTree<TParams>
+    {
+        Require(subject, c);
+        var cell = subject.Cell;
+        var zero = Tree.ZerosLike(c.P);
+        var full = Enumerable.Repeat(c.Xs.Length, c.Xs[0].ColumnCount).ToImmutableArray();
+        Property Direction(bool reverse)
+        {
+            static ImmutableArray<T> Order<T>(ImmutableArray<T> xs, bool reverse) => reverse ? [.. xs.Reverse()] : xs;
+            var ragged = Ragged.Forward(cell, c.P, c.Xs, c.Init, full, reverse);
+            var raggedBack = Ragged.Backward(cell, zero, ragged.Caches, c.DOutputs, c.DFinal, reverse);
+            var plain = Recurrence.Forward(cell, c.P, Order(c.Xs, reverse), c.Init);
+            var plainBack = Recurrence.Backward(cell, zero, plain.Caches, Order(c.DOutputs, reverse), c.DFinal);
+            var direction = reverse ? "reverse" : "forward";
+            return (Same(ragged.Outputs, Order(plain.Outputs, reverse)) && Same(cell.Split(ragged.Final), cell.Split(plain.Final)))
+                    .Label($"{direction}: outputs and final carry of the plain scan")
+                .And((Same(raggedBack.Dx, Order(plainBack.Dx, reverse)) && Same(cell.Split(raggedBack.DInit), cell.Split(plainBack.DInit))
+                      && Same(raggedBack.Gradients, plainBack.Gradients))
+                    .Label($"{direction}: dx, initial carry's gradient and parameter gradients of the plain scan"));
+        }
+        return Direction(reverse: false).And(Direction(reverse: true));
+    }
+
+    private static Property RaggedAgainstColumns<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject,
+        CellCase<TParams, TCarry> c, bool reverse)
+        where TParams : IParameterTree<TParams>
+    {
+        var (cell, tolerance) = (subject.Cell, subject.Tolerance);
+        var zero = Tree.ZerosLike(c.P);
+        var ragged = Ragged.Forward(cell, c.P, c.Xs, c.Init, c.Lengths, reverse);
+        var raggedBack = Ragged.Backward(cell, zero, ragged.Caches, c.DOutputs, c.DFinal, reverse);
+        var m = c.Lengths.Length;
+
+        // Column j alone: its first len_j steps, in scan order; step t of the batch is step t (or len_j − 1 − t) alone.
+        var alone = Enumerable.Range(0, m).Select(j =>
+        {
+            var length = c.Lengths[j];
+            ImmutableArray<Matrix<double>> Steps(ImmutableArray<Matrix<double>> ms) =>
+                [.. Enumerable.Range(0, length).Select(k => Column(ms[reverse ? length - 1 - k : k], j))];
+            TCarry CarryColumn(TCarry carry) => cell.Join([.. cell.Split(carry).Select(part => Column(part, j))]);
+            var forward = Recurrence.Forward(cell, c.P, Steps(c.Xs), CarryColumn(c.Init));
+            var back = Recurrence.Backward(cell, zero, forward.Caches, Steps(c.DOutputs), CarryColumn(c.DFinal));
+            return (Forward: forward, Back: back);
+        }).ToArray();
+
+        bool PerStep(ImmutableArray<Matrix<double>> batch, Func<int, ImmutableArray<Matrix<double>>> columnAlone) =>
+            Enumerable.Range(0, m).All(j =>
+            {
+                var (length, own) = (c.Lengths[j], columnAlone(j));
+                return Enumerable.Range(0, batch.Length).All(t =>
+                    t < length ? Close(Column(batch[t], j), own[reverse ? length - 1 - t : t], tolerance) : IsZero(Column(batch[t], j)));
+            });
+        bool PerPart(TCarry batch, Func<int, TCarry> columnAlone) =>
+            Enumerable.Range(0, m).All(j => cell.Split(batch).Zip(cell.Split(columnAlone(j))).All(p => Close(Column(p.Item1, j), p.Item2, tolerance)));
+
+        var direction = reverse ? "reverse" : "forward";
+        var lengths = $"lengths [{string.Join(", ", c.Lengths)}]";
+        return PerStep(ragged.Outputs, j => alone[j].Forward.Outputs).Label($"{direction}, {lengths}: outputs of each column, zero past its end")
+            .And(PerPart(ragged.Final, j => alone[j].Forward.Final).Label($"{direction}: final carry of each column"))
+            .And(PerStep(raggedBack.Dx, j => alone[j].Back.Dx).Label($"{direction}: dx of each column, zero past its end"))
+            .And(PerPart(raggedBack.DInit, j => alone[j].Back.DInit).Label($"{direction}: initial carry's gradient of each column"))
+            .And(Close(raggedBack.Gradients, alone.Select(a => a.Back.Gradients).Aggregate(Tree.Add), tolerance)
+                .Label($"{direction}: parameter gradients = the sum of the columns'"));
     }
 
     // ---- T = 1 ----
@@ -310,6 +416,8 @@ public static class CellLaws
     /// <summary>Equal shapes and every entry equal (== on doubles, so NaN is never equal).</summary>
     internal static bool Same(Matrix<double> a, Matrix<double> b) =>
         a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount && Equal(Draw.Snapshot(a), Draw.Snapshot(b));
+
+    internal static bool IsZero(Matrix<double> m) => Draw.Snapshot(m).All(v => v == 0);
 
     internal static bool Same(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) =>
         a.Length == b.Length && a.Zip(b).All(p => Same(p.Item1, p.Item2));

@@ -54,11 +54,14 @@ public static class GradientProperty
     /// <param name="f">The scalar function; it must depend on nothing but its argument.</param>
     /// <param name="at">The point θ: any parameter tree.</param>
     /// <param name="gradient">The claimed ∇f(θ), of the same structure as θ.</param>
-    /// <param name="options">How derivatives are estimated; <see cref="GradCheckOptions.Ridders"/> if omitted.</param>
+    /// <param name="options">
+    /// How derivatives are estimated; if omitted, <see cref="PreciseGradCheck"/>: Ridders' method with a second look
+    /// from larger steps at entries whose own error estimate is too large to judge at the bar.
+    /// </param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Tree<T>(Func<T, double> f, T at, T gradient, GradCheckOptions? options = null, double tolerance = Tolerance)
         where T : IParameterTree<T> =>
-        Holds(GradCheck.Tree(f, at, gradient, options ?? GradCheckOptions.Ridders), tolerance);
+        Holds(options is null ? PreciseGradCheck.Tree(f, at, gradient, tolerance) : GradCheck.Tree(f, at, gradient, options), tolerance);
 
     /// <summary>
     /// Every entry of the claimed gradient of a function of named leaves (<see cref="GradCheck.Leaves"/>), as a
@@ -67,11 +70,14 @@ public static class GradientProperty
     /// <param name="f">The scalar function of the leaves.</param>
     /// <param name="at">The point, as leaves.</param>
     /// <param name="gradient">The claimed gradient, leaves of the same names and shapes.</param>
-    /// <param name="options">How derivatives are estimated; <see cref="GradCheckOptions.Ridders"/> if omitted.</param>
+    /// <param name="options">
+    /// How derivatives are estimated; if omitted, <see cref="PreciseGradCheck"/>: Ridders' method with a second look
+    /// from larger steps at entries whose own error estimate is too large to judge at the bar.
+    /// </param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Leaves(Func<ImmutableArray<Leaf>, double> f, ImmutableArray<Leaf> at, ImmutableArray<Leaf> gradient,
         GradCheckOptions? options = null, double tolerance = Tolerance) =>
-        Holds(GradCheck.Leaves(f, at, gradient, options ?? GradCheckOptions.Ridders), tolerance);
+        Holds(options is null ? PreciseGradCheck.Leaves(f, at, gradient, tolerance) : GradCheck.Leaves(f, at, gradient, options), tolerance);
 
     /// <summary>
     /// The directional check of JAX's check_grads: ⟨∇f(θ), v⟩ against the derivative of t ↦ f(θ + t·v) at 0, for a

@@ -139,6 +139,9 @@ public sealed class CoupledLstmProperties
     public Property BatchEqualsColumnsRunAlone() => CellLaws.BatchEqualsColumnsRunAlone(Subject);
 
     [Property(MaxTest = 100)]
+    public Property RaggedBatchEqualsColumnsRunAlone() => CellLaws.RaggedBatchEqualsColumnsRunAlone(Subject);
+
+    [Property(MaxTest = 100)]
     public Property OneStepScanEqualsCell() => CellLaws.OneStepScanEqualsCell(Subject);
 
     [Property(MaxTest = 50)]

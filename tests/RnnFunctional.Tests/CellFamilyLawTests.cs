@@ -17,6 +17,12 @@ public sealed class LstmCellLawTests
     public Property BatchEqualsColumnsRunAlone() => CellLaws.BatchEqualsColumnsRunAlone(Lstm);
 
     [Property(MaxTest = 100)]
+    public Property RaggedBatchEqualsColumnsRunAlone() => CellLaws.RaggedBatchEqualsColumnsRunAlone(Lstm);
+
+    [Property(MaxTest = 100)]
+    public Property FullLengthRaggedScanEqualsScan() => CellLaws.FullLengthRaggedScanEqualsScan(Lstm);
+
+    [Property(MaxTest = 100)]
     public Property OneStepScanEqualsCell() => CellLaws.OneStepScanEqualsCell(Lstm);
 
     [Property(MaxTest = 50)]
@@ -39,6 +45,12 @@ public sealed class GruCellLawTests
 
     [Property(MaxTest = 100)]
     public Property BatchEqualsColumnsRunAlone() => CellLaws.BatchEqualsColumnsRunAlone(Gru);
+
+    [Property(MaxTest = 100)]
+    public Property RaggedBatchEqualsColumnsRunAlone() => CellLaws.RaggedBatchEqualsColumnsRunAlone(Gru);
+
+    [Property(MaxTest = 100)]
+    public Property FullLengthRaggedScanEqualsScan() => CellLaws.FullLengthRaggedScanEqualsScan(Gru);
 
     [Property(MaxTest = 100)]
     public Property OneStepScanEqualsCell() => CellLaws.OneStepScanEqualsCell(Gru);

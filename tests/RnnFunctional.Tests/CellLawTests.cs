@@ -112,5 +112,14 @@ public sealed class CellLawTests
         Assert.Contains("outputs of xs ++ ys", FailureOf(CellLaws.ScanOverConcatenationContinuesFromFinalCarry(counting)));
         Assert.Contains("output and carry of the step", FailureOf(CellLaws.OneStepScanEqualsCell(counting)));
         Assert.Contains("Step twice", FailureOf(CellLaws.NoArgumentIsMutated(counting)));
+        Assert.Contains("of the plain scan", FailureOf(CellLaws.FullLengthRaggedScanEqualsScan(counting)));
+    }
+
+    [Fact]
+    public void RaggedLawCatchesAJoinThatIsNotTheInverseOfSplit()
+    {
+        // The plain scan never calls Join; a ragged batch does, to keep the carry of the columns that have ended.
+        var scaling = Broken(Good with { Join = parts => 0.5 * parts[0] });
+        Assert.Contains("final carry of each column", FailureOf(CellLaws.RaggedBatchEqualsColumnsRunAlone(scaling)));
     }
 }

@@ -22,6 +22,13 @@ public sealed class LayerLawTests
 
     private static bool Close(double a, double b, double tolerance = 1e-12) => Math.Abs(a - b) <= tolerance * Math.Max(1, Math.Abs(a));
 
+    /// <summary>
+    /// Parameter gradients of the sequence kernels behind Rnn, Lstm and Gru are summed over time in another order than
+    /// the generic fold of a stack: equal to 1e-12 relative, every other result bit for bit.
+    /// </summary>
+    private static bool Close(double[] a, double[] b) =>
+        a.Length == b.Length && a.Zip(b).All(p => Math.Abs(p.Item1 - p.Item2) <= 1e-12 * Math.Max(1, Math.Abs(p.Item2)));
+
     private static bool IsZero(Matrix<double> m) => m.Enumerate().All(v => v == 0);
 
     private static bool AllSame(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) => a.Length == b.Length && a.Zip(b).All(p => p.Item1.Equals(p.Item2));
@@ -97,9 +104,9 @@ public sealed class LayerLawTests
             static double[] Of(RnnParameters g) => [.. g.Wax.ToColumnMajorArray(), .. g.Waa.ToColumnMajorArray(), .. g.Ba, .. g.Wya.ToColumnMajorArray(), .. g.By];
             return (AllSame(forward.Top, rnnForward.States) && AllSame(forward.Predictions, rnnForward.Predictions)
                     && forward.Final[0][0].Equals(rnnForward.States[^1])).Label("states, predictions and final state identical")
-                .And((AllSame(back.Dx, rnnBack.Dx) && back.DInitial[0][0].Equals(rnnBack.Da0) && AsRnn(back.Gradients).SequenceEqual(Of(rnnBack.Gradients))).Label("backward identical"))
-                .And((loss.Loss.Equals(rnnLoss.Loss) && AsRnn(loss.Gradients).SequenceEqual(Of(rnnLoss.Gradients))
-                      && AllSame(loss.Dx, rnnLoss.Dx) && loss.DInitial[0][0].Equals(rnnLoss.Da0)).Label("loss and gradients identical"));
+                .And((AllSame(back.Dx, rnnBack.Dx) && back.DInitial[0][0].Equals(rnnBack.Da0) && Close(AsRnn(back.Gradients), Of(rnnBack.Gradients))).Label("backward identical (parameter gradients to 1e-12)"))
+                .And((loss.Loss.Equals(rnnLoss.Loss) && Close(AsRnn(loss.Gradients), Of(rnnLoss.Gradients))
+                      && AllSame(loss.Dx, rnnLoss.Dx) && loss.DInitial[0][0].Equals(rnnLoss.Da0)).Label("loss and gradients identical (parameter gradients to 1e-12)"));
         });
 
     [Property(MaxTest = 100)]
@@ -115,9 +122,9 @@ public sealed class LayerLawTests
             return (AllSame(forward.Top, lstmForward.States) && AllSame(forward.Predictions, lstmForward.Predictions)
                     && forward.Final[0][0].Equals(lstmForward.States[^1]) && forward.Final[0][1].Equals(lstmForward.Cells[^1])).Label("states, predictions and final state identical")
                 .And((AllSame(back.Dx, lstmBack.Dx) && AllSame(back.DInitial[0], [lstmBack.Da0, lstmBack.Dc0])
-                      && Tree.Flatten(back.Gradients).SequenceEqual(Tree.Flatten(lstmBack.Gradients))).Label("backward identical"))
-                .And((loss.Loss.Equals(lstmLoss.Loss) && Tree.Flatten(loss.Gradients).SequenceEqual(Tree.Flatten(lstmLoss.Gradients))
-                      && AllSame(loss.Dx, lstmLoss.Dx) && AllSame(loss.DInitial[0], [lstmLoss.Da0, lstmLoss.Dc0])).Label("loss and gradients identical"));
+                      && Close(Tree.Flatten(back.Gradients), Tree.Flatten(lstmBack.Gradients))).Label("backward identical (parameter gradients to 1e-12)"))
+                .And((loss.Loss.Equals(lstmLoss.Loss) && Close(Tree.Flatten(loss.Gradients), Tree.Flatten(lstmLoss.Gradients))
+                      && AllSame(loss.Dx, lstmLoss.Dx) && AllSame(loss.DInitial[0], [lstmLoss.Da0, lstmLoss.Dc0])).Label("loss and gradients identical (parameter gradients to 1e-12)"));
         });
 
     [Property(MaxTest = 100)]
@@ -131,9 +138,9 @@ public sealed class LayerLawTests
             var (loss, gruLoss) = (Stack.LossAndGradients(stack, c.Xs, c.Labels, initial: initial), Gru.LossAndGradients(c.P, c.Xs, c.A0, c.Labels));
             return (AllSame(forward.Top, gruForward.States) && AllSame(forward.Predictions, gruForward.Predictions)).Label("states and predictions identical")
                 .And((AllSame(back.Dx, gruBack.Dx) && back.DInitial[0][0].Equals(gruBack.Da0)
-                      && Tree.Flatten(back.Gradients).SequenceEqual(Tree.Flatten(gruBack.Gradients))).Label("backward identical"))
-                .And((loss.Loss.Equals(gruLoss.Loss) && Tree.Flatten(loss.Gradients).SequenceEqual(Tree.Flatten(gruLoss.Gradients))
-                      && AllSame(loss.Dx, gruLoss.Dx) && loss.DInitial[0][0].Equals(gruLoss.Da0)).Label("loss and gradients identical"));
+                      && Close(Tree.Flatten(back.Gradients), Tree.Flatten(gruBack.Gradients))).Label("backward identical (parameter gradients to 1e-12)"))
+                .And((loss.Loss.Equals(gruLoss.Loss) && Close(Tree.Flatten(loss.Gradients), Tree.Flatten(gruLoss.Gradients))
+                      && AllSame(loss.Dx, gruLoss.Dx) && loss.DInitial[0][0].Equals(gruLoss.Da0)).Label("loss and gradients identical (parameter gradients to 1e-12)"));
         });
 
     [Property(MaxTest = 100)]

@@ -166,6 +166,15 @@ public sealed class RnnCellLawTests
     public Property ReluBatchEqualsColumnsRunAlone() => CellLaws.BatchEqualsColumnsRunAlone(Relu);
 
     [Property(MaxTest = 100)]
+    public Property RaggedBatchEqualsColumnsRunAlone() => CellLaws.RaggedBatchEqualsColumnsRunAlone(Tanh);
+
+    [Property(MaxTest = 100)]
+    public Property ReluRaggedBatchEqualsColumnsRunAlone() => CellLaws.RaggedBatchEqualsColumnsRunAlone(Relu);
+
+    [Property(MaxTest = 100)]
+    public Property FullLengthRaggedScanEqualsScan() => CellLaws.FullLengthRaggedScanEqualsScan(Tanh);
+
+    [Property(MaxTest = 100)]
     public Property OneStepScanEqualsCell() => CellLaws.OneStepScanEqualsCell(Tanh);
 
     [Property(MaxTest = 100)]
