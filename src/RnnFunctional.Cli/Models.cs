@@ -30,12 +30,28 @@ internal static class Models
     public static readonly ImmutableArray<string> Cells = ["rnn", "lstm", "gru"];
 
     /// <summary>Largest number of layers accepted by --layers.</summary>
-    public const int MaxLayers = 1;
+    public const int MaxLayers = 4;
 
-    /// <summary>A freshly initialised model of <paramref name="spec"/>, handed to <paramref name="use"/>.</summary>
+    /// <summary>
+    /// A freshly initialised model of <paramref name="spec"/>, handed to <paramref name="use"/>: one cell with its
+    /// read-out, or for several layers a <see cref="StackParameters"/> of such cells (the bottom one reading the
+    /// one-hot characters, each other one the layer below).
+    /// </summary>
     public static R Initialize<R>(ModelSpec spec, int seed, IModelUse<R> use)
     {
         var v = spec.Vocabulary.Size;
+        if (spec.Layers > 1)
+        {
+            Func<int, int, int, Layer> layer = spec.Cell switch
+            {
+                "rnn" => (input, hidden, s) => Layer.Rnn(input, hidden, s),
+                "lstm" => Layer.Lstm,
+                "gru" => Layer.Gru,
+                _ => throw new ArgumentException($"unknown cell '{spec.Cell}'", nameof(spec)),
+            };
+            var layers = Enumerable.Range(0, spec.Layers).Select(l => layer(l == 0 ? v : spec.Hidden, spec.Hidden, seed + l)).ToImmutableArray();
+            return use.Use(spec, LanguageModel.Stack(v), StackParameters.Initialize(layers, v, seed + spec.Layers));
+        }
         return spec.Cell switch
         {
             "rnn" => use.Use(spec, LanguageModel.Rnn(v), RnnParameters.Initialize(v, spec.Hidden, v, seed)),

@@ -82,14 +82,17 @@ public sealed class CliTests : IDisposable
     }
 
     [Theory]
-    [InlineData("rnn")]
-    [InlineData("lstm")]
-    [InlineData("gru")]
-    public void EveryCellTrainsSavesAndSamples(string cell)
+    [InlineData("rnn", "1")]
+    [InlineData("lstm", "1")]
+    [InlineData("gru", "1")]
+    [InlineData("rnn", "2")]
+    [InlineData("lstm", "3")]
+    [InlineData("gru", "2")]
+    public void EveryCellAndDepthTrainsSavesAndSamples(string cell, string layers)
     {
-        var train = TrainTiny("--cell", cell);
+        var train = TrainTiny("--cell", cell, "--layers", layers);
         Assert.True(train.ExitCode == 0, train.Error);
-        Assert.Contains($"{cell} n_a=6", train.Out);
+        Assert.Contains($"{cell} n_a=6" + (layers == "1" ? "" : $" ×{layers} layers"), train.Out);
         var sample = Run("sample", "--model", scratch["model.rnnf"], "--count", "4");
         Assert.True(sample.ExitCode == 0, sample.Error);
         Assert.Equal(4, sample.Out.Split('\n').Length - 1);
@@ -211,7 +214,8 @@ public sealed class CliTests : IDisposable
     [InlineData("--cell", "transformer", "--cell must be one of")]
     [InlineData("--optimizer", "lbfgs", "--optimizer must be one of sgd, momentum, adagrad, rmsprop, adam")]
     [InlineData("--temperature", "-0.5", "--temperature must be a number in [0, 10]")]
-    [InlineData("--layers", "0", "--layers must be an integer in [1, ")]
+    [InlineData("--layers", "0", "--layers must be an integer in [1, 4] but got '0'")]
+    [InlineData("--layers", "5", "--layers must be an integer in [1, 4] but got '5'")]
     [InlineData("--bogus", "1", "unknown option --bogus")]
     public void OutOfRangeTrainOptions(string option, string value, string message)
     {

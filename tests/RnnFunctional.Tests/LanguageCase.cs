@@ -30,7 +30,14 @@ public sealed record LanguageCase
         Lstm = new LstmCase(tokens).P;
         Gru = new GruCase(tokens).P;
         C0 = Draw.Matrix(random, d.Na, d.M, 0.5);
+        Stack = StackParameters.Initialize([Layer.Lstm(V, d.Na, random.Next()), Layer.Gru(d.Na, d.Na, random.Next())], V, random.Next());
     }
+
+    /// <summary>Two layers, an LSTM over V tokens under a GRU, with a read-out over V tokens.</summary>
+    public StackParameters Stack { get; }
+
+    /// <summary>A non-zero initial state of <see cref="Stack"/>: (a, c) of the LSTM, a of the GRU.</summary>
+    public ImmutableArray<ImmutableArray<Matrix<double>>> StackInit => [[A0, C0], [A0 * 0.5]];
 
     /// <summary>An LSTM over V tokens, drawn as <see cref="LstmCase"/> draws its parameters.</summary>
     public LstmParameters Lstm { get; }
@@ -60,6 +67,9 @@ public sealed record LanguageCase
 
     /// <summary>A random tree shaped like <see cref="P"/>, entries in (−1, 1).</summary>
     public RnnParameters Direction { get; }
+
+    /// <summary>A number in [0, n) drawn from <see cref="Seed"/> (the same for a given case).</summary>
+    public int Random(int n) => new Random(Seed).Next(n);
 
     /// <summary>A further seed for draws made by a test.</summary>
     public int Seed { get; }

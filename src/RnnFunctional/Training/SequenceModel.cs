@@ -11,7 +11,11 @@ namespace RnnFunctional;
 /// <param name="Loss">Σ over the real (unpadded) target tokens of −log ŷ[target].</param>
 /// <param name="Tokens">Number of real target tokens.</param>
 /// <param name="Gradients">The gradient of <paramref name="Loss"/> with respect to every parameter.</param>
-/// <param name="Final">The state after the window's last step, to carry into the next window.</param>
+/// <param name="Final">
+/// The state after the window's last step, to carry into the next window. A column whose item ends before the window
+/// does has no further target, so its state there is read by nothing: <see cref="LanguageModel.Stack"/> (a ragged
+/// scan) freezes it at the item's end, <see cref="LanguageModel.FromCell"/> runs it on over the padding.
+/// </param>
 public sealed record SequenceLoss<TParams, TState>(double Loss, int Tokens, TParams Gradients, TState Final);
 
 /// <summary>One step of a model: the next state and the logits of the next token.</summary>
@@ -45,7 +49,9 @@ public static class LanguageModel
 {
     /// <summary>
     /// A next-token model from any cell: one-hot inputs, the cell scanned by <see cref="Recurrence"/>, a softmax
-    /// read-out ŷ⟨t⟩ = softmax(Wy·h⟨t⟩ + by) and the masked cross-entropy of a ragged batch.
+    /// read-out ŷ⟨t⟩ = softmax(Wy·h⟨t⟩ + by) and the cross-entropy of the real targets only: a column's steps past its
+    /// length run on the padding but add nothing to the loss, and, since a step reads only the past, nothing to the
+    /// gradients (the same as the RNN's sequence kernel).
     /// </summary>
     /// <param name="cell">The cell; its input size must be V.</param>
     /// <param name="vocabularySize">V ≥ 1.</param>
@@ -81,20 +87,11 @@ public static class LanguageModel
             var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
             var scanned = Recurrence.Forward(cell, p, xs, init);
             var (wy, by) = readOut(p);
-            var (losses, dWy, dBy) = (new List<double>(), Matrix<double>.Build.Dense(wy.RowCount, wy.ColumnCount), Vector<double>.Build.Dense(by.Count));
-            var dOutputs = ImmutableArray.CreateBuilder<Matrix<double>>(xs.Length);
-            for (var t = 0; t < xs.Length; t++)
-            {
-                var h = scanned.Outputs[t];
-                var head = Losses.CrossEntropyKernel(Ops.Affine(wy, h, by), batch.Targets[t], batch.Mask(t), Reduction.Sum);
-                losses.Add(head.Loss);                                  // Σ_j −log ŷ⟨t⟩[y_j, j] over running columns
-                dWy += Ops.MulTB(head.Gradient, h);                     // dWy += do·hᵀ
-                dBy += Ops.RowSums(head.Gradient);                      // dby += Σ_columns do
-                dOutputs.Add(Ops.MulTA(wy, head.Gradient));             // dh⟨t⟩ = Wyᵀ·do
-            }
+            var head = Head(wy, by, scanned.Outputs, batch);                   // padding steps add nothing to the loss
             var dFinal = cell.Join([.. cell.Split(scanned.Final).Select(c => Matrix<double>.Build.Dense(c.RowCount, c.ColumnCount))]);
-            var back = Recurrence.Backward(cell, Tree.ZerosLike(p), scanned.Caches, dOutputs.MoveToImmutable(), dFinal);
-            return new(Ops.CompensatedSum(losses), batch.Tokens, withReadOutGradients(back.Gradients, dWy, dBy), scanned.Final);
+            var back = Recurrence.Backward(cell, Tree.ZerosLike(p), scanned.Caches, head.DOutputs, dFinal);
+            var final = scanned.Final;
+            return new(head.Loss, batch.Tokens, withReadOutGradients(back.Gradients, head.DWy, head.DBy), final);
         }
 
         return new(v, initialCarry, Step, Loss);
@@ -139,6 +136,86 @@ public static class LanguageModel
             (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
             p => (p.Wy, p.By),
             (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
+
+    /// <summary>
+    /// A stack of recurrent layers (<see cref="StackParameters"/>: any cells, bidirectional layers excepted, since a
+    /// next-token model reads only the past) with its softmax read-out, as a next-token model over V tokens: the bottom
+    /// layer reads one-hot tokens (its input size must be V) and the read-out has V rows. The state is every layer's
+    /// state, <c>state[l][k]</c> = part k of layer l's state (<see cref="Layer.StateRows"/>×m).
+    /// </summary>
+    /// <param name="vocabularySize">V ≥ 1.</param>
+    [Pure]
+    public static SequenceModel<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>> Stack(int vocabularySize)
+    {
+        if (vocabularySize < 1) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, $"expected vocabularySize to be at least 1 but got {vocabularySize}");
+        var v = vocabularySize;
+
+        static ImmutableArray<ImmutableArray<Matrix<double>>> Zeros(StackParameters p, int m) =>
+            [.. p.Layers.Select(layer => layer.StateRows.Select(rows => Matrix<double>.Build.Dense(rows, m)).ToImmutableArray())];
+
+        SequenceStep<ImmutableArray<ImmutableArray<Matrix<double>>>> Step(StackParameters p, ImmutableArray<ImmutableArray<Matrix<double>>> state, ImmutableArray<int> tokens)
+        {
+            RequireTokens(nameof(tokens), [tokens], v);
+            var forward = RnnFunctional.Stack.Forward(p, [OneHot(tokens, v)], null, state);
+            return new(forward.Final, Ops.Affine(p.Wy, forward.Top[0], p.By));
+        }
+
+        SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>> Loss(StackParameters p, TokenBatch batch, ImmutableArray<ImmutableArray<Matrix<double>>> init)
+        {
+            ArgumentNullException.ThrowIfNull(batch);
+            RequireTokens(nameof(batch), batch.Inputs, v);
+            RequireTokens(nameof(batch), batch.Targets, v);
+            var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
+            var forward = RnnFunctional.Stack.Forward(p, xs, Running(batch), init);
+            var head = Head(p.Wy, p.By, forward.Top, batch);
+            var back = RnnFunctional.Stack.Backward(forward, head.DOutputs);
+            var final = forward.Final.Zip(init, (f, i) => KeepStarted(batch, f, i)).ToImmutableArray();
+            return new(head.Loss, batch.Tokens, back.Gradients with { Wy = head.DWy, By = head.DBy }, final);
+        }
+
+        return new(v, Zeros, Step, Loss);
+    }
+
+    /// <summary>
+    /// The lengths handed to a ragged scan: the batch's own, with a column that has no step in this window (an item
+    /// that ended in an earlier window) run for one step, whose loss is masked and whose state is then put back.
+    /// </summary>
+    private static ImmutableArray<int> Running(TokenBatch batch) => [.. batch.Lengths.Select(n => Math.Max(1, n))];
+
+    /// <summary>Each part of the final state, with the columns that have no step in this window taken from the initial state.</summary>
+    private static ImmutableArray<Matrix<double>> KeepStarted(TokenBatch batch, ImmutableArray<Matrix<double>> final, ImmutableArray<Matrix<double>> init)
+    {
+        if (batch.Lengths.All(n => n > 0)) return final;
+        return [.. final.Zip(init, (f, i) =>
+        {
+            var kept = f.Clone();
+            for (var j = 0; j < batch.Size; j++)
+                if (batch.Lengths[j] == 0) kept.SetColumn(j, i.Column(j));
+            return kept;
+        })];
+    }
+
+    /// <summary>
+    /// The softmax read-out's masked cross-entropy over a batch's real targets, line for line like the math:
+    /// o⟨t⟩ = Wy·h⟨t⟩ + by, loss = Σ_{t &lt; len_j} −log softmax(o⟨t⟩)[y, j], do⟨t⟩ = mask⊙(softmax(o⟨t⟩) − onehot(y)),
+    /// dWy = Σ do·hᵀ, dby = Σ_columns do, dh⟨t⟩ = Wyᵀ·do⟨t⟩.
+    /// </summary>
+    private static (double Loss, Matrix<double> DWy, Vector<double> DBy, ImmutableArray<Matrix<double>> DOutputs) Head(
+        Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> outputs, TokenBatch batch)
+    {
+        var (losses, dWy, dBy) = (new List<double>(), Matrix<double>.Build.Dense(wy.RowCount, wy.ColumnCount), Vector<double>.Build.Dense(by.Count));
+        var dOutputs = ImmutableArray.CreateBuilder<Matrix<double>>(outputs.Length);
+        for (var t = 0; t < outputs.Length; t++)
+        {
+            var h = outputs[t];
+            var head = Losses.CrossEntropyKernel(Ops.Affine(wy, h, by), batch.Targets[t], batch.Mask(t), Reduction.Sum);
+            losses.Add(head.Loss);                                  // Σ_j −log ŷ⟨t⟩[y_j, j] over running columns
+            dWy += Ops.MulTB(head.Gradient, h);                     // dWy += do·hᵀ
+            dBy += Ops.RowSums(head.Gradient);                      // dby += Σ_columns do
+            dOutputs.Add(Ops.MulTA(wy, head.Gradient));             // dh⟨t⟩ = Wyᵀ·do
+        }
+        return (Ops.CompensatedSum(losses), dWy, dBy, dOutputs.MoveToImmutable());
+    }
 
     /// <summary>One-hot columns: a V×m matrix with a 1 at (tokens[j], j).</summary>
     /// <param name="tokens">m tokens in [0, V).</param>
