@@ -393,21 +393,21 @@ public static class Gru
     private static void UpdateCell(int na, ReadOnlySpan<double> gi, ReadOnlySpan<double> gh, ReadOnlySpan<double> hPrev, Record next, Span<double> sum)
     {
         Span<double> r = next.R.Span, z = next.Z.Span, n = next.N.Span, hn = next.Hn.Span, h = next.A.Span;
-        for (var k = 0; k < sum.Length; k++) sum[k] = gi[Row(na, k, 0)] + gh[Row(na, k, 0)];
+        for (int j = 0, k = 0; k < sum.Length; j += 3 * na)
+            for (var i = 0; i < na; i++, k++) sum[k] = gi[j + i] + gh[j + i];
         Elementwise.Sigmoid(sum, r);
-        for (var k = 0; k < sum.Length; k++) sum[k] = gi[Row(na, k, 1)] + gh[Row(na, k, 1)];
+        for (int j = na, k = 0; k < sum.Length; j += 3 * na)
+            for (var i = 0; i < na; i++, k++) sum[k] = gi[j + i] + gh[j + i];
         Elementwise.Sigmoid(sum, z);
-        for (var k = 0; k < sum.Length; k++)
-        {
-            hn[k] = gh[Row(na, k, 2)];
-            sum[k] = gi[Row(na, k, 2)] + r[k] * hn[k];
-        }
+        for (int j = 2 * na, k = 0; k < sum.Length; j += 3 * na)
+            for (var i = 0; i < na; i++, k++)
+            {
+                hn[k] = gh[j + i];
+                sum[k] = gi[j + i] + r[k] * hn[k];
+            }
         Elementwise.Tanh(sum, n);
         for (var k = 0; k < h.Length; k++) h[k] = (1.0 - z[k]) * n[k] + z[k] * hPrev[k];
     }
-
-    /// <summary>The index in a column-major block of [r; z; n] rows (3n_a per column) of entry k of the n_a×m block of gate g.</summary>
-    private static int Row(int na, int k, int gate) => k / na * 3 * na + gate * na + k % na;
 
     /// <summary>
     /// The reverse fold over the chunk, a time block at a time, last first: the block's inputs and states are
@@ -456,18 +456,19 @@ public static class Gru
         Span<double> dgi, Span<double> dgh, Span<double> dh)
     {
         Span<double> r = step.R.Span, z = step.Z.Span, n = step.N.Span, hn = step.Hn.Span;
-        for (var k = 0; k < dh.Length; k++)
-        {
-            var d = dh[k] = dhNext[k] + daOut[k];
-            var dn = d * (1.0 - z[k]);                                     // dn = dh⊙(1 − z)
-            var dz = d * (hPrev[k] - n[k]);                                // dz = dh⊙(h_prev − n)
-            var dgn = dn * (1.0 - n[k] * n[k]);                            // dgi_n = dn⊙(1 − n²)
-            var dr = dgn * hn[k];                                          // dr = dgi_n⊙hn
-            var dgr = dr * r[k] * (1.0 - r[k]);                            // dgi_r = dgh_r = dr⊙r⊙(1 − r)
-            var dgz = dz * z[k] * (1.0 - z[k]);                            // dgi_z = dgh_z = dz⊙z⊙(1 − z)
-            (dgi[Row(na, k, 0)], dgi[Row(na, k, 1)], dgi[Row(na, k, 2)]) = (dgr, dgz, dgn);
-            (dgh[Row(na, k, 0)], dgh[Row(na, k, 1)], dgh[Row(na, k, 2)]) = (dgr, dgz, dgn * r[k]); // dgh_n = dgi_n⊙r
-        }
+        for (int j = 0, k = 0; k < dh.Length; j += 3 * na)
+            for (var i = 0; i < na; i++, k++)
+            {
+                var d = dh[k] = dhNext[k] + daOut[k];
+                var dn = d * (1.0 - z[k]);                                 // dn = dh⊙(1 − z)
+                var dz = d * (hPrev[k] - n[k]);                            // dz = dh⊙(h_prev − n)
+                var dgn = dn * (1.0 - n[k] * n[k]);                        // dgi_n = dn⊙(1 − n²)
+                var dr = dgn * hn[k];                                      // dr = dgi_n⊙hn
+                var dgr = dr * r[k] * (1.0 - r[k]);                        // dgi_r = dgh_r = dr⊙r⊙(1 − r)
+                var dgz = dz * z[k] * (1.0 - z[k]);                        // dgi_z = dgh_z = dz⊙z⊙(1 − z)
+                (dgi[j + i], dgi[j + na + i], dgi[j + 2 * na + i]) = (dgr, dgz, dgn);
+                (dgh[j + i], dgh[j + na + i], dgh[j + 2 * na + i]) = (dgr, dgz, dgn * r[k]); // dgh_n = dgi_n⊙r
+            }
     }
 
     /// <summary>y ← y + a⊙b.</summary>
