@@ -27,7 +27,7 @@ internal static class Models
     public const string Format = "rnnf-char-model";
 
     /// <summary>Cell names accepted by --cell.</summary>
-    public static readonly ImmutableArray<string> Cells = ["rnn"];
+    public static readonly ImmutableArray<string> Cells = ["rnn", "lstm", "gru"];
 
     /// <summary>Largest number of layers accepted by --layers.</summary>
     public const int MaxLayers = 1;
@@ -39,6 +39,8 @@ internal static class Models
         return spec.Cell switch
         {
             "rnn" => use.Use(spec, LanguageModel.Rnn(v), RnnParameters.Initialize(v, spec.Hidden, v, seed)),
+            "lstm" => use.Use(spec, LanguageModel.Lstm(v), LstmParameters.Initialize(v, spec.Hidden, v, seed)),
+            "gru" => use.Use(spec, LanguageModel.Gru(v), GruParameters.Initialize(v, spec.Hidden, v, seed)),
             _ => throw new ArgumentException($"unknown cell '{spec.Cell}'", nameof(spec)),
         };
     }

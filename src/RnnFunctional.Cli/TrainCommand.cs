@@ -31,7 +31,7 @@ internal static class TrainCommand
     public static readonly ImmutableArray<OptionSpec> Specs =
     [
         new("corpus", "FILE", "UTF-8 text, one item (name) per line; blank lines and repeats are skipped", "the embedded dinosaur names"),
-        new("cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "rnn"),
+        new("cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "lstm"),
         new("hidden", "N", "hidden size n_a, in [1, 1024]", "96"),
         new("layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", "1"),
         new("optimizer", "NAME", $"{string.Join(", ", OptimizerNames)}", "adam"),
@@ -60,7 +60,7 @@ internal static class TrainCommand
         Arguments.Parse(args, Specs).Bind(a =>
         {
             var clip = ParseClip(a);
-            var cell = a.Choice("cell", "rnn", Models.Cells);
+            var cell = a.Choice("cell", "lstm", Models.Cells);
             return a.Build(() => new TrainOptions(
                 a.Text("corpus", null), cell, a.Int("hidden", 96, 1, 1024), a.Int("layers", 1, 1, Models.MaxLayers),
                 a.Choice("optimizer", "adam", OptimizerNames), a.Double("learning-rate", 0.006, 0, 10, exclusiveMin: true),

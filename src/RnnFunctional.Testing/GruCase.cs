@@ -18,14 +18,27 @@ public sealed record GruCase
         ArgumentNullException.ThrowIfNull(shape);
         Shape = shape;
         var (d, random) = (shape.Dims, shape.NewRandom());
-        var w = 1.5 / Math.Sqrt(d.Na + d.Nx);
-        P = new GruParameters(Draw.Matrix(random, 3 * d.Na, d.Nx, w), Draw.Matrix(random, 3 * d.Na, d.Na, w),
-                              Draw.Vector(random, 3 * d.Na, 0.5), Draw.Vector(random, 3 * d.Na, 0.5),
-                              Draw.Matrix(random, d.Ny, d.Na, 1.5 / Math.Sqrt(d.Na)), Draw.Vector(random, d.Ny, 0.5));
+        P = DrawParameters(d, random);
         Xs = Draw.Sequence(random, d.T, d.Nx, d.M);
         A0 = Draw.Matrix(random, d.Na, d.M, 0.5);
         Labels = Draw.Labels(random, d.T, d.M, d.Ny);
         Da = Draw.Sequence(random, d.T, d.Na, d.M);
+    }
+
+    /// <summary>
+    /// Parameters for the sizes <paramref name="d"/> in PyTorch's layout: weights uniform in ±1.5/√(n_a+n_x), the
+    /// read-out's in ±1.5/√n_a, biases in ±0.5.
+    /// </summary>
+    /// <param name="d">Sizes n_x, n_a, n_y.</param>
+    /// <param name="random">The generator (advanced by the draw).</param>
+    public static GruParameters DrawParameters(Dims d, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        ArgumentNullException.ThrowIfNull(random);
+        var w = 1.5 / Math.Sqrt(d.Na + d.Nx);
+        return new GruParameters(Draw.Matrix(random, 3 * d.Na, d.Nx, w), Draw.Matrix(random, 3 * d.Na, d.Na, w),
+                                 Draw.Vector(random, 3 * d.Na, 0.5), Draw.Vector(random, 3 * d.Na, 0.5),
+                                 Draw.Matrix(random, d.Ny, d.Na, 1.5 / Math.Sqrt(d.Na)), Draw.Vector(random, d.Ny, 0.5));
     }
 
     /// <summary>Sizes and seed the case was drawn from.</summary>

@@ -18,17 +18,30 @@ public sealed record LstmCase
         ArgumentNullException.ThrowIfNull(shape);
         Shape = shape;
         var (d, random) = (shape.Dims, shape.NewRandom());
-        var w = 1.5 / Math.Sqrt(d.Na + d.Nx);
-        Matrix<double> Gate() => Draw.Matrix(random, d.Na, d.Na + d.Nx, w);
-        Vector<double> Bias() => Draw.Vector(random, d.Na, 0.5);
-        P = new LstmParameters(Gate(), Bias(), Gate(), Bias(), Gate(), Bias(), Gate(), Bias(),
-                               Draw.Matrix(random, d.Ny, d.Na, 1.5 / Math.Sqrt(d.Na)), Draw.Vector(random, d.Ny, 0.5));
+        P = DrawParameters(d, random);
         Xs = Draw.Sequence(random, d.T, d.Nx, d.M);
         A0 = Draw.Matrix(random, d.Na, d.M, 0.5);
         C0 = Draw.Matrix(random, d.Na, d.M, 0.5);
         Labels = Draw.Labels(random, d.T, d.M, d.Ny);
         Da = Draw.Sequence(random, d.T, d.Na, d.M);
         Dc = Draw.Matrix(random, d.Na, d.M);
+    }
+
+    /// <summary>
+    /// Parameters for the sizes <paramref name="d"/>: gate weights uniform in ±1.5/√(n_a+n_x), the read-out's in
+    /// ±1.5/√n_a, biases in ±0.5.
+    /// </summary>
+    /// <param name="d">Sizes n_x, n_a, n_y.</param>
+    /// <param name="random">The generator (advanced by the draw).</param>
+    public static LstmParameters DrawParameters(Dims d, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        ArgumentNullException.ThrowIfNull(random);
+        var w = 1.5 / Math.Sqrt(d.Na + d.Nx);
+        Matrix<double> Gate() => Draw.Matrix(random, d.Na, d.Na + d.Nx, w);
+        Vector<double> Bias() => Draw.Vector(random, d.Na, 0.5);
+        return new LstmParameters(Gate(), Bias(), Gate(), Bias(), Gate(), Bias(), Gate(), Bias(),
+                                  Draw.Matrix(random, d.Ny, d.Na, 1.5 / Math.Sqrt(d.Na)), Draw.Vector(random, d.Ny, 0.5));
     }
 
     /// <summary>Sizes and seed the case was drawn from.</summary>

@@ -18,13 +18,27 @@ public sealed record RnnCase
     {
         Shape = shape;
         var (d, random) = (shape.Dims, shape.NewRandom());
-        var w = 1.5 / Math.Sqrt(d.Na + d.Nx);
-        P = new RnnParameters(Draw.Matrix(random, d.Na, d.Nx, w), Draw.Matrix(random, d.Na, d.Na, w), Draw.Vector(random, d.Na, 0.5),
-                              Draw.Matrix(random, d.Ny, d.Na, 1.5 / Math.Sqrt(d.Na)), Draw.Vector(random, d.Ny, 0.5)) { Activation = activation };
+        P = DrawParameters(d, random, activation);
         Xs = Draw.Sequence(random, d.T, d.Nx, d.M);
         A0 = Draw.Matrix(random, d.Na, d.M, 0.5);
         Labels = Draw.Labels(random, d.T, d.M, d.Ny);
         Da = Draw.Sequence(random, d.T, d.Na, d.M);
+    }
+
+    /// <summary>
+    /// Parameters for the sizes <paramref name="d"/>: the cell's weights uniform in ±1.5/√(n_a+n_x), the read-out's
+    /// in ±1.5/√n_a, the biases in ±0.5, so that tanh is neither linear nor saturated.
+    /// </summary>
+    /// <param name="d">Sizes n_x, n_a, n_y.</param>
+    /// <param name="random">The generator (advanced by the draw).</param>
+    /// <param name="activation">Non-linearity of the cell.</param>
+    public static RnnParameters DrawParameters(Dims d, Random random, Activation activation = Activation.Tanh)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        ArgumentNullException.ThrowIfNull(random);
+        var w = 1.5 / Math.Sqrt(d.Na + d.Nx);
+        return new RnnParameters(Draw.Matrix(random, d.Na, d.Nx, w), Draw.Matrix(random, d.Na, d.Na, w), Draw.Vector(random, d.Na, 0.5),
+                                 Draw.Matrix(random, d.Ny, d.Na, 1.5 / Math.Sqrt(d.Na)), Draw.Vector(random, d.Ny, 0.5)) { Activation = activation };
     }
 
     /// <summary>Sizes and seed the case was drawn from.</summary>

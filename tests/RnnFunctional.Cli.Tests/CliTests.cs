@@ -81,6 +81,20 @@ public sealed class CliTests : IDisposable
         Assert.True(lines.Length <= 2 && lines.All(l => l.Length <= 5), greedy.Out);
     }
 
+    [Theory]
+    [InlineData("rnn")]
+    [InlineData("lstm")]
+    [InlineData("gru")]
+    public void EveryCellTrainsSavesAndSamples(string cell)
+    {
+        var train = TrainTiny("--cell", cell);
+        Assert.True(train.ExitCode == 0, train.Error);
+        Assert.Contains($"{cell} n_a=6", train.Out);
+        var sample = Run("sample", "--model", scratch["model.rnnf"], "--count", "4");
+        Assert.True(sample.ExitCode == 0, sample.Error);
+        Assert.Equal(4, sample.Out.Split('\n').Length - 1);
+    }
+
     [Fact]
     public void TrainOnTheEmbeddedCorpusForAFewSteps()
     {

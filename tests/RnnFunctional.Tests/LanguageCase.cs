@@ -26,7 +26,20 @@ public sealed record LanguageCase
         A0 = Draw.Matrix(random, d.Na, d.M, 0.5);
         Direction = Tree.Map(P, _ => 2 * random.NextDouble() - 1);
         Seed = random.Next();
+        var tokens = new Shaped(d with { Nx = V }, random.Next());
+        Lstm = new LstmCase(tokens).P;
+        Gru = new GruCase(tokens).P;
+        C0 = Draw.Matrix(random, d.Na, d.M, 0.5);
     }
+
+    /// <summary>An LSTM over V tokens, drawn as <see cref="LstmCase"/> draws its parameters.</summary>
+    public LstmParameters Lstm { get; }
+
+    /// <summary>A GRU over V tokens, drawn as <see cref="GruCase"/> draws its parameters.</summary>
+    public GruParameters Gru { get; }
+
+    /// <summary>A non-zero initial memory cell for the LSTM, n_a×m.</summary>
+    public Matrix<double> C0 { get; }
 
     public Shaped Shape { get; }
 

@@ -28,7 +28,7 @@ public sealed class RnnGradientTests
         double F(RnnParameters p, Matrix<double> x, Matrix<double> a) => Inner([da], [Rnn.CellForward(p, x, a).A]);
         var g = Rnn.CellBackward(da, Rnn.CellForward(c.P, xt, c.A0).Cache);
 
-        return GradientProperty.Holds(GradCheck.Tree(p => F(p, xt, c.A0), c.P, g.Gradients, Numeric))
+        return GradientProperty.Tree(p => F(p, xt, c.A0), c.P, g.Gradients, Numeric)
             .And(GradientProperty.Holds(GradCheck.Matrix(x => F(c.P, x, c.A0), xt, g.Dxt, "xt", Numeric)))
             .And(GradientProperty.Holds(GradCheck.Matrix(a => F(c.P, xt, a), c.A0, g.DaPrev, "aPrev", Numeric)));
     }
@@ -38,8 +38,8 @@ public sealed class RnnGradientTests
     {
         double F(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) => Inner(c.Da, Rnn.Forward(p, xs, a0).States);
         var g = Rnn.Backward(Rnn.Forward(c.P, c.Xs, c.A0), c.Da);
-        return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.A0), c.P, g.Gradients, Numeric))
-            .And(GradientProperty.Holds(InputCheck(c, (xs, a0) => F(c.P, xs, a0), g.Dx, g.Da0)));
+        return GradientProperty.Tree(p => F(p, c.Xs, c.A0), c.P, g.Gradients, Numeric)
+            .And(InputCheck(c, (xs, a0) => F(c.P, xs, a0), g.Dx, g.Da0));
     }
 
     [Property(Arbitrary = [typeof(RnnArbitraries)], MaxTest = 100)]
@@ -48,8 +48,8 @@ public sealed class RnnGradientTests
         double F(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) => Rnn.LossAndGradients(p, xs, a0, c.Labels).Loss;
         var g = Rnn.LossAndGradients(c.P, c.Xs, c.A0, c.Labels);
 
-        return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.A0), c.P, g.Gradients, Numeric))
-            .And(GradientProperty.Holds(InputCheck(c, (xs, a0) => F(c.P, xs, a0), g.Dx, g.Da0)));
+        return GradientProperty.Tree(p => F(p, c.Xs, c.A0), c.P, g.Gradients, Numeric)
+            .And(InputCheck(c, (xs, a0) => F(c.P, xs, a0), g.Dx, g.Da0));
     }
 
     [Property(Arbitrary = [typeof(RnnArbitraries)], MaxTest = 100)]
@@ -60,11 +60,11 @@ public sealed class RnnGradientTests
     }
 
     /// <summary>The gradient with respect to every x⟨t⟩ and a⟨0⟩ as one check over leaves xs[0..T−1], a0.</summary>
-    private static GradCheckReport InputCheck(RnnCase c, Func<ImmutableArray<Matrix<double>>, Matrix<double>, double> f,
+    private static Property InputCheck(RnnCase c, Func<ImmutableArray<Matrix<double>>, Matrix<double>, double> f,
         ImmutableArray<Matrix<double>> dx, Matrix<double> da0)
     {
         var T = c.Xs.Length;
-        return GradCheck.Leaves(
+        return GradientProperty.Leaves(
             leaves => f(SequenceLeaves.Read(leaves, 0, T), leaves[T].ToMatrix()),
             SequenceLeaves.Of("xs", c.Xs).Add(Leaf.Of("a0", c.A0)),
             SequenceLeaves.Of("xs", dx).Add(Leaf.Of("a0", da0)),

@@ -146,3 +146,40 @@ public sealed class SoftmaxTests
         Assert.Equal(-1.0, loss.Gradients.By[1]);
     }
 }
+
+/// <summary>The generic cell laws of RnnFunctional.Testing applied to the RNN cell, with either non-linearity.</summary>
+public sealed class RnnCellLawTests
+{
+    private static readonly CellUnderTest<RnnParameters, Matrix<double>, RnnCache> Tanh = CellUnderTest.Rnn(Activation.Tanh);
+    private static readonly CellUnderTest<RnnParameters, Matrix<double>, RnnCache> Relu = CellUnderTest.Rnn(Activation.Relu);
+
+    [Property(MaxTest = 100)]
+    public Property ScanOverConcatenationContinuesFromFinalCarry() => CellLaws.ScanOverConcatenationContinuesFromFinalCarry(Tanh);
+
+    [Property(MaxTest = 100)]
+    public Property ReluScanOverConcatenationContinuesFromFinalCarry() => CellLaws.ScanOverConcatenationContinuesFromFinalCarry(Relu);
+
+    [Property(MaxTest = 100)]
+    public Property BatchEqualsColumnsRunAlone() => CellLaws.BatchEqualsColumnsRunAlone(Tanh);
+
+    [Property(MaxTest = 100)]
+    public Property ReluBatchEqualsColumnsRunAlone() => CellLaws.BatchEqualsColumnsRunAlone(Relu);
+
+    [Property(MaxTest = 100)]
+    public Property OneStepScanEqualsCell() => CellLaws.OneStepScanEqualsCell(Tanh);
+
+    [Property(MaxTest = 100)]
+    public Property ReluOneStepScanEqualsCell() => CellLaws.OneStepScanEqualsCell(Relu);
+
+    [Property(MaxTest = 50)]
+    public Property NoArgumentIsMutated() => CellLaws.NoArgumentIsMutated(Tanh);
+
+    [Property(MaxTest = 50)]
+    public Property ReluNoArgumentIsMutated() => CellLaws.NoArgumentIsMutated(Relu);
+
+    [Property(MaxTest = 100)]
+    public Property GradientsMatchFiniteDifferences() => CellLaws.GradientsMatchFiniteDifferences(Tanh);
+
+    [Property(MaxTest = 100)]
+    public Property DirectionalDerivativeMatches() => CellLaws.DirectionalDerivativeMatches(Tanh);
+}

@@ -122,6 +122,24 @@ public static class LanguageModel
             },
         };
 
+    /// <summary>The LSTM as a next-token model over V tokens (its n_x and n_y must both be V); the state is (a⟨t⟩, c⟨t⟩).</summary>
+    /// <param name="vocabularySize">V ≥ 1.</param>
+    [Pure]
+    public static SequenceModel<LstmParameters, LstmState> Lstm(int vocabularySize) =>
+        FromCell(RnnFunctional.Lstm.Cell, vocabularySize,
+            (p, m) => new LstmState(Matrix<double>.Build.Dense(p.HiddenSize, m), Matrix<double>.Build.Dense(p.HiddenSize, m)),
+            p => (p.Wy, p.By),
+            (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
+
+    /// <summary>The GRU as a next-token model over V tokens (its n_x and n_y must both be V).</summary>
+    /// <param name="vocabularySize">V ≥ 1.</param>
+    [Pure]
+    public static SequenceModel<GruParameters, Matrix<double>> Gru(int vocabularySize) =>
+        FromCell(RnnFunctional.Gru.Cell, vocabularySize,
+            (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
+            p => (p.Wy, p.By),
+            (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
+
     /// <summary>One-hot columns: a V×m matrix with a 1 at (tokens[j], j).</summary>
     /// <param name="tokens">m tokens in [0, V).</param>
     /// <param name="vocabularySize">V.</param>

@@ -106,6 +106,87 @@ internal static class Shapes
             ? Validation<Error, A>.Success(value())
             : Validation<Error, A>.Fail(problems.Select(p => Error.New(p.Message)).ToSeq());
 
+    /// <summary>A size of at least 1.</summary>
+    public static IEnumerable<Problem> Positive(string argument, int value)
+    {
+        if (value < 1) yield return new(argument, $"expected {argument} to be at least 1 but got {value}");
+    }
+
+    /// <summary>The lengths of a ragged batch: one per example, each in [1, T].</summary>
+    public static IEnumerable<Problem> Lengths(string argument, ImmutableArray<int> lengths, int batch, int steps)
+    {
+        if (lengths.IsDefault)
+        {
+            yield return new(argument, $"expected {argument} to be m = {batch} lengths but got a default (null) array");
+            yield break;
+        }
+        if (lengths.Length != batch)
+            yield return new(argument, $"expected {argument} to have one length per example, m = {batch}, but got {lengths.Length}");
+        for (var j = 0; j < lengths.Length; j++)
+            if (lengths[j] < 1 || lengths[j] > steps)
+                yield return new(argument, $"expected {argument}[{j}] to be a length in [1, T] = [1, {steps}] but got {lengths[j]}");
+    }
+
+    /// <summary>
+    /// Labels of a ragged batch: labels[t][j] ∈ [0, n_y) for t &lt; len_j and <see cref="Ragged.Ignored"/> for
+    /// t ≥ len_j, for T steps and m = lengths.Length examples. The lengths must already be valid.
+    /// </summary>
+    public static IEnumerable<Problem> RaggedLabels(string argument, ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, int steps, int classes)
+    {
+        var batch = lengths.Length;
+        if (labels.IsDefault)
+        {
+            yield return new(argument, $"expected {argument} to be T×m = {steps}×{batch} class indices but got a default (null) array");
+            yield break;
+        }
+        if (labels.Length != steps)
+            yield return new(argument, $"expected {argument} to have one row per step, T = {steps}, but got {labels.Length}");
+        for (var t = 0; t < labels.Length; t++)
+        {
+            var row = labels[t];
+            if (row.IsDefault || row.Length != batch)
+            {
+                yield return new(argument, $"expected {argument}[{t}] to have one label per example, m = {batch}, but got {(row.IsDefault ? "null" : row.Length)}");
+                continue;
+            }
+            for (var j = 0; j < batch; j++)
+                if (t < lengths[j] && (row[j] < 0 || row[j] >= classes))
+                    yield return new(argument, $"expected {argument}[{t}][{j}] to be a class in [0, n_y) = [0, {classes}) (step {t} is within the length {lengths[j]} of example {j}) but got {row[j]}");
+                else if (t >= lengths[j] && row[j] != Ragged.Ignored)
+                    yield return new(argument, $"expected {argument}[{t}][{j}] to be Ragged.Ignored = {Ragged.Ignored} (step {t} is past the length {lengths[j]} of example {j}) but got {row[j]}");
+        }
+    }
+
+    /// <summary>Every entry of every leaf is finite; names are prefixed with <paramref name="prefix"/>.</summary>
+    public static IEnumerable<Problem> Finite(string argument, string prefix, ImmutableArray<Leaf> leaves)
+    {
+        foreach (var leaf in leaves)
+        {
+            var k = Enumerable.Range(0, leaf.Values.Length).FirstOrDefault(i => !double.IsFinite(leaf.Values[i]), -1);
+            if (k >= 0)
+                yield return new(argument, string.Create(CultureInfo.InvariantCulture,
+                    $"expected {prefix}.{leaf.Name} to be finite but entry ({k % leaf.Rows}, {k / leaf.Rows}) is {leaf.Values[k]}"));
+        }
+    }
+
+    /// <summary>The matrices of a state (the parts of a carry's Split), with the given row counts and m columns.</summary>
+    public static IEnumerable<Problem> Parts(string argument, string name, ImmutableArray<Matrix<double>> parts, ImmutableArray<int> rows, int columns, string dims)
+    {
+        if (parts.IsDefault)
+        {
+            yield return new(argument, $"expected {name} to hold {rows.Length} {dims} matrices but got a default (null) array");
+            yield break;
+        }
+        if (parts.Length != rows.Length)
+        {
+            yield return new(argument, $"expected {name} to hold {rows.Length} {dims} matrices, one per part of the state, but got {parts.Length}");
+            yield break;
+        }
+        for (var i = 0; i < parts.Length; i++)
+            foreach (var p in Matrix(argument, $"{name}[{i}]", parts[i], rows[i], columns, dims))
+                yield return p;
+    }
+
     /// <summary>
     /// The size most of the given sources agree on (the first of the most frequent, ignoring nulls; 0 when there is
     /// none), so that the one field that disagrees with the others is the one reported.

@@ -1,0 +1,422 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using LanguageExt;
+using LanguageExt.Common;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
+
+namespace RnnFunctional;
+
+/// <summary>
+/// Parameters of a stack of recurrent layers with a softmax read-out on the top layer:
+/// h₀⟨t⟩ = x⟨t⟩, h_l = layer l scanned over h_{l−1}, ŷ⟨t⟩ = softmax(Wy·h_L⟨t⟩ + By). Gradients have this same type.
+/// Its leaves are the layers' leaves prefixed with <c>layers[l].</c> (<c>layers[0].Wax</c>,
+/// <c>layers[1].forward.Waa</c>, …) followed by <c>Wy</c> and <c>By</c>.
+/// </summary>
+/// <param name="Layers">L ≥ 1 layers, layer l's input size being layer l−1's output size.</param>
+/// <param name="Wy">Read-out weights, n_y×n_top (n_top = the top layer's output size).</param>
+/// <param name="By">Read-out bias, length n_y.</param>
+public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double> Wy, Vector<double> By) : IParameterTree<StackParameters>
+{
+    /// <summary>Input size n_x of the bottom layer.</summary>
+    public int InputSize =>
+        Layers.IsDefaultOrEmpty || Layers[0] is null
+            ? throw new InvalidOperationException("expected Layers to hold at least one layer but it is empty")
+            : Layers[0].InputSize;
+
+    /// <summary>Number of classes n_y of the read-out.</summary>
+    public int OutputSize => Wy.RowCount;
+
+    /// <summary>
+    /// A stack of the given layers with a random read-out initialised as PyTorch's nn.Linear: every entry uniform
+    /// in (−1/√n_top, 1/√n_top).
+    /// </summary>
+    /// <param name="layers">L ≥ 1 layers, each taking the outputs of the one below (see <see cref="Layer"/>'s factories).</param>
+    /// <param name="outputSize">n_y ≥ 1.</param>
+    /// <param name="seed">Seed of the read-out's generator.</param>
+    [Pure]
+    public static StackParameters Initialize(ImmutableArray<Layer> layers, int outputSize, int seed)
+    {
+        Dimensions.RequirePositive((nameof(outputSize), outputSize));
+        Shapes.ThrowIfAny(Stack.CheckLayers(nameof(layers), nameof(layers), layers));
+        var top = layers[^1].OutputSize;
+        var uniform = Dimensions.Uniform(seed, 1.0 / Math.Sqrt(top));
+        return new(layers, uniform(outputSize, top), uniform(outputSize, 1).Column(0));
+    }
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<Leaf> ToLeaves() =>
+        [.. Layers.SelectMany((layer, l) => layer.ToLeaves().Select(leaf => leaf.Under($"layers[{l}]"))), Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By)];
+
+    /// <inheritdoc />
+    [Pure]
+    public StackParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
+        Tree.Rebuild(ToLeaves(), leaves, l =>
+        {
+            var indexed = Layers.Select((layer, i) => (layer, i)).ToImmutableArray();
+            var (head, layers) = Scan.Fold(0, indexed, (offset, x) =>
+            {
+                var count = x.layer.ToLeaves().Length;
+                return (offset + count, x.layer.FromLeaves(Layer.Inside($"layers[{x.i}]", l.Skip(offset).Take(count))));
+            });
+            return this with { Layers = layers, Wy = l[head].ToMatrix(), By = l[head + 1].ToVector() };
+        });
+
+    /// <summary>Equal layers, in order, and equal read-outs.</summary>
+    /// <param name="other">Another stack.</param>
+    public bool Equals(StackParameters? other) =>
+        other is not null && (Layers.IsDefault ? other.Layers.IsDefault : !other.Layers.IsDefault && Layers.SequenceEqual(other.Layers))
+        && Equals(Wy, other.Wy) && Equals(By, other.By);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Layers.IsDefault ? -1 : Layers.Length, Wy, By);
+
+    /// <summary>Entry-wise sum.</summary>
+    /// <param name="a">Parameters or gradients.</param>
+    /// <param name="b">Of the same structure.</param>
+    public static StackParameters operator +(StackParameters a, StackParameters b) => Tree.Add(a, b);
+
+    /// <summary>Entry-wise difference.</summary>
+    /// <param name="a">Parameters or gradients.</param>
+    /// <param name="b">Of the same structure.</param>
+    public static StackParameters operator -(StackParameters a, StackParameters b) => Tree.Subtract(a, b);
+
+    /// <summary>Scaling by a number.</summary>
+    /// <param name="s">Scale.</param>
+    /// <param name="a">Parameters or gradients.</param>
+    public static StackParameters operator *(double s, StackParameters a) => Tree.Scale(s, a);
+}
+
+/// <summary>The result of <see cref="Stack.Forward"/>: every layer's outputs, final states and the predictions.</summary>
+public sealed record StackForward
+{
+    internal StackForward(StackParameters parameters, ImmutableArray<int> lengths, ImmutableArray<LayerTape> tapes,
+        ImmutableArray<Matrix<double>> predictions)
+    {
+        (Parameters, Lengths, Tapes, Predictions) = (parameters, lengths, tapes, predictions);
+        States = [.. tapes.Select(tape => tape.Outputs)];
+        Final = [.. tapes.Select(tape => tape.Final)];
+    }
+
+    /// <summary>The parameters the sequence ran with.</summary>
+    public StackParameters Parameters { get; }
+
+    /// <summary>len_j of each of the m columns (T for every column of a full batch).</summary>
+    public ImmutableArray<int> Lengths { get; }
+
+    /// <summary>States[l][t]: the output of layer l at step t, n_l×m (n_l = the layer's output size); zero past each column's end.</summary>
+    public ImmutableArray<ImmutableArray<Matrix<double>>> States { get; }
+
+    /// <summary>The top layer's outputs h_L⟨1⟩..h_L⟨T⟩, each n_top×m: what the read-out reads.</summary>
+    public ImmutableArray<Matrix<double>> Top => States[^1];
+
+    /// <summary>
+    /// Final[l]: layer l's state after its last step, one matrix per part (see <see cref="Layer.StateRows"/>). Column j
+    /// holds the state after its own last step len_j; a reverse direction's state is the one after step 1.
+    /// </summary>
+    public ImmutableArray<ImmutableArray<Matrix<double>>> Final { get; }
+
+    /// <summary>ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m; zero past each column's end.</summary>
+    public ImmutableArray<Matrix<double>> Predictions { get; }
+
+    internal ImmutableArray<LayerTape> Tapes { get; }
+}
+
+/// <summary>The result of <see cref="Stack.Backward"/>.</summary>
+/// <param name="Dx">dx⟨1⟩..dx⟨T⟩, each n_x×m; zero past each column's end.</param>
+/// <param name="DInitial">DInitial[l]: gradient w.r.t. each matrix of layer l's initial state.</param>
+/// <param name="Gradients">Parameter gradients summed over time; dWy and dBy are zero.</param>
+public sealed record StackGradient(ImmutableArray<Matrix<double>> Dx, ImmutableArray<ImmutableArray<Matrix<double>>> DInitial, StackParameters Gradients);
+
+/// <summary>The result of <see cref="Stack.LossAndGradients"/>.</summary>
+/// <param name="Loss">Σ_j Σ_{t &lt; len_j} −log ŷ⟨t⟩[labels[t][j], j].</param>
+/// <param name="Gradients">Gradients of the loss for every parameter, the read-out included.</param>
+/// <param name="Dx">Gradients of the loss w.r.t. x⟨1⟩..x⟨T⟩, each n_x×m; zero past each column's end.</param>
+/// <param name="DInitial">DInitial[l]: gradient of the loss w.r.t. each matrix of layer l's initial state.</param>
+public sealed record StackLoss(double Loss, StackParameters Gradients, ImmutableArray<Matrix<double>> Dx, ImmutableArray<ImmutableArray<Matrix<double>>> DInitial);
+
+/// <summary>
+/// Stacked, bidirectional and ragged recurrent networks over any mix of cells. Layer l reads the outputs of layer
+/// l−1 (the bottom layer reads x⟨t⟩, n_x×m); a softmax read-out reads the top layer. Optional arguments:
+/// <list type="bullet">
+/// <item><c>lengths</c>: len_j ∈ [1, T] for each column j, for a ragged batch (see <see cref="Ragged"/>); omitted,
+/// every column runs for T steps. Inputs past a column's end are not read (they must be finite), its outputs and
+/// predictions there are zero and its labels there must be <see cref="Ragged.Ignored"/>.</item>
+/// <item><c>initial</c>: initial[l] = layer l's initial state, one matrix per part (<see cref="Layer.StateRows"/>×m,
+/// a bidirectional layer's forward parts then reverse parts); omitted, every state starts at zero.</item>
+/// </list>
+/// Every function checks its arguments (throwing <see cref="ArgumentException"/> naming the argument and the expected
+/// shape); the <c>Try</c> variants return every problem as a <see cref="Validation{FAIL,SUCCESS}"/>.
+/// </summary>
+public static class Stack
+{
+    /// <summary>Runs every layer over the sequence, bottom to top, and the read-out over the top layer.</summary>
+    /// <param name="p">The stack: layers and read-out Wy n_y×n_top, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="lengths">len_j ∈ [1, T] for each of the m columns; omitted, all T.</param>
+    /// <param name="initial">initial[l][k]: part k of layer l's initial state, StateRows[k]×m; omitted, zeros.</param>
+    /// <returns>Every layer's outputs and final state, the predictions ŷ⟨t⟩ (n_y×m) and what <see cref="Backward"/> needs.</returns>
+    [Pure]
+    public static StackForward Forward(StackParameters p, ImmutableArray<Matrix<double>> xs,
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null)
+    {
+        Shapes.ThrowIfAny(CheckForward(p, xs, lengths, initial));
+        return ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs));
+    }
+
+    /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
+    /// <param name="p">As in <see cref="Forward"/>.</param>
+    /// <param name="xs">As in <see cref="Forward"/>.</param>
+    /// <param name="lengths">As in <see cref="Forward"/>.</param>
+    /// <param name="initial">As in <see cref="Forward"/>.</param>
+    [Pure]
+    public static Validation<Error, StackForward> TryForward(StackParameters p, ImmutableArray<Matrix<double>> xs,
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
+        Shapes.ToValidation(CheckForward(p, xs, lengths, initial), () => ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs)));
+
+    /// <summary>
+    /// Back-propagation through the stack, top to bottom: each layer's reverse fold turns the gradient of its outputs
+    /// into the gradient of its inputs, which are the outputs of the layer below.
+    /// </summary>
+    /// <param name="forward">The result of <see cref="Forward"/>.</param>
+    /// <param name="dTop">dh_L⟨1⟩..dh_L⟨T⟩, each n_top×m: the gradient each top output receives; entries past a column's end are ignored.</param>
+    /// <returns>dx⟨1⟩..dx⟨T⟩, the gradient w.r.t. every initial state, and the summed gradients (read-out entries zero).</returns>
+    [Pure]
+    public static StackGradient Backward(StackForward forward, ImmutableArray<Matrix<double>> dTop)
+    {
+        Shapes.ThrowIfAny(CheckBackward(forward, dTop));
+        return BackwardKernel(forward.Parameters, forward.Tapes, dTop);
+    }
+
+    /// <summary><see cref="Backward"/> with its checks as a value.</summary>
+    /// <param name="forward">As in <see cref="Backward"/>.</param>
+    /// <param name="dTop">As in <see cref="Backward"/>.</param>
+    [Pure]
+    public static Validation<Error, StackGradient> TryBackward(StackForward forward, ImmutableArray<Matrix<double>> dTop) =>
+        Shapes.ToValidation(CheckBackward(forward, dTop), () => BackwardKernel(forward.Parameters, forward.Tapes, dTop));
+
+    /// <summary>
+    /// The summed softmax cross-entropy of the read-out over every column's own steps,
+    /// Σ_j Σ_{t &lt; len_j} −log ŷ⟨t⟩[labels[t][j], j], and its exact gradients.
+    /// </summary>
+    /// <param name="p">The stack.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="labels">
+    /// T rows of m labels: labels[t][j] ∈ [0, n_y) for t &lt; len_j, and <see cref="Ragged.Ignored"/> (−1) for t ≥ len_j.
+    /// </param>
+    /// <param name="lengths">len_j ∈ [1, T] for each of the m columns; omitted, all T.</param>
+    /// <param name="initial">initial[l][k]: part k of layer l's initial state, StateRows[k]×m; omitted, zeros.</param>
+    [Pure]
+    public static StackLoss LossAndGradients(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null)
+    {
+        Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial));
+        return LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs));
+    }
+
+    /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    [Pure]
+    public static Validation<Error, StackLoss> TryLossAndGradients(StackParameters p, ImmutableArray<Matrix<double>> xs,
+        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int>? lengths = null,
+        ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
+        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial), () => LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs)));
+
+    /// <summary>
+    /// The loss of <see cref="LossAndGradients"/> alone, without its backward (the same number, bit for bit): for
+    /// evaluation, and for finite differences of the loss.
+    /// </summary>
+    /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    /// <returns>Σ_j Σ_{t &lt; len_j} −log ŷ⟨t⟩[labels[t][j], j].</returns>
+    [Pure]
+    public static double Loss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null)
+    {
+        Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial));
+        return LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs));
+    }
+
+    /// <summary><see cref="Loss"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    [Pure]
+    public static Validation<Error, double> TryLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
+        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial), () => LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs)));
+
+    /// <summary>Checks that the layers are finite, chain (each input size is the output size below) and match the read-out.</summary>
+    /// <param name="p">Parameters to check.</param>
+    /// <returns>The parameters, or every problem found.</returns>
+    [Pure]
+    public static Validation<Error, StackParameters> Validate(StackParameters p) => Shapes.ToValidation(CheckParameters(p), () => p);
+
+    // ---- kernels: arguments already checked ----
+
+    private static ImmutableArray<LayerTape> Run(StackParameters p, ImmutableArray<Matrix<double>> xs,
+        ImmutableArray<ImmutableArray<bool>> masks, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+    {
+        var layers = p.Layers.Zip(initial, (layer, init) => (layer, init)).ToImmutableArray();
+        return Scan.Fold(xs, layers, (inputs, l) =>                                     // h_l = layer l over h_{l−1}, h_0 = x
+        {
+            var tape = l.layer.Run(inputs, l.init, masks, reverse: false);
+            return (tape.Outputs, tape);
+        }).Outputs;
+    }
+
+    private static StackForward ForwardKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+    {
+        var masks = Ragged.MasksKernel(lengths, xs.Length);
+        var tapes = Run(p, xs, masks, initial);
+        var predictions = tapes[^1].Outputs.Zip(masks, (h, mask) => Ragged.Keep(mask, Softmax.Predict(p.Wy, p.By, h))).ToImmutableArray();
+        return new(p, lengths, tapes, predictions);
+    }
+
+    private static StackGradient BackwardKernel(StackParameters p, ImmutableArray<LayerTape> tapes, ImmutableArray<Matrix<double>> dTop)
+    {
+        var (dx, grads) = Scan.FoldBack(dTop, tapes, (dOutputs, tape) =>            // dh_{l−1} = dx of layer l
+        {
+            var g = tape.Backward(dOutputs, [.. tape.Final.Select(f => Matrix<double>.Build.Dense(f.RowCount, f.ColumnCount))]);
+            return (g.Dx, g);
+        });
+        var head = (Wy: Matrix<double>.Build.Dense(p.Wy.RowCount, p.Wy.ColumnCount), By: Vector<double>.Build.Dense(p.By.Count));
+        return new(dx, [.. grads.Select(g => g.DInit)], p with { Layers = [.. grads.Select(g => g.Gradients)], Wy = head.Wy, By = head.By });
+    }
+
+    private static StackLoss LossKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+    {
+        var masks = Ragged.MasksKernel(lengths, xs.Length);
+        var tapes = Run(p, xs, masks, initial);
+        var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, masks);
+        var back = BackwardKernel(p, tapes, head.DStates);
+        return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInitial);
+    }
+
+    private static double LossOnly(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+    {
+        var masks = Ragged.MasksKernel(lengths, xs.Length);
+        return ReadOut(p.Wy, p.By, Run(p, xs, masks, initial)[^1].Outputs, labels, masks).Loss;
+    }
+
+    /// <summary>
+    /// The read-out's cross-entropy over the running columns: o⟨t⟩ = Wy·h⟨t⟩ + By, loss = Σ_{running (t, j)}
+    /// logsumexp(o⟨t⟩[:, j]) − o⟨t⟩[label, j] (compensated sum), do⟨t⟩ = mask⊙(softmax(o⟨t⟩) − onehot(labels⟨t⟩)),
+    /// dWy = Σ do·hᵀ, dBy = Σ_columns do, dh⟨t⟩ = Wyᵀ·do⟨t⟩. With every column running it is the read-out of
+    /// <see cref="Rnn.LossAndGradients"/>, operation for operation.
+    /// </summary>
+    private static HeadGradient ReadOut(Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states,
+        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<ImmutableArray<bool>> masks)
+    {
+        var losses = new List<double>();
+        var dWy = Matrix<double>.Build.Dense(wy.RowCount, wy.ColumnCount);
+        var dBy = Vector<double>.Build.Dense(by.Count);
+        var dStates = ImmutableArray.CreateBuilder<Matrix<double>>(states.Length);
+        for (var t = 0; t < states.Length; t++)
+        {
+            var (o, mask, label) = (Ops.Affine(wy, states[t], by), masks[t], labels[t]);
+            var lse = Ops.LogSumExpColumns(o);
+            var dO = Ops.SoftmaxColumns(o);
+            for (var j = 0; j < mask.Length; j++)
+                if (mask[j])
+                {
+                    losses.Add(lse[j] - o[label[j], j]);
+                    dO[label[j], j] -= 1.0;
+                }
+            dO = Ragged.Keep(mask, dO);
+            dWy += Ops.MulTB(dO, states[t]);
+            dBy += Ops.RowSums(dO);
+            dStates.Add(Ops.MulTA(wy, dO));
+        }
+        return new(Ops.CompensatedSum(losses), dWy, dBy, dStates.MoveToImmutable());
+    }
+
+    private static ImmutableArray<int> Full(ImmutableArray<Matrix<double>> xs, ImmutableArray<int>? lengths) =>
+        lengths ?? [.. Enumerable.Repeat(xs.Length, xs[0].ColumnCount)];
+
+    private static ImmutableArray<ImmutableArray<Matrix<double>>> Zeros(StackParameters p, ImmutableArray<Matrix<double>> xs) =>
+        [.. p.Layers.Select(layer => layer.StateRows.Select(rows => Matrix<double>.Build.Dense(rows, xs[0].ColumnCount)).ToImmutableArray())];
+
+    // ---- checks ----
+
+    /// <summary>The layers are present, each is well formed, and each takes the outputs of the one below.</summary>
+    internal static Problem[] CheckLayers(string argument, string name, ImmutableArray<Layer> layers)
+    {
+        if (layers.IsDefaultOrEmpty) return [new(argument, $"expected {name} to hold at least one layer but it is empty")];
+        var present = Shapes.All([.. layers.Select((layer, l) => layer is null
+            ? [new Problem(argument, $"expected layers[{l}] to be a Layer but got null")]
+            : Enumerable.Empty<Problem>())]);
+        if (present.Length > 0) return present;
+        var each = Shapes.All([.. layers.Select((layer, l) => layer.Check(argument, $"layers[{l}]"))]);
+        if (each.Length > 0) return each;
+        return [.. Enumerable.Range(1, layers.Length - 1)
+            .Where(l => layers[l].InputSize != layers[l - 1].OutputSize)
+            .Select(l => new Problem(argument,
+                $"expected layers[{l}] to take the outputs of layers[{l - 1}], n_in = {layers[l - 1].OutputSize}, but its input size is {layers[l].InputSize}"))];
+    }
+
+    private static Problem[] CheckParameters(StackParameters? p)
+    {
+        if (p is null) return [new(nameof(p), "expected p to be StackParameters but got null")];
+        var layers = CheckLayers(nameof(p), "p.Layers", p.Layers);
+        if (layers.Length > 0) return layers;
+        var (ny, top) = (p.Wy?.RowCount ?? p.By?.Count ?? 0, p.Layers[^1].OutputSize);
+        return Shapes.All(Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, top, "n_y×n_top"), Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
+    }
+
+    private static Problem[] CheckForward(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int>? lengths,
+        ImmutableArray<ImmutableArray<Matrix<double>>>? initial)
+    {
+        var parameters = CheckParameters(p);
+        if (parameters.Length > 0) return parameters;
+        var m = BatchSize(xs, lengths, initial);
+        var sequence = Shapes.All(Shapes.Sequence(nameof(xs), xs, p.InputSize, m, "n_x×m"));
+        var steps = xs.IsDefaultOrEmpty ? 1 : xs.Length;
+        return Shapes.All(
+            sequence,
+            lengths is { } l ? Shapes.Lengths(nameof(lengths), l, m, steps) : [],
+            initial is { } i ? CheckInitial(p, i, m) : []);
+    }
+
+    private static IEnumerable<Problem> CheckInitial(StackParameters p, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int m)
+    {
+        if (initial.IsDefault || initial.Length != p.Layers.Length)
+            return [new(nameof(initial), $"expected initial to have one state per layer, L = {p.Layers.Length}, but got {(initial.IsDefault ? "a default (null) array" : initial.Length)}")];
+        return Shapes.All([.. p.Layers.Select((layer, l) => Shapes.Parts(nameof(initial), $"initial[{l}]", initial[l], layer.StateRows, m, "n_a×m"))]);
+    }
+
+    private static Problem[] CheckBackward(StackForward forward, ImmutableArray<Matrix<double>> dTop) =>
+        forward is null
+            ? [new(nameof(forward), "expected forward to be the result of Stack.Forward but got null")]
+            : Shapes.All(Shapes.Sequence(nameof(dTop), dTop, forward.Top[0].RowCount, forward.Top[0].ColumnCount, "n_top×m", forward.Top.Length));
+
+    private static Problem[] CheckLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
+        ImmutableArray<int>? lengths, ImmutableArray<ImmutableArray<Matrix<double>>>? initial)
+    {
+        var forward = CheckForward(p, xs, lengths, initial);
+        if (forward.Length > 0) return forward;
+        return lengths is { } l
+            ? Shapes.All(Shapes.RaggedLabels(nameof(labels), labels, l, xs.Length, p.OutputSize))
+            : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, xs[0].ColumnCount, p.OutputSize));
+    }
+
+    /// <summary>m as the first present argument says: x⟨1⟩, else the lengths, else the first initial state.</summary>
+    private static int BatchSize(ImmutableArray<Matrix<double>> xs, ImmutableArray<int>? lengths, ImmutableArray<ImmutableArray<Matrix<double>>>? initial) =>
+        !xs.IsDefaultOrEmpty && xs[0] is { } x0 ? x0.ColumnCount
+        : lengths is { IsDefault: false } l ? l.Length
+        : initial is { IsDefaultOrEmpty: false } i && !i[0].IsDefaultOrEmpty && i[0][0] is { } s ? s.ColumnCount
+        : 0;
+}

@@ -1,0 +1,279 @@
+using System.Collections.Immutable;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Testing;
+
+namespace RnnFunctional.Tests;
+
+/// <summary>Laws of stacks, bidirectional layers and ragged batches: each composition reduces to simpler runs.</summary>
+public sealed class LayerLawTests
+{
+    private static readonly ImmutableArray<LayerSpec> Mixed = [LayerSpec.Uni(CellKind.Lstm), LayerSpec.Bi(CellKind.Gru, CellKind.RnnRelu)];
+    private static readonly ImmutableArray<LayerSpec> Deep =
+        [LayerSpec.Bi(CellKind.Lstm, CellKind.RnnTanh), LayerSpec.Uni(CellKind.RnnRelu), LayerSpec.Uni(CellKind.Gru)];
+
+    private static Matrix<double> Column(Matrix<double> m, int j) => m.SubMatrix(0, m.RowCount, j, 1);
+
+    private static bool Close(Matrix<double> a, Matrix<double> b, double tolerance = 1e-12) =>
+        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount &&
+        a.Enumerate().Zip(b.Enumerate()).All(p => Math.Abs(p.Item1 - p.Item2) <= tolerance * Math.Max(1, Math.Abs(p.Item1)));
+
+    private static bool Close(double a, double b, double tolerance = 1e-12) => Math.Abs(a - b) <= tolerance * Math.Max(1, Math.Abs(a));
+
+    private static bool IsZero(Matrix<double> m) => m.Enumerate().All(v => v == 0);
+
+    private static bool AllSame(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) => a.Length == b.Length && a.Zip(b).All(p => p.Item1.Equals(p.Item2));
+
+    private static bool AllClose(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) => a.Length == b.Length && a.Zip(b).All(p => Close(p.Item1, p.Item2));
+
+    private static bool CloseAll(double[] a, double[] b) => a.Length == b.Length && a.Zip(b).All(p => Close(p.Item1, p.Item2));
+
+    private static bool AllSame(ImmutableArray<ImmutableArray<Matrix<double>>> a, ImmutableArray<ImmutableArray<Matrix<double>>> b) =>
+        a.Length == b.Length && a.Zip(b).All(p => AllSame(p.Item1, p.Item2));
+
+    [Property(MaxTest = 100)]
+    public Property RaggedBatchEqualsColumnsRunAlone() =>
+        Prop.ForAll(StackCase.Arbitrary(Mixed, ragged: true), c =>
+        {
+            var forward = Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial);
+            var batch = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial);
+            var m = c.Lengths.Length;
+            var alone = Enumerable.Range(0, m).Select(j =>
+            {
+                var length = c.Lengths[j];
+                var xs = c.Xs[..length].Select(x => Column(x, j)).ToImmutableArray();
+                var initial = c.Initial.Select(parts => parts.Select(s => Column(s, j)).ToImmutableArray()).ToImmutableArray();
+                var labels = c.Labels[..length].Select(row => ImmutableArray.Create(row[j])).ToImmutableArray();
+                return (Forward: Stack.Forward(c.P, xs, initial: initial), Loss: Stack.LossAndGradients(c.P, xs, labels, initial: initial));
+            }).ToArray();
+
+            bool ColumnAgrees(int j)
+            {
+                var (a, length) = (alone[j], c.Lengths[j]);
+                var states = forward.States.Select((layer, l) => layer.Select((h, t) =>
+                    t < length ? Close(Column(h, j), a.Forward.States[l][t]) : IsZero(Column(h, j))).All(x => x)).All(x => x);
+                var predictions = forward.Predictions.Select((y, t) =>
+                    t < length ? Close(Column(y, j), a.Forward.Predictions[t]) : IsZero(Column(y, j))).All(x => x);
+                var final = forward.Final.Select((parts, l) => parts.Zip(a.Forward.Final[l], (s, sa) => Close(Column(s, j), sa)).All(x => x)).All(x => x);
+                var dx = batch.Dx.Select((d, t) => t < length ? Close(Column(d, j), a.Loss.Dx[t]) : IsZero(Column(d, j))).All(x => x);
+                var dInitial = batch.DInitial.Select((parts, l) => parts.Zip(a.Loss.DInitial[l], (d, da) => Close(Column(d, j), da)).All(x => x)).All(x => x);
+                return states && predictions && final && dx && dInitial;
+            }
+
+            var lossAgrees = Close(batch.Loss, alone.Sum(a => a.Loss.Loss));
+            var gradientSum = alone.Select(a => a.Loss.Gradients).Aggregate((x, y) => x + y);
+            var gradientsAgree = Tree.Flatten(gradientSum).Zip(Tree.Flatten(batch.Gradients)).All(p => Close(p.Item2, p.Item1));
+            return Enumerable.Range(0, m).All(ColumnAgrees).Label("states, predictions, final states, dx and initial-state gradients of each column")
+                .And(lossAgrees.Label("loss is the sum of the columns' losses"))
+                .And(gradientsAgree.Label("gradients are the sum of the columns' gradients"));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property FullLengthsEqualOmittedLengths() =>
+        Prop.ForAll(StackCase.Arbitrary(Deep, ragged: false), c =>
+        {
+            var (ragged, full) = (Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial), Stack.Forward(c.P, c.Xs, initial: c.Initial));
+            var losses = (Stack.Loss(c.P, c.Xs, c.Labels, c.Lengths, c.Initial), Stack.Loss(c.P, c.Xs, c.Labels, initial: c.Initial));
+            var (raggedLoss, fullLoss) = (Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial), Stack.LossAndGradients(c.P, c.Xs, c.Labels, initial: c.Initial));
+            var (raggedBack, fullBack) = (Stack.Backward(ragged, c.DTop), Stack.Backward(full, c.DTop));
+            return (AllSame(ragged.States, full.States) && AllSame(ragged.Final, full.Final) && AllSame(ragged.Predictions, full.Predictions)).Label("forward identical")
+                .And((raggedLoss.Loss.Equals(fullLoss.Loss) && losses.Item1.Equals(raggedLoss.Loss) && losses.Item2.Equals(fullLoss.Loss)
+                      && raggedLoss.Gradients == fullLoss.Gradients
+                      && AllSame(raggedLoss.Dx, fullLoss.Dx) && AllSame(raggedLoss.DInitial, fullLoss.DInitial)).Label("loss and gradients identical"))
+                .And((raggedBack.Gradients == fullBack.Gradients && AllSame(raggedBack.Dx, fullBack.Dx)).Label("backward identical"));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property StackOfOneRnnLayerEqualsRnn() =>
+        Prop.ForAll(Shaped.Arbitrary(), Gen.Elements(Activation.Tanh, Activation.Relu).ToArbitrary(), (shape, activation) =>
+        {
+            var c = new RnnCase(shape, activation);
+            var stack = new StackParameters([Layer.Rnn(c.P)], c.P.Wya, c.P.By);
+            ImmutableArray<ImmutableArray<Matrix<double>>> initial = [[c.A0]];
+            var (forward, rnnForward) = (Stack.Forward(stack, c.Xs, initial: initial), Rnn.Forward(c.P, c.Xs, c.A0));
+            var (back, rnnBack) = (Stack.Backward(forward, c.Da), Rnn.Backward(rnnForward, c.Da));
+            var (loss, rnnLoss) = (Stack.LossAndGradients(stack, c.Xs, c.Labels, initial: initial), Rnn.LossAndGradients(c.P, c.Xs, c.A0, c.Labels));
+
+            // The stack's leaves are layers[0].Wax, layers[0].Waa, layers[0].Ba, Wy, By: the RNN's, its read-out last.
+            static double[] AsRnn(StackParameters g) => Tree.Flatten(g);
+            static double[] Of(RnnParameters g) => [.. g.Wax.ToColumnMajorArray(), .. g.Waa.ToColumnMajorArray(), .. g.Ba, .. g.Wya.ToColumnMajorArray(), .. g.By];
+            return (AllClose(forward.Top, rnnForward.States) && AllClose(forward.Predictions, rnnForward.Predictions)
+                    && Close(forward.Final[0][0], rnnForward.States[^1])).Label("states, predictions and final state equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel")
+                .And((AllClose(back.Dx, rnnBack.Dx) && Close(back.DInitial[0][0], rnnBack.Da0) && CloseAll(AsRnn(back.Gradients), Of(rnnBack.Gradients))).Label("backward equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel"))
+                .And((Close(loss.Loss, rnnLoss.Loss) && CloseAll(AsRnn(loss.Gradients), Of(rnnLoss.Gradients))
+                      && AllClose(loss.Dx, rnnLoss.Dx) && Close(loss.DInitial[0][0], rnnLoss.Da0)).Label("loss and gradients equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel"));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property StackOfOneLstmLayerEqualsLstm() =>
+        Prop.ForAll(LstmCase.Arbitrary(), c =>
+        {
+            var stack = new StackParameters([Layer.Lstm(c.P)], c.P.Wy, c.P.By);
+            ImmutableArray<ImmutableArray<Matrix<double>>> initial = [[c.A0, c.C0]];
+            var (forward, lstmForward) = (Stack.Forward(stack, c.Xs, initial: initial), Lstm.Forward(c.P, c.Xs, c.A0, c.C0));
+            var (back, lstmBack) = (Stack.Backward(forward, c.Da), Lstm.Backward(lstmForward, c.Da));
+            var (loss, lstmLoss) = (Stack.LossAndGradients(stack, c.Xs, c.Labels, initial: initial), Lstm.LossAndGradients(c.P, c.Xs, c.A0, c.C0, c.Labels));
+            // The stack's leaves are the LSTM's with layers[0]. in front, in the same order, the read-out last.
+            return (AllClose(forward.Top, lstmForward.States) && AllClose(forward.Predictions, lstmForward.Predictions)
+                    && Close(forward.Final[0][0], lstmForward.States[^1]) && Close(forward.Final[0][1], lstmForward.Cells[^1])).Label("states, predictions and final state equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel")
+                .And((AllClose(back.Dx, lstmBack.Dx) && AllClose(back.DInitial[0], [lstmBack.Da0, lstmBack.Dc0])
+                      && CloseAll(Tree.Flatten(back.Gradients), Tree.Flatten(lstmBack.Gradients))).Label("backward equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel"))
+                .And((Close(loss.Loss, lstmLoss.Loss) && CloseAll(Tree.Flatten(loss.Gradients), Tree.Flatten(lstmLoss.Gradients))
+                      && AllClose(loss.Dx, lstmLoss.Dx) && AllClose(loss.DInitial[0], [lstmLoss.Da0, lstmLoss.Dc0])).Label("loss and gradients equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel"));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property StackOfOneGruLayerEqualsGru() =>
+        Prop.ForAll(GruCase.Arbitrary(), c =>
+        {
+            var stack = new StackParameters([Layer.Gru(c.P)], c.P.Wy, c.P.By);
+            ImmutableArray<ImmutableArray<Matrix<double>>> initial = [[c.A0]];
+            var (forward, gruForward) = (Stack.Forward(stack, c.Xs, initial: initial), Gru.Forward(c.P, c.Xs, c.A0));
+            var (back, gruBack) = (Stack.Backward(forward, c.Da), Gru.Backward(gruForward, c.Da));
+            var (loss, gruLoss) = (Stack.LossAndGradients(stack, c.Xs, c.Labels, initial: initial), Gru.LossAndGradients(c.P, c.Xs, c.A0, c.Labels));
+            return (AllClose(forward.Top, gruForward.States) && AllClose(forward.Predictions, gruForward.Predictions)).Label("states and predictions equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel")
+                .And((AllClose(back.Dx, gruBack.Dx) && Close(back.DInitial[0][0], gruBack.Da0)
+                      && CloseAll(Tree.Flatten(back.Gradients), Tree.Flatten(gruBack.Gradients))).Label("backward equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel"))
+                .And((Close(loss.Loss, gruLoss.Loss) && CloseAll(Tree.Flatten(loss.Gradients), Tree.Flatten(gruLoss.Gradients))
+                      && AllClose(loss.Dx, gruLoss.Dx) && Close(loss.DInitial[0][0], gruLoss.Da0)).Label("loss and gradients equal to 1e-12 relative: the stack runs the generic fold, the cell its fused sequence kernel"));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property BidirectionalHalvesAreForwardScansOfTheSequenceAndOfItsReverse() =>
+        Prop.ForAll(StackCase.Arbitrary([LayerSpec.Bi(CellKind.Lstm, CellKind.Gru)], ragged: false), c =>
+        {
+            var bi = (BidirectionalLayer)c.P.Layers[0];
+            var (nf, nr) = (bi.Forward.OutputSize, bi.Reverse.OutputSize);
+            var (kf, kr) = (bi.Forward.StateRows.Length, bi.Reverse.StateRows.Length);
+            var forward = Stack.Forward(c.P, c.Xs, initial: c.Initial);
+            StackParameters Alone(Layer layer) => new([layer], Matrix<double>.Build.Dense(c.P.OutputSize, layer.OutputSize), c.P.By);
+            var fwd = Stack.Forward(Alone(bi.Forward), c.Xs, initial: [c.Initial[0][..kf]]);
+            var reversed = c.Xs.Reverse().ToImmutableArray();
+            var rev = Stack.Forward(Alone(bi.Reverse), reversed, initial: [c.Initial[0][kf..]]);
+            var T = c.Xs.Length;
+            var forwardHalf = forward.Top.Select((h, t) => h.SubMatrix(0, nf, 0, h.ColumnCount).Equals(fwd.Top[t])).All(x => x);
+            var reverseHalf = forward.Top.Select((h, t) => h.SubMatrix(nf, nr, 0, h.ColumnCount).Equals(rev.Top[T - 1 - t])).All(x => x);
+            var finals = AllSame(forward.Final[0][..kf], fwd.Final[0]) && AllSame(forward.Final[0][kf..(kf + kr)], rev.Final[0]);
+            return forwardHalf.Label("forward half = forward scan")
+                .And(reverseHalf.Label("reverse half = forward scan of the reversed sequence, re-reversed"))
+                .And(finals.Label("final states of both directions"));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property RaggedScanWithFullLengthsEqualsRecurrence() =>
+        Prop.ForAll(RnnCase.Arbitrary(), c =>
+        {
+            var full = ImmutableArray.CreateRange(Enumerable.Repeat(c.Xs.Length, c.A0.ColumnCount));
+            var (ragged, plain) = (Ragged.Forward(Rnn.Cell, c.P, c.Xs, c.A0, full), Recurrence.Forward(Rnn.Cell, c.P, c.Xs, c.A0));
+            var zero = Matrix<double>.Build.Dense(c.A0.RowCount, c.A0.ColumnCount);
+            var (rb, pb) = (Ragged.Backward(Rnn.Cell, Tree.ZerosLike(c.P), ragged.Caches, c.Da, zero),
+                            Recurrence.Backward(Rnn.Cell, Tree.ZerosLike(c.P), plain.Caches, c.Da, zero));
+            return (AllSame(ragged.Outputs, plain.Outputs) && ragged.Final.Equals(plain.Final)).Label("forward identical")
+                .And((AllSame(rb.Dx, pb.Dx) && rb.DInit.Equals(pb.DInit) && rb.Gradients == pb.Gradients).Label("backward identical"));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property ReverseRaggedScanStartsAtEachColumnsLastStep() =>
+        Prop.ForAll(RaggedCase.Arbitrary(), c =>
+        {
+            var r = c.Rnn;
+            var scanned = Ragged.Forward(Rnn.Cell, r.P, r.Xs, r.A0, c.Lengths, reverse: true);
+            return Enumerable.Range(0, c.Lengths.Length).All(j =>
+            {
+                var length = c.Lengths[j];
+                var xs = r.Xs[..length].Reverse().Select(x => Column(x, j)).ToImmutableArray();
+                var alone = Recurrence.Forward(Rnn.Cell, r.P, xs, Column(r.A0, j));
+                return scanned.Outputs.Select((o, t) => t < length ? Close(Column(o, j), alone.Outputs[length - 1 - t]) : IsZero(Column(o, j))).All(x => x)
+                       && Close(Column(scanned.Final, j), alone.Final);
+            }).Label("column j = forward scan of its own steps reversed, zero past its end");
+        });
+
+    [Property(MaxTest = 100)]
+    public Property TopGradientsPastTheEndAreIgnored() =>
+        Prop.ForAll(StackCase.Arbitrary(Mixed, ragged: true), c =>
+        {
+            var forward = Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial);
+            var masked = c.DTop.Select((d, t) => d.MapIndexed((_, j, v) => t < c.Lengths[j] ? v : 0.0)).ToImmutableArray();
+            var (g, gm) = (Stack.Backward(forward, c.DTop), Stack.Backward(forward, masked));
+            return (g.Gradients == gm.Gradients && AllSame(g.Dx, gm.Dx) && AllSame(g.DInitial, gm.DInitial)).Label("identical gradients");
+        });
+
+    [Property(MaxTest = 100)]
+    public Property InputsPastTheEndAreNotRead() =>
+        Prop.ForAll(StackCase.Arbitrary(Mixed, ragged: true), c =>
+        {
+            var other = c.Xs.Select((x, t) => x.MapIndexed((i, j, v) => t < c.Lengths[j] ? v : 100.0 * (i + 1))).ToImmutableArray();
+            var (a, b) = (Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial), Stack.LossAndGradients(c.P, other, c.Labels, c.Lengths, c.Initial));
+            return (a.Loss.Equals(b.Loss) && a.Gradients == b.Gradients && AllSame(a.Dx, b.Dx)).Label("identical loss and gradients");
+        });
+
+    [Property(MaxTest = 100)]
+    public Property LeavesRoundTripWithNamedPaths() =>
+        Prop.ForAll(StackCase.Arbitrary(Mixed, ragged: false), c =>
+        {
+            var leaves = c.P.ToLeaves();
+            string[] expected =
+            [
+                "layers[0].Wf", "layers[0].Bf", "layers[0].Wi", "layers[0].Bi", "layers[0].Wc", "layers[0].Bc", "layers[0].Wo", "layers[0].Bo",
+                "layers[1].forward.Wih", "layers[1].forward.Whh", "layers[1].forward.Bih", "layers[1].forward.Bhh",
+                "layers[1].reverse.Wax", "layers[1].reverse.Waa", "layers[1].reverse.Ba",
+                "Wy", "By",
+            ];
+            var twice = c.P - 0.5 * c.P;
+            return leaves.Select(l => l.Name).SequenceEqual(expected).Label("leaf names")
+                .And((c.P.FromLeaves(leaves) == c.P).Label("FromLeaves(ToLeaves(p)) = p"))
+                .And(Tree.Flatten(twice).SequenceEqual(Tree.Flatten(c.P).Select(v => v - 0.5 * v)).Label("arithmetic is entry-wise"));
+        });
+
+    [Property(MaxTest = 50)]
+    public Property NoArgumentIsMutated() =>
+        Prop.ForAll(StackCase.Arbitrary(Mixed, ragged: true), c =>
+        {
+            double[] Snapshot() =>
+                [.. Tree.Flatten(c.P), .. c.Xs.SelectMany(Draw.Snapshot), .. c.Initial.SelectMany(parts => parts.SelectMany(Draw.Snapshot)), .. c.DTop.SelectMany(Draw.Snapshot)];
+            var before = Snapshot();
+            var forward = Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial);
+            _ = Stack.Backward(forward, c.DTop);
+            _ = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial);
+            return Snapshot().SequenceEqual(before).Label("parameters, inputs, initial states and dTop unchanged");
+        });
+
+    [Fact]
+    public void InitializeChainsLayersAndIsDeterministic()
+    {
+        ImmutableArray<Layer> layers = [Layer.Rnn(3, 5, seed: 1), Layer.Bidirectional(Layer.Rnn(5, 4, seed: 2), Layer.Rnn(5, 2, seed: 3, Activation.Relu))];
+        var p = StackParameters.Initialize(layers, outputSize: 7, seed: 4);
+        Assert.Equal((3, 7, 6, 6), (p.InputSize, p.OutputSize, p.Wy.ColumnCount, p.Layers[1].OutputSize));
+        Assert.Equal([4, 2], p.Layers[1].StateRows.ToArray());
+        Assert.Equal(p, StackParameters.Initialize(layers, outputSize: 7, seed: 4));
+        Assert.NotEqual(p, StackParameters.Initialize(layers, outputSize: 7, seed: 5));
+        var bound = 1 / Math.Sqrt(6);
+        Assert.All(Tree.Flatten(p)[^(7 * 6 + 7)..], v => Assert.InRange(v, -bound, bound));
+    }
+
+    [Fact]
+    public void LayerKeepsTheRecurrenceOnly()
+    {
+        var p = RnnParameters.Initialize(3, 5, 4, seed: 1);
+        var layer = (CellLayer<RnnParameters, Matrix<double>, RnnCache>)Layer.Rnn(p);
+        Assert.Equal(["Wax", "Waa", "Ba"], layer.ToLeaves().Select(l => l.Name));
+        Assert.Equal((0, 5, 0), (layer.Parameters.Wya.RowCount, layer.Parameters.Wya.ColumnCount, layer.Parameters.By.Count));
+        Assert.Equal((p.Wax, p.Waa, p.Ba), (layer.Parameters.Wax, layer.Parameters.Waa, layer.Parameters.Ba));
+        Assert.Equal((3, 5), (layer.InputSize, layer.OutputSize));
+    }
+
+    [Fact]
+    public void GenericLayerOfAnyCellEqualsItsFactory()
+    {
+        var p = RnnParameters.Initialize(3, 5, 4, seed: 1);
+        var generic = Layer.Of(Rnn.Cell, p, inputSize: 3, outputSize: 5, stateRows: [5], unused: ["Wya", "By"]);
+        var c = new RnnCase(new Shaped(new Dims(3, 5, 4, 2, 4), 9));
+        var (a, b) = (new StackParameters([generic], p.Wya, p.By), new StackParameters([Layer.Rnn(p)], p.Wya, p.By));
+        var (la, lb) = (Stack.LossAndGradients(a, c.Xs, c.Labels), Stack.LossAndGradients(b, c.Xs, c.Labels));
+        Assert.Equal(la.Loss, lb.Loss);
+        Assert.Equal(Tree.Flatten(la.Gradients), Tree.Flatten(lb.Gradients));
+        Assert.Equal(a.ToLeaves().Select(l => l.Name), b.ToLeaves().Select(l => l.Name));
+    }
+}
