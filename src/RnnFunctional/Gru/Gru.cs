@@ -335,9 +335,33 @@ public static class Gru
     internal static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int threads)
     {
-        var (steps, m) = (xs.Length, a0.ColumnCount);
-        var dx = Outputs.Fresh(steps, p.InputSize, m);
-        var da0 = Block.Fresh(p.HiddenSize, m);
+        var result = LossAndGradientsOfSteps(p, xs, a0, labels, default, threads, inputGradients: true);
+        return new(Ops.CompensatedSum(result.Losses), result.Gradients, result.Dx, result.Da0);
+    }
+
+    /// <summary>
+    /// The loss of a ragged batch of next-token targets, for <see cref="LanguageModel.Gru"/>: example j takes part
+    /// only for its first lengths[j] steps, the loss is summed per step then over the steps, dx is not computed, and
+    /// h⟨T⟩ is returned.
+    /// </summary>
+    internal static (double Loss, GruParameters Gradients, Matrix<double> Final) NextTokenLossKernel(GruParameters p,
+        ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
+    {
+        var result = LossAndGradientsOfSteps(p, xs, a0, targets, lengths, threads, inputGradients: false);
+        var m = a0.ColumnCount;
+        var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
+        return (Ops.CompensatedSum(perStep), result.Gradients, result.Final);
+    }
+
+    /// <summary>What the loss kernel computes: the per-example losses (T×m, step after step), gradients, h⟨T⟩.</summary>
+    private sealed record StepLosses(double[] Losses, GruParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, Matrix<double> Final);
+
+    private static StepLosses LossAndGradientsOfSteps(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, int threads, bool inputGradients)
+    {
+        var (steps, m, na) = (xs.Length, a0.ColumnCount, p.HiddenSize);
+        var dx = inputGradients ? Outputs.Fresh(steps, p.InputSize, m) : default;
+        var (da0, final) = (Block.Fresh(na, m), Block.Fresh(na, m));
         var losses = new double[steps * m];
         using var call = new Workspace();
         var w = Weights.Of(p, call);
@@ -345,7 +369,6 @@ public static class Gru
         Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Loss, gradients.Of(chunk));
-            var na = p.HiddenSize;
             var kept = new Block[5];
             for (var k = 0; k < kept.Length; k++) kept[k] = c.Scratch.Take(na, steps * mc);
             Record Kept(int s) => new(kept[0].Slice(s * mc, mc), kept[1].Slice(s * mc, mc), kept[2].Slice(s * mc, mc),
@@ -353,12 +376,13 @@ public static class Gru
             Func<int, Block> x = s => Block.Of(xs[s]).Slice(j0, mc);
             var h0 = Block.Of(a0).Slice(j0, mc);
             FoldForward(c, x, h0, Kept);
+            Kept(steps - 1).A.Span.CopyTo(final.Block.Slice(j0, mc).Span);
             FoldBackward(c, x, h0, Kept, (c, p0, p1, b0) =>
                 Softmax.CrossEntropy(w.Wy, w.By, c.AB.Slice(0, (p1 - p0) * mc), c.DO.Slice(0, (p1 - p0) * mc), c.DA.Slice(0, (p1 - p0) * mc),
-                    labels, default, losses, p0, j0, mc), s => dx.Blocks[s].Slice(j0, mc));
+                    labels, lengths, losses, p0, j0, mc), inputGradients ? s => dx.Blocks[s].Slice(j0, mc) : null);
             c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
         });
-        return new(Ops.CompensatedSum(losses), gradients.Sum(), dx.Matrices, da0.Matrix);
+        return new(losses, gradients.Sum(), inputGradients ? dx.Matrices : default, da0.Matrix, final.Matrix);
     }
 
     /// <summary>
@@ -414,7 +438,7 @@ public static class Gru
     /// gathered, <paramref name="seed"/> puts the outside gradient da⟨s⟩ in DA, then per step the element-wise
     /// backward of Back and dh_prev = Whhᵀ·dgh + dh⊙z; then the block's sums.
     /// </summary>
-    private static void FoldBackward(Chunk c, Func<int, Block> x, Block h0, Func<int, Record> record, Seed seed, Func<int, Block> dx)
+    private static void FoldBackward(Chunk c, Func<int, Block> x, Block h0, Func<int, Record> record, Seed seed, Func<int, Block>? dx)
     {
         var (w, m, na) = (c.W, c.M, c.W.P.HiddenSize);
         foreach (var (b0, b1, _, _) in Summation.PiecesBackward(0, c.Steps, c.BlockSteps, c.Steps))
@@ -442,6 +466,7 @@ public static class Gru
             Elementwise.AddColumnsTo(dGI.Span, g.Bih.Span);                                        // db_ih += Σ_columns dGI
             Elementwise.AddColumnsTo(dGH.Span, g.Bhh.Span);                                        // db_hh += Σ_columns dGH
             if (c.Mode == Mode.Loss) Softmax.AccumulateGradients(c.DO.Slice(0, columns), a, g.Wy, g.By); // dWy += dO·Hᵀ, dby += Σ dO
+            if (dx is null) continue;
             var dX = c.DX.Slice(0, columns);
             Ops.Multiply(dX, w.Wih, true, dGI, false);                                             // dX = Wihᵀ·dGI
             for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
