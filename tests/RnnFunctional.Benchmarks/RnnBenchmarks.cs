@@ -30,6 +30,7 @@ public class BatchSplitBenchmarks
 
 /// <summary>W2 at T = 10,000: the full backward against the checkpointed one keeping every 100th state.</summary>
 [MemoryDiagnoser]
+[SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 9)]
 public class LongSequenceBenchmarks
 {
     private readonly Workload w = new(steps: 10_000);

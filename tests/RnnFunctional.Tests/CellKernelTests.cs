@@ -134,6 +134,34 @@ public sealed class CellKernelTests
                 .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx)).Label("Backward on one and two threads"));
         });
 
+    // ---- the language models of rnnf train ----
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property LstmLanguageModelOnTheKernelAgreesWithTheGenericFold(LanguageCase c)
+    {
+        var generic = LanguageModel.FromCell(Lstm.Cell, c.V,
+            (p, m) => new LstmState(Matrix<double>.Build.Dense(p.HiddenSize, m), Matrix<double>.Build.Dense(p.HiddenSize, m)),
+            p => (p.Wy, p.By), (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
+        var init = new LstmState(c.A0, c.C0);
+        var (fast, reference) = (LanguageModel.Lstm(c.V).LossAndGradients(c.Lstm, c.Batch, init), generic.LossAndGradients(c.Lstm, c.Batch, init));
+        return fast.Loss.Equals(reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
+            .And((fast.Tokens == reference.Tokens).Label("tokens"))
+            .And((Same(fast.Final.A, reference.Final.A) && Same(fast.Final.C, reference.Final.C)).Label("final state, same bits"))
+            .And(Close(fast.Gradients, reference.Gradients).Label("parameter gradients to 1e-12"));
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
+    public Property GruLanguageModelOnTheKernelAgreesWithTheGenericFold(LanguageCase c)
+    {
+        var generic = LanguageModel.FromCell(Gru.Cell, c.V, (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
+            p => (p.Wy, p.By), (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
+        var (fast, reference) = (LanguageModel.Gru(c.V).LossAndGradients(c.Gru, c.Batch, c.A0), generic.LossAndGradients(c.Gru, c.Batch, c.A0));
+        return fast.Loss.Equals(reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
+            .And((fast.Tokens == reference.Tokens).Label("tokens"))
+            .And(Same(fast.Final, reference.Final).Label("final state, same bits"))
+            .And(Close(fast.Gradients, reference.Gradients).Label("parameter gradients to 1e-12"));
+    }
+
     // ---- both cells: the batch split ----
 
     private static Gen<Shaped> WideBatches =>

@@ -335,9 +335,33 @@ public static class Gru
     internal static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int threads)
     {
-        var (steps, m) = (xs.Length, a0.ColumnCount);
-        var dx = Outputs.Fresh(steps, p.InputSize, m);
-        var da0 = Block.Fresh(p.HiddenSize, m);
+        var result = LossAndGradientsOfSteps(p, xs, a0, labels, default, threads, inputGradients: true);
+        return new(Ops.CompensatedSum(result.Losses), result.Gradients, result.Dx, result.Da0);
+    }
+
+    /// <summary>
+    /// The loss of a ragged batch of next-token targets, for <see cref="LanguageModel.Gru"/>: example j takes part
+    /// only for its first lengths[j] steps, the loss is summed per step then over the steps, dx is not computed, and
+    /// h⟨T⟩ is returned.
+    /// </summary>
+    internal static (double Loss, GruParameters Gradients, Matrix<double> Final) NextTokenLossKernel(GruParameters p,
+        ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
+    {
+        var result = LossAndGradientsOfSteps(p, xs, a0, targets, lengths, threads, inputGradients: false);
+        var m = a0.ColumnCount;
+        var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
+        return (Ops.CompensatedSum(perStep), result.Gradients, result.Final);
+    }
+
+    /// <summary>What the loss kernel computes: the per-example losses (T×m, step after step), gradients, h⟨T⟩.</summary>
+    private sealed record StepLosses(double[] Losses, GruParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, Matrix<double> Final);
+
+    private static StepLosses LossAndGradientsOfSteps(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, int threads, bool inputGradients)
+    {
+        var (steps, m, na) = (xs.Length, a0.ColumnCount, p.HiddenSize);
+        var dx = inputGradients ? Outputs.Fresh(steps, p.InputSize, m) : default;
+        var (da0, final) = (Block.Fresh(na, m), Block.Fresh(na, m));
         var losses = new double[steps * m];
         using var call = new Workspace();
         var w = Weights.Of(p, call);
@@ -345,7 +369,6 @@ public static class Gru
         Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Loss, gradients.Of(chunk));
-            var na = p.HiddenSize;
             var kept = new Block[5];
             for (var k = 0; k < kept.Length; k++) kept[k] = c.Scratch.Take(na, steps * mc);
             Record Kept(int s) => new(kept[0].Slice(s * mc, mc), kept[1].Slice(s * mc, mc), kept[2].Slice(s * mc, mc),
@@ -353,12 +376,13 @@ public static class Gru
             Func<int, Block> x = s => Block.Of(xs[s]).Slice(j0, mc);
             var h0 = Block.Of(a0).Slice(j0, mc);
             FoldForward(c, x, h0, Kept);
+            Kept(steps - 1).A.Span.CopyTo(final.Block.Slice(j0, mc).Span);
             FoldBackward(c, x, h0, Kept, (c, p0, p1, b0) =>
                 Softmax.CrossEntropy(w.Wy, w.By, c.AB.Slice(0, (p1 - p0) * mc), c.DO.Slice(0, (p1 - p0) * mc), c.DA.Slice(0, (p1 - p0) * mc),
-                    labels, default, losses, p0, j0, mc), s => dx.Blocks[s].Slice(j0, mc));
+                    labels, lengths, losses, p0, j0, mc), inputGradients ? s => dx.Blocks[s].Slice(j0, mc) : null);
             c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
         });
-        return new(Ops.CompensatedSum(losses), gradients.Sum(), dx.Matrices, da0.Matrix);
+        return new(losses, gradients.Sum(), inputGradients ? dx.Matrices : default, da0.Matrix, final.Matrix);
     }
 
     /// <summary>
@@ -393,28 +417,28 @@ public static class Gru
     private static void UpdateCell(int na, ReadOnlySpan<double> gi, ReadOnlySpan<double> gh, ReadOnlySpan<double> hPrev, Record next, Span<double> sum)
     {
         Span<double> r = next.R.Span, z = next.Z.Span, n = next.N.Span, hn = next.Hn.Span, h = next.A.Span;
-        for (var k = 0; k < sum.Length; k++) sum[k] = gi[Row(na, k, 0)] + gh[Row(na, k, 0)];
+        for (int j = 0, k = 0; k < sum.Length; j += 3 * na)
+            for (var i = 0; i < na; i++, k++) sum[k] = gi[j + i] + gh[j + i];
         Elementwise.Sigmoid(sum, r);
-        for (var k = 0; k < sum.Length; k++) sum[k] = gi[Row(na, k, 1)] + gh[Row(na, k, 1)];
+        for (int j = na, k = 0; k < sum.Length; j += 3 * na)
+            for (var i = 0; i < na; i++, k++) sum[k] = gi[j + i] + gh[j + i];
         Elementwise.Sigmoid(sum, z);
-        for (var k = 0; k < sum.Length; k++)
-        {
-            hn[k] = gh[Row(na, k, 2)];
-            sum[k] = gi[Row(na, k, 2)] + r[k] * hn[k];
-        }
+        for (int j = 2 * na, k = 0; k < sum.Length; j += 3 * na)
+            for (var i = 0; i < na; i++, k++)
+            {
+                hn[k] = gh[j + i];
+                sum[k] = gi[j + i] + r[k] * hn[k];
+            }
         Elementwise.Tanh(sum, n);
         for (var k = 0; k < h.Length; k++) h[k] = (1.0 - z[k]) * n[k] + z[k] * hPrev[k];
     }
-
-    /// <summary>The index in a column-major block of [r; z; n] rows (3n_a per column) of entry k of the n_a×m block of gate g.</summary>
-    private static int Row(int na, int k, int gate) => k / na * 3 * na + gate * na + k % na;
 
     /// <summary>
     /// The reverse fold over the chunk, a time block at a time, last first: the block's inputs and states are
     /// gathered, <paramref name="seed"/> puts the outside gradient da⟨s⟩ in DA, then per step the element-wise
     /// backward of Back and dh_prev = Whhᵀ·dgh + dh⊙z; then the block's sums.
     /// </summary>
-    private static void FoldBackward(Chunk c, Func<int, Block> x, Block h0, Func<int, Record> record, Seed seed, Func<int, Block> dx)
+    private static void FoldBackward(Chunk c, Func<int, Block> x, Block h0, Func<int, Record> record, Seed seed, Func<int, Block>? dx)
     {
         var (w, m, na) = (c.W, c.M, c.W.P.HiddenSize);
         foreach (var (b0, b1, _, _) in Summation.PiecesBackward(0, c.Steps, c.BlockSteps, c.Steps))
@@ -442,6 +466,7 @@ public static class Gru
             Elementwise.AddColumnsTo(dGI.Span, g.Bih.Span);                                        // db_ih += Σ_columns dGI
             Elementwise.AddColumnsTo(dGH.Span, g.Bhh.Span);                                        // db_hh += Σ_columns dGH
             if (c.Mode == Mode.Loss) Softmax.AccumulateGradients(c.DO.Slice(0, columns), a, g.Wy, g.By); // dWy += dO·Hᵀ, dby += Σ dO
+            if (dx is null) continue;
             var dX = c.DX.Slice(0, columns);
             Ops.Multiply(dX, w.Wih, true, dGI, false);                                             // dX = Wihᵀ·dGI
             for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
@@ -456,18 +481,19 @@ public static class Gru
         Span<double> dgi, Span<double> dgh, Span<double> dh)
     {
         Span<double> r = step.R.Span, z = step.Z.Span, n = step.N.Span, hn = step.Hn.Span;
-        for (var k = 0; k < dh.Length; k++)
-        {
-            var d = dh[k] = dhNext[k] + daOut[k];
-            var dn = d * (1.0 - z[k]);                                     // dn = dh⊙(1 − z)
-            var dz = d * (hPrev[k] - n[k]);                                // dz = dh⊙(h_prev − n)
-            var dgn = dn * (1.0 - n[k] * n[k]);                            // dgi_n = dn⊙(1 − n²)
-            var dr = dgn * hn[k];                                          // dr = dgi_n⊙hn
-            var dgr = dr * r[k] * (1.0 - r[k]);                            // dgi_r = dgh_r = dr⊙r⊙(1 − r)
-            var dgz = dz * z[k] * (1.0 - z[k]);                            // dgi_z = dgh_z = dz⊙z⊙(1 − z)
-            (dgi[Row(na, k, 0)], dgi[Row(na, k, 1)], dgi[Row(na, k, 2)]) = (dgr, dgz, dgn);
-            (dgh[Row(na, k, 0)], dgh[Row(na, k, 1)], dgh[Row(na, k, 2)]) = (dgr, dgz, dgn * r[k]); // dgh_n = dgi_n⊙r
-        }
+        for (int j = 0, k = 0; k < dh.Length; j += 3 * na)
+            for (var i = 0; i < na; i++, k++)
+            {
+                var d = dh[k] = dhNext[k] + daOut[k];
+                var dn = d * (1.0 - z[k]);                                 // dn = dh⊙(1 − z)
+                var dz = d * (hPrev[k] - n[k]);                            // dz = dh⊙(h_prev − n)
+                var dgn = dn * (1.0 - n[k] * n[k]);                        // dgi_n = dn⊙(1 − n²)
+                var dr = dgn * hn[k];                                      // dr = dgi_n⊙hn
+                var dgr = dr * r[k] * (1.0 - r[k]);                        // dgi_r = dgh_r = dr⊙r⊙(1 − r)
+                var dgz = dz * z[k] * (1.0 - z[k]);                        // dgi_z = dgh_z = dz⊙z⊙(1 − z)
+                (dgi[j + i], dgi[j + na + i], dgi[j + 2 * na + i]) = (dgr, dgz, dgn);
+                (dgh[j + i], dgh[j + na + i], dgh[j + 2 * na + i]) = (dgr, dgz, dgn * r[k]); // dgh_n = dgi_n⊙r
+            }
     }
 
     /// <summary>y ← y + a⊙b.</summary>

@@ -12,7 +12,7 @@ namespace RnnFunctional.Kernels;
 /// The vector paths follow the GotoBLAS/BLIS scheme: op(B) is packed in panels of
 /// <see cref="DepthBlock"/> × <see cref="ColumnBlock"/> and op(A) in blocks of <see cref="RowBlock"/> ×
 /// <see cref="DepthBlock"/> into per-thread scratch, each packed as slivers as wide as the register tile of the
-/// micro-kernel and zero-padded at the edges; a small untransposed op(A) in a narrow product is read in place. The micro-kernel keeps a whole tile of C in vector registers while
+/// micro-kernel and zero-padded at the edges; an untransposed op(A) in a narrow product is read in place. The micro-kernel keeps a whole tile of C in vector registers while
 /// it runs over the depth of a panel. The blocking depends only on the dimensions, so a given path always
 /// sums in the same order and produces bitwise-identical results for identical inputs. Each entry of C is
 /// computed from its row of op(A) and its column of op(B) alone, in an order fixed by k: a column of C has the same
@@ -30,7 +30,7 @@ internal static class Gemm
     /// <summary>Largest number of columns of op(B) packed at a time, rounded down to a multiple of the tile width.</summary>
     private const int ColumnBlock = 1024;
 
-    /// <summary>Widest product for which an untransposed op(A) that fits one block is read in place rather than packed.</summary>
+    /// <summary>Widest product for which an untransposed op(A) is read in place rather than packed.</summary>
     private const int InPlaceMaxColumns = 256;
 
     /// <summary>Rows that <see cref="PackFromColumns"/> copies per depth step before moving on to the next step.</summary>
@@ -228,10 +228,11 @@ internal static class Gemm
         int mcMax = Math.Min(RoundUp(m, mr), RowBlock / mr * mr);
         int ncMax = Math.Min(RoundUp(n, nr), ColumnBlock / nr * nr);
 
-        // An untransposed A already holds the rows of each tile contiguously. When op(A) is a single block and
-        // few tile columns share it, reading its full-height slivers in place costs less than copying them;
-        // only the partial sliver at the bottom edge is then packed.
-        bool aInPlace = !transA && m <= mcMax && k == kc && n <= InPlaceMaxColumns;
+        // An untransposed A already holds the rows of each tile contiguously. When few tile columns share each
+        // block of op(A), reading its full-height slivers in place costs less than copying them; only the partial
+        // sliver at the bottom edge of a block is then packed. (A recurrent product W·a⟨t−1⟩ of a few hundred rows
+        // and columns, repeated at every step, would otherwise copy all of W each time.)
+        bool aInPlace = !transA && n <= InPlaceMaxColumns;
 
         double[] scratch = PackBuffer(((mcMax + ncMax) * kc) + CacheLineDoubles);
         double* edgeTile = stackalloc double[mr * nr];

@@ -373,9 +373,34 @@ public static class Lstm
     internal static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<ImmutableArray<int>> labels, int threads)
     {
-        var (steps, m) = (xs.Length, a0.ColumnCount);
-        var dx = Outputs.Fresh(steps, p.InputSize, m);
-        var (da0, dc0) = (Block.Fresh(p.HiddenSize, m), Block.Fresh(p.HiddenSize, m));
+        var result = LossAndGradientsOfSteps(p, xs, a0, c0, labels, default, threads, inputGradients: true);
+        return new(Ops.CompensatedSum(result.Losses), result.Gradients, result.Dx, result.Da0, result.Dc0);
+    }
+
+    /// <summary>
+    /// The loss of a ragged batch of next-token targets, for <see cref="LanguageModel.Lstm"/>: example j takes part
+    /// only for its first lengths[j] steps, the loss is summed per step then over the steps, dx is not computed, and
+    /// the final (a⟨T⟩, c⟨T⟩) is returned.
+    /// </summary>
+    internal static (double Loss, LstmParameters Gradients, LstmState Final) NextTokenLossKernel(LstmParameters p,
+        ImmutableArray<Matrix<double>> xs, LstmState init, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
+    {
+        var result = LossAndGradientsOfSteps(p, xs, init.A, init.C, targets, lengths, threads, inputGradients: false);
+        var m = init.A.ColumnCount;
+        var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
+        return (Ops.CompensatedSum(perStep), result.Gradients, result.Final);
+    }
+
+    /// <summary>What the loss kernel computes: the per-example losses (T×m, step after step), gradients, the final carry.</summary>
+    private sealed record StepLosses(double[] Losses, LstmParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0,
+        Matrix<double> Dc0, LstmState Final);
+
+    private static StepLosses LossAndGradientsOfSteps(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, int threads, bool inputGradients)
+    {
+        var (steps, m, na) = (xs.Length, a0.ColumnCount, p.HiddenSize);
+        var dx = inputGradients ? Outputs.Fresh(steps, p.InputSize, m) : default;
+        var (da0, dc0, aFinal, cFinal) = (Block.Fresh(na, m), Block.Fresh(na, m), Block.Fresh(na, m), Block.Fresh(na, m));
         var losses = new double[steps * m];
         using var call = new Workspace();
         var w = Weights.Of(p, call);
@@ -383,7 +408,6 @@ public static class Lstm
         Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Loss, gradients.Of(chunk));
-            var na = p.HiddenSize;
             var kept = new Block[6];
             for (var k = 0; k < kept.Length; k++) kept[k] = c.Scratch.Take(na, steps * mc);
             Record Kept(int s) => new(kept[0].Slice(s * mc, mc), kept[1].Slice(s * mc, mc), kept[2].Slice(s * mc, mc),
@@ -391,13 +415,15 @@ public static class Lstm
             Func<int, Block> x = s => Block.Of(xs[s]).Slice(j0, mc);
             var initial = Record.Initial(a0, c0, j0, mc);
             FoldForward(c, x, initial, Kept);
+            Kept(steps - 1).A.Span.CopyTo(aFinal.Block.Slice(j0, mc).Span);
+            Kept(steps - 1).C.Span.CopyTo(cFinal.Block.Slice(j0, mc).Span);
             FoldBackward(c, x, initial, Kept, (c, p0, p1, b0) =>
                 Softmax.CrossEntropy(w.Wy, w.By, c.AB.Slice(0, (p1 - p0) * mc), c.DO.Slice(0, (p1 - p0) * mc), c.DA.Slice(0, (p1 - p0) * mc),
-                    labels, default, losses, p0, j0, mc), s => dx.Blocks[s].Slice(j0, mc));
+                    labels, lengths, losses, p0, j0, mc), inputGradients ? s => dx.Blocks[s].Slice(j0, mc) : null);
             c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
             c.DcNext.Span.CopyTo(dc0.Block.Slice(j0, mc).Span);
         });
-        return new(Ops.CompensatedSum(losses), gradients.Sum(), dx.Matrices, da0.Matrix, dc0.Matrix);
+        return new(losses, gradients.Sum(), inputGradients ? dx.Matrices : default, da0.Matrix, dc0.Matrix, new(aFinal.Matrix, cFinal.Matrix));
     }
 
     /// <summary>
@@ -450,7 +476,7 @@ public static class Lstm
     /// gathered, <paramref name="seed"/> puts the outside gradient da⟨s⟩ in DA, then per step the element-wise
     /// backward of Back and da_prev = Σ_g W_g,aᵀ·dz_g; then the block's sums.
     /// </summary>
-    private static void FoldBackward(Chunk c, Func<int, Block> x, Record initial, Func<int, Record> record, Seed seed, Func<int, Block> dx)
+    private static void FoldBackward(Chunk c, Func<int, Block> x, Record initial, Func<int, Record> record, Seed seed, Func<int, Block>? dx)
     {
         var (w, m) = (c.W, c.M);
         foreach (var (b0, b1, _, _) in Summation.PiecesBackward(0, c.Steps, c.BlockSteps, c.Steps))
@@ -483,10 +509,11 @@ public static class Lstm
                 Ops.Multiply(sums.Wa[g], dzg, false, aPrev, true, beta: 1);                       // dW_g,a += dZ_g·A_prevᵀ
                 Ops.Multiply(sums.Wx[g], dzg, false, xb, true, beta: 1);                          // dW_g,x += dZ_g·Xᵀ
                 Elementwise.AddColumnsTo(dzg.Span, sums.B[g].Span);                               // db_g += Σ_columns dZ_g
-                Ops.Multiply(dX, w.Wx[g], true, dzg, false, beta: g == 0 ? 0 : 1);                // dX = Σ_g W_g,xᵀ·dZ_g
+                if (dx is not null) Ops.Multiply(dX, w.Wx[g], true, dzg, false, beta: g == 0 ? 0 : 1); // dX = Σ_g W_g,xᵀ·dZ_g
             }
             if (c.Mode == Mode.Loss) Softmax.AccumulateGradients(c.DO.Slice(0, columns), a, sums.Wy, sums.By); // dWy += dO·Aᵀ, dby += Σ dO
-            for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
+            if (dx is not null)
+                for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
         }
     }
 

@@ -110,10 +110,7 @@ public static class LanguageModel
             // The same loss as the generic fold, on the RNN's sequence kernel.
             LossAndGradients = (p, batch, init) =>
             {
-                ArgumentNullException.ThrowIfNull(batch);
-                RequireTokens(nameof(batch), batch.Inputs, vocabularySize);
-                RequireTokens(nameof(batch), batch.Targets, vocabularySize);
-                var xs = batch.Inputs.Select(tokens => OneHot(tokens, vocabularySize)).ToImmutableArray();
+                var xs = OneHotInputs(batch, vocabularySize);
                 var (loss, gradients, final) = RnnFunctional.Rnn.NextTokenLossKernel(p, xs, init, batch.Targets, batch.Lengths, RnnFunctional.Rnn.DefaultThreads);
                 return new(loss, batch.Tokens, gradients, final);
             },
@@ -126,7 +123,17 @@ public static class LanguageModel
         FromCell(RnnFunctional.Lstm.Cell, vocabularySize,
             (p, m) => new LstmState(Matrix<double>.Build.Dense(p.HiddenSize, m), Matrix<double>.Build.Dense(p.HiddenSize, m)),
             p => (p.Wy, p.By),
-            (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
+            (g, dWy, dBy) => g with { Wy = dWy, By = dBy })
+        with
+        {
+            // The same loss as the generic fold, on the LSTM's sequence kernel.
+            LossAndGradients = (p, batch, init) =>
+            {
+                var xs = OneHotInputs(batch, vocabularySize);
+                var (loss, gradients, final) = RnnFunctional.Lstm.NextTokenLossKernel(p, xs, init, batch.Targets, batch.Lengths, RnnFunctional.Rnn.DefaultThreads);
+                return new(loss, batch.Tokens, gradients, final);
+            },
+        };
 
     /// <summary>The GRU as a next-token model over V tokens (its n_x and n_y must both be V).</summary>
     /// <param name="vocabularySize">V ≥ 1.</param>
@@ -135,7 +142,26 @@ public static class LanguageModel
         FromCell(RnnFunctional.Gru.Cell, vocabularySize,
             (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
             p => (p.Wy, p.By),
-            (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
+            (g, dWy, dBy) => g with { Wy = dWy, By = dBy })
+        with
+        {
+            // The same loss as the generic fold, on the GRU's sequence kernel.
+            LossAndGradients = (p, batch, init) =>
+            {
+                var xs = OneHotInputs(batch, vocabularySize);
+                var (loss, gradients, final) = RnnFunctional.Gru.NextTokenLossKernel(p, xs, init, batch.Targets, batch.Lengths, RnnFunctional.Rnn.DefaultThreads);
+                return new(loss, batch.Tokens, gradients, final);
+            },
+        };
+
+    /// <summary>The batch's inputs as one-hot matrices, after checking every token of the batch.</summary>
+    private static ImmutableArray<Matrix<double>> OneHotInputs(TokenBatch batch, int vocabularySize)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        RequireTokens(nameof(batch), batch.Inputs, vocabularySize);
+        RequireTokens(nameof(batch), batch.Targets, vocabularySize);
+        return [.. batch.Inputs.Select(tokens => OneHot(tokens, vocabularySize))];
+    }
 
     /// <summary>
     /// A stack of recurrent layers (<see cref="StackParameters"/>: any cells, bidirectional layers excepted, since a
