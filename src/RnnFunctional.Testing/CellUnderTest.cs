@@ -37,8 +37,8 @@ public sealed record CellUnderTest<TParams, TCarry, TCache>(
     public double Tolerance { get; init; } = 1e-12;
 
     /// <summary>
-    /// How the gradient laws estimate derivatives: unless set, Ridders' method with the second look of
-    /// <see cref="PreciseGradCheck"/> at entries too imprecise to be judged (see <see cref="GradientProperty.Tree{T}"/>).
+    /// How the gradient laws estimate derivatives: unless set, <see cref="GradCheckOptions.Precise"/> (Ridders' method
+    /// with a second look at entries too imprecise to be judged; see <see cref="GradientProperty.Tree{T}"/>).
     /// </summary>
     public GradCheckOptions? Numeric { get; init; }
 

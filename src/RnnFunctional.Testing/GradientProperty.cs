@@ -55,13 +55,13 @@ public static class GradientProperty
     /// <param name="at">The point θ: any parameter tree.</param>
     /// <param name="gradient">The claimed ∇f(θ), of the same structure as θ.</param>
     /// <param name="options">
-    /// How derivatives are estimated. If omitted, by <see cref="PreciseGradCheck"/>: Ridders' method, with a second
-    /// look from larger steps at the entries whose estimate is too imprecise to be judged at <paramref name="tolerance"/>.
+    /// How derivatives are estimated. If omitted, by <see cref="GradCheckOptions.Precise"/> at <paramref name="tolerance"/>:
+    /// Ridders' method, with a second look from larger steps at the entries whose estimate is too imprecise to be judged.
     /// </param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Tree<T>(Func<T, double> f, T at, T gradient, GradCheckOptions? options = null, double tolerance = Tolerance)
         where T : IParameterTree<T> =>
-        Holds(options is null ? PreciseGradCheck.Tree(f, at, gradient, tolerance) : GradCheck.Tree(f, at, gradient, options), tolerance);
+        Holds(GradCheck.Tree(f, at, gradient, options ?? GradCheckOptions.Precise with { Tolerance = tolerance }), tolerance);
 
     /// <summary>
     /// Every entry of the claimed gradient of a function of named leaves (<see cref="GradCheck.Leaves"/>), as a
@@ -70,11 +70,11 @@ public static class GradientProperty
     /// <param name="f">The scalar function of the leaves.</param>
     /// <param name="at">The point, as leaves.</param>
     /// <param name="gradient">The claimed gradient, leaves of the same names and shapes.</param>
-    /// <param name="options">How derivatives are estimated; by <see cref="PreciseGradCheck"/> if omitted.</param>
+    /// <param name="options">How derivatives are estimated; by <see cref="GradCheckOptions.Precise"/> if omitted.</param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Leaves(Func<ImmutableArray<Leaf>, double> f, ImmutableArray<Leaf> at, ImmutableArray<Leaf> gradient,
         GradCheckOptions? options = null, double tolerance = Tolerance) =>
-        Holds(options is null ? PreciseGradCheck.Leaves(f, at, gradient, tolerance) : GradCheck.Leaves(f, at, gradient, options), tolerance);
+        Holds(GradCheck.Leaves(f, at, gradient, options ?? GradCheckOptions.Precise with { Tolerance = tolerance }), tolerance);
 
     /// <summary>
     /// The directional check of JAX's check_grads: ⟨∇f(θ), v⟩ against the derivative of t ↦ f(θ + t·v) at 0, for a
@@ -87,9 +87,7 @@ public static class GradientProperty
     /// <param name="gradient">The claimed ∇f(θ).</param>
     /// <param name="seed">Seed of the direction.</param>
     /// <param name="options">
-    /// How the derivative is estimated. If omitted, by Ridders' method, with a second look from the larger first steps
-    /// of <see cref="PreciseGradCheck.LargerSteps"/> when the estimate is too imprecise to be judged at
-    /// <paramref name="tolerance"/> (keeping the estimate with the smallest error estimate of its own).
+    /// How the derivative is estimated; by <see cref="GradCheckOptions.Precise"/> at <paramref name="tolerance"/> if omitted.
     /// </param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Directional<T>(Func<T, double> f, T at, T gradient, int seed, GradCheckOptions? options = null,
@@ -98,11 +96,7 @@ public static class GradientProperty
     {
         ArgumentNullException.ThrowIfNull(at);
         var direction = RandomDirection(at, seed);
-        GradCheckEntry Check(GradCheckOptions o) => GradCheck.Directional(f, at, gradient, direction, o);
-        var first = Check(options ?? GradCheckOptions.Ridders);
-        var entry = options is not null || first.NumericError < 0.1 * tolerance * Math.Max(Math.Abs(first.Numeric), GradCheckOptions.Ridders.Floor)
-            ? first
-            : PreciseGradCheck.LargerSteps.Select(h => Check(GradCheckOptions.Ridders with { Epsilon = h })).Append(first).MinBy(e => e.NumericError)!;
+        var entry = GradCheck.Directional(f, at, gradient, direction, options ?? GradCheckOptions.Precise with { Tolerance = tolerance });
         return Holds(entry with { Leaf = $"direction of seed {seed}" }, tolerance);
     }
 

@@ -12,7 +12,7 @@ namespace RnnFunctional.Testing;
 /// over one case (<c>Law(case)</c>).
 /// </summary>
 /// <remarks>
-/// Gradients are judged by <see cref="PreciseGradCheck"/> at <see cref="GradientProperty.Tolerance"/>. A ReLU layer
+/// Gradients are judged by <see cref="GradCheckOptions.Precise"/> at <see cref="GradientProperty.Tolerance"/>. A ReLU layer
 /// has kinks where a finite difference is not a derivative: use smooth cells (RnnTanh, Lstm, Gru) in architectures
 /// given to the gradient laws; the exact laws hold for every cell.
 /// </remarks>
@@ -94,7 +94,7 @@ public static class StackLaws
         double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
             Stack.Loss(p, xs, c.Labels, c.LengthsArgument, initial);
         var g = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial);
-        return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients))
+        return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, GradCheckOptions.Precise))
             .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
     }
 
@@ -117,7 +117,7 @@ public static class StackLaws
         double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
             CellLaws.Inner(c.DTop, Stack.Forward(p, xs, c.LengthsArgument, initial).Top);
         var g = Stack.Backward(Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial), c.DTop);
-        return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients))
+        return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, GradCheckOptions.Precise))
             .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
     }
 
@@ -193,7 +193,7 @@ public static class StackLaws
             [.. SequenceLeaves.Of("xs", xs), .. initial.SelectMany((parts, l) => SequenceLeaves.Of($"initial[{l}]", parts))];
         ImmutableArray<ImmutableArray<Matrix<double>>> ReadInitial(ImmutableArray<Leaf> leaves) =>
             Scan.Fold(steps, c.Initial, (offset, parts) => (offset + parts.Length, SequenceLeaves.Read(leaves, offset, parts.Length))).Outputs;
-        return PreciseGradCheck.Leaves(leaves => f(SequenceLeaves.Read(leaves, 0, steps), ReadInitial(leaves)),
-                                       Leaves(c.Xs, c.Initial), Leaves(dx, dInitial));
+        return GradCheck.Leaves(leaves => f(SequenceLeaves.Read(leaves, 0, steps), ReadInitial(leaves)),
+                                       Leaves(c.Xs, c.Initial), Leaves(dx, dInitial), GradCheckOptions.Precise);
     }
 }

@@ -14,7 +14,7 @@ public sealed class LanguageModelTests
     public Property LossAndGradientsMatchesFiniteDifferences(LanguageCase c)
     {
         var g = c.Model.LossAndGradients(c.P, c.Batch, c.A0).Gradients;
-        return GradientProperty.Holds(PreciseGradCheck.Tree(p => c.Model.LossAndGradients(p, c.Batch, c.A0).Loss, c.P, g));
+        return GradientProperty.Holds(GradCheck.Tree(p => c.Model.LossAndGradients(p, c.Batch, c.A0).Loss, c.P, g, GradCheckOptions.Precise));
     }
 
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
@@ -100,7 +100,7 @@ public sealed class LanguageModelTests
         where TParams : IParameterTree<TParams>
     {
         var g = model.LossAndGradients(p, batch, init).Gradients;
-        return GradientProperty.Holds(PreciseGradCheck.Tree(q => model.LossAndGradients(q, batch, init).Loss, p, g));
+        return GradientProperty.Holds(GradCheck.Tree(q => model.LossAndGradients(q, batch, init).Loss, p, g, GradCheckOptions.Precise));
     }
 
     private static Property EqualsItemsRunAlone<TParams, TState>(SequenceModel<TParams, TState> model, TParams p, LanguageCase c,
@@ -152,7 +152,7 @@ public sealed class LanguageModelTests
         double Truncated(RnnParameters p) => windows.Zip(states, (w, a) => c.Model.LossAndGradients(p, w, a).Loss).Sum();
         return Bits.Close(truncated.Loss, full.Loss).Label("the loss does not depend on the window")
             .And(Bits.Close(truncated.Final, full.Final).Label("the state is carried from window to window"))
-            .And(GradientProperty.Holds(PreciseGradCheck.Tree(Truncated, c.P, truncated.Gradients)));
+            .And(GradientProperty.Holds(GradCheck.Tree(Truncated, c.P, truncated.Gradients, GradCheckOptions.Precise)));
     }
 
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]

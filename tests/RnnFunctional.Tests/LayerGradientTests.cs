@@ -9,7 +9,7 @@ namespace RnnFunctional.Tests;
 
 /// <summary>Every gradient of stacked, bidirectional and ragged layers against Ridders' finite differences.</summary>
 /// <remarks>
-/// The numerical reference is <see cref="PreciseGradCheck"/>: <see cref="GradCheckOptions.Ridders"/>, with a second
+/// The numerical reference is <see cref="GradCheckOptions.Precise"/>: <see cref="GradCheckOptions.Ridders"/>, with a second
 /// look from larger first steps at the rare entries (about one case in a thousand for a two-layer stack) whose
 /// estimate is too imprecise to judge at 1e-6, keeping per entry the estimate with the smaller error estimate of its
 /// own. The bar is <see cref="GradientProperty.Holds(GradCheckReport, double)"/> at 1e-6.
@@ -59,11 +59,11 @@ public sealed class LayerGradientTests
             var scanned = Ragged.Forward(Rnn.Cell, r.P, r.Xs, r.A0, c.Lengths, reverse);
             var g = Ragged.Backward(Rnn.Cell, Tree.ZerosLike(r.P), scanned.Caches, r.Da, Matrix<double>.Build.Dense(r.A0.RowCount, r.A0.ColumnCount), reverse);
             var T = r.Xs.Length;
-            var inputs = PreciseGradCheck.Leaves(
+            var inputs = GradCheck.Leaves(
                 leaves => F(r.P, SequenceLeaves.Read(leaves, 0, T), leaves[T].ToMatrix()),
                 SequenceLeaves.Of("xs", r.Xs).Add(Leaf.Of("a0", r.A0)),
-                SequenceLeaves.Of("xs", g.Dx).Add(Leaf.Of("a0", g.DInit)));
-            return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, r.Xs, r.A0), r.P, g.Gradients))
+                SequenceLeaves.Of("xs", g.Dx).Add(Leaf.Of("a0", g.DInit)), GradCheckOptions.Precise);
+            return GradientProperty.Holds(GradCheck.Tree(p => F(p, r.Xs, r.A0), r.P, g.Gradients, GradCheckOptions.Precise))
                 .And(GradientProperty.Holds(inputs))
                 .Label($"reverse = {reverse}");
         });
@@ -81,11 +81,11 @@ public sealed class LayerGradientTests
             var zero = Matrix<double>.Build.Dense(d.Na, d.M);
             var g = Ragged.Backward(Lstm.Cell, Tree.ZerosLike(c.P), scanned.Caches, c.Da, new LstmState(zero, zero), reverse);
             var T = c.Xs.Length;
-            var inputs = PreciseGradCheck.Leaves(
+            var inputs = GradCheck.Leaves(
                 leaves => F(c.P, SequenceLeaves.Read(leaves, 0, T), new LstmState(leaves[T].ToMatrix(), leaves[T + 1].ToMatrix())),
                 SequenceLeaves.Of("xs", c.Xs).AddRange(Leaf.Of("a0", c.A0), Leaf.Of("c0", c.C0)),
-                SequenceLeaves.Of("xs", g.Dx).AddRange(Leaf.Of("a0", g.DInit.A), Leaf.Of("c0", g.DInit.C)));
-            return GradientProperty.Holds(PreciseGradCheck.Tree(p => F(p, c.Xs, init), c.P, g.Gradients))
+                SequenceLeaves.Of("xs", g.Dx).AddRange(Leaf.Of("a0", g.DInit.A), Leaf.Of("c0", g.DInit.C)), GradCheckOptions.Precise);
+            return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, init), c.P, g.Gradients, GradCheckOptions.Precise))
                 .And(GradientProperty.Holds(inputs))
                 .Label($"lengths [{string.Join(", ", lengths)}], reverse = {reverse}");
         });
