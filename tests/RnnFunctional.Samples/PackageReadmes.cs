@@ -32,6 +32,35 @@ public sealed class PackageReadmes
         Assert.True(Rnn.LossAndGradients(updated, xs, a0, labels).Loss < loss.Loss);
     }
 
+    [Fact]
+    public void LayersReadmeExampleRuns()
+    {
+        var xs = ImmutableArray.Create(Matrix<double>.Build.Random(3, 2, seed: 2), Matrix<double>.Build.Random(3, 2, seed: 3),
+                                       Matrix<double>.Build.Random(3, 2, seed: 4));
+        #region readme-layers
+        // A stack: layer l reads layer l−1's outputs; a softmax read-out on the top only.
+        var p = StackParameters.Initialize(
+            [Layer.Rnn(inputSize: 3, hiddenSize: 8, seed: 1),                     // 3 → 8
+             Layer.Rnn(inputSize: 8, hiddenSize: 5, seed: 2, Activation.Relu)],    // 8 → 5
+            outputSize: 4, seed: 3);                                                // read-out 5 → 4 classes
+        var loss = Stack.LossAndGradients(p, xs, [[0, 3], [2, 1], [1, 1]]);         // T = 3, m = 2
+        var next = p - 0.1 * loss.Gradients;
+
+        // Bidirectional: the output at step t is [forward⟨t⟩; reverse⟨t⟩], here 8×m. Any cells, e.g. an LSTM over it.
+        var bi = StackParameters.Initialize(
+            [Layer.Bidirectional(Layer.Gru(3, 4, seed: 1), Layer.Gru(3, 4, seed: 2)), Layer.Lstm(8, 6, seed: 3)], 4, seed: 4);
+        var states = Stack.Forward(bi, xs).States[0];             // the bidirectional layer's outputs
+
+        // Ragged: column 1 has length 1; its labels past the end are Ragged.Ignored. No sorting, no packing.
+        var ragged = Stack.LossAndGradients(p, xs, [[0, 3], [2, Ragged.Ignored], [1, Ragged.Ignored]], lengths: [3, 1]);
+        #endregion
+
+        Assert.True(Stack.LossAndGradients(next, xs, [[0, 3], [2, 1], [1, 1]]).Loss < loss.Loss);
+        Assert.Equal(3, states.Length);
+        Assert.All(states, s => Assert.Equal((8, 2), (s.RowCount, s.ColumnCount)));
+        Assert.True(ragged.Loss < loss.Loss);
+    }
+
     #region readme-testing
     // The gradients of the RNN's loss against finite differences, on random well-shaped cases that shrink.
     [Property(MaxTest = 100)]
@@ -47,14 +76,16 @@ public sealed class PackageReadmes
     public Property RnnCellScanIsAFold() => CellLaws.ScanOverConcatenationContinuesFromFinalCarry(CellUnderTest.Rnn());
     #endregion
 
+    /// <summary>Every C# block of a README, in order, quotes one region of this file.</summary>
     [Theory]
-    [InlineData("src/RnnFunctional/README.md", "tests/RnnFunctional.Samples/PackageReadmes.cs", "readme-core")]
-    [InlineData("src/RnnFunctional.Testing/README.md", "tests/RnnFunctional.Samples/PackageReadmes.cs", "readme-testing")]
-    public void ReadmeQuotesCompiledCode(string readme, string source, string region)
+    [InlineData("src/RnnFunctional/README.md", "readme-core")]
+    [InlineData("src/RnnFunctional.Testing/README.md", "readme-testing")]
+    [InlineData("README.md", "readme-core", "readme-layers")]
+    public void ReadmeQuotesCompiledCode(string readme, params string[] regions)
     {
-        var quoted = Regex.Match(File.ReadAllText(Repository.File(readme)), "```csharp\n(.*?)```", RegexOptions.Singleline);
-        Assert.True(quoted.Success, $"{readme} has no C# block");
-        Assert.Equal(Repository.Region(source, region), Repository.Dedent(quoted.Groups[1].Value));
+        var quoted = Regex.Matches(File.ReadAllText(Repository.File(readme)), "```csharp\n(.*?)```", RegexOptions.Singleline)
+            .Select(m => Repository.Dedent(m.Groups[1].Value)).ToArray();
+        Assert.Equal(regions.Select(r => Repository.Region("tests/RnnFunctional.Samples/PackageReadmes.cs", r)), quoted);
     }
 }
 
