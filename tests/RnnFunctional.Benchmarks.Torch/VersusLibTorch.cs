@@ -13,6 +13,7 @@ namespace RnnFunctional.Benchmarks;
 /// </summary>
 [InProcess]
 [MemoryDiagnoser]
+[MedianColumn]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 [CategoriesColumn]
 public class VersusLibTorch

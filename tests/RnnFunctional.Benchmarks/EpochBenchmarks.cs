@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using System.Reflection;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
 
 namespace RnnFunctional.Benchmarks;
 
@@ -9,10 +11,12 @@ namespace RnnFunctional.Benchmarks;
 /// names, 10% held out (split seed 0), a batch of 32 names shuffled with seed 1, 96 hidden units, Adam at 0.006,
 /// every gradient entry clipped into ±5, whole-name back-propagation. The default cell is the LSTM; the RNN and GRU
 /// are the other choices of <c>--cell</c>. Characters per second are <see cref="Characters"/> over the time per epoch
-/// (printed at set-up).
+/// (printed at set-up). Two jobs: the runtime's default garbage collector settings, and those of <c>rnnf</c>, whose
+/// large-object threshold is 2 MB (see src/RnnFunctional.Cli/RnnFunctional.Cli.csproj).
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 9)]
+[MedianColumn]
+[Config(typeof(Settings))]
 public class EpochBenchmarks
 {
     private ImmutableArray<ImmutableArray<int>> train;
@@ -52,4 +56,14 @@ public class EpochBenchmarks
     private double Run<TParams, TState>(SequenceModel<TParams, TState> model, TParams initial) where TParams : IParameterTree<TParams> =>
         Training.Fold(model, Optimizers.Adam<TParams>(0.006), new TrainingOptions(0, Clipping.ByValue(5)), initial,
             Corpus.Epochs(train, 32, 1, RandomState.Seeded(1))).Last().Loss;
+
+    private sealed class Settings : ManualConfig
+    {
+        public Settings()
+        {
+            var job = Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(9);
+            AddJob(job.WithId("default GC"));
+            AddJob(job.WithEnvironmentVariables(new EnvironmentVariable("DOTNET_GCLOHThreshold", "0x200000")).WithId("rnnf GC"));
+        }
+    }
 }

@@ -4,6 +4,7 @@ namespace RnnFunctional.Benchmarks;
 
 /// <summary>W1 and W2 of the performance issue through the public API: T = 100, m = 32, n_x = 64, n_a = 128, n_y = 64.</summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class RnnBenchmarks
 {
     private readonly Workload w = new();
@@ -17,6 +18,7 @@ public class RnnBenchmarks
 
 /// <summary>W2 with a batch of 256 on one thread and split over every core: the same bits, in less time.</summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class BatchSplitBenchmarks
 {
     private readonly Workload w = new(batch: 256);
@@ -30,6 +32,7 @@ public class BatchSplitBenchmarks
 
 /// <summary>W2 at T = 10,000: the full backward against the checkpointed one keeping every 100th state.</summary>
 [MemoryDiagnoser]
+[MedianColumn]
 [SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 9)]
 public class LongSequenceBenchmarks
 {
