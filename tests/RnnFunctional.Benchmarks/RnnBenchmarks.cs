@@ -12,6 +12,14 @@ public class RnnBenchmarks
     [Benchmark(Description = "W1 Rnn.Forward + Rnn.Backward")]
     public RnnGradient W1() => Rnn.Backward(Rnn.Forward(w.Rnn, w.Xs, w.A0), w.Da);
 
+    [Benchmark(Description = "W1 with the predictions read")]
+    public RnnGradient W1WithPredictions()
+    {
+        var forward = Rnn.Forward(w.Rnn, w.Xs, w.A0);
+        _ = forward.Predictions;
+        return Rnn.Backward(forward, w.Da);
+    }
+
     [Benchmark(Description = "W2 Rnn.LossAndGradients")]
     public RnnLoss W2() => Rnn.LossAndGradients(w.Rnn, w.Xs, w.A0, w.Labels);
 }

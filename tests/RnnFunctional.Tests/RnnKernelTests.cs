@@ -55,6 +55,18 @@ public sealed class RnnKernelTests
             .And(fast.Caches.Zip(generic.Caches, (f, g) => Same(f.Xt, g.Xt) && Same(f.APrev, g.APrev) && Same(f.A, g.A)).All(x => x).Label("caches"));
     }
 
+    /// <summary>The predictions are computed when first read and then kept: every read, from any thread, sees the same matrices.</summary>
+    [Property(Arbitrary = [typeof(RnnKernelArbitraries)], MaxTest = 100)]
+    public Property PredictionsAreComputedOnceWhenFirstRead(RnnCase c)
+    {
+        var forward = Rnn.Forward(c.P, c.Xs, c.A0);
+        var reads = Enumerable.Range(0, 4).AsParallel().Select(_ => forward.Predictions).ToArray();
+        var copy = forward with { Caches = forward.Caches };
+        return reads.All(r => r.Zip(reads[0], ReferenceEquals).All(same => same)).Label("every read gives the same matrices")
+            .And(copy.Predictions.Zip(reads[0], ReferenceEquals).All(same => same)).Label("a copy shares them")
+            .And(Same(Rnn.Backward(forward, c.Da).Dx, Rnn.Backward(Rnn.Forward(c.P, c.Xs, c.A0), c.Da).Dx)).Label("reading them changes nothing else");
+    }
+
     [Property(Arbitrary = [typeof(RnnKernelArbitraries)], MaxTest = 100)]
     public Property BackwardAgreesWithTheGenericFold(RnnCase c)
     {

@@ -98,13 +98,57 @@ public sealed record GruCache(GruParameters Parameters, Matrix<double> Xt, Matri
 /// <param name="Cache">What <see cref="Gru.CellBackward"/> needs.</param>
 public sealed record GruStep(Matrix<double> A, Matrix<double> YHat, GruCache Cache);
 
-/// <summary>The result of <see cref="Gru.Forward"/>.</summary>
-/// <param name="Parameters">The parameters the sequence ran with.</param>
-/// <param name="States">h⟨1⟩..h⟨T⟩, each n_a×m.</param>
-/// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
-/// <param name="Caches">One cache per step, in time order.</param>
-public sealed record GruForward(GruParameters Parameters, ImmutableArray<Matrix<double>> States,
-    ImmutableArray<Matrix<double>> Predictions, ImmutableArray<GruCache> Caches);
+/// <summary>
+/// The result of <see cref="Gru.Forward"/>. The predictions are not computed by the forward pass itself but when
+/// <see cref="Predictions"/> is first read, with the same bits: a pass whose loss reads only the states (as
+/// back-propagation from an outside gradient does) does not pay for the read-out.
+/// </summary>
+public sealed record GruForward
+{
+    private readonly Lazy<ImmutableArray<Matrix<double>>> predictions;
+
+    /// <summary>A forward result of the given values.</summary>
+    /// <param name="Parameters">The parameters the sequence ran with.</param>
+    /// <param name="States">h⟨1⟩..h⟨T⟩, each n_a×m.</param>
+    /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="Caches">One cache per step, in time order.</param>
+    public GruForward(GruParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<GruCache> Caches)
+        : this(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
+    {
+    }
+
+    /// <summary>A forward result whose predictions are computed when first read.</summary>
+    /// <param name="parameters">The parameters the sequence ran with.</param>
+    /// <param name="states">h⟨1⟩..h⟨T⟩, each n_a×m.</param>
+    /// <param name="predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="caches">One cache per step, in time order.</param>
+    internal GruForward(GruParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<GruCache> caches) =>
+        (Parameters, States, this.predictions, Caches) = (parameters, states, predictions, caches);
+
+    /// <summary>The parameters the sequence ran with.</summary>
+    public GruParameters Parameters { get; init; }
+
+    /// <summary>h⟨1⟩..h⟨T⟩, each n_a×m.</summary>
+    public ImmutableArray<Matrix<double>> States { get; init; }
+
+    /// <summary>ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m. From a forward pass, computed from the states and the read-out when first read (once, thread-safe).</summary>
+    public ImmutableArray<Matrix<double>> Predictions
+    {
+        get => predictions.Value;
+        init => predictions = new Lazy<ImmutableArray<Matrix<double>>>(value);
+    }
+
+    /// <summary>One cache per step, in time order.</summary>
+    public ImmutableArray<GruCache> Caches { get; init; }
+
+    /// <summary>The values in the order of the constructor.</summary>
+    /// <param name="Parameters">The parameters the sequence ran with.</param>
+    /// <param name="States">h⟨1⟩..h⟨T⟩, each n_a×m.</param>
+    /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="Caches">One cache per step, in time order.</param>
+    public void Deconstruct(out GruParameters Parameters, out ImmutableArray<Matrix<double>> States, out ImmutableArray<Matrix<double>> Predictions, out ImmutableArray<GruCache> Caches) =>
+        (Parameters, States, Predictions, Caches) = (this.Parameters, this.States, this.Predictions, this.Caches);
+}
 
 /// <summary>The result of <see cref="Gru.CellBackward"/>.</summary>
 /// <param name="Dxt">dx⟨t⟩, n_x×m.</param>
@@ -296,18 +340,17 @@ public static class Gru
     {
         var (steps, m) = (xs.Length, a0.ColumnCount);
         var outputs = new Outputs(steps, p.HiddenSize, m);
-        var predictions = Outputs.Fresh(steps, p.OutputSize, m);
         using var call = new Workspace();
         var w = Weights.Of(p, call, backward: false);
         Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, _) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
-            FoldForward(c, s => Block.Of(xs[s]).Slice(j0, mc), Block.Of(a0).Slice(j0, mc), s => outputs.At(s, j0, mc),
-                s => predictions.Blocks[s].Slice(j0, mc));
+            FoldForward(c, s => Block.Of(xs[s]).Slice(j0, mc), Block.Of(a0).Slice(j0, mc), s => outputs.At(s, j0, mc));
         });
         var caches = Enumerable.Range(0, steps).Select(s => new GruCache(p, xs[s], s == 0 ? a0 : outputs.A[s - 1],
             outputs.R[s], outputs.Z[s], outputs.N[s], outputs.Hn[s], outputs.A[s])).ToImmutableArray();
-        return new(p, [.. outputs.A], predictions.Matrices, caches);
+        ImmutableArray<Matrix<double>> states = [.. outputs.A];
+        return new(p, states, Softmax.PredictionsWhenRead(p.Wy, p.By, states), caches);
     }
 
     internal static GruGradient BackwardKernel(GruForward forward, ImmutableArray<Matrix<double>> da, int threads)
@@ -389,7 +432,7 @@ public static class Gru
     /// The forward fold over the chunk, a time block at a time: GI = Wih·X + b_ih for the block's steps, then per step
     /// gh = Whh·h⟨s−1⟩ + b_hh and the cell, writing step s's values into <paramref name="record"/>(s).
     /// </summary>
-    private static void FoldForward(Chunk c, Func<int, Block> x, Block h0, Func<int, Record> record, Func<int, Block>? predictions = null)
+    private static void FoldForward(Chunk c, Func<int, Block> x, Block h0, Func<int, Record> record)
     {
         var (w, m, na) = (c.W, c.M, c.W.P.HiddenSize);
         for (var b0 = 0; b0 < c.Steps; b0 += c.BlockSteps)
@@ -405,7 +448,6 @@ public static class Gru
                 Ops.Multiply(c.GH, w.Whh, false, hPrev, false);                                  // gh = Whh·h_prev
                 Elementwise.AddToColumns(c.GH.Span, w.Bhh.Span);                                 //      + b_hh
                 UpdateCell(na, gi.Slice((s - b0) * m, m).Span, c.GH.Span, hPrev.Span, next, c.Sum.Span);
-                if (predictions is not null) Softmax.Predict(w.Wy, w.By, next.A, predictions(s));  // ŷ = softmax(Wy·h + by)
             }
         }
     }

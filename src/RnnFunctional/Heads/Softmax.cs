@@ -54,6 +54,22 @@ public static class Softmax
     // ---- the read-out on blocks, for the sequence kernels: the same arithmetic, column by column ----
 
     /// <summary>y = softmax(wy·a + by) for every column of the block a (n_a × columns), into y (n_y × columns).</summary>
+    /// <summary>
+    /// ŷ⟨t⟩ = softmax(wy·a⟨t⟩ + by) for every state, in fresh matrices, computed when first read (once, thread-safe):
+    /// the predictions of a forward pass, with the bits of <see cref="Predict(Block, Block, Block, Block)"/> step by step.
+    /// </summary>
+    internal static Lazy<ImmutableArray<Matrix<double>>> PredictionsWhenRead(Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states) =>
+        new(() =>
+        {
+            var (w, b) = (Block.Of(wy), Block.Of(by));
+            return [.. states.Select(a =>
+            {
+                var (y, block) = Block.FreshUninitialized(wy.RowCount, a.ColumnCount);
+                Predict(w, b, Block.Of(a), block);
+                return y;
+            })];
+        });
+
     internal static void Predict(Block wy, Block by, Block a, Block y)
     {
         Ops.Multiply(y, wy, false, a, false);

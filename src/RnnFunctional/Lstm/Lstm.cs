@@ -113,14 +113,63 @@ public sealed record LstmCache(LstmParameters Parameters, Matrix<double> Xt, Mat
 /// <param name="Cache">What <see cref="Lstm.CellBackward"/> needs.</param>
 public sealed record LstmStep(Matrix<double> A, Matrix<double> C, Matrix<double> YHat, LstmCache Cache);
 
-/// <summary>The result of <see cref="Lstm.Forward"/>.</summary>
-/// <param name="Parameters">The parameters the sequence ran with.</param>
-/// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
-/// <param name="Cells">c⟨1⟩..c⟨T⟩, each n_a×m.</param>
-/// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
-/// <param name="Caches">One cache per step, in time order.</param>
-public sealed record LstmForward(LstmParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Cells,
-    ImmutableArray<Matrix<double>> Predictions, ImmutableArray<LstmCache> Caches);
+/// <summary>
+/// The result of <see cref="Lstm.Forward"/>. The predictions are not computed by the forward pass itself but when
+/// <see cref="Predictions"/> is first read, with the same bits: a pass whose loss reads only the states (as
+/// back-propagation from an outside gradient does) does not pay for the read-out.
+/// </summary>
+public sealed record LstmForward
+{
+    private readonly Lazy<ImmutableArray<Matrix<double>>> predictions;
+
+    /// <summary>A forward result of the given values.</summary>
+    /// <param name="Parameters">The parameters the sequence ran with.</param>
+    /// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+    /// <param name="Cells">c⟨1⟩..c⟨T⟩, each n_a×m.</param>
+    /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="Caches">One cache per step, in time order.</param>
+    public LstmForward(LstmParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Cells, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<LstmCache> Caches)
+        : this(Parameters, States, Cells, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
+    {
+    }
+
+    /// <summary>A forward result whose predictions are computed when first read.</summary>
+    /// <param name="parameters">The parameters the sequence ran with.</param>
+    /// <param name="states">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+    /// <param name="cells">c⟨1⟩..c⟨T⟩, each n_a×m.</param>
+    /// <param name="predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="caches">One cache per step, in time order.</param>
+    internal LstmForward(LstmParameters parameters, ImmutableArray<Matrix<double>> states, ImmutableArray<Matrix<double>> cells, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<LstmCache> caches) =>
+        (Parameters, States, Cells, this.predictions, Caches) = (parameters, states, cells, predictions, caches);
+
+    /// <summary>The parameters the sequence ran with.</summary>
+    public LstmParameters Parameters { get; init; }
+
+    /// <summary>a⟨1⟩..a⟨T⟩, each n_a×m.</summary>
+    public ImmutableArray<Matrix<double>> States { get; init; }
+
+    /// <summary>c⟨1⟩..c⟨T⟩, each n_a×m.</summary>
+    public ImmutableArray<Matrix<double>> Cells { get; init; }
+
+    /// <summary>ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m. From a forward pass, computed from the states and the read-out when first read (once, thread-safe).</summary>
+    public ImmutableArray<Matrix<double>> Predictions
+    {
+        get => predictions.Value;
+        init => predictions = new Lazy<ImmutableArray<Matrix<double>>>(value);
+    }
+
+    /// <summary>One cache per step, in time order.</summary>
+    public ImmutableArray<LstmCache> Caches { get; init; }
+
+    /// <summary>The values in the order of the constructor.</summary>
+    /// <param name="Parameters">The parameters the sequence ran with.</param>
+    /// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+    /// <param name="Cells">c⟨1⟩..c⟨T⟩, each n_a×m.</param>
+    /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="Caches">One cache per step, in time order.</param>
+    public void Deconstruct(out LstmParameters Parameters, out ImmutableArray<Matrix<double>> States, out ImmutableArray<Matrix<double>> Cells, out ImmutableArray<Matrix<double>> Predictions, out ImmutableArray<LstmCache> Caches) =>
+        (Parameters, States, Cells, Predictions, Caches) = (this.Parameters, this.States, this.Cells, this.Predictions, this.Caches);
+}
 
 /// <summary>The result of <see cref="Lstm.CellBackward"/>.</summary>
 /// <param name="Dxt">dx⟨t⟩, n_x×m.</param>
@@ -333,18 +382,17 @@ public static class Lstm
     {
         var (steps, m) = (xs.Length, a0.ColumnCount);
         var outputs = new Outputs(steps, p.HiddenSize, m);
-        var predictions = Outputs.Fresh(steps, p.OutputSize, m);
         using var call = new Workspace();
         var w = Weights.Of(p, call, backward: false);
         Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, _) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
-            FoldForward(c, s => Block.Of(xs[s]).Slice(j0, mc), Record.Initial(a0, c0, j0, mc), s => outputs.At(s, j0, mc),
-                s => predictions.Blocks[s].Slice(j0, mc));
+            FoldForward(c, s => Block.Of(xs[s]).Slice(j0, mc), Record.Initial(a0, c0, j0, mc), s => outputs.At(s, j0, mc));
         });
         var caches = Enumerable.Range(0, steps).Select(s => new LstmCache(p, xs[s], s == 0 ? a0 : outputs.A[s - 1], s == 0 ? c0 : outputs.C[s - 1],
             outputs.F[s], outputs.I[s], outputs.CTilde[s], outputs.O[s], outputs.C[s], outputs.A[s])).ToImmutableArray();
-        return new(p, [.. outputs.A], [.. outputs.C], predictions.Matrices, caches);
+        ImmutableArray<Matrix<double>> states = [.. outputs.A];
+        return new(p, states, [.. outputs.C], Softmax.PredictionsWhenRead(p.Wy, p.By, states), caches);
     }
 
     internal static LstmGradient BackwardKernel(LstmForward forward, ImmutableArray<Matrix<double>> da, int threads)
@@ -430,7 +478,7 @@ public static class Lstm
     /// The forward fold over the chunk, a time block at a time: U_g = W_g,x·X + b_g for the block's steps, then per
     /// step z_g = U_g⟨s⟩ + W_g,a·a⟨s−1⟩ and the cell, writing step s's values into <paramref name="record"/>(s).
     /// </summary>
-    private static void FoldForward(Chunk c, Func<int, Block> x, Record initial, Func<int, Record> record, Func<int, Block>? predictions = null)
+    private static void FoldForward(Chunk c, Func<int, Block> x, Record initial, Func<int, Record> record)
     {
         var (w, m) = (c.W, c.M);
         for (var b0 = 0; b0 < c.Steps; b0 += c.BlockSteps)
@@ -457,7 +505,6 @@ public static class Lstm
                 Elementwise.Tanh(z[2].Span, next.CTilde.Span);                                   // c̃ = tanh(z_c)
                 Elementwise.Sigmoid(z[3].Span, next.O.Span);                                     // Γo = σ(z_o)
                 UpdateCell(next.F.Span, prev.C.Span, next.I.Span, next.CTilde.Span, next.O.Span, next.C.Span, next.A.Span, c.TanhC.Span);
-                if (predictions is not null) Softmax.Predict(w.Wy, w.By, next.A, predictions(s));  // ŷ = softmax(Wy·a + by)
             }
         }
     }

@@ -99,13 +99,57 @@ public sealed record RnnCache(RnnParameters Parameters, Matrix<double> Xt, Matri
 /// <param name="Cache">What <see cref="Rnn.CellBackward"/> needs.</param>
 public sealed record RnnStep(Matrix<double> A, Matrix<double> YHat, RnnCache Cache);
 
-/// <summary>The result of <see cref="Rnn.Forward"/>.</summary>
-/// <param name="Parameters">The parameters the sequence ran with.</param>
-/// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
-/// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
-/// <param name="Caches">One cache per step, in time order.</param>
-public sealed record RnnForward(RnnParameters Parameters, ImmutableArray<Matrix<double>> States,
-    ImmutableArray<Matrix<double>> Predictions, ImmutableArray<RnnCache> Caches);
+/// <summary>
+/// The result of <see cref="Rnn.Forward"/>. The predictions are not computed by the forward pass itself but when
+/// <see cref="Predictions"/> is first read, with the same bits: a pass whose loss reads only the states (as
+/// back-propagation from an outside gradient does) does not pay for the read-out.
+/// </summary>
+public sealed record RnnForward
+{
+    private readonly Lazy<ImmutableArray<Matrix<double>>> predictions;
+
+    /// <summary>A forward result of the given values.</summary>
+    /// <param name="Parameters">The parameters the sequence ran with.</param>
+    /// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+    /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="Caches">One cache per step, in time order.</param>
+    public RnnForward(RnnParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<RnnCache> Caches)
+        : this(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
+    {
+    }
+
+    /// <summary>A forward result whose predictions are computed when first read.</summary>
+    /// <param name="parameters">The parameters the sequence ran with.</param>
+    /// <param name="states">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+    /// <param name="predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="caches">One cache per step, in time order.</param>
+    internal RnnForward(RnnParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<RnnCache> caches) =>
+        (Parameters, States, this.predictions, Caches) = (parameters, states, predictions, caches);
+
+    /// <summary>The parameters the sequence ran with.</summary>
+    public RnnParameters Parameters { get; init; }
+
+    /// <summary>a⟨1⟩..a⟨T⟩, each n_a×m.</summary>
+    public ImmutableArray<Matrix<double>> States { get; init; }
+
+    /// <summary>ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m. From a forward pass, computed from the states and the read-out when first read (once, thread-safe).</summary>
+    public ImmutableArray<Matrix<double>> Predictions
+    {
+        get => predictions.Value;
+        init => predictions = new Lazy<ImmutableArray<Matrix<double>>>(value);
+    }
+
+    /// <summary>One cache per step, in time order.</summary>
+    public ImmutableArray<RnnCache> Caches { get; init; }
+
+    /// <summary>The values in the order of the constructor.</summary>
+    /// <param name="Parameters">The parameters the sequence ran with.</param>
+    /// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
+    /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="Caches">One cache per step, in time order.</param>
+    public void Deconstruct(out RnnParameters Parameters, out ImmutableArray<Matrix<double>> States, out ImmutableArray<Matrix<double>> Predictions, out ImmutableArray<RnnCache> Caches) =>
+        (Parameters, States, Predictions, Caches) = (this.Parameters, this.States, this.Predictions, this.Caches);
+}
 
 /// <summary>The result of <see cref="Rnn.CellBackward"/>.</summary>
 /// <param name="Dxt">dx⟨t⟩, n_x×m.</param>
@@ -344,19 +388,17 @@ public static class Rnn
     {
         var (steps, m) = (xs.Length, a0.ColumnCount);
         var states = Fresh(steps, p.HiddenSize, m);
-        var predictions = Fresh(steps, p.OutputSize, m);
         using var call = new Workspace();
         var w = Weights.Of(p, call, backward: false);
         Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, _) =>
         {
             using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
             FoldForward(c, 0, steps, s => Block.Of(xs[s]).Slice(j0, mc),
-                t => t == 0 ? Block.Of(a0).Slice(j0, mc) : states.Blocks[t - 1].Slice(j0, mc),
-                s => predictions.Blocks[s].Slice(j0, mc));
+                t => t == 0 ? Block.Of(a0).Slice(j0, mc) : states.Blocks[t - 1].Slice(j0, mc));
         });
         var caches = Enumerable.Range(0, steps)
             .Select(s => new RnnCache(p, xs[s], s == 0 ? a0 : states.Matrices[s - 1], states.Matrices[s])).ToImmutableArray();
-        return new(p, states.Matrices, predictions.Matrices, caches);
+        return new(p, states.Matrices, Softmax.PredictionsWhenRead(p.Wya, p.By, states.Matrices), caches);
     }
 
     internal static RnnGradient BackwardKernel(RnnForward forward, ImmutableArray<Matrix<double>> da, int threads)
@@ -473,7 +515,7 @@ public static class Rnn
     /// Steps [s0, s1) of the forward fold, a time block at a time: U = Wax·X + ba for the block, then per step
     /// z⟨s⟩ = U⟨s⟩ + Waa·a⟨s⟩ and a⟨s+1⟩ = φ(z⟨s⟩), reading a⟨s⟩ from and writing a⟨s+1⟩ to <paramref name="state"/>.
     /// </summary>
-    private static void FoldForward(Chunk c, int s0, int s1, Func<int, Block> x, Func<int, Block> state, Func<int, Block>? predictions = null)
+    private static void FoldForward(Chunk c, int s0, int s1, Func<int, Block> x, Func<int, Block> state)
     {
         var (w, m) = (c.W, c.M);
         for (var b0 = s0; b0 < s1; b0 += c.BlockSteps)
@@ -488,7 +530,6 @@ public static class Rnn
                 var z = u.Slice((s - b0) * m, m);
                 Ops.Multiply(z, w.Waa, false, state(s), false, beta: 1);                // z = U⟨s⟩ + Waa·a⟨s⟩
                 Activate(w.P.Activation, z.Span, state(s + 1).Span);                    // a⟨s+1⟩ = φ(z)
-                if (predictions is not null) Softmax.Predict(w.Wya, w.By, state(s + 1), predictions(s)); // ŷ = softmax(Wya·a + by)
             }
         }
     }
