@@ -34,14 +34,14 @@ public static class GradientProperty
 
     /// <summary>
     /// A property that holds when the directional derivative of <paramref name="entry"/> (the result of
-    /// <see cref="GradCheck.Directional{T}"/>) agrees with its estimate: relative error below <paramref name="tolerance"/>.
+    /// <see cref="GradCheck.Directional{T}"/>) agrees with its estimate (<see cref="GradCheckEntry.Passes"/>).
     /// </summary>
     /// <param name="entry">The compared pair ⟨∇f, v⟩ and its finite-difference estimate.</param>
     /// <param name="tolerance">Largest acceptable relative error.</param>
     public static Property Holds(GradCheckEntry entry, double tolerance = Tolerance)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        var passes = entry.RelativeError < tolerance;
+        var passes = entry.Passes(tolerance);
         var label = string.Create(CultureInfo.InvariantCulture,
             $"{entry.Leaf}: analytic {entry.Analytic:E6} numeric {entry.Numeric:E6} rel {entry.RelativeError:E2}{(passes ? " below " : " not below ")}{tolerance:E0}");
         return passes.Label(label);
@@ -113,5 +113,5 @@ public static class GradientProperty
     }
 
     private static string Describe(GradCheckEntry e) => string.Create(CultureInfo.InvariantCulture,
-        $"{e.Leaf}[{e.Row},{e.Column}]: analytic {e.Analytic:E6} numeric {e.Numeric:E6} rel {e.RelativeError:E2}");
+        $"{e.Leaf}[{e.Row},{e.Column}]: analytic {e.Analytic:E6} numeric {e.Numeric:E6} rel {e.RelativeError:E2}{(e.Resolution > 0 ? string.Create(CultureInfo.InvariantCulture, $" (difference {Math.Abs(e.Analytic - e.Numeric):E2}, resolution {e.Resolution:E2})") : "")}");
 }
