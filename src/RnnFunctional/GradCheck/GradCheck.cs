@@ -147,9 +147,9 @@ public static class GradCheck
     public const double RoundOffFactor = 4.0;
 
     /// <summary>
-    /// κ in the resolution κ·ε·|f(θ)|/h of a check with larger steps (<see cref="GradCheckEntry.Resolution"/>). The
-    /// estimates of entries far below the floor, from first steps between 0.1 and 4, were seen to differ from the
-    /// analytic values (confirmed otherwise) by up to 2.5·ε·|f| at h = 1; the factor leaves a margin of three.
+    /// κ in the resolution κ·ε·|f(θ)|/h of a check with larger steps (<see cref="GradCheckEntry.Resolution"/>). In the
+    /// cases examined (an LSTM loss of 16.5, a bidirectional GRU loss of 57.5, entries near 1e-9), Ridders' estimates
+    /// from first steps 1 to 4 differed from the analytic values by up to 2.6·ε·|f|; the factor leaves a margin of three.
     /// </summary>
     public const double ResolutionFactor = 8.0;
 
