@@ -71,6 +71,7 @@ public sealed record StackCase
         Initial = [.. layers.Select(layer => layer.StateRows.Select(rows => Draw.Matrix(random, rows, d.M, 0.5)).ToImmutableArray())];
         Labels = [.. Enumerable.Range(0, d.T).Select(t => Lengths.Select(length => t < length ? random.Next(d.Ny) : Ragged.Ignored).ToImmutableArray())];
         DTop = Draw.Sequence(random, d.T, top, d.M);
+        DFinal = [.. layers.Select(layer => layer.StateRows.Select(rows => Draw.Matrix(random, rows, d.M, 1.0)).ToImmutableArray())];
     }
 
     /// <summary>Sizes and seed the case was drawn from.</summary>
@@ -102,6 +103,9 @@ public sealed record StackCase
 
     /// <summary>Outside gradients of the top layer's outputs, each n_top×m (past a column's end too: they must be ignored).</summary>
     public ImmutableArray<Matrix<double>> DTop { get; }
+
+    /// <summary>DFinal[l][k]: outside gradient of part k of layer l's final state, StateRows[k]×m, entries in (−1, 1).</summary>
+    public ImmutableArray<ImmutableArray<Matrix<double>>> DFinal { get; }
 
     /// <summary>Cases of the given architecture with sizes up to <paramref name="max"/>, shrinking toward small sizes.</summary>
     /// <param name="architecture">One spec per layer, bottom first.</param>

@@ -99,9 +99,9 @@ public static class StackLaws
     }
 
     /// <summary>
-    /// <see cref="Stack.Backward"/> is the exact gradient of Σ_t ⟨dTop⟨t⟩, top⟨t⟩⟩ (the top layer's outputs weighed by
-    /// the case's outside gradients) with respect to every leaf, every x⟨t⟩ and every initial state; the read-out's
-    /// gradients are zero.
+    /// <see cref="Stack.Backward"/> is the exact gradient of Σ_t ⟨dTop⟨t⟩, top⟨t⟩⟩ + Σ_l ⟨dFinal_l, final_l⟩ (the top
+    /// layer's outputs and every layer's final state weighed by the case's outside gradients) with respect to every
+    /// leaf, every x⟨t⟩ and every initial state; the read-out's gradients are zero.
     /// </summary>
     /// <param name="architecture">One spec per layer, bottom first; smooth cells only.</param>
     /// <param name="ragged">Whether each column draws its own length.</param>
@@ -114,9 +114,12 @@ public static class StackLaws
     public static Property BackwardMatchesFiniteDifferences(StackCase c)
     {
         ArgumentNullException.ThrowIfNull(c);
-        double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
-            CellLaws.Inner(c.DTop, Stack.Forward(p, xs, c.LengthsArgument, initial).Top);
-        var g = Stack.Backward(Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial), c.DTop);
+        double F(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+        {
+            var forward = Stack.Forward(p, xs, c.LengthsArgument, initial);
+            return CellLaws.Inner([.. c.DTop, .. c.DFinal.SelectMany(parts => parts)], [.. forward.Top, .. forward.Final.SelectMany(parts => parts)]);
+        }
+        var g = Stack.Backward(Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial), c.DTop, c.DFinal);
         return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, GradCheckOptions.Precise))
             .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
     }

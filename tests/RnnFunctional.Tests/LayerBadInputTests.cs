@@ -157,6 +157,26 @@ public sealed class LayerBadInputTests
             () => Stack.Backward(Stack.Forward(P, Xs), Draw.Sequence(new Random(1), 2, 5, 2)));
 
     [Fact]
+    public void BackwardRejectsFinalGradientsOfWrongShape() =>
+        Rejects("dFinal", "expected dFinal[1][1] to be n_a×m = 3×2 but got 2×2",
+            () => Stack.Backward(Stack.Forward(P, Xs), Draw.Sequence(new Random(1), 3, 5, 2), Initial.SetItem(1, [Zeros(2, 2), Zeros(2, 2)])));
+
+    [Fact]
+    public void BackwardRejectsFinalGradientsOfTooFewLayers() =>
+        Rejects("dFinal", "expected dFinal to have one entry per layer, 2, but got 1",
+            () => Stack.Backward(Stack.Forward(P, Xs), Draw.Sequence(new Random(1), 3, 5, 2), [Initial[0]]));
+
+    [Fact]
+    public void TryBackwardListsEveryProblem()
+    {
+        var problems = Stack.TryBackward(Stack.Forward(P, Xs), Draw.Sequence(new Random(1), 2, 5, 2), Initial.SetItem(0, [Zeros(4, 2)]))
+            .Match(_ => [], errors => errors.Select(e => e.Message).ToArray());
+        Assert.Equal(2, problems.Length);
+        Assert.Contains(problems, m => m.Contains("expected dTop to have one matrix per step, T = 3, but got 2", StringComparison.Ordinal));
+        Assert.Contains(problems, m => m.Contains("expected dFinal[0][0] to be n_a×m = 5×2 but got 4×2", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void BackwardRejectsNullForward() =>
         Rejects("forward", "expected forward to be the result of Stack.Forward but got null", () => Stack.Backward(null!, Xs));
 

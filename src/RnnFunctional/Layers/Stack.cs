@@ -181,20 +181,27 @@ public static class Stack
     /// </summary>
     /// <param name="forward">The result of <see cref="Forward"/>.</param>
     /// <param name="dTop">dh_L⟨1⟩..dh_L⟨T⟩, each n_top×m: the gradient each top output receives; entries past a column's end are ignored.</param>
+    /// <param name="dFinal">
+    /// dFinal[l][k]: the gradient part k of layer l's final state receives (shaped as <see cref="StackForward.Final"/>,
+    /// column j at its own last step), as PyTorch's gradient of h_n; omitted, zeros.
+    /// </param>
     /// <returns>dx⟨1⟩..dx⟨T⟩, the gradient w.r.t. every initial state, and the summed gradients (read-out entries zero).</returns>
     [Pure]
-    public static StackGradient Backward(StackForward forward, ImmutableArray<Matrix<double>> dTop)
+    public static StackGradient Backward(StackForward forward, ImmutableArray<Matrix<double>> dTop,
+        ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal = null)
     {
-        Shapes.ThrowIfAny(CheckBackward(forward, dTop));
-        return BackwardKernel(forward.Parameters, forward.Tapes, dTop);
+        Shapes.ThrowIfAny(CheckBackward(forward, dTop, dFinal));
+        return BackwardKernel(forward.Parameters, forward.Tapes, dTop, dFinal);
     }
 
     /// <summary><see cref="Backward"/> with its checks as a value.</summary>
     /// <param name="forward">As in <see cref="Backward"/>.</param>
     /// <param name="dTop">As in <see cref="Backward"/>.</param>
+    /// <param name="dFinal">As in <see cref="Backward"/>.</param>
     [Pure]
-    public static Validation<Error, StackGradient> TryBackward(StackForward forward, ImmutableArray<Matrix<double>> dTop) =>
-        Shapes.ToValidation(CheckBackward(forward, dTop), () => BackwardKernel(forward.Parameters, forward.Tapes, dTop));
+    public static Validation<Error, StackGradient> TryBackward(StackForward forward, ImmutableArray<Matrix<double>> dTop,
+        ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal = null) =>
+        Shapes.ToValidation(CheckBackward(forward, dTop, dFinal), () => BackwardKernel(forward.Parameters, forward.Tapes, dTop, dFinal));
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out over every column's own steps,
@@ -284,11 +291,14 @@ public static class Stack
         return new(p, lengths, tapes, predictions);
     }
 
-    private static StackGradient BackwardKernel(StackParameters p, ImmutableArray<LayerTape> tapes, ImmutableArray<Matrix<double>> dTop)
+    private static StackGradient BackwardKernel(StackParameters p, ImmutableArray<LayerTape> tapes, ImmutableArray<Matrix<double>> dTop,
+        ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal = null)
     {
-        var (dx, grads) = Scan.FoldBack(dTop, tapes, (dOutputs, tape) =>            // dh_{l−1} = dx of layer l
+        var layers = tapes.Select((tape, l) => (Tape: tape, DFinal: dFinal?[l] ?? [.. tape.Final.Select(f => Matrix<double>.Build.Dense(f.RowCount, f.ColumnCount))]))
+            .ToImmutableArray();
+        var (dx, grads) = Scan.FoldBack(dTop, layers, (dOutputs, layer) =>         // dh_{l−1} = dx of layer l
         {
-            var g = tape.Backward(dOutputs, [.. tape.Final.Select(f => Matrix<double>.Build.Dense(f.RowCount, f.ColumnCount))]);
+            var g = layer.Tape.Backward(dOutputs, layer.DFinal);
             return (g.Dx, g);
         });
         var head = (Wy: Matrix<double>.Build.Dense(p.Wy.RowCount, p.Wy.ColumnCount), By: Vector<double>.Build.Dense(p.By.Count));
@@ -398,10 +408,33 @@ public static class Stack
         return Shapes.All([.. p.Layers.Select((layer, l) => Shapes.Parts(nameof(initial), $"initial[{l}]", initial[l], layer.StateRows, m, "n_a×m"))]);
     }
 
-    private static Problem[] CheckBackward(StackForward forward, ImmutableArray<Matrix<double>> dTop) =>
+    private static Problem[] CheckBackward(StackForward forward, ImmutableArray<Matrix<double>> dTop, ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal) =>
         forward is null
             ? [new(nameof(forward), "expected forward to be the result of Stack.Forward but got null")]
-            : Shapes.All(Shapes.Sequence(nameof(dTop), dTop, forward.Top[0].RowCount, forward.Top[0].ColumnCount, "n_top×m", forward.Top.Length));
+            : Shapes.All(Shapes.Sequence(nameof(dTop), dTop, forward.Top[0].RowCount, forward.Top[0].ColumnCount, "n_top×m", forward.Top.Length),
+                         CheckFinalGradients(forward.Final, dFinal));
+
+    /// <summary>dFinal, when given, has one entry per layer and, per layer, one matrix per part shaped as the final state's.</summary>
+    private static IEnumerable<Problem> CheckFinalGradients(ImmutableArray<ImmutableArray<Matrix<double>>> final, ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal)
+    {
+        if (dFinal is not { } d) yield break;
+        if (d.IsDefault || d.Length != final.Length)
+        {
+            yield return new(nameof(dFinal), $"expected dFinal to have one entry per layer, {final.Length}, but got {(d.IsDefault ? "none" : d.Length)}");
+            yield break;
+        }
+        for (var l = 0; l < final.Length; l++)
+        {
+            if (d[l].IsDefault || d[l].Length != final[l].Length)
+            {
+                yield return new(nameof(dFinal), $"expected dFinal[{l}] to have {final[l].Length} state parts but got {(d[l].IsDefault ? "none" : d[l].Length)}");
+                continue;
+            }
+            for (var k = 0; k < final[l].Length; k++)
+                foreach (var problem in Shapes.Matrix(nameof(dFinal), $"dFinal[{l}][{k}]", d[l][k], final[l][k].RowCount, final[l][k].ColumnCount, "n_a×m"))
+                    yield return problem;
+        }
+    }
 
     private static Problem[] CheckLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int>? lengths, ImmutableArray<ImmutableArray<Matrix<double>>>? initial)
