@@ -98,48 +98,28 @@ public sealed record GruCache(GruParameters Parameters, Matrix<double> Xt, Matri
 /// <param name="Cache">What <see cref="Gru.CellBackward"/> needs.</param>
 public sealed record GruStep(Matrix<double> A, Matrix<double> YHat, GruCache Cache);
 
-/// <summary>
-/// The result of <see cref="Gru.Forward"/>. The predictions are not computed by the forward pass itself but when
-/// <see cref="Predictions"/> is first read, with the same bits: a pass whose loss reads only the states (as
-/// back-propagation from an outside gradient does) does not pay for the read-out.
-/// </summary>
-public sealed record GruForward
+/// <summary>The result of <see cref="Gru.Forward"/>; its predictions are computed when first read (see <see cref="SequenceForward{TParams, TCache}"/>).</summary>
+public sealed record GruForward : SequenceForward<GruParameters, GruCache>
 {
-    private readonly Lazy<ImmutableArray<Matrix<double>>> predictions;
-
     /// <summary>A forward result of the given values.</summary>
     /// <param name="Parameters">The parameters the sequence ran with.</param>
     /// <param name="States">h⟨1⟩..h⟨T⟩, each n_a×m.</param>
     /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
     /// <param name="Caches">One cache per step, in time order.</param>
     public GruForward(GruParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<GruCache> Caches)
-        : this(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
+        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
     {
     }
 
     /// <summary>A forward result whose predictions are computed when first read.</summary>
     /// <param name="parameters">The parameters the sequence ran with.</param>
     /// <param name="states">h⟨1⟩..h⟨T⟩, each n_a×m.</param>
-    /// <param name="predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="predictions">How to compute ŷ⟨1⟩..ŷ⟨T⟩.</param>
     /// <param name="caches">One cache per step, in time order.</param>
-    internal GruForward(GruParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<GruCache> caches) =>
-        (Parameters, States, this.predictions, Caches) = (parameters, states, predictions, caches);
-
-    /// <summary>The parameters the sequence ran with.</summary>
-    public GruParameters Parameters { get; init; }
-
-    /// <summary>h⟨1⟩..h⟨T⟩, each n_a×m.</summary>
-    public ImmutableArray<Matrix<double>> States { get; init; }
-
-    /// <summary>ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m. From a forward pass, computed from the states and the read-out when first read (once, thread-safe).</summary>
-    public ImmutableArray<Matrix<double>> Predictions
+    internal GruForward(GruParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<GruCache> caches)
+        : base(parameters, states, predictions, caches)
     {
-        get => predictions.Value;
-        init => predictions = new Lazy<ImmutableArray<Matrix<double>>>(value);
     }
-
-    /// <summary>One cache per step, in time order.</summary>
-    public ImmutableArray<GruCache> Caches { get; init; }
 
     /// <summary>The values in the order of the constructor.</summary>
     /// <param name="Parameters">The parameters the sequence ran with.</param>

@@ -113,15 +113,9 @@ public sealed record LstmCache(LstmParameters Parameters, Matrix<double> Xt, Mat
 /// <param name="Cache">What <see cref="Lstm.CellBackward"/> needs.</param>
 public sealed record LstmStep(Matrix<double> A, Matrix<double> C, Matrix<double> YHat, LstmCache Cache);
 
-/// <summary>
-/// The result of <see cref="Lstm.Forward"/>. The predictions are not computed by the forward pass itself but when
-/// <see cref="Predictions"/> is first read, with the same bits: a pass whose loss reads only the states (as
-/// back-propagation from an outside gradient does) does not pay for the read-out.
-/// </summary>
-public sealed record LstmForward
+/// <summary>The result of <see cref="Lstm.Forward"/>; its predictions are computed when first read (see <see cref="SequenceForward{TParams, TCache}"/>).</summary>
+public sealed record LstmForward : SequenceForward<LstmParameters, LstmCache>
 {
-    private readonly Lazy<ImmutableArray<Matrix<double>>> predictions;
-
     /// <summary>A forward result of the given values.</summary>
     /// <param name="Parameters">The parameters the sequence ran with.</param>
     /// <param name="States">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
@@ -129,37 +123,25 @@ public sealed record LstmForward
     /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
     /// <param name="Caches">One cache per step, in time order.</param>
     public LstmForward(LstmParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Cells, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<LstmCache> Caches)
-        : this(Parameters, States, Cells, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
+        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
     {
+        this.Cells = Cells;
     }
 
     /// <summary>A forward result whose predictions are computed when first read.</summary>
     /// <param name="parameters">The parameters the sequence ran with.</param>
     /// <param name="states">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
     /// <param name="cells">c⟨1⟩..c⟨T⟩, each n_a×m.</param>
-    /// <param name="predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
+    /// <param name="predictions">How to compute ŷ⟨1⟩..ŷ⟨T⟩.</param>
     /// <param name="caches">One cache per step, in time order.</param>
-    internal LstmForward(LstmParameters parameters, ImmutableArray<Matrix<double>> states, ImmutableArray<Matrix<double>> cells, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<LstmCache> caches) =>
-        (Parameters, States, Cells, this.predictions, Caches) = (parameters, states, cells, predictions, caches);
-
-    /// <summary>The parameters the sequence ran with.</summary>
-    public LstmParameters Parameters { get; init; }
-
-    /// <summary>a⟨1⟩..a⟨T⟩, each n_a×m.</summary>
-    public ImmutableArray<Matrix<double>> States { get; init; }
+    internal LstmForward(LstmParameters parameters, ImmutableArray<Matrix<double>> states, ImmutableArray<Matrix<double>> cells, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<LstmCache> caches)
+        : base(parameters, states, predictions, caches)
+    {
+        Cells = cells;
+    }
 
     /// <summary>c⟨1⟩..c⟨T⟩, each n_a×m.</summary>
     public ImmutableArray<Matrix<double>> Cells { get; init; }
-
-    /// <summary>ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m. From a forward pass, computed from the states and the read-out when first read (once, thread-safe).</summary>
-    public ImmutableArray<Matrix<double>> Predictions
-    {
-        get => predictions.Value;
-        init => predictions = new Lazy<ImmutableArray<Matrix<double>>>(value);
-    }
-
-    /// <summary>One cache per step, in time order.</summary>
-    public ImmutableArray<LstmCache> Caches { get; init; }
 
     /// <summary>The values in the order of the constructor.</summary>
     /// <param name="Parameters">The parameters the sequence ran with.</param>

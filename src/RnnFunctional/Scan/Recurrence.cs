@@ -57,6 +57,45 @@ public sealed record Scanned<TCarry, TCache>(ImmutableArray<Matrix<double>> Outp
 /// <param name="Gradients">Parameter gradients summed over the steps.</param>
 public sealed record ScannedGradient<TParams, TCarry>(ImmutableArray<Matrix<double>> Dx, TCarry DInit, TParams Gradients);
 
+/// <summary>
+/// What the forward pass of a cell with a softmax read-out returns over a sequence (<see cref="RnnForward"/>,
+/// <see cref="LstmForward"/>, <see cref="GruForward"/>): the parameters, the states, the predictions and one cache per
+/// step. The predictions of a forward pass are computed when <see cref="Predictions"/> is first read (once,
+/// thread-safe), with the bits of the step-by-step read-out: a backward pass from an outside gradient on the states
+/// does not pay for them.
+/// </summary>
+/// <typeparam name="TParams">The parameter record.</typeparam>
+/// <typeparam name="TCache">Per-step cache.</typeparam>
+public abstract record SequenceForward<TParams, TCache>
+{
+    private readonly Lazy<ImmutableArray<Matrix<double>>> predictions;
+
+    /// <summary>A forward result whose predictions are given, or computed when first read.</summary>
+    /// <param name="parameters">The parameters the sequence ran with.</param>
+    /// <param name="states">The states after each step, each n_a×m.</param>
+    /// <param name="predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m, or how to compute them.</param>
+    /// <param name="caches">One cache per step, in time order.</param>
+    private protected SequenceForward(TParams parameters, ImmutableArray<Matrix<double>> states,
+        Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<TCache> caches) =>
+        (Parameters, States, this.predictions, Caches) = (parameters, states, predictions, caches);
+
+    /// <summary>The parameters the sequence ran with.</summary>
+    public TParams Parameters { get; init; }
+
+    /// <summary>The states after each step, each n_a×m: a⟨1⟩..a⟨T⟩ (h⟨1⟩..h⟨T⟩ for the GRU).</summary>
+    public ImmutableArray<Matrix<double>> States { get; init; }
+
+    /// <summary>ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m: from a forward pass, computed from the states and the read-out when first read.</summary>
+    public ImmutableArray<Matrix<double>> Predictions
+    {
+        get => predictions.Value;
+        init => predictions = new Lazy<ImmutableArray<Matrix<double>>>(value);
+    }
+
+    /// <summary>One cache per step, in time order.</summary>
+    public ImmutableArray<TCache> Caches { get; init; }
+}
+
 /// <summary>The forward scan and the reverse fold of back-propagation through time, generic over the cell.</summary>
 public static class Recurrence
 {
