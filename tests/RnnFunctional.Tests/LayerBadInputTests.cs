@@ -163,7 +163,7 @@ public sealed class LayerBadInputTests
 
     [Fact]
     public void BackwardRejectsFinalGradientsOfTooFewLayers() =>
-        Rejects("dFinal", "expected dFinal to have one entry per layer, 2, but got 1",
+        Rejects("dFinal", "expected dFinal to have one state per layer, L = 2, but got 1",
             () => Stack.Backward(Stack.Forward(P, Xs), Draw.Sequence(new Random(1), 3, 5, 2), [Initial[0]]));
 
     [Fact]

@@ -398,43 +398,22 @@ public static class Stack
         return Shapes.All(
             sequence,
             lengths is { } l ? Shapes.Lengths(nameof(lengths), l, m, steps) : [],
-            initial is { } i ? CheckInitial(p, i, m) : []);
+            initial is { } i ? CheckStates(nameof(initial), p, i, m) : []);
     }
 
-    private static IEnumerable<Problem> CheckInitial(StackParameters p, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int m)
+    /// <summary>One state per layer, each of the layer's parts n_a×m: initial states, or the gradients of final states.</summary>
+    private static IEnumerable<Problem> CheckStates(string argument, StackParameters p, ImmutableArray<ImmutableArray<Matrix<double>>> states, int m)
     {
-        if (initial.IsDefault || initial.Length != p.Layers.Length)
-            return [new(nameof(initial), $"expected initial to have one state per layer, L = {p.Layers.Length}, but got {(initial.IsDefault ? "a default (null) array" : initial.Length)}")];
-        return Shapes.All([.. p.Layers.Select((layer, l) => Shapes.Parts(nameof(initial), $"initial[{l}]", initial[l], layer.StateRows, m, "n_a×m"))]);
+        if (states.IsDefault || states.Length != p.Layers.Length)
+            return [new(argument, $"expected {argument} to have one state per layer, L = {p.Layers.Length}, but got {(states.IsDefault ? "a default (null) array" : states.Length)}")];
+        return Shapes.All([.. p.Layers.Select((layer, l) => Shapes.Parts(argument, $"{argument}[{l}]", states[l], layer.StateRows, m, "n_a×m"))]);
     }
 
     private static Problem[] CheckBackward(StackForward forward, ImmutableArray<Matrix<double>> dTop, ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal) =>
         forward is null
             ? [new(nameof(forward), "expected forward to be the result of Stack.Forward but got null")]
             : Shapes.All(Shapes.Sequence(nameof(dTop), dTop, forward.Top[0].RowCount, forward.Top[0].ColumnCount, "n_top×m", forward.Top.Length),
-                         CheckFinalGradients(forward.Final, dFinal));
-
-    /// <summary>dFinal, when given, has one entry per layer and, per layer, one matrix per part shaped as the final state's.</summary>
-    private static IEnumerable<Problem> CheckFinalGradients(ImmutableArray<ImmutableArray<Matrix<double>>> final, ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal)
-    {
-        if (dFinal is not { } d) yield break;
-        if (d.IsDefault || d.Length != final.Length)
-        {
-            yield return new(nameof(dFinal), $"expected dFinal to have one entry per layer, {final.Length}, but got {(d.IsDefault ? "none" : d.Length)}");
-            yield break;
-        }
-        for (var l = 0; l < final.Length; l++)
-        {
-            if (d[l].IsDefault || d[l].Length != final[l].Length)
-            {
-                yield return new(nameof(dFinal), $"expected dFinal[{l}] to have {final[l].Length} state parts but got {(d[l].IsDefault ? "none" : d[l].Length)}");
-                continue;
-            }
-            for (var k = 0; k < final[l].Length; k++)
-                foreach (var problem in Shapes.Matrix(nameof(dFinal), $"dFinal[{l}][{k}]", d[l][k], final[l][k].RowCount, final[l][k].ColumnCount, "n_a×m"))
-                    yield return problem;
-        }
-    }
+                         dFinal is { } d ? CheckStates(nameof(dFinal), forward.Parameters, d, forward.Top[0].ColumnCount) : []);
 
     private static Problem[] CheckLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int>? lengths, ImmutableArray<ImmutableArray<Matrix<double>>>? initial)
