@@ -113,5 +113,5 @@ public static class GradientProperty
     }
 
     private static string Describe(GradCheckEntry e) => string.Create(CultureInfo.InvariantCulture,
-        $"{e.Leaf}[{e.Row},{e.Column}]: analytic {e.Analytic:E6} numeric {e.Numeric:E6} rel {e.RelativeError:E2}{(e.Resolution > 0 ? string.Create(CultureInfo.InvariantCulture, $" (difference {Math.Abs(e.Analytic - e.Numeric):E2}, resolution {e.Resolution:E2})") : "")}");
+        $"{e.Leaf}[{e.Row},{e.Column}]: analytic {e.Analytic:E6} numeric {e.Numeric:E6} rel {e.RelativeError:E2}{(e.Resolution > 0 ? string.Create(CultureInfo.InvariantCulture, $" (difference {Math.Abs(e.Analytic - e.Numeric):E2}, resolution {e.Resolution:E2} from h = {e.Step})") : "")}");
 }

@@ -16,11 +16,37 @@ public sealed class GradCheckTests
     [Fact]
     public void PreciseResolutionDependsOnTheFunctionOnly()
     {
-        var expected = GradCheck.ResolutionFactor * Math.Pow(2, -52) * F(At) / 1.0;
+        // The entry far below the floor is estimated again from h = 1 (a linear direction: no truncation); the
+        // ordinary entry keeps its estimate from h = 0.01. Whatever the claim, the same steps and resolutions.
         var right = GradCheck.Matrix(F, At, Claimed(1e-9, 0.7), options: GradCheckOptions.Precise);
         var wrong = GradCheck.Matrix(F, At, Claimed(-3, 12), options: GradCheckOptions.Precise);
-        Assert.All(right.Entries.Concat(wrong.Entries), e => Assert.Equal(expected, e.Resolution));
+        foreach (var report in new[] { right, wrong })
+        {
+            Assert.Equal([1.0, 0.01], report.Entries.Select(e => e.Step));
+            Assert.Equal(report.Entries.Select(e => Resolution(F(At), e.Step)), report.Entries.Select(e => e.Resolution));
+        }
     }
+
+    /// <summary>f(x) = 50 + 1e-9·sin(8x): a large value and an entry below the floor that curves within a step of 1.</summary>
+    private static double Curved(Matrix<double> x) => 50 + 1e-9 * Math.Sin(8 * x[0, 0]);
+
+    [Fact]
+    public void ResolutionIsThatOfTheStepKept()
+    {
+        // From h = 1 the tableau sees the curvature and its bound exceeds that of a smaller first step, which is kept:
+        // the resolution is that step's, not the largest step's.
+        var x = Matrix<double>.Build.Dense(1, 1, 0.3);
+        var derivative = 8e-9 * Math.Cos(8 * 0.3);
+        var entry = GradCheck.Matrix(Curved, x, Matrix<double>.Build.Dense(1, 1, derivative), options: GradCheckOptions.Precise).Entries.Single();
+        Assert.True(entry.Step < 1.0, $"kept step {entry.Step}");
+        Assert.Equal(Resolution(Curved(x), entry.Step), entry.Resolution);
+        Assert.True(Math.Abs(entry.Numeric - derivative) < entry.Resolution, $"numeric {entry.Numeric} against {derivative}");
+        foreach (var wrong in new[] { 0.0, derivative * (1 + 1e-3), derivative + 4 * entry.Resolution })
+            Assert.False(GradCheck.Matrix(Curved, x, Matrix<double>.Build.Dense(1, 1, wrong), options: GradCheckOptions.Precise).Passes(1e-6),
+                $"a claim of {wrong} passed");
+    }
+
+    private static double Resolution(double f, double step) => GradCheck.ResolutionFactor * Math.Pow(2, -52) * Math.Abs(f) / step;
 
     [Fact]
     public void WithoutLargerStepsTheResolutionIsZero()
