@@ -42,6 +42,22 @@ internal readonly record struct Block(double[] Data, int Offset, int Rows, int C
     public static (Matrix<double> Matrix, Block Block) FreshUninitialized(int rows, int columns) =>
         Wrap(GC.AllocateUninitializedArray<double>(rows * columns), rows, columns);
 
+    /// <summary>The block as a matrix of its own: its storage itself when the block is a whole array, else a copy.</summary>
+    public Matrix<double> ToMatrix() =>
+        Offset == 0 && Data.Length == Length ? Matrix<double>.Build.Dense(Rows, Columns, Data) : Matrix<double>.Build.Dense(Rows, Columns, Span.ToArray());
+
+    /// <summary>A one-column block as a vector of its own: its storage itself when the block is a whole array, else a copy.</summary>
+    public MathNet.Numerics.LinearAlgebra.Vector<double> ToVector() =>
+        Offset == 0 && Data.Length == Length ? MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(Data) : MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(Span.ToArray());
+
+    /// <summary>Rows [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) of the block, as a fresh matrix.</summary>
+    public Matrix<double> RowsToMatrix(int start, int count)
+    {
+        var result = new double[count * Columns];
+        for (var j = 0; j < Columns; j++) Data.AsSpan(Offset + j * Rows + start, count).CopyTo(result.AsSpan(j * count, count));
+        return Matrix<double>.Build.Dense(count, Columns, result);
+    }
+
     private static (Matrix<double> Matrix, Block Block) Wrap(double[] data, int rows, int columns) =>
         (Matrix<double>.Build.Dense(rows, columns, data), new(data, 0, rows, columns));
 }
@@ -92,6 +108,9 @@ internal sealed class Workspace : IDisposable
 /// </summary>
 internal static class Summation
 {
+    /// <summary>Threads a public function may use: batches of 2·<see cref="ChunkColumns"/> columns or more are split over the cores.</summary>
+    public static int DefaultThreads => Environment.ProcessorCount;
+
     /// <summary>Batch columns per chunk, below which a batch is not split.</summary>
     public const int ChunkColumns = 128;
 

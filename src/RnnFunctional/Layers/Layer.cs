@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
 using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
 
 namespace RnnFunctional;
 
@@ -43,11 +44,11 @@ public abstract record Layer : IParameterTree<Layer>
     internal abstract IEnumerable<Problem> Check(string argument, string name);
 
     /// <summary>
-    /// Runs the layer over a checked sequence: xs each InputSize×m, init shaped as <see cref="StateRows"/>×m, one
-    /// mask per step (all true for a full batch), first to last or last to first.
+    /// Runs the layer over a checked sequence: xs each InputSize×m, init shaped as <see cref="StateRows"/>×m, the
+    /// length of every column (default when every column runs T steps), first to last or last to first.
     /// </summary>
     internal abstract LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<ImmutableArray<bool>> masks, bool reverse);
+        ImmutableArray<int> lengths, bool reverse);
 
     // ---- factories ----
 
@@ -58,7 +59,10 @@ public abstract record Layer : IParameterTree<Layer>
     public static Layer Rnn(RnnParameters p)
     {
         Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be RnnParameters but got null")] : Shapes.All(CheckRnn(p, nameof(p), "")));
-        return new CellLayer<RnnParameters, Matrix<double>, RnnCache>(RnnFunctional.Rnn.Cell, WithoutReadOut(p!), RnnReadOut, RnnSizes, CheckRnn);
+        return new CellLayer<RnnParameters, Matrix<double>, RnnCache>(RnnFunctional.Rnn.Cell, WithoutReadOut(p!), RnnReadOut, RnnSizes, CheckRnn)
+        {
+            Fused = new(RnnFused.Of, RnnFused.Gradients),
+        };
     }
 
     /// <summary>A vanilla-RNN layer with random parameters, initialised as <see cref="RnnParameters.Initialize"/> does.</summary>
@@ -81,7 +85,10 @@ public abstract record Layer : IParameterTree<Layer>
         Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be LstmParameters but got null")] : Shapes.All(CheckLstm(p, nameof(p), "")));
         return new CellLayer<LstmParameters, LstmState, LstmCache>(RnnFunctional.Lstm.Cell,
             p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
-            LstmReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), CheckLstm);
+            LstmReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), CheckLstm)
+        {
+            Fused = new(LstmFused.Of, LstmFused.Gradients),
+        };
     }
 
     /// <summary>An LSTM layer with random parameters, initialised as <see cref="LstmParameters.Initialize"/> does.</summary>
@@ -100,7 +107,10 @@ public abstract record Layer : IParameterTree<Layer>
         Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be GruParameters but got null")] : Shapes.All(CheckGru(p, nameof(p), "")));
         return new CellLayer<GruParameters, Matrix<double>, GruCache>(RnnFunctional.Gru.Cell,
             p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
-            GruReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize]), CheckGru);
+            GruReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize]), CheckGru)
+        {
+            Fused = new(GruFused.Of, GruFused.Gradients),
+        };
     }
 
     /// <summary>A GRU layer with random parameters, initialised as <see cref="GruParameters.Initialize"/> does.</summary>
@@ -235,9 +245,15 @@ internal sealed record LayerTape(ImmutableArray<Matrix<double>> Outputs, Immutab
 /// <param name="Gradients">Parameter gradients, as a layer of the same structure.</param>
 internal sealed record LayerGradient(ImmutableArray<Matrix<double>> Dx, ImmutableArray<Matrix<double>> DInit, Layer Gradients);
 
+/// <summary>How a built-in cell runs on the sequence driver: its fused math, and its stacked gradients as its parameter record.</summary>
+internal sealed record FusedKernel<TParams>(Func<TParams, FusedCell> Cell, Func<TParams, Driver.Gradients, TParams> Gradients);
+
 /// <summary>
-/// A layer made of a cell and its parameters, scanned by <see cref="Ragged"/> (which reproduces
-/// <see cref="Recurrence"/> bit for bit when every column runs for the whole sequence).
+/// A layer made of a cell and its parameters. The built-in cells (<see cref="Layer.Rnn(RnnParameters)"/>,
+/// <see cref="Layer.Lstm(LstmParameters)"/>, <see cref="Layer.Gru(GruParameters)"/>) run on the library's fused
+/// sequence driver, ragged batches and reverse scans included; any other cell is scanned by <see cref="Ragged"/>
+/// (which reproduces <see cref="Recurrence"/> bit for bit when every column runs for the whole sequence), the
+/// reference every fused path is proven against.
 /// </summary>
 /// <typeparam name="TParams">The cell's parameter record.</typeparam>
 /// <typeparam name="TCarry">The cell's carry.</typeparam>
@@ -288,9 +304,22 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
 
     internal override IEnumerable<Problem> Check(string argument, string name) => check(Parameters, argument, name);
 
+    /// <summary>The fused kernel of a built-in cell; null for a cell of <see cref="Layer.Of{TParams,TCarry,TCache}"/>, which runs on the generic fold.</summary>
+    internal FusedKernel<TParams>? Fused { get; init; }
+
     internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<ImmutableArray<bool>> masks, bool reverse)
+        ImmutableArray<int> lengths, bool reverse)
     {
+        if (Fused is { } fused)
+        {
+            var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, Kernels.Summation.DefaultThreads);
+            return new(run.Outputs, run.Final, (dOutputs, dFinal) =>
+            {
+                var back = Driver.Backward(run.Tape, dOutputs, dFinal, Kernels.Summation.DefaultThreads);
+                return new(back.Dx, back.DInit, With(fused.Gradients(Parameters, back.Gradients)));
+            });
+        }
+        var masks = Ragged.MasksKernel(lengths.IsDefault ? [.. Enumerable.Repeat(xs.Length, xs[0].ColumnCount)] : lengths, xs.Length);
         var scanned = Ragged.ForwardKernel(Cell, Parameters, xs, Cell.Join(init), masks, reverse);
         return new(scanned.Outputs, Cell.Split(scanned.Final), (dOutputs, dFinal) =>
         {
@@ -299,7 +328,7 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
         });
     }
 
-    private CellLayer<TParams, TCarry, TCache> With(TParams parameters) => new(Cell, parameters, Unused, sizes, check);
+    private CellLayer<TParams, TCarry, TCache> With(TParams parameters) => new(Cell, parameters, Unused, sizes, check) { Fused = Fused };
 
     /// <summary>Same cell (by reference), equal parameters and the same unused leaves.</summary>
     /// <param name="other">Another layer of the same cell types.</param>

@@ -272,12 +272,13 @@ public static class Stack
     // ---- kernels: arguments already checked ----
 
     private static ImmutableArray<LayerTape> Run(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<ImmutableArray<bool>> masks, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
     {
+        var ragged = lengths.Any(length => length != xs.Length) ? lengths : default;       // a full batch runs as one
         var layers = p.Layers.Zip(initial, (layer, init) => (layer, init)).ToImmutableArray();
         return Scan.Fold(xs, layers, (inputs, l) =>                                     // h_l = layer l over h_{l−1}, h_0 = x
         {
-            var tape = l.layer.Run(inputs, l.init, masks, reverse: false);
+            var tape = l.layer.Run(inputs, l.init, ragged, reverse: false);
             return (tape.Outputs, tape);
         }).Outputs;
     }
@@ -286,7 +287,7 @@ public static class Stack
         ImmutableArray<ImmutableArray<Matrix<double>>> initial)
     {
         var masks = Ragged.MasksKernel(lengths, xs.Length);
-        var tapes = Run(p, xs, masks, initial);
+        var tapes = Run(p, xs, lengths, initial);
         var predictions = tapes[^1].Outputs.Zip(masks, (h, mask) => Ragged.Keep(mask, Softmax.Predict(p.Wy, p.By, h))).ToImmutableArray();
         return new(p, lengths, tapes, predictions);
     }
@@ -309,7 +310,7 @@ public static class Stack
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
     {
         var masks = Ragged.MasksKernel(lengths, xs.Length);
-        var tapes = Run(p, xs, masks, initial);
+        var tapes = Run(p, xs, lengths, initial);
         var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, masks);
         var back = BackwardKernel(p, tapes, head.DStates);
         return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInitial);
@@ -319,7 +320,7 @@ public static class Stack
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
     {
         var masks = Ragged.MasksKernel(lengths, xs.Length);
-        return ReadOut(p.Wy, p.By, Run(p, xs, masks, initial)[^1].Outputs, labels, masks).Loss;
+        return ReadOut(p.Wy, p.By, Run(p, xs, lengths, initial)[^1].Outputs, labels, masks).Loss;
     }
 
     /// <summary>

@@ -1,0 +1,389 @@
+using System.Collections.Immutable;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace RnnFunctional.Kernels;
+
+/// <summary>
+/// The one sequence driver of every fused cell: it owns the chunks of the batch and their threads, the time blocks,
+/// the input projection U = Wx·X + bx of a time block in one product, the recurrent product of each step, the weight
+/// gradients of a time block in one product each, the fixed order of every sum (<see cref="Summation"/>), ragged
+/// lengths and the direction of the scan (<see cref="Schedule"/>), the read-out and its cross-entropy, and
+/// checkpointing. A <see cref="FusedCell"/> supplies only its element-wise step and its backward.
+/// </summary>
+/// <remarks>
+/// Results are freshly allocated; scratch comes from a <see cref="Workspace"/> and never escapes. The tape of a
+/// forward (<see cref="Tape"/>) holds copies of what its backward reads, so nothing a caller does to the matrices it
+/// passed in or got back changes a later backward.
+/// </remarks>
+internal static class Driver
+{
+    /// <summary>The stacked parameter gradients of a call: dWx, dWh, dbx, dbh (default when the cell has no bh), and the read-out's dWy, dby.</summary>
+    internal sealed record Gradients(Block Wx, Block Wh, Block Bx, Block Bh, Block Wy, Block By);
+
+    /// <summary>What a forward keeps for its backward: per chunk, its schedule, its gathered inputs, initial carry and every step's parts.</summary>
+    internal sealed record Tape(FusedCell Cell, int Steps, int M, ChunkTape[] Chunks);
+
+    /// <summary>One chunk's tape: inputs X in scan order (n_x × Start[Steps]), the initial carry parts (n_a×M) and the parts of every step.</summary>
+    internal sealed record ChunkTape(Schedule Schedule, Block X, Block[] Initial, Block[] Parts)
+    {
+        /// <summary>The parts of scan step τ (τ = −1: the initial carry), on the first <paramref name="width"/> columns.</summary>
+        public Block[] At(int tau, int width) => tau < 0
+            ? [.. Initial.Select(b => b.Slice(0, width))]
+            : [.. Parts.Select(b => new Block(b.Data, b.Offset + Schedule.Start[tau] * b.Rows, b.Rows, width))];
+    }
+
+    /// <summary>The loss of a read-out over a forward and its gradients.</summary>
+    internal sealed record LossResult(double[] Losses, Gradients Gradients, ImmutableArray<Matrix<double>> Dx, ImmutableArray<Matrix<double>> DInit,
+        ImmutableArray<Matrix<double>> Final);
+
+    // ---- entry points ----
+
+    /// <summary>
+    /// Runs the cell over xs (T steps, n_x×m each) from <paramref name="init"/> (the carry parts, n_a×m each): the outputs
+    /// h⟨t⟩ (n_a×m, zero past each column's end), the final carry parts (each column's after its own last step) and the tape.
+    /// </summary>
+    public static (ImmutableArray<Matrix<double>> Outputs, ImmutableArray<Matrix<double>> Final, Tape Tape) Forward(FusedCell cell,
+        ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init, ImmutableArray<int> lengths, bool reverse, int threads)
+    {
+        var (steps, m, na) = (xs.Length, xs[0].ColumnCount, cell.Hidden);
+        var outputs = Fresh(steps, na, m, zeroed: !lengths.IsDefault);
+        var final = Fresh(cell.CarryParts, na, m, zeroed: false);
+        var chunks = Summation.Chunks(m);
+        var tapes = new ChunkTape[chunks.Length];
+        using var call = new Workspace();
+        Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
+        {
+            var s = new Schedule(j0, mc, steps, lengths, reverse);
+            var x = Block.FreshUninitialized(cell.Input, s.Start[s.Steps]).Block;
+            for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(xs[t]), t, cell.Input, x.Slice(s.Start[t], s.Active[t]).Span);
+            var initial = init.Select(i => { var b = Block.Fresh(na, mc).Block; s.GatherColumns(Block.Of(i), b.Span); return b; }).ToArray();
+            var tape = new ChunkTape(s, x, initial, [.. Enumerable.Range(0, cell.Parts).Select(_ => Block.FreshUninitialized(na, s.Start[s.Steps]).Block)]);
+            using var c = new ChunkRun(cell, s, backward: false, head: null);
+            c.FoldForward(0, s.Steps, tape.X, tape.At);
+            for (var t = 0; t < s.Steps; t++) s.Scatter(tape.At(t, s.Active[t])[0].Span, t, na, t => outputs.Blocks[t]);
+            c.ScatterFinal(tape.At, final.Blocks);
+            tapes[index] = tape;
+        });
+        return (outputs.Matrices, final.Matrices, new(cell, steps, m, tapes));
+    }
+
+    /// <summary>
+    /// Back-propagation through a forward's tape: <paramref name="dOutputs"/> (T, n_a×m; entries past a column's end are
+    /// ignored) and <paramref name="dFinal"/> (the gradient of each final carry part) give dx (n_x×m, zero past each
+    /// column's end), the gradient of each initial carry part and the stacked parameter gradients.
+    /// </summary>
+    public static (ImmutableArray<Matrix<double>> Dx, ImmutableArray<Matrix<double>> DInit, Gradients Gradients) Backward(Tape tape,
+        ImmutableArray<Matrix<double>> dOutputs, ImmutableArray<Matrix<double>> dFinal, int threads)
+    {
+        var (cell, steps, m) = (tape.Cell, tape.Steps, tape.M);
+        var ragged = tape.Chunks.Any(c => !c.Schedule.Uniform);
+        var dx = Fresh(steps, cell.Input, m, zeroed: ragged);
+        var dInit = Fresh(cell.CarryParts, cell.Hidden, m, zeroed: false);
+        using var call = new Workspace();
+        var sums = new Sums(cell, null, tape.Chunks.Length, call);
+        var weights = new BackwardWeights(cell, call);
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, index) =>
+        {
+            var t = tape.Chunks[index];
+            using var c = new ChunkRun(cell, t.Schedule, backward: true, head: null) { Sums = sums.Of(index), WhT = weights.WhT };
+            for (var k = 0; k < cell.CarryParts; k++) t.Schedule.GatherColumns(Block.Of(dFinal[k]), c.DCarry[k].Span);
+            c.FoldBackward(0, t.Schedule.Steps, t.X, t.At, (c, p0, p1, b0) => c.SeedFrom(dOutputs, p0, p1, b0), dx.Blocks);
+            for (var k = 0; k < cell.CarryParts; k++) t.Schedule.ScatterColumns(c.DCarry[k].Span, dInit.Blocks[k]);
+        });
+        return (dx.Matrices, dInit.Matrices, sums.Total());
+    }
+
+    /// <summary>
+    /// The read-out's summed cross-entropy over a forward from <paramref name="init"/> and its gradients, in one call:
+    /// ŷ = softmax(Wy·h + by); example j costs nothing at steps t ≥ lossLengths[j] (its states still run). With
+    /// <paramref name="every"/> &lt; T the forward keeps the carry every <paramref name="every"/> steps only and the
+    /// backward recomputes each segment just before running over it: the same bits, O(T/k + k) states.
+    /// </summary>
+    public static LossResult Loss(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
+        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lossLengths, Block wy, Block by, int every, bool inputGradients, int threads)
+    {
+        var (steps, m, na) = (xs.Length, xs[0].ColumnCount, cell.Hidden);
+        var dx = inputGradients ? Fresh(steps, cell.Input, m, zeroed: false) : default;
+        var dInit = Fresh(cell.CarryParts, na, m, zeroed: false);
+        var final = Fresh(cell.CarryParts, na, m, zeroed: false);
+        var losses = new double[steps * m];
+        var head = new Head(wy, by, labels, lossLengths, losses, m);
+        using var call = new Workspace();
+        var sums = new Sums(cell, head, Summation.Chunks(m).Length, call);
+        var weights = new BackwardWeights(cell, call);
+        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, index) =>
+        {
+            var s = new Schedule(j0, mc, steps, default, reverse: false);
+            using var c = new ChunkRun(cell, s, backward: true, head) { Sums = sums.Of(index), WhT = weights.WhT };
+            var k = Math.Min(every, steps);
+            var x = c.Scratch.Take(cell.Input, k * mc);
+            var parts = Enumerable.Range(0, cell.Parts).Select(_ => c.Scratch.Take(na, k * mc)).ToArray();
+            var kept = Enumerable.Range(0, (steps + k - 1) / k).Select(_ => Enumerable.Range(0, cell.CarryParts).Select(_ => c.Scratch.Take(na, mc)).ToArray()).ToArray();
+            for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(init[p]), kept[0][p].Span);
+            // A segment [s0, s1) of the tape: its inputs and parts, with the carry kept before its first step.
+            Func<int, int, Block[]> Segment(int s0) => (tau, width) => tau < s0
+                ? [.. kept[s0 / k].Select(b => b.Slice(0, width))]
+                : [.. parts.Select(b => b.Slice((tau - s0) * mc, width))];
+            void Run(int s0)
+            {
+                for (var tau = s0; tau < Math.Min(s0 + k, steps); tau++)
+                    s.Gather(t => Block.Of(xs[t]), tau, cell.Input, x.Slice((tau - s0) * mc, mc).Span);
+                c.FoldForward(s0, Math.Min(s0 + k, steps), x, Segment(s0), inputOffset: s0);
+            }
+            for (var s0 = 0; s0 < steps; s0 += k)                                                // the forward, keeping a carry per segment
+            {
+                Run(s0);
+                var last = Segment(s0)(Math.Min(s0 + k, steps) - 1, mc);
+                var into = s0 + k < steps ? kept[s0 / k + 1] : [.. Enumerable.Range(0, cell.CarryParts).Select(p => final.Blocks[p].Slice(j0, mc))];
+                for (var p = 0; p < cell.CarryParts; p++) last[p].Span.CopyTo(into[p].Span);
+            }
+            for (var s0 = (steps - 1) / k * k; s0 >= 0; s0 -= k)                                  // the backward, last segment first
+            {
+                if (s0 + k < steps) Run(s0);                                                     // the last segment's parts are still there
+                c.FoldBackward(s0, Math.Min(s0 + k, steps), x, Segment(s0), (c, p0, p1, b0) => c.SeedFromHead(p0, p1, b0),
+                    inputGradients ? dx.Blocks : null, inputOffset: s0);
+            }
+            for (var p = 0; p < cell.CarryParts; p++) c.DCarry[p].Span.CopyTo(dInit.Blocks[p].Slice(j0, mc).Span);
+        });
+        return new(losses, sums.Total(), inputGradients ? dx.Matrices : default, dInit.Matrices, final.Matrices);
+    }
+
+    // ---- per-chunk work ----
+
+    /// <summary>Puts the gradient the outputs of scan steps [p0, p1) receive from outside into DA (from the time block starting at b0).</summary>
+    internal delegate void Seed(ChunkRun c, int p0, int p1, int b0);
+
+    /// <summary>One chunk of one call: its schedule, its scratch, its gradient sums, and the forward and backward folds.</summary>
+    internal sealed class ChunkRun : IDisposable
+    {
+        private readonly FusedCell cell;
+        private readonly Schedule s;
+        private readonly Head? head;
+        private readonly int blockSteps;
+
+        public ChunkRun(FusedCell cell, Schedule schedule, bool backward, Head? head)
+        {
+            (this.cell, s, this.head) = (cell, schedule, head);
+            blockSteps = Summation.BlockSteps(s.M);
+            var (nx, na, g, columns) = (cell.Input, cell.Hidden, cell.Gates * cell.Hidden, blockSteps * s.M);
+            U = Scratch.Take(g, columns);
+            R = cell.RecurrentOntoInput ? default : Scratch.Take(g, s.M);
+            Temp = Scratch.Take(g, s.M);
+            if (!backward) return;
+            (XB, HP, DA, DU, DX) = (Scratch.Take(nx, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(g, columns), Scratch.Take(nx, columns));
+            DR = cell.RecurrentOntoInput ? DU : Scratch.Take(g, columns);
+            DCarry = [.. Enumerable.Range(0, cell.CarryParts).Select(_ => Scratch.Zeros(na, s.M))];
+            if (head is null) return;
+            (HB, DO) = (Scratch.Take(na, columns), Scratch.Take(head.Wy.Rows, columns));
+        }
+
+        public Workspace Scratch { get; } = new();
+        public Sums.Chunk Sums { get; init; } = null!;
+        public Block WhT { get; init; }
+        public Block[] DCarry { get; } = [];
+        private Block U { get; }
+        private Block R { get; }
+        private Block Temp { get; }
+        private Block XB { get; }
+        private Block HP { get; }
+        private Block HB { get; }
+        private Block DA { get; }
+        private Block DU { get; }
+        private Block DR { get; }
+        private Block DO { get; }
+        private Block DX { get; }
+
+        /// <summary>Columns of scan steps [b0, τ) in a time block from b0.</summary>
+        private int Offset(int b0, int tau) => s.Start[tau] - s.Start[b0];
+
+        /// <summary>
+        /// Scan steps [s0, s1), a time block at a time: U = Wx·X + bx for the block, then per step the recurrent product
+        /// and the cell, reading the carry of step τ − 1 and writing the parts of step τ through <paramref name="state"/>.
+        /// <paramref name="x"/> holds the inputs of the scan steps from <paramref name="inputOffset"/> side by side.
+        /// </summary>
+        public void FoldForward(int s0, int s1, Block x, Func<int, int, Block[]> state, int inputOffset = 0)
+        {
+            var (g, xBase) = (cell.Gates * cell.Hidden, s.Start[inputOffset]);
+            for (var b0 = s0; b0 < s1; b0 += blockSteps)
+            {
+                var b1 = Math.Min(b0 + blockSteps, s1);
+                var columns = Offset(b0, b1);
+                if (columns == 0) break;
+                var u = U.Slice(0, columns);
+                Ops.Multiply(u, cell.Wx, false, new Block(x.Data, x.Offset + (s.Start[b0] - xBase) * x.Rows, x.Rows, columns), false); // U = Wx·X
+                Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                                       //     + bx
+                for (var tau = b0; tau < b1; tau++)
+                {
+                    var width = s.Active[tau];
+                    var (prev, next) = (state(tau - 1, width), state(tau, width));
+                    var z = U.Slice(Offset(b0, tau), width);
+                    if (cell.RecurrentOntoInput)
+                    {
+                        Ops.Multiply(z, cell.Wh, false, prev[0], false, beta: 1);                                 // z = U⟨τ⟩ + Wh·h_prev
+                        cell.Forward(z.Span, default, prev, next, Temp.Span);
+                    }
+                    else
+                    {
+                        var r = R.Slice(0, width);
+                        Ops.Multiply(r, cell.Wh, false, prev[0], false);                                          // R = Wh·h_prev
+                        Elementwise.AddToColumns(r.Span, cell.Bh.Span);                                           //     + bh
+                        cell.Forward(z.Span, r.Span, prev, next, Temp.Span);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Scan steps [s0, s1) backward, last first, a piece of a time block at a time: the piece's inputs and states are
+        /// gathered, <paramref name="seed"/> puts the outside gradient of its outputs in DA, then per step the cell's
+        /// backward and dh⟨τ−1⟩ = Whᵀ·dR. A time block is reduced once all its steps are done.
+        /// </summary>
+        public void FoldBackward(int s0, int s1, Block x, Func<int, int, Block[]> state, Seed seed, Block[]? dx, int inputOffset = 0)
+        {
+            var (na, nx, xBase) = (cell.Hidden, cell.Input, s.Start[inputOffset]);
+            foreach (var (p0, p1, b0, b1) in Summation.PiecesBackward(s0, s1, blockSteps, s.Steps))
+            {
+                var (from, columns) = (Offset(b0, p0), Offset(p0, p1));
+                if (columns > 0)
+                {
+                    new Block(x.Data, x.Offset + (s.Start[p0] - xBase) * nx, nx, columns).Span.CopyTo(XB.Slice(from, columns).Span);
+                    for (var tau = p0; tau < p1; tau++)
+                    {
+                        var width = s.Active[tau];
+                        state(tau - 1, width)[0].Span.CopyTo(HP.Slice(Offset(b0, tau), width).Span);
+                        if (head is not null) state(tau, width)[0].Span.CopyTo(HB.Slice(Offset(b0, tau), width).Span);
+                    }
+                    seed(this, p0, p1, b0);
+                }
+                for (var tau = p1 - 1; tau >= p0; tau--)
+                {
+                    var width = s.Active[tau];
+                    if (width == 0) continue;
+                    var (prev, next) = (state(tau - 1, width), state(tau, width));
+                    var dCarry = DCarry.Select(d => d.Slice(0, width)).ToArray();
+                    var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
+                    cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span);
+                    Ops.Multiply(dCarry[0], WhT, false, dr, false);                                               // dh_prev = Whᵀ·dR
+                    cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
+                }
+                if (p0 == b0) Reduce(b0, b1, dx);
+            }
+        }
+
+        /// <summary>
+        /// The sums over one time block: dWx += dU·Xᵀ, dWh += dR·H_prevᵀ, dbx += Σ dU, dbh += Σ dR (and for a read-out
+        /// dWy += dO·Hᵀ, dby += Σ dO), and dX = Wxᵀ·dU scattered to its steps when <paramref name="dx"/> is given.
+        /// </summary>
+        private void Reduce(int b0, int b1, Block[]? dx)
+        {
+            var columns = Offset(b0, Math.Min(b1, s.Steps));
+            if (columns == 0) return;
+            var (du, dr, xb, hp) = (DU.Slice(0, columns), DR.Slice(0, columns), XB.Slice(0, columns), HP.Slice(0, columns));
+            Ops.Multiply(Sums.Wx, du, false, xb, true, beta: 1);                                                  // dWx += dU·Xᵀ
+            Ops.Multiply(Sums.Wh, dr, false, hp, true, beta: 1);                                                  // dWh += dR·H_prevᵀ
+            Elementwise.AddColumnsTo(du.Span, Sums.Bx.Span);                                                      // dbx += Σ_columns dU
+            if (Sums.Bh.Data is not null) Elementwise.AddColumnsTo(dr.Span, Sums.Bh.Span);                      // dbh += Σ_columns dR
+            if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By); // dWy += dO·Hᵀ, dby += Σ dO
+            if (dx is null) return;
+            var dX = DX.Slice(0, columns);
+            Ops.Multiply(dX, cell.Wx, true, du, false);                                                          // dX = Wxᵀ·dU
+            for (var tau = b0; tau < Math.Min(b1, s.Steps); tau++)
+                s.Scatter(dX.Slice(Offset(b0, tau), s.Active[tau]).Span, tau, cell.Input, t => dx[t]);
+        }
+
+        /// <summary>The outside gradients given by the caller, gathered into scan order.</summary>
+        public void SeedFrom(ImmutableArray<Matrix<double>> dOutputs, int p0, int p1, int b0)
+        {
+            for (var tau = p0; tau < p1; tau++)
+                s.Gather(t => Block.Of(dOutputs[t]), tau, cell.Hidden, DA.Slice(Offset(b0, tau), s.Active[tau]).Span);
+        }
+
+        /// <summary>The outside gradients from the read-out's cross-entropy, dO = softmax(Wy·h + by) − onehot and dh = Wyᵀ·dO.</summary>
+        public void SeedFromHead(int p0, int p1, int b0)
+        {
+            var (h, (from, columns)) = (head!, (Offset(b0, p0), Offset(p0, p1)));
+            var dO = DO.Slice(from, columns);
+            Ops.Multiply(dO, h.Wy, false, HB.Slice(from, columns), false);                                        // o = Wy·h
+            Elementwise.AddToColumns(dO.Span, h.By.Span);                                                         //     + by
+            var ny = h.Wy.Rows;
+            for (var tau = p0; tau < p1; tau++)
+                for (var i = 0; i < s.Active[tau]; i++)
+                {
+                    var (t, j) = (s.Time(tau, i), s.Column(i));
+                    var column = dO.Span.Slice((Offset(p0, tau) + i) * ny, ny);
+                    var running = h.Lengths.IsDefault || t < h.Lengths[j];
+                    h.Losses[t * h.Batch + j] = running ? Softmax.CrossEntropyColumn(column, h.Labels[t][j]) : 0.0;  // ℓ, and dO in place
+                    if (!running) column.Clear();
+                }
+            Ops.Multiply(DA.Slice(from, columns), h.Wy, true, dO, false);                                         // dh = Wyᵀ·dO
+        }
+
+        /// <summary>Each column's carry after its own last step, into the batch-wide final carry parts.</summary>
+        public void ScatterFinal(Func<int, int, Block[]> state, Block[] final)
+        {
+            for (var i = 0; i < s.M; i++)
+            {
+                var last = state(s.Length(i) - 1, s.Active[s.Length(i) - 1]);
+                for (var k = 0; k < final.Length; k++) last[k].Slice(i, 1).Span.CopyTo(final[k].Slice(s.Column(i), 1).Span);
+            }
+        }
+
+        public void Dispose() => Scratch.Dispose();
+    }
+
+    /// <summary>The read-out of a loss call: Wy, by, the labels, the loss lengths and where the per-example losses go (T×m, step after step).</summary>
+    internal sealed record Head(Block Wy, Block By, ImmutableArray<ImmutableArray<int>> Labels, ImmutableArray<int> Lengths, double[] Losses, int Batch);
+
+    /// <summary>Whᵀ, stored once per call so that the per-step Whᵀ·dR reads it in place (the same bits as reading Wh transposed).</summary>
+    private sealed class BackwardWeights
+    {
+        public BackwardWeights(FusedCell cell, Workspace call)
+        {
+            var wh = cell.Wh;
+            WhT = call.Take(wh.Columns, wh.Rows);
+            for (var i = 0; i < wh.Rows; i++)
+                for (var j = 0; j < wh.Columns; j++) WhT.Data[i * WhT.Rows + j] = wh.Data[wh.Offset + j * wh.Rows + i];
+        }
+
+        public Block WhT { get; }
+    }
+
+    /// <summary>The gradient sums of every chunk, the first being the result itself, and their total in chunk order.</summary>
+    internal sealed class Sums
+    {
+        private readonly Chunk[] chunks;
+
+        public Sums(FusedCell cell, Head? head, int count, Workspace call)
+        {
+            var (g, na, nx, ny) = (cell.Gates * cell.Hidden, cell.Hidden, cell.Input, head?.Wy.Rows ?? 0);
+            Block Zero(int rows, int columns, int c) => c == 0 ? Block.Fresh(rows, columns).Block : call.Zeros(rows, columns);
+            chunks = [.. Enumerable.Range(0, count).Select(c => new Chunk(Zero(g, nx, c), Zero(g, na, c), Zero(g, 1, c),
+                cell.Bh.Data is null ? default : Zero(g, 1, c), Zero(ny, na, c), Zero(ny, 1, c)))];
+        }
+
+        public Chunk Of(int index) => chunks[index];
+
+        /// <summary>The first chunk's sums plus the others in chunk order.</summary>
+        public Gradients Total()
+        {
+            var total = chunks[0];
+            foreach (var other in chunks.Skip(1))
+                foreach (var (t, o) in total.All.Zip(other.All))
+                    if (t.Data is not null) System.Numerics.Tensors.TensorPrimitives.Add(t.Span, o.Span, t.Span);
+            return new(total.Wx, total.Wh, total.Bx, total.Bh, total.Wy, total.By);
+        }
+
+        /// <summary>One chunk's sums.</summary>
+        internal sealed record Chunk(Block Wx, Block Wh, Block Bx, Block Bh, Block Wy, Block By)
+        {
+            public IEnumerable<Block> All => [Wx, Wh, Bx, Bh, Wy, By];
+        }
+    }
+
+    /// <summary>Fresh matrices of rows×m with their storage as blocks.</summary>
+    private static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int count, int rows, int m, bool zeroed)
+    {
+        var fresh = Enumerable.Range(0, count).Select(_ => zeroed ? Block.Fresh(rows, m) : Block.FreshUninitialized(rows, m)).ToArray();
+        return (fresh.Select(f => f.Matrix).ToImmutableArray(), fresh.Select(f => f.Block).ToArray());
+    }
+}

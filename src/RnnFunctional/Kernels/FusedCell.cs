@@ -1,0 +1,80 @@
+namespace RnnFunctional.Kernels;
+
+/// <summary>
+/// What a cell contributes to the <see cref="Driver"/>: its gate layout, its weights stacked by gate, and the
+/// element-wise math of one step, forward beside backward. Everything else — chunks, time blocks, the input
+/// projection, the recurrent and weight-gradient products, ragged lengths, direction, read-out and checkpointing —
+/// is the driver's.
+/// </summary>
+/// <remarks>
+/// <para>A cell has G gates of n_a rows each. Per time block the driver computes U = Wx·X + bx (G·n_a rows per
+/// column); per step either z = U⟨s⟩ + Wh·h⟨s−1⟩ in place (<see cref="RecurrentOntoInput"/>, the RNN and the LSTM) or
+/// R = Wh·h⟨s−1⟩ + bh beside U (the GRU, whose candidate reads r⊙(W_hn·h + b_hn)). The cell turns these into the
+/// step's parts.</para>
+/// <para>A step keeps <see cref="Parts"/> blocks of n_a×m: part 0 is the output h⟨s⟩, the first
+/// <see cref="CarryParts"/> parts are the carry (h, and c for the LSTM), the rest is what the backward reads (gates).
+/// Backward, the cell turns dh (and the gradient of the other carry parts) into dU — the gradient of the input
+/// pre-activations — and dR, that of the recurrent product; the driver then forms dh⟨s−1⟩ = Whᵀ·dR,
+/// dWx = Σ dU·Xᵀ, dWh = Σ dR·H_prevᵀ, dbx = Σ dU and dbh = Σ dR.</para>
+/// </remarks>
+internal abstract class FusedCell
+{
+    /// <summary>A cell of the given sizes whose stacked weights are Wx (G·n_a×n_x), Wh (G·n_a×n_a), bx and, when present, bh.</summary>
+    protected FusedCell(int gates, int hidden, Block wx, Block wh, Block bx, Block bh)
+    {
+        (Gates, Hidden, Wx, Wh, Bx, Bh) = (gates, hidden, wx, wh, bx, bh);
+        Input = wx.Columns;
+    }
+
+    /// <summary>G: gates of n_a rows each in U, R, dU and dR.</summary>
+    public int Gates { get; }
+
+    /// <summary>n_a.</summary>
+    public int Hidden { get; }
+
+    /// <summary>n_x.</summary>
+    public int Input { get; }
+
+    /// <summary>Input weights stacked by gate, G·n_a×n_x.</summary>
+    public Block Wx { get; }
+
+    /// <summary>Recurrent weights stacked by gate, G·n_a×n_a.</summary>
+    public Block Wh { get; }
+
+    /// <summary>Input bias, G·n_a.</summary>
+    public Block Bx { get; }
+
+    /// <summary>Recurrent bias added to R, G·n_a; default (no storage) when the cell has none.</summary>
+    public Block Bh { get; }
+
+    /// <summary>Blocks of n_a×m kept per step; part 0 is the output.</summary>
+    public abstract int Parts { get; }
+
+    /// <summary>The first parts that make the carry.</summary>
+    public abstract int CarryParts { get; }
+
+    /// <summary>Whether z = U + Wh·h is formed in place (dR = dU), rather than R = Wh·h + bh beside U.</summary>
+    public abstract bool RecurrentOntoInput { get; }
+
+    /// <summary>
+    /// One step on m columns: from z (G·n_a×m, when <see cref="RecurrentOntoInput"/>; it may be overwritten) or from
+    /// U and R, and the previous carry, writes every part of <paramref name="next"/>. <paramref name="scratch"/> holds
+    /// at least G·n_a×m doubles.
+    /// </summary>
+    public abstract void Forward(Span<double> u, Span<double> r, Block[] prev, Block[] next, Span<double> scratch);
+
+    /// <summary>
+    /// The backward of one step on m columns. <paramref name="dOut"/> is the gradient the output receives from outside
+    /// and <paramref name="dCarry"/> that of every carry part from the step after (dCarry[0] = dh_next, dCarry[1] = dc_next
+    /// for the LSTM); the cell writes dU (and dR when not <see cref="RecurrentOntoInput"/>) and replaces every
+    /// dCarry[k], k ≥ 1, by the gradient of the previous carry part k. dCarry[0] is left for the driver, which
+    /// overwrites it with Whᵀ·dR and then calls <see cref="FinishCarry"/>.
+    /// </summary>
+    public abstract void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
+        Span<double> scratch);
+
+    /// <summary>Adds to dh⟨s−1⟩ = Whᵀ·dR what reaches h⟨s−1⟩ directly (the GRU's dh⊙z); nothing by default.</summary>
+    public virtual void FinishCarry(Block[] next, Span<double> dhPrev, ReadOnlySpan<double> scratch)
+    {
+    }
+}
