@@ -107,7 +107,7 @@ public sealed record GruForward : SequenceForward<GruParameters, GruCache>
     /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
     /// <param name="Caches">One cache per step, in time order.</param>
     public GruForward(GruParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<GruCache> Caches)
-        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
+        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<GruCache>>(Caches))
     {
     }
 
@@ -115,9 +115,10 @@ public sealed record GruForward : SequenceForward<GruParameters, GruCache>
     /// <param name="parameters">The parameters the sequence ran with.</param>
     /// <param name="states">h⟨1⟩..h⟨T⟩, each n_a×m.</param>
     /// <param name="predictions">How to compute ŷ⟨1⟩..ŷ⟨T⟩.</param>
-    /// <param name="caches">One cache per step, in time order.</param>
-    internal GruForward(GruParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<GruCache> caches)
-        : base(parameters, states, predictions, caches)
+    /// <param name="caches">One cache per step, in time order, computed when first read.</param>
+    /// <param name="tape">The driver's tape of the forward pass.</param>
+    internal GruForward(GruParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<GruCache>> caches, Kernels.Driver.Tape tape)
+        : base(parameters, states, predictions, caches, tape)
     {
     }
 
@@ -311,55 +312,38 @@ public static class Gru
 
     // ---- kernels: arguments already checked ----
     //
-    // Sequence kernels as for the RNN (Rnn.cs): per time block gi = Wih·X + b_ih is one product; per step
-    // gh = Whh·h⟨t−1⟩ + b_hh and the element-wise cell, with the bits of Step; in the backward, per step the
-    // element-wise backward of Back and dh_prev = Whhᵀ·dgh + dh⊙z, per block dWih += dGI·Xᵀ, dWhh += dGH·H_prevᵀ,
-    // the bias sums and dX = Wihᵀ·dGI, summed in the order of Summation.
+    // The sequence functions run on the library's sequence driver (Driver, with the cell's math in GruFused): per time
+    // block GI = Wih·X + b_ih in one product, per step gh = Whh·h⟨t−1⟩ + b_hh and the element-wise cell, with the bits
+    // of Step; in the backward, per step the element-wise backward and dh_prev = Whhᵀ·dgh + dh⊙z, per block the weight
+    // gradients and dx, summed in the order of Summation.
 
     internal static GruForward ForwardKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, int threads)
     {
-        var (steps, m) = (xs.Length, a0.ColumnCount);
-        var outputs = new Outputs(steps, p.HiddenSize, m);
-        using var call = new Workspace();
-        var w = Weights.Of(p, call, backward: false);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, _) =>
+        var run = Driver.Forward(GruFused.Of(p), xs, [a0], default, reverse: false, threads);
+        var (wy, by) = (p.Wy.Clone(), p.By.Clone());
+        return new(p, run.Outputs, new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
-            FoldForward(c, s => Block.Of(xs[s]).Slice(j0, mc), Block.Of(a0).Slice(j0, mc), s => outputs.At(s, j0, mc));
-        });
-        var caches = Enumerable.Range(0, steps).Select(s => new GruCache(p, xs[s], s == 0 ? a0 : outputs.A[s - 1],
-            outputs.R[s], outputs.Z[s], outputs.N[s], outputs.Hn[s], outputs.A[s])).ToImmutableArray();
-        ImmutableArray<Matrix<double>> states = [.. outputs.A];
-        return new(p, states, Softmax.PredictionsWhenRead(p.Wy, p.By, states), caches);
+            var (x, h0) = (Driver.Inputs(run.Tape), Driver.Initial(run.Tape)[0]);
+            var part = Enumerable.Range(0, 5).Select(k => Driver.Part(run.Tape, k)).ToArray();
+            return [.. Enumerable.Range(0, xs.Length).Select(s => new GruCache(p, x[s], s == 0 ? h0 : part[0][s - 1],
+                part[1][s], part[2][s], part[3][s], part[4][s], part[0][s]))];
+        }), run.Tape);
     }
 
     internal static GruGradient BackwardKernel(GruForward forward, ImmutableArray<Matrix<double>> da, int threads)
     {
-        var (p, caches) = (forward.Parameters, forward.Caches);
-        var (steps, m) = (da.Length, da[0].ColumnCount);
-        var dx = Outputs.Fresh(steps, p.InputSize, m);
-        var da0 = Block.Fresh(p.HiddenSize, m);
-        using var call = new Workspace();
-        var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
-        {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Backward, gradients.Of(chunk));
-            FoldBackward(c, s => Block.Of(caches[s].Xt).Slice(j0, mc), Block.Of(caches[0].APrev).Slice(j0, mc),
-                s => Record.Of(caches[s], j0, mc), (c, p0, p1, b0) =>
-                {
-                    for (var s = p0; s < p1; s++) Block.Of(da[s]).Slice(j0, mc).Span.CopyTo(c.DA.Slice((s - b0) * mc, mc).Span);
-                }, s => dx.Blocks[s].Slice(j0, mc));
-            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
-        });
-        return new(dx.Matrices, da0.Matrix, gradients.Sum());
+        var (p, caches) = (forward.Parameters, forward.Tape is null ? forward.Caches : default);
+        var tape = forward.Tape ?? Driver.TapeOf(GruFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev],
+            s => [caches[s].A, caches[s].R, caches[s].Z, caches[s].N, caches[s].Hn]);
+        var back = Driver.Backward(tape, da, Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), threads);
+        return new(back.Dx, back.DInit[0], GruFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
     }
 
     internal static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int threads)
     {
-        var result = LossAndGradientsOfSteps(p, xs, a0, labels, default, threads, inputGradients: true);
-        return new(Ops.CompensatedSum(result.Losses), result.Gradients, result.Dx, result.Da0);
+        var result = Driver.Loss(GruFused.Of(p), xs, [a0], labels, default, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: true, threads);
+        return new(Ops.CompensatedSum(result.Losses), GruFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0]);
     }
 
     /// <summary>
@@ -370,293 +354,15 @@ public static class Gru
     internal static (double Loss, GruParameters Gradients, Matrix<double> Final) NextTokenLossKernel(GruParameters p,
         ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
-        var result = LossAndGradientsOfSteps(p, xs, a0, targets, lengths, threads, inputGradients: false);
+        var result = Driver.Loss(GruFused.Of(p), xs, [a0], targets, lengths, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: false, threads);
         var m = a0.ColumnCount;
         var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
-        return (Ops.CompensatedSum(perStep), result.Gradients, result.Final);
+        return (Ops.CompensatedSum(perStep), GruFused.Gradients(p, result.Gradients), result.Final[0]);
     }
 
-    /// <summary>What the loss kernel computes: the per-example losses (T×m, step after step), gradients, h⟨T⟩.</summary>
-    private sealed record StepLosses(double[] Losses, GruParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, Matrix<double> Final);
+    private static Matrix<double> Zeros(Matrix<double> like) => Matrix<double>.Build.Dense(like.RowCount, like.ColumnCount);
 
-    private static StepLosses LossAndGradientsOfSteps(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, int threads, bool inputGradients)
-    {
-        var (steps, m, na) = (xs.Length, a0.ColumnCount, p.HiddenSize);
-        var dx = inputGradients ? Outputs.Fresh(steps, p.InputSize, m) : default;
-        var (da0, final) = (Block.Fresh(na, m), Block.Fresh(na, m));
-        var losses = new double[steps * m];
-        using var call = new Workspace();
-        var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
-        {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Loss, gradients.Of(chunk));
-            var kept = new Block[5];
-            for (var k = 0; k < kept.Length; k++) kept[k] = c.Scratch.Take(na, steps * mc);
-            Record Kept(int s) => new(kept[0].Slice(s * mc, mc), kept[1].Slice(s * mc, mc), kept[2].Slice(s * mc, mc),
-                                      kept[3].Slice(s * mc, mc), kept[4].Slice(s * mc, mc));
-            Func<int, Block> x = s => Block.Of(xs[s]).Slice(j0, mc);
-            var h0 = Block.Of(a0).Slice(j0, mc);
-            FoldForward(c, x, h0, Kept);
-            Kept(steps - 1).A.Span.CopyTo(final.Block.Slice(j0, mc).Span);
-            FoldBackward(c, x, h0, Kept, (c, p0, p1, b0) =>
-                Softmax.CrossEntropy(w.Wy, w.By, c.AB.Slice(0, (p1 - p0) * mc), c.DO.Slice(0, (p1 - p0) * mc), c.DA.Slice(0, (p1 - p0) * mc),
-                    labels, lengths, losses, p0, j0, mc), inputGradients ? s => dx.Blocks[s].Slice(j0, mc) : null);
-            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
-        });
-        return new(losses, gradients.Sum(), inputGradients ? dx.Matrices : default, da0.Matrix, final.Matrix);
-    }
-
-    /// <summary>
-    /// The forward fold over the chunk, a time block at a time: GI = Wih·X + b_ih for the block's steps, then per step
-    /// gh = Whh·h⟨s−1⟩ + b_hh and the cell, writing step s's values into <paramref name="record"/>(s).
-    /// </summary>
-    private static void FoldForward(Chunk c, Func<int, Block> x, Block h0, Func<int, Record> record)
-    {
-        var (w, m, na) = (c.W, c.M, c.W.P.HiddenSize);
-        for (var b0 = 0; b0 < c.Steps; b0 += c.BlockSteps)
-        {
-            var n = Math.Min(c.BlockSteps, c.Steps - b0);
-            var (xb, gi) = (c.XF.Slice(0, n * m), c.GI.Slice(0, n * m));
-            for (var s = b0; s < b0 + n; s++) x(s).Span.CopyTo(xb.Slice((s - b0) * m, m).Span);
-            Ops.Multiply(gi, w.Wih, false, xb, false);                                           // gi = Wih·X
-            Elementwise.AddToColumns(gi.Span, w.Bih.Span);                                       //      + b_ih
-            for (var s = b0; s < b0 + n; s++)
-            {
-                var (hPrev, next) = (s == 0 ? h0 : record(s - 1).A, record(s));
-                Ops.Multiply(c.GH, w.Whh, false, hPrev, false);                                  // gh = Whh·h_prev
-                Elementwise.AddToColumns(c.GH.Span, w.Bhh.Span);                                 //      + b_hh
-                UpdateCell(na, gi.Slice((s - b0) * m, m).Span, c.GH.Span, hPrev.Span, next, c.Sum.Span);
-            }
-        }
-    }
-
-    /// <summary>
-    /// r = σ(gi_r + gh_r), z = σ(gi_z + gh_z), hn = gh_n, n = tanh(gi_n + r⊙hn), h = (1 − z)⊙n + z⊙h_prev, element
-    /// by element as in Step; gi and gh hold [r; z; n] rows of n_a per column.
-    /// </summary>
-    private static void UpdateCell(int na, ReadOnlySpan<double> gi, ReadOnlySpan<double> gh, ReadOnlySpan<double> hPrev, Record next, Span<double> sum)
-    {
-        Span<double> r = next.R.Span, z = next.Z.Span, n = next.N.Span, hn = next.Hn.Span, h = next.A.Span;
-        for (int j = 0, k = 0; k < sum.Length; j += 3 * na)
-            for (var i = 0; i < na; i++, k++) sum[k] = gi[j + i] + gh[j + i];
-        Elementwise.Sigmoid(sum, r);
-        for (int j = na, k = 0; k < sum.Length; j += 3 * na)
-            for (var i = 0; i < na; i++, k++) sum[k] = gi[j + i] + gh[j + i];
-        Elementwise.Sigmoid(sum, z);
-        for (int j = 2 * na, k = 0; k < sum.Length; j += 3 * na)
-            for (var i = 0; i < na; i++, k++)
-            {
-                hn[k] = gh[j + i];
-                sum[k] = gi[j + i] + r[k] * hn[k];
-            }
-        Elementwise.Tanh(sum, n);
-        for (var k = 0; k < h.Length; k++) h[k] = (1.0 - z[k]) * n[k] + z[k] * hPrev[k];
-    }
-
-    /// <summary>
-    /// The reverse fold over the chunk, a time block at a time, last first: the block's inputs and states are
-    /// gathered, <paramref name="seed"/> puts the outside gradient da⟨s⟩ in DA, then per step the element-wise
-    /// backward of Back and dh_prev = Whhᵀ·dgh + dh⊙z; then the block's sums.
-    /// </summary>
-    private static void FoldBackward(Chunk c, Func<int, Block> x, Block h0, Func<int, Record> record, Seed seed, Func<int, Block>? dx)
-    {
-        var (w, m, na) = (c.W, c.M, c.W.P.HiddenSize);
-        foreach (var (b0, b1, _, _) in Summation.PiecesBackward(0, c.Steps, c.BlockSteps, c.Steps))
-        {
-            var columns = (b1 - b0) * m;
-            for (var s = b0; s < b1; s++)
-            {
-                x(s).Span.CopyTo(c.XB.Slice((s - b0) * m, m).Span);
-                (s == 0 ? h0 : record(s - 1).A).Span.CopyTo(c.AP.Slice((s - b0) * m, m).Span);
-                record(s).A.Span.CopyTo(c.AB.Slice((s - b0) * m, m).Span);
-            }
-            seed(c, b0, b1, b0);
-            for (var s = b1 - 1; s >= b0; s--)
-            {
-                var (hPrev, step) = (s == 0 ? h0 : record(s - 1).A, record(s));
-                var (dgi, dgh) = (c.DGI.Slice((s - b0) * m, m), c.DGH.Slice((s - b0) * m, m));
-                GatesBackward(na, c.DA.Slice((s - b0) * m, m).Span, c.DaNext.Span, hPrev.Span, step, dgi.Span, dgh.Span, c.Sum.Span);
-                Ops.Multiply(c.DaNext, w.WhhT, false, dgh, false);                                // dh_prev = Whhᵀ·dgh
-                AddProduct(c.DaNext.Span, c.Sum.Span, step.Z.Span);                               //          + dh⊙z
-            }
-            var (xb, hb, a, dGI, dGH) = (c.XB.Slice(0, columns), c.AP.Slice(0, columns), c.AB.Slice(0, columns), c.DGI.Slice(0, columns), c.DGH.Slice(0, columns));
-            var g = c.Sums;
-            Ops.Multiply(g.Wih, dGI, false, xb, true, beta: 1);                                    // dWih += dGI·Xᵀ
-            Ops.Multiply(g.Whh, dGH, false, hb, true, beta: 1);                                    // dWhh += dGH·H_prevᵀ
-            Elementwise.AddColumnsTo(dGI.Span, g.Bih.Span);                                        // db_ih += Σ_columns dGI
-            Elementwise.AddColumnsTo(dGH.Span, g.Bhh.Span);                                        // db_hh += Σ_columns dGH
-            if (c.Mode == Mode.Loss) Softmax.AccumulateGradients(c.DO.Slice(0, columns), a, g.Wy, g.By); // dWy += dO·Hᵀ, dby += Σ dO
-            if (dx is null) continue;
-            var dX = c.DX.Slice(0, columns);
-            Ops.Multiply(dX, w.Wih, true, dGI, false);                                             // dX = Wihᵀ·dGI
-            for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
-        }
-    }
-
-    /// <summary>
-    /// The element-wise backward of one step, as in Back with dh = dh_next + da_out (left in <paramref name="dh"/>):
-    /// dgi = [dgr; dgz; dgn] and dgh = [dgr; dgz; dhn], n_a rows each per column.
-    /// </summary>
-    private static void GatesBackward(int na, ReadOnlySpan<double> daOut, ReadOnlySpan<double> dhNext, ReadOnlySpan<double> hPrev, Record step,
-        Span<double> dgi, Span<double> dgh, Span<double> dh)
-    {
-        Span<double> r = step.R.Span, z = step.Z.Span, n = step.N.Span, hn = step.Hn.Span;
-        for (int j = 0, k = 0; k < dh.Length; j += 3 * na)
-            for (var i = 0; i < na; i++, k++)
-            {
-                var d = dh[k] = dhNext[k] + daOut[k];
-                var dn = d * (1.0 - z[k]);                                 // dn = dh⊙(1 − z)
-                var dz = d * (hPrev[k] - n[k]);                            // dz = dh⊙(h_prev − n)
-                var dgn = dn * (1.0 - n[k] * n[k]);                        // dgi_n = dn⊙(1 − n²)
-                var dr = dgn * hn[k];                                      // dr = dgi_n⊙hn
-                var dgr = dr * r[k] * (1.0 - r[k]);                        // dgi_r = dgh_r = dr⊙r⊙(1 − r)
-                var dgz = dz * z[k] * (1.0 - z[k]);                        // dgi_z = dgh_z = dz⊙z⊙(1 − z)
-                (dgi[j + i], dgi[j + na + i], dgi[j + 2 * na + i]) = (dgr, dgz, dgn);
-                (dgh[j + i], dgh[j + na + i], dgh[j + 2 * na + i]) = (dgr, dgz, dgn * r[k]); // dgh_n = dgi_n⊙r
-            }
-    }
-
-    /// <summary>y ← y + a⊙b.</summary>
-    private static void AddProduct(Span<double> y, ReadOnlySpan<double> a, ReadOnlySpan<double> b)
-    {
-        for (var k = 0; k < y.Length; k++) y[k] += a[k] * b[k];
-    }
-
-    /// <summary>Puts da⟨s⟩ from outside the recurrence into DA for the steps [p0, p1) of the time block from b0.</summary>
-    private delegate void Seed(Chunk c, int p0, int p1, int b0);
-
-    private enum Mode { Forward, Backward, Loss }
-
-    /// <summary>The values of one step for one chunk: h⟨t⟩ and the gates.</summary>
-    private readonly record struct Record(Block A, Block R, Block Z, Block N, Block Hn)
-    {
-        public static Record Of(GruCache cache, int j0, int m) =>
-            new(Block.Of(cache.A).Slice(j0, m), Block.Of(cache.R).Slice(j0, m), Block.Of(cache.Z).Slice(j0, m),
-                Block.Of(cache.N).Slice(j0, m), Block.Of(cache.Hn).Slice(j0, m));
-    }
-
-    /// <summary>Fresh matrices for the values of every step, overwritten entirely by the forward.</summary>
-    private sealed class Outputs(int steps, int na, int m)
-    {
-        private readonly (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks)[] parts = [.. Enumerable.Range(0, 5).Select(_ => Fresh(steps, na, m))];
-
-        public ImmutableArray<Matrix<double>> A => parts[0].Matrices;
-        public ImmutableArray<Matrix<double>> R => parts[1].Matrices;
-        public ImmutableArray<Matrix<double>> Z => parts[2].Matrices;
-        public ImmutableArray<Matrix<double>> N => parts[3].Matrices;
-        public ImmutableArray<Matrix<double>> Hn => parts[4].Matrices;
-
-        public Record At(int s, int j0, int width) =>
-            new(parts[0].Blocks[s].Slice(j0, width), parts[1].Blocks[s].Slice(j0, width), parts[2].Blocks[s].Slice(j0, width),
-                parts[3].Blocks[s].Slice(j0, width), parts[4].Blocks[s].Slice(j0, width));
-
-        public static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int steps, int rows, int m)
-        {
-            var fresh = Enumerable.Range(0, steps).Select(_ => Block.FreshUninitialized(rows, m)).ToArray();
-            return (fresh.Select(f => f.Matrix).ToImmutableArray(), fresh.Select(f => f.Block).ToArray());
-        }
-    }
-
-    /// <summary>The parameters as blocks, with Whhᵀ stored once for a backward.</summary>
-    private sealed record Weights(GruParameters P, Block Wih, Block Whh, Block WhhT, Block Bih, Block Bhh, Block Wy, Block By)
-    {
-        public static Weights Of(GruParameters p, Workspace call, bool backward = true)
-        {
-            var whh = Block.Of(p.Whh);
-            var whhT = backward ? call.Take(whh.Columns, whh.Rows) : default;
-            if (backward)
-                for (var i = 0; i < whh.Rows; i++)
-                    for (var j = 0; j < whh.Columns; j++) whhT.Data[i * whhT.Rows + j] = whh.Data[j * whh.Rows + i];
-            return new(p, Block.Of(p.Wih), whh, whhT, Block.Of(p.Bih), Block.Of(p.Bhh), Block.Of(p.Wy), Block.Of(p.By));
-        }
-    }
-
-    /// <summary>Gradient sums of one chunk.</summary>
-    private sealed record GradientSums(Block Wih, Block Whh, Block Bih, Block Bhh, Block Wy, Block By)
-    {
-        public IEnumerable<Block> All => [Wih, Whh, Bih, Bhh, Wy, By];
-    }
-
-    /// <summary>The gradient sums of every chunk and their total, added chunk after chunk.</summary>
-    private sealed class Gradients
-    {
-        private readonly GruParameters result;
-        private readonly GradientSums[] sums;
-
-        public Gradients(GruParameters p, int chunks, Workspace call)
-        {
-            var (na, nx, ny) = (p.HiddenSize, p.InputSize, p.OutputSize);
-            var (wih, whh, bih, bhh) = (Block.Fresh(3 * na, nx), Block.Fresh(3 * na, na), Block.Fresh(3 * na, 1), Block.Fresh(3 * na, 1));
-            var (wy, by) = (Block.Fresh(ny, na), Block.Fresh(ny, 1));
-            result = p with
-            {
-                Wih = wih.Matrix, Whh = whh.Matrix, Bih = bih.Matrix.Column(0), Bhh = bhh.Matrix.Column(0), Wy = wy.Matrix, By = by.Matrix.Column(0),
-            };
-            sums = new GradientSums[chunks];
-            sums[0] = new(Block.Of(result.Wih), Block.Of(result.Whh), Block.Of(result.Bih), Block.Of(result.Bhh), Block.Of(result.Wy), Block.Of(result.By));
-            for (var c = 1; c < chunks; c++)
-                sums[c] = new(call.Zeros(3 * na, nx), call.Zeros(3 * na, na), call.Zeros(3 * na, 1), call.Zeros(3 * na, 1), call.Zeros(ny, na), call.Zeros(ny, 1));
-        }
-
-        public GradientSums Of(int chunk) => sums[chunk];
-
-        /// <summary>The first chunk's sums plus the others in chunk order.</summary>
-        public GruParameters Sum()
-        {
-            foreach (var other in sums.Skip(1))
-                foreach (var (total, part) in sums[0].All.Zip(other.All))
-                    System.Numerics.Tensors.TensorPrimitives.Add(total.Span, part.Span, total.Span);
-            return result;
-        }
-    }
-
-    /// <summary>One chunk of the batch, columns [J0, J0 + M), with its scratch and its gradient sums.</summary>
-    private sealed class Chunk : IDisposable
-    {
-        public Chunk(Weights w, int j0, int m, int steps, Mode mode, GradientSums? sums = null)
-        {
-            (W, J0, M, Steps, Mode, Sums) = (w, j0, m, steps, mode, sums!);
-            BlockSteps = Summation.BlockSteps(m);
-            var (nx, na, ny, columns) = (w.P.InputSize, w.P.HiddenSize, w.P.OutputSize, BlockSteps * m);
-            (XF, GI, GH, Sum) = (Scratch.Take(nx, columns), Scratch.Take(3 * na, columns), Scratch.Take(3 * na, m), Scratch.Take(na, m));
-            if (mode == Mode.Forward) return;
-            (XB, AP, AB, DA, DX) = (Scratch.Take(nx, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(nx, columns));
-            (DGI, DGH, DaNext) = (Scratch.Take(3 * na, columns), Scratch.Take(3 * na, columns), Scratch.Zeros(na, m));
-            if (mode == Mode.Loss) DO = Scratch.Take(ny, columns);
-        }
-
-        public Weights W { get; }
-        public int J0 { get; }
-        public int M { get; }
-        public int Steps { get; }
-        public Mode Mode { get; }
-        public GradientSums Sums { get; }
-        public int BlockSteps { get; }
-        public Workspace Scratch { get; } = new();
-
-        /// <summary>Forward: the block's inputs, gi = Wih·X + b_ih, the step's gh, and a step-sized temporary.</summary>
-        public Block XF { get; }
-        public Block GI { get; }
-        public Block GH { get; }
-        public Block Sum { get; }
-
-        /// <summary>Backward: the block's inputs, h⟨s−1⟩ and h⟨s⟩ side by side, da from outside, dgi, dgh, dO, dX.</summary>
-        public Block XB { get; }
-        public Block AP { get; }
-        public Block AB { get; }
-        public Block DA { get; }
-        public Block DGI { get; }
-        public Block DGH { get; }
-        public Block DO { get; }
-        public Block DX { get; }
-
-        /// <summary>dh_next of the step after the current one; dh⟨0⟩ at the end.</summary>
-        public Block DaNext { get; }
-
-        public void Dispose() => Scratch.Dispose();
-    }
+    private static Vector<double> Zeros(Vector<double> like) => Vector<double>.Build.Dense(like.Count);
 
     // ---- checks ----
 

@@ -102,12 +102,27 @@ internal static class Driver
     public static LossResult Loss(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lossLengths, Block wy, Block by, int every, bool inputGradients, int threads)
     {
+        var losses = new double[xs.Length * xs[0].ColumnCount];
+        return Checkpointed(cell, xs, init, new Head(wy, by, labels, lossLengths, losses, xs[0].ColumnCount), default, every, inputGradients, threads);
+    }
+
+    /// <summary>
+    /// Back-propagation of outside gradients <paramref name="dOutputs"/> through a forward from <paramref name="init"/>,
+    /// keeping the carry every <paramref name="every"/> steps only, as <see cref="Loss"/> does: bitwise the backward of
+    /// <see cref="Forward"/>'s tape, with O(T/k + k) states.
+    /// </summary>
+    public static LossResult Checkpointed(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
+        ImmutableArray<Matrix<double>> dOutputs, int every, int threads) =>
+        Checkpointed(cell, xs, init, null, dOutputs, every, inputGradients: true, threads);
+
+    private static LossResult Checkpointed(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
+        Head? head, ImmutableArray<Matrix<double>> dOutputs, int every, bool inputGradients, int threads)
+    {
         var (steps, m, na) = (xs.Length, xs[0].ColumnCount, cell.Hidden);
         var dx = inputGradients ? Fresh(steps, cell.Input, m, zeroed: false) : default;
         var dInit = Fresh(cell.CarryParts, na, m, zeroed: false);
         var final = Fresh(cell.CarryParts, na, m, zeroed: false);
-        var losses = new double[steps * m];
-        var head = new Head(wy, by, labels, lossLengths, losses, m);
+        var losses = head?.Losses ?? [];
         using var call = new Workspace();
         var sums = new Sums(cell, head, Summation.Chunks(m).Length, call);
         var weights = new BackwardWeights(cell, call);
@@ -140,13 +155,73 @@ internal static class Driver
             for (var s0 = (steps - 1) / k * k; s0 >= 0; s0 -= k)                                  // the backward, last segment first
             {
                 if (s0 + k < steps) Run(s0);                                                     // the last segment's parts are still there
-                c.FoldBackward(s0, Math.Min(s0 + k, steps), x, Segment(s0), (c, p0, p1, b0) => c.SeedFromHead(p0, p1, b0),
+                c.FoldBackward(s0, Math.Min(s0 + k, steps), x, Segment(s0),
+                    head is null ? (c, p0, p1, b0) => c.SeedFrom(dOutputs, p0, p1, b0) : (c, p0, p1, b0) => c.SeedFromHead(p0, p1, b0),
                     inputGradients ? dx.Blocks : null, inputOffset: s0);
             }
             for (var p = 0; p < cell.CarryParts; p++) c.DCarry[p].Span.CopyTo(dInit.Blocks[p].Slice(j0, mc).Span);
         });
         return new(losses, sums.Total(), inputGradients ? dx.Matrices : default, dInit.Matrices, final.Matrices);
     }
+
+    /// <summary>
+    /// The tape of a forward given as matrices (a caller's caches): inputs x⟨t⟩, the initial carry parts and, for every
+    /// step, every part; copied, so that the backward reads what they hold now.
+    /// </summary>
+    public static Tape TapeOf(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
+        Func<int, ImmutableArray<Matrix<double>>> parts)
+    {
+        var (steps, m, na) = (xs.Length, xs[0].ColumnCount, cell.Hidden);
+        var stepParts = Enumerable.Range(0, steps).Select(parts).ToArray();
+        var tapes = Summation.Chunks(m).Select(chunk =>
+        {
+            var s = new Schedule(chunk.Start, chunk.Count, steps, default, reverse: false);
+            var x = Block.FreshUninitialized(cell.Input, steps * chunk.Count).Block;
+            for (var t = 0; t < steps; t++) s.Gather(t => Block.Of(xs[t]), t, cell.Input, x.Slice(t * chunk.Count, chunk.Count).Span);
+            var initial = init.Select(i => Block.Of(i).Slice(chunk.Start, chunk.Count).Copy()).ToArray();
+            var kept = Enumerable.Range(0, cell.Parts).Select(k =>
+            {
+                var b = Block.FreshUninitialized(na, steps * chunk.Count).Block;
+                for (var t = 0; t < steps; t++) s.Gather(_ => Block.Of(stepParts[t][k]), t, na, b.Slice(t * chunk.Count, chunk.Count).Span);
+                return b;
+            }).ToArray();
+            return new ChunkTape(s, x, initial, kept);
+        }).ToArray();
+        return new(cell, steps, m, tapes);
+    }
+
+    /// <summary>Part k of every step of a tape, as fresh T matrices of n_a×m (zero past each column's end).</summary>
+    public static ImmutableArray<Matrix<double>> Part(Tape tape, int k)
+    {
+        var ragged = tape.Chunks.Any(c => !c.Schedule.Uniform);
+        var result = Fresh(tape.Steps, tape.Cell.Hidden, tape.M, zeroed: ragged);
+        foreach (var c in tape.Chunks)
+            for (var t = 0; t < c.Schedule.Steps; t++) c.Schedule.Scatter(c.At(t, c.Schedule.Active[t])[k].Span, t, tape.Cell.Hidden, t => result.Blocks[t]);
+        return result.Matrices;
+    }
+
+    /// <summary>The inputs a tape holds, as fresh T matrices of n_x×m (zero past each column's end).</summary>
+    public static ImmutableArray<Matrix<double>> Inputs(Tape tape)
+    {
+        var ragged = tape.Chunks.Any(c => !c.Schedule.Uniform);
+        var result = Fresh(tape.Steps, tape.Cell.Input, tape.M, zeroed: ragged);
+        foreach (var c in tape.Chunks)
+            for (var t = 0; t < c.Schedule.Steps; t++)
+                c.Schedule.Scatter(c.X.Slice(c.Schedule.Start[t], c.Schedule.Active[t]).Span, t, tape.Cell.Input, t => result.Blocks[t]);
+        return result.Matrices;
+    }
+
+    /// <summary>The initial carry parts a tape holds, as fresh n_a×m matrices.</summary>
+    public static ImmutableArray<Matrix<double>> Initial(Tape tape)
+    {
+        var result = Fresh(tape.Cell.CarryParts, tape.Cell.Hidden, tape.M, zeroed: false);
+        foreach (var c in tape.Chunks)
+            for (var k = 0; k < result.Blocks.Length; k++) c.Schedule.ScatterColumns(c.Initial[k].Span, result.Blocks[k]);
+        return result.Matrices;
+    }
+
+    /// <summary>n_a×m zeros for each carry part: the gradient of a final carry that nothing reads.</summary>
+    public static ImmutableArray<Matrix<double>> ZeroCarry(FusedCell cell, int m) => Fresh(cell.CarryParts, cell.Hidden, m, zeroed: true).Matrices;
 
     // ---- per-chunk work ----
 

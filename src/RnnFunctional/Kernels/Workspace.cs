@@ -42,6 +42,9 @@ internal readonly record struct Block(double[] Data, int Offset, int Rows, int C
     public static (Matrix<double> Matrix, Block Block) FreshUninitialized(int rows, int columns) =>
         Wrap(GC.AllocateUninitializedArray<double>(rows * columns), rows, columns);
 
+    /// <summary>A copy of the block in an array of its own.</summary>
+    public Block Copy() => new(Span.ToArray(), 0, Rows, Columns);
+
     /// <summary>The block as a matrix of its own: its storage itself when the block is a whole array, else a copy.</summary>
     public Matrix<double> ToMatrix() =>
         Offset == 0 && Data.Length == Length ? Matrix<double>.Build.Dense(Rows, Columns, Data) : Matrix<double>.Build.Dense(Rows, Columns, Span.ToArray());

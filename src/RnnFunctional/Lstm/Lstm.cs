@@ -123,7 +123,7 @@ public sealed record LstmForward : SequenceForward<LstmParameters, LstmCache>
     /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
     /// <param name="Caches">One cache per step, in time order.</param>
     public LstmForward(LstmParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Cells, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<LstmCache> Caches)
-        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
+        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<LstmCache>>(Caches))
     {
         this.Cells = Cells;
     }
@@ -133,9 +133,10 @@ public sealed record LstmForward : SequenceForward<LstmParameters, LstmCache>
     /// <param name="states">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
     /// <param name="cells">c⟨1⟩..c⟨T⟩, each n_a×m.</param>
     /// <param name="predictions">How to compute ŷ⟨1⟩..ŷ⟨T⟩.</param>
-    /// <param name="caches">One cache per step, in time order.</param>
-    internal LstmForward(LstmParameters parameters, ImmutableArray<Matrix<double>> states, ImmutableArray<Matrix<double>> cells, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<LstmCache> caches)
-        : base(parameters, states, predictions, caches)
+    /// <param name="caches">One cache per step, in time order, computed when first read.</param>
+    /// <param name="tape">The driver's tape of the forward pass.</param>
+    internal LstmForward(LstmParameters parameters, ImmutableArray<Matrix<double>> states, ImmutableArray<Matrix<double>> cells, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<LstmCache>> caches, Kernels.Driver.Tape tape)
+        : base(parameters, states, predictions, caches, tape)
     {
         Cells = cells;
     }
@@ -355,56 +356,38 @@ public static class Lstm
 
     // ---- kernels: arguments already checked ----
     //
-    // Sequence kernels as for the RNN (Rnn.cs): per time block the input part of every gate, W_x·X + b, is one
-    // product; per step z = U⟨t⟩ + W_a·a⟨t−1⟩ and the element-wise cell, with the bits of Step; in the backward, per
-    // step the element-wise backward of Back and da_prev = Σ_gates W_aᵀ·dz, per block the weight gradients and dx,
-    // summed in the order of Summation. The gates are f, i, c̃, o, in this order everywhere.
+    // The sequence functions run on the library's sequence driver (Driver, with the cell's math in LstmFused, the gates
+    // stacked f | i | c̃ | o): per time block U = W_x·X + b in one product, per step z = U⟨t⟩ + W_a·a⟨t−1⟩ and the
+    // element-wise cell, with the bits of Step; in the backward, per step the element-wise backward and
+    // da_prev = W_aᵀ·dz over the stacked gates, per block the weight gradients and dx, summed in the order of Summation.
 
     internal static LstmForward ForwardKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0, int threads)
     {
-        var (steps, m) = (xs.Length, a0.ColumnCount);
-        var outputs = new Outputs(steps, p.HiddenSize, m);
-        using var call = new Workspace();
-        var w = Weights.Of(p, call, backward: false);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, _) =>
+        var run = Driver.Forward(LstmFused.Of(p), xs, [a0, c0], default, reverse: false, threads);
+        var (wy, by) = (p.Wy.Clone(), p.By.Clone());
+        return new(p, run.Outputs, Driver.Part(run.Tape, 1), new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
-            FoldForward(c, s => Block.Of(xs[s]).Slice(j0, mc), Record.Initial(a0, c0, j0, mc), s => outputs.At(s, j0, mc));
-        });
-        var caches = Enumerable.Range(0, steps).Select(s => new LstmCache(p, xs[s], s == 0 ? a0 : outputs.A[s - 1], s == 0 ? c0 : outputs.C[s - 1],
-            outputs.F[s], outputs.I[s], outputs.CTilde[s], outputs.O[s], outputs.C[s], outputs.A[s])).ToImmutableArray();
-        ImmutableArray<Matrix<double>> states = [.. outputs.A];
-        return new(p, states, [.. outputs.C], Softmax.PredictionsWhenRead(p.Wy, p.By, states), caches);
+            var (x, init) = (Driver.Inputs(run.Tape), Driver.Initial(run.Tape));
+            var part = Enumerable.Range(0, 6).Select(k => Driver.Part(run.Tape, k)).ToArray();
+            return [.. Enumerable.Range(0, xs.Length).Select(s => new LstmCache(p, x[s], s == 0 ? init[0] : part[0][s - 1], s == 0 ? init[1] : part[1][s - 1],
+                part[2][s], part[3][s], part[4][s], part[5][s], part[1][s], part[0][s]))];
+        }), run.Tape);
     }
 
     internal static LstmGradient BackwardKernel(LstmForward forward, ImmutableArray<Matrix<double>> da, int threads)
     {
-        var (p, caches) = (forward.Parameters, forward.Caches);
-        var (steps, m) = (da.Length, da[0].ColumnCount);
-        var dx = Outputs.Fresh(steps, p.InputSize, m);
-        var (da0, dc0) = (Block.Fresh(p.HiddenSize, m), Block.Fresh(p.HiddenSize, m));
-        using var call = new Workspace();
-        var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
-        {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Backward, gradients.Of(chunk));
-            FoldBackward(c, s => Block.Of(caches[s].Xt).Slice(j0, mc), Record.Initial(caches[0].APrev, caches[0].CPrev, j0, mc),
-                s => Record.Of(caches[s], j0, mc), (c, p0, p1, b0) =>
-                {
-                    for (var s = p0; s < p1; s++) Block.Of(da[s]).Slice(j0, mc).Span.CopyTo(c.DA.Slice((s - b0) * mc, mc).Span);
-                }, s => dx.Blocks[s].Slice(j0, mc));
-            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
-            c.DcNext.Span.CopyTo(dc0.Block.Slice(j0, mc).Span);
-        });
-        return new(dx.Matrices, da0.Matrix, dc0.Matrix, gradients.Sum());
+        var (p, caches) = (forward.Parameters, forward.Tape is null ? forward.Caches : default);
+        var tape = forward.Tape ?? Driver.TapeOf(LstmFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev, caches[0].CPrev],
+            s => [caches[s].A, caches[s].C, caches[s].F, caches[s].I, caches[s].CTilde, caches[s].O]);
+        var back = Driver.Backward(tape, da, Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), threads);
+        return new(back.Dx, back.DInit[0], back.DInit[1], LstmFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
     }
 
     internal static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<ImmutableArray<int>> labels, int threads)
     {
-        var result = LossAndGradientsOfSteps(p, xs, a0, c0, labels, default, threads, inputGradients: true);
-        return new(Ops.CompensatedSum(result.Losses), result.Gradients, result.Dx, result.Da0, result.Dc0);
+        var result = Driver.Loss(LstmFused.Of(p), xs, [a0, c0], labels, default, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: true, threads);
+        return new(Ops.CompensatedSum(result.Losses), LstmFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0], result.DInit[1]);
     }
 
     /// <summary>
@@ -415,311 +398,15 @@ public static class Lstm
     internal static (double Loss, LstmParameters Gradients, LstmState Final) NextTokenLossKernel(LstmParameters p,
         ImmutableArray<Matrix<double>> xs, LstmState init, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
-        var result = LossAndGradientsOfSteps(p, xs, init.A, init.C, targets, lengths, threads, inputGradients: false);
+        var result = Driver.Loss(LstmFused.Of(p), xs, [init.A, init.C], targets, lengths, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: false, threads);
         var m = init.A.ColumnCount;
         var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
-        return (Ops.CompensatedSum(perStep), result.Gradients, result.Final);
+        return (Ops.CompensatedSum(perStep), LstmFused.Gradients(p, result.Gradients), new(result.Final[0], result.Final[1]));
     }
 
-    /// <summary>What the loss kernel computes: the per-example losses (T×m, step after step), gradients, the final carry.</summary>
-    private sealed record StepLosses(double[] Losses, LstmParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0,
-        Matrix<double> Dc0, LstmState Final);
+    private static Matrix<double> Zeros(Matrix<double> like) => Matrix<double>.Build.Dense(like.RowCount, like.ColumnCount);
 
-    private static StepLosses LossAndGradientsOfSteps(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, int threads, bool inputGradients)
-    {
-        var (steps, m, na) = (xs.Length, a0.ColumnCount, p.HiddenSize);
-        var dx = inputGradients ? Outputs.Fresh(steps, p.InputSize, m) : default;
-        var (da0, dc0, aFinal, cFinal) = (Block.Fresh(na, m), Block.Fresh(na, m), Block.Fresh(na, m), Block.Fresh(na, m));
-        var losses = new double[steps * m];
-        using var call = new Workspace();
-        var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
-        {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Loss, gradients.Of(chunk));
-            var kept = new Block[6];
-            for (var k = 0; k < kept.Length; k++) kept[k] = c.Scratch.Take(na, steps * mc);
-            Record Kept(int s) => new(kept[0].Slice(s * mc, mc), kept[1].Slice(s * mc, mc), kept[2].Slice(s * mc, mc),
-                                      kept[3].Slice(s * mc, mc), kept[4].Slice(s * mc, mc), kept[5].Slice(s * mc, mc));
-            Func<int, Block> x = s => Block.Of(xs[s]).Slice(j0, mc);
-            var initial = Record.Initial(a0, c0, j0, mc);
-            FoldForward(c, x, initial, Kept);
-            Kept(steps - 1).A.Span.CopyTo(aFinal.Block.Slice(j0, mc).Span);
-            Kept(steps - 1).C.Span.CopyTo(cFinal.Block.Slice(j0, mc).Span);
-            FoldBackward(c, x, initial, Kept, (c, p0, p1, b0) =>
-                Softmax.CrossEntropy(w.Wy, w.By, c.AB.Slice(0, (p1 - p0) * mc), c.DO.Slice(0, (p1 - p0) * mc), c.DA.Slice(0, (p1 - p0) * mc),
-                    labels, lengths, losses, p0, j0, mc), inputGradients ? s => dx.Blocks[s].Slice(j0, mc) : null);
-            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
-            c.DcNext.Span.CopyTo(dc0.Block.Slice(j0, mc).Span);
-        });
-        return new(losses, gradients.Sum(), inputGradients ? dx.Matrices : default, da0.Matrix, dc0.Matrix, new(aFinal.Matrix, cFinal.Matrix));
-    }
-
-    /// <summary>
-    /// The forward fold over the chunk, a time block at a time: U_g = W_g,x·X + b_g for the block's steps, then per
-    /// step z_g = U_g⟨s⟩ + W_g,a·a⟨s−1⟩ and the cell, writing step s's values into <paramref name="record"/>(s).
-    /// </summary>
-    private static void FoldForward(Chunk c, Func<int, Block> x, Record initial, Func<int, Record> record)
-    {
-        var (w, m) = (c.W, c.M);
-        for (var b0 = 0; b0 < c.Steps; b0 += c.BlockSteps)
-        {
-            var n = Math.Min(c.BlockSteps, c.Steps - b0);
-            var xb = c.XF.Slice(0, n * m);
-            for (var s = b0; s < b0 + n; s++) x(s).Span.CopyTo(xb.Slice((s - b0) * m, m).Span);
-            for (var g = 0; g < Gates; g++)
-            {
-                Ops.Multiply(c.U[g].Slice(0, n * m), w.Wx[g], false, xb, false);                 // U_g = W_g,x·X
-                Elementwise.AddToColumns(c.U[g].Slice(0, n * m).Span, w.B[g].Span);              //       + b_g
-            }
-            for (var s = b0; s < b0 + n; s++)
-            {
-                var (prev, next) = (s == 0 ? initial : record(s - 1), record(s));
-                var z = new Block[Gates];
-                for (var g = 0; g < Gates; g++)
-                {
-                    z[g] = c.U[g].Slice((s - b0) * m, m);
-                    Ops.Multiply(z[g], w.Wa[g], false, prev.A, false, beta: 1);                  // z_g = U_g⟨s⟩ + W_g,a·a_prev
-                }
-                Elementwise.Sigmoid(z[0].Span, next.F.Span);                                     // Γf = σ(z_f)
-                Elementwise.Sigmoid(z[1].Span, next.I.Span);                                     // Γi = σ(z_i)
-                Elementwise.Tanh(z[2].Span, next.CTilde.Span);                                   // c̃ = tanh(z_c)
-                Elementwise.Sigmoid(z[3].Span, next.O.Span);                                     // Γo = σ(z_o)
-                UpdateCell(next.F.Span, prev.C.Span, next.I.Span, next.CTilde.Span, next.O.Span, next.C.Span, next.A.Span, c.TanhC.Span);
-            }
-        }
-    }
-
-    /// <summary>c = Γf⊙c_prev + Γi⊙c̃, a = Γo⊙tanh(c), element by element as in Step.</summary>
-    private static void UpdateCell(ReadOnlySpan<double> f, ReadOnlySpan<double> cPrev, ReadOnlySpan<double> i, ReadOnlySpan<double> cTilde,
-        ReadOnlySpan<double> o, Span<double> c, Span<double> a, Span<double> tanhC)
-    {
-        for (var k = 0; k < c.Length; k++) c[k] = f[k] * cPrev[k] + i[k] * cTilde[k];
-        Elementwise.Tanh(c, tanhC);
-        for (var k = 0; k < a.Length; k++) a[k] = o[k] * tanhC[k];
-    }
-
-    /// <summary>
-    /// The reverse fold over the chunk, a time block at a time, last first: the block's inputs and states are
-    /// gathered, <paramref name="seed"/> puts the outside gradient da⟨s⟩ in DA, then per step the element-wise
-    /// backward of Back and da_prev = Σ_g W_g,aᵀ·dz_g; then the block's sums.
-    /// </summary>
-    private static void FoldBackward(Chunk c, Func<int, Block> x, Record initial, Func<int, Record> record, Seed seed, Func<int, Block>? dx)
-    {
-        var (w, m) = (c.W, c.M);
-        foreach (var (b0, b1, _, _) in Summation.PiecesBackward(0, c.Steps, c.BlockSteps, c.Steps))
-        {
-            var columns = (b1 - b0) * m;
-            for (var s = b0; s < b1; s++)
-            {
-                x(s).Span.CopyTo(c.XB.Slice((s - b0) * m, m).Span);
-                (s == 0 ? initial : record(s - 1)).A.Span.CopyTo(c.AP.Slice((s - b0) * m, m).Span);
-                record(s).A.Span.CopyTo(c.AB.Slice((s - b0) * m, m).Span);
-            }
-            seed(c, b0, b1, b0);
-            for (var s = b1 - 1; s >= b0; s--)
-            {
-                var (prev, step) = (s == 0 ? initial : record(s - 1), record(s));
-                var dz = new Block[Gates];
-                for (var g = 0; g < Gates; g++) dz[g] = c.DZ[g].Slice((s - b0) * m, m);
-                Elementwise.Tanh(step.C.Span, c.TanhC.Span);
-                GatesBackward(c.DA.Slice((s - b0) * m, m).Span, c.DaNext.Span, c.DcNext.Span, c.TanhC.Span, prev.C.Span,
-                    step.F.Span, step.I.Span, step.CTilde.Span, step.O.Span, dz[0].Span, dz[1].Span, dz[2].Span, dz[3].Span);
-                for (var g = 0; g < Gates; g++)
-                    Ops.Multiply(c.DaNext, w.WaT[g], false, dz[g], false, beta: g == 0 ? 0 : 1);  // da_prev = Σ_g W_g,aᵀ·dz_g
-            }
-            var (xb, aPrev, a) = (c.XB.Slice(0, columns), c.AP.Slice(0, columns), c.AB.Slice(0, columns));
-            var sums = c.Sums;
-            var dX = c.DX.Slice(0, columns);
-            for (var g = 0; g < Gates; g++)
-            {
-                var dzg = c.DZ[g].Slice(0, columns);
-                Ops.Multiply(sums.Wa[g], dzg, false, aPrev, true, beta: 1);                       // dW_g,a += dZ_g·A_prevᵀ
-                Ops.Multiply(sums.Wx[g], dzg, false, xb, true, beta: 1);                          // dW_g,x += dZ_g·Xᵀ
-                Elementwise.AddColumnsTo(dzg.Span, sums.B[g].Span);                               // db_g += Σ_columns dZ_g
-                if (dx is not null) Ops.Multiply(dX, w.Wx[g], true, dzg, false, beta: g == 0 ? 0 : 1); // dX = Σ_g W_g,xᵀ·dZ_g
-            }
-            if (c.Mode == Mode.Loss) Softmax.AccumulateGradients(c.DO.Slice(0, columns), a, sums.Wy, sums.By); // dWy += dO·Aᵀ, dby += Σ dO
-            if (dx is not null)
-                for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
-        }
-    }
-
-    /// <summary>
-    /// The element-wise backward of one step, as in Back with da = da_next + da_out and dc = dc_next: writes the gate
-    /// gradients dz_f, dz_i, dz_c, dz_o and replaces dc_next by dc_prev = dc⊙Γf.
-    /// </summary>
-    private static void GatesBackward(ReadOnlySpan<double> daOut, ReadOnlySpan<double> daNext, Span<double> dcNext, ReadOnlySpan<double> tanhC,
-        ReadOnlySpan<double> cPrev, ReadOnlySpan<double> f, ReadOnlySpan<double> i, ReadOnlySpan<double> cTilde, ReadOnlySpan<double> o,
-        Span<double> dzf, Span<double> dzi, Span<double> dzc, Span<double> dzo)
-    {
-        for (var k = 0; k < daOut.Length; k++)
-        {
-            var da = daNext[k] + daOut[k];
-            var t = tanhC[k];
-            var dO = da * t;                                              // dΓo = da⊙tanh(c)
-            var dC = dcNext[k] + da * o[k] * (1.0 - t * t);                // dc ← dc + da⊙Γo⊙(1 − tanh²(c))
-            dzf[k] = dC * cPrev[k] * f[k] * (1.0 - f[k]);                  // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
-            dzi[k] = dC * cTilde[k] * i[k] * (1.0 - i[k]);                 // dz_i = dc⊙c̃⊙Γi⊙(1 − Γi)
-            dzc[k] = dC * i[k] * (1.0 - cTilde[k] * cTilde[k]);           // dz_c = dc⊙Γi⊙(1 − c̃²)
-            dzo[k] = dO * o[k] * (1.0 - o[k]);                             // dz_o = dΓo⊙Γo⊙(1 − Γo)
-            dcNext[k] = dC * f[k];                                         // dc_prev = dc⊙Γf
-        }
-    }
-
-    /// <summary>Puts da⟨s⟩ from outside the recurrence into DA for the steps [p0, p1) of the time block from b0.</summary>
-    private delegate void Seed(Chunk c, int p0, int p1, int b0);
-
-    private enum Mode { Forward, Backward, Loss }
-
-    /// <summary>The values of one step for one chunk: a⟨t⟩, c⟨t⟩ and the gates (only a and c for the initial carry).</summary>
-    private readonly record struct Record(Block A, Block C, Block F, Block I, Block CTilde, Block O)
-    {
-        public static Record Initial(Matrix<double> a0, Matrix<double> c0, int j0, int m) =>
-            new(Block.Of(a0).Slice(j0, m), Block.Of(c0).Slice(j0, m), default, default, default, default);
-
-        public static Record Of(LstmCache cache, int j0, int m) =>
-            new(Block.Of(cache.A).Slice(j0, m), Block.Of(cache.C).Slice(j0, m), Block.Of(cache.F).Slice(j0, m),
-                Block.Of(cache.I).Slice(j0, m), Block.Of(cache.CTilde).Slice(j0, m), Block.Of(cache.O).Slice(j0, m));
-    }
-
-    /// <summary>Fresh matrices for the values of every step, overwritten entirely by the forward.</summary>
-    private sealed class Outputs(int steps, int na, int m)
-    {
-        private readonly (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks)[] parts = [.. Enumerable.Range(0, 6).Select(_ => Fresh(steps, na, m))];
-
-        public ImmutableArray<Matrix<double>> A => parts[0].Matrices;
-        public ImmutableArray<Matrix<double>> C => parts[1].Matrices;
-        public ImmutableArray<Matrix<double>> F => parts[2].Matrices;
-        public ImmutableArray<Matrix<double>> I => parts[3].Matrices;
-        public ImmutableArray<Matrix<double>> CTilde => parts[4].Matrices;
-        public ImmutableArray<Matrix<double>> O => parts[5].Matrices;
-
-        public Record At(int s, int j0, int width) =>
-            new(parts[0].Blocks[s].Slice(j0, width), parts[1].Blocks[s].Slice(j0, width), parts[2].Blocks[s].Slice(j0, width),
-                parts[3].Blocks[s].Slice(j0, width), parts[4].Blocks[s].Slice(j0, width), parts[5].Blocks[s].Slice(j0, width));
-
-        public static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int steps, int rows, int m)
-        {
-            var fresh = Enumerable.Range(0, steps).Select(_ => Block.FreshUninitialized(rows, m)).ToArray();
-            return (fresh.Select(f => f.Matrix).ToImmutableArray(), fresh.Select(f => f.Block).ToArray());
-        }
-    }
-
-    /// <summary>The gate matrices split into their a and x parts, with W_aᵀ stored once for a backward.</summary>
-    private sealed record Weights(LstmParameters P, Block[] Wa, Block[] Wx, Block[] WaT, Block[] B, Block Wy, Block By)
-    {
-        public static Weights Of(LstmParameters p, Workspace call, bool backward = true)
-        {
-            var na = p.HiddenSize;
-            var w = new[] { p.Wf, p.Wi, p.Wc, p.Wo }.Select(Block.Of).ToArray();
-            var waT = w.Select(g => backward ? Transpose(g.Slice(0, na), call) : default).ToArray();
-            return new(p, [.. w.Select(g => g.Slice(0, na))], [.. w.Select(g => g.Slice(na, g.Columns - na))], waT,
-                [.. new[] { p.Bf, p.Bi, p.Bc, p.Bo }.Select(Block.Of)], Block.Of(p.Wy), Block.Of(p.By));
-        }
-
-        private static Block Transpose(Block a, Workspace call)
-        {
-            var t = call.Take(a.Columns, a.Rows);
-            for (var i = 0; i < a.Rows; i++)
-                for (var j = 0; j < a.Columns; j++) t.Data[t.Offset + i * t.Rows + j] = a.Data[a.Offset + j * a.Rows + i];
-            return t;
-        }
-    }
-
-    /// <summary>Gradient sums of one chunk: each gate matrix split into its a and x parts.</summary>
-    private sealed record GradientSums(Block[] Wa, Block[] Wx, Block[] B, Block Wy, Block By);
-
-    /// <summary>The gradient sums of every chunk and their total, added chunk after chunk.</summary>
-    private sealed class Gradients
-    {
-        private readonly LstmParameters result;
-        private readonly Block[][] storage;
-        private readonly GradientSums[] sums;
-
-        public Gradients(LstmParameters p, int chunks, Workspace call)
-        {
-            var (na, width, ny) = (p.HiddenSize, p.HiddenSize + p.InputSize, p.OutputSize);
-            var w = Enumerable.Range(0, Gates).Select(_ => Block.Fresh(na, width)).ToArray();
-            var b = Enumerable.Range(0, Gates).Select(_ => Block.Fresh(na, 1)).ToArray();
-            var (wy, by) = (Block.Fresh(ny, na), Block.Fresh(ny, 1));
-            result = p with
-            {
-                Wf = w[0].Matrix, Wi = w[1].Matrix, Wc = w[2].Matrix, Wo = w[3].Matrix,
-                Bf = b[0].Matrix.Column(0), Bi = b[1].Matrix.Column(0), Bc = b[2].Matrix.Column(0), Bo = b[3].Matrix.Column(0),
-                Wy = wy.Matrix, By = by.Matrix.Column(0),
-            };
-            storage = new Block[chunks][];
-            storage[0] = [.. new[] { result.Wf, result.Wi, result.Wc, result.Wo, result.Wy }.Select(Block.Of),
-                          .. new[] { result.Bf, result.Bi, result.Bc, result.Bo, result.By }.Select(Block.Of)];
-            for (var c = 1; c < chunks; c++)
-                storage[c] = [.. storage[0].Select(s => call.Zeros(s.Rows, s.Columns))];
-            sums = [.. storage.Select(s => new GradientSums([.. s[..Gates].Select(g => g.Slice(0, na))], [.. s[..Gates].Select(g => g.Slice(na, width - na))],
-                                                            s[5..(5 + Gates)], s[Gates], s[^1]))];
-        }
-
-        public GradientSums Of(int chunk) => sums[chunk];
-
-        /// <summary>The first chunk's sums plus the others in chunk order.</summary>
-        public LstmParameters Sum()
-        {
-            foreach (var other in storage.Skip(1))
-                for (var k = 0; k < other.Length; k++)
-                    System.Numerics.Tensors.TensorPrimitives.Add(storage[0][k].Span, other[k].Span, storage[0][k].Span);
-            return result;
-        }
-    }
-
-    /// <summary>One chunk of the batch, columns [J0, J0 + M), with its scratch and its gradient sums.</summary>
-    private sealed class Chunk : IDisposable
-    {
-        public Chunk(Weights w, int j0, int m, int steps, Mode mode, GradientSums? sums = null)
-        {
-            (W, J0, M, Steps, Mode, Sums) = (w, j0, m, steps, mode, sums!);
-            BlockSteps = Summation.BlockSteps(m);
-            var (nx, na, ny, columns) = (w.P.InputSize, w.P.HiddenSize, w.P.OutputSize, BlockSteps * m);
-            XF = Scratch.Take(nx, columns);
-            U = [.. Enumerable.Range(0, Gates).Select(_ => Scratch.Take(na, columns))];
-            TanhC = Scratch.Take(na, m);
-            if (mode == Mode.Forward) return;
-            (XB, AP, AB, DA, DX) = (Scratch.Take(nx, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(nx, columns));
-            DZ = [.. Enumerable.Range(0, Gates).Select(_ => Scratch.Take(na, columns))];
-            (DaNext, DcNext) = (Scratch.Zeros(na, m), Scratch.Zeros(na, m));
-            if (mode == Mode.Loss) DO = Scratch.Take(ny, columns);
-        }
-
-        public Weights W { get; }
-        public int J0 { get; }
-        public int M { get; }
-        public int Steps { get; }
-        public Mode Mode { get; }
-        public GradientSums Sums { get; }
-        public int BlockSteps { get; }
-        public Workspace Scratch { get; } = new();
-
-        /// <summary>Forward: the block's inputs and U_g = W_g,x·X + b_g, then z_g.</summary>
-        public Block XF { get; }
-        public Block[] U { get; } = [];
-
-        /// <summary>tanh(c) of the current step.</summary>
-        public Block TanhC { get; }
-
-        /// <summary>Backward: the block's inputs, a⟨s−1⟩ and a⟨s⟩ side by side, da from outside, the gate gradients, dO, dX.</summary>
-        public Block XB { get; }
-        public Block AP { get; }
-        public Block AB { get; }
-        public Block DA { get; }
-        public Block[] DZ { get; } = [];
-        public Block DO { get; }
-        public Block DX { get; }
-
-        /// <summary>da_next and dc_next of the step after the current one; da⟨0⟩ and dc⟨0⟩ at the end.</summary>
-        public Block DaNext { get; }
-        public Block DcNext { get; }
-
-        public void Dispose() => Scratch.Dispose();
-    }
+    private static Vector<double> Zeros(Vector<double> like) => Vector<double>.Build.Dense(like.Count);
 
     // ---- checks ----
 

@@ -108,7 +108,7 @@ public sealed record RnnForward : SequenceForward<RnnParameters, RnnCache>
     /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
     /// <param name="Caches">One cache per step, in time order.</param>
     public RnnForward(RnnParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<RnnCache> Caches)
-        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), Caches)
+        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<RnnCache>>(Caches))
     {
     }
 
@@ -116,9 +116,10 @@ public sealed record RnnForward : SequenceForward<RnnParameters, RnnCache>
     /// <param name="parameters">The parameters the sequence ran with.</param>
     /// <param name="states">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
     /// <param name="predictions">How to compute ŷ⟨1⟩..ŷ⟨T⟩.</param>
-    /// <param name="caches">One cache per step, in time order.</param>
-    internal RnnForward(RnnParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<RnnCache> caches)
-        : base(parameters, states, predictions, caches)
+    /// <param name="caches">One cache per step, in time order, computed when first read.</param>
+    /// <param name="tape">The driver's tape of the forward pass.</param>
+    internal RnnForward(RnnParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<RnnCache>> caches, Kernels.Driver.Tape tape)
+        : base(parameters, states, predictions, caches, tape)
     {
     }
 
@@ -355,76 +356,46 @@ public static class Rnn
 
     // ---- kernels: arguments already checked ----
     //
-    // The public functions run the cell's math on whole sequences at once rather than through Recurrence, with the
-    // same bits per step: the input projection U = Wax·X + ba is one product over the steps of a time block, and only
-    // z⟨t⟩ = U⟨t⟩ + Waa·a⟨t−1⟩ and da_next = Waaᵀ·dz⟨t⟩ remain per step. The weight gradients are one product per time
-    // block, summed in the fixed order of Summation, so the result does not depend on the number of threads nor on
-    // checkpointing. Every result is freshly allocated; the scratch lives in a Workspace and never escapes.
+    // The sequence functions run on the library's sequence driver (Driver, with the cell's math in RnnFused): per time
+    // block the input projection U = Wax·X + ba is one product, per step z = U⟨t⟩ + Waa·a⟨t−1⟩ and da_next = Waaᵀ·dz,
+    // per block the weight gradients, summed in the fixed order of Summation, so the result depends neither on the
+    // number of threads nor on checkpointing, and each state has the bits of Step.
 
-    /// <summary>Threads a public function may use: batches of 2·<see cref="Summation.ChunkColumns"/> columns or more are split over the cores.</summary>
-    internal static int DefaultThreads => Environment.ProcessorCount;
+    /// <summary>Threads a public function may use.</summary>
+    internal static int DefaultThreads => Summation.DefaultThreads;
 
     internal static RnnForward ForwardKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, int threads)
     {
-        var (steps, m) = (xs.Length, a0.ColumnCount);
-        var states = Fresh(steps, p.HiddenSize, m);
-        using var call = new Workspace();
-        var w = Weights.Of(p, call, backward: false);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, _) =>
+        var run = Driver.Forward(RnnFused.Of(p), xs, [a0], default, reverse: false, threads);
+        var (wy, by) = (p.Wya.Clone(), p.By.Clone());
+        return new(p, run.Outputs, new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Forward);
-            FoldForward(c, 0, steps, s => Block.Of(xs[s]).Slice(j0, mc),
-                t => t == 0 ? Block.Of(a0).Slice(j0, mc) : states.Blocks[t - 1].Slice(j0, mc));
-        });
-        var caches = Enumerable.Range(0, steps)
-            .Select(s => new RnnCache(p, xs[s], s == 0 ? a0 : states.Matrices[s - 1], states.Matrices[s])).ToImmutableArray();
-        return new(p, states.Matrices, Softmax.PredictionsWhenRead(p.Wya, p.By, states.Matrices), caches);
+            var (x, a, a0) = (Driver.Inputs(run.Tape), Driver.Part(run.Tape, 0), Driver.Initial(run.Tape)[0]);
+            return [.. Enumerable.Range(0, xs.Length).Select(s => new RnnCache(p, x[s], s == 0 ? a0 : a[s - 1], a[s]))];
+        }), run.Tape);
     }
 
     internal static RnnGradient BackwardKernel(RnnForward forward, ImmutableArray<Matrix<double>> da, int threads)
     {
-        var (p, caches) = (forward.Parameters, forward.Caches);
-        var (steps, m) = (da.Length, da[0].ColumnCount);
-        var dx = Fresh(steps, p.InputSize, m);
-        var da0 = Block.Fresh(p.HiddenSize, m);
-        using var call = new Workspace();
-        var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
-        {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Backward, gradients.Of(chunk));
-            FoldBackward(c, 0, steps, s => Block.Of(caches[s].Xt).Slice(j0, mc),
-                t => t == 0 ? Block.Of(caches[0].APrev).Slice(j0, mc) : Block.Of(caches[t - 1].A).Slice(j0, mc),
-                SeedFrom(da), s => dx.Blocks[s].Slice(j0, mc));
-            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
-        });
-        return new(dx.Matrices, da0.Matrix, gradients.Sum());
+        var (p, caches) = (forward.Parameters, forward.Tape is null ? forward.Caches : default);
+        var tape = forward.Tape ?? Driver.TapeOf(RnnFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev], s => [caches[s].A]);
+        var back = Driver.Backward(tape, da, Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), threads);
+        return new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Zeros(p.Wya), By = Zeros(p.By) });
     }
 
     internal static RnnGradient BackwardCheckpointedKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every, int threads)
     {
-        var (steps, m) = (xs.Length, a0.ColumnCount);
-        var dx = Fresh(steps, p.InputSize, m);
-        var da0 = Block.Fresh(p.HiddenSize, m);
-        using var call = new Workspace();
-        var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
-        {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Backward, gradients.Of(chunk));
-            Checkpointed(c, every, s => Block.Of(xs[s]).Slice(j0, mc), Block.Of(a0).Slice(j0, mc), SeedFrom(da), s => dx.Blocks[s].Slice(j0, mc));
-            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
-        });
-        return new(dx.Matrices, da0.Matrix, gradients.Sum());
+        var back = Driver.Checkpointed(RnnFused.Of(p), xs, [a0], da, every, threads);
+        return new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Zeros(p.Wya), By = Zeros(p.By) });
     }
 
     internal static RnnLoss LossKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int every, int threads)
     {
-        var result = LossAndGradientsOfSteps(p, xs, a0, labels, default, every, threads, inputGradients: true);
+        var result = Driver.Loss(RnnFused.Of(p), xs, [a0], labels, default, Block.Of(p.Wya), Block.Of(p.By), every, inputGradients: true, threads);
         // The per-example losses are summed in the order (t, j) of the labels, whatever the chunks.
-        return new(Ops.CompensatedSum(result.Losses), result.Gradients, result.Dx, result.Da0);
+        return new(Ops.CompensatedSum(result.Losses), RnnFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0]);
     }
 
     /// <summary>
@@ -436,268 +407,15 @@ public static class Rnn
     internal static (double Loss, RnnParameters Gradients, Matrix<double> Final) NextTokenLossKernel(RnnParameters p,
         ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
-        var result = LossAndGradientsOfSteps(p, xs, a0, targets, lengths, xs.Length, threads, inputGradients: false);
+        var result = Driver.Loss(RnnFused.Of(p), xs, [a0], targets, lengths, Block.Of(p.Wya), Block.Of(p.By), xs.Length, inputGradients: false, threads);
         var m = a0.ColumnCount;
         var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
-        return (Ops.CompensatedSum(perStep), result.Gradients, result.Final);
+        return (Ops.CompensatedSum(perStep), RnnFused.Gradients(p, result.Gradients), result.Final[0]);
     }
 
-    /// <summary>What the loss kernel computes: the per-example losses (T×m, step after step), gradients, a⟨T⟩.</summary>
-    private sealed record StepLosses(double[] Losses, RnnParameters Gradients, ImmutableArray<Matrix<double>> Dx, Matrix<double> Da0, Matrix<double> Final);
+    private static Matrix<double> Zeros(Matrix<double> like) => Matrix<double>.Build.Dense(like.RowCount, like.ColumnCount);
 
-    private static StepLosses LossAndGradientsOfSteps(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, int every, int threads, bool inputGradients)
-    {
-        var (steps, m) = (xs.Length, a0.ColumnCount);
-        var dx = inputGradients ? Fresh(steps, p.InputSize, m) : default;
-        var (da0, final) = (Block.Fresh(p.HiddenSize, m), Block.Fresh(p.HiddenSize, m));
-        var losses = new double[steps * m];
-        using var call = new Workspace();
-        var w = Weights.Of(p, call);
-        var gradients = new Gradients(p, Summation.Chunks(m).Length, call);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, chunk) =>
-        {
-            using var c = new Chunk(w, j0, mc, steps, Mode.Loss, gradients.Of(chunk));
-            Checkpointed(c, every, s => Block.Of(xs[s]).Slice(j0, mc), Block.Of(a0).Slice(j0, mc),
-                SeedFromHead(labels, lengths, losses), inputGradients ? s => dx.Blocks[s].Slice(j0, mc) : null, final.Block.Slice(j0, mc));
-            c.DaNext.Span.CopyTo(da0.Block.Slice(j0, mc).Span);
-        });
-        return new(losses, gradients.Sum(), inputGradients ? dx.Matrices : default, da0.Matrix, final.Matrix);
-    }
-
-    /// <summary>
-    /// The forward and the backward of a chunk keeping a⟨τ⟩ only at τ = 0, k, 2k, … (k = <paramref name="every"/>):
-    /// the backward runs over the segments last to first, recomputing each segment's states from its first carry.
-    /// With k ≥ T there is one segment, whose states are all kept: the plain forward and backward.
-    /// </summary>
-    private static void Checkpointed(Chunk c, int every, Func<int, Block> x, Block a0, Seed seed, Func<int, Block>? dx, Block? final = null)
-    {
-        var (steps, m, na) = (c.Steps, c.M, c.W.P.HiddenSize);
-        var segments = (steps + every - 1) / every;
-        var carries = c.Scratch.Take(na, (segments - 1) * m);
-        var passing = c.Scratch.Take(na, 2 * m);
-        Block Carry(int i) => i == 0 ? a0 : carries.Slice((i - 1) * m, m);
-        FoldForward(c, 0, (segments - 1) * every, x, t => t % every == 0 ? Carry(t / every) : passing.Slice(t % 2 * m, m));
-
-        var kept = c.Scratch.Take(na, Math.Min(every, steps) * m);
-        for (var i = segments - 1; i >= 0; i--)
-        {
-            var (s0, s1) = (i * every, Math.Min(steps, (i + 1) * every));
-            var carry = Carry(i);
-            Block State(int t) => t == s0 ? carry : kept.Slice((t - s0 - 1) * m, m);
-            FoldForward(c, s0, s1, x, State);
-            if (s1 == steps && final is { } last) State(steps).Span.CopyTo(last.Span);
-            FoldBackward(c, s0, s1, x, State, seed, dx);
-        }
-    }
-
-    /// <summary>
-    /// Steps [s0, s1) of the forward fold, a time block at a time: U = Wax·X + ba for the block, then per step
-    /// z⟨s⟩ = U⟨s⟩ + Waa·a⟨s⟩ and a⟨s+1⟩ = φ(z⟨s⟩), reading a⟨s⟩ from and writing a⟨s+1⟩ to <paramref name="state"/>.
-    /// </summary>
-    private static void FoldForward(Chunk c, int s0, int s1, Func<int, Block> x, Func<int, Block> state)
-    {
-        var (w, m) = (c.W, c.M);
-        for (var b0 = s0; b0 < s1; b0 += c.BlockSteps)
-        {
-            var n = Math.Min(c.BlockSteps, s1 - b0);
-            var (xb, u) = (c.XF.Slice(0, n * m), c.U.Slice(0, n * m));
-            for (var s = b0; s < b0 + n; s++) x(s).Span.CopyTo(xb.Slice((s - b0) * m, m).Span);
-            Ops.Multiply(u, w.Wax, false, xb, false);                                   // U = Wax·X
-            Elementwise.AddToColumns(u.Span, w.Ba.Span);                                //     + ba
-            for (var s = b0; s < b0 + n; s++)
-            {
-                var z = u.Slice((s - b0) * m, m);
-                Ops.Multiply(z, w.Waa, false, state(s), false, beta: 1);                // z = U⟨s⟩ + Waa·a⟨s⟩
-                Activate(w.P.Activation, z.Span, state(s + 1).Span);                    // a⟨s+1⟩ = φ(z)
-            }
-        }
-    }
-
-    /// <summary>
-    /// Steps [s0, s1) of the reverse fold, last first, a piece of a time block at a time: the piece's states and
-    /// inputs are gathered into the chunk's block, <paramref name="seed"/> puts the outside gradient da⟨s⟩ in dZ,
-    /// then per step dz = φ'(a⟨s+1⟩) ⊙ (da⟨s⟩ + da_next) and da_next = Waaᵀ·dz. A time block is reduced once all its
-    /// steps are done, which may take pieces from two segments.
-    /// </summary>
-    private static void FoldBackward(Chunk c, int s0, int s1, Func<int, Block> x, Func<int, Block> state, Seed seed, Func<int, Block>? dx)
-    {
-        var (w, m) = (c.W, c.M);
-        foreach (var (p0, p1, b0, b1) in Summation.PiecesBackward(s0, s1, c.BlockSteps, c.Steps))
-        {
-            for (var s = p0; s < p1; s++)
-            {
-                x(s).Span.CopyTo(c.XB.Slice((s - b0) * m, m).Span);
-                state(s + 1).Span.CopyTo(c.A.Slice((s - b0 + 1) * m, m).Span);
-            }
-            if (p0 == b0) state(b0).Span.CopyTo(c.A.Slice(0, m).Span);
-            seed(c, p0, p1, b0);
-            for (var s = p1 - 1; s >= p0; s--)
-            {
-                var dz = c.DZ.Slice((s - b0) * m, m);
-                ActivationBackward(w.P.Activation, c.A.Slice((s - b0 + 1) * m, m).Span, dz.Span, c.DaNext.Span); // dz = φ'(a) ⊙ (da + da_next)
-                Ops.Multiply(c.DaNext, w.WaaT, false, dz, false);                                              // da_next = Waaᵀ·dz
-            }
-            if (p0 == b0) ReduceBlock(c, b0, b1, dx);
-        }
-    }
-
-    /// <summary>
-    /// The sums over one time block [b0, b1): dWax += dZ·Xᵀ, dWaa += dZ·A_prevᵀ, dba += Σ_columns dZ (and for the
-    /// loss dWya += dO·Aᵀ, dby += Σ_columns dO), and dX = Waxᵀ·dZ for its steps when <paramref name="dx"/> is given.
-    /// </summary>
-    private static void ReduceBlock(Chunk c, int b0, int b1, Func<int, Block>? dx)
-    {
-        var (w, g, m, columns) = (c.W, c.Sums, c.M, (b1 - b0) * c.M);
-        var (dz, xb, aPrev, a) = (c.DZ.Slice(0, columns), c.XB.Slice(0, columns), c.A.Slice(0, columns), c.A.Slice(m, columns));
-        Ops.Multiply(g.Wax, dz, false, xb, true, beta: 1);                              // dWax += dZ·Xᵀ
-        Ops.Multiply(g.Waa, dz, false, aPrev, true, beta: 1);                           // dWaa += dZ·A_prevᵀ
-        Elementwise.AddColumnsTo(dz.Span, g.Ba.Span);                                   // dba += Σ_columns dZ
-        if (c.Mode == Mode.Loss) Softmax.AccumulateGradients(c.DO.Slice(0, columns), a, g.Wya, g.By); // dWya += dO·Aᵀ, dby += Σ dO
-        if (dx is null) return;
-        var dX = c.DX.Slice(0, columns);
-        Ops.Multiply(dX, w.Wax, true, dz, false);                                       // dX = Waxᵀ·dZ
-        for (var s = b0; s < b1; s++) dX.Slice((s - b0) * m, m).Span.CopyTo(dx(s).Span);
-    }
-
-    /// <summary>Puts the gradient that a⟨s+1⟩ receives from outside the recurrence into dZ, for the steps [p0, p1) of the time block from b0.</summary>
-    private delegate void Seed(Chunk c, int p0, int p1, int b0);
-
-    /// <summary>The outside gradients given by the caller.</summary>
-    private static Seed SeedFrom(ImmutableArray<Matrix<double>> da) => (c, p0, p1, b0) =>
-    {
-        for (var s = p0; s < p1; s++) Block.Of(da[s]).Slice(c.J0, c.M).Span.CopyTo(c.DZ.Slice((s - b0) * c.M, c.M).Span);
-    };
-
-    /// <summary>The outside gradients from the read-out's cross-entropy, dO = softmax(Wya·a + by) − onehot and da = Wyaᵀ·dO.</summary>
-    private static Seed SeedFromHead(ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths, double[] losses) => (c, p0, p1, b0) =>
-    {
-        var (w, m, columns) = (c.W, c.M, (p1 - p0) * c.M);
-        Softmax.CrossEntropy(w.Wya, w.By, c.A.Slice((p0 - b0 + 1) * m, columns), c.DO.Slice((p0 - b0) * m, columns),
-            c.DZ.Slice((p0 - b0) * m, columns), labels, lengths, losses, p0, c.J0, m);
-    };
-
-    private static void Activate(Activation activation, ReadOnlySpan<double> z, Span<double> a)
-    {
-        if (activation == Activation.Tanh) Elementwise.Tanh(z, a);
-        else Elementwise.Relu(z, a);
-    }
-
-    private static void ActivationBackward(Activation activation, ReadOnlySpan<double> a, Span<double> d, ReadOnlySpan<double> daNext)
-    {
-        if (activation == Activation.Tanh) Elementwise.TanhBackward(a, d, daNext);
-        else Elementwise.ReluBackward(a, d, daNext);
-    }
-
-    /// <summary>T fresh matrices of rows×m for results that the kernel overwrites entirely, with their storage as blocks.</summary>
-    private static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int steps, int rows, int m)
-    {
-        var fresh = Enumerable.Range(0, steps).Select(_ => Block.FreshUninitialized(rows, m)).ToArray();
-        return (fresh.Select(f => f.Matrix).ToImmutableArray(), fresh.Select(f => f.Block).ToArray());
-    }
-
-    /// <summary>What a chunk computes.</summary>
-    private enum Mode { Forward, Backward, Loss }
-
-    /// <summary>
-    /// The parameters as blocks, with Waaᵀ stored once for a backward so that the per-step Waaᵀ·dz reads it in place
-    /// (a product has the same bits whether it reads Aᵀ or A transposed).
-    /// </summary>
-    private sealed record Weights(RnnParameters P, Block Wax, Block Waa, Block WaaT, Block Ba, Block Wya, Block By)
-    {
-        public static Weights Of(RnnParameters p, Workspace call, bool backward = true)
-        {
-            var waa = Block.Of(p.Waa);
-            var waaT = backward ? call.Take(waa.Columns, waa.Rows) : default;
-            if (backward)
-                for (var i = 0; i < waa.Rows; i++)
-                    for (var j = 0; j < waa.Columns; j++) waaT.Data[i * waaT.Rows + j] = waa.Data[j * waa.Rows + i];
-            return new(p, Block.Of(p.Wax), waa, waaT, Block.Of(p.Ba), Block.Of(p.Wya), Block.Of(p.By));
-        }
-    }
-
-    /// <summary>Parameter gradients being summed: one set per chunk, the first being the result itself.</summary>
-    private sealed record GradientSums(Block Wax, Block Waa, Block Ba, Block Wya, Block By);
-
-    /// <summary>The gradient sums of every chunk and their total, added chunk after chunk.</summary>
-    private sealed class Gradients
-    {
-        private readonly RnnParameters result;
-        private readonly GradientSums[] sums;
-
-        public Gradients(RnnParameters p, int chunks, Workspace call)
-        {
-            var (wax, waa, ba) = (Block.Fresh(p.HiddenSize, p.InputSize), Block.Fresh(p.HiddenSize, p.HiddenSize), Block.Fresh(p.HiddenSize, 1));
-            var (wya, by) = (Block.Fresh(p.OutputSize, p.HiddenSize), Block.Fresh(p.OutputSize, 1));
-            result = p with { Wax = wax.Matrix, Waa = waa.Matrix, Ba = ba.Matrix.Column(0), Wya = wya.Matrix, By = by.Matrix.Column(0) };
-            sums = new GradientSums[chunks];
-            sums[0] = new(Block.Of(result.Wax), Block.Of(result.Waa), Block.Of(result.Ba), Block.Of(result.Wya), Block.Of(result.By));
-            for (var c = 1; c < chunks; c++)
-                sums[c] = new(call.Zeros(p.HiddenSize, p.InputSize), call.Zeros(p.HiddenSize, p.HiddenSize), call.Zeros(p.HiddenSize, 1),
-                              call.Zeros(p.OutputSize, p.HiddenSize), call.Zeros(p.OutputSize, 1));
-        }
-
-        public GradientSums Of(int chunk) => sums[chunk];
-
-        /// <summary>The first chunk's sums plus the others in chunk order.</summary>
-        public RnnParameters Sum()
-        {
-            var total = sums[0];
-            foreach (var other in sums.Skip(1))
-            {
-                System.Numerics.Tensors.TensorPrimitives.Add(total.Wax.Span, other.Wax.Span, total.Wax.Span);
-                System.Numerics.Tensors.TensorPrimitives.Add(total.Waa.Span, other.Waa.Span, total.Waa.Span);
-                System.Numerics.Tensors.TensorPrimitives.Add(total.Ba.Span, other.Ba.Span, total.Ba.Span);
-                System.Numerics.Tensors.TensorPrimitives.Add(total.Wya.Span, other.Wya.Span, total.Wya.Span);
-                System.Numerics.Tensors.TensorPrimitives.Add(total.By.Span, other.By.Span, total.By.Span);
-            }
-            return result;
-        }
-    }
-
-    /// <summary>One chunk of the batch, columns [J0, J0 + M), with its scratch and its gradient sums.</summary>
-    private sealed class Chunk : IDisposable
-    {
-        public Chunk(Weights w, int j0, int m, int steps, Mode mode, GradientSums? sums = null)
-        {
-            (W, J0, M, Steps, Mode, Sums) = (w, j0, m, steps, mode, sums!);
-            BlockSteps = Summation.BlockSteps(m);
-            var (nx, na, ny, columns) = (w.P.InputSize, w.P.HiddenSize, w.P.OutputSize, BlockSteps * m);
-            (XF, U) = (Scratch.Take(nx, columns), Scratch.Take(na, columns));
-            if (mode == Mode.Forward) return;
-            (XB, A, DZ, DX, DaNext) = (Scratch.Take(nx, columns), Scratch.Take(na, columns + m), Scratch.Take(na, columns),
-                                       Scratch.Take(nx, columns), Scratch.Zeros(na, m));
-            if (mode == Mode.Loss) DO = Scratch.Take(ny, columns);
-        }
-
-        public Weights W { get; }
-        public int J0 { get; }
-        public int M { get; }
-        public int Steps { get; }
-        public Mode Mode { get; }
-        public GradientSums Sums { get; }
-
-        /// <summary>Steps per time block.</summary>
-        public int BlockSteps { get; }
-
-        public Workspace Scratch { get; } = new();
-
-        /// <summary>Forward: the block's inputs X (n_x × block) and U = Wax·X + ba, then z (n_a × block).</summary>
-        public Block XF { get; }
-        public Block U { get; }
-
-        /// <summary>Backward: the block's inputs X, states [a⟨b0⟩ … a⟨b1⟩] (one more step than the block), dZ, dO, dX.</summary>
-        public Block XB { get; }
-        public Block A { get; }
-        public Block DZ { get; }
-        public Block DO { get; }
-        public Block DX { get; }
-
-        /// <summary>da_next = Waaᵀ·dz of the step after the current one; da⟨0⟩ at the end.</summary>
-        public Block DaNext { get; }
-
-        public void Dispose() => Scratch.Dispose();
-    }
+    private static Vector<double> Zeros(Vector<double> like) => Vector<double>.Build.Dense(like.Count);
 
     // ---- checks ----
 

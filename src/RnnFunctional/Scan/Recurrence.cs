@@ -69,18 +69,25 @@ public sealed record ScannedGradient<TParams, TCarry>(ImmutableArray<Matrix<doub
 public abstract record SequenceForward<TParams, TCache>
 {
     private readonly Lazy<ImmutableArray<Matrix<double>>> predictions;
+    private readonly Lazy<ImmutableArray<TCache>> caches;
+    private readonly TParams parameters;
 
-    /// <summary>A forward result whose predictions are given, or computed when first read.</summary>
+    /// <summary>A forward result whose predictions and caches are given, or computed when first read.</summary>
     /// <param name="parameters">The parameters the sequence ran with.</param>
     /// <param name="states">The states after each step, each n_a×m.</param>
     /// <param name="predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m, or how to compute them.</param>
-    /// <param name="caches">One cache per step, in time order.</param>
+    /// <param name="caches">One cache per step, in time order, or how to compute them.</param>
+    /// <param name="tape">The sequence driver's own copy of what a backward reads, when the result comes from a forward pass.</param>
     private protected SequenceForward(TParams parameters, ImmutableArray<Matrix<double>> states,
-        Lazy<ImmutableArray<Matrix<double>>> predictions, ImmutableArray<TCache> caches) =>
-        (Parameters, States, this.predictions, Caches) = (parameters, states, predictions, caches);
+        Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<TCache>> caches, Kernels.Driver.Tape? tape = null) =>
+        (this.parameters, States, this.predictions, this.caches, Tape) = (parameters, states, predictions, caches, tape);
 
     /// <summary>The parameters the sequence ran with.</summary>
-    public TParams Parameters { get; init; }
+    public TParams Parameters
+    {
+        get => parameters;
+        init => (parameters, Tape) = (value, null);
+    }
 
     /// <summary>The states after each step, each n_a×m: a⟨1⟩..a⟨T⟩ (h⟨1⟩..h⟨T⟩ for the GRU).</summary>
     public ImmutableArray<Matrix<double>> States { get; init; }
@@ -92,8 +99,19 @@ public abstract record SequenceForward<TParams, TCache>
         init => predictions = new Lazy<ImmutableArray<Matrix<double>>>(value);
     }
 
-    /// <summary>One cache per step, in time order.</summary>
-    public ImmutableArray<TCache> Caches { get; init; }
+    /// <summary>One cache per step, in time order; from a forward pass, fresh copies made when first read.</summary>
+    public ImmutableArray<TCache> Caches
+    {
+        get => caches.Value;
+        init => (caches, Tape) = (new Lazy<ImmutableArray<TCache>>(value), null);
+    }
+
+    /// <summary>
+    /// What a backward reads, as the forward pass left it (copies of its inputs and parameters, its own states), so that
+    /// no later change to a matrix passed in or handed out changes a backward; null once the parameters or the caches
+    /// are replaced (then the backward reads the caches).
+    /// </summary>
+    internal Kernels.Driver.Tape? Tape { get; private init; }
 }
 
 /// <summary>The forward scan and the reverse fold of back-propagation through time, generic over the cell.</summary>
