@@ -338,7 +338,7 @@ internal static class Driver
                     var dCarry = DCarry.Select(d => d.Slice(0, width)).ToArray();
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
                     cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span);
-                    Ops.Multiply(dCarry[0], WhT, false, dr, false);                                               // dh_prev = Whᵀ·dR
+                    TransposedProduct(dCarry[0], WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
                     cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
                 }
                 if (p0 == b0) Reduce(b0, b1, dx);
@@ -361,9 +361,29 @@ internal static class Driver
             if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By); // dWy += dO·Hᵀ, dby += Σ dO
             if (dx is null) return;
             var dX = DX.Slice(0, columns);
-            Ops.Multiply(dX, cell.Wx, true, du, false);                                                          // dX = Wxᵀ·dU
+            TransposedProduct(dX, cell.Wx, true, du);                                                            // dX = Wxᵀ·dU
             for (var tau = b0; tau < Math.Min(b1, s.Steps); tau++)
                 s.Scatter(dX.Slice(Offset(b0, tau), s.Active[tau]).Span, tau, cell.Input, t => dx[t]);
+        }
+
+        /// <summary>
+        /// c = Wᵀ·d for weights W stacked by gate (given as Wᵀ, n×G·n_a, or as W, G·n_a×n, transposed) and d of G·n_a rows:
+        /// one product, or, for a cell that sums its gates one after another (<see cref="FusedCell.GateWiseTransposedProducts"/>),
+        /// Σ_g W_gᵀ·d_g accumulated gate after gate.
+        /// </summary>
+        private void TransposedProduct(Block c, Block w, bool transposeW, Block d)
+        {
+            if (!cell.GateWiseTransposedProducts)
+            {
+                Ops.Multiply(c, w, transposeW, d, false);
+                return;
+            }
+            var (na, g) = (cell.Hidden, cell.Gates * cell.Hidden);
+            for (var gate = 0; gate < cell.Gates; gate++)
+            {
+                var a = transposeW ? w.Span[(gate * na)..] : w.Span[(gate * na * w.Rows)..];
+                Gemm.Multiply(transposeW, false, c.Rows, c.Columns, na, 1.0, a, w.Rows, d.Span[(gate * na)..], g, gate == 0 ? 0 : 1, c.Span, c.Rows);
+            }
         }
 
         /// <summary>The outside gradients given by the caller, gathered into scan order.</summary>

@@ -57,6 +57,12 @@ internal abstract class FusedCell
     public abstract bool RecurrentOntoInput { get; }
 
     /// <summary>
+    /// Whether Whᵀ·dR and Wxᵀ·dU are summed gate after gate, Σ_g W_gᵀ·d_g, as the cell's own backward does (the LSTM's,
+    /// on separate gate matrices), rather than as one product over the stacked gates.
+    /// </summary>
+    public virtual bool GateWiseTransposedProducts => false;
+
+    /// <summary>
     /// One step on m columns: from z (G·n_a×m, when <see cref="RecurrentOntoInput"/>; it may be overwritten) or from
     /// U and R, and the previous carry, writes every part of <paramref name="next"/>. <paramref name="scratch"/> holds
     /// at least G·n_a×m doubles.

@@ -185,8 +185,6 @@ public sealed record LstmLoss(double Loss, LstmParameters Gradients, ImmutableAr
 /// </summary>
 public static class Lstm
 {
-    private const int Gates = 4;
-
     /// <summary>The LSTM cell as a value, for <see cref="Recurrence"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
     public static Cell<LstmParameters, LstmState, LstmCache> Cell { get; } =
         new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },

@@ -36,6 +36,8 @@ internal sealed class LstmFused : FusedCell
 
     public override bool RecurrentOntoInput => true;
 
+    public override bool GateWiseTransposedProducts => true;
+
     public override void Forward(Span<double> z, Span<double> r, Block[] prev, Block[] next, Span<double> scratch)
     {
         var na = Hidden;
