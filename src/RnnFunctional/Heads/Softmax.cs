@@ -79,27 +79,57 @@ public static class Softmax
     }
 
     /// <summary>
-    /// The cross-entropy of the read-out over consecutive steps of a batch chunk: o = wy·a + by into
-    /// <paramref name="dO"/>, ℓ = log Σ e^o − o[label] into losses[t·batch + j0 + j] (T×batch, step after step),
-    /// dO = softmax(o) − onehot(label), and <paramref name="dA"/> = wyᵀ·dO. With <paramref name="lengths"/>, example
-    /// j costs nothing after its first lengths[j] steps: ℓ = 0 and dO = 0. The block a holds the states of steps t0,
-    /// t0 + 1, … side by side, n_a × (steps·width).
+    /// The read-out's cross-entropy over a block of columns, the one form every loss of the library goes through:
+    /// o = wy·h + by into <paramref name="dO"/>; for each column k whose <paramref name="label"/>(k) is a class,
+    /// ℓ = log Σ e^o − o[label] goes to <paramref name="loss"/>(k, ℓ) and dO = softmax(o) − onehot(label); a column
+    /// labelled <see cref="Ragged.Ignored"/> costs nothing (dO = 0, no loss reported); then <paramref name="dH"/> = wyᵀ·dO.
     /// </summary>
-    internal static void CrossEntropy(Block wy, Block by, Block a, Block dO, Block dA, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int> lengths, double[] losses, int t0, int j0, int width)
+    internal static void CrossEntropy(Block wy, Block by, Block h, Block dO, Block dH, Func<int, int> label, Action<int, double> loss)
     {
-        Ops.Multiply(dO, wy, false, a, false);                                                  // o = wy·a
+        Ops.Multiply(dO, wy, false, h, false);                                                  // o = wy·h
         Elementwise.AddToColumns(dO.Span, by.Span);                                             //     + by
-        var (ny, batch) = (wy.Rows, losses.Length / labels.Length);
+        var ny = wy.Rows;
         for (var k = 0; k < dO.Columns; k++)
         {
-            var (t, j) = (t0 + k / width, j0 + k % width);
             var column = dO.Span.Slice(k * ny, ny);
-            var running = lengths.IsDefault || t < lengths[j];
-            losses[t * batch + j] = running ? CrossEntropyColumn(column, labels[t][j]) : 0.0;   // ℓ, and dO in place
-            if (!running) column.Clear();
+            var y = label(k);
+            if (y == Ragged.Ignored) column.Clear();
+            else loss(k, CrossEntropyColumn(column, y));                                        // ℓ, and dO in place
         }
-        Ops.Multiply(dA, wy, true, dO, false);                                                  // da = wyᵀ·dO
+        Ops.Multiply(dH, wy, true, dO, false);                                                  // dh = wyᵀ·dO
+    }
+
+    /// <summary>
+    /// The read-out's summed cross-entropy over a sequence of states and its gradients, a time block of
+    /// <see cref="Summation.BlockSteps"/> steps at a time (the blocks of the sequence kernels): the per-example losses
+    /// ℓ[t·m + j] (zero where the label is <see cref="Ragged.Ignored"/>), dWy = Σ dO·hᵀ, dby = Σ_columns dO and the
+    /// gradient wyᵀ·dO⟨t⟩ each state receives.
+    /// </summary>
+    /// <param name="wy">n_y×n.</param>
+    /// <param name="by">n_y.</param>
+    /// <param name="states">h⟨1⟩..h⟨T⟩, each n×m.</param>
+    /// <param name="label">(t, j) → the class of example j at step t, or <see cref="Ragged.Ignored"/>.</param>
+    internal static (double[] Losses, Matrix<double> DWy, Vector<double> DBy, ImmutableArray<Matrix<double>> DStates) ReadOut(
+        Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states, Func<int, int, int> label)
+    {
+        var (steps, n, m, ny) = (states.Length, wy.ColumnCount, states[0].ColumnCount, wy.RowCount);
+        var (w, b) = (Block.Of(wy), Block.Of(by));
+        var (dWy, dBy) = (Block.Fresh(ny, n), Block.Fresh(ny, 1));
+        var dStates = Enumerable.Range(0, steps).Select(_ => Block.FreshUninitialized(n, m)).ToArray();
+        var losses = new double[steps * m];
+        var blockSteps = Summation.BlockSteps(m);
+        using var scratch = new Workspace();
+        var (h, dO, dH) = (scratch.Take(n, blockSteps * m), scratch.Take(ny, blockSteps * m), scratch.Take(n, blockSteps * m));
+        for (var t0 = 0; t0 < steps; t0 += blockSteps)
+        {
+            var columns = (Math.Min(t0 + blockSteps, steps) - t0) * m;
+            for (var t = t0; t < t0 + columns / m; t++) Block.Of(states[t]).Span.CopyTo(h.Slice((t - t0) * m, m).Span);
+            var (hb, dOb, dHb) = (h.Slice(0, columns), dO.Slice(0, columns), dH.Slice(0, columns));
+            CrossEntropy(w, b, hb, dOb, dHb, k => label(t0 + k / m, k % m), (k, l) => losses[t0 * m + k] = l);
+            AccumulateGradients(dOb, hb, dWy.Block, dBy.Block);                                // dWy += dO·hᵀ, dby += Σ dO
+            for (var t = t0; t < t0 + columns / m; t++) dHb.Slice((t - t0) * m, m).Span.CopyTo(dStates[t].Block.Span);
+        }
+        return (losses, dWy.Matrix, dBy.Matrix.Column(0), [.. dStates.Select(d => d.Matrix)]);
     }
 
     /// <summary>dWy += dO·aᵀ and dby += Σ_columns dO over a block of columns.</summary>
@@ -125,24 +155,13 @@ public static class Softmax
     /// <param name="wy">n_y×n_a.</param>
     /// <param name="by">n_y.</param>
     /// <param name="states">a⟨1⟩..a⟨T⟩, each n_a×m.</param>
-    /// <param name="labels">labels[t][j] ∈ [0, n_y).</param>
+    /// <param name="labels">labels[t][j] ∈ [0, n_y), or <see cref="Ragged.Ignored"/> for an example that costs nothing.</param>
     [Pure]
     internal static HeadGradient LossAndGradients(
         Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states, ImmutableArray<ImmutableArray<int>> labels)
     {
-        var losses = new List<double>(states.Length * labels[0].Length);
-        var dWy = Matrix<double>.Build.Dense(wy.RowCount, wy.ColumnCount);
-        var dBy = Vector<double>.Build.Dense(by.Count);
-        var dStates = ImmutableArray.CreateBuilder<Matrix<double>>(states.Length);
-        for (var t = 0; t < states.Length; t++)
-        {
-            var (stepLosses, dO) = CrossEntropy(Ops.Affine(wy, states[t], by), labels[t]);
-            losses.AddRange(stepLosses);
-            dWy += Ops.MulTB(dO, states[t]);
-            dBy += Ops.RowSums(dO);
-            dStates.Add(Ops.MulTA(wy, dO));
-        }
-        return new(Ops.CompensatedSum(losses), dWy, dBy, dStates.MoveToImmutable());
+        var (losses, dWy, dBy, dStates) = ReadOut(wy, by, states, (t, j) => labels[t][j]);
+        return new(Ops.CompensatedSum(losses), dWy, dBy, dStates);
     }
 }
 

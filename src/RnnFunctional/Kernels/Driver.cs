@@ -393,24 +393,16 @@ internal static class Driver
                 s.Gather(t => Block.Of(dOutputs[t]), tau, cell.Hidden, DA.Slice(Offset(b0, tau), s.Active[tau]).Span);
         }
 
-        /// <summary>The outside gradients from the read-out's cross-entropy, dO = softmax(Wy·h + by) − onehot and dh = Wyᵀ·dO.</summary>
+        /// <summary>The outside gradients from the read-out's cross-entropy (<see cref="Softmax.CrossEntropy(Block, Block, Block, Block, Block, Func{int, int}, Action{int, double})"/>).</summary>
         public void SeedFromHead(int p0, int p1, int b0)
         {
             var (h, (from, columns)) = (head!, (Offset(b0, p0), Offset(p0, p1)));
-            var dO = DO.Slice(from, columns);
-            Ops.Multiply(dO, h.Wy, false, HB.Slice(from, columns), false);                                        // o = Wy·h
-            Elementwise.AddToColumns(dO.Span, h.By.Span);                                                         //     + by
-            var ny = h.Wy.Rows;
+            var (step, column) = (new int[columns], new int[columns]);
             for (var tau = p0; tau < p1; tau++)
-                for (var i = 0; i < s.Active[tau]; i++)
-                {
-                    var (t, j) = (s.Time(tau, i), s.Column(i));
-                    var column = dO.Span.Slice((Offset(p0, tau) + i) * ny, ny);
-                    var running = h.Lengths.IsDefault || t < h.Lengths[j];
-                    h.Losses[t * h.Batch + j] = running ? Softmax.CrossEntropyColumn(column, h.Labels[t][j]) : 0.0;  // ℓ, and dO in place
-                    if (!running) column.Clear();
-                }
-            Ops.Multiply(DA.Slice(from, columns), h.Wy, true, dO, false);                                         // dh = Wyᵀ·dO
+                for (var i = 0; i < s.Active[tau]; i++) (step[Offset(p0, tau) + i], column[Offset(p0, tau) + i]) = (s.Time(tau, i), s.Column(i));
+            Softmax.CrossEntropy(h.Wy, h.By, HB.Slice(from, columns), DO.Slice(from, columns), DA.Slice(from, columns),
+                k => h.Lengths.IsDefault || step[k] < h.Lengths[column[k]] ? h.Labels[step[k]][column[k]] : Ragged.Ignored,
+                (k, loss) => h.Losses[step[k] * h.Batch + column[k]] = loss);
         }
 
         /// <summary>Each column's carry after its own last step, into the batch-wide final carry parts.</summary>

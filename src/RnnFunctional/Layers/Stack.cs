@@ -309,9 +309,8 @@ public static class Stack
     private static StackLoss LossKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
     {
-        var masks = Ragged.MasksKernel(lengths, xs.Length);
         var tapes = Run(p, xs, lengths, initial);
-        var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, masks);
+        var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, lengths);
         var back = BackwardKernel(p, tapes, head.DStates);
         return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInitial);
     }
@@ -319,40 +318,19 @@ public static class Stack
     private static double LossOnly(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
     {
-        var masks = Ragged.MasksKernel(lengths, xs.Length);
-        return ReadOut(p.Wy, p.By, Run(p, xs, lengths, initial)[^1].Outputs, labels, masks).Loss;
+        return ReadOut(p.Wy, p.By, Run(p, xs, lengths, initial)[^1].Outputs, labels, lengths).Loss;
     }
 
     /// <summary>
-    /// The read-out's cross-entropy over the running columns: o⟨t⟩ = Wy·h⟨t⟩ + By, loss = Σ_{running (t, j)}
-    /// logsumexp(o⟨t⟩[:, j]) − o⟨t⟩[label, j] (compensated sum), do⟨t⟩ = mask⊙(softmax(o⟨t⟩) − onehot(labels⟨t⟩)),
-    /// dWy = Σ do·hᵀ, dBy = Σ_columns do, dh⟨t⟩ = Wyᵀ·do⟨t⟩. With every column running it is the read-out of
-    /// <see cref="Rnn.LossAndGradients"/>, operation for operation.
+    /// The read-out's cross-entropy over the running columns (<see cref="Softmax.ReadOut"/>): the per-example losses
+    /// summed in the order (t, j) of the labels (a compensated sum), dWy, dBy and the gradient of each top output.
+    /// With every column running it is the read-out of <see cref="Rnn.LossAndGradients"/>, column for column.
     /// </summary>
     private static HeadGradient ReadOut(Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states,
-        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<ImmutableArray<bool>> masks)
+        ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths)
     {
-        var losses = new List<double>();
-        var dWy = Matrix<double>.Build.Dense(wy.RowCount, wy.ColumnCount);
-        var dBy = Vector<double>.Build.Dense(by.Count);
-        var dStates = ImmutableArray.CreateBuilder<Matrix<double>>(states.Length);
-        for (var t = 0; t < states.Length; t++)
-        {
-            var (o, mask, label) = (Ops.Affine(wy, states[t], by), masks[t], labels[t]);
-            var lse = Ops.LogSumExpColumns(o);
-            var dO = Ops.SoftmaxColumns(o);
-            for (var j = 0; j < mask.Length; j++)
-                if (mask[j])
-                {
-                    losses.Add(lse[j] - o[label[j], j]);
-                    dO[label[j], j] -= 1.0;
-                }
-            dO = Ragged.Keep(mask, dO);
-            dWy += Ops.MulTB(dO, states[t]);
-            dBy += Ops.RowSums(dO);
-            dStates.Add(Ops.MulTA(wy, dO));
-        }
-        return new(Ops.CompensatedSum(losses), dWy, dBy, dStates.MoveToImmutable());
+        var (losses, dWy, dBy, dStates) = Softmax.ReadOut(wy, by, states, (t, j) => t < lengths[j] ? labels[t][j] : Ragged.Ignored);
+        return new(Ops.CompensatedSum(losses), dWy, dBy, dStates);
     }
 
     private static ImmutableArray<int> Full(ImmutableArray<Matrix<double>> xs, ImmutableArray<int>? lengths) =>

@@ -222,25 +222,17 @@ public static class LanguageModel
     }
 
     /// <summary>
-    /// The softmax read-out's masked cross-entropy over a batch's real targets, line for line like the math:
-    /// o⟨t⟩ = Wy·h⟨t⟩ + by, loss = Σ_{t &lt; len_j} −log softmax(o⟨t⟩)[y, j], do⟨t⟩ = mask⊙(softmax(o⟨t⟩) − onehot(y)),
-    /// dWy = Σ do·hᵀ, dby = Σ_columns do, dh⟨t⟩ = Wyᵀ·do⟨t⟩.
+    /// The softmax read-out's masked cross-entropy over a batch's real targets (<see cref="Softmax.ReadOut"/>):
+    /// loss = Σ_t Σ_{j running} −log softmax(Wy·h⟨t⟩ + by)[y, j], summed per step then over the steps as
+    /// <see cref="Evaluate"/> does, with dWy, dby and the gradient of each output.
     /// </summary>
     private static (double Loss, Matrix<double> DWy, Vector<double> DBy, ImmutableArray<Matrix<double>> DOutputs) Head(
         Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> outputs, TokenBatch batch)
     {
-        var (losses, dWy, dBy) = (new List<double>(), Matrix<double>.Build.Dense(wy.RowCount, wy.ColumnCount), Vector<double>.Build.Dense(by.Count));
-        var dOutputs = ImmutableArray.CreateBuilder<Matrix<double>>(outputs.Length);
-        for (var t = 0; t < outputs.Length; t++)
-        {
-            var h = outputs[t];
-            var head = Losses.CrossEntropyKernel(Ops.Affine(wy, h, by), batch.Targets[t], batch.Mask(t), Reduction.Sum);
-            losses.Add(head.Loss);                                  // Σ_j −log ŷ⟨t⟩[y_j, j] over running columns
-            dWy += Ops.MulTB(head.Gradient, h);                     // dWy += do·hᵀ
-            dBy += Ops.RowSums(head.Gradient);                      // dby += Σ_columns do
-            dOutputs.Add(Ops.MulTA(wy, head.Gradient));             // dh⟨t⟩ = Wyᵀ·do
-        }
-        return (Ops.CompensatedSum(losses), dWy, dBy, dOutputs.MoveToImmutable());
+        var (losses, dWy, dBy, dOutputs) = Softmax.ReadOut(wy, by, outputs, (t, j) => t < batch.Lengths[j] ? batch.Targets[t][j] : Ragged.Ignored);
+        var m = batch.Size;
+        var perStep = Enumerable.Range(0, outputs.Length).Select(t => Ops.CompensatedSum(new ArraySegment<double>(losses, t * m, m)));
+        return (Ops.CompensatedSum(perStep), dWy, dBy, dOutputs);
     }
 
     /// <summary>One-hot columns: a V×m matrix with a 1 at (tokens[j], j).</summary>
