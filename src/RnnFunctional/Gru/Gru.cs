@@ -319,7 +319,7 @@ public static class Gru
 
     internal static GruForward ForwardKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, int threads)
     {
-        var run = Driver.Forward(GruFused.Of(p), xs, [a0], default, reverse: false, threads);
+        var run = Driver.Forward(GruFused.Of(p), xs, [a0], default, reverse: false, xs.Length, threads);
         var (wy, by) = (p.Wy.Clone(), p.By.Clone());
         return new(p, run.Outputs, new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {

@@ -20,16 +20,20 @@ internal static class Driver
     /// <summary>The stacked parameter gradients of a call: dWx, dWh, dbx, dbh (default when the cell has no bh), and the read-out's dWy, dby.</summary>
     internal sealed record Gradients(Block Wx, Block Wh, Block Bx, Block Bh, Block Wy, Block By);
 
-    /// <summary>What a forward keeps for its backward: per chunk, its schedule, its gathered inputs, initial carry and every step's parts.</summary>
-    internal sealed record Tape(FusedCell Cell, int Steps, int M, ChunkTape[] Chunks);
+    /// <summary>
+    /// What a forward keeps for its backward: per chunk, its schedule, its inputs, and either every step's parts (a
+    /// whole tape) or, when checkpointed every <see cref="Every"/> &lt; T steps, only the carry before each segment.
+    /// </summary>
+    internal sealed record Tape(FusedCell Cell, int Steps, int M, int Every, ChunkTape[] Chunks);
 
-    /// <summary>One chunk's tape: inputs X in scan order (n_x × Start[Steps]), the initial carry parts (n_a×M) and the parts of every step.</summary>
-    internal sealed record ChunkTape(Schedule Schedule, Block X, Block[] Initial, Block[] Parts)
+    /// <summary>
+    /// One chunk's tape: inputs X in scan order (n_x × Start[Steps]), the carry parts before each segment's first step
+    /// (Kept[0] is the initial carry; n_a×M each), and for a whole tape the parts of every step (n_a × Start[Steps]).
+    /// </summary>
+    internal sealed record ChunkTape(Schedule Schedule, Block X, Block[][] Kept, Block[]? Parts)
     {
-        /// <summary>The parts of scan step τ (τ = −1: the initial carry), on the first <paramref name="width"/> columns.</summary>
-        public Block[] At(int tau, int width) => tau < 0
-            ? [.. Initial.Select(b => b.Slice(0, width))]
-            : [.. Parts.Select(b => new Block(b.Data, b.Offset + Schedule.Start[tau] * b.Rows, b.Rows, width))];
+        /// <summary>The parts of scan step τ (τ = −1: the initial carry) on the first <paramref name="width"/> columns, from a whole tape.</summary>
+        public Block[] At(int tau, int width) => State(Schedule, 0, Kept[0], Parts!)(tau, width);
     }
 
     /// <summary>The loss of a read-out over a forward and its gradients.</summary>
@@ -40,31 +44,47 @@ internal static class Driver
 
     /// <summary>
     /// Runs the cell over xs (T steps, n_x×m each) from <paramref name="init"/> (the carry parts, n_a×m each): the outputs
-    /// h⟨t⟩ (n_a×m, zero past each column's end), the final carry parts (each column's after its own last step) and the tape.
+    /// h⟨t⟩ (n_a×m, zero past each column's end; default unless <paramref name="outputs"/>), the final carry parts (each
+    /// column's after its own last step) and the tape. With <paramref name="every"/> &lt; T the tape keeps the carry
+    /// every <paramref name="every"/> steps only, and the backward recomputes each segment just before running over it:
+    /// the same bits, O(T/k + k) states. The tape lives in <paramref name="storage"/> when given (a call that does not
+    /// let it escape), else in arrays of its own.
     /// </summary>
     public static (ImmutableArray<Matrix<double>> Outputs, ImmutableArray<Matrix<double>> Final, Tape Tape) Forward(FusedCell cell,
-        ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init, ImmutableArray<int> lengths, bool reverse, int threads)
+        ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init, ImmutableArray<int> lengths, bool reverse, int every, int threads,
+        Workspace? storage = null, bool outputs = true)
     {
         var (steps, m, na) = (xs.Length, xs[0].ColumnCount, cell.Hidden);
-        var outputs = Fresh(steps, na, m, zeroed: !lengths.IsDefault);
+        var output = outputs ? Fresh(steps, na, m, zeroed: !lengths.IsDefault) : default;
         var final = Fresh(cell.CarryParts, na, m, zeroed: false);
+        var k = Math.Min(every, steps);
         var chunks = Summation.Chunks(m);
         var tapes = new ChunkTape[chunks.Length];
-        using var call = new Workspace();
+        Block Take(int rows, int columns) => storage?.Take(rows, columns) ?? Block.FreshUninitialized(rows, columns).Block;
         Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
         {
             var s = new Schedule(j0, mc, steps, lengths, reverse);
-            var x = Block.FreshUninitialized(cell.Input, s.Start[s.Steps]).Block;
+            var x = Take(cell.Input, s.Start[s.Steps]);
             for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(xs[t]), t, cell.Input, x.Slice(s.Start[t], s.Active[t]).Span);
-            var initial = init.Select(i => { var b = Block.Fresh(na, mc).Block; s.GatherColumns(Block.Of(i), b.Span); return b; }).ToArray();
-            var tape = new ChunkTape(s, x, initial, [.. Enumerable.Range(0, cell.Parts).Select(_ => Block.FreshUninitialized(na, s.Start[s.Steps]).Block)]);
+            var segments = (s.Steps + k - 1) / k;
+            var kept = Enumerable.Range(0, segments).Select(_ => Enumerable.Range(0, cell.CarryParts).Select(_ => Take(na, mc)).ToArray()).ToArray();
+            for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(init[p]), kept[0][p].Span);
             using var c = new ChunkRun(cell, s, backward: false, head: null);
-            c.FoldForward(0, s.Steps, tape.X, tape.At);
-            for (var t = 0; t < s.Steps; t++) s.Scatter(tape.At(t, s.Active[t])[0].Span, t, na, t => outputs.Blocks[t]);
-            c.ScatterFinal(tape.At, final.Blocks);
-            tapes[index] = tape;
+            var parts = Enumerable.Range(0, cell.Parts).Select(_ => segments == 1 ? Take(na, s.Start[s.Steps]) : c.Scratch.Take(na, k * mc)).ToArray();
+            for (var s0 = 0; s0 < s.Steps; s0 += k)
+            {
+                var s1 = Math.Min(s0 + k, s.Steps);
+                var state = State(s, s0, kept[s0 / k], parts);
+                c.FoldForward(s0, s1, x, state);
+                if (outputs)
+                    for (var t = s0; t < s1; t++) s.Scatter(state(t, s.Active[t])[0].Span, t, na, t => output.Blocks[t]);
+                c.ScatterFinal(state, s0, s1, final.Blocks);
+                if (s1 < s.Steps)
+                    for (var p = 0; p < cell.CarryParts; p++) state(s1 - 1, s.Active[s1 - 1])[p].Span.CopyTo(kept[s1 / k][p].Span);
+            }
+            tapes[index] = new(s, x, kept, segments == 1 ? parts : null);
         });
-        return (outputs.Matrices, final.Matrices, new(cell, steps, m, tapes));
+        return (outputs ? output.Matrices : default, final.Matrices, new(cell, steps, m, k, tapes));
     }
 
     /// <summary>
@@ -73,96 +93,79 @@ internal static class Driver
     /// column's end), the gradient of each initial carry part and the stacked parameter gradients.
     /// </summary>
     public static (ImmutableArray<Matrix<double>> Dx, ImmutableArray<Matrix<double>> DInit, Gradients Gradients) Backward(Tape tape,
-        ImmutableArray<Matrix<double>> dOutputs, ImmutableArray<Matrix<double>> dFinal, int threads)
-    {
-        var (cell, steps, m) = (tape.Cell, tape.Steps, tape.M);
-        var ragged = tape.Chunks.Any(c => !c.Schedule.Uniform);
-        var dx = Fresh(steps, cell.Input, m, zeroed: ragged);
-        var dInit = Fresh(cell.CarryParts, cell.Hidden, m, zeroed: false);
-        using var call = new Workspace();
-        var sums = new Sums(cell, null, tape.Chunks.Length, call);
-        var weights = new BackwardWeights(cell, call);
-        Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, index) =>
-        {
-            var t = tape.Chunks[index];
-            using var c = new ChunkRun(cell, t.Schedule, backward: true, head: null) { Sums = sums.Of(index), WhT = weights.WhT };
-            for (var k = 0; k < cell.CarryParts; k++) t.Schedule.GatherColumns(Block.Of(dFinal[k]), c.DCarry[k].Span);
-            c.FoldBackward(0, t.Schedule.Steps, t.X, t.At, (c, p0, p1, b0) => c.SeedFrom(dOutputs, p0, p1, b0), dx.Blocks);
-            for (var k = 0; k < cell.CarryParts; k++) t.Schedule.ScatterColumns(c.DCarry[k].Span, dInit.Blocks[k]);
-        });
-        return (dx.Matrices, dInit.Matrices, sums.Total());
-    }
+        ImmutableArray<Matrix<double>> dOutputs, ImmutableArray<Matrix<double>> dFinal, int threads) =>
+        Backward(tape, null, dOutputs, dFinal, inputGradients: true, threads);
 
     /// <summary>
     /// The read-out's summed cross-entropy over a forward from <paramref name="init"/> and its gradients, in one call:
     /// ŷ = softmax(Wy·h + by); example j costs nothing at steps t ≥ lossLengths[j] (its states still run). With
-    /// <paramref name="every"/> &lt; T the forward keeps the carry every <paramref name="every"/> steps only and the
-    /// backward recomputes each segment just before running over it: the same bits, O(T/k + k) states.
+    /// <paramref name="every"/> &lt; T, checkpointed as in <see cref="Forward"/>.
     /// </summary>
     public static LossResult Loss(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lossLengths, Block wy, Block by, int every, bool inputGradients, int threads)
     {
-        var losses = new double[xs.Length * xs[0].ColumnCount];
-        return Checkpointed(cell, xs, init, new Head(wy, by, labels, lossLengths, losses, xs[0].ColumnCount), default, every, inputGradients, threads);
+        var head = new Head(wy, by, labels, lossLengths, new double[xs.Length * xs[0].ColumnCount], xs[0].ColumnCount);
+        using var storage = new Workspace();
+        var run = Forward(cell, xs, init, default, reverse: false, every, threads, storage, outputs: false);
+        var back = Backward(run.Tape, head, default, default, inputGradients, threads);
+        return new(head.Losses, back.Gradients, back.Dx, back.DInit, run.Final);
     }
 
     /// <summary>
-    /// Back-propagation of outside gradients <paramref name="dOutputs"/> through a forward from <paramref name="init"/>,
-    /// keeping the carry every <paramref name="every"/> steps only, as <see cref="Loss"/> does: bitwise the backward of
-    /// <see cref="Forward"/>'s tape, with O(T/k + k) states.
+    /// Back-propagation of outside gradients <paramref name="dOutputs"/> through a forward from <paramref name="init"/> in
+    /// one call, checkpointed every <paramref name="every"/> steps as in <see cref="Forward"/>: bitwise the backward of a
+    /// whole tape.
     /// </summary>
     public static LossResult Checkpointed(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<Matrix<double>> dOutputs, int every, int threads) =>
-        Checkpointed(cell, xs, init, null, dOutputs, every, inputGradients: true, threads);
-
-    private static LossResult Checkpointed(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        Head? head, ImmutableArray<Matrix<double>> dOutputs, int every, bool inputGradients, int threads)
+        ImmutableArray<Matrix<double>> dOutputs, int every, int threads)
     {
-        var (steps, m, na) = (xs.Length, xs[0].ColumnCount, cell.Hidden);
-        var dx = inputGradients ? Fresh(steps, cell.Input, m, zeroed: false) : default;
-        var dInit = Fresh(cell.CarryParts, na, m, zeroed: false);
-        var final = Fresh(cell.CarryParts, na, m, zeroed: false);
-        var losses = head?.Losses ?? [];
+        using var storage = new Workspace();
+        var run = Forward(cell, xs, init, default, reverse: false, every, threads, storage, outputs: false);
+        var back = Backward(run.Tape, null, dOutputs, default, inputGradients: true, threads);
+        return new([], back.Gradients, back.Dx, back.DInit, run.Final);
+    }
+
+    private static (ImmutableArray<Matrix<double>> Dx, ImmutableArray<Matrix<double>> DInit, Gradients Gradients) Backward(Tape tape, Head? head,
+        ImmutableArray<Matrix<double>> dOutputs, ImmutableArray<Matrix<double>> dFinal, bool inputGradients, int threads)
+    {
+        var (cell, steps, m, k) = (tape.Cell, tape.Steps, tape.M, tape.Every);
+        var ragged = tape.Chunks.Any(c => !c.Schedule.Uniform);
+        var dx = inputGradients ? Fresh(steps, cell.Input, m, zeroed: ragged) : default;
+        var dInit = Fresh(cell.CarryParts, cell.Hidden, m, zeroed: false);
         using var call = new Workspace();
-        var sums = new Sums(cell, head, Summation.Chunks(m).Length, call);
+        var sums = new Sums(cell, head, tape.Chunks.Length, call);
         var weights = new BackwardWeights(cell, call);
+        Seed seed = head is null ? (c, p0, p1, b0) => c.SeedFrom(dOutputs, p0, p1, b0) : (c, p0, p1, b0) => c.SeedFromHead(p0, p1, b0);
         Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, index) =>
         {
-            var s = new Schedule(j0, mc, steps, default, reverse: false);
+            var (t, s) = (tape.Chunks[index], tape.Chunks[index].Schedule);
             using var c = new ChunkRun(cell, s, backward: true, head) { Sums = sums.Of(index), WhT = weights.WhT };
-            var k = Math.Min(every, steps);
-            var x = c.Scratch.Take(cell.Input, k * mc);
-            var parts = Enumerable.Range(0, cell.Parts).Select(_ => c.Scratch.Take(na, k * mc)).ToArray();
-            var kept = Enumerable.Range(0, (steps + k - 1) / k).Select(_ => Enumerable.Range(0, cell.CarryParts).Select(_ => c.Scratch.Take(na, mc)).ToArray()).ToArray();
-            for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(init[p]), kept[0][p].Span);
-            // A segment [s0, s1) of the tape: its inputs and parts, with the carry kept before its first step.
-            Func<int, int, Block[]> Segment(int s0) => (tau, width) => tau < s0
-                ? [.. kept[s0 / k].Select(b => b.Slice(0, width))]
-                : [.. parts.Select(b => b.Slice((tau - s0) * mc, width))];
-            void Run(int s0)
+            if (!dFinal.IsDefault)
+                for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(dFinal[p]), c.DCarry[p].Span);
+            if (t.Parts is { } whole)
+                c.FoldBackward(0, s.Steps, t.X, State(s, 0, t.Kept[0], whole), seed, dx.Blocks);
+            else
             {
-                for (var tau = s0; tau < Math.Min(s0 + k, steps); tau++)
-                    s.Gather(t => Block.Of(xs[t]), tau, cell.Input, x.Slice((tau - s0) * mc, mc).Span);
-                c.FoldForward(s0, Math.Min(s0 + k, steps), x, Segment(s0), inputOffset: s0);
+                var parts = Enumerable.Range(0, cell.Parts).Select(_ => c.Scratch.Take(cell.Hidden, k * mc)).ToArray();
+                for (var s0 = (s.Steps - 1) / k * k; s0 >= 0; s0 -= k)                           // last segment first, each recomputed from its carry
+                {
+                    var state = State(s, s0, t.Kept[s0 / k], parts);
+                    c.FoldForward(s0, Math.Min(s0 + k, s.Steps), t.X, state);
+                    c.FoldBackward(s0, Math.Min(s0 + k, s.Steps), t.X, state, seed, dx.Blocks);
+                }
             }
-            for (var s0 = 0; s0 < steps; s0 += k)                                                // the forward, keeping a carry per segment
-            {
-                Run(s0);
-                var last = Segment(s0)(Math.Min(s0 + k, steps) - 1, mc);
-                var into = s0 + k < steps ? kept[s0 / k + 1] : [.. Enumerable.Range(0, cell.CarryParts).Select(p => final.Blocks[p].Slice(j0, mc))];
-                for (var p = 0; p < cell.CarryParts; p++) last[p].Span.CopyTo(into[p].Span);
-            }
-            for (var s0 = (steps - 1) / k * k; s0 >= 0; s0 -= k)                                  // the backward, last segment first
-            {
-                if (s0 + k < steps) Run(s0);                                                     // the last segment's parts are still there
-                c.FoldBackward(s0, Math.Min(s0 + k, steps), x, Segment(s0),
-                    head is null ? (c, p0, p1, b0) => c.SeedFrom(dOutputs, p0, p1, b0) : (c, p0, p1, b0) => c.SeedFromHead(p0, p1, b0),
-                    inputGradients ? dx.Blocks : null, inputOffset: s0);
-            }
-            for (var p = 0; p < cell.CarryParts; p++) c.DCarry[p].Span.CopyTo(dInit.Blocks[p].Slice(j0, mc).Span);
+            for (var p = 0; p < cell.CarryParts; p++) s.ScatterColumns(c.DCarry[p].Span, dInit.Blocks[p]);
         });
-        return new(losses, sums.Total(), inputGradients ? dx.Matrices : default, dInit.Matrices, final.Matrices);
+        return (inputGradients ? dx.Matrices : default, dInit.Matrices, sums.Total());
     }
+
+    /// <summary>
+    /// The parts of scan step τ on its first width columns, from a segment's parts that start at scan step
+    /// <paramref name="s0"/>; τ &lt; s0 gives the carry kept before the segment.
+    /// </summary>
+    private static Func<int, int, Block[]> State(Schedule s, int s0, Block[] before, Block[] parts) => (tau, width) => tau < s0
+        ? [.. before.Select(b => b.Slice(0, width))]
+        : [.. parts.Select(b => new Block(b.Data, b.Offset + (s.Start[tau] - s.Start[s0]) * b.Rows, b.Rows, width))];
 
     /// <summary>
     /// The tape of a forward given as matrices (a caller's caches): inputs x⟨t⟩, the initial carry parts and, for every
@@ -185,9 +188,9 @@ internal static class Driver
                 for (var t = 0; t < steps; t++) s.Gather(_ => Block.Of(stepParts[t][k]), t, na, b.Slice(t * chunk.Count, chunk.Count).Span);
                 return b;
             }).ToArray();
-            return new ChunkTape(s, x, initial, kept);
+            return new ChunkTape(s, x, [initial], kept);
         }).ToArray();
-        return new(cell, steps, m, tapes);
+        return new(cell, steps, m, steps, tapes);
     }
 
     /// <summary>Part k of every step of a tape, as fresh T matrices of n_a×m (zero past each column's end).</summary>
@@ -216,7 +219,7 @@ internal static class Driver
     {
         var result = Fresh(tape.Cell.CarryParts, tape.Cell.Hidden, tape.M, zeroed: false);
         foreach (var c in tape.Chunks)
-            for (var k = 0; k < result.Blocks.Length; k++) c.Schedule.ScatterColumns(c.Initial[k].Span, result.Blocks[k]);
+            for (var k = 0; k < result.Blocks.Length; k++) c.Schedule.ScatterColumns(c.Kept[0][k].Span, result.Blocks[k]);
         return result.Matrices;
     }
 
@@ -274,18 +277,17 @@ internal static class Driver
         /// <summary>
         /// Scan steps [s0, s1), a time block at a time: U = Wx·X + bx for the block, then per step the recurrent product
         /// and the cell, reading the carry of step τ − 1 and writing the parts of step τ through <paramref name="state"/>.
-        /// <paramref name="x"/> holds the inputs of the scan steps from <paramref name="inputOffset"/> side by side.
+        /// <paramref name="x"/> holds the inputs of every scan step side by side.
         /// </summary>
-        public void FoldForward(int s0, int s1, Block x, Func<int, int, Block[]> state, int inputOffset = 0)
+        public void FoldForward(int s0, int s1, Block x, Func<int, int, Block[]> state)
         {
-            var (g, xBase) = (cell.Gates * cell.Hidden, s.Start[inputOffset]);
             for (var b0 = s0; b0 < s1; b0 += blockSteps)
             {
                 var b1 = Math.Min(b0 + blockSteps, s1);
                 var columns = Offset(b0, b1);
                 if (columns == 0) break;
                 var u = U.Slice(0, columns);
-                Ops.Multiply(u, cell.Wx, false, new Block(x.Data, x.Offset + (s.Start[b0] - xBase) * x.Rows, x.Rows, columns), false); // U = Wx·X
+                Ops.Multiply(u, cell.Wx, false, x.Slice(s.Start[b0], columns), false);                               // U = Wx·X
                 Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                                       //     + bx
                 for (var tau = b0; tau < b1; tau++)
                 {
@@ -313,15 +315,14 @@ internal static class Driver
         /// gathered, <paramref name="seed"/> puts the outside gradient of its outputs in DA, then per step the cell's
         /// backward and dh⟨τ−1⟩ = Whᵀ·dR. A time block is reduced once all its steps are done.
         /// </summary>
-        public void FoldBackward(int s0, int s1, Block x, Func<int, int, Block[]> state, Seed seed, Block[]? dx, int inputOffset = 0)
+        public void FoldBackward(int s0, int s1, Block x, Func<int, int, Block[]> state, Seed seed, Block[]? dx)
         {
-            var (na, nx, xBase) = (cell.Hidden, cell.Input, s.Start[inputOffset]);
             foreach (var (p0, p1, b0, b1) in Summation.PiecesBackward(s0, s1, blockSteps, s.Steps))
             {
                 var (from, columns) = (Offset(b0, p0), Offset(p0, p1));
                 if (columns > 0)
                 {
-                    new Block(x.Data, x.Offset + (s.Start[p0] - xBase) * nx, nx, columns).Span.CopyTo(XB.Slice(from, columns).Span);
+                    x.Slice(s.Start[p0], columns).Span.CopyTo(XB.Slice(from, columns).Span);
                     for (var tau = p0; tau < p1; tau++)
                     {
                         var width = s.Active[tau];
@@ -405,12 +406,14 @@ internal static class Driver
                 (k, loss) => h.Losses[step[k] * h.Batch + column[k]] = loss);
         }
 
-        /// <summary>Each column's carry after its own last step, into the batch-wide final carry parts.</summary>
-        public void ScatterFinal(Func<int, int, Block[]> state, Block[] final)
+        /// <summary>The carry of each column whose last step lies in scan steps [s0, s1), into the batch-wide final carry parts.</summary>
+        public void ScatterFinal(Func<int, int, Block[]> state, int s0, int s1, Block[] final)
         {
             for (var i = 0; i < s.M; i++)
             {
-                var last = state(s.Length(i) - 1, s.Active[s.Length(i) - 1]);
+                var end = s.Length(i) - 1;
+                if (end < s0 || end >= s1) continue;
+                var last = state(end, s.Active[end]);
                 for (var k = 0; k < final.Length; k++) last[k].Slice(i, 1).Span.CopyTo(final[k].Slice(s.Column(i), 1).Span);
             }
         }

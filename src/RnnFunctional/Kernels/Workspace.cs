@@ -80,8 +80,11 @@ internal sealed class Workspace : IDisposable
     public Block Take(int rows, int columns)
     {
         var data = ArrayPool<double>.Shared.Rent(checked(rows * columns));
-        rented.Add(data);
-        Doubles += (long)rows * columns;
+        lock (rented)
+        {
+            rented.Add(data);
+            Doubles += (long)rows * columns;
+        }
         return new(data, 0, rows, columns);
     }
 

@@ -312,10 +312,10 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
     {
         if (Fused is { } fused)
         {
-            var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, Kernels.Summation.DefaultThreads);
+            var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, int.MaxValue, Summation.DefaultThreads);
             return new(run.Outputs, run.Final, (dOutputs, dFinal) =>
             {
-                var back = Driver.Backward(run.Tape, dOutputs, dFinal, Kernels.Summation.DefaultThreads);
+                var back = Driver.Backward(run.Tape, dOutputs, dFinal, Summation.DefaultThreads);
                 return new(back.Dx, back.DInit, With(fused.Gradients(Parameters, back.Gradients)));
             });
         }

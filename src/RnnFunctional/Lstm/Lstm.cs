@@ -361,7 +361,7 @@ public static class Lstm
 
     internal static LstmForward ForwardKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0, int threads)
     {
-        var run = Driver.Forward(LstmFused.Of(p), xs, [a0, c0], default, reverse: false, threads);
+        var run = Driver.Forward(LstmFused.Of(p), xs, [a0, c0], default, reverse: false, xs.Length, threads);
         var (wy, by) = (p.Wy.Clone(), p.By.Clone());
         return new(p, run.Outputs, Driver.Part(run.Tape, 1), new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {

@@ -366,7 +366,7 @@ public static class Rnn
 
     internal static RnnForward ForwardKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, int threads)
     {
-        var run = Driver.Forward(RnnFused.Of(p), xs, [a0], default, reverse: false, threads);
+        var run = Driver.Forward(RnnFused.Of(p), xs, [a0], default, reverse: false, xs.Length, threads);
         var (wy, by) = (p.Wya.Clone(), p.By.Clone());
         return new(p, run.Outputs, new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {
