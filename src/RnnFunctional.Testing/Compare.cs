@@ -13,9 +13,8 @@ namespace RnnFunctional.Testing;
 /// </summary>
 /// <remarks>
 /// <para>
-/// <b>Same</b>: equal shapes (and lengths), and every pair of entries has the same IEEE-754 bit pattern; so 0 and −0
-/// differ. A NaN is the same as nothing, not even itself: a computation gone to NaN on both sides of a law does not
-/// pass it.
+/// <b>Same</b>: equal shapes (and lengths), and every pair of entries has the same IEEE-754 bit pattern: 0 and −0
+/// differ, and a NaN is the same as a NaN of the same bits only (a model file's round trip keeps NaN payloads).
 /// </para>
 /// <para>
 /// <b>Close</b> within τ: equal shapes (and lengths), and every pair of entries (a, b) has
@@ -27,11 +26,10 @@ public static class Compare
 {
     // ---- numbers ----
 
-    /// <summary>The same bits, and not NaN.</summary>
+    /// <summary>The same IEEE-754 bits.</summary>
     /// <param name="a">A number.</param>
     /// <param name="b">Another number.</param>
-    public static bool Same(double a, double b) =>
-        !double.IsNaN(a) && BitConverter.DoubleToInt64Bits(a) == BitConverter.DoubleToInt64Bits(b);
+    public static bool Same(double a, double b) => BitConverter.DoubleToInt64Bits(a) == BitConverter.DoubleToInt64Bits(b);
 
     /// <summary>|a − b| ≤ τ·max(1, min(|a|, |b|)).</summary>
     /// <param name="a">A number.</param>
