@@ -168,9 +168,8 @@ public sealed class CliTests : IDisposable
         Assert.True(r.ExitCode == 0, r.Error);
         Assert.Contains("dinosaur names (embedded)", r.Out);
         Assert.Contains("1 / 3", r.Out);
-        var progress = ProgressOf(scratch["m.rnnf"], corpus: null, heldOut: 0.1);
-        Assert.True(progress.Changed > progress.Count / 2, $"only {progress.Changed} of {progress.Count} parameters moved in 3 steps");
-        Assert.True(progress.Trained < progress.Initial, $"held-out loss {progress.Trained} after 3 steps, not below the initial {progress.Initial}");
+        // Three steps of Adam at 0.006 gain 0.038 nats per character on the embedded names' held-out tenth.
+        Improved(ProgressOf(scratch["m.rnnf"], corpus: null, heldOut: 0.1), 0.02, "3 steps on the embedded corpus");
     }
 
     [Fact]
