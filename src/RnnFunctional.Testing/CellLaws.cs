@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using FsCheck;
 using FsCheck.Fluent;
 using MathNet.Numerics.LinearAlgebra;
+using static RnnFunctional.Testing.Compare;
 
 namespace RnnFunctional.Testing;
 
@@ -14,9 +15,9 @@ namespace RnnFunctional.Testing;
 /// with a generator of one's own).
 /// </summary>
 /// <remarks>
-/// Results computed by the same operations in the same order are compared bit for bit; results that only agree in
-/// exact arithmetic (a batch against its columns, a sum of gradients taken in another order) within
-/// <see cref="CellUnderTest{TParams,TCarry,TCache}.Tolerance"/>.
+/// Results computed by the same operations in the same order are compared bit for bit (<see cref="Compare.Same(Matrix{double},Matrix{double})"/>);
+/// results that only agree in exact arithmetic (a batch against its columns, a sum of gradients taken in another
+/// order) within <see cref="CellUnderTest{TParams,TCarry,TCache}.Tolerance"/> (<see cref="Compare.Close(Matrix{double},Matrix{double},double)"/>).
 /// </remarks>
 public static class CellLaws
 {
@@ -26,24 +27,29 @@ public static class CellLaws
     /// The scan is a fold: scanning xs ++ ys from a carry equals scanning xs, then ys from xs's final carry (outputs
     /// and final carry bit for bit); and back-propagation over xs ++ ys equals back-propagation over ys, continued
     /// over xs from ys's gradient with respect to its initial carry (dx and the initial carry's gradient bit for bit,
-    /// the parameter gradients as the sum of both halves'). The cut is drawn in [0, T].
+    /// the parameter gradients as the sum of both halves'). Cases have T ≥ 2 and the cut is strictly inside,
+    /// 1 ≤ k ≤ T − 1: xs and ys are never empty, so the two sides of the law are always different computations.
     /// </summary>
     /// <param name="subject">The cell.</param>
-    /// <param name="max">Largest size of generated cases.</param>
+    /// <param name="max">Largest size of generated cases, at least 2.</param>
     public static Property ScanOverConcatenationContinuesFromFinalCarry<TParams, TCarry, TCache>(
         CellUnderTest<TParams, TCarry, TCache> subject, int max = 8)
         where TParams : IParameterTree<TParams> =>
-        ForAll(subject, max, ScanOverConcatenationContinuesFromFinalCarry);
+        ForAll(subject, Dims.Smallest with { T = 2 }, max, ScanOverConcatenationContinuesFromFinalCarry);
 
     /// <summary><see cref="ScanOverConcatenationContinuesFromFinalCarry{TParams,TCarry,TCache}(CellUnderTest{TParams,TCarry,TCache},int)"/> for one case.</summary>
     /// <param name="subject">The cell.</param>
-    /// <param name="c">A case drawn by <paramref name="subject"/>.</param>
+    /// <param name="c">A case drawn by <paramref name="subject"/>, with T ≥ 2 (see <see cref="CellUnderTest{TParams,TCarry,TCache}.Cases(Dims,int)"/>).</param>
+    /// <exception cref="ArgumentException">The case's cut is not strictly inside its sequence (T = 1, or a case built with k = 0 or k = T).</exception>
     public static Property ScanOverConcatenationContinuesFromFinalCarry<TParams, TCarry, TCache>(
         CellUnderTest<TParams, TCarry, TCache> subject, CellCase<TParams, TCarry> c)
         where TParams : IParameterTree<TParams>
     {
         Require(subject, c);
         var (cell, k) = (subject.Cell, c.SplitAt);
+        if (k < 1 || k > c.Xs.Length - 1)
+            throw new ArgumentException(
+                $"expected a cut 1 ≤ k ≤ T − 1 (both parts non-empty) but got k = {k} for T = {c.Xs.Length}; draw cases with T ≥ 2", nameof(c));
         var zero = Tree.ZerosLike(c.P);
         var whole = Recurrence.Forward(cell, c.P, c.Xs, c.Init);
         var first = Recurrence.Forward(cell, c.P, c.Xs[..k], c.Init);
@@ -67,13 +73,13 @@ public static class CellLaws
     /// The columns of a batch are independent examples: running the batch equals running each column alone (its
     /// inputs, and each matrix of the carry cut to that column through the cell's Split and Join), for the outputs,
     /// the final carry, dx and the initial carry's gradient; and the batch's parameter gradients are the sum of the
-    /// columns'.
+    /// columns'. Cases have m ≥ 2 (a batch of one column is the column: both sides would be the same computation).
     /// </summary>
     /// <param name="subject">The cell.</param>
-    /// <param name="max">Largest size of generated cases.</param>
+    /// <param name="max">Largest size of generated cases, at least 2.</param>
     public static Property BatchEqualsColumnsRunAlone<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject, int max = 8)
         where TParams : IParameterTree<TParams> =>
-        ForAll(subject, max, BatchEqualsColumnsRunAlone);
+        ForAll(subject, Dims.Smallest with { M = 2 }, max, BatchEqualsColumnsRunAlone);
 
     /// <summary><see cref="BatchEqualsColumnsRunAlone{TParams,TCarry,TCache}(CellUnderTest{TParams,TCarry,TCache},int)"/> for one case.</summary>
     /// <param name="subject">The cell.</param>
@@ -396,11 +402,16 @@ public static class CellLaws
 
     private static Property ForAll<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject, int max,
         Func<CellUnderTest<TParams, TCarry, TCache>, CellCase<TParams, TCarry>, Property> law)
+        where TParams : IParameterTree<TParams> =>
+        ForAll(subject, Dims.Smallest, max, law);
+
+    private static Property ForAll<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject, Dims least, int max,
+        Func<CellUnderTest<TParams, TCarry, TCache>, CellCase<TParams, TCarry>, Property> law)
         where TParams : IParameterTree<TParams>
     {
         ArgumentNullException.ThrowIfNull(subject);
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        return Prop.ForAll(subject.Cases(max), c => law(subject, c));
+        return Prop.ForAll(subject.Cases(least, max), c => law(subject, c));
     }
 
     private static void Require<TParams, TCarry, TCache>(CellUnderTest<TParams, TCarry, TCache> subject, CellCase<TParams, TCarry> c)
@@ -413,27 +424,7 @@ public static class CellLaws
     /// <summary>Column j of <paramref name="m"/> as a rows×1 matrix.</summary>
     internal static Matrix<double> Column(Matrix<double> m, int j) => m.SubMatrix(0, m.RowCount, j, 1);
 
-    /// <summary>Equal shapes and every entry equal (== on doubles, so NaN is never equal).</summary>
-    internal static bool Same(Matrix<double> a, Matrix<double> b) =>
-        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount && Equal(Draw.Snapshot(a), Draw.Snapshot(b));
-
     internal static bool IsZero(Matrix<double> m) => Draw.Snapshot(m).All(v => v == 0);
-
-    internal static bool Same(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) =>
-        a.Length == b.Length && a.Zip(b).All(p => Same(p.Item1, p.Item2));
-
-    internal static bool Same<T>(T a, T b) where T : IParameterTree<T> => Equal(Tree.Flatten(a), Tree.Flatten(b));
-
-    private static bool Equal(double[] a, double[] b) => a.Length == b.Length && a.Zip(b).All(p => p.Item1 == p.Item2);
-
-    /// <summary>|a − b| ≤ tolerance·max(1, |a|) for every entry, shapes equal.</summary>
-    internal static bool Close(Matrix<double> a, Matrix<double> b, double tolerance) =>
-        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount && Close(Draw.Snapshot(a), Draw.Snapshot(b), tolerance);
-
-    internal static bool Close<T>(T a, T b, double tolerance) where T : IParameterTree<T> => Close(Tree.Flatten(a), Tree.Flatten(b), tolerance);
-
-    private static bool Close(double[] a, double[] b, double tolerance) =>
-        a.Length == b.Length && a.Zip(b).All(p => Math.Abs(p.Item1 - p.Item2) <= tolerance * Math.Max(1, Math.Abs(p.Item1)));
 
     /// <summary>Σ ⟨w_k, v_k⟩ over pairs of equally shaped matrices, with Neumaier's compensated summation.</summary>
     internal static double Inner(ImmutableArray<Matrix<double>> weights, ImmutableArray<Matrix<double>> values)

@@ -30,9 +30,10 @@ public sealed record CellUnderTest<TParams, TCarry, TCache>(
     public Func<Dims, int> OutputRows { get; init; } = static d => d.Na;
 
     /// <summary>
-    /// Largest difference |a − b| / max(1, |a|) accepted between results that are equal in exact arithmetic but
-    /// computed in another order (a batch against its columns, a sum of per-column gradients): 1e-12 unless set.
-    /// Results computed by the very same operations are compared bit for bit.
+    /// The τ of <see cref="Compare.Close(Matrix{double},Matrix{double},double)"/> (|a − b| ≤ τ·max(1, min(|a|, |b|)))
+    /// between results that are equal in exact arithmetic but computed in another order (a batch against its columns,
+    /// a sum of per-column gradients): 1e-12 unless set. Results computed by the very same operations are compared
+    /// bit for bit (<see cref="Compare.Same(Matrix{double},Matrix{double})"/>).
     /// </summary>
     public double Tolerance { get; init; } = 1e-12;
 
@@ -55,16 +56,23 @@ public sealed record CellUnderTest<TParams, TCarry, TCache>(
         var init = State(0.5);
         var dOutputs = Testing.Draw.Sequence(random, d.T, OutputRows(d), d.M);
         var dFinal = State(1.0);
-        var splitAt = random.Next(0, d.T + 1);
+        var splitAt = random.Next(1, Math.Max(2, d.T));
         var lengths = Enumerable.Range(0, d.M).Select(_ => random.Next(1, d.T + 1)).ToImmutableArray();
         return new(Name, shape, p, xs, init, dOutputs, dFinal, splitAt, lengths, random.Next());
     }
 
     /// <summary>Cases with sizes up to <paramref name="max"/>, shrinking toward small sizes (the seed is kept).</summary>
     /// <param name="max">Largest size of any component.</param>
-    public Arbitrary<CellCase<TParams, TCarry>> Cases(int max = 8) =>
-        Arb.From(Shaped.Arbitrary(max).Generator.Select(Draw),
-                 c => Shaped.Arbitrary(max).Shrinker(c.Shape).Select(Draw));
+    public Arbitrary<CellCase<TParams, TCarry>> Cases(int max = 8) => Cases(Dims.Smallest, max);
+
+    /// <summary>Cases with sizes between <paramref name="least"/> and <paramref name="max"/>, shrinking toward <paramref name="least"/> (the seed is kept).</summary>
+    /// <param name="least">The smallest value of each component, e.g. T ≥ 2 for a cut strictly inside the sequence.</param>
+    /// <param name="max">Largest size of any component.</param>
+    public Arbitrary<CellCase<TParams, TCarry>> Cases(Dims least, int max = 8)
+    {
+        var shapes = Shaped.Arbitrary(least, max);
+        return Arb.From(shapes.Generator.Select(Draw), c => shapes.Shrinker(c.Shape).Select(Draw));
+    }
 }
 
 /// <summary>Builds a <see cref="CellUnderTest{TParams,TCarry,TCache}"/> with its type arguments inferred.</summary>
@@ -108,7 +116,10 @@ public static class CellUnderTest
 /// <param name="Init">The carry before step 1; entries in (−0.5, 0.5).</param>
 /// <param name="DOutputs">Outside gradients of the outputs ⟨1⟩..⟨T⟩, each output rows×m.</param>
 /// <param name="DFinal">Outside gradient of the final carry.</param>
-/// <param name="SplitAt">A point 0 ≤ k ≤ T at which the laws cut the sequence in two.</param>
+/// <param name="SplitAt">
+/// Where the laws cut the sequence in two: 1 ≤ k ≤ T − 1 when T ≥ 2, so that both parts are non-empty and the two
+/// sides of a law are different computations; 1 (= T, no cut inside) when T = 1.
+/// </param>
 /// <param name="Lengths">len_j ∈ [1, T] for each of the m columns, for ragged batches.</param>
 /// <param name="DirectionSeed">Seed of the direction of the directional gradient check.</param>
 public sealed record CellCase<TParams, TCarry>(

@@ -61,9 +61,16 @@ public sealed record GruCase
 
     /// <summary>Cases with sizes up to <paramref name="max"/>, shrinking toward small sizes.</summary>
     /// <param name="max">Largest size of any component.</param>
-    public static Arbitrary<GruCase> Arbitrary(int max = 8) =>
-        Arb.From(Shaped.Arbitrary(max).Generator.Select(s => new GruCase(s)),
-                 c => Shaped.Arbitrary(max).Shrinker(c.Shape).Select(s => new GruCase(s)));
+    public static Arbitrary<GruCase> Arbitrary(int max = 8) => Arbitrary(Dims.Smallest, max);
+
+    /// <summary>Cases with sizes between <paramref name="least"/> and <paramref name="max"/>, shrinking toward <paramref name="least"/>.</summary>
+    /// <param name="least">The smallest value of each component, e.g. m ≥ 2 for a batch against its columns.</param>
+    /// <param name="max">Largest size of any component.</param>
+    public static Arbitrary<GruCase> Arbitrary(Dims least, int max = 8)
+    {
+        var shapes = Shaped.Arbitrary(least, max);
+        return Arb.From(shapes.Generator.Select(s => new GruCase(s)), c => shapes.Shrinker(c.Shape).Select(s => new GruCase(s)));
+    }
 
     /// <inheritdoc />
     public override string ToString() => $"GruCase({Shape})";

@@ -70,9 +70,16 @@ public sealed record LstmCase
 
     /// <summary>Cases with sizes up to <paramref name="max"/>, shrinking toward small sizes.</summary>
     /// <param name="max">Largest size of any component.</param>
-    public static Arbitrary<LstmCase> Arbitrary(int max = 8) =>
-        Arb.From(Shaped.Arbitrary(max).Generator.Select(s => new LstmCase(s)),
-                 c => Shaped.Arbitrary(max).Shrinker(c.Shape).Select(s => new LstmCase(s)));
+    public static Arbitrary<LstmCase> Arbitrary(int max = 8) => Arbitrary(Dims.Smallest, max);
+
+    /// <summary>Cases with sizes between <paramref name="least"/> and <paramref name="max"/>, shrinking toward <paramref name="least"/>.</summary>
+    /// <param name="least">The smallest value of each component, e.g. m ≥ 2 for a batch against its columns.</param>
+    /// <param name="max">Largest size of any component.</param>
+    public static Arbitrary<LstmCase> Arbitrary(Dims least, int max = 8)
+    {
+        var shapes = Shaped.Arbitrary(least, max);
+        return Arb.From(shapes.Generator.Select(s => new LstmCase(s)), c => shapes.Shrinker(c.Shape).Select(s => new LstmCase(s)));
+    }
 
     /// <inheritdoc />
     public override string ToString() => $"LstmCase({Shape})";

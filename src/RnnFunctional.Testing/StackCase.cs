@@ -112,8 +112,19 @@ public sealed record StackCase
     /// <param name="ragged">Whether each column draws its own length.</param>
     /// <param name="max">Largest size of any component.</param>
     public static Arbitrary<StackCase> Arbitrary(ImmutableArray<LayerSpec> architecture, bool ragged, int max = 8) =>
-        Arb.From(Shaped.Arbitrary(max).Generator.Select(s => new StackCase(s, architecture, ragged)),
-                 c => Shaped.Arbitrary(max).Shrinker(c.Shape).Select(s => new StackCase(s, architecture, ragged)));
+        Arbitrary(architecture, ragged, Dims.Smallest, max);
+
+    /// <summary>Cases of the given architecture with sizes between <paramref name="least"/> and <paramref name="max"/>, shrinking toward <paramref name="least"/>.</summary>
+    /// <param name="architecture">One spec per layer, bottom first.</param>
+    /// <param name="ragged">Whether each column draws its own length.</param>
+    /// <param name="least">The smallest value of each size (n_a is the largest hidden size), e.g. m ≥ 2 for a batch against its columns.</param>
+    /// <param name="max">Largest size of any component.</param>
+    public static Arbitrary<StackCase> Arbitrary(ImmutableArray<LayerSpec> architecture, bool ragged, Dims least, int max = 8)
+    {
+        var shapes = Shaped.Arbitrary(least, max);
+        return Arb.From(shapes.Generator.Select(s => new StackCase(s, architecture, ragged)),
+                        c => shapes.Shrinker(c.Shape).Select(s => new StackCase(s, architecture, ragged)));
+    }
 
     /// <summary>
     /// A layer of the given cell with parameters drawn at the scale of <see cref="RnnCase"/>, <see cref="LstmCase"/>

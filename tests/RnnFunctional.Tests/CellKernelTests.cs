@@ -5,6 +5,7 @@ using FsCheck.Xunit;
 using MathNet.Numerics.LinearAlgebra;
 using RnnFunctional.Kernels;
 using RnnFunctional.Testing;
+using static RnnFunctional.Testing.Compare;
 
 namespace RnnFunctional.Tests;
 
@@ -31,19 +32,6 @@ public sealed class GatedKernelArbitraries
 /// </summary>
 public sealed class CellKernelTests
 {
-    private static bool Same(Matrix<double> a, Matrix<double> b) =>
-        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount &&
-        a.ToColumnMajorArray().Select(BitConverter.DoubleToInt64Bits).SequenceEqual(b.ToColumnMajorArray().Select(BitConverter.DoubleToInt64Bits));
-
-    private static bool Same(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) => a.Length == b.Length && a.Zip(b, Same).All(x => x);
-
-    private static bool Same<T>(T a, T b) where T : IParameterTree<T> =>
-        Tree.Flatten(a).Select(BitConverter.DoubleToInt64Bits).SequenceEqual(Tree.Flatten(b).Select(BitConverter.DoubleToInt64Bits));
-
-    /// <summary>|a − b| ≤ 1e-12·max(1, |b|) for every entry: a sum of terms of order one, rounded in two orders.</summary>
-    private static bool Close<T>(T a, T b) where T : IParameterTree<T> =>
-        Tree.Flatten(a).Zip(Tree.Flatten(b)).All(p => Math.Abs(p.Item1 - p.Item2) <= 1e-12 * Math.Max(1, Math.Abs(p.Item2)));
-
     // ---- LSTM ----
 
     private static LstmState Zero(Matrix<double> a0) => new(Matrix<double>.Build.Dense(a0.RowCount, a0.ColumnCount), Matrix<double>.Build.Dense(a0.RowCount, a0.ColumnCount));
@@ -68,7 +56,7 @@ public sealed class CellKernelTests
         var generic = Recurrence.Backward(Lstm.Cell, Tree.ZerosLike(c.P), forward.Caches, c.Da, Zero(c.A0));
         return Same(fast.Dx, generic.Dx).Label("dx, same bits")
             .And((Same(fast.Da0, generic.DInit.A) && Same(fast.Dc0, generic.DInit.C)).Label("da0 and dc0, same bits"))
-            .And(Close(fast.Gradients, generic.Gradients).Label("parameter gradients to 1e-12"));
+            .And(Close(fast.Gradients, generic.Gradients, 1e-12).Label("parameter gradients to 1e-12"));
     }
 
     [Property(Arbitrary = [typeof(GatedKernelArbitraries)], MaxTest = 100)]
@@ -78,10 +66,10 @@ public sealed class CellKernelTests
         var scanned = Recurrence.Forward(Lstm.Cell, c.P, c.Xs, new LstmState(c.A0, c.C0));
         var head = Softmax.LossAndGradients(c.P.Wy, c.P.By, scanned.Outputs, c.Labels);
         var back = Recurrence.Backward(Lstm.Cell, Tree.ZerosLike(c.P), scanned.Caches, head.DStates, Zero(c.A0));
-        return fast.Loss.Equals(head.Loss).Label($"loss, same bits: {fast.Loss:R} and {head.Loss:R}")
+        return Same(fast.Loss, head.Loss).Label($"loss, same bits: {fast.Loss:R} and {head.Loss:R}")
             .And(Same(fast.Dx, back.Dx).Label("dx, same bits"))
             .And((Same(fast.Da0, back.DInit.A) && Same(fast.Dc0, back.DInit.C)).Label("da0 and dc0, same bits"))
-            .And(Close(fast.Gradients, back.Gradients with { Wy = head.DWy, By = head.DBy }).Label("parameter gradients to 1e-12"));
+            .And(Close(fast.Gradients, back.Gradients with { Wy = head.DWy, By = head.DBy }, 1e-12).Label("parameter gradients to 1e-12"));
     }
 
     // ---- GRU ----
@@ -105,7 +93,7 @@ public sealed class CellKernelTests
         var generic = Recurrence.Backward(Gru.Cell, Tree.ZerosLike(c.P), forward.Caches, c.Da, Matrix<double>.Build.Dense(c.A0.RowCount, c.A0.ColumnCount));
         return Same(fast.Dx, generic.Dx).Label("dx, same bits")
             .And(Same(fast.Da0, generic.DInit).Label("da0, same bits"))
-            .And(Close(fast.Gradients, generic.Gradients).Label("parameter gradients to 1e-12"));
+            .And(Close(fast.Gradients, generic.Gradients, 1e-12).Label("parameter gradients to 1e-12"));
     }
 
     [Property(Arbitrary = [typeof(GatedKernelArbitraries)], MaxTest = 100)]
@@ -115,10 +103,10 @@ public sealed class CellKernelTests
         var scanned = Recurrence.Forward(Gru.Cell, c.P, c.Xs, c.A0);
         var head = Softmax.LossAndGradients(c.P.Wy, c.P.By, scanned.Outputs, c.Labels);
         var back = Recurrence.Backward(Gru.Cell, Tree.ZerosLike(c.P), scanned.Caches, head.DStates, Matrix<double>.Build.Dense(c.A0.RowCount, c.A0.ColumnCount));
-        return fast.Loss.Equals(head.Loss).Label($"loss, same bits: {fast.Loss:R} and {head.Loss:R}")
+        return Same(fast.Loss, head.Loss).Label($"loss, same bits: {fast.Loss:R} and {head.Loss:R}")
             .And(Same(fast.Dx, back.Dx).Label("dx, same bits"))
             .And(Same(fast.Da0, back.DInit).Label("da0, same bits"))
-            .And(Close(fast.Gradients, back.Gradients with { Wy = head.DWy, By = head.DBy }).Label("parameter gradients to 1e-12"));
+            .And(Close(fast.Gradients, back.Gradients with { Wy = head.DWy, By = head.DBy }, 1e-12).Label("parameter gradients to 1e-12"));
     }
 
     [Property(MaxTest = 10)]
@@ -129,7 +117,7 @@ public sealed class CellKernelTests
             var (one, two) = (Gru.LossKernel(c.P, c.Xs, c.A0, c.Labels, threads: 1), Gru.LossKernel(c.P, c.Xs, c.A0, c.Labels, threads: 2));
             var forward = Gru.ForwardKernel(c.P, c.Xs, c.A0, threads: 2);
             var (backOne, backTwo) = (Gru.BackwardKernel(forward, c.Da, threads: 1), Gru.BackwardKernel(forward, c.Da, threads: 2));
-            return (one.Loss.Equals(two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0))
+            return (Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0))
                 .Label($"m={c.A0.ColumnCount}: LossAndGradients on one and two threads")
                 .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx)).Label("Backward on one and two threads"));
         });
@@ -144,10 +132,10 @@ public sealed class CellKernelTests
             p => (p.Wy, p.By), (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
         var init = new LstmState(c.A0, c.C0);
         var (fast, reference) = (LanguageModel.Lstm(c.V).LossAndGradients(c.Lstm, c.Batch, init), generic.LossAndGradients(c.Lstm, c.Batch, init));
-        return fast.Loss.Equals(reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
+        return Same(fast.Loss, reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
             .And((fast.Tokens == reference.Tokens).Label("tokens"))
             .And((Same(fast.Final.A, reference.Final.A) && Same(fast.Final.C, reference.Final.C)).Label("final state, same bits"))
-            .And(Close(fast.Gradients, reference.Gradients).Label("parameter gradients to 1e-12"));
+            .And(Close(fast.Gradients, reference.Gradients, 1e-12).Label("parameter gradients to 1e-12"));
     }
 
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
@@ -156,10 +144,10 @@ public sealed class CellKernelTests
         var generic = LanguageModel.FromCell(Gru.Cell, c.V, (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m),
             p => (p.Wy, p.By), (g, dWy, dBy) => g with { Wy = dWy, By = dBy });
         var (fast, reference) = (LanguageModel.Gru(c.V).LossAndGradients(c.Gru, c.Batch, c.A0), generic.LossAndGradients(c.Gru, c.Batch, c.A0));
-        return fast.Loss.Equals(reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
+        return Same(fast.Loss, reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
             .And((fast.Tokens == reference.Tokens).Label("tokens"))
             .And(Same(fast.Final, reference.Final).Label("final state, same bits"))
-            .And(Close(fast.Gradients, reference.Gradients).Label("parameter gradients to 1e-12"));
+            .And(Close(fast.Gradients, reference.Gradients, 1e-12).Label("parameter gradients to 1e-12"));
     }
 
     // ---- both cells: the batch split ----
@@ -178,7 +166,7 @@ public sealed class CellKernelTests
             var (one, two) = (Lstm.LossKernel(c.P, c.Xs, c.A0, c.C0, c.Labels, threads: 1), Lstm.LossKernel(c.P, c.Xs, c.A0, c.C0, c.Labels, threads: 2));
             var forward = Lstm.ForwardKernel(c.P, c.Xs, c.A0, c.C0, threads: 2);
             var (backOne, backTwo) = (Lstm.BackwardKernel(forward, c.Da, threads: 1), Lstm.BackwardKernel(forward, c.Da, threads: 2));
-            return (one.Loss.Equals(two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0) && Same(one.Dc0, two.Dc0))
+            return (Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0) && Same(one.Dc0, two.Dc0))
                 .Label($"m={c.A0.ColumnCount}: LossAndGradients on one and two threads")
                 .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx)).Label("Backward on one and two threads"));
         });

@@ -53,11 +53,6 @@ internal static class GradientChecks
             SequenceLeaves.Of("xs", dx).AddRange(initial.Select(s => Leaf.Of(s.Name, s.Gradient))));
     }
 
-    /// <summary>True when the matrices have the same shape and every entry agrees to <paramref name="tolerance"/> (relative above 1).</summary>
-    public static bool Close(Matrix<double> a, Matrix<double> b, double tolerance = 1e-12) =>
-        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount &&
-        a.Enumerate().Zip(b.Enumerate()).All(p => Math.Abs(p.Item1 - p.Item2) <= tolerance * Math.Max(1, Math.Abs(p.Item1)));
-
     /// <summary>Column j of m, as an n×1 matrix.</summary>
     public static Matrix<double> Column(Matrix<double> m, int j) => m.SubMatrix(0, m.RowCount, j, 1);
 }

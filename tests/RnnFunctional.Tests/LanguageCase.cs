@@ -88,24 +88,9 @@ public sealed class LanguageArbitraries
     public static Arbitrary<LanguageCase> Cases() => LanguageCase.Arbitrary(8);
 }
 
-/// <summary>Helpers shared by the training tests.</summary>
+/// <summary>Snapshots shared by the training tests (comparisons are <see cref="RnnFunctional.Testing.Compare"/>).</summary>
 internal static class Bits
 {
     /// <summary>The IEEE-754 bit patterns of every entry of a tree, for bit-for-bit comparisons.</summary>
     public static long[] Of<T>(T tree) where T : IParameterTree<T> => [.. Tree.Flatten(tree).Select(BitConverter.DoubleToInt64Bits)];
-
-    /// <summary>True when both trees hold bit-identical entries.</summary>
-    public static bool Same<T>(T a, T b) where T : IParameterTree<T> => Of(a).SequenceEqual(Of(b));
-
-    /// <summary>|a − b| ≤ tolerance·max(1, |a|).</summary>
-    public static bool Close(double a, double b, double tolerance = 1e-12) => Math.Abs(a - b) <= tolerance * Math.Max(1, Math.Abs(a));
-
-    /// <summary>Entry-wise <see cref="Close(double, double, double)"/> of two matrices of the same shape.</summary>
-    public static bool Close(Matrix<double> a, Matrix<double> b, double tolerance = 1e-12) =>
-        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount
-        && a.ToColumnMajorArray().Zip(b.ToColumnMajorArray(), (x, y) => Close(x, y, tolerance)).All(ok => ok);
-
-    /// <summary>Entry-wise <see cref="Close(double, double, double)"/>.</summary>
-    public static bool Close<T>(T a, T b, double tolerance = 1e-12) where T : IParameterTree<T> =>
-        Tree.Flatten(a).Zip(Tree.Flatten(b), (x, y) => Close(x, y, tolerance)).All(ok => ok);
 }

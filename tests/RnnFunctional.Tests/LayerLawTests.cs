@@ -4,6 +4,7 @@ using FsCheck.Fluent;
 using FsCheck.Xunit;
 using MathNet.Numerics.LinearAlgebra;
 using RnnFunctional.Testing;
+using static RnnFunctional.Testing.Compare;
 
 namespace RnnFunctional.Tests;
 
@@ -16,25 +17,14 @@ public sealed class LayerLawTests
 
     private static Matrix<double> Column(Matrix<double> m, int j) => m.SubMatrix(0, m.RowCount, j, 1);
 
-    private static bool Close(Matrix<double> a, Matrix<double> b, double tolerance = 1e-12) =>
-        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount &&
-        a.Enumerate().Zip(b.Enumerate()).All(p => Math.Abs(p.Item1 - p.Item2) <= tolerance * Math.Max(1, Math.Abs(p.Item1)));
-
-    private static bool Close(double a, double b, double tolerance = 1e-12) => Math.Abs(a - b) <= tolerance * Math.Max(1, Math.Abs(a));
-
     /// <summary>
-    /// Parameter gradients of the sequence kernels behind Rnn, Lstm and Gru are summed over time in another order than
-    /// the generic fold of a stack: equal to 1e-12 relative, every other result bit for bit.
+    /// The τ of <see cref="Compare.Close(Matrix{double},Matrix{double},double)"/>: parameter gradients of the sequence
+    /// kernels behind Rnn, Lstm and Gru are summed over time in another order than the generic fold of a stack (every
+    /// other result is compared bit for bit), and a ragged scan's columns against each column alone.
     /// </summary>
-    private static bool Close(double[] a, double[] b) =>
-        a.Length == b.Length && a.Zip(b).All(p => Math.Abs(p.Item1 - p.Item2) <= 1e-12 * Math.Max(1, Math.Abs(p.Item2)));
+    private const double Tolerance = 1e-12;
 
     private static bool IsZero(Matrix<double> m) => m.Enumerate().All(v => v == 0);
-
-    private static bool AllSame(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) => a.Length == b.Length && a.Zip(b).All(p => p.Item1.Equals(p.Item2));
-
-    private static bool AllSame(ImmutableArray<ImmutableArray<Matrix<double>>> a, ImmutableArray<ImmutableArray<Matrix<double>>> b) =>
-        a.Length == b.Length && a.Zip(b).All(p => AllSame(p.Item1, p.Item2));
 
     [Property(MaxTest = 100)]
     public Property RaggedBatchEqualsColumnsRunAlone() => StackLaws.RaggedBatchEqualsColumnsRunAlone(Mixed);
@@ -50,11 +40,11 @@ public sealed class LayerLawTests
             var losses = (Stack.Loss(c.P, c.Xs, c.Labels, c.Lengths, c.Initial), Stack.Loss(c.P, c.Xs, c.Labels, initial: c.Initial));
             var (raggedLoss, fullLoss) = (Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial), Stack.LossAndGradients(c.P, c.Xs, c.Labels, initial: c.Initial));
             var (raggedBack, fullBack) = (Stack.Backward(ragged, c.DTop), Stack.Backward(full, c.DTop));
-            return (AllSame(ragged.States, full.States) && AllSame(ragged.Final, full.Final) && AllSame(ragged.Predictions, full.Predictions)).Label("forward identical")
-                .And((raggedLoss.Loss.Equals(fullLoss.Loss) && losses.Item1.Equals(raggedLoss.Loss) && losses.Item2.Equals(fullLoss.Loss)
-                      && raggedLoss.Gradients == fullLoss.Gradients
-                      && AllSame(raggedLoss.Dx, fullLoss.Dx) && AllSame(raggedLoss.DInitial, fullLoss.DInitial)).Label("loss and gradients identical"))
-                .And((raggedBack.Gradients == fullBack.Gradients && AllSame(raggedBack.Dx, fullBack.Dx)).Label("backward identical"));
+            return (Same(ragged.States, full.States) && Same(ragged.Final, full.Final) && Same(ragged.Predictions, full.Predictions)).Label("forward identical")
+                .And((Same(raggedLoss.Loss, fullLoss.Loss) && Same(losses.Item1, raggedLoss.Loss) && Same(losses.Item2, fullLoss.Loss)
+                      && Same(raggedLoss.Gradients, fullLoss.Gradients)
+                      && Same(raggedLoss.Dx, fullLoss.Dx) && Same(raggedLoss.DInitial, fullLoss.DInitial)).Label("loss and gradients identical"))
+                .And((Same(raggedBack.Gradients, fullBack.Gradients) && Same(raggedBack.Dx, fullBack.Dx)).Label("backward identical"));
         });
 
     [Property(MaxTest = 100)]
@@ -71,11 +61,11 @@ public sealed class LayerLawTests
             // The stack's leaves are layers[0].Wax, layers[0].Waa, layers[0].Ba, Wy, By: the RNN's, its read-out last.
             static double[] AsRnn(StackParameters g) => Tree.Flatten(g);
             static double[] Of(RnnParameters g) => [.. g.Wax.ToColumnMajorArray(), .. g.Waa.ToColumnMajorArray(), .. g.Ba, .. g.Wya.ToColumnMajorArray(), .. g.By];
-            return (AllSame(forward.Top, rnnForward.States) && AllSame(forward.Predictions, rnnForward.Predictions)
-                    && forward.Final[0][0].Equals(rnnForward.States[^1])).Label("states, predictions and final state identical")
-                .And((AllSame(back.Dx, rnnBack.Dx) && back.DInitial[0][0].Equals(rnnBack.Da0) && Close(AsRnn(back.Gradients), Of(rnnBack.Gradients))).Label("backward identical (parameter gradients to 1e-12)"))
-                .And((loss.Loss.Equals(rnnLoss.Loss) && Close(AsRnn(loss.Gradients), Of(rnnLoss.Gradients))
-                      && AllSame(loss.Dx, rnnLoss.Dx) && loss.DInitial[0][0].Equals(rnnLoss.Da0)).Label("loss and gradients identical (parameter gradients to 1e-12)"));
+            return (Same(forward.Top, rnnForward.States) && Same(forward.Predictions, rnnForward.Predictions)
+                    && Same(forward.Final[0][0], rnnForward.States[^1])).Label("states, predictions and final state identical")
+                .And((Same(back.Dx, rnnBack.Dx) && Same(back.DInitial[0][0], rnnBack.Da0) && Close(AsRnn(back.Gradients), Of(rnnBack.Gradients), Tolerance)).Label("backward identical (parameter gradients to 1e-12)"))
+                .And((Same(loss.Loss, rnnLoss.Loss) && Close(AsRnn(loss.Gradients), Of(rnnLoss.Gradients), Tolerance)
+                      && Same(loss.Dx, rnnLoss.Dx) && Same(loss.DInitial[0][0], rnnLoss.Da0)).Label("loss and gradients identical (parameter gradients to 1e-12)"));
         });
 
     [Property(MaxTest = 100)]
@@ -88,12 +78,12 @@ public sealed class LayerLawTests
             var (back, lstmBack) = (Stack.Backward(forward, c.Da), Lstm.Backward(lstmForward, c.Da));
             var (loss, lstmLoss) = (Stack.LossAndGradients(stack, c.Xs, c.Labels, initial: initial), Lstm.LossAndGradients(c.P, c.Xs, c.A0, c.C0, c.Labels));
             // The stack's leaves are the LSTM's with layers[0]. in front, in the same order, the read-out last.
-            return (AllSame(forward.Top, lstmForward.States) && AllSame(forward.Predictions, lstmForward.Predictions)
-                    && forward.Final[0][0].Equals(lstmForward.States[^1]) && forward.Final[0][1].Equals(lstmForward.Cells[^1])).Label("states, predictions and final state identical")
-                .And((AllSame(back.Dx, lstmBack.Dx) && AllSame(back.DInitial[0], [lstmBack.Da0, lstmBack.Dc0])
-                      && Close(Tree.Flatten(back.Gradients), Tree.Flatten(lstmBack.Gradients))).Label("backward identical (parameter gradients to 1e-12)"))
-                .And((loss.Loss.Equals(lstmLoss.Loss) && Close(Tree.Flatten(loss.Gradients), Tree.Flatten(lstmLoss.Gradients))
-                      && AllSame(loss.Dx, lstmLoss.Dx) && AllSame(loss.DInitial[0], [lstmLoss.Da0, lstmLoss.Dc0])).Label("loss and gradients identical (parameter gradients to 1e-12)"));
+            return (Same(forward.Top, lstmForward.States) && Same(forward.Predictions, lstmForward.Predictions)
+                    && Same(forward.Final[0][0], lstmForward.States[^1]) && Same(forward.Final[0][1], lstmForward.Cells[^1])).Label("states, predictions and final state identical")
+                .And((Same(back.Dx, lstmBack.Dx) && Same(back.DInitial[0], [lstmBack.Da0, lstmBack.Dc0])
+                      && Close(Tree.Flatten(back.Gradients), Tree.Flatten(lstmBack.Gradients), Tolerance)).Label("backward identical (parameter gradients to 1e-12)"))
+                .And((Same(loss.Loss, lstmLoss.Loss) && Close(Tree.Flatten(loss.Gradients), Tree.Flatten(lstmLoss.Gradients), Tolerance)
+                      && Same(loss.Dx, lstmLoss.Dx) && Same(loss.DInitial[0], [lstmLoss.Da0, lstmLoss.Dc0])).Label("loss and gradients identical (parameter gradients to 1e-12)"));
         });
 
     [Property(MaxTest = 100)]
@@ -105,11 +95,11 @@ public sealed class LayerLawTests
             var (forward, gruForward) = (Stack.Forward(stack, c.Xs, initial: initial), Gru.Forward(c.P, c.Xs, c.A0));
             var (back, gruBack) = (Stack.Backward(forward, c.Da), Gru.Backward(gruForward, c.Da));
             var (loss, gruLoss) = (Stack.LossAndGradients(stack, c.Xs, c.Labels, initial: initial), Gru.LossAndGradients(c.P, c.Xs, c.A0, c.Labels));
-            return (AllSame(forward.Top, gruForward.States) && AllSame(forward.Predictions, gruForward.Predictions)).Label("states and predictions identical")
-                .And((AllSame(back.Dx, gruBack.Dx) && back.DInitial[0][0].Equals(gruBack.Da0)
-                      && Close(Tree.Flatten(back.Gradients), Tree.Flatten(gruBack.Gradients))).Label("backward identical (parameter gradients to 1e-12)"))
-                .And((loss.Loss.Equals(gruLoss.Loss) && Close(Tree.Flatten(loss.Gradients), Tree.Flatten(gruLoss.Gradients))
-                      && AllSame(loss.Dx, gruLoss.Dx) && loss.DInitial[0][0].Equals(gruLoss.Da0)).Label("loss and gradients identical (parameter gradients to 1e-12)"));
+            return (Same(forward.Top, gruForward.States) && Same(forward.Predictions, gruForward.Predictions)).Label("states and predictions identical")
+                .And((Same(back.Dx, gruBack.Dx) && Same(back.DInitial[0][0], gruBack.Da0)
+                      && Close(Tree.Flatten(back.Gradients), Tree.Flatten(gruBack.Gradients), Tolerance)).Label("backward identical (parameter gradients to 1e-12)"))
+                .And((Same(loss.Loss, gruLoss.Loss) && Close(Tree.Flatten(loss.Gradients), Tree.Flatten(gruLoss.Gradients), Tolerance)
+                      && Same(loss.Dx, gruLoss.Dx) && Same(loss.DInitial[0][0], gruLoss.Da0)).Label("loss and gradients identical (parameter gradients to 1e-12)"));
         });
 
     [Property(MaxTest = 100)]
@@ -125,9 +115,9 @@ public sealed class LayerLawTests
             var reversed = c.Xs.Reverse().ToImmutableArray();
             var rev = Stack.Forward(Alone(bi.Reverse), reversed, initial: [c.Initial[0][kf..]]);
             var T = c.Xs.Length;
-            var forwardHalf = forward.Top.Select((h, t) => h.SubMatrix(0, nf, 0, h.ColumnCount).Equals(fwd.Top[t])).All(x => x);
-            var reverseHalf = forward.Top.Select((h, t) => h.SubMatrix(nf, nr, 0, h.ColumnCount).Equals(rev.Top[T - 1 - t])).All(x => x);
-            var finals = AllSame(forward.Final[0][..kf], fwd.Final[0]) && AllSame(forward.Final[0][kf..(kf + kr)], rev.Final[0]);
+            var forwardHalf = forward.Top.Select((h, t) => Same(h.SubMatrix(0, nf, 0, h.ColumnCount), fwd.Top[t])).All(x => x);
+            var reverseHalf = forward.Top.Select((h, t) => Same(h.SubMatrix(nf, nr, 0, h.ColumnCount), rev.Top[T - 1 - t])).All(x => x);
+            var finals = Same(forward.Final[0][..kf], fwd.Final[0]) && Same(forward.Final[0][kf..(kf + kr)], rev.Final[0]);
             return forwardHalf.Label("forward half = forward scan")
                 .And(reverseHalf.Label("reverse half = forward scan of the reversed sequence, re-reversed"))
                 .And(finals.Label("final states of both directions"));
@@ -142,8 +132,8 @@ public sealed class LayerLawTests
             var zero = Matrix<double>.Build.Dense(c.A0.RowCount, c.A0.ColumnCount);
             var (rb, pb) = (Ragged.Backward(Rnn.Cell, Tree.ZerosLike(c.P), ragged.Caches, c.Da, zero),
                             Recurrence.Backward(Rnn.Cell, Tree.ZerosLike(c.P), plain.Caches, c.Da, zero));
-            return (AllSame(ragged.Outputs, plain.Outputs) && ragged.Final.Equals(plain.Final)).Label("forward identical")
-                .And((AllSame(rb.Dx, pb.Dx) && rb.DInit.Equals(pb.DInit) && rb.Gradients == pb.Gradients).Label("backward identical"));
+            return (Same(ragged.Outputs, plain.Outputs) && Same(ragged.Final, plain.Final)).Label("forward identical")
+                .And((Same(rb.Dx, pb.Dx) && Same(rb.DInit, pb.DInit) && Same(rb.Gradients, pb.Gradients)).Label("backward identical"));
         });
 
     [Property(MaxTest = 100)]
@@ -157,8 +147,8 @@ public sealed class LayerLawTests
                 var length = c.Lengths[j];
                 var xs = r.Xs[..length].Reverse().Select(x => Column(x, j)).ToImmutableArray();
                 var alone = Recurrence.Forward(Rnn.Cell, r.P, xs, Column(r.A0, j));
-                return scanned.Outputs.Select((o, t) => t < length ? Close(Column(o, j), alone.Outputs[length - 1 - t]) : IsZero(Column(o, j))).All(x => x)
-                       && Close(Column(scanned.Final, j), alone.Final);
+                return scanned.Outputs.Select((o, t) => t < length ? Close(Column(o, j), alone.Outputs[length - 1 - t], Tolerance) : IsZero(Column(o, j))).All(x => x)
+                       && Close(Column(scanned.Final, j), alone.Final, Tolerance);
             }).Label("column j = forward scan of its own steps reversed, zero past its end");
         });
 
@@ -169,7 +159,7 @@ public sealed class LayerLawTests
             var forward = Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial);
             var masked = c.DTop.Select((d, t) => d.MapIndexed((_, j, v) => t < c.Lengths[j] ? v : 0.0)).ToImmutableArray();
             var (g, gm) = (Stack.Backward(forward, c.DTop), Stack.Backward(forward, masked));
-            return (g.Gradients == gm.Gradients && AllSame(g.Dx, gm.Dx) && AllSame(g.DInitial, gm.DInitial)).Label("identical gradients");
+            return (Same(g.Gradients, gm.Gradients) && Same(g.Dx, gm.Dx) && Same(g.DInitial, gm.DInitial)).Label("identical gradients");
         });
 
     [Property(MaxTest = 100)]
@@ -178,7 +168,7 @@ public sealed class LayerLawTests
         {
             var other = c.Xs.Select((x, t) => x.MapIndexed((i, j, v) => t < c.Lengths[j] ? v : 100.0 * (i + 1))).ToImmutableArray();
             var (a, b) = (Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.Lengths, c.Initial), Stack.LossAndGradients(c.P, other, c.Labels, c.Lengths, c.Initial));
-            return (a.Loss.Equals(b.Loss) && a.Gradients == b.Gradients && AllSame(a.Dx, b.Dx)).Label("identical loss and gradients");
+            return (Same(a.Loss, b.Loss) && Same(a.Gradients, b.Gradients) && Same(a.Dx, b.Dx)).Label("identical loss and gradients");
         });
 
     [Property(MaxTest = 100)]

@@ -32,8 +32,8 @@ public sealed class LossTests
         var sum = Losses.SoftmaxCrossEntropy(logits, c.Labels[0], Reduction.Sum);
         var mean = Losses.SoftmaxCrossEntropy(logits, c.Labels[0], Reduction.Mean);
         var byHand = Enumerable.Range(0, logits.ColumnCount).Sum(j => -Math.Log(Softmax.Columns(logits).Column(j)[c.Labels[0][j]]));
-        return Bits.Close(mean.Loss, sum.Loss / logits.ColumnCount).Label("mean = sum / m")
-            .And(Bits.Close(sum.Loss, byHand, 1e-12).Label($"sum {sum.Loss} = Σ −log softmax {byHand}"));
+        return Compare.Close(mean.Loss, sum.Loss / logits.ColumnCount, 1e-12).Label("mean = sum / m")
+            .And(Compare.Close(sum.Loss, byHand, 1e-12).Label($"sum {sum.Loss} = Σ −log softmax {byHand}"));
     }
 
     [Property(Arbitrary = [typeof(RnnArbitraries)], MaxTest = 100)]
@@ -48,8 +48,8 @@ public sealed class LossTests
             leaves => Losses.MeanSquaredError(SequenceLeaves.Read(leaves, 0, predictions.Length), halves).Loss,
             SequenceLeaves.Of("predictions", predictions), SequenceLeaves.Of("predictions", mse.Gradients), GradCheckOptions.Ridders);
         return GradientProperty.Holds(check)
-            .And(Bits.Close(mse.Loss, byHand).Label($"mean {mse.Loss} = {byHand}"))
-            .And(Bits.Close(Losses.MeanSquaredError(predictions, halves, Reduction.Sum).Loss, byHand * count, 1e-11).Label("sum = mean · count"))
+            .And(Compare.Close(mse.Loss, byHand, 1e-12).Label($"mean {mse.Loss} = {byHand}"))
+            .And(Compare.Close(Losses.MeanSquaredError(predictions, halves, Reduction.Sum).Loss, byHand * count, 1e-11).Label("sum = mean · count"))
             .And((mse.Count == count).Label("count of entries"));
     }
 

@@ -5,6 +5,7 @@ using FsCheck.Xunit;
 using MathNet.Numerics.LinearAlgebra;
 using RnnFunctional.Kernels;
 using RnnFunctional.Testing;
+using static RnnFunctional.Testing.Compare;
 
 namespace RnnFunctional.Tests;
 
@@ -27,19 +28,6 @@ public sealed class RnnKernelArbitraries
 /// </summary>
 public sealed class RnnKernelTests
 {
-    private static bool Same(Matrix<double> a, Matrix<double> b) =>
-        a.RowCount == b.RowCount && a.ColumnCount == b.ColumnCount &&
-        a.ToColumnMajorArray().Select(BitConverter.DoubleToInt64Bits).SequenceEqual(b.ToColumnMajorArray().Select(BitConverter.DoubleToInt64Bits));
-
-    private static bool Same(ImmutableArray<Matrix<double>> a, ImmutableArray<Matrix<double>> b) => a.Length == b.Length && a.Zip(b, Same).All(x => x);
-
-    private static bool Same(RnnParameters a, RnnParameters b) =>
-        Tree.Flatten(a).Select(BitConverter.DoubleToInt64Bits).SequenceEqual(Tree.Flatten(b).Select(BitConverter.DoubleToInt64Bits));
-
-    /// <summary>|a − b| ≤ 1e-12·max(1, |b|) for every entry: a sum of terms of order one, rounded in two orders.</summary>
-    private static bool Close(RnnParameters a, RnnParameters b) =>
-        Tree.Flatten(a).Zip(Tree.Flatten(b)).All(p => Math.Abs(p.Item1 - p.Item2) <= 1e-12 * Math.Max(1, Math.Abs(p.Item2)));
-
     private static ScannedGradient<RnnParameters, Matrix<double>> GenericBackward(RnnParameters p, ImmutableArray<RnnCache> caches,
         ImmutableArray<Matrix<double>> da, int m) =>
         Recurrence.Backward(Rnn.Cell, Tree.ZerosLike(p), caches, da, Matrix<double>.Build.Dense(p.HiddenSize, m));
@@ -75,7 +63,7 @@ public sealed class RnnKernelTests
         var generic = GenericBackward(c.P, forward.Caches, c.Da, c.A0.ColumnCount);
         return Same(fast.Dx, generic.Dx).Label("dx, same bits")
             .And(Same(fast.Da0, generic.DInit).Label("da0, same bits"))
-            .And(Close(fast.Gradients, generic.Gradients).Label("parameter gradients to 1e-12"))
+            .And(Close(fast.Gradients, generic.Gradients, 1e-12).Label("parameter gradients to 1e-12"))
             .And((fast.Gradients.Activation == c.P.Activation).Label("activation kept"));
     }
 
@@ -90,7 +78,7 @@ public sealed class RnnKernelTests
         return (BitConverter.DoubleToInt64Bits(fast.Loss) == BitConverter.DoubleToInt64Bits(head.Loss)).Label($"loss, same bits: {fast.Loss:R} and {head.Loss:R}")
             .And(Same(fast.Dx, back.Dx).Label("dx, same bits"))
             .And(Same(fast.Da0, back.DInit).Label("da0, same bits"))
-            .And(Close(fast.Gradients, generic).Label("parameter gradients to 1e-12"));
+            .And(Close(fast.Gradients, generic, 1e-12).Label("parameter gradients to 1e-12"));
     }
 
     /// <summary>Checkpoint distances from 1 (every state kept) to beyond T (one segment), and sequences long enough for several time blocks.</summary>
@@ -119,7 +107,7 @@ public sealed class RnnKernelTests
             var c = t.Case;
             var full = Rnn.LossAndGradients(c.P, c.Xs, c.A0, c.Labels);
             var checkpointed = Rnn.LossAndGradientsCheckpointed(c.P, c.Xs, c.A0, c.Labels, t.Every);
-            return (full.Loss.Equals(checkpointed.Loss) && Same(full.Gradients, checkpointed.Gradients) && Same(full.Dx, checkpointed.Dx)
+            return (Same(full.Loss, checkpointed.Loss) && Same(full.Gradients, checkpointed.Gradients) && Same(full.Dx, checkpointed.Dx)
                     && Same(full.Da0, checkpointed.Da0))
                 .Label($"T={c.Xs.Length} every={t.Every}: loss, gradients, dx and da0 bitwise identical");
         });
@@ -142,9 +130,9 @@ public sealed class RnnKernelTests
             var forward = Rnn.ForwardKernel(c.P, c.Xs, c.A0, threads: 1);
             var backwardOne = Rnn.BackwardKernel(forward, c.Da, threads: 1);
             var backwardTwo = Rnn.BackwardKernel(Rnn.ForwardKernel(c.P, c.Xs, c.A0, threads: 2), c.Da, threads: 2);
-            return (one.Loss.Equals(two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0))
+            return (Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0))
                 .Label($"m={c.A0.ColumnCount}: LossAndGradients on one and two threads")
-                .And((checkpointed.Loss.Equals(one.Loss) && Same(checkpointed.Gradients, one.Gradients)).Label($"checkpointed every {every} on two threads"))
+                .And((Same(checkpointed.Loss, one.Loss) && Same(checkpointed.Gradients, one.Gradients)).Label($"checkpointed every {every} on two threads"))
                 .And((Same(backwardOne.Gradients, backwardTwo.Gradients) && Same(backwardOne.Dx, backwardTwo.Dx)).Label("Backward on one and two threads"));
         });
 
@@ -156,9 +144,9 @@ public sealed class RnnKernelTests
             var scanned = Recurrence.Forward(Rnn.Cell, c.P, c.Xs, c.A0);
             var head = Softmax.LossAndGradients(c.P.Wya, c.P.By, scanned.Outputs, c.Labels);
             var back = GenericBackward(c.P, scanned.Caches, head.DStates, c.A0.ColumnCount);
-            return fast.Loss.Equals(head.Loss).Label("loss, same bits")
+            return Same(fast.Loss, head.Loss).Label("loss, same bits")
                 .And(Same(fast.Dx, back.Dx).Label("dx, same bits"))
-                .And(Close(fast.Gradients, back.Gradients with { Wya = head.DWy, By = head.DBy }).Label("parameter gradients to 1e-12"));
+                .And(Close(fast.Gradients, back.Gradients with { Wya = head.DWy, By = head.DBy }, 1e-12).Label("parameter gradients to 1e-12"));
         });
 
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
@@ -167,10 +155,10 @@ public sealed class RnnKernelTests
         var generic = LanguageModel.FromCell(Rnn.Cell, c.V, (p, m) => Matrix<double>.Build.Dense(p.HiddenSize, m), p => (p.Wya, p.By),
             (g, dWy, dBy) => g with { Wya = dWy, By = dBy });
         var (fast, reference) = (c.Model.LossAndGradients(c.P, c.Batch, c.A0), generic.LossAndGradients(c.P, c.Batch, c.A0));
-        return fast.Loss.Equals(reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
+        return Same(fast.Loss, reference.Loss).Label($"loss, same bits: {fast.Loss:R} and {reference.Loss:R}")
             .And((fast.Tokens == reference.Tokens).Label("tokens"))
             .And(Same(fast.Final, reference.Final).Label("final state, same bits"))
-            .And(Close(fast.Gradients, reference.Gradients).Label("parameter gradients to 1e-12"));
+            .And(Close(fast.Gradients, reference.Gradients, 1e-12).Label("parameter gradients to 1e-12"));
     }
 
     [Property(Arbitrary = [typeof(RnnArbitraries)], MaxTest = 30)]
