@@ -225,8 +225,8 @@ public sealed class LayerLawTests
         var (a, b) = (new StackParameters([generic], p.Wya, p.By), new StackParameters([Layer.Rnn(p)], p.Wya, p.By));
         var (la, lb) = (Stack.LossAndGradients(a, c.Xs, c.Labels), Stack.LossAndGradients(b, c.Xs, c.Labels));
         Assert.Equal(la.Loss, lb.Loss);
-        Assert.True(Close(Tree.Flatten(la.Gradients), Tree.Flatten(lb.Gradients)), "parameter gradients of the fold and the driver to 1e-12");
-        Assert.True(AllSame(la.Dx, lb.Dx), "dx of the fold and the driver, same bits");
+        Assert.True(Compare.Close(la.Gradients, lb.Gradients, 1e-12), "parameter gradients of the fold and the driver to 1e-12");
+        Assert.True(Compare.Same(la.Dx, lb.Dx), "dx of the fold and the driver, same bits");
         Assert.Equal(a.ToLeaves().Select(l => l.Name), b.ToLeaves().Select(l => l.Name));
     }
 }

@@ -13,10 +13,8 @@ namespace RnnFunctional.Tests;
 /// later Backward; after Backward, writing into its results changes no later Backward.
 /// </summary>
 /// <remarks>
-/// The laws marked "pending the kernel fix" fail today (issue 10: <c>RnnCache.Xt</c> is the caller's x⟨t⟩,
-/// <c>APrev</c> is a⟨0⟩, <c>A</c> is the returned state, the forward results hold the caller's parameters, and the
-/// predictions are computed lazily from the returned states); enable them with the kernel change that copies what
-/// it keeps.
+/// The sequence driver keeps copies of what a backward reads (inputs, initial states, parameters, its own states), and
+/// a forward result hands out caches and predictions computed from those copies when first read.
 /// </remarks>
 public sealed class MutationLawTests
 {
@@ -99,14 +97,14 @@ public sealed class MutationLawTests
 
     private static Writable RnnInputs(RnnCase c) => Parameters(c.P).And(c.Xs).And(c.A0);
 
-    // pending the kernel fix: [Property(MaxTest = 30)]
+    [Property(MaxTest = 30)]
     public Property RnnPredictionsIgnoreWritesAfterForward() =>
         Prop.ForAll(Shaped.Arbitrary(), shape => MutationLaws.ResultsIndependentOfMutation(
             () => new RnnCase(shape), c => Rnn.Forward(c.P, c.Xs, c.A0),
             (c, f) => RnnInputs(c).And(f.States).And(Writable.Reachable(f.Caches)),
             (_, f) => Entries(f.Predictions)));
 
-    // pending the kernel fix: [Property(MaxTest = 30)]
+    [Property(MaxTest = 30)]
     public Property RnnBackwardIgnoresWritesAfterForward() =>
         Prop.ForAll(Shaped.Arbitrary(), shape => MutationLaws.ResultsIndependentOfMutation(
             () => new RnnCase(shape), c => Rnn.Forward(c.P, c.Xs, c.A0),
@@ -126,14 +124,14 @@ public sealed class MutationLawTests
 
     private static Writable LstmInputs(LstmCase c) => Parameters(c.P).And(c.Xs).And(c.A0, c.C0);
 
-    // pending the kernel fix: [Property(MaxTest = 30)]
+    [Property(MaxTest = 30)]
     public Property LstmPredictionsIgnoreWritesAfterForward() =>
         Prop.ForAll(Shaped.Arbitrary(), shape => MutationLaws.ResultsIndependentOfMutation(
             () => new LstmCase(shape), c => Lstm.Forward(c.P, c.Xs, c.A0, c.C0),
             (c, f) => LstmInputs(c).And(f.States).And(f.Cells).And(Writable.Reachable(f.Caches)),
             (_, f) => Entries(f.Predictions)));
 
-    // pending the kernel fix: [Property(MaxTest = 30)]
+    [Property(MaxTest = 30)]
     public Property LstmBackwardIgnoresWritesAfterForward() =>
         Prop.ForAll(Shaped.Arbitrary(), shape => MutationLaws.ResultsIndependentOfMutation(
             () => new LstmCase(shape), c => Lstm.Forward(c.P, c.Xs, c.A0, c.C0),
@@ -154,14 +152,14 @@ public sealed class MutationLawTests
 
     private static Writable GruInputs(GruCase c) => Parameters(c.P).And(c.Xs).And(c.A0);
 
-    // pending the kernel fix: [Property(MaxTest = 30)]
+    [Property(MaxTest = 30)]
     public Property GruPredictionsIgnoreWritesAfterForward() =>
         Prop.ForAll(Shaped.Arbitrary(), shape => MutationLaws.ResultsIndependentOfMutation(
             () => new GruCase(shape), c => Gru.Forward(c.P, c.Xs, c.A0),
             (c, f) => GruInputs(c).And(f.States).And(Writable.Reachable(f.Caches)),
             (_, f) => Entries(f.Predictions)));
 
-    // pending the kernel fix: [Property(MaxTest = 30)]
+    [Property(MaxTest = 30)]
     public Property GruBackwardIgnoresWritesAfterForward() =>
         Prop.ForAll(Shaped.Arbitrary(), shape => MutationLaws.ResultsIndependentOfMutation(
             () => new GruCase(shape), c => Gru.Forward(c.P, c.Xs, c.A0),
@@ -188,7 +186,7 @@ public sealed class MutationLawTests
             (c, f) => StackInputs(c).And(f.States.SelectMany(layer => layer)).And(f.Final.SelectMany(parts => parts)),
             (_, f) => Entries(f.Predictions)));
 
-    // pending the kernel fix: [Property(MaxTest = 30)]
+    [Property(MaxTest = 30)]
     public Property StackBackwardIgnoresWritesAfterForward() =>
         Prop.ForAll(Shaped.Arbitrary(), shape => MutationLaws.ResultsIndependentOfMutation(
             () => new StackCase(shape, Mixed, ragged: true), c => Stack.Forward(c.P, c.Xs, c.Lengths, c.Initial),
