@@ -61,6 +61,16 @@ public static class Safetensors
     }
 
     /// <summary>
+    /// A parameter tree shaped like <paramref name="template"/> read from a file written with
+    /// <see cref="SafetensorsFile.OfTree{T}"/> (<see cref="Load"/> then <see cref="SafetensorsFile.ReadInto{T}"/>).
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="template">A tree of the expected structure (its values are ignored).</param>
+    [Pure]
+    public static Validation<Error, T> LoadInto<T>(string path, T template) where T : IParameterTree<T> =>
+        Load(path).Match(file => file.ReadInto(template), error => Validation<Error, T>.Fail(LanguageExt.Prelude.Seq1(error)));
+
+    /// <summary>
     /// The bytes of a file: the metadata and the tensors in ordinal name order, the header padded with spaces to a
     /// multiple of 8 bytes; or an error when a tensor's dtype is not written (F16, BF16) or a name is not valid Unicode.
     /// </summary>

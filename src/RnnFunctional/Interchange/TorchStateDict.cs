@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
 using LanguageExt;
 using LanguageExt.Common;
+using static LanguageExt.Prelude;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace RnnFunctional;
@@ -85,6 +86,31 @@ public static class TorchStateDict
         layout is null
             ? Fail<StackParameters>(["expected layout to be a TorchLayout but got null"])
             : TorchReader.Read(tensors, layout.Cell, layout.Prefix, layout.ReadOut);
+
+    /// <summary>
+    /// A stack read from a safetensors file of a PyTorch <c>state_dict</c> (<c>safetensors.torch.save_file(model.state_dict(), path)</c>):
+    /// <see cref="Safetensors.Load"/> then <see cref="ToStack"/>, every problem of either reported.
+    /// </summary>
+    /// <param name="path">The safetensors file.</param>
+    /// <param name="layout">The module, its prefix and the read-out's prefix.</param>
+    [Pure]
+    public static Validation<Error, StackParameters> Load(string path, TorchLayout layout) =>
+        Safetensors.Load(path).Match(file => ToStack(file.Tensors, layout), error => Validation<Error, StackParameters>.Fail(Seq1(error)));
+
+    /// <summary>
+    /// Writes a stack's <c>state_dict</c> (<see cref="FromStack"/>) to a safetensors file, atomically
+    /// (<see cref="Safetensors.Save"/>): PyTorch reads it with <c>model.load_state_dict(safetensors.torch.load_file(path))</c>.
+    /// </summary>
+    /// <param name="path">Destination file.</param>
+    /// <param name="p">The stack.</param>
+    /// <param name="layout">The module, its prefix and the read-out's prefix.</param>
+    /// <param name="bias">Whether the module has biases.</param>
+    /// <param name="dtype">F32 for a float PyTorch model, F64 (exact) for a <c>model.double()</c>.</param>
+    /// <param name="metadata">The file's <c>__metadata__</c>; omitted, none.</param>
+    public static Validation<Error, Unit> Save(string path, StackParameters p, TorchLayout layout, bool bias = true,
+        SafetensorsDType dtype = SafetensorsDType.F64, IEnumerable<KeyValuePair<string, string>>? metadata = null) =>
+        FromStack(p, layout, bias, dtype).Bind(tensors => Safetensors.Save(path, SafetensorsFile.Of(tensors, metadata))
+            .Match(Validation<Error, Unit>.Success, error => Validation<Error, Unit>.Fail(Seq1(error))));
 
     /// <summary>
     /// The layers alone read from the <c>state_dict</c> of a recurrent module (<c>lstm.state_dict()</c>, with no
