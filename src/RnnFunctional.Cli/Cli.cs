@@ -18,6 +18,7 @@ public static class Cli
           train      train a character-level language model (default corpus: dinosaur names)
           sample     sample names from a trained model file
           gradcheck  check each cell's gradients against finite differences on a small random model
+          export     write a trained model file as a safetensors file
 
         Run 'rnnf <command> --help' for the options of a command.
 
@@ -48,8 +49,9 @@ public static class Cli
                     "train" => TrainCommand.Run(rest, terminal),
                     "sample" => SampleCommand.Run(rest, terminal),
                     "gradcheck" => GradCheckCommand.Run(rest, terminal),
+                    "export" => ExportCommand.Run(rest, terminal),
                     "--help" or "-h" or "help" => Help(terminal, 0),
-                    var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample or gradcheck; see rnnf --help)")),
+                    var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample, gradcheck or export; see rnnf --help)")),
                 };
         }
         catch (Exception e)

@@ -97,7 +97,17 @@ internal static class Models
     private sealed class Loader<R>(ModelDocument document, IModelUse<R> use) : IModelUse<Fin<R>>
     {
         public Fin<R> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams template) where TParams : IParameterTree<TParams> =>
-            document.ReadInto(template).Map(p => use.Use(spec, model, p));
+            InTreeOrder(document, template).ReadInto(template).Map(p => use.Use(spec, model, p));
+
+        /// <summary>The document's leaves in the template's order when it holds every name once (a safetensors file's are in name order).</summary>
+        private static ModelDocument InTreeOrder<TParams>(ModelDocument document, TParams template) where TParams : IParameterTree<TParams>
+        {
+            var byName = document.Leaves.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First());
+            var names = template.ToLeaves().Select(l => l.Name).ToArray();
+            return byName.Count == document.Leaves.Length && names.Length == byName.Count && names.All(byName.ContainsKey)
+                ? document with { Leaves = [.. names.Select(n => byName[n])] }
+                : document;
+        }
     }
 
     /// <summary>For each cell type, the gradient check of a small random model's loss on a ragged batch of random tokens.</summary>

@@ -12,7 +12,7 @@ internal static class SampleCommand
 {
     public static readonly ImmutableArray<OptionSpec> Specs =
     [
-        new("model", "FILE", "a model file written by rnnf train (required)"),
+        new("model", "FILE", "a model file written by rnnf train, or a .safetensors file written by rnnf export (required)"),
         new("count", "N", "number of names, in [1, 100000]", "10"),
         new("temperature", "T", "sampling temperature, in [0, 10] (0 = always the likeliest character)", "0.8"),
         new("seed", "S", "seed of the sampler; the same seed gives the same names", "1"),
@@ -39,7 +39,7 @@ internal static class SampleCommand
         }
         var result =
             from options in Parse(args).ToFin()
-            from document in ModelFile.Load(options.Model)
+            from document in ExportCommand.LoadAny(options.Model)
             from names in Models.Load(document, new Sample(options))
             select names;
         return result.Match(names =>

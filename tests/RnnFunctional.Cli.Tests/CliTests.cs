@@ -207,11 +207,12 @@ public sealed class CliTests : IDisposable
     [InlineData("train")]
     [InlineData("sample")]
     [InlineData("gradcheck")]
+    [InlineData("export")]
     public void HelpDocumentsEveryOption(string command)
     {
         var r = Run(command, "--help");
         Assert.Equal(0, r.ExitCode);
-        var specs = command switch { "train" => TrainCommand.Specs, "sample" => SampleCommand.Specs, _ => GradCheckCommand.Specs };
+        var specs = command switch { "train" => TrainCommand.Specs, "sample" => SampleCommand.Specs, "export" => ExportCommand.Specs, _ => GradCheckCommand.Specs };
         Assert.All(specs, s => Assert.Contains($"--{s.Name} {s.Placeholder}", r.Out));
         Assert.Contains("Usage: rnnf", Run("--help").Out);
     }

@@ -1,0 +1,334 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Unicode;
+using LanguageExt;
+using LanguageExt.Common;
+
+namespace RnnFunctional;
+
+/// <summary>
+/// The safetensors layout, byte for byte: parsing with every check made before anything is allocated from a number
+/// the file declares, and serialization.
+/// </summary>
+internal static class SafetensorsFormat
+{
+    /// <summary>The largest header read, as the reference implementation (100 MB).</summary>
+    public const long MaxHeaderLength = 100_000_000;
+
+    /// <summary>The product of the dimensions, or null when it overflows a 64-bit integer.</summary>
+    public static long? Product(IEnumerable<long> dims)
+    {
+        var all = dims.ToArray();
+        if (all.Any(d => d == 0)) return 0;
+        var product = 1L;
+        foreach (var d in all)
+        {
+            if (d < 0 || product > long.MaxValue / d) return null;
+            product *= d;
+        }
+        return product;
+    }
+
+    public static int Size(SafetensorsDType dtype) => dtype switch
+    {
+        SafetensorsDType.F64 => 8,
+        SafetensorsDType.F32 => 4,
+        _ => 2,
+    };
+
+    private static readonly ImmutableDictionary<string, SafetensorsDType> DTypes = new Dictionary<string, SafetensorsDType>
+    {
+        ["F64"] = SafetensorsDType.F64, ["F32"] = SafetensorsDType.F32, ["F16"] = SafetensorsDType.F16, ["BF16"] = SafetensorsDType.BF16,
+    }.ToImmutableDictionary(StringComparer.Ordinal);
+
+    /// <summary>A tensor entry of the header, checked on its own.</summary>
+    private sealed record Entry(string Name, SafetensorsDType DType, ImmutableArray<int> Shape, long Begin, long End);
+
+    /// <summary>The content of a whole file, or one error listing every problem found.</summary>
+    public static Fin<SafetensorsFile> Parse(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 8)
+            return Fail($"safetensors file is cut short: {bytes.Length} bytes is less than the 8-byte header length");
+        var declared = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        var available = (ulong)bytes.Length - 8;
+        if (declared > available)
+            return Fail($"safetensors header length {declared} goes beyond the file: only {available} bytes follow the 8-byte length");
+        if (declared > MaxHeaderLength)
+            return Fail($"safetensors header length {declared} is more than the {MaxHeaderLength} bytes allowed");
+        if (declared < 2)
+            return Fail($"safetensors header of {declared} bytes is not a JSON object");
+        var header = bytes.Slice(8, (int)declared);
+        if (!Utf8.IsValid(header))
+            return Fail("safetensors header is not valid UTF-8");
+        var data = bytes[(8 + (int)declared)..];
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(header.ToArray(), new JsonDocumentOptions { MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            return Fail($"safetensors header is not JSON: {e.Message}");
+        }
+        using (document)
+        {
+            var problems = new List<string>();
+            var (metadata, entries) = ReadHeader(document.RootElement, problems);
+            if (problems.Count == 0) CheckOffsets(entries, data.Length, problems);
+            if (problems.Count > 0) return Fail($"safetensors file is malformed: {string.Join("; ", problems)}");
+            var tensors = ImmutableSortedDictionary.CreateBuilder<string, SafetensorsTensor>(StringComparer.Ordinal);
+            foreach (var e in entries) tensors.Add(e.Name, Decode(e, data));
+            return Fin<SafetensorsFile>.Succ(new(metadata, tensors.ToImmutable()));
+        }
+    }
+
+    private static (ImmutableSortedDictionary<string, string>, List<Entry>) ReadHeader(JsonElement root, List<string> problems)
+    {
+        var metadata = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        var entries = new List<Entry>();
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            problems.Add($"expected the header to be a JSON object but got {Kind(root)}");
+            return (metadata.ToImmutable(), entries);
+        }
+        var names = new System.Collections.Generic.HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in root.EnumerateObject())
+        {
+            if (!names.Add(property.Name))
+            {
+                problems.Add($"the name {property.Name} appears twice in the header");
+                continue;
+            }
+            if (property.Name == "__metadata__") ReadMetadata(property.Value, metadata, problems);
+            else if (ReadEntry(property.Name, property.Value, problems) is { } entry) entries.Add(entry);
+        }
+        return (metadata.ToImmutable(), entries);
+    }
+
+    private static void ReadMetadata(JsonElement value, ImmutableSortedDictionary<string, string>.Builder metadata, List<string> problems)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            problems.Add($"expected __metadata__ to be an object of strings but got {Kind(value)}");
+            return;
+        }
+        foreach (var item in value.EnumerateObject())
+        {
+            if (item.Value.ValueKind != JsonValueKind.String)
+                problems.Add($"expected __metadata__.{item.Name} to be a string but got {Kind(item.Value)}");
+            else if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
+                problems.Add($"the key __metadata__.{item.Name} appears twice in the header");
+        }
+    }
+
+    private static Entry? ReadEntry(string name, JsonElement value, List<string> problems)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            problems.Add($"expected tensor {name} to be an object {{dtype, shape, data_offsets}} but got {Kind(value)}");
+            return null;
+        }
+        var fields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        var before = problems.Count;
+        foreach (var field in value.EnumerateObject())
+        {
+            if (field.Name is not ("dtype" or "shape" or "data_offsets"))
+                problems.Add($"tensor {name} has an unknown field {field.Name} (expected dtype, shape and data_offsets)");
+            else if (!fields.TryAdd(field.Name, field.Value))
+                problems.Add($"tensor {name} has the field {field.Name} twice");
+        }
+        foreach (var missing in new[] { "dtype", "shape", "data_offsets" }.Where(f => !fields.ContainsKey(f)))
+            problems.Add($"tensor {name} has no {missing}");
+        if (problems.Count > before) return null;
+
+        SafetensorsDType dtype = default;
+        if (fields["dtype"].ValueKind != JsonValueKind.String)
+            problems.Add($"expected the dtype of tensor {name} to be a string but got {Kind(fields["dtype"])}");
+        else if (!DTypes.TryGetValue(fields["dtype"].GetString()!, out dtype))
+            problems.Add($"tensor {name} has the dtype {fields["dtype"].GetString()}, which is not read (expected F64, F32, F16 or BF16)");
+        var shape = Integers(fields["shape"], $"the shape of tensor {name}", problems);
+        var offsets = Integers(fields["data_offsets"], $"the data_offsets of tensor {name}", problems);
+        if (problems.Count > before || shape is null || offsets is null) return null;
+
+        if (offsets.Length != 2)
+        {
+            problems.Add($"expected the data_offsets of tensor {name} to be [begin, end] but got {offsets.Length} numbers");
+            return null;
+        }
+        if (offsets[1] < offsets[0])
+        {
+            problems.Add($"expected the data_offsets of tensor {name} to have begin ≤ end but got [{offsets[0]}, {offsets[1]}]");
+            return null;
+        }
+        var count = Product(shape);
+        var bytes = count is { } c && c <= long.MaxValue / Size(dtype) ? c * Size(dtype) : (long?)null;
+        if (bytes is null)
+        {
+            problems.Add($"the shape [{string.Join(", ", shape)}] of tensor {name} has a number of elements that overflows");
+            return null;
+        }
+        if (bytes != offsets[1] - offsets[0])
+        {
+            problems.Add(string.Create(CultureInfo.InvariantCulture,
+                $"expected tensor {name} ({dtype}, shape [{string.Join(", ", shape)}]) to take {count} × {Size(dtype)} = {bytes} bytes but its data_offsets [{offsets[0]}, {offsets[1]}] span {offsets[1] - offsets[0]}"));
+            return null;
+        }
+        if (shape.Any(d => d > int.MaxValue))
+        {
+            problems.Add($"the shape [{string.Join(", ", shape)}] of tensor {name} has a dimension larger than {int.MaxValue}");
+            return null;
+        }
+        return new(name, dtype, [.. shape.Select(d => (int)d)], offsets[0], offsets[1]);
+    }
+
+    /// <summary>A JSON array of non-negative 64-bit integers, or null with the problem recorded.</summary>
+    private static long[]? Integers(JsonElement value, string what, List<string> problems)
+    {
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            problems.Add($"expected {what} to be an array of integers but got {Kind(value)}");
+            return null;
+        }
+        var result = new List<long>();
+        foreach (var item in value.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt64(out var n))
+            {
+                problems.Add($"expected {what} to hold integers but got {item.GetRawText()}");
+                return null;
+            }
+            if (n < 0)
+            {
+                problems.Add($"expected {what} to hold numbers ≥ 0 but got {n}");
+                return null;
+            }
+            result.Add(n);
+        }
+        return [.. result];
+    }
+
+    /// <summary>The tensors' byte ranges, in order of their begin, must tile the data exactly: no overlap, no gap, nothing outside.</summary>
+    private static void CheckOffsets(List<Entry> entries, int dataLength, List<string> problems)
+    {
+        var end = 0L;
+        Entry? previous = null;
+        foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (e.End > dataLength)
+                problems.Add($"the data_offsets [{e.Begin}, {e.End}] of tensor {e.Name} lie outside the data ({dataLength} bytes after the header)");
+            else if (e.Begin < end)
+                problems.Add($"the data_offsets [{e.Begin}, {e.End}] of tensor {e.Name} overlap those of tensor {previous!.Name} [{previous.Begin}, {previous.End}]");
+            else if (e.Begin > end)
+                problems.Add($"the bytes [{end}, {e.Begin}) of the data belong to no tensor (a gap before tensor {e.Name})");
+            if (e.End > end) (end, previous) = (e.End, e);
+        }
+        if (problems.Count == 0 && end < dataLength)
+            problems.Add($"the tensors cover {end} bytes of the data but {dataLength} follow the header (the file has trailing bytes)");
+    }
+
+    private static SafetensorsTensor Decode(Entry e, ReadOnlySpan<byte> data)
+    {
+        var bytes = data[(int)e.Begin..(int)e.End];
+        var size = Size(e.DType);
+        var values = new double[bytes.Length / size];
+        for (var i = 0; i < values.Length; i++)
+        {
+            var at = bytes.Slice(i * size, size);
+            values[i] = e.DType switch
+            {
+                SafetensorsDType.F64 => BinaryPrimitives.ReadDoubleLittleEndian(at),
+                SafetensorsDType.F32 => BinaryPrimitives.ReadSingleLittleEndian(at),
+                SafetensorsDType.F16 => (double)BinaryPrimitives.ReadHalfLittleEndian(at),
+                _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(at) << 16),
+            };
+        }
+        return new(e.DType, e.Shape, ImmutableCollectionsMarshal.AsImmutableArray(values));
+    }
+
+    /// <summary>
+    /// The bytes of a file: the header (metadata first, then the tensors in ordinal name order, each one's data
+    /// following the previous one's) padded with spaces to a multiple of 8 bytes, then the data.
+    /// </summary>
+    public static Fin<byte[]> Serialize(SafetensorsFile file)
+    {
+        var problems = new List<string>();
+        if (file.Metadata is null || file.Tensors is null)
+            return Fin<byte[]>.Fail(Error.New("expected file to have metadata and tensors but one of them is null"));
+        foreach (var (name, tensor) in file.Tensors)
+        {
+            if (tensor is null) problems.Add($"expected tensor {name} but got null");
+            else if (tensor.DType is not (SafetensorsDType.F64 or SafetensorsDType.F32))
+                problems.Add($"tensor {name} has the dtype {tensor.DType}, which is not written (expected F64 or F32)");
+            if (name == "__metadata__") problems.Add("a tensor cannot be named __metadata__");
+        }
+        if (problems.Count > 0) return Fin<byte[]>.Fail(Error.New($"cannot write file: {string.Join("; ", problems)}"));
+
+        var header = new ArrayBufferWriter<byte>();
+        var offset = 0L;
+        try
+        {
+            using var json = new Utf8JsonWriter(header, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+            json.WriteStartObject();
+            if (file.Metadata.Count > 0)
+            {
+                json.WriteStartObject("__metadata__");
+                foreach (var (key, value) in file.Metadata) json.WriteString(key, value);
+                json.WriteEndObject();
+            }
+            foreach (var (name, tensor) in file.Tensors)
+            {
+                var length = (long)tensor.Values.Length * Size(tensor.DType);
+                json.WriteStartObject(name);
+                json.WriteString("dtype", tensor.DType.ToString());
+                json.WriteStartArray("shape");
+                foreach (var d in tensor.Shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + length);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += length;
+            }
+            json.WriteEndObject();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return Fin<byte[]>.Fail(Error.New($"cannot write file: a name or a metadata value is not valid Unicode ({e.Message})"));
+        }
+        var padded = (header.WrittenCount + 7) / 8 * 8;
+        if (8L + padded + offset > Array.MaxLength)
+            return Fin<byte[]>.Fail(Error.New($"cannot write file: its {8L + padded + offset} bytes are more than one array holds"));
+        var bytes = new byte[8 + padded + offset];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)padded);
+        header.WrittenSpan.CopyTo(bytes.AsSpan(8));
+        bytes.AsSpan(8 + header.WrittenCount, padded - header.WrittenCount).Fill((byte)' ');
+        var at = 8 + padded;
+        foreach (var tensor in file.Tensors.Values)
+            foreach (var v in tensor.Values)
+            {
+                if (tensor.DType == SafetensorsDType.F64) BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(at), v);
+                else BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(at), (float)v);
+                at += Size(tensor.DType);
+            }
+        return Fin<byte[]>.Succ(bytes);
+    }
+
+    private static string Kind(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => $"the number {e.GetRawText()}",
+        JsonValueKind.True or JsonValueKind.False => e.GetRawText(),
+        _ => "null",
+    };
+
+    private static Fin<SafetensorsFile> Fail(string message) => Fin<SafetensorsFile>.Fail(Error.New(message));
+}
