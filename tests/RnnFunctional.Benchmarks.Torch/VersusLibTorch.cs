@@ -117,7 +117,7 @@ public class VersusLibTorch
     [BenchmarkCategory("W1"), Benchmark(Description = "W1 RnnFunctional: Rnn.Forward + Rnn.Backward")]
     public RnnGradient W1Ours() => Rnn.Backward(Rnn.Forward(w.Rnn, w.Xs, w.A0), w.Da);
 
-    /// <summary>W1 with the predictions read as well: the read-out that <see cref="RnnForward.Predictions"/> computes when first read.</summary>
+    /// <summary>W1 with the predictions read as well: the read-out that <see cref="SequenceForward{TParams,TCache}.Predictions"/> computes when first read.</summary>
     [BenchmarkCategory("W1"), Benchmark(Description = "W1 RnnFunctional, predictions read too")]
     public RnnGradient W1OursWithPredictions()
     {

@@ -304,6 +304,65 @@ public static class Gru
         Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels) =>
         Shapes.ToValidation(CheckLoss(p, xs, a0, labels), () => LossKernel(p, xs, a0, labels, Rnn.DefaultThreads));
 
+    /// <summary>
+    /// Backward(Forward(p, xs, a0), da) holding the states of O(√T) steps rather than every step's values: the forward
+    /// keeps h⟨τ⟩ only at τ = 0, k, 2k, … (k = <paramref name="every"/>), and the backward recomputes each segment of
+    /// k steps from its first state just before running over it, last segment first. The result is bitwise identical
+    /// to the full backward, for any k.
+    /// </summary>
+    /// <param name="p">Parameters: Wih 3n_a×n_x, Whh 3n_a×n_a, Bih and Bhh 3n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">h⟨0⟩, n_a×m.</param>
+    /// <param name="da">dh⟨1⟩..dh⟨T⟩, each n_a×m: the gradient each h⟨t⟩ receives from outside the recurrence.</param>
+    /// <param name="every">k ≥ 1: the distance between kept states.</param>
+    [Pure]
+    public static GruGradient BackwardCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<Matrix<double>> da, int every)
+    {
+        Shapes.ThrowIfAny(CheckBackwardCheckpointed(p, xs, a0, da, every));
+        return BackwardCheckpointedKernel(p, xs, a0, da, every, Rnn.DefaultThreads);
+    }
+
+    /// <summary><see cref="BackwardCheckpointed"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="xs">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="a0">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="da">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="every">As in <see cref="BackwardCheckpointed"/>.</param>
+    [Pure]
+    public static Validation<Error, GruGradient> TryBackwardCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<Matrix<double>> da, int every) =>
+        Shapes.ToValidation(CheckBackwardCheckpointed(p, xs, a0, da, every), () => BackwardCheckpointedKernel(p, xs, a0, da, every, Rnn.DefaultThreads));
+
+    /// <summary>
+    /// <see cref="LossAndGradients"/> holding the states of O(√T) steps, as in <see cref="BackwardCheckpointed"/>:
+    /// bitwise identical results, for any k.
+    /// </summary>
+    /// <param name="p">Parameters: Wih 3n_a×n_x, Whh 3n_a×n_a, Bih and Bhh 3n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">h⟨0⟩, n_a×m.</param>
+    /// <param name="labels">T rows of m class indices: labels[t][j] ∈ [0, n_y) is the class of example j at step t.</param>
+    /// <param name="every">k ≥ 1: the distance between kept states.</param>
+    [Pure]
+    public static GruLoss LossAndGradientsCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels, int every)
+    {
+        Shapes.ThrowIfAny(Shapes.All(CheckLoss(p, xs, a0, labels), Shapes.AtLeast(nameof(every), every, 1)));
+        return LossKernel(p, xs, a0, labels, every, Rnn.DefaultThreads);
+    }
+
+    /// <summary><see cref="LossAndGradientsCheckpointed"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="a0">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="every">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    [Pure]
+    public static Validation<Error, GruLoss> TryLossAndGradientsCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs,
+        Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels, int every) =>
+        Shapes.ToValidation(Shapes.All(CheckLoss(p, xs, a0, labels), Shapes.AtLeast(nameof(every), every, 1)),
+            () => LossKernel(p, xs, a0, labels, every, Rnn.DefaultThreads));
+
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
     /// <param name="p">Parameters to check.</param>
     /// <returns>The parameters, or every problem found.</returns>
@@ -339,10 +398,20 @@ public static class Gru
         return new(back.Dx, back.DInit[0], GruFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
     }
 
-    internal static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels, int threads)
+    internal static GruGradient BackwardCheckpointedKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<Matrix<double>> da, int every, int threads)
     {
-        var result = Driver.Loss(GruFused.Of(p), xs, [a0], labels, default, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: true, threads);
+        var back = Driver.Checkpointed(GruFused.Of(p), xs, [a0], da, every, threads);
+        return new(back.Dx, back.DInit[0], GruFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
+    }
+
+    internal static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels, int threads) => LossKernel(p, xs, a0, labels, xs.Length, threads);
+
+    internal static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<ImmutableArray<int>> labels, int every, int threads)
+    {
+        var result = Driver.Loss(GruFused.Of(p), xs, [a0], labels, default, Block.Of(p.Wy), Block.Of(p.By), every, inputGradients: true, threads);
         return new(Ops.CompensatedSum(result.Losses), GruFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0]);
     }
 
@@ -413,6 +482,15 @@ public static class Gru
     {
         var forward = CheckForward(p, xs, a0);
         return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0), p.OutputSize));
+    }
+
+    private static Problem[] CheckBackwardCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        ImmutableArray<Matrix<double>> da, int every)
+    {
+        var forward = CheckForward(p, xs, a0);
+        return forward.Length > 0
+            ? forward
+            : Shapes.All(Shapes.Sequence(nameof(da), da, p.HiddenSize, BatchSize(xs, a0), "n_a×m", xs.Length), Shapes.AtLeast(nameof(every), every, 1));
     }
 
     private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0) =>

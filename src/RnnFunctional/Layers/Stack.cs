@@ -156,13 +156,19 @@ public static class Stack
     /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
     /// <param name="lengths">len_j ∈ [1, T] for each of the m columns; omitted, all T.</param>
     /// <param name="initial">initial[l][k]: part k of layer l's initial state, StateRows[k]×m; omitted, zeros.</param>
+    /// <param name="every">
+    /// k ≥ 1: what the result keeps for <see cref="Backward"/> is each layer's inputs and its carry every k steps only
+    /// (O(T/k + k) states rather than T), and the backward recomputes each segment of k steps just before running over
+    /// it, with bitwise the same results; omitted, every step's values are kept. Layers of the built-in cells only;
+    /// a layer of <see cref="Layer.Of{TParams,TCarry,TCache}"/> keeps every step.
+    /// </param>
     /// <returns>Every layer's outputs and final state, the predictions ŷ⟨t⟩ (n_y×m) and what <see cref="Backward"/> needs.</returns>
     [Pure]
     public static StackForward Forward(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null)
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null)
     {
-        Shapes.ThrowIfAny(CheckForward(p, xs, lengths, initial));
-        return ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs));
+        Shapes.ThrowIfAny(CheckForward(p, xs, lengths, initial, every));
+        return ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue);
     }
 
     /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
@@ -170,10 +176,11 @@ public static class Stack
     /// <param name="xs">As in <see cref="Forward"/>.</param>
     /// <param name="lengths">As in <see cref="Forward"/>.</param>
     /// <param name="initial">As in <see cref="Forward"/>.</param>
+    /// <param name="every">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, StackForward> TryForward(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
-        Shapes.ToValidation(CheckForward(p, xs, lengths, initial), () => ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs)));
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null) =>
+        Shapes.ToValidation(CheckForward(p, xs, lengths, initial, every), () => ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue));
 
     /// <summary>
     /// Back-propagation through the stack, top to bottom: each layer's reverse fold turns the gradient of its outputs
@@ -214,12 +221,13 @@ public static class Stack
     /// </param>
     /// <param name="lengths">len_j ∈ [1, T] for each of the m columns; omitted, all T.</param>
     /// <param name="initial">initial[l][k]: part k of layer l's initial state, StateRows[k]×m; omitted, zeros.</param>
+    /// <param name="every">k ≥ 1: keep each layer's carry every k steps only, as in <see cref="Forward"/>; the same bits.</param>
     [Pure]
     public static StackLoss LossAndGradients(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null)
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null)
     {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial));
-        return LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs));
+        Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial, every));
+        return LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue);
     }
 
     /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
@@ -228,11 +236,13 @@ public static class Stack
     /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="every">As in <see cref="LossAndGradients"/>.</param>
     [Pure]
     public static Validation<Error, StackLoss> TryLossAndGradients(StackParameters p, ImmutableArray<Matrix<double>> xs,
         ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int>? lengths = null,
-        ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial), () => LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs)));
+        ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null) =>
+        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial, every),
+            () => LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue));
 
     /// <summary>
     /// The loss of <see cref="LossAndGradients"/> alone, without its backward (the same number, bit for bit): for
@@ -248,7 +258,7 @@ public static class Stack
     public static double Loss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null)
     {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial));
+        Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial, null));
         return LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs));
     }
 
@@ -261,7 +271,7 @@ public static class Stack
     [Pure]
     public static Validation<Error, double> TryLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial), () => LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs)));
+        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial, null), () => LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs)));
 
     /// <summary>Checks that the layers are finite, chain (each input size is the output size below) and match the read-out.</summary>
     /// <param name="p">Parameters to check.</param>
@@ -272,22 +282,22 @@ public static class Stack
     // ---- kernels: arguments already checked ----
 
     private static ImmutableArray<LayerTape> Run(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every)
     {
         var ragged = lengths.Any(length => length != xs.Length) ? lengths : default;       // a full batch runs as one
         var layers = p.Layers.Zip(initial, (layer, init) => (layer, init)).ToImmutableArray();
         return Scan.Fold(xs, layers, (inputs, l) =>                                     // h_l = layer l over h_{l−1}, h_0 = x
         {
-            var tape = l.layer.Run(inputs, l.init, ragged, reverse: false);
+            var tape = l.layer.Run(inputs, l.init, ragged, reverse: false, every);
             return (tape.Outputs, tape);
         }).Outputs;
     }
 
     private static StackForward ForwardKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
-        ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every)
     {
         var masks = Ragged.MasksKernel(lengths, xs.Length);
-        var tapes = Run(p, xs, lengths, initial);
+        var tapes = Run(p, xs, lengths, initial, every);
         var predictions = tapes[^1].Outputs.Zip(masks, (h, mask) => Ragged.Keep(mask, Softmax.Predict(p.Wy, p.By, h))).ToImmutableArray();
         return new(p, lengths, tapes, predictions);
     }
@@ -307,9 +317,9 @@ public static class Stack
     }
 
     private static StackLoss LossKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every)
     {
-        var tapes = Run(p, xs, lengths, initial);
+        var tapes = Run(p, xs, lengths, initial, every);
         var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, lengths);
         var back = BackwardKernel(p, tapes, head.DStates);
         return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInitial);
@@ -318,7 +328,7 @@ public static class Stack
     private static double LossOnly(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
     {
-        return ReadOut(p.Wy, p.By, Run(p, xs, lengths, initial)[^1].Outputs, labels, lengths).Loss;
+        return ReadOut(p.Wy, p.By, Run(p, xs, lengths, initial, int.MaxValue)[^1].Outputs, labels, lengths).Loss;
     }
 
     /// <summary>
@@ -367,7 +377,7 @@ public static class Stack
     }
 
     private static Problem[] CheckForward(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int>? lengths,
-        ImmutableArray<ImmutableArray<Matrix<double>>>? initial)
+        ImmutableArray<ImmutableArray<Matrix<double>>>? initial, int? every)
     {
         var parameters = CheckParameters(p);
         if (parameters.Length > 0) return parameters;
@@ -377,7 +387,8 @@ public static class Stack
         return Shapes.All(
             sequence,
             lengths is { } l ? Shapes.Lengths(nameof(lengths), l, m, steps) : [],
-            initial is { } i ? CheckStates(nameof(initial), p, i, m) : []);
+            initial is { } i ? CheckStates(nameof(initial), p, i, m) : [],
+            every is { } k ? Shapes.AtLeast(nameof(every), k, 1) : []);
     }
 
     /// <summary>One state per layer, each of the layer's parts n_a×m: initial states, or the gradients of final states.</summary>
@@ -395,9 +406,9 @@ public static class Stack
                          dFinal is { } d ? CheckStates(nameof(dFinal), forward.Parameters, d, forward.Top[0].ColumnCount) : []);
 
     private static Problem[] CheckLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int>? lengths, ImmutableArray<ImmutableArray<Matrix<double>>>? initial)
+        ImmutableArray<int>? lengths, ImmutableArray<ImmutableArray<Matrix<double>>>? initial, int? every)
     {
-        var forward = CheckForward(p, xs, lengths, initial);
+        var forward = CheckForward(p, xs, lengths, initial, every);
         if (forward.Length > 0) return forward;
         return lengths is { } l
             ? Shapes.All(Shapes.RaggedLabels(nameof(labels), labels, l, xs.Length, p.OutputSize))

@@ -346,6 +346,69 @@ public static class Lstm
         Matrix<double> a0, Matrix<double> c0, ImmutableArray<ImmutableArray<int>> labels) =>
         Shapes.ToValidation(CheckLoss(p, xs, a0, c0, labels), () => LossKernel(p, xs, a0, c0, labels, Rnn.DefaultThreads));
 
+    /// <summary>
+    /// Backward(Forward(p, xs, a0, c0), da) holding the carry of O(√T) steps rather than every step's values: the
+    /// forward keeps (a⟨τ⟩, c⟨τ⟩) only at τ = 0, k, 2k, … (k = <paramref name="every"/>), and the backward recomputes
+    /// each segment of k steps from its first carry just before running over it, last segment first. The result is
+    /// bitwise identical to the full backward, for any k.
+    /// </summary>
+    /// <param name="p">Parameters: Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">a⟨0⟩, n_a×m.</param>
+    /// <param name="c0">c⟨0⟩, n_a×m.</param>
+    /// <param name="da">da⟨1⟩..da⟨T⟩, each n_a×m: the gradient each a⟨t⟩ receives from outside the recurrence.</param>
+    /// <param name="every">k ≥ 1: the distance between kept carries.</param>
+    [Pure]
+    public static LstmGradient BackwardCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<Matrix<double>> da, int every)
+    {
+        Shapes.ThrowIfAny(CheckBackwardCheckpointed(p, xs, a0, c0, da, every));
+        return BackwardCheckpointedKernel(p, xs, a0, c0, da, every, Rnn.DefaultThreads);
+    }
+
+    /// <summary><see cref="BackwardCheckpointed"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="xs">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="a0">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="c0">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="da">As in <see cref="BackwardCheckpointed"/>.</param>
+    /// <param name="every">As in <see cref="BackwardCheckpointed"/>.</param>
+    [Pure]
+    public static Validation<Error, LstmGradient> TryBackwardCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
+        Matrix<double> c0, ImmutableArray<Matrix<double>> da, int every) =>
+        Shapes.ToValidation(CheckBackwardCheckpointed(p, xs, a0, c0, da, every), () => BackwardCheckpointedKernel(p, xs, a0, c0, da, every, Rnn.DefaultThreads));
+
+    /// <summary>
+    /// <see cref="LossAndGradients"/> holding the carry of O(√T) steps, as in <see cref="BackwardCheckpointed"/>:
+    /// bitwise identical results, for any k.
+    /// </summary>
+    /// <param name="p">Parameters: Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo n_a, Wy n_y×n_a, By n_y.</param>
+    /// <param name="xs">x⟨1⟩..x⟨T⟩, T ≥ 1, each n_x×m.</param>
+    /// <param name="a0">a⟨0⟩, n_a×m.</param>
+    /// <param name="c0">c⟨0⟩, n_a×m.</param>
+    /// <param name="labels">T rows of m class indices: labels[t][j] ∈ [0, n_y) is the class of example j at step t.</param>
+    /// <param name="every">k ≥ 1: the distance between kept carries.</param>
+    [Pure]
+    public static LstmLoss LossAndGradientsCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<ImmutableArray<int>> labels, int every)
+    {
+        Shapes.ThrowIfAny(Shapes.All(CheckLoss(p, xs, a0, c0, labels), Shapes.AtLeast(nameof(every), every, 1)));
+        return LossKernel(p, xs, a0, c0, labels, every, Rnn.DefaultThreads);
+    }
+
+    /// <summary><see cref="LossAndGradientsCheckpointed"/> with its checks as a value.</summary>
+    /// <param name="p">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="xs">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="a0">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="c0">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="labels">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    /// <param name="every">As in <see cref="LossAndGradientsCheckpointed"/>.</param>
+    [Pure]
+    public static Validation<Error, LstmLoss> TryLossAndGradientsCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs,
+        Matrix<double> a0, Matrix<double> c0, ImmutableArray<ImmutableArray<int>> labels, int every) =>
+        Shapes.ToValidation(Shapes.All(CheckLoss(p, xs, a0, c0, labels), Shapes.AtLeast(nameof(every), every, 1)),
+            () => LossKernel(p, xs, a0, c0, labels, every, Rnn.DefaultThreads));
+
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
     /// <param name="p">Parameters to check.</param>
     /// <returns>The parameters, or every problem found.</returns>
@@ -381,10 +444,20 @@ public static class Lstm
         return new(back.Dx, back.DInit[0], back.DInit[1], LstmFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
     }
 
-    internal static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels, int threads)
+    internal static LstmGradient BackwardCheckpointedKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<Matrix<double>> da, int every, int threads)
     {
-        var result = Driver.Loss(LstmFused.Of(p), xs, [a0, c0], labels, default, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: true, threads);
+        var back = Driver.Checkpointed(LstmFused.Of(p), xs, [a0, c0], da, every, threads);
+        return new(back.Dx, back.DInit[0], back.DInit[1], LstmFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
+    }
+
+    internal static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<ImmutableArray<int>> labels, int threads) => LossKernel(p, xs, a0, c0, labels, xs.Length, threads);
+
+    internal static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<ImmutableArray<int>> labels, int every, int threads)
+    {
+        var result = Driver.Loss(LstmFused.Of(p), xs, [a0, c0], labels, default, Block.Of(p.Wy), Block.Of(p.By), every, inputGradients: true, threads);
         return new(Ops.CompensatedSum(result.Losses), LstmFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0], result.DInit[1]);
     }
 
@@ -463,6 +536,15 @@ public static class Lstm
     {
         var forward = CheckForward(p, xs, a0, c0);
         return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0, c0), p.OutputSize));
+    }
+
+    private static Problem[] CheckBackwardCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
+        ImmutableArray<Matrix<double>> da, int every)
+    {
+        var forward = CheckForward(p, xs, a0, c0);
+        return forward.Length > 0
+            ? forward
+            : Shapes.All(Shapes.Sequence(nameof(da), da, p.HiddenSize, BatchSize(xs, a0, c0), "n_a×m", xs.Length), Shapes.AtLeast(nameof(every), every, 1));
     }
 
     private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0, Matrix<double>? c0) =>
