@@ -37,12 +37,16 @@ public static class Cli
     public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, bool? interactive = false)
     {
         ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        var guarded = new GuardedWriter(output);
+        output = guarded;
         var terminal = interactive is { } i ? new Terminal(output, error, i) : Terminal.System() with { };
         if (interactive is null) terminal = new Terminal(output, error, terminal.Interactive);
         try
         {
             var rest = args.Skip(1).ToImmutableArray();
-            return args.Count == 0 ? Help(terminal, 0)
+            var code = args.Count == 0 ? Help(terminal, 0)
                 : args[0] switch
                 {
                     "train" => TrainCommand.Run(rest, terminal),
@@ -51,6 +55,10 @@ public static class Cli
                     "--help" or "-h" or "help" => Help(terminal, 0),
                     var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample or gradcheck; see rnnf --help)")),
                 };
+            // A command that reported its own output failure (train) has said so; any other gets one line here.
+            return guarded.Failure is { } failure && code == 0
+                ? Fail(terminal, args[0], Error.New($"cannot write to standard output: {failure.Message}"))
+                : code;
         }
         catch (Exception e)
         {

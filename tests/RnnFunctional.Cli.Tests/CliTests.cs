@@ -249,4 +249,151 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void OutputPathThatIsADirectory() =>
         FailsWith(Run("train", "--corpus", Corpus(), "--model", scratch.Directory.FullName), "is a directory");
+
+    // ---- output paths never destroy an input, and are checked before training ----
+
+    [Theory]
+    [InlineData("--model")]
+    [InlineData("--plot")]
+    public void AnOutputThatIsTheCorpusIsRefusedBeforeTraining(string option)
+    {
+        var corpus = Corpus();
+        var before = File.ReadAllText(corpus);
+        var other = option == "--model" ? "--plot" : "--model";
+        var r = Run("train", "--corpus", corpus, option, corpus, other, scratch["other.out"], "--epochs", "1", "--hidden", "4");
+        FailsWith(r, $"{option} {corpus} is the corpus file");
+        Assert.Equal("", r.Out);
+        Assert.Equal(before, File.ReadAllText(corpus));
+    }
+
+    [Fact]
+    public void AnOutputThatIsALinkToTheCorpusIsRefused()
+    {
+        var corpus = Corpus();
+        var before = File.ReadAllText(corpus);
+        Directory.CreateDirectory(scratch["links"]);
+        File.CreateSymbolicLink(scratch["links/model.rnnf"], corpus);
+        var r = Run("train", "--corpus", Path.Combine(scratch["links"], "..", "names.txt"), "--model", scratch["links/model.rnnf"], "--plot", scratch["p.png"]);
+        FailsWith(r, "is the corpus file");
+        Assert.Equal(before, File.ReadAllText(corpus));
+    }
+
+    [Fact]
+    public void ModelAndPlotAtTheSamePathAreRefused()
+    {
+        var r = Run("train", "--corpus", Corpus(), "--model", scratch["out.bin"], "--plot", Path.Combine(scratch.Directory.FullName, ".", "out.bin"));
+        FailsWith(r, "are the same file");
+        Assert.False(File.Exists(scratch["out.bin"]));
+    }
+
+    [Fact]
+    public void AReadOnlyModelFileIsRefusedBeforeTrainingAndStaysReadOnly()
+    {
+        File.WriteAllText(scratch["model.rnnf"], "previous model");
+        File.SetAttributes(scratch["model.rnnf"], FileAttributes.ReadOnly);
+        var r = TrainTiny();
+        FailsWith(r, "is read-only");
+        Assert.Equal("", r.Out);
+        Assert.Equal("previous model", File.ReadAllText(scratch["model.rnnf"]));
+        Assert.True(File.GetAttributes(scratch["model.rnnf"]).HasFlag(FileAttributes.ReadOnly));
+        File.SetAttributes(scratch["model.rnnf"], FileAttributes.Normal);
+    }
+
+    [Fact]
+    public void ADeviceIsNeverReplaced()
+    {
+        var r = Run("train", "--corpus", Corpus(), "--model", scratch["m.rnnf"], "--plot", "/dev/null");
+        FailsWith(r, "cannot write /dev/null: it is a character device, not a regular file");
+        Assert.Equal("", r.Out);
+        Assert.True(File.Exists("/dev/null"));
+        Assert.False(File.Exists(scratch["m.rnnf"]));
+    }
+
+    [Fact]
+    public void AModelPathInADirectoryWhereNothingCanBeCreatedFailsBeforeTraining()
+    {
+        var r = Run("train", "--corpus", Corpus(), "--model", "/proc/rnnf-model.rnnf", "--plot", scratch["p.png"]);
+        FailsWith(r, "cannot write /proc/rnnf-model.rnnf");
+        Assert.Equal("", r.Out);
+    }
+
+    [Fact]
+    public void AModelWrittenThroughASymbolicLinkReplacesTheTargetAndKeepsTheLink()
+    {
+        Directory.CreateDirectory(scratch["store"]);
+        File.WriteAllText(scratch["store/real.rnnf"], "old");
+        File.CreateSymbolicLink(scratch["model.rnnf"], scratch["store/real.rnnf"]);
+        var r = TrainTiny();
+        Assert.True(r.ExitCode == 0, r.Error);
+        Assert.NotNull(new FileInfo(scratch["model.rnnf"]).LinkTarget);
+        Assert.True(ModelFile.Load(scratch["store/real.rnnf"]).IsSucc);
+        Assert.Equal(["real.rnnf"], Directory.GetFiles(scratch["store"]).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void AReplacedModelKeepsItsPermissions()
+    {
+        File.WriteAllText(scratch["model.rnnf"], "previous model");
+        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
+        File.SetUnixFileMode(scratch["model.rnnf"], mode);
+        Assert.Equal(0, TrainTiny().ExitCode);
+        Assert.True(ModelFile.Load(scratch["model.rnnf"]).IsSucc);
+        Assert.Equal(mode, File.GetUnixFileMode(scratch["model.rnnf"]));
+    }
+
+    // ---- late failures never lose the trained model ----
+
+    /// <summary>Standard output that fails on every write, like a closed pipe or a full disk.</summary>
+    private sealed class BrokenOutput : StringWriter
+    {
+        public override void Write(char value) => throw new IOException("Broken pipe");
+        public override void Write(string? value) => throw new IOException("Broken pipe");
+        public override void Write(char[] buffer, int index, int count) => throw new IOException("Broken pipe");
+        public override void WriteLine(string? value) => throw new IOException("Broken pipe");
+    }
+
+    /// <summary>Standard output that runs an action when the first line containing a fragment is written.</summary>
+    private sealed class TriggerOutput(string fragment, Action action) : StringWriter
+    {
+        private bool fired;
+
+        public override void WriteLine(string? value)
+        {
+            if (!fired && value is not null && value.Contains(fragment)) { fired = true; action(); }
+            base.WriteLine(value);
+        }
+    }
+
+    private RunResult TrainTinyInto(TextWriter output, string plot)
+    {
+        var error = new StringWriter();
+        var code = Cli.Run(["train", "--corpus", Corpus(), "--hidden", "6", "--epochs", "2", "--batch-size", "4", "--held-out", "0.25",
+            "--model", scratch["model.rnnf"], "--plot", plot, "--samples", "3"], output, error, interactive: false);
+        return new(code, output.ToString() ?? "", error.ToString());
+    }
+
+    [Fact]
+    public void AClosedStandardOutputDoesNotLoseTheModel()
+    {
+        var r = TrainTinyInto(new BrokenOutput(), scratch["loss.png"]);
+        FailsWith(r, "cannot write to standard output (Broken pipe)");
+        Assert.Contains($"the model was written to {scratch["model.rnnf"]}", r.Error);
+        Assert.True(ModelFile.Load(scratch["model.rnnf"]).IsSucc);
+        Assert.True(File.Exists(scratch["loss.png"]));
+    }
+
+    [Fact]
+    public void APlotPathThatFailsAfterTrainingDoesNotLoseTheModel()
+    {
+        Directory.CreateDirectory(scratch["plots"]);
+        var output = new TriggerOutput("epoch", () => Directory.Delete(scratch["plots"], recursive: true));
+        var r = TrainTinyInto(output, scratch["plots/loss.png"]);
+        FailsWith(r, "the loss curve was not written");
+        Assert.Contains($"the model was written to {scratch["model.rnnf"]}", r.Error);
+        Assert.True(ModelFile.Load(scratch["model.rnnf"]).IsSucc);
+        Assert.Contains("Held-out loss per character", r.Out);
+        Assert.Contains($"model written to {scratch["model.rnnf"]}", r.Out);
+        Assert.DoesNotContain("loss curve written", r.Out);
+    }
 }
