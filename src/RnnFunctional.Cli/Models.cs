@@ -26,6 +26,13 @@ internal static class Models
     /// <summary>The value of the <c>format</c> metadata entry of a character model file.</summary>
     public const string Format = "rnnf-char-model";
 
+    /// <summary>
+    /// The value of the <c>tokens</c> metadata entry: the vocabulary's characters are Unicode scalar values. Files
+    /// without the entry were written when tokens were UTF-16 code units; they load unchanged when their vocabulary
+    /// is in the Basic Multilingual Plane (there both readings agree) and are refused otherwise.
+    /// </summary>
+    public const string Tokens = "unicode-scalar-values";
+
     /// <summary>Cell names accepted by --cell.</summary>
     public static readonly ImmutableArray<string> Cells = ["rnn", "lstm", "gru"];
 
@@ -72,7 +79,8 @@ internal static class Models
                 ["hidden"] = spec.Hidden.ToString(CultureInfo.InvariantCulture),
                 ["layers"] = spec.Layers.ToString(CultureInfo.InvariantCulture),
                 ["vocabulary"] = spec.Vocabulary.ToString(),
-            }.Concat(extra.Where(kv => kv.Key is not ("format" or "cell" or "hidden" or "layers" or "vocabulary"))),
+                ["tokens"] = Tokens,
+            }.Concat(extra.Where(kv => kv.Key is not ("format" or "cell" or "hidden" or "layers" or "vocabulary" or "tokens"))),
             parameters);
 
     /// <summary>The model of a loaded document, handed to <paramref name="use"/>; an error when the document is not a character model this build knows.</summary>
@@ -84,9 +92,19 @@ internal static class Models
         from hidden in PositiveInt(document, "hidden")
         from layers in PositiveInt(document, "layers")
         from symbols in document.Get("vocabulary")
+        from tokens in TokenKind(document, symbols)
         from vocabulary in Vocabulary.FromSymbols(symbols)
         from result in Initialize(new ModelSpec(known, hidden, layers, vocabulary), 0, new Loader<R>(document, use))
         select result;
+
+    private static Fin<Unit> TokenKind(ModelDocument document, string symbols) =>
+        document.Metadata.TryGetValue("tokens", out var tokens)
+            ? tokens == Tokens
+                ? Fin<Unit>.Succ(Unit.Default)
+                : Fin<Unit>.Fail(Error.New($"model file has tokens '{tokens}', which this build does not know (it reads {Tokens})"))
+            : symbols.Any(char.IsSurrogate)
+                ? Fin<Unit>.Fail(Error.New("model file was written by an older rnnf whose tokens were UTF-16 code units, and its vocabulary holds characters outside the Basic Multilingual Plane; train it again"))
+                : Fin<Unit>.Succ(Unit.Default);
 
     private static Fin<int> PositiveInt(ModelDocument document, string key) =>
         document.Get(key).Bind(text => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1

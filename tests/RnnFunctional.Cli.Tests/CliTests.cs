@@ -250,6 +250,42 @@ public sealed class CliTests : IDisposable
     public void OutputPathThatIsADirectory() =>
         FailsWith(Run("train", "--corpus", Corpus(), "--model", scratch.Directory.FullName), "is a directory");
 
+    // ---- characters outside the Basic Multilingual Plane are whole tokens ----
+
+    [Fact]
+    public void EmojiTrainSaveAndSampleAsWholeCharacters()
+    {
+        var corpus = scratch.Write("e.txt", "ab😀\ncd😁\nef\ngh\n");
+        var train = Run("train", "--corpus", corpus, "--hidden", "6", "--epochs", "3", "--held-out", "0.25",
+            "--model", scratch["e.rnnf"], "--plot", scratch["e.png"], "--samples", "5");
+        Assert.True(train.ExitCode == 0, train.Error);
+        Assert.Contains("11 tokens", train.Out);
+        var document = ModelFile.Load(scratch["e.rnnf"]).Match(d => d, e => throw new InvalidOperationException(e.Message));
+        Assert.Equal("\nabcdefgh😀😁", document.Metadata["vocabulary"]);
+        Assert.Equal("unicode-scalar-values", document.Metadata["tokens"]);
+
+        var sample = Run("sample", "--model", scratch["e.rnnf"], "--count", "200", "--temperature", "10", "--max-length", "6");
+        Assert.True(sample.ExitCode == 0, sample.Error);
+        var alphabet = "abcdefgh😀😁\n".EnumerateRunes().ToHashSet();
+        Assert.All(sample.Out.EnumerateRunes(), r => Assert.Contains(r, alphabet));
+        Assert.Contains("😀", sample.Out);
+        Assert.Contains("😁", sample.Out);
+    }
+
+    [Fact]
+    public void AnOlderModelFileWithSplitCharactersIsRefusedAndAnOlderBmpOneStillLoads()
+    {
+        Assert.Equal(0, TrainTiny().ExitCode);
+        var document = ModelFile.Load(scratch["model.rnnf"]).Match(d => d, e => throw new InvalidOperationException(e.Message));
+        var older = document with { Metadata = document.Metadata.Remove("tokens") };
+        Assert.True(ModelFile.Save(scratch["older.rnnf"], older).IsSucc);
+        Assert.Equal(0, Run("sample", "--model", scratch["older.rnnf"]).ExitCode);
+
+        var split = older with { Metadata = older.Metadata.SetItem("vocabulary", "\nabc\uD83D\uDE00") };
+        Assert.True(ModelFile.Save(scratch["split.rnnf"], split).IsSucc);
+        FailsWith(Run("sample", "--model", scratch["split.rnnf"]), "tokens were UTF-16 code units");
+    }
+
     // ---- output paths never destroy an input, and are checked before training ----
 
     [Theory]
