@@ -250,6 +250,58 @@ public sealed class CliTests : IDisposable
     public void OutputPathThatIsADirectory() =>
         FailsWith(Run("train", "--corpus", Corpus(), "--model", scratch.Directory.FullName), "is a directory");
 
+    // ---- a model file is trusted no further than its bytes ----
+
+    private ModelDocument TinyDocument()
+    {
+        Assert.Equal(0, TrainTiny().ExitCode);
+        return ModelFile.Load(scratch["model.rnnf"]).Match(d => d, e => throw new InvalidOperationException(e.Message));
+    }
+
+    [Theory]
+    [InlineData("hidden", "1000000000")]
+    [InlineData("hidden", "46341")]
+    [InlineData("layers", "100000000")]
+    [InlineData("layers", "2")]
+    [InlineData("cell", "gru")]
+    public void DeclaredSizesAreComparedWithTheLeavesBeforeAnyModelIsBuilt(string key, string value)
+    {
+        var document = TinyDocument();
+        var crafted = document with { Metadata = document.Metadata.SetItem(key, value) };
+        Assert.True(ModelFile.Save(scratch["crafted.rnnf"], crafted).IsSucc);
+        FailsWith(Run("sample", "--model", scratch["crafted.rnnf"]), "model file does not fit its declared model");
+    }
+
+    [Fact]
+    public void NonFiniteParametersInAModelFileAreABadInput()
+    {
+        var document = TinyDocument();
+        var leaf = document.Leaves[2];
+        var bad = document with { Leaves = document.Leaves.SetItem(2, leaf with { Values = leaf.Values.SetItem(0, double.NaN) }) };
+        File.WriteAllBytes(scratch["nan.rnnf"], ModelFile.Serialize(bad));
+        FailsWith(Run("sample", "--model", scratch["nan.rnnf"]), $"holds parameters that are not numbers: leaf {leaf.Name} (entry (0, 0) is NaN)");
+    }
+
+    [Theory]
+    [InlineData("rnn", 1)]
+    [InlineData("lstm", 1)]
+    [InlineData("gru", 1)]
+    [InlineData("rnn", 3)]
+    [InlineData("lstm", 2)]
+    [InlineData("gru", 4)]
+    public void TheShapesALoadedFileIsComparedWithAreThoseOfTheModel(string cell, int layers)
+    {
+        var spec = new ModelSpec(cell, 5, layers, Vocabulary.FromItems(["abcdefg"]));
+        var leaves = Models.Initialize(spec, 1, new LeavesOf());
+        Assert.Equal(leaves.Select(l => (l.Name, (long)l.Rows, (long)l.Columns)), Models.Shapes(spec));
+    }
+
+    private sealed class LeavesOf : IModelUse<System.Collections.Immutable.ImmutableArray<Leaf>>
+    {
+        public System.Collections.Immutable.ImmutableArray<Leaf> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams parameters)
+            where TParams : IParameterTree<TParams> => parameters.ToLeaves();
+    }
+
     // ---- characters outside the Basic Multilingual Plane are whole tokens ----
 
     [Fact]
