@@ -37,6 +37,8 @@ public sealed record ModelDocument(ImmutableSortedDictionary<string, string> Met
     [Pure]
     public Fin<T> ReadInto<T>(T template) where T : IParameterTree<T>
     {
+        ArgumentNullException.ThrowIfNull(template);
+        if (Leaves.IsDefault) return Fin<T>.Fail(Error.New("model document has no leaves (a default array)"));
         try
         {
             return Fin<T>.Succ(template.FromLeaves(Leaves));
@@ -85,6 +87,11 @@ public static class ModelFile
     public static byte[] Serialize(ModelDocument document)
     {
         ArgumentNullException.ThrowIfNull(document);
+        if (document.Metadata is null) throw new ArgumentException("expected document.Metadata to be a dictionary but got null", nameof(document));
+        if (document.Leaves.IsDefault) throw new ArgumentException("expected document.Leaves to be a list of leaves but got a default (null) array", nameof(document));
+        for (var i = 0; i < document.Leaves.Length; i++)
+            if (document.Leaves[i] is not { Values.IsDefault: false } leaf || leaf.Name is null || leaf.Values.Length != (long)leaf.Rows * leaf.Columns)
+                throw new ArgumentException($"expected document.Leaves[{i}] to be a named leaf of Rows×Columns values", nameof(document));
         using var payload = new MemoryStream();
         using (var w = new BinaryWriter(payload, Strict, leaveOpen: true))
         {
