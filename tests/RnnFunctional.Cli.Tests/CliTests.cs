@@ -430,6 +430,36 @@ public sealed class CliTests : IDisposable
         Assert.Equal(mode, File.GetUnixFileMode(scratch["model.rnnf"]));
     }
 
+    // ---- signals ----
+
+    [Theory]
+    [InlineData("INT", 130, "interrupted (Ctrl-C)")]
+    [InlineData("TERM", 143, "interrupted (SIGTERM)")]
+    public async Task ASignalDuringTrainingSaysSoAndExitsWithTheShellCode(string signal, int code, string message)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "rnnf"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            ArgumentList = { "train", "--epochs", "10000", "--hidden", "8", "--model", scratch["model.rnnf"], "--plot", scratch["loss.png"] },
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string? line;
+        do line = await process.StandardOutput.ReadLineAsync();
+        while (line is not null && !line.StartsWith("epoch", StringComparison.Ordinal));
+        Assert.NotNull(line);
+        using (var kill = System.Diagnostics.Process.Start("kill", $"-{signal} {process.Id}")) await kill.WaitForExitAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(code, process.ExitCode);
+        var error = await stderr;
+        Assert.Contains(message, error);
+        Assert.DoesNotContain("   at ", error);
+        Assert.Equal([], scratch.Directory.GetFiles().Select(f => f.Name));
+    }
+
     // ---- late failures never lose the trained model ----
 
     /// <summary>Standard output that fails on every write, like a closed pipe or a full disk.</summary>

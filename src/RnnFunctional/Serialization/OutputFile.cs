@@ -25,6 +25,14 @@ namespace RnnFunctional;
 public static class OutputFile
 {
     private const string TemporaryMarker = ".rnnf-";
+
+    /// <summary>Temporary files being written by this process, removed if the process exits before renaming them.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Pending = new(StringComparer.Ordinal);
+
+    static OutputFile() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        foreach (var file in Pending.Keys) TryDelete(file);
+    };
     private const string TemporarySuffix = ".tmp";
 
     /// <summary>What is at a path.</summary>
@@ -91,6 +99,7 @@ public static class OutputFile
         {
             RemoveAbandoned(full);
             temporary = Temporary(full);
+            Pending[temporary] = 0;
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
                 stream.Write(bytes);
@@ -98,6 +107,7 @@ public static class OutputFile
             }
             if (!OperatingSystem.IsWindows() && File.Exists(full)) File.SetUnixFileMode(temporary, File.GetUnixFileMode(full));
             File.Move(temporary, full, overwrite: true);
+            Pending.TryRemove(temporary, out _);
             temporary = null;
             return Fin<Unit>.Succ(Unit.Default);
         }
@@ -107,7 +117,11 @@ public static class OutputFile
         }
         finally
         {
-            if (temporary is not null) TryDelete(temporary);
+            if (temporary is not null)
+            {
+                TryDelete(temporary);
+                Pending.TryRemove(temporary, out _);
+            }
         }
     }
 
