@@ -149,6 +149,34 @@ public sealed class ModelFileTests
         Assert.Contains(message, Message(ModelFile.Deserialize(bytes)));
     }
 
+    /// <summary>
+    /// Fuzzing with a fixed budget (200 cases in CI; set FsCheck's MaxTest higher for a longer run): a valid file's
+    /// payload with random bytes overwritten, inserted or removed, its checksum recomputed so that the parser — not
+    /// the hash — is what meets the damage. Every input ends in a document or an error value, never an exception.
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public Property MutatedPayloadsEndInAValueOrAnError(PositiveInt seed)
+    {
+        var random = new Random(seed.Get);
+        var valid = ModelFile.Serialize(ModelDocument.Of(Metadata, RnnParameters.Initialize(3, 2, 3, seed: 1)));
+        var payload = valid[20..^32].ToList();
+        for (var k = random.Next(1, 6); k > 0; k--)
+        {
+            var at = random.Next(payload.Count);
+            switch (random.Next(3))
+            {
+                case 0: payload[at] = (byte)random.Next(256); break;
+                case 1: payload.InsertRange(at, Enumerable.Range(0, random.Next(1, 9)).Select(_ => (byte)random.Next(256))); break;
+                default: payload.RemoveRange(at, Math.Min(payload.Count - at, random.Next(1, 9))); break;
+            }
+            if (random.Next(4) == 0 && payload.Count >= 8)
+                BitConverter.TryWriteBytes(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(payload).Slice(random.Next(payload.Count - 4), 4), random.Next(2) == 0 ? int.MaxValue : -random.Next());
+        }
+        var bytes = Crafted(w => w.Write(payload.ToArray()));
+        var outcome = Record.Exception(() => ModelFile.Deserialize(bytes));
+        return (outcome is null).Label($"threw {outcome?.GetType().Name}: {outcome?.Message}");
+    }
+
     [Fact]
     public void AnImpossiblePayloadLengthIsCorruption() =>
         Assert.Contains("its header announces a payload of 9223372036854775807 bytes",
