@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using LanguageExt.Common;
 
 namespace RnnFunctional.Cli;
@@ -27,7 +28,47 @@ public static class Cli
     /// <summary>Runs the program on the process's console.</summary>
     /// <param name="args">Command-line arguments.</param>
     /// <returns>0 on success, 1 when a gradient check fails or on an internal error, 2 on bad input.</returns>
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error, interactive: null);
+    public static int Main(string[] args)
+    {
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupted);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupted);
+        return Run(args, Console.Out, Console.Error, interactive: null);
+    }
+
+    /// <summary>Exit code after Ctrl-C (SIGINT): 128 + 2, as shells report it.</summary>
+    public const int InterruptedExitCode = 130;
+
+    /// <summary>Exit code after SIGTERM: 128 + 15.</summary>
+    public const int TerminatedExitCode = 143;
+
+    /// <summary>
+    /// Ctrl-C or SIGTERM: shows the cursor again (a live progress bar hides it), says so in one line on standard
+    /// error and exits with 130 (143 for SIGTERM). A model or plot being written is abandoned: its temporary file is
+    /// removed on exit, and if the process is killed outright, by the next write to the same path.
+    /// </summary>
+    private static void Interrupted(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        try
+        {
+            if (!Console.IsOutputRedirected) Console.Out.Write("\u001b[?25h\u001b[0m");
+            Console.Out.Flush();
+        }
+        catch (IOException)
+        {
+            // The output is gone; there is nothing to restore.
+        }
+        var (name, code) = context.Signal == PosixSignal.SIGINT ? ("Ctrl-C", InterruptedExitCode) : ("SIGTERM", TerminatedExitCode);
+        try
+        {
+            Console.Error.WriteLine($"{Environment.NewLine}rnnf: interrupted ({name})");
+        }
+        catch (IOException)
+        {
+            // Standard error is gone too.
+        }
+        Environment.Exit(code);
+    }
 
     /// <summary>Runs the program with the given writers (for tests and embedding).</summary>
     /// <param name="args">Command-line arguments.</param>
@@ -38,12 +79,16 @@ public static class Cli
     public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, bool? interactive = false)
     {
         ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        var guarded = new GuardedWriter(output);
+        output = guarded;
         var terminal = interactive is { } i ? new Terminal(output, error, i) : Terminal.System() with { };
         if (interactive is null) terminal = new Terminal(output, error, terminal.Interactive);
         try
         {
             var rest = args.Skip(1).ToImmutableArray();
-            return args.Count == 0 ? Help(terminal, 0)
+            var code = args.Count == 0 ? Help(terminal, 0)
                 : args[0] switch
                 {
                     "train" => TrainCommand.Run(rest, terminal),
@@ -53,6 +98,10 @@ public static class Cli
                     "--help" or "-h" or "help" => Help(terminal, 0),
                     var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample, gradcheck or export; see rnnf --help)")),
                 };
+            // A command that reported its own output failure (train) has said so; any other gets one line here.
+            return guarded.Failure is { } failure && code == 0
+                ? Fail(terminal, args[0], Error.New($"cannot write to standard output: {failure.Message}"))
+                : code;
         }
         catch (Exception e)
         {

@@ -26,6 +26,13 @@ internal static class Models
     /// <summary>The value of the <c>format</c> metadata entry of a character model file.</summary>
     public const string Format = "rnnf-char-model";
 
+    /// <summary>
+    /// The value of the <c>tokens</c> metadata entry: the vocabulary's characters are Unicode scalar values. Files
+    /// without the entry were written when tokens were UTF-16 code units; they load unchanged when their vocabulary
+    /// is in the Basic Multilingual Plane (there both readings agree) and are refused otherwise.
+    /// </summary>
+    public const string Tokens = "unicode-scalar-values";
+
     /// <summary>Cell names accepted by --cell.</summary>
     public static readonly ImmutableArray<string> Cells = ["rnn", "lstm", "gru"];
 
@@ -72,7 +79,8 @@ internal static class Models
                 ["hidden"] = spec.Hidden.ToString(CultureInfo.InvariantCulture),
                 ["layers"] = spec.Layers.ToString(CultureInfo.InvariantCulture),
                 ["vocabulary"] = spec.Vocabulary.ToString(),
-            }.Concat(extra.Where(kv => kv.Key is not ("format" or "cell" or "hidden" or "layers" or "vocabulary"))),
+                ["tokens"] = Tokens,
+            }.Concat(extra.Where(kv => kv.Key is not ("format" or "cell" or "hidden" or "layers" or "vocabulary" or "tokens"))),
             parameters);
 
     /// <summary>The model of a loaded document, handed to <paramref name="use"/>; an error when the document is not a character model this build knows.</summary>
@@ -84,9 +92,64 @@ internal static class Models
         from hidden in PositiveInt(document, "hidden")
         from layers in PositiveInt(document, "layers")
         from symbols in document.Get("vocabulary")
+        from tokens in TokenKind(document, symbols)
         from vocabulary in Vocabulary.FromSymbols(symbols)
-        from result in Initialize(new ModelSpec(known, hidden, layers, vocabulary), 0, new Loader<R>(document, use))
+        let spec = new ModelSpec(known, hidden, layers, vocabulary)
+        from fits in Fits(spec, document)
+        from result in Initialize(spec, 0, new Loader<R>(document, use))
         select result;
+
+    /// <summary>
+    /// The names and shapes of the leaves of a model of <paramref name="spec"/>, in tree order, computed from the
+    /// sizes alone (nothing is allocated): what a loaded file is compared with before any model is built, so that
+    /// the sizes a file declares can never make the loader allocate more than the file itself holds.
+    /// </summary>
+    public static IEnumerable<(string Name, long Rows, long Columns)> Shapes(ModelSpec spec)
+    {
+        long v = spec.Vocabulary.Size, h = spec.Hidden;
+        IEnumerable<(string, long, long)> Cell(long input) => spec.Cell switch
+        {
+            "rnn" => [("Wax", h, input), ("Waa", h, h), ("Ba", h, 1)],
+            "lstm" => [("Wf", h, h + input), ("Bf", h, 1), ("Wi", h, h + input), ("Bi", h, 1), ("Wc", h, h + input), ("Bc", h, 1), ("Wo", h, h + input), ("Bo", h, 1)],
+            "gru" => [("Wih", 3 * h, input), ("Whh", 3 * h, h), ("Bih", 3 * h, 1), ("Bhh", 3 * h, 1)],
+            _ => throw new ArgumentException($"unknown cell '{spec.Cell}'", nameof(spec)),
+        };
+        if (spec.Layers == 1)
+            return Cell(v).Concat([(spec.Cell == "rnn" ? "Wya" : "Wy", v, h), ("By", v, 1)]);
+        return Enumerable.Range(0, spec.Layers)
+            .SelectMany(l => Cell(l == 0 ? v : h).Select(leaf => ($"layers[{l}].{leaf.Item1}", leaf.Item2, leaf.Item3)))
+            .Concat([("Wy", v, h), ("By", v, 1)]);
+    }
+
+    /// <summary>Whether the document's leaves have exactly the names and shapes of <paramref name="spec"/>, and finite values.</summary>
+    private static Fin<Unit> Fits(ModelSpec spec, ModelDocument document)
+    {
+        var model = $"{spec.Cell}, hidden {spec.Hidden}, {spec.Layers} layer{(spec.Layers == 1 ? "" : "s")}, {spec.Vocabulary.Size} tokens";
+        Fin<Unit> Misfit(string what) => Fin<Unit>.Fail(Error.New($"model file does not fit its declared model ({model}): {what}"));
+        var leaves = document.Leaves.IsDefault ? [] : document.Leaves;
+        var i = 0;
+        foreach (var (name, rows, columns) in Shapes(spec))
+        {
+            if (i >= leaves.Length) return Misfit($"expected more than its {leaves.Length} leaves, next {name} {rows}×{columns}");
+            var leaf = leaves[i];
+            if (leaf.Name != name || leaf.Rows != rows || leaf.Columns != columns)
+                return Misfit($"expected leaf {i} to be {name} {rows}×{columns} but got {leaf.Name} {leaf.Rows}×{leaf.Columns}");
+            i++;
+        }
+        if (i != leaves.Length) return Misfit($"expected {i} leaves but got {leaves.Length}");
+        return ModelFile.NonFinite(document) is { } problem
+            ? Fin<Unit>.Fail(Error.New($"model file holds parameters that are not numbers: {problem}"))
+            : Fin<Unit>.Succ(Unit.Default);
+    }
+
+    private static Fin<Unit> TokenKind(ModelDocument document, string symbols) =>
+        document.Metadata.TryGetValue("tokens", out var tokens)
+            ? tokens == Tokens
+                ? Fin<Unit>.Succ(Unit.Default)
+                : Fin<Unit>.Fail(Error.New($"model file has tokens '{tokens}', which this build does not know (it reads {Tokens})"))
+            : symbols.Any(char.IsSurrogate)
+                ? Fin<Unit>.Fail(Error.New("model file was written by an older rnnf whose tokens were UTF-16 code units, and its vocabulary holds characters outside the Basic Multilingual Plane; train it again"))
+                : Fin<Unit>.Succ(Unit.Default);
 
     private static Fin<int> PositiveInt(ModelDocument document, string key) =>
         document.Get(key).Bind(text => int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 1

@@ -120,11 +120,11 @@ internal static class Report
         }
     }
 
-    public static Fin<Unit> Written(Terminal terminal, string model, string plot)
+    /// <summary>Where the model and (when it was written) the loss curve went.</summary>
+    public static void Written(Terminal terminal, string model, string? plot)
     {
         terminal.Out.WriteLine($"model written to {model}");
-        terminal.Out.WriteLine($"loss curve written to {plot}");
-        return Fin<Unit>.Succ(Unit.Default);
+        if (plot is not null) terminal.Out.WriteLine($"loss curve written to {plot}");
     }
 }
 

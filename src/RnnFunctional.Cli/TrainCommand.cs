@@ -94,14 +94,13 @@ internal static class TrainCommand
         }
         var result =
             from options in Parse(args).ToFin()
-            from outputs in Outputs.Prepare(options.ModelPath, options.PlotPath)
+            from outputs in Outputs.Prepare(options)
             from corpus in CorpusSource.Load(options.Corpus)
             let data = Prepare(corpus, options)
             let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary)
             from outcome in Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal))
-            from _ in Write(options, data, outcome, terminal)
-            select outcome;
-        return result.Match(_ => 0, e => Cli.Fail(terminal, "train", e));
+            select (options, data, outcome);
+        return result.Match(r => Write(r.options, r.data, r.outcome, terminal), e => Cli.Fail(terminal, "train", e));
     }
 
     private static TrainingData Prepare(CorpusText corpus, TrainOptions options)
@@ -185,34 +184,58 @@ internal static class TrainCommand
         }
     }
 
-    private static Fin<Unit> Write(TrainOptions o, TrainingData data, TrainOutcome outcome, Terminal terminal)
+    /// <summary>
+    /// Writes what a finished run produced, the most valuable first: the model, then the loss curve, then the report.
+    /// A later failure (the plot path, a closed or full standard output) never costs an earlier result; it is
+    /// reported on standard error, with where the model went, and the exit code is 2.
+    /// </summary>
+    private static int Write(TrainOptions o, TrainingData data, TrainOutcome outcome, Terminal terminal)
     {
+        var model = ModelFile.Save(o.ModelPath, outcome.Document);
+        if (model.IsFail) return model.Match(_ => 0, e => Cli.Fail(terminal, "train", Error.New($"{e.Message}; the trained model is lost")));
+        var plot = OutputFile.WriteAtomically(o.PlotPath, LossPlot.Png(outcome, data.BaselineLoss));
         Report.Summary(terminal, o, data, outcome);
-        return from plot in ModelFile.WriteAtomically(o.PlotPath, LossPlot.Png(outcome, data.BaselineLoss))
-               from model in ModelFile.Save(o.ModelPath, outcome.Document)
-               from _ in Report.Written(terminal, o.ModelPath, o.PlotPath)
-               select Unit.Default;
+        Report.Written(terminal, o.ModelPath, plot.IsSucc ? o.PlotPath : null);
+        var problems = new List<string>();
+        plot.IfFail(e => problems.Add($"the loss curve was not written ({e.Message})"));
+        if (terminal.Out is GuardedWriter { Failure: { } failure })
+            problems.Add($"the report was not shown: cannot write to standard output ({failure.Message})");
+        return problems.Count == 0 ? 0 : Cli.Fail(terminal, "train", Error.New($"{string.Join("; ", problems)}; the model was written to {o.ModelPath}"));
     }
 }
 
-/// <summary>Output paths: their directories are created before training so that a bad path fails at once.</summary>
+/// <summary>
+/// Output paths, checked before training so that a bad path fails at once rather than after the work: the model
+/// and the plot must be different files and neither may be the corpus (symbolic links resolved); their
+/// directories are created; each must be writable under the rules of <see cref="OutputFile"/> (a regular file
+/// that is not read-only, or a new file in a directory where one can be created).
+/// </summary>
 internal static class Outputs
 {
-    public static Fin<Unit> Prepare(params string[] paths)
+    public static Fin<Unit> Prepare(TrainOptions o)
     {
-        foreach (var path in paths)
+        var outputs = new[] { ("--model", o.ModelPath), ("--plot", o.PlotPath) };
+        try
         {
-            try
+            if (OutputFile.Same(o.ModelPath, o.PlotPath))
+                return Fin<Unit>.Fail(Error.New($"--model {o.ModelPath} and --plot {o.PlotPath} are the same file; give them different paths"));
+            if (o.Corpus is { } corpus && (File.Exists(corpus) || Directory.Exists(corpus)))
+                foreach (var (option, path) in outputs)
+                    if (OutputFile.Same(corpus, path))
+                        return Fin<Unit>.Fail(Error.New($"{option} {path} is the corpus file (--corpus {corpus}); writing it would destroy the corpus"));
+            foreach (var (_, path) in outputs)
             {
                 if (Directory.Exists(path)) return Fin<Unit>.Fail(Error.New($"output {path} is a directory"));
                 var directory = Path.GetDirectoryName(Path.GetFullPath(path));
                 if (directory is not null && File.Exists(directory)) return Fin<Unit>.Fail(Error.New($"cannot write {path}: {directory} is a file, not a directory"));
                 if (directory is not null) Directory.CreateDirectory(directory);
+                var writable = OutputFile.Check(path, probe: true);
+                if (writable.IsFail) return writable.Map(_ => Unit.Default);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-            {
-                return Fin<Unit>.Fail(Error.New($"cannot write {path}: {e.Message}"));
-            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return Fin<Unit>.Fail(Error.New($"cannot prepare the output paths: {e.Message}"));
         }
         return Fin<Unit>.Succ(Unit.Default);
     }

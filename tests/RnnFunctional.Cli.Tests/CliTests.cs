@@ -315,4 +315,269 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void OutputPathThatIsADirectory() =>
         FailsWith(Run("train", "--corpus", Corpus(), "--model", scratch.Directory.FullName), "is a directory");
+
+    // ---- a model file is trusted no further than its bytes ----
+
+    private ModelDocument TinyDocument()
+    {
+        Assert.Equal(0, TrainTiny().ExitCode);
+        return ModelFile.Load(scratch["model.rnnf"]).Match(d => d, e => throw new InvalidOperationException(e.Message));
+    }
+
+    [Theory]
+    [InlineData("hidden", "1000000000")]
+    [InlineData("hidden", "46341")]
+    [InlineData("layers", "100000000")]
+    [InlineData("layers", "2")]
+    [InlineData("cell", "gru")]
+    public void DeclaredSizesAreComparedWithTheLeavesBeforeAnyModelIsBuilt(string key, string value)
+    {
+        var document = TinyDocument();
+        var crafted = document with { Metadata = document.Metadata.SetItem(key, value) };
+        Assert.True(ModelFile.Save(scratch["crafted.rnnf"], crafted).IsSucc);
+        FailsWith(Run("sample", "--model", scratch["crafted.rnnf"]), "model file does not fit its declared model");
+    }
+
+    [Fact]
+    public void NonFiniteParametersInAModelFileAreABadInput()
+    {
+        var document = TinyDocument();
+        var leaf = document.Leaves[2];
+        var bad = document with { Leaves = document.Leaves.SetItem(2, leaf with { Values = leaf.Values.SetItem(0, double.NaN) }) };
+        File.WriteAllBytes(scratch["nan.rnnf"], ModelFile.Serialize(bad));
+        FailsWith(Run("sample", "--model", scratch["nan.rnnf"]), $"holds parameters that are not numbers: leaf {leaf.Name} (entry (0, 0) is NaN)");
+    }
+
+    [Theory]
+    [InlineData("rnn", 1)]
+    [InlineData("lstm", 1)]
+    [InlineData("gru", 1)]
+    [InlineData("rnn", 3)]
+    [InlineData("lstm", 2)]
+    [InlineData("gru", 4)]
+    public void TheShapesALoadedFileIsComparedWithAreThoseOfTheModel(string cell, int layers)
+    {
+        var spec = new ModelSpec(cell, 5, layers, Vocabulary.FromItems(["abcdefg"]));
+        var leaves = Models.Initialize(spec, 1, new LeavesOf());
+        Assert.Equal(leaves.Select(l => (l.Name, (long)l.Rows, (long)l.Columns)), Models.Shapes(spec));
+    }
+
+    private sealed class LeavesOf : IModelUse<System.Collections.Immutable.ImmutableArray<Leaf>>
+    {
+        public System.Collections.Immutable.ImmutableArray<Leaf> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams parameters)
+            where TParams : IParameterTree<TParams> => parameters.ToLeaves();
+    }
+
+    // ---- characters outside the Basic Multilingual Plane are whole tokens ----
+
+    [Fact]
+    public void EmojiTrainSaveAndSampleAsWholeCharacters()
+    {
+        var corpus = scratch.Write("e.txt", "ab😀\ncd😁\nef\ngh\n");
+        var train = Run("train", "--corpus", corpus, "--hidden", "6", "--epochs", "3", "--held-out", "0.25",
+            "--model", scratch["e.rnnf"], "--plot", scratch["e.png"], "--samples", "5");
+        Assert.True(train.ExitCode == 0, train.Error);
+        Assert.Contains("11 tokens", train.Out);
+        var document = ModelFile.Load(scratch["e.rnnf"]).Match(d => d, e => throw new InvalidOperationException(e.Message));
+        Assert.Equal("\nabcdefgh😀😁", document.Metadata["vocabulary"]);
+        Assert.Equal("unicode-scalar-values", document.Metadata["tokens"]);
+
+        var sample = Run("sample", "--model", scratch["e.rnnf"], "--count", "200", "--temperature", "10", "--max-length", "6");
+        Assert.True(sample.ExitCode == 0, sample.Error);
+        var alphabet = "abcdefgh😀😁\n".EnumerateRunes().ToHashSet();
+        Assert.All(sample.Out.EnumerateRunes(), r => Assert.Contains(r, alphabet));
+        Assert.Contains("😀", sample.Out);
+        Assert.Contains("😁", sample.Out);
+    }
+
+    [Fact]
+    public void AnOlderModelFileWithSplitCharactersIsRefusedAndAnOlderBmpOneStillLoads()
+    {
+        Assert.Equal(0, TrainTiny().ExitCode);
+        var document = ModelFile.Load(scratch["model.rnnf"]).Match(d => d, e => throw new InvalidOperationException(e.Message));
+        var older = document with { Metadata = document.Metadata.Remove("tokens") };
+        Assert.True(ModelFile.Save(scratch["older.rnnf"], older).IsSucc);
+        Assert.Equal(0, Run("sample", "--model", scratch["older.rnnf"]).ExitCode);
+
+        var split = older with { Metadata = older.Metadata.SetItem("vocabulary", "\nabc\uD83D\uDE00") };
+        Assert.True(ModelFile.Save(scratch["split.rnnf"], split).IsSucc);
+        FailsWith(Run("sample", "--model", scratch["split.rnnf"]), "tokens were UTF-16 code units");
+    }
+
+    // ---- output paths never destroy an input, and are checked before training ----
+
+    [Theory]
+    [InlineData("--model")]
+    [InlineData("--plot")]
+    public void AnOutputThatIsTheCorpusIsRefusedBeforeTraining(string option)
+    {
+        var corpus = Corpus();
+        var before = File.ReadAllText(corpus);
+        var other = option == "--model" ? "--plot" : "--model";
+        var r = Run("train", "--corpus", corpus, option, corpus, other, scratch["other.out"], "--epochs", "1", "--hidden", "4");
+        FailsWith(r, $"{option} {corpus} is the corpus file");
+        Assert.Equal("", r.Out);
+        Assert.Equal(before, File.ReadAllText(corpus));
+    }
+
+    [Fact]
+    public void AnOutputThatIsALinkToTheCorpusIsRefused()
+    {
+        var corpus = Corpus();
+        var before = File.ReadAllText(corpus);
+        Directory.CreateDirectory(scratch["links"]);
+        File.CreateSymbolicLink(scratch["links/model.rnnf"], corpus);
+        var r = Run("train", "--corpus", Path.Combine(scratch["links"], "..", "names.txt"), "--model", scratch["links/model.rnnf"], "--plot", scratch["p.png"]);
+        FailsWith(r, "is the corpus file");
+        Assert.Equal(before, File.ReadAllText(corpus));
+    }
+
+    [Fact]
+    public void ModelAndPlotAtTheSamePathAreRefused()
+    {
+        var r = Run("train", "--corpus", Corpus(), "--model", scratch["out.bin"], "--plot", Path.Combine(scratch.Directory.FullName, ".", "out.bin"));
+        FailsWith(r, "are the same file");
+        Assert.False(File.Exists(scratch["out.bin"]));
+    }
+
+    [Fact]
+    public void AReadOnlyModelFileIsRefusedBeforeTrainingAndStaysReadOnly()
+    {
+        File.WriteAllText(scratch["model.rnnf"], "previous model");
+        File.SetAttributes(scratch["model.rnnf"], FileAttributes.ReadOnly);
+        var r = TrainTiny();
+        FailsWith(r, "is read-only");
+        Assert.Equal("", r.Out);
+        Assert.Equal("previous model", File.ReadAllText(scratch["model.rnnf"]));
+        Assert.True(File.GetAttributes(scratch["model.rnnf"]).HasFlag(FileAttributes.ReadOnly));
+        File.SetAttributes(scratch["model.rnnf"], FileAttributes.Normal);
+    }
+
+    [Fact]
+    public void ADeviceIsNeverReplaced()
+    {
+        var r = Run("train", "--corpus", Corpus(), "--model", scratch["m.rnnf"], "--plot", "/dev/null");
+        FailsWith(r, "cannot write /dev/null: it is a character device, not a regular file");
+        Assert.Equal("", r.Out);
+        Assert.True(File.Exists("/dev/null"));
+        Assert.False(File.Exists(scratch["m.rnnf"]));
+    }
+
+    [Fact]
+    public void AModelPathInADirectoryWhereNothingCanBeCreatedFailsBeforeTraining()
+    {
+        var r = Run("train", "--corpus", Corpus(), "--model", "/proc/rnnf-model.rnnf", "--plot", scratch["p.png"]);
+        FailsWith(r, "cannot write /proc/rnnf-model.rnnf");
+        Assert.Equal("", r.Out);
+    }
+
+    [Fact]
+    public void AModelWrittenThroughASymbolicLinkReplacesTheTargetAndKeepsTheLink()
+    {
+        Directory.CreateDirectory(scratch["store"]);
+        File.WriteAllText(scratch["store/real.rnnf"], "old");
+        File.CreateSymbolicLink(scratch["model.rnnf"], scratch["store/real.rnnf"]);
+        var r = TrainTiny();
+        Assert.True(r.ExitCode == 0, r.Error);
+        Assert.NotNull(new FileInfo(scratch["model.rnnf"]).LinkTarget);
+        Assert.True(ModelFile.Load(scratch["store/real.rnnf"]).IsSucc);
+        Assert.Equal(["real.rnnf"], Directory.GetFiles(scratch["store"]).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void AReplacedModelKeepsItsPermissions()
+    {
+        File.WriteAllText(scratch["model.rnnf"], "previous model");
+        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
+        File.SetUnixFileMode(scratch["model.rnnf"], mode);
+        Assert.Equal(0, TrainTiny().ExitCode);
+        Assert.True(ModelFile.Load(scratch["model.rnnf"]).IsSucc);
+        Assert.Equal(mode, File.GetUnixFileMode(scratch["model.rnnf"]));
+    }
+
+    // ---- signals ----
+
+    [Theory]
+    [InlineData("INT", 130, "interrupted (Ctrl-C)")]
+    [InlineData("TERM", 143, "interrupted (SIGTERM)")]
+    public async Task ASignalDuringTrainingSaysSoAndExitsWithTheShellCode(string signal, int code, string message)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "rnnf"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            ArgumentList = { "train", "--epochs", "10000", "--hidden", "8", "--model", scratch["model.rnnf"], "--plot", scratch["loss.png"] },
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string? line;
+        do line = await process.StandardOutput.ReadLineAsync();
+        while (line is not null && !line.StartsWith("epoch", StringComparison.Ordinal));
+        Assert.NotNull(line);
+        using (var kill = System.Diagnostics.Process.Start("kill", $"-{signal} {process.Id}")) await kill.WaitForExitAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.Equal(code, process.ExitCode);
+        var error = await stderr;
+        Assert.Contains(message, error);
+        Assert.DoesNotContain("   at ", error);
+        Assert.Equal([], scratch.Directory.GetFiles().Select(f => f.Name));
+    }
+
+    // ---- late failures never lose the trained model ----
+
+    /// <summary>Standard output that fails on every write, like a closed pipe or a full disk.</summary>
+    private sealed class BrokenOutput : StringWriter
+    {
+        public override void Write(char value) => throw new IOException("Broken pipe");
+        public override void Write(string? value) => throw new IOException("Broken pipe");
+        public override void Write(char[] buffer, int index, int count) => throw new IOException("Broken pipe");
+        public override void WriteLine(string? value) => throw new IOException("Broken pipe");
+    }
+
+    /// <summary>Standard output that runs an action when the first line containing a fragment is written.</summary>
+    private sealed class TriggerOutput(string fragment, Action action) : StringWriter
+    {
+        private bool fired;
+
+        public override void WriteLine(string? value)
+        {
+            if (!fired && value is not null && value.Contains(fragment)) { fired = true; action(); }
+            base.WriteLine(value);
+        }
+    }
+
+    private RunResult TrainTinyInto(TextWriter output, string plot)
+    {
+        var error = new StringWriter();
+        var code = Cli.Run(["train", "--corpus", Corpus(), "--hidden", "6", "--epochs", "2", "--batch-size", "4", "--held-out", "0.25",
+            "--model", scratch["model.rnnf"], "--plot", plot, "--samples", "3"], output, error, interactive: false);
+        return new(code, output.ToString() ?? "", error.ToString());
+    }
+
+    [Fact]
+    public void AClosedStandardOutputDoesNotLoseTheModel()
+    {
+        var r = TrainTinyInto(new BrokenOutput(), scratch["loss.png"]);
+        FailsWith(r, "cannot write to standard output (Broken pipe)");
+        Assert.Contains($"the model was written to {scratch["model.rnnf"]}", r.Error);
+        Assert.True(ModelFile.Load(scratch["model.rnnf"]).IsSucc);
+        Assert.True(File.Exists(scratch["loss.png"]));
+    }
+
+    [Fact]
+    public void APlotPathThatFailsAfterTrainingDoesNotLoseTheModel()
+    {
+        Directory.CreateDirectory(scratch["plots"]);
+        var output = new TriggerOutput("epoch", () => Directory.Delete(scratch["plots"], recursive: true));
+        var r = TrainTinyInto(output, scratch["plots/loss.png"]);
+        FailsWith(r, "the loss curve was not written");
+        Assert.Contains($"the model was written to {scratch["model.rnnf"]}", r.Error);
+        Assert.True(ModelFile.Load(scratch["model.rnnf"]).IsSucc);
+        Assert.Contains("Held-out loss per character", r.Out);
+        Assert.Contains($"model written to {scratch["model.rnnf"]}", r.Out);
+        Assert.DoesNotContain("loss curve written", r.Out);
+    }
 }

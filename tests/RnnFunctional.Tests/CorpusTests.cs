@@ -18,12 +18,36 @@ public sealed class CorpusTests
     public void VocabularyEncodesAndDecodes()
     {
         var vocabulary = Vocabulary.FromItems(Names);
-        Assert.Equal('\n', vocabulary.Symbols[0]);
+        Assert.Equal(new System.Text.Rune('\n'), vocabulary.Symbols[0]);
         Assert.Equal(vocabulary.Symbols.Length, vocabulary.Symbols.Distinct().Count());
         Assert.All(Names, n => Assert.Equal(n, vocabulary.Decode(vocabulary.Encode(n))));
         Assert.Equal(vocabulary, Vocabulary.FromSymbols(vocabulary.ToString()).Match(v => v, e => throw new InvalidOperationException(e.Message)));
         Assert.Contains("character 'q' (U+0071) at position 1 is not in the vocabulary", vocabulary.TryEncode("Aq").Match(_ => "", e => e.Message));
         Assert.Equal("text", Assert.Throws<ArgumentException>(() => vocabulary.Encode("Aq")).ParamName);
+    }
+
+    [Fact]
+    public void TokensAreWholeCharactersEvenOutsideTheBasicMultilingualPlane()
+    {
+        var vocabulary = Vocabulary.FromItems(["ab😀", "cd😁", "ef", "gh"]);
+        Assert.Equal(11, vocabulary.Size);
+        Assert.Equal(["\n", "a", "b", "c", "d", "e", "f", "g", "h", "😀", "😁"], vocabulary.Symbols.Select(r => r.ToString()));
+        Assert.Equal([1, 2, 9], vocabulary.Encode("ab😀").ToArray());
+        Assert.Equal("ab😀", vocabulary.Decode(vocabulary.Encode("ab😀")));
+        Assert.Equal("😁😀a", vocabulary.Decode([10, 9, 1]));
+        Assert.Equal(vocabulary, Vocabulary.FromSymbols(vocabulary.ToString()).Match(v => v, e => throw new InvalidOperationException(e.Message)));
+        Assert.Contains("character '🦕' (U+1F995) at position 1 is not in the vocabulary", vocabulary.TryEncode("a🦕").Match(_ => "", e => e.Message));
+    }
+
+    [Fact]
+    public void TextWithALoneSurrogateIsRefusedNamingIt()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Vocabulary.FromItems(["ok", "a\uD83D"]));
+        Assert.Equal("items", e.ParamName);
+        Assert.Contains("items[1] holds a lone surrogate U+D83D at UTF-16 position 1", e.Message);
+        var vocabulary = Vocabulary.FromItems(["ab😀"]);
+        Assert.Contains("lone surrogate U+DE00", vocabulary.TryEncode("\uDE00a").Match(_ => "", e => e.Message));
+        Assert.True(Vocabulary.FromSymbols("\na\uD83D").IsFail);
     }
 
     [Fact]

@@ -106,5 +106,184 @@ public sealed class ModelFileTests
         }
     }
 
+    // ---- untrusted files: declared sizes bounded by the bytes, non-finite values refused ----
+
+    /// <summary>A model file around any payload, with a correct header and checksum (what a crafted file looks like).</summary>
+    internal static byte[] Crafted(Action<BinaryWriter> payload, long? declaredLength = null)
+    {
+        using var body = new MemoryStream();
+        using (var w = new BinaryWriter(body, System.Text.Encoding.UTF8, leaveOpen: true)) payload(w);
+        var content = body.ToArray();
+        using var file = new MemoryStream();
+        using (var w = new BinaryWriter(file, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write("RNNFMODL"u8);
+            w.Write(ModelFile.Version);
+            w.Write(declaredLength ?? content.Length);
+            w.Write(content);
+        }
+        var bytes = file.ToArray();
+        return [.. bytes, .. System.Security.Cryptography.SHA256.HashData(bytes)];
+    }
+
+    private static void Text(BinaryWriter w, string s) { var b = System.Text.Encoding.UTF8.GetBytes(s); w.Write(b.Length); w.Write(b); }
+
+    [Theory]
+    [InlineData(int.MaxValue, 0, 0, 0, "the number of metadata entries (2147483647) is impossible")]
+    [InlineData(0, int.MaxValue, 0, 0, "the number of leaves (2147483647) is impossible")]
+    [InlineData(0, 1, int.MaxValue, int.MaxValue, "leaf W declares 2147483647×2147483647 values, more than the file holds")]
+    [InlineData(0, 1, 65536, 65536, "leaf W declares 65536×65536 values, more than the file holds")]
+    [InlineData(0, 1, 1, 2, "leaf W declares 1×2 values, more than the file holds")]
+    [InlineData(0, 1, -1, 4, "leaf W declares a negative size -1×4")]
+    public void DeclaredSizesAreBoundedByTheBytesOfTheFile(int metadata, int leaves, int rows, int columns, string message)
+    {
+        var bytes = Crafted(w =>
+        {
+            w.Write(metadata);
+            w.Write(leaves);
+            if (leaves != 1) return;
+            Text(w, "W");
+            w.Write(rows);
+            w.Write(columns);
+            w.Write(1.0);
+        });
+        Assert.Contains(message, Message(ModelFile.Deserialize(bytes)));
+    }
+
+    /// <summary>
+    /// Fuzzing with a fixed budget (200 cases in CI; set FsCheck's MaxTest higher for a longer run): a valid file's
+    /// payload with random bytes overwritten, inserted or removed, its checksum recomputed so that the parser — not
+    /// the hash — is what meets the damage. Every input ends in a document or an error value, never an exception.
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public Property MutatedPayloadsEndInAValueOrAnError(PositiveInt seed)
+    {
+        var random = new Random(seed.Get);
+        var valid = ModelFile.Serialize(ModelDocument.Of(Metadata, RnnParameters.Initialize(3, 2, 3, seed: 1)));
+        var payload = valid[20..^32].ToList();
+        for (var k = random.Next(1, 6); k > 0; k--)
+        {
+            var at = random.Next(payload.Count);
+            switch (random.Next(3))
+            {
+                case 0: payload[at] = (byte)random.Next(256); break;
+                case 1: payload.InsertRange(at, Enumerable.Range(0, random.Next(1, 9)).Select(_ => (byte)random.Next(256))); break;
+                default: payload.RemoveRange(at, Math.Min(payload.Count - at, random.Next(1, 9))); break;
+            }
+            if (random.Next(4) == 0 && payload.Count >= 8)
+                BitConverter.TryWriteBytes(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(payload).Slice(random.Next(payload.Count - 4), 4), random.Next(2) == 0 ? int.MaxValue : -random.Next());
+        }
+        var bytes = Crafted(w => w.Write(payload.ToArray()));
+        var outcome = Record.Exception(() => ModelFile.Deserialize(bytes));
+        return (outcome is null).Label($"threw {outcome?.GetType().Name}: {outcome?.Message}");
+    }
+
+    [Fact]
+    public void AnImpossiblePayloadLengthIsCorruption() =>
+        Assert.Contains("its header announces a payload of 9223372036854775807 bytes",
+            Message(ModelFile.Deserialize(Crafted(w => { w.Write(0); w.Write(0); }, declaredLength: long.MaxValue))));
+
+    [Theory]
+    [InlineData(double.NaN, "NaN")]
+    [InlineData(double.PositiveInfinity, "Infinity")]
+    [InlineData(double.NegativeInfinity, "-Infinity")]
+    public void SaveRefusesNonFiniteParametersNamingThem(double bad, string shown)
+    {
+        var p = RnnParameters.Initialize(3, 2, 3, seed: 1);
+        var leaves = p.ToLeaves();
+        var values = leaves[1].Values.SetItem(3, bad);
+        var document = new ModelDocument(Metadata.ToImmutableSortedDictionary(StringComparer.Ordinal), leaves.SetItem(1, leaves[1] with { Values = values }));
+        var path = Path.Combine(Path.GetTempPath(), $"{Guid.NewGuid():N}.rnnf");
+        var e = Assert.Throws<ArgumentException>(() => ModelFile.Save(path, document));
+        Assert.Equal("document", e.ParamName);
+        Assert.Contains($"leaf Waa (entry (1, 1) is {shown}) is not finite", e.Message);
+        Assert.False(File.Exists(path));
+
+        File.WriteAllBytes(path, ModelFile.Serialize(document));
+        try
+        {
+            Assert.Contains("holds parameters that are not numbers: leaf Waa", Message(ModelFile.Load(path)));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    // ---- what a write may replace ----
+
+    private static ModelDocument Small => ModelDocument.Of(Metadata, RnnParameters.Initialize(3, 2, 3, seed: 1));
+
+    private static void InTemporaryDirectory(Action<DirectoryInfo> test)
+    {
+        var directory = Directory.CreateTempSubdirectory("rnnf-test-");
+        try { test(directory); }
+        finally
+        {
+            foreach (var f in directory.GetFiles()) f.Attributes = FileAttributes.Normal;
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void SaveNeverReplacesADeviceOrAFifo()
+    {
+        Assert.Contains("cannot write /dev/null: it is a character device, not a regular file", Message(ModelFile.Save("/dev/null", Small)));
+        InTemporaryDirectory(directory =>
+        {
+            var fifo = Path.Combine(directory.FullName, "pipe");
+            using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo)) mkfifo.WaitForExit();
+            Assert.Contains("it is a FIFO (named pipe), not a regular file", Message(ModelFile.Save(fifo, Small)));
+            Assert.Contains("it is a directory", Message(ModelFile.Save(directory.FullName, Small)));
+            Assert.Equal(["pipe"], directory.GetFileSystemInfos().Select(f => f.Name));
+        });
+    }
+
+    [Fact]
+    public void SaveRefusesAReadOnlyFileAndLeavesItReadOnly() => InTemporaryDirectory(directory =>
+    {
+        var path = Path.Combine(directory.FullName, "model.rnnf");
+        File.WriteAllText(path, "keep me");
+        File.SetAttributes(path, FileAttributes.ReadOnly);
+        Assert.Contains("it is read-only", Message(ModelFile.Save(path, Small)));
+        Assert.Equal("keep me", File.ReadAllText(path));
+        Assert.True(File.GetAttributes(path).HasFlag(FileAttributes.ReadOnly));
+    });
+
+    [Fact]
+    public void SaveWritesThroughASymbolicLinkAndRefusesADanglingOne() => InTemporaryDirectory(directory =>
+    {
+        var (target, link) = (Path.Combine(directory.FullName, "target.rnnf"), Path.Combine(directory.FullName, "link.rnnf"));
+        File.WriteAllText(target, "old");
+        File.CreateSymbolicLink(link, target);
+        Assert.True(ModelFile.Save(link, Small).IsSucc);
+        Assert.Equal(target, new FileInfo(link).ResolveLinkTarget(returnFinalTarget: true)?.FullName);
+        Assert.True(ModelFile.Load(target).Match(d => d.IdenticalTo(Small), _ => false));
+
+        var dangling = Path.Combine(directory.FullName, "dangling.rnnf");
+        File.CreateSymbolicLink(dangling, Path.Combine(directory.FullName, "missing.rnnf"));
+        Assert.Contains("is a symbolic link to", Message(ModelFile.Save(dangling, Small)));
+        Assert.False(File.Exists(Path.Combine(directory.FullName, "missing.rnnf")));
+    });
+
+    [Fact]
+    public void TemporaryFilesOfKilledWritersAreRemovedByTheNextWrite() => InTemporaryDirectory(directory =>
+    {
+        var path = Path.Combine(directory.FullName, "model.rnnf");
+        var dead = Enumerable.Range(0, 1000).Select(i => 4_000_000 - i).First(pid =>
+        {
+            try { using var p = System.Diagnostics.Process.GetProcessById(pid); return false; }
+            catch (ArgumentException) { return true; }
+        });
+        var abandoned = Path.Combine(directory.FullName, $".model.rnnf.rnnf-{dead}-0123456789abcdef.tmp");
+        var live = Path.Combine(directory.FullName, $".model.rnnf.rnnf-{Environment.ProcessId}-0123456789abcdef.tmp");
+        var other = Path.Combine(directory.FullName, $".other.rnnf.rnnf-{dead}-0123456789abcdef.tmp");
+        foreach (var f in new[] { abandoned, live, other }) File.WriteAllText(f, "partial");
+        Assert.True(ModelFile.Save(path, Small).IsSucc);
+        Assert.False(File.Exists(abandoned));
+        Assert.True(File.Exists(live));
+        Assert.True(File.Exists(other));
+    });
+
     private static string Message<T>(LanguageExt.Fin<T> result) => result.Match(_ => "(success)", e => e.Message);
 }

@@ -209,6 +209,8 @@ public static class GradCheck
         ImmutableArray<Leaf> gradient, GradCheckOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(f);
+        Shapes.ThrowIfDefault(at, nameof(at), "a list of leaves");
+        Shapes.ThrowIfDefault(gradient, nameof(gradient), "a list of leaves");
         var o = options ?? GradCheckOptions.Central;
         Validate(o);
         RnnFunctional.Tree.RequireSameStructure(at, gradient, nameof(gradient));

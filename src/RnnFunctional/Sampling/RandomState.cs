@@ -53,6 +53,7 @@ public readonly record struct RandomState(ulong State)
     [Pure]
     public (ImmutableArray<T> Shuffled, RandomState Next) Shuffle<T>(ImmutableArray<T> items)
     {
+        Shapes.ThrowIfDefault(items, nameof(items), "a list of items");
         var array = items.ToArray();
         var state = this;
         for (var i = array.Length - 1; i > 0; i--)

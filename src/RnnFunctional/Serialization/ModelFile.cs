@@ -37,6 +37,8 @@ public sealed record ModelDocument(ImmutableSortedDictionary<string, string> Met
     [Pure]
     public Fin<T> ReadInto<T>(T template) where T : IParameterTree<T>
     {
+        ArgumentNullException.ThrowIfNull(template);
+        if (Leaves.IsDefault) return Fin<T>.Fail(Error.New("model document has no leaves (a default array)"));
         try
         {
             return Fin<T>.Succ(template.FromLeaves(Leaves));
@@ -85,6 +87,11 @@ public static class ModelFile
     public static byte[] Serialize(ModelDocument document)
     {
         ArgumentNullException.ThrowIfNull(document);
+        if (document.Metadata is null) throw new ArgumentException("expected document.Metadata to be a dictionary but got null", nameof(document));
+        if (document.Leaves.IsDefault) throw new ArgumentException("expected document.Leaves to be a list of leaves but got a default (null) array", nameof(document));
+        for (var i = 0; i < document.Leaves.Length; i++)
+            if (document.Leaves[i] is not { Values.IsDefault: false } leaf || leaf.Name is null || leaf.Values.Length != (long)leaf.Rows * leaf.Columns)
+                throw new ArgumentException($"expected document.Leaves[{i}] to be a named leaf of Rows×Columns values", nameof(document));
         using var payload = new MemoryStream();
         using (var w = new BinaryWriter(payload, Strict, leaveOpen: true))
         {
@@ -122,9 +129,11 @@ public static class ModelFile
         if (version != Version)
             return Fail($"model file has format version {version} but this build reads version {Version}");
         var length = BinaryPrimitives.ReadInt64LittleEndian(bytes[12..]);
+        if (length < 0 || length > long.MaxValue - HeaderLength - HashLength)
+            return Fail($"model file is corrupted: its header announces a payload of {length} bytes");
         var expected = HeaderLength + length + HashLength;
-        if (length < 0 || expected != bytes.Length)
-            return Fail(length >= 0 && expected > bytes.Length
+        if (expected != bytes.Length)
+            return Fail(expected > bytes.Length
                 ? $"model file is truncated: its header announces {expected} bytes but it has {bytes.Length}"
                 : $"model file is corrupted: its header announces {expected} bytes but it has {bytes.Length}");
         Span<byte> hash = stackalloc byte[HashLength];
@@ -142,13 +151,45 @@ public static class ModelFile
     }
 
     /// <summary>
-    /// Writes a document atomically: to a temporary file in the same directory, flushed to disk, then renamed over
-    /// <paramref name="path"/>. On any failure the temporary file is removed and an existing file at the path is
-    /// left as it was.
+    /// Writes a document atomically, under the rules of <see cref="OutputFile"/>: to a temporary file in the same
+    /// directory, flushed to disk, then renamed over <paramref name="path"/>. On any failure the temporary file is
+    /// removed and an existing file at the path is left as it was.
     /// </summary>
     /// <param name="path">Destination file.</param>
-    /// <param name="document">Metadata and leaves.</param>
-    public static Fin<Unit> Save(string path, ModelDocument document) => WriteAtomically(path, Serialize(document));
+    /// <param name="document">Metadata and leaves, every value finite.</param>
+    /// <exception cref="ArgumentException">A parameter is NaN or infinite (the message names each such leaf).</exception>
+    public static Fin<Unit> Save(string path, ModelDocument document)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        if (NonFinite(document) is { } problem) throw new ArgumentException($"expected document to hold finite parameters but {problem}", nameof(document));
+        return WriteAtomically(path, Serialize(document));
+    }
+
+    /// <summary>
+    /// Which leaves of <paramref name="document"/> hold a NaN or an infinity, with the first such entry of each, or
+    /// null when every value is finite.
+    /// </summary>
+    /// <param name="document">Any document.</param>
+    [Pure]
+    public static string? NonFinite(ModelDocument document)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        if (document.Leaves.IsDefault) return null;
+        var bad = document.Leaves
+            .Select(leaf => (leaf, k: leaf.Values.IsDefault ? -1 : FirstNonFinite(leaf.Values.AsSpan())))
+            .Where(p => p.k >= 0)
+            .Select(p => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{p.leaf.Name} (entry ({p.k % Math.Max(1, p.leaf.Rows)}, {p.k / Math.Max(1, p.leaf.Rows)}) is {p.leaf.Values[p.k]})"))
+            .ToArray();
+        return bad.Length == 0 ? null : $"{(bad.Length == 1 ? "leaf" : "leaves")} {string.Join(", ", bad)} {(bad.Length == 1 ? "is" : "are")} not finite";
+    }
+
+    private static int FirstNonFinite(ReadOnlySpan<double> values)
+    {
+        if (System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(values)) return -1;
+        for (var i = 0; i < values.Length; i++) if (!double.IsFinite(values[i])) return i;
+        return -1;
+    }
 
     /// <summary>Reads and checks a model file; every problem (missing, unreadable, truncated, corrupted, other version) is an error value.</summary>
     /// <param name="path">The file.</param>
@@ -158,7 +199,10 @@ public static class ModelFile
         if (string.IsNullOrWhiteSpace(path)) return Fail("expected a model file path but got an empty one");
         try
         {
-            return File.Exists(path) ? Deserialize(File.ReadAllBytes(path)) : Fail($"model file {path} does not exist");
+            if (!File.Exists(path)) return Fail($"model file {path} does not exist");
+            return Deserialize(File.ReadAllBytes(path)).Bind(document => NonFinite(document) is { } problem
+                ? Fail($"model file {path} holds parameters that are not numbers: {problem}")
+                : Fin<ModelDocument>.Succ(document));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
@@ -166,55 +210,33 @@ public static class ModelFile
         }
     }
 
-    /// <summary>Writes bytes atomically (temporary file in the same directory, flushed, then renamed over the path).</summary>
+    /// <summary>Writes bytes atomically, under the rules of <see cref="OutputFile"/> (see <see cref="OutputFile.WriteAtomically"/>).</summary>
     /// <param name="path">Destination file.</param>
     /// <param name="bytes">The whole content.</param>
-    public static Fin<Unit> WriteAtomically(string path, ReadOnlySpan<byte> bytes)
-    {
-        if (string.IsNullOrWhiteSpace(path)) return Fin<Unit>.Fail(Error.New("expected an output path but got an empty one"));
-        string? temporary = null;
-        try
-        {
-            var full = Path.GetFullPath(path);
-            var directory = Path.GetDirectoryName(full) ?? ".";
-            if (!Directory.Exists(directory)) return Fin<Unit>.Fail(Error.New($"cannot write {path}: directory {directory} does not exist"));
-            temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(bytes);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temporary, full, overwrite: true);
-            temporary = null;
-            return Fin<Unit>.Succ(Unit.Default);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            return Fin<Unit>.Fail(Error.New($"cannot write {path}: {e.Message}"));
-        }
-        finally
-        {
-            if (temporary is not null) try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-    }
+    public static Fin<Unit> WriteAtomically(string path, ReadOnlySpan<byte> bytes) => OutputFile.WriteAtomically(path, bytes);
 
     private static ModelDocument ReadPayload(byte[] payload)
     {
         using var r = new BinaryReader(new MemoryStream(payload), Strict);
-        var metadataCount = Count(r, payload.Length, "metadata entries");
+        // Every declared count and size is bounded by the bytes left to hold it before anything is allocated: a
+        // metadata entry takes at least 8 bytes (two string lengths), a leaf at least 12 (name length, rows,
+        // columns) and a value 8, so a file of n bytes never makes the reader allocate much more than n bytes.
+        var metadataCount = Count(r, 8, "metadata entries");
         var metadata = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < metadataCount; i++)
         {
             var key = ReadString(r);
             if (!metadata.TryAdd(key, ReadString(r))) throw new InvalidDataException($"metadata key '{key}' appears twice");
         }
-        var leafCount = Count(r, payload.Length, "leaves");
+        var leafCount = Count(r, 12, "leaves");
         var leaves = ImmutableArray.CreateBuilder<Leaf>(leafCount);
         for (var i = 0; i < leafCount; i++)
         {
             var name = ReadString(r);
             var (rows, columns) = (r.ReadInt32(), r.ReadInt32());
-            if (rows < 0 || columns < 0 || (long)rows * columns * 8 > payload.Length - r.BaseStream.Position)
+            if (rows < 0 || columns < 0)
+                throw new InvalidDataException($"leaf {name} declares a negative size {rows}×{columns}");
+            if ((long)rows * columns > (payload.Length - r.BaseStream.Position) / 8)
                 throw new InvalidDataException($"leaf {name} declares {rows}×{columns} values, more than the file holds");
             var values = new double[rows * columns];
             for (var k = 0; k < values.Length; k++) values[k] = r.ReadDouble();
@@ -224,10 +246,14 @@ public static class ModelFile
         return new(metadata.ToImmutable(), leaves.MoveToImmutable());
     }
 
-    private static int Count(BinaryReader r, int limit, string what)
+    /// <summary>A count of items of at least <paramref name="bytesEach"/> bytes each, bounded by the bytes left.</summary>
+    private static int Count(BinaryReader r, int bytesEach, string what)
     {
         var n = r.ReadInt32();
-        return n >= 0 && n <= limit ? n : throw new InvalidDataException($"the number of {what} ({n}) is impossible");
+        var left = r.BaseStream.Length - r.BaseStream.Position;
+        return n >= 0 && n <= left / bytesEach
+            ? n
+            : throw new InvalidDataException($"the number of {what} ({n}) is impossible: {left} bytes are left, room for at most {left / bytesEach}");
     }
 
     private static void WriteString(BinaryWriter w, string s)

@@ -16,7 +16,8 @@ public sealed record TokenBatch
     /// <param name="lengths">m lengths, each in [0, T].</param>
     public TokenBatch(ImmutableArray<ImmutableArray<int>> inputs, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths)
     {
-        if (lengths.IsDefaultOrEmpty) throw new ArgumentException("expected lengths to hold at least one example but it is empty", nameof(lengths));
+        Shapes.ThrowIfDefault(lengths, nameof(lengths), "one length per example");
+        if (lengths.IsEmpty) throw new ArgumentException("expected lengths to hold at least one example but it is empty", nameof(lengths));
         var (steps, m) = (inputs.IsDefault ? 0 : inputs.Length, lengths.Length);
         Shapes.ThrowIfAny(Shapes.All(
             Shapes.Labels(nameof(inputs), inputs, steps, m, int.MaxValue),
@@ -90,6 +91,8 @@ public sealed record TokenBatch
     {
         ArgumentNullException.ThrowIfNull(items);
         if (items.Count == 0) throw new ArgumentException("expected items to hold at least one item but it is empty", nameof(items));
+        for (var j = 0; j < items.Count; j++)
+            if (items[j].IsDefault) throw new ArgumentException($"expected items[{j}] to be a list of tokens but got a default (null) array", nameof(items));
         var lengths = items.Select(s => s.Length + 1).ToImmutableArray();
         var steps = lengths.Max();
         int Input(ImmutableArray<int> s, int t) => t == 0 || t > s.Length ? endToken : s[t - 1];

@@ -278,6 +278,8 @@ public static class LanguageModel
 
     private static void RequireTokens(string argument, ImmutableArray<ImmutableArray<int>> rows, int v)
     {
+        Shapes.ThrowIfDefault(rows, argument, "rows of tokens");
+        for (var t = 0; t < rows.Length; t++) Shapes.ThrowIfDefault(rows[t], argument, "tokens");
         for (var t = 0; t < rows.Length; t++)
             for (var j = 0; j < rows[t].Length; j++)
                 if ((uint)rows[t][j] >= (uint)v)

@@ -192,6 +192,11 @@ public static class Tree
 
     internal static void RequireSameStructure(ImmutableArray<Leaf> expected, ImmutableArray<Leaf> actual, string argument)
     {
+        Shapes.ThrowIfDefault(actual, argument, $"{(expected.IsDefault ? "a list of" : expected.Length.ToString(System.Globalization.CultureInfo.InvariantCulture))} leaves");
+        Shapes.ThrowIfDefault(expected, argument, "leaves read against a tree (the tree's own leaves are a default array)");
+        for (var i = 0; i < actual.Length; i++)
+            if (actual[i] is null || actual[i].Values.IsDefault)
+                throw new ArgumentException($"expected leaf {i} of {argument} to be a leaf with values but got {(actual[i] is null ? "null" : "a default (null) value array")}", argument);
         if (expected.Length != actual.Length)
             throw new ArgumentException($"expected {argument} to have {expected.Length} leaves but got {actual.Length}", argument);
         for (var i = 0; i < expected.Length; i++)

@@ -55,6 +55,8 @@ internal static class Shapes
             yield return new(argument, $"expected {argument} to have one matrix per step, T = {t}, but got {xs.Length}");
         else if (xs.Length == 0)
             yield return new(argument, $"expected {argument} to hold at least one step but it is empty");
+        if (columns == 0 && xs.Length > 0)
+            yield return new(argument, $"expected {argument} to hold at least one example (m ≥ 1 columns) but got {dims} = {rows}×0 matrices");
         for (var i = 0; i < xs.Length; i++)
             foreach (var p in Matrix(argument, $"{argument}[{i}]", xs[i], rows, columns, dims))
                 yield return p;
@@ -88,6 +90,15 @@ internal static class Shapes
     public static IEnumerable<Problem> AtLeast(string argument, int value, int minimum)
     {
         if (value < minimum) yield return new(argument, $"expected {argument} to be at least {minimum} but got {value}");
+    }
+
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> naming <paramref name="argument"/> when <paramref name="array"/> is
+    /// a default (null) immutable array, whose members would otherwise throw InvalidOperation or NullReference.
+    /// </summary>
+    public static void ThrowIfDefault<T>(ImmutableArray<T> array, string argument, string expected)
+    {
+        if (array.IsDefault) throw new ArgumentException($"expected {argument} to be {expected} but got a default (null) array", argument);
     }
 
     /// <summary>The problems of a set of independent checks, evaluated eagerly and in order.</summary>
