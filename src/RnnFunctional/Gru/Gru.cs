@@ -435,19 +435,27 @@ public static class Gru
 
     // ---- checks ----
 
+    /// <summary>The recurrence's parameters, named <c>name.Leaf</c> in problems of <paramref name="argument"/>: the one check of the cell, of its sequence functions and of its layers.</summary>
+    internal static IEnumerable<Problem> CheckRecurrence(GruParameters p, string argument, string name)
+    {
+        static int? Third(int? rows) => rows is { } r && r % 3 == 0 ? r / 3 : null;
+        var na = Shapes.Consensus(p.Whh?.ColumnCount, Third(p.Whh?.RowCount), Third(p.Wih?.RowCount), Third(p.Bih?.Count), Third(p.Bhh?.Count));
+        var nx = p.Wih?.ColumnCount ?? 0;
+        return Shapes.All(
+            Shapes.Matrix(argument, Layer.Named(name, nameof(p.Wih)), p.Wih, 3 * na, nx, "3n_a×n_x"),
+            Shapes.Matrix(argument, Layer.Named(name, nameof(p.Whh)), p.Whh, 3 * na, na, "3n_a×n_a"),
+            Shapes.Vector(argument, Layer.Named(name, nameof(p.Bih)), p.Bih, 3 * na, "3n_a"),
+            Shapes.Vector(argument, Layer.Named(name, nameof(p.Bhh)), p.Bhh, 3 * na, "3n_a"));
+    }
+
     private static Problem[] CheckParameters(GruParameters? p)
     {
         if (p is null) return [new(nameof(p), "expected p to be GruParameters but got null")];
         static int? Third(int? rows) => rows is { } r && r % 3 == 0 ? r / 3 : null;
-        var na = Shapes.Consensus(p.Whh?.ColumnCount, Third(p.Whh?.RowCount), Third(p.Wih?.RowCount),
-                                  Third(p.Bih?.Count), Third(p.Bhh?.Count), p.Wy?.ColumnCount);
-        var nx = p.Wih?.ColumnCount ?? 0;
+        var na = Shapes.Consensus(p.Whh?.ColumnCount, Third(p.Whh?.RowCount), Third(p.Wih?.RowCount), Third(p.Bih?.Count), Third(p.Bhh?.Count));
         var ny = Shapes.Consensus(p.Wy?.RowCount, p.By?.Count);
         return Shapes.All(
-            Shapes.Matrix(nameof(p), nameof(p.Wih), p.Wih, 3 * na, nx, "3n_a×n_x"),
-            Shapes.Matrix(nameof(p), nameof(p.Whh), p.Whh, 3 * na, na, "3n_a×n_a"),
-            Shapes.Vector(nameof(p), nameof(p.Bih), p.Bih, 3 * na, "3n_a"),
-            Shapes.Vector(nameof(p), nameof(p.Bhh), p.Bhh, 3 * na, "3n_a"),
+            CheckRecurrence(p, nameof(p), ""),
             Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, na, "n_y×n_a"),
             Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
     }

@@ -59,8 +59,8 @@ public abstract record Layer : IParameterTree<Layer>
     [Pure]
     public static Layer Rnn(RnnParameters p)
     {
-        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be RnnParameters but got null")] : Shapes.All(CheckRnn(p, nameof(p), "")));
-        return new CellLayer<RnnParameters, Matrix<double>, RnnCache>(RnnFunctional.Rnn.Cell, WithoutReadOut(p!), RnnReadOut, RnnSizes, CheckRnn)
+        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be RnnParameters but got null")] : Shapes.All(RnnFunctional.Rnn.CheckRecurrence(p, nameof(p), "")));
+        return new CellLayer<RnnParameters, Matrix<double>, RnnCache>(RnnFunctional.Rnn.Cell, WithoutReadOut(p!), RnnReadOut, RnnSizes, RnnFunctional.Rnn.CheckRecurrence)
         {
             Fused = new(RnnFused.Of, RnnFused.Gradients),
         };
@@ -83,10 +83,10 @@ public abstract record Layer : IParameterTree<Layer>
     [Pure]
     public static Layer Lstm(LstmParameters p)
     {
-        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be LstmParameters but got null")] : Shapes.All(CheckLstm(p, nameof(p), "")));
+        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be LstmParameters but got null")] : Shapes.All(RnnFunctional.Lstm.CheckRecurrence(p, nameof(p), "")));
         return new CellLayer<LstmParameters, LstmState, LstmCache>(RnnFunctional.Lstm.Cell,
             p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
-            LstmReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), CheckLstm)
+            LstmReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), RnnFunctional.Lstm.CheckRecurrence)
         {
             Fused = new(LstmFused.Of, LstmFused.Gradients),
         };
@@ -105,10 +105,10 @@ public abstract record Layer : IParameterTree<Layer>
     [Pure]
     public static Layer Gru(GruParameters p)
     {
-        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be GruParameters but got null")] : Shapes.All(CheckGru(p, nameof(p), "")));
+        Shapes.ThrowIfAny(p is null ? [new(nameof(p), "expected p to be GruParameters but got null")] : Shapes.All(RnnFunctional.Gru.CheckRecurrence(p, nameof(p), "")));
         return new CellLayer<GruParameters, Matrix<double>, GruCache>(RnnFunctional.Gru.Cell,
             p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
-            GruReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize]), CheckGru)
+            GruReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize]), RnnFunctional.Gru.CheckRecurrence)
         {
             Fused = new(GruFused.Of, GruFused.Gradients),
         };
@@ -175,14 +175,6 @@ public abstract record Layer : IParameterTree<Layer>
     private static RnnParameters WithoutReadOut(RnnParameters p) =>
         p with { Wya = Matrix<double>.Build.Dense(0, p.Wax.RowCount), By = Vector<double>.Build.Dense(0) };
 
-    private static IEnumerable<Problem> CheckRnn(RnnParameters p, string argument, string name)
-    {
-        var (na, nx) = (p.Wax?.RowCount ?? p.Waa?.RowCount ?? 0, p.Wax?.ColumnCount ?? 0);
-        return Shapes.All(
-            Shapes.Matrix(argument, Named(name, nameof(p.Wax)), p.Wax, na, nx, "n_a×n_x"),
-            Shapes.Matrix(argument, Named(name, nameof(p.Waa)), p.Waa, na, na, "n_a×n_a"),
-            Shapes.Vector(argument, Named(name, nameof(p.Ba)), p.Ba, na, "n_a"));
-    }
 
     // ---- the LSTM and the GRU as layers ----
 
@@ -190,35 +182,7 @@ public abstract record Layer : IParameterTree<Layer>
 
     private static readonly ImmutableArray<string> GruReadOut = [nameof(GruParameters.Wy), nameof(GruParameters.By)];
 
-    private static IEnumerable<Problem> CheckLstm(LstmParameters p, string argument, string name)
-    {
-        var na = Shapes.Consensus(p.Wf?.RowCount, p.Wi?.RowCount, p.Wc?.RowCount, p.Wo?.RowCount, p.Bf?.Count, p.Bi?.Count, p.Bc?.Count, p.Bo?.Count);
-        var width = Shapes.Consensus(p.Wf?.ColumnCount, p.Wi?.ColumnCount, p.Wc?.ColumnCount, p.Wo?.ColumnCount);
-        if (width <= na)
-            return [new(argument, $"expected the gate weights {Named(name, "Wf")}, Wi, Wc, Wo to be n_a×(n_a+n_x) with n_a = {na} and n_x ≥ 1 but they have {width} columns")];
-        const string gate = "n_a×(n_a+n_x)";
-        return Shapes.All(
-            Shapes.Matrix(argument, Named(name, nameof(p.Wf)), p.Wf, na, width, gate),
-            Shapes.Vector(argument, Named(name, nameof(p.Bf)), p.Bf, na, "n_a"),
-            Shapes.Matrix(argument, Named(name, nameof(p.Wi)), p.Wi, na, width, gate),
-            Shapes.Vector(argument, Named(name, nameof(p.Bi)), p.Bi, na, "n_a"),
-            Shapes.Matrix(argument, Named(name, nameof(p.Wc)), p.Wc, na, width, gate),
-            Shapes.Vector(argument, Named(name, nameof(p.Bc)), p.Bc, na, "n_a"),
-            Shapes.Matrix(argument, Named(name, nameof(p.Wo)), p.Wo, na, width, gate),
-            Shapes.Vector(argument, Named(name, nameof(p.Bo)), p.Bo, na, "n_a"));
-    }
 
-    private static IEnumerable<Problem> CheckGru(GruParameters p, string argument, string name)
-    {
-        static int? Third(int? rows) => rows is { } r && r % 3 == 0 ? r / 3 : null;
-        var na = Shapes.Consensus(p.Whh?.ColumnCount, Third(p.Whh?.RowCount), Third(p.Wih?.RowCount), Third(p.Bih?.Count), Third(p.Bhh?.Count));
-        var nx = p.Wih?.ColumnCount ?? 0;
-        return Shapes.All(
-            Shapes.Matrix(argument, Named(name, nameof(p.Wih)), p.Wih, 3 * na, nx, "3n_a×n_x"),
-            Shapes.Matrix(argument, Named(name, nameof(p.Whh)), p.Whh, 3 * na, na, "3n_a×n_a"),
-            Shapes.Vector(argument, Named(name, nameof(p.Bih)), p.Bih, 3 * na, "3n_a"),
-            Shapes.Vector(argument, Named(name, nameof(p.Bhh)), p.Bhh, 3 * na, "3n_a"));
-    }
 
     // ---- leaves of nested trees ----
 

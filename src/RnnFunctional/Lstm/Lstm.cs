@@ -481,25 +481,33 @@ public static class Lstm
 
     // ---- checks ----
 
+    /// <summary>The recurrence's parameters, named <c>name.Leaf</c> in problems of <paramref name="argument"/>: the one check of the cell, of its sequence functions and of its layers.</summary>
+    internal static IEnumerable<Problem> CheckRecurrence(LstmParameters p, string argument, string name)
+    {
+        var na = Shapes.Consensus(p.Wf?.RowCount, p.Wi?.RowCount, p.Wc?.RowCount, p.Wo?.RowCount, p.Bf?.Count, p.Bi?.Count, p.Bc?.Count, p.Bo?.Count);
+        var width = Shapes.Consensus(p.Wf?.ColumnCount, p.Wi?.ColumnCount, p.Wc?.ColumnCount, p.Wo?.ColumnCount);
+        if (width <= na)
+            return [new(argument, $"expected the gate weights {Layer.Named(name, "Wf")}, Wi, Wc, Wo to be n_a×(n_a+n_x) with n_a = {na} and n_x ≥ 1 but they have {width} columns")];
+        const string gate = "n_a×(n_a+n_x)";
+        return Shapes.All(
+            Shapes.Matrix(argument, Layer.Named(name, nameof(p.Wf)), p.Wf, na, width, gate),
+            Shapes.Vector(argument, Layer.Named(name, nameof(p.Bf)), p.Bf, na, "n_a"),
+            Shapes.Matrix(argument, Layer.Named(name, nameof(p.Wi)), p.Wi, na, width, gate),
+            Shapes.Vector(argument, Layer.Named(name, nameof(p.Bi)), p.Bi, na, "n_a"),
+            Shapes.Matrix(argument, Layer.Named(name, nameof(p.Wc)), p.Wc, na, width, gate),
+            Shapes.Vector(argument, Layer.Named(name, nameof(p.Bc)), p.Bc, na, "n_a"),
+            Shapes.Matrix(argument, Layer.Named(name, nameof(p.Wo)), p.Wo, na, width, gate),
+            Shapes.Vector(argument, Layer.Named(name, nameof(p.Bo)), p.Bo, na, "n_a"));
+    }
+
     private static Problem[] CheckParameters(LstmParameters? p)
     {
         if (p is null) return [new(nameof(p), "expected p to be LstmParameters but got null")];
-        var na = Shapes.Consensus(p.Wf?.RowCount, p.Wi?.RowCount, p.Wc?.RowCount, p.Wo?.RowCount,
-                                  p.Bf?.Count, p.Bi?.Count, p.Bc?.Count, p.Bo?.Count, p.Wy?.ColumnCount);
-        var width = Shapes.Consensus(p.Wf?.ColumnCount, p.Wi?.ColumnCount, p.Wc?.ColumnCount, p.Wo?.ColumnCount);
+        var recurrence = Shapes.All(CheckRecurrence(p, nameof(p), ""));
+        var na = Shapes.Consensus(p.Wf?.RowCount, p.Wi?.RowCount, p.Wc?.RowCount, p.Wo?.RowCount, p.Bf?.Count, p.Bi?.Count, p.Bc?.Count, p.Bo?.Count);
         var ny = Shapes.Consensus(p.Wy?.RowCount, p.By?.Count);
-        if (width <= na)
-            return [new(nameof(p), $"expected the gate weights Wf, Wi, Wc, Wo to be n_a×(n_a+n_x) with n_a = {na} and n_x ≥ 1 but they have {width} columns")];
-        const string gate = "n_a×(n_a+n_x)";
         return Shapes.All(
-            Shapes.Matrix(nameof(p), nameof(p.Wf), p.Wf, na, width, gate),
-            Shapes.Vector(nameof(p), nameof(p.Bf), p.Bf, na, "n_a"),
-            Shapes.Matrix(nameof(p), nameof(p.Wi), p.Wi, na, width, gate),
-            Shapes.Vector(nameof(p), nameof(p.Bi), p.Bi, na, "n_a"),
-            Shapes.Matrix(nameof(p), nameof(p.Wc), p.Wc, na, width, gate),
-            Shapes.Vector(nameof(p), nameof(p.Bc), p.Bc, na, "n_a"),
-            Shapes.Matrix(nameof(p), nameof(p.Wo), p.Wo, na, width, gate),
-            Shapes.Vector(nameof(p), nameof(p.Bo), p.Bo, na, "n_a"),
+            recurrence,
             Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, na, "n_y×n_a"),
             Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
     }

@@ -419,14 +419,22 @@ public static class Rnn
 
     // ---- checks ----
 
+    /// <summary>The recurrence's parameters, named <c>name.Leaf</c> in problems of <paramref name="argument"/>: the one check of the cell, of its sequence functions and of its layers.</summary>
+    internal static IEnumerable<Problem> CheckRecurrence(RnnParameters p, string argument, string name)
+    {
+        var (na, nx) = (p.Wax?.RowCount ?? p.Waa?.RowCount ?? 0, p.Wax?.ColumnCount ?? 0);
+        return Shapes.All(
+            Shapes.Matrix(argument, Layer.Named(name, nameof(p.Wax)), p.Wax, na, nx, "n_a×n_x"),
+            Shapes.Matrix(argument, Layer.Named(name, nameof(p.Waa)), p.Waa, na, na, "n_a×n_a"),
+            Shapes.Vector(argument, Layer.Named(name, nameof(p.Ba)), p.Ba, na, "n_a"));
+    }
+
     private static Problem[] CheckParameters(RnnParameters? p)
     {
         if (p is null) return [new(nameof(p), "expected p to be RnnParameters but got null")];
-        var (na, nx, ny) = (p.Wax?.RowCount ?? p.Waa?.RowCount ?? 0, p.Wax?.ColumnCount ?? 0, p.Wya?.RowCount ?? p.By?.Count ?? 0);
+        var (na, ny) = (p.Wax?.RowCount ?? p.Waa?.RowCount ?? 0, p.Wya?.RowCount ?? p.By?.Count ?? 0);
         return Shapes.All(
-            Shapes.Matrix(nameof(p), nameof(p.Wax), p.Wax, na, nx, "n_a×n_x"),
-            Shapes.Matrix(nameof(p), nameof(p.Waa), p.Waa, na, na, "n_a×n_a"),
-            Shapes.Vector(nameof(p), nameof(p.Ba), p.Ba, na, "n_a"),
+            CheckRecurrence(p, nameof(p), ""),
             Shapes.Matrix(nameof(p), nameof(p.Wya), p.Wya, ny, na, "n_y×n_a"),
             Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
     }

@@ -8,7 +8,7 @@ internal static class Dimensions
     public static void RequirePositive(params (string Name, int Value)[] sizes)
     {
         foreach (var (name, value) in sizes)
-            if (value < 1) throw new ArgumentOutOfRangeException(name, value, $"expected {name} to be at least 1 but got {value}");
+            foreach (var problem in Shapes.Positive(name, value)) throw new ArgumentOutOfRangeException(name, value, problem.Message);
     }
 
     /// <summary>A generator of matrices with entries uniform in (−bound, bound), deterministic for a seed.</summary>

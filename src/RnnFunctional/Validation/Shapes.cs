@@ -118,10 +118,7 @@ internal static class Shapes
             : Validation<Error, A>.Fail(problems.Select(p => Error.New(p.Message)).ToSeq());
 
     /// <summary>A size of at least 1.</summary>
-    public static IEnumerable<Problem> Positive(string argument, int value)
-    {
-        if (value < 1) yield return new(argument, $"expected {argument} to be at least 1 but got {value}");
-    }
+    public static IEnumerable<Problem> Positive(string argument, int value) => AtLeast(argument, value, 1);
 
     /// <summary>The lengths of a ragged batch: one per example, each in [1, T].</summary>
     public static IEnumerable<Problem> Lengths(string argument, ImmutableArray<int> lengths, int batch, int steps)
