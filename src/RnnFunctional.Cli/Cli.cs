@@ -103,6 +103,11 @@ public static class Cli
                 ? Fail(terminal, args[0], Error.New($"cannot write to standard output: {failure.Message}"))
                 : code;
         }
+        catch (NonFiniteException e)
+        {
+            error.WriteLine($"rnnf: error: {e.Message.ReplaceLineEndings(" ")} (a diverging training: try a smaller --learning-rate, or --clip)");
+            return BadInput;
+        }
         catch (Exception e)
         {
             error.WriteLine($"rnnf: internal error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");

@@ -1,5 +1,12 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 
 // Run with the private runtime of /work/shared/tools/torch-runtime.sh (see docs/performance.md): only a process
 // started that way can load libtorch, so every benchmark runs in process.
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// `--short` (this program's own switch) shortens every job to BenchmarkDotNet's ShortRun (1 launch, 3 warm-up and 3
+// measured iterations), for a quick check: `--job short` would not, since it adds an out-of-process job next to the
+// classes' [InProcess] one instead of shortening it; a mutator job applies to every job, attribute ones included.
+var quick = args.Contains("--short");
+var config = quick ? DefaultConfig.Instance.AddJob(Job.ShortRun.AsMutator()) : null;
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run([.. args.Where(a => a != "--short")], config);

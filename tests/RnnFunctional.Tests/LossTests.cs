@@ -1,3 +1,4 @@
+using Xunit;
 using System.Collections.Immutable;
 using FsCheck;
 using FsCheck.Fluent;
@@ -71,5 +72,39 @@ public sealed class LossTests
         var e = Assert.Throws<ArgumentException>(() => Losses.MeanSquaredError([Matrix<double>.Build.Dense(2, 3)], [Matrix<double>.Build.Dense(2, 4)]));
         Assert.Equal("targets", e.ParamName);
         Assert.Contains("expected targets[0] to be n_y×m = 2×3 but got 2×4", e.Message);
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1e16)]
+    [InlineData(1e17)]
+    [InlineData(-1e300)]
+    [InlineData(1e300)]
+    public void CrossEntropyOfEqualLogitsIsLogOfTheirCountAtAnyScale(double logit)
+    {
+        var logits = Matrix<double>.Build.Dense(4, 1, logit);
+        var result = Losses.SoftmaxCrossEntropy(logits, [2]);
+        Assert.Equal(Math.Log(4), result.Loss, 15);
+        Assert.All(result.Gradient.Enumerate(), (g, i) => Assert.Equal(i == 2 ? -0.75 : 0.25, g, 15));
+    }
+
+    [Fact]
+    public void CrossEntropyOfALargeMarginIsTheMargin()
+    {
+        // −log softmax([1e16 + 4, 1e16])[1] = log(1 + e⁴) ≈ 4.018: the two logits differ in their last bits only.
+        var logits = Matrix<double>.Build.DenseOfColumnArrays([1e16 + 4, 1e16]);
+        Assert.Equal(Math.Log(1 + Math.Exp(4)), Losses.SoftmaxCrossEntropy(logits, [1]).Loss, 12);
+    }
+
+    [Fact]
+    public void AReadOutThatOverflowsThrowsRatherThanReturningNaN()
+    {
+        var p = RnnParameters.Initialize(2, 3, 2, seed: 1);
+        var overflowing = p with { Wya = Matrix<double>.Build.Dense(2, 3, 1e308), By = Vector<double>.Build.Dense([1.7e308, -1.7e308]) };
+        ImmutableArray<Matrix<double>> xs = [Matrix<double>.Build.Dense(2, 1, 1.0)];
+        var a0 = Matrix<double>.Build.Dense(3, 1, 0.5);
+        var error = Assert.Throws<NonFiniteException>(() => Rnn.LossAndGradients(overflowing, xs, a0, [[0]]));
+        Assert.Contains("Wy·h + by", error.Message);
+        Assert.Throws<NonFiniteException>(() => Stack.LossAndGradients(new StackParameters([Layer.Rnn(p)], overflowing.Wya, overflowing.By), xs, [[0]]));
     }
 }

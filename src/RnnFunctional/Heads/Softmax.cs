@@ -38,17 +38,22 @@ public static class Softmax
     }
 
     /// <summary>
-    /// The loss −log softmax(o)[label] = log Σ e^o − o[label] of one column o of logits, which is overwritten by the
-    /// gradient softmax(o) − onehot(label).
+    /// The loss −log softmax(o)[label] = log Σ e^(o − max) − (o[label] − max) of one column o of logits, which is
+    /// overwritten by the gradient softmax(o) − onehot(label). Both terms are computed from the logits shifted by their
+    /// maximum, so the loss keeps its digits at any scale (four equal logits of 1e16 cost ln 4, as four zeros do). A
+    /// column whose logits are not all finite (an overflowed read-out) has no defined loss: it throws.
     /// </summary>
     /// <param name="logits">n_y logits; on return, their gradient.</param>
     /// <param name="label">The class, in [0, n_y).</param>
     internal static double CrossEntropyColumn(Span<double> logits, int label)
     {
+        foreach (var value in logits)
+            if (!double.IsFinite(value))
+                throw new NonFiniteException($"expected the read-out's logits Wy·h + by to be finite but got {value}: the read-out or the states have grown too large for double precision");
         var logit = logits[label];
-        var logSumExp = Elementwise.SoftmaxColumn(logits, logits);
+        var (max, logSum) = Elementwise.ShiftedSoftmaxColumn(Elementwise.BestPath, logits, logits);
         logits[label] -= 1.0;
-        return logSumExp - logit;
+        return logSum - (logit - max);
     }
 
     // ---- the read-out on blocks, for the sequence kernels: the same arithmetic, column by column ----

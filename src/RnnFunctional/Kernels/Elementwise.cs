@@ -63,12 +63,23 @@ internal static class Elementwise
     /// <summary><see cref="SoftmaxColumn(ReadOnlySpan{double}, Span{double})"/> on the given path.</summary>
     public static double SoftmaxColumn(SimdPath path, ReadOnlySpan<double> logits, Span<double> probabilities)
     {
+        var (max, logSum) = ShiftedSoftmaxColumn(path, logits, probabilities);
+        return max + logSum;
+    }
+
+    /// <summary>
+    /// The softmax of one column, as <see cref="SoftmaxColumn(ReadOnlySpan{double}, Span{double})"/>, returning its
+    /// log-sum-exp in two terms, max and log Σ e^(x − max) ∈ [0, log n], so that a caller can subtract a logit from
+    /// the max first (a cross-entropy then keeps every digit however large the logits).
+    /// </summary>
+    public static (double Max, double LogSum) ShiftedSoftmaxColumn(SimdPath path, ReadOnlySpan<double> logits, Span<double> probabilities)
+    {
         var max = TensorPrimitives.Max(logits);
         TensorPrimitives.Subtract(logits, max, probabilities);
         Map<ExpMap>(path, probabilities, probabilities);
         var sum = Sum(probabilities);
         TensorPrimitives.Divide(probabilities, sum, probabilities);
-        return max + Math.Log(sum);
+        return (max, Math.Log(sum));
     }
 
     /// <summary>Σ x in a fixed order that does not depend on the path: four interleaved partial sums, then (s₀ + s₁) + (s₂ + s₃).</summary>

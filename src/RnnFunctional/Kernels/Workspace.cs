@@ -165,7 +165,15 @@ internal static class Summation
         }
         else
         {
-            Parallel.For(0, chunks.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, c => body(chunks[c].Start, chunks[c].Count, c));
+            try
+            {
+                Parallel.For(0, chunks.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, c => body(chunks[c].Start, chunks[c].Count, c));
+            }
+            catch (AggregateException e) when (e.InnerExceptions.Count >= 1)
+            {
+                // The first chunk's exception, as one thread would have thrown it.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            }
         }
     }
 }
