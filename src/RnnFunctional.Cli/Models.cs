@@ -95,9 +95,25 @@ internal static class Models
         from tokens in TokenKind(document, symbols)
         from vocabulary in Vocabulary.FromSymbols(symbols)
         let spec = new ModelSpec(known, hidden, layers, vocabulary)
-        from fits in Fits(spec, document)
-        from result in Initialize(spec, 0, new Loader<R>(document, use))
+        let ordered = InTreeOrder(document, Shapes(spec).Select(leaf => leaf.Name))
+        from fits in Fits(spec, ordered)
+        from result in Initialize(spec, 0, new Loader<R>(ordered, use))
         select result;
+
+    /// <summary>
+    /// The document's leaves in the model's tree order when it holds each of <paramref name="names"/> once and nothing
+    /// else (a safetensors file's are in name order); otherwise the document as it is, for <see cref="Fits"/> to report.
+    /// </summary>
+    private static ModelDocument InTreeOrder(ModelDocument document, IEnumerable<string> names)
+    {
+        if (document.Leaves.IsDefault) return document;
+        // No more names than the file has leaves are ever drawn: a file can declare a model of any size.
+        var order = names.Take(document.Leaves.Length + 1).ToArray();
+        var byName = document.Leaves.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First());
+        return byName.Count == document.Leaves.Length && order.Length == byName.Count && order.All(byName.ContainsKey)
+            ? document with { Leaves = [.. order.Select(n => byName[n])] }
+            : document;
+    }
 
     /// <summary>
     /// The names and shapes of the leaves of a model of <paramref name="spec"/>, in tree order, computed from the
@@ -160,17 +176,7 @@ internal static class Models
     private sealed class Loader<R>(ModelDocument document, IModelUse<R> use) : IModelUse<Fin<R>>
     {
         public Fin<R> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams template) where TParams : IParameterTree<TParams> =>
-            InTreeOrder(document, template).ReadInto(template).Map(p => use.Use(spec, model, p));
-
-        /// <summary>The document's leaves in the template's order when it holds every name once (a safetensors file's are in name order).</summary>
-        private static ModelDocument InTreeOrder<TParams>(ModelDocument document, TParams template) where TParams : IParameterTree<TParams>
-        {
-            var byName = document.Leaves.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First());
-            var names = template.ToLeaves().Select(l => l.Name).ToArray();
-            return byName.Count == document.Leaves.Length && names.Length == byName.Count && names.All(byName.ContainsKey)
-                ? document with { Leaves = [.. names.Select(n => byName[n])] }
-                : document;
-        }
+            document.ReadInto(template).Map(p => use.Use(spec, model, p));
     }
 
     /// <summary>For each cell type, the gradient check of a small random model's loss on a ragged batch of random tokens.</summary>
