@@ -58,11 +58,11 @@ public sealed record BidirectionalLayer : Layer
     }
 
     internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<int> lengths, bool reverse, int every)
+        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage)
     {
         var k = Forward.StateRows.Length;
-        var f = Forward.Run(xs, init[..k], lengths, reverse, every);
-        var r = Reverse.Run(xs, init[k..], lengths, !reverse, every);
+        var f = Forward.Run(xs, init[..k], lengths, reverse, every, storage);
+        var r = Reverse.Run(xs, init[k..], lengths, !reverse, every, storage);
         var outputs = f.Outputs.Zip(r.Outputs, (fo, ro) => Ops.StackRows(fo, ro)).ToImmutableArray();       // h⟨t⟩ = [f⟨t⟩; r⟨t⟩]
         return new(outputs, f.Final.AddRange(r.Final), (dOutputs, dFinal) =>
         {

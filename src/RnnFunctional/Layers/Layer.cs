@@ -46,10 +46,11 @@ public abstract record Layer : IParameterTree<Layer>
     /// <summary>
     /// Runs the layer over a checked sequence: xs each InputSize×m, init shaped as <see cref="StateRows"/>×m, the
     /// length of every column (default when every column runs T steps), first to last or last to first, keeping the
-    /// carry every <paramref name="every"/> steps only for its backward (a built-in cell; another keeps every step).
+    /// carry every <paramref name="every"/> steps only for its backward (a built-in cell; another keeps every step),
+    /// its tape in <paramref name="storage"/> when given (a call whose tapes do not outlive it).
     /// </summary>
     internal abstract LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<int> lengths, bool reverse, int every);
+        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage);
 
     // ---- factories ----
 
@@ -273,11 +274,11 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
     internal FusedKernel<TParams>? Fused { get; init; }
 
     internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<int> lengths, bool reverse, int every)
+        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage)
     {
         if (Fused is { } fused)
         {
-            var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, every, Summation.DefaultThreads);
+            var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, every, Summation.DefaultThreads, storage);
             return new(run.Outputs, run.Final, (dOutputs, dFinal) =>
             {
                 var back = Driver.Backward(run.Tape, dOutputs, dFinal, Summation.DefaultThreads);

@@ -282,22 +282,22 @@ public static class Stack
     // ---- kernels: arguments already checked ----
 
     private static ImmutableArray<LayerTape> Run(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every)
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every, Workspace? storage = null)
     {
         var ragged = lengths.Any(length => length != xs.Length) ? lengths : default;       // a full batch runs as one
         var layers = p.Layers.Zip(initial, (layer, init) => (layer, init)).ToImmutableArray();
         return Scan.Fold(xs, layers, (inputs, l) =>                                     // h_l = layer l over h_{l−1}, h_0 = x
         {
-            var tape = l.layer.Run(inputs, l.init, ragged, reverse: false, every);
+            var tape = l.layer.Run(inputs, l.init, ragged, reverse: false, every, storage);
             return (tape.Outputs, tape);
         }).Outputs;
     }
 
     private static StackForward ForwardKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
-        ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every)
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every, Workspace? storage = null)
     {
         var masks = Ragged.MasksKernel(lengths, xs.Length);
-        var tapes = Run(p, xs, lengths, initial, every);
+        var tapes = Run(p, xs, lengths, initial, every, storage);
         var predictions = tapes[^1].Outputs.Zip(masks, (h, mask) => Ragged.Keep(mask, Softmax.Predict(p.Wy, p.By, h))).ToImmutableArray();
         return new(p, lengths, tapes, predictions);
     }
@@ -319,7 +319,8 @@ public static class Stack
     private static StackLoss LossKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every)
     {
-        var tapes = Run(p, xs, lengths, initial, every);
+        using var storage = new Workspace();                                             // the tapes do not outlive the call
+        var tapes = Run(p, xs, lengths, initial, every, storage);
         var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, lengths);
         var back = BackwardKernel(p, tapes, head.DStates);
         return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInitial);
@@ -328,7 +329,8 @@ public static class Stack
     private static double LossOnly(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
     {
-        return ReadOut(p.Wy, p.By, Run(p, xs, lengths, initial, int.MaxValue)[^1].Outputs, labels, lengths).Loss;
+        using var storage = new Workspace();
+        return ReadOut(p.Wy, p.By, Run(p, xs, lengths, initial, int.MaxValue, storage)[^1].Outputs, labels, lengths).Loss;
     }
 
     /// <summary>
@@ -341,6 +343,19 @@ public static class Stack
     {
         var (losses, dWy, dBy, dStates) = Softmax.ReadOut(wy, by, states, (t, j) => t < lengths[j] ? labels[t][j] : Ragged.Ignored);
         return new(Ops.CompensatedSum(losses), dWy, dBy, dStates);
+    }
+
+    /// <summary>
+    /// <paramref name="use"/> of a forward whose tapes live in pooled storage for the duration of the call only: a
+    /// forward and its backward inside one function (a language model's loss), with results that reference nothing of
+    /// the storage (every result of the forward and the backward is freshly allocated).
+    /// </summary>
+    internal static T Scoped<T>(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<StackForward, T> use)
+    {
+        Shapes.ThrowIfAny(CheckForward(p, xs, lengths, initial, null));
+        using var storage = new Workspace();
+        return use(ForwardKernel(p, xs, lengths, initial, int.MaxValue, storage));
     }
 
     private static ImmutableArray<int> Full(ImmutableArray<Matrix<double>> xs, ImmutableArray<int>? lengths) =>

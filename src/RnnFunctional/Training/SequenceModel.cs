@@ -192,11 +192,14 @@ public static class LanguageModel
             RequireTokens(nameof(batch), batch.Inputs, v);
             RequireTokens(nameof(batch), batch.Targets, v);
             var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
-            var forward = RnnFunctional.Stack.Forward(p, xs, Running(batch), init);
-            var head = Head(p.Wy, p.By, forward.Top, batch);
-            var back = RnnFunctional.Stack.Backward(forward, head.DOutputs);
-            var final = forward.Final.Zip(init, (f, i) => KeepStarted(batch, f, i)).ToImmutableArray();
-            return new(head.Loss, batch.Tokens, back.Gradients with { Wy = head.DWy, By = head.DBy }, final);
+            return RnnFunctional.Stack.Scoped(p, xs, Running(batch), init, forward =>
+            {
+                var head = Head(p.Wy, p.By, forward.Top, batch);
+                var back = RnnFunctional.Stack.Backward(forward, head.DOutputs);
+                var final = forward.Final.Zip(init, (f, i) => KeepStarted(batch, f, i)).ToImmutableArray();
+                return new SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>>(
+                    head.Loss, batch.Tokens, back.Gradients with { Wy = head.DWy, By = head.DBy }, final);
+            });
         }
 
         return new(v, Zeros, Step, Loss);
