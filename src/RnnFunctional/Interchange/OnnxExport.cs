@@ -89,13 +89,26 @@ public static class OnnxExport
     {
         var problems = Problems(p, precision).ToList();
         if (problems.Count > 0) return TorchStateDict.Fail<ModelProto>(problems);
-        var model = new ModelProto
-        {
-            IrVersion = IrVersion,
-            ProducerName = "RnnFunctional",
-            DocString = "A recurrent stack exported by RnnFunctional: X [seq, batch, n_x], sequence_lens [batch], initial states per layer → Y [seq, batch, n_y].",
-            Graph = Build(p, precision, finalStates),
-        };
+        return Model(Build(p, precision, finalStates), metadata,
+            "A recurrent stack exported by RnnFunctional: X [seq, batch, n_x], sequence_lens [batch], initial states per layer → Y [seq, batch, n_y].");
+    }
+
+    /// <summary>
+    /// The read-out of <see cref="ToModel"/>'s model alone, on an input <c>H</c> [seq, batch, n_top] (the top layer's
+    /// outputs) and <see cref="Lengths"/>: the part of the model that ONNX Runtime's CPU provider runs in double.
+    /// </summary>
+    internal static ModelProto ReadOutModel(StackParameters p, OnnxPrecision precision)
+    {
+        var b = new OnnxGraphBuilder("rnnfunctional_readout", precision);
+        b.Input("H", b.Type, "seq", "batch", p.Wy.ColumnCount);
+        b.Input(Lengths, DataType.Int32, "batch");
+        ReadOut(b, p, "H");
+        return Model(b.Graph, null, "The read-out of a stack exported by RnnFunctional.");
+    }
+
+    private static ModelProto Model(GraphProto graph, IEnumerable<KeyValuePair<string, string>>? metadata, string doc)
+    {
+        var model = new ModelProto { IrVersion = IrVersion, ProducerName = "RnnFunctional", DocString = doc, Graph = graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
         foreach (var (key, value) in metadata ?? [])
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
@@ -136,13 +149,19 @@ public static class OnnxExport
         var below = Input;
         for (var k = 0; k < p.Layers.Length; k++)
             below = Recurrent(b, k, p.Layers[k], below, finalStates);
+        ReadOut(b, p, below);
+        return b.Graph;
+    }
+
+    /// <summary>Y = softmax(top·Wyᵀ + By) over the last axis, zero past each column's length.</summary>
+    private static void ReadOut(OnnxGraphBuilder b, StackParameters p, string top)
+    {
         var wyT = b.Constant("Wy_T", [p.Wy.ColumnCount, p.Wy.RowCount], p.Wy.ToColumnMajorArray());   // Wyᵀ row-major
         var by = b.Constant("By", [p.By.Count], p.By.ToArray());
-        var logits = b.Node("Add", [b.Node("MatMul", [below, wyT]), by]);
+        var logits = b.Node("Add", [b.Node("MatMul", [top, wyT]), by]);
         var probabilities = b.Node("Softmax", [logits], Int("axis", 2));
-        b.Node("Mul", [probabilities, Mask(b)], [Predictions]);
+        b.Node("Mul", [probabilities, Mask(b, top)], [Predictions]);
         b.Output(Predictions, b.Type, "seq", "batch", p.OutputSize);
-        return b.Graph;
     }
 
     /// <summary>
@@ -174,10 +193,10 @@ public static class OnnxExport
         return b.Node("Reshape", [steps, b.Int64s($"shape_l{k}", [3], 0, 0, 2 * na)]);
     }
 
-    /// <summary>[seq, batch, 1] of the model's type: 1 where step t &lt; sequence_lens[j], else 0.</summary>
-    private static string Mask(OnnxGraphBuilder b)
+    /// <summary>[seq, batch, 1] of the model's type (seq the first dimension of <paramref name="sequence"/>): 1 where step t &lt; sequence_lens[j], else 0.</summary>
+    private static string Mask(OnnxGraphBuilder b, string sequence)
     {
-        var seq = b.Node("Gather", [b.Node("Shape", [Input]), b.Int64s("zero", [], 0)], Int("axis", 0));
+        var seq = b.Node("Gather", [b.Node("Shape", [sequence]), b.Int64s("zero", [], 0)], Int("axis", 0));
         var steps = b.Node("Range", [b.Int64s("start", [], 0), seq, b.Int64s("one", [], 1)]);
         var column = b.Node("Unsqueeze", [steps, b.Int64s("axes_steps", [1], 1)]);               // [seq, 1]
         var lengths = b.Node("Cast", [Lengths], Int("to", (long)DataType.Int64));
