@@ -188,4 +188,102 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         Assert.Contains(message, e.Message);
         output.WriteLine($"{kind}: {e.Message}");
     }
+
+    [Fact]
+    public void TheModelImportsOpset14AndUsesStandardOperatorsOnly()
+    {
+        var c = new OnnxCase([(Kind.Lstm, Kind.Lstm, true, 3), (Kind.Gru, Kind.Gru, false, 2), (Kind.RnnTanh, Kind.RnnRelu, true, 2)], 2, 3, 4, [4, 2], 7);
+        var model = Value(OnnxExport.ToModel(Instance(c).P, metadata: [KeyValuePair.Create("vocabulary", "abc")]));
+        Assert.Equal((7L, "", 14L), (model.IrVersion, model.OpsetImport.Single().Domain, model.OpsetImport.Single().Version));
+        string[] standard = ["RNN", "LSTM", "GRU", "Squeeze", "Transpose", "Reshape", "MatMul", "Add", "Softmax", "Shape", "Gather", "Range", "Unsqueeze", "Cast", "Less", "Mul"];
+        Assert.All(model.Graph.Node, node => Assert.Contains(node.OpType, standard));
+        Assert.All(model.Graph.Node, node => Assert.Equal("", node.Domain));
+        Assert.Equal(["LSTM", "GRU", "RNN"], model.Graph.Node.Where(n => n.OpType is "RNN" or "LSTM" or "GRU").Select(n => n.OpType));
+        Assert.Equal(["X", "sequence_lens", "initial_h_l0", "initial_c_l0", "initial_h_l1", "initial_h_l2"], model.Graph.Input.Select(i => i.Name));
+        Assert.Equal(["Y_h_l0", "Y_c_l0", "Y_h_l1", "Y_h_l2", "Y"], model.Graph.Output.Select(o => o.Name));
+        var gru = model.Graph.Node.Single(n => n.OpType == "GRU");
+        Assert.Equal(1L, gru.Attribute.Single(a => a.Name == "linear_before_reset").I);
+        var rnn = model.Graph.Node.Single(n => n.OpType == "RNN");
+        Assert.Equal(["Tanh", "Relu"], rnn.Attribute.Single(a => a.Name == "activations").Strings.Select(x => x.ToStringUtf8()));
+        Assert.Equal("bidirectional", rnn.Attribute.Single(a => a.Name == "direction").S.ToStringUtf8());
+        Assert.Equal(("vocabulary", "abc"), (model.MetadataProps.Single().Key, model.MetadataProps.Single().Value));
+        Assert.Equal((int)TensorProto.Types.DataType.Double, model.Graph.Input[0].Type.TensorType.ElemType);
+        Assert.Equal((int)TensorProto.Types.DataType.Int32, model.Graph.Input[1].Type.TensorType.ElemType);
+    }
+
+    [Fact]
+    public void WithoutFinalStatesThePredictionsAreTheOnlyOutput()
+    {
+        var c = new OnnxCase([(Kind.Lstm, Kind.Lstm, true, 3), (Kind.Gru, Kind.Gru, false, 2)], 2, 3, 5, [5, 2, 3], 11);
+        var (p, xs, initial) = Instance(c);
+        var bytes = Value(OnnxExport.Serialize(p, OnnxPrecision.Float, finalStates: false));
+        Assert.Equal(["Y"], ModelProto.Parser.ParseFrom(bytes).Graph.Output.Select(o => o.Name));
+        var run = OnnxRuntimeRunner.Run(bytes, p, xs, c.Lengths, initial, OnnxPrecision.Float);
+        Assert.InRange(Distance(Stack.Forward(p, xs, c.Lengths, initial).Predictions, run.Predictions), 0, 1e-5);
+        Assert.Empty(run.Final);
+    }
+
+    [Fact]
+    public void APredictionPastAColumnsLengthIsZero()
+    {
+        var c = new OnnxCase([(Kind.Gru, Kind.Gru, true, 2)], 2, 3, 4, [1, 4], 3);
+        var (p, xs, initial) = Instance(c);
+        var run = OnnxRuntimeRunner.Run(Value(OnnxExport.Serialize(p, OnnxPrecision.Float)), p, xs, c.Lengths, initial, OnnxPrecision.Float);
+        Assert.All(run.Predictions.Skip(1), y => Assert.All(y.Column(0), v => Assert.Equal(0, v)));
+        Assert.All(run.Predictions, y => Assert.Equal(1, y.Column(1).Sum(), 1e-6));
+    }
+
+    [Fact]
+    public void EveryUnsupportedLayerIsReportedAtOnce()
+    {
+        var rnn = RnnParameters.Initialize(2, 3, 1, seed: 1);
+        var custom = Layer.Of(Rnn.Cell with { }, rnn, 2, 3, [3], ["Wya", "By"]);
+        var nested = Layer.Bidirectional(Layer.Bidirectional(Layer.Gru(6, 2, 1), Layer.Gru(6, 2, 2)), Layer.Rnn(6, 4, 3));
+        ImmutableArray<Layer> layers =
+        [
+            custom,
+            Layer.Bidirectional(Layer.Lstm(3, 3, 1), Layer.Gru(3, 3, 2)),
+            nested,
+            Layer.Bidirectional(Layer.Gru(8, 2, 1), Layer.Gru(8, 3, 2)),
+        ];
+        var errors = Errors(OnnxExport.ToModel(StackParameters.Initialize(layers, 2, seed: 4)));
+        Assert.Equal(4, errors.Length);
+        Assert.StartsWith("expected layers[0] to be Layer.Rnn, Layer.Lstm, Layer.Gru, or Layer.Bidirectional of two of one cell", errors[0]);
+        Assert.EndsWith("but got a layer of a custom cell (CellLayer`3)", errors[0]);
+        Assert.Equal("expected layers[1].reverse to be of the cell of layers[1].forward (LSTM), since one ONNX node runs both directions, but got GRU", errors[1]);
+        Assert.StartsWith("expected layers[2].forward to be a layer of Layer.Rnn", errors[2]);
+        Assert.EndsWith("but got a nested bidirectional layer", errors[2]);
+        Assert.Equal("expected layers[3].reverse to have the hidden size of layers[3].forward, n_a = 2, since one ONNX node runs both directions, but got 3", errors[3]);
+    }
+
+    [Fact]
+    public void ANullStackOrAWeightBeyondFloatIsReported()
+    {
+        Assert.Equal(["expected p to be StackParameters but got null"], Errors(OnnxExport.ToModel(null!)));
+        var p = StackParameters.Initialize([Layer.Rnn(2, 3, 1)], 2, seed: 1);
+        var large = p with { Wy = p.Wy.Map(v => v) };
+        large.Wy[1, 2] = 1e300;
+        Assert.True(OnnxExport.ToModel(large).IsSuccess);
+        Assert.Equal([$"expected Wy to fit in a float for a float export but entry 5 is beyond ±{float.MaxValue:R}"], Errors(OnnxExport.ToModel(large, OnnxPrecision.Float)));
+    }
+
+    [Fact]
+    public void SaveWritesTheModelAtomically()
+    {
+        var directory = Directory.CreateTempSubdirectory("rnnf-onnx-");
+        try
+        {
+            var path = Path.Combine(directory.FullName, "model.onnx");
+            var p = StackParameters.Initialize([Layer.Lstm(2, 3, 1)], 2, seed: 1);
+            Assert.True(OnnxExport.Save(path, p).IsSuccess);
+            Assert.Equal(Value(OnnxExport.Serialize(p)), File.ReadAllBytes(path));
+            Assert.Single(directory.GetFiles());
+            var missing = Path.Combine(directory.FullName, "absent", "model.onnx");
+            Assert.NotEmpty(Errors(OnnxExport.Save(missing, p)));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
 }
