@@ -5,34 +5,40 @@ using LanguageExt.Common;
 namespace RnnFunctional.Cli;
 
 /// <summary>The options of <c>rnnf export</c>.</summary>
-internal sealed record ExportOptions(string Model, string Format, string Output);
+internal sealed record ExportOptions(string Model, string Format, string Output, OnnxPrecision Precision = OnnxPrecision.Float);
 
 /// <summary>
 /// <c>rnnf export</c>: writes a trained model file as a safetensors file holding the same leaves (RnnFunctional's own
 /// names, F64, exact) and the same metadata (cell, sizes, vocabulary) in its <c>__metadata__</c>, which
-/// <c>rnnf sample</c> reads like a model file.
+/// <c>rnnf sample</c> reads like a model file; or as an ONNX model (<see cref="OnnxExport"/>) with the same metadata
+/// in its <c>metadata_props</c>.
 /// </summary>
 internal static class ExportCommand
 {
     public static readonly ImmutableArray<OptionSpec> Specs =
     [
         new("model", "FILE", "a model file written by rnnf train (required)"),
-        new("format", "FORMAT", "safetensors (onnx is not supported yet) (required)"),
+        new("format", "FORMAT", "safetensors or onnx (required)"),
         new("output", "FILE", "the file to write (required)"),
+        new("precision", "TYPE", "onnx only: float (default; ONNX Runtime runs RNN, LSTM and GRU in float only) or double"),
     ];
 
-    public static string Help => Arguments.Help("rnnf export --model FILE --format safetensors --output FILE",
-        "Writes a trained model file as a safetensors file (leaves under their own names, metadata with the vocabulary).", Specs);
+    private static readonly string[] Formats = ["safetensors", "onnx"];
+
+    public static string Help => Arguments.Help("rnnf export --model FILE --format safetensors|onnx --output FILE [--precision float|double]",
+        "Writes a trained model file as a safetensors file (leaves under their own names, metadata with the vocabulary) or as an ONNX model (opset 14: RNN, LSTM or GRU nodes, a softmax read-out; the metadata in metadata_props).", Specs);
 
     public static Validation<Error, ExportOptions> Parse(IReadOnlyList<string> args) =>
         Arguments.Parse(args, Specs).Bind(a =>
         {
             foreach (var required in new[] { "model", "format", "output" }.Where(r => !a.Has(r)))
                 a.Problem($"--{required} is required");
-            var format = a.Text("format", "safetensors")!;
-            if (a.Has("format") && format != "safetensors")
-                a.Problem(format == "onnx" ? "--format onnx is not supported yet (expected safetensors)" : $"--format must be safetensors but got '{format}'");
-            return a.Build(() => new ExportOptions(a.Text("model", "")!, format, a.Text("output", "")!));
+            var format = a.Choice("format", "safetensors", Formats);
+            var precision = a.Choice("precision", "float", ["float", "double"]);
+            if (a.Has("precision") && format != "onnx")
+                a.Problem($"--precision applies to --format onnx only (safetensors models are written in double, exactly)");
+            return a.Build(() => new ExportOptions(a.Text("model", "")!, format, a.Text("output", "")!,
+                precision == "double" ? OnnxPrecision.Double : OnnxPrecision.Float));
         });
 
     public static int Run(IReadOnlyList<string> args, Terminal terminal)
@@ -45,8 +51,10 @@ internal static class ExportCommand
         var result =
             from options in Parse(args).ToFin()
             from document in ModelFile.Load(options.Model)
-            from _ in Models.Load(document, new Check())
-            from written in Safetensors.Save(options.Output, ToSafetensors(document))
+            from stack in Models.Load(document, new ToStack())
+            from written in options.Format == "onnx"
+                ? OnnxExport.Save(options.Output, stack, options.Precision, metadata: document.Metadata).ToFin()
+                : Safetensors.Save(options.Output, ToSafetensors(document))
             select options;
         return result.Match(o =>
         {
@@ -60,20 +68,42 @@ internal static class ExportCommand
         SafetensorsFile.Of(document.Leaves.Select(l => KeyValuePair.Create(l.Name, SafetensorsTensor.Of(l.ToMatrix()))), document.Metadata);
 
     /// <summary>
-    /// A safetensors file as a model document (leaves in ordinal name order; <see cref="Models.Load"/> puts them in the
-    /// model's order), or an error naming a tensor that is not 2-D.
+    /// A safetensors file as a model document, or an error naming a tensor that is not 2-D. A safetensors file holds
+    /// its tensors in ordinal name order; when the metadata names a known cell, a layer count and a vocabulary, the
+    /// leaves are put in the order of that model's tree, the order <see cref="Models.Load"/> checks a model file in.
     /// </summary>
     public static Fin<ModelDocument> ToDocument(SafetensorsFile file) =>
         file.Tensors.FirstOrDefault(kv => kv.Value.Shape.Length != 2) is { Key: not null } bad
             ? Fin<ModelDocument>.Fail(Error.New($"safetensors model has the tensor {bad.Key} of shape {bad.Value.ShapeText}, expected a matrix"))
-            : Fin<ModelDocument>.Succ(new ModelDocument(file.Metadata, [.. file.Tensors.Select(kv => Leaf.Of(kv.Key, kv.Value.ToMatrix()))]));
+            : Fin<ModelDocument>.Succ(InModelOrder(new ModelDocument(file.Metadata, [.. file.Tensors.Select(kv => Leaf.Of(kv.Key, kv.Value.ToMatrix()))])));
+
+    private static ModelDocument InModelOrder(ModelDocument document)
+    {
+        var metadata = document.Metadata;
+        if (!metadata.TryGetValue("cell", out var cell) || !Models.Cells.Contains(cell)
+            || !metadata.TryGetValue("layers", out var text) || !int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var layers)
+            || layers < 1 || layers > document.Leaves.Length
+            || !metadata.TryGetValue("vocabulary", out var symbols) || Vocabulary.FromSymbols(symbols).Case is not Vocabulary vocabulary)
+            return document;
+        var rank = Models.Shapes(new ModelSpec(cell, 1, layers, vocabulary)).Select((shape, i) => (shape.Name, i)).ToDictionary(x => x.Name, x => x.i);
+        return document with { Leaves = [.. document.Leaves.OrderBy(l => rank.GetValueOrDefault(l.Name, int.MaxValue))] };
+    }
 
     /// <summary>A model file, or a safetensors file when the path ends in <c>.safetensors</c>.</summary>
     public static Fin<ModelDocument> LoadAny(string path) =>
         path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? Safetensors.Load(path).Bind(ToDocument) : ModelFile.Load(path);
 
-    private sealed class Check : IModelUse<Unit>
+    /// <summary>A model as a stack: a stack as it is, a single cell as a one-layer stack with the cell's read-out.</summary>
+    internal sealed class ToStack : IModelUse<StackParameters>
     {
-        public Unit Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams parameters) where TParams : IParameterTree<TParams> => Unit.Default;
+        public StackParameters Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams parameters) where TParams : IParameterTree<TParams> =>
+            parameters switch
+            {
+                StackParameters stack => stack,
+                RnnParameters r => new([Layer.Rnn(r)], r.Wya, r.By),
+                LstmParameters l => new([Layer.Lstm(l)], l.Wy, l.By),
+                GruParameters g => new([Layer.Gru(g)], g.Wy, g.By),
+                _ => throw new InvalidOperationException($"a model of {typeof(TParams).Name} has no stack"),
+            };
     }
 }

@@ -1,6 +1,6 @@
 namespace RnnFunctional.Cli.Tests;
 
-/// <summary><c>rnnf export</c> to safetensors, and <c>rnnf sample</c> reading the exported file.</summary>
+/// <summary><c>rnnf export</c> to safetensors, and <c>rnnf sample</c> reading the exported file (ONNX: <see cref="OnnxExportCommandTests"/>).</summary>
 public sealed class ExportTests : IDisposable
 {
     private readonly Scratch scratch = new();
@@ -48,14 +48,6 @@ public sealed class ExportTests : IDisposable
         var fromSafetensors = Run("sample", "--model", scratch["model.safetensors"], "--count", "5", "--seed", "7");
         Assert.True(fromSafetensors.ExitCode == 0, fromSafetensors.Error);
         Assert.Equal(fromModel.Out, fromSafetensors.Out);
-    }
-
-    [Fact]
-    public void OnnxIsNotSupportedYet()
-    {
-        var model = Train("lstm", "1");
-        FailsWith(Run("export", "--model", model, "--format", "onnx", "--output", scratch["m.onnx"]), "--format onnx is not supported yet (expected safetensors)");
-        Assert.False(File.Exists(scratch["m.onnx"]));
     }
 
     [Fact]
