@@ -9,6 +9,7 @@ open RnnFunctional
 open RnnFunctional.FSharp
 open RnnFunctional.Testing
 
+// <properties>
 /// A GRU's gradients agree with finite differences for any seed and batch size.
 [<Property(MaxTest = 20)>]
 let ``a GRU's gradients match finite differences`` (seed: int) (PositiveInt batch) =
@@ -35,3 +36,4 @@ let ``the training fold takes one step per batch`` (PositiveInt batchSize) (Posi
     let steps = history |> Seq.map (fun step -> step.Step) |> List.ofSeq
     steps = [ 1 .. epochs * ((5 + batchSize - 1) / batchSize) ]
     |> Prop.label (sprintf "batch size %d, %d epochs: steps %A" batchSize epochs steps)
+// </properties>
