@@ -95,9 +95,26 @@ internal static class Models
         from tokens in TokenKind(document, symbols)
         from vocabulary in Vocabulary.FromSymbols(symbols)
         let spec = new ModelSpec(known, hidden, layers, vocabulary)
-        from fits in Fits(spec, document)
-        from result in Initialize(spec, 0, new Loader<R>(document, use))
+        let ordered = InSpecOrder(spec, document)
+        from fits in Fits(spec, ordered)
+        from result in Initialize(spec, 0, new Loader<R>(ordered, use))
         select result;
+
+    /// <summary>
+    /// The document's leaves in the tree order of <paramref name="spec"/> when it holds each of the spec's names once
+    /// (a safetensors file written by <c>rnnf export</c> lists its tensors in name order); otherwise the document as
+    /// it is, for <see cref="Fits"/> to report.
+    /// </summary>
+    private static ModelDocument InSpecOrder(ModelSpec spec, ModelDocument document)
+    {
+        if (document.Leaves.IsDefault) return document;
+        var byName = document.Leaves.GroupBy(l => l.Name).ToDictionary(g => g.Key, g => g.First());
+        // At most one name more than the file holds: a crafted file's declared sizes never make this enumerate more.
+        var names = Shapes(spec).Take(document.Leaves.Length + 1).Select(s => s.Name).ToArray();
+        return byName.Count == document.Leaves.Length && names.Length == byName.Count && names.All(byName.ContainsKey)
+            ? document with { Leaves = [.. names.Select(n => byName[n])] }
+            : document;
+    }
 
     /// <summary>
     /// The names and shapes of the leaves of a model of <paramref name="spec"/>, in tree order, computed from the
