@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Reflection;
 using System.Runtime.InteropServices;
 using LanguageExt.Common;
 
@@ -21,7 +22,7 @@ public static class Cli
           gradcheck  check each cell's gradients against finite differences on a small random model
           export     write a trained model file as a safetensors file
 
-        Run 'rnnf <command> --help' for the options of a command.
+        Run 'rnnf <command> --help' for the options of a command, 'rnnf --version' for the version.
 
         """;
 
@@ -96,6 +97,8 @@ public static class Cli
                     "gradcheck" => GradCheckCommand.Run(rest, terminal),
                     "export" => ExportCommand.Run(rest, terminal),
                     "--help" or "-h" or "help" => Help(terminal, 0),
+                    "--version" or "version" => args.Count == 1 ? PrintVersion(terminal)
+                        : Fail(terminal, null, Error.New($"--version takes no arguments but got '{args[1]}'")),
                     var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample, gradcheck or export; see rnnf --help)")),
                 };
             // A command that reported its own output failure (train) has said so; any other gets one line here.
@@ -121,6 +124,26 @@ public static class Cli
         IEnumerable<string> messages = error is ManyErrors many ? many.Errors.Map(e => e.Message) : new[] { error.Message };
         terminal.Error.WriteLine($"rnnf{(command is null ? "" : " " + command)}: error: {string.Join("; ", messages).ReplaceLineEndings(" ")}");
         return BadInput;
+    }
+
+    /// <summary>
+    /// The package version, as set once in Directory.Build.props (e.g. <c>0.1.0</c>): the assembly's informational
+    /// version without the <c>+commit</c> suffix the SDK appends.
+    /// </summary>
+    public static string Version { get; } = ReadVersion();
+
+    private static string ReadVersion()
+    {
+        var informational = typeof(Cli).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+                            ?? typeof(Cli).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+        return informational.Split('+')[0];
+    }
+
+    /// <summary><c>rnnf --version</c>: the package version alone on one line, exit code 0.</summary>
+    private static int PrintVersion(Terminal terminal)
+    {
+        terminal.Out.WriteLine(Version);
+        return 0;
     }
 
     private static int Help(Terminal terminal, int code)

@@ -217,6 +217,25 @@ public sealed class CliTests : IDisposable
         Assert.Contains("Usage: rnnf", Run("--help").Out);
     }
 
+    [Fact]
+    public void VersionPrintsThePackageVersionAlone()
+    {
+        var version = System.Xml.Linq.XDocument.Load(Path.Combine(RepositoryRoot(), "Directory.Build.props")).Descendants("Version").Single().Value;
+        var r = Run("--version");
+        Assert.Equal((0, version + Environment.NewLine, ""), (r.ExitCode, r.Out, r.Error));
+        Assert.Contains("rnnf --version", Run("--help").Out);
+        var extra = Run("--version", "train");
+        Assert.Equal((Cli.BadInput, ""), (extra.ExitCode, extra.Out));
+        Assert.Contains("--version takes no arguments", extra.Error);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "RnnFunctional.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"no RnnFunctional.sln above {AppContext.BaseDirectory}");
+    }
+
     // ---- bad input: one line, exit code 2, nothing written ----
 
     [Fact]
