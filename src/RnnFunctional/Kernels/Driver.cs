@@ -163,9 +163,17 @@ internal static class Driver
     /// The parts of scan step τ on its first width columns, from a segment's parts that start at scan step
     /// <paramref name="s0"/>; τ &lt; s0 gives the carry kept before the segment.
     /// </summary>
-    private static Func<int, int, Block[]> State(Schedule s, int s0, Block[] before, Block[] parts) => (tau, width) => tau < s0
-        ? [.. before.Select(b => b.Slice(0, width))]
-        : [.. parts.Select(b => new Block(b.Data, b.Offset + (s.Start[tau] - s.Start[s0]) * b.Rows, b.Rows, width))];
+    private static Func<int, int, Block[]> State(Schedule s, int s0, Block[] before, Block[] parts) => (tau, width) =>
+    {
+        var source = tau < s0 ? before : parts;
+        var result = new Block[source.Length];
+        for (var k = 0; k < result.Length; k++)
+        {
+            var b = source[k];
+            result[k] = tau < s0 ? b.Slice(0, width) : new Block(b.Data, b.Offset + (s.Start[tau] - s.Start[s0]) * b.Rows, b.Rows, width);
+        }
+        return result;
+    };
 
     /// <summary>
     /// The tape of a forward given as matrices (a caller's caches): inputs x⟨t⟩, the initial carry parts and, for every
@@ -248,7 +256,8 @@ internal static class Driver
             R = cell.RecurrentOntoInput ? default : Scratch.Take(g, s.M);
             Temp = Scratch.Take(g, s.M);
             if (!backward) return;
-            (XB, HP, DA, DU, DX) = (Scratch.Take(nx, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(g, columns), Scratch.Take(nx, columns));
+            (XB, HP, DA, DX) = (Scratch.Take(nx, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(nx, columns));
+            DU = cell.Gates == 1 ? DA : Scratch.Take(g, columns);                   // one gate: dU overwrites the outside gradient it is made from
             DR = cell.RecurrentOntoInput ? DU : Scratch.Take(g, columns);
             DCarry = [.. Enumerable.Range(0, cell.CarryParts).Select(_ => Scratch.Zeros(na, s.M))];
             if (head is null) return;
@@ -336,7 +345,8 @@ internal static class Driver
                     var width = s.Active[tau];
                     if (width == 0) continue;
                     var (prev, next) = (state(tau - 1, width), state(tau, width));
-                    var dCarry = DCarry.Select(d => d.Slice(0, width)).ToArray();
+                    var dCarry = new Block[DCarry.Length];
+                    for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
                     cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span);
                     TransposedProduct(dCarry[0], WhT, false, dr);                                                 // dh_prev = Whᵀ·dR

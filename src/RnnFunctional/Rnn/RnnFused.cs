@@ -32,7 +32,7 @@ internal sealed class RnnFused : FusedCell
     public override void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
         Span<double> scratch)
     {
-        dOut.CopyTo(dU);
+        if (!dOut.Overlaps(dU)) dOut.CopyTo(dU);                                    // the driver hands one gate's dU in place of dOut
         if (activation == Activation.Tanh) Elementwise.TanhBackward(next[0].Span, dU, dCarry[0].Span); // dz = (1 − a²) ⊙ (da + da_next)
         else Elementwise.ReluBackward(next[0].Span, dU, dCarry[0].Span);                                //  or [a > 0] ⊙ (da + da_next)
     }
