@@ -101,4 +101,15 @@ public sealed class EngineTests
         Assert.Equal("every", error.ParamName);
         Assert.Contains("every", error.Message);
     }
+
+    [Fact]
+    public void CheckpointingEveryIntMaxValueIsTheFullBackward()
+    {
+        var c = new RnnCase(new Shaped(new Dims(3, 4, 2, 2, 5), 7));
+        var (full, checkpointed) = (Rnn.LossAndGradients(c.P, c.Xs, c.A0, c.Labels), Rnn.LossAndGradientsCheckpointed(c.P, c.Xs, c.A0, c.Labels, int.MaxValue));
+        Assert.True(Compare.Same(full.Loss, checkpointed.Loss) && Compare.Same(full.Gradients, checkpointed.Gradients) && Compare.Same(full.Dx, checkpointed.Dx));
+        var lstm = new LstmCase(new Shaped(new Dims(3, 4, 2, 2, 5), 7));
+        Assert.True(Compare.Same(Lstm.LossAndGradients(lstm.P, lstm.Xs, lstm.A0, lstm.C0, lstm.Labels).Gradients,
+            Lstm.LossAndGradientsCheckpointed(lstm.P, lstm.Xs, lstm.A0, lstm.C0, lstm.Labels, int.MaxValue).Gradients));
+    }
 }
