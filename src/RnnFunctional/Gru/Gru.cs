@@ -395,14 +395,14 @@ public static class Gru
         var tape = forward.Tape ?? Driver.TapeOf(GruFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev],
             s => [caches[s].A, caches[s].R, caches[s].Z, caches[s].N, caches[s].Hn]);
         var back = Driver.Backward(tape, da, Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), threads);
-        return new(back.Dx, back.DInit[0], GruFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
+        return new(back.Dx, back.DInit[0], GruFused.Gradients(p, back.Gradients) with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
     }
 
     internal static GruGradient BackwardCheckpointedKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every, int threads)
     {
         var back = Driver.Checkpointed(GruFused.Of(p), xs, [a0], da, every, threads);
-        return new(back.Dx, back.DInit[0], GruFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
+        return new(back.Dx, back.DInit[0], GruFused.Gradients(p, back.Gradients) with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
     }
 
     internal static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
@@ -424,14 +424,9 @@ public static class Gru
         ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
         var result = Driver.Loss(GruFused.Of(p), xs, [a0], targets, lengths, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: false, threads);
-        var m = a0.ColumnCount;
-        var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
-        return (Ops.CompensatedSum(perStep), GruFused.Gradients(p, result.Gradients), result.Final[0]);
+        return (Ops.SumPerStep(result.Losses, a0.ColumnCount), GruFused.Gradients(p, result.Gradients), result.Final[0]);
     }
 
-    private static Matrix<double> Zeros(Matrix<double> like) => Matrix<double>.Build.Dense(like.RowCount, like.ColumnCount);
-
-    private static Vector<double> Zeros(Vector<double> like) => Vector<double>.Build.Dense(like.Count);
 
     // ---- checks ----
 

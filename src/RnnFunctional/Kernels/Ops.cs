@@ -181,16 +181,18 @@ internal static class Ops
         return DenseMatrix.Build.Dense(rows, cols, values);
     }
 
-    /// <summary>log Σ_i exp(logits[i, j]) for each column j, shifted by the column's maximum.</summary>
-    public static double[] LogSumExpColumns(Matrix<double> logits)
-    {
-        var (rows, cols) = (logits.RowCount, logits.ColumnCount);
-        var values = Storage(logits);
-        var scratch = new double[rows];
-        var result = new double[cols];
-        for (var j = 0; j < cols; j++) result[j] = Elementwise.SoftmaxColumn(values.AsSpan(j * rows, rows), scratch);
-        return result;
-    }
+    /// <summary>
+    /// Σ_t of the compensated sum of step t's m values, for per-example values laid out step after step (T×m): a loss
+    /// summed per step, then over the steps, as a step-by-step evaluation sums it.
+    /// </summary>
+    public static double SumPerStep(double[] values, int m) =>
+        CompensatedSum(Enumerable.Range(0, values.Length / m).Select(t => CompensatedSum(new ArraySegment<double>(values, t * m, m))));
+
+    /// <summary>A zero matrix of the shape of <paramref name="like"/>.</summary>
+    public static Matrix<double> ZerosLike(Matrix<double> like) => Matrix<double>.Build.Dense(like.RowCount, like.ColumnCount);
+
+    /// <summary>A zero vector of the length of <paramref name="like"/>.</summary>
+    public static Vector<double> ZerosLike(Vector<double> like) => Vector<double>.Build.Dense(like.Count);
 
     /// <summary>Σ values with Neumaier's compensated summation: the error does not grow with the number of terms.</summary>
     public static double CompensatedSum(IEnumerable<double> values)

@@ -53,14 +53,6 @@ internal readonly record struct Block(double[] Data, int Offset, int Rows, int C
     public MathNet.Numerics.LinearAlgebra.Vector<double> ToVector() =>
         Offset == 0 && Data.Length == Length ? MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(Data) : MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(Span.ToArray());
 
-    /// <summary>Rows [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) of the block, as a fresh matrix.</summary>
-    public Matrix<double> RowsToMatrix(int start, int count)
-    {
-        var result = new double[count * Columns];
-        for (var j = 0; j < Columns; j++) Data.AsSpan(Offset + j * Rows + start, count).CopyTo(result.AsSpan(j * count, count));
-        return Matrix<double>.Build.Dense(count, Columns, result);
-    }
-
     private static (Matrix<double> Matrix, Block Block) Wrap(double[] data, int rows, int columns) =>
         (Matrix<double>.Build.Dense(rows, columns, data), new(data, 0, rows, columns));
 }

@@ -441,14 +441,14 @@ public static class Lstm
         var tape = forward.Tape ?? Driver.TapeOf(LstmFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev, caches[0].CPrev],
             s => [caches[s].A, caches[s].C, caches[s].F, caches[s].I, caches[s].CTilde, caches[s].O]);
         var back = Driver.Backward(tape, da, Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), threads);
-        return new(back.Dx, back.DInit[0], back.DInit[1], LstmFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
+        return new(back.Dx, back.DInit[0], back.DInit[1], LstmFused.Gradients(p, back.Gradients) with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
     }
 
     internal static LstmGradient BackwardCheckpointedKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<Matrix<double>> da, int every, int threads)
     {
         var back = Driver.Checkpointed(LstmFused.Of(p), xs, [a0, c0], da, every, threads);
-        return new(back.Dx, back.DInit[0], back.DInit[1], LstmFused.Gradients(p, back.Gradients) with { Wy = Zeros(p.Wy), By = Zeros(p.By) });
+        return new(back.Dx, back.DInit[0], back.DInit[1], LstmFused.Gradients(p, back.Gradients) with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
     }
 
     internal static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
@@ -470,14 +470,9 @@ public static class Lstm
         ImmutableArray<Matrix<double>> xs, LstmState init, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
         var result = Driver.Loss(LstmFused.Of(p), xs, [init.A, init.C], targets, lengths, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: false, threads);
-        var m = init.A.ColumnCount;
-        var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
-        return (Ops.CompensatedSum(perStep), LstmFused.Gradients(p, result.Gradients), new(result.Final[0], result.Final[1]));
+        return (Ops.SumPerStep(result.Losses, init.A.ColumnCount), LstmFused.Gradients(p, result.Gradients), new(result.Final[0], result.Final[1]));
     }
 
-    private static Matrix<double> Zeros(Matrix<double> like) => Matrix<double>.Build.Dense(like.RowCount, like.ColumnCount);
-
-    private static Vector<double> Zeros(Vector<double> like) => Vector<double>.Build.Dense(like.Count);
 
     // ---- checks ----
 

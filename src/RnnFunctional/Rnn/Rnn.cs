@@ -380,14 +380,14 @@ public static class Rnn
         var (p, caches) = (forward.Parameters, forward.Tape is null ? forward.Caches : default);
         var tape = forward.Tape ?? Driver.TapeOf(RnnFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev], s => [caches[s].A]);
         var back = Driver.Backward(tape, da, Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), threads);
-        return new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Zeros(p.Wya), By = Zeros(p.By) });
+        return new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Ops.ZerosLike(p.Wya), By = Ops.ZerosLike(p.By) });
     }
 
     internal static RnnGradient BackwardCheckpointedKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every, int threads)
     {
         var back = Driver.Checkpointed(RnnFused.Of(p), xs, [a0], da, every, threads);
-        return new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Zeros(p.Wya), By = Zeros(p.By) });
+        return new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Ops.ZerosLike(p.Wya), By = Ops.ZerosLike(p.By) });
     }
 
     internal static RnnLoss LossKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
@@ -408,14 +408,9 @@ public static class Rnn
         ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
         var result = Driver.Loss(RnnFused.Of(p), xs, [a0], targets, lengths, Block.Of(p.Wya), Block.Of(p.By), xs.Length, inputGradients: false, threads);
-        var m = a0.ColumnCount;
-        var perStep = Enumerable.Range(0, xs.Length).Select(s => Ops.CompensatedSum(new ArraySegment<double>(result.Losses, s * m, m)));
-        return (Ops.CompensatedSum(perStep), RnnFused.Gradients(p, result.Gradients), result.Final[0]);
+        return (Ops.SumPerStep(result.Losses, a0.ColumnCount), RnnFused.Gradients(p, result.Gradients), result.Final[0]);
     }
 
-    private static Matrix<double> Zeros(Matrix<double> like) => Matrix<double>.Build.Dense(like.RowCount, like.ColumnCount);
-
-    private static Vector<double> Zeros(Vector<double> like) => Vector<double>.Build.Dense(like.Count);
 
     // ---- checks ----
 

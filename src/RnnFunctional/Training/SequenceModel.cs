@@ -233,9 +233,7 @@ public static class LanguageModel
         Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> outputs, TokenBatch batch)
     {
         var (losses, dWy, dBy, dOutputs) = Softmax.ReadOut(wy, by, outputs, (t, j) => t < batch.Lengths[j] ? batch.Targets[t][j] : Ragged.Ignored);
-        var m = batch.Size;
-        var perStep = Enumerable.Range(0, outputs.Length).Select(t => Ops.CompensatedSum(new ArraySegment<double>(losses, t * m, m)));
-        return (Ops.CompensatedSum(perStep), dWy, dBy, dOutputs);
+        return (Ops.SumPerStep(losses, batch.Size), dWy, dBy, dOutputs);
     }
 
     /// <summary>One-hot columns: a V×m matrix with a 1 at (tokens[j], j).</summary>
