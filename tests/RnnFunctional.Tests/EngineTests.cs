@@ -54,6 +54,24 @@ public sealed class EngineTests
                 .And(Compare.Close(lossFused.Gradients, lossFold.Gradients, 1e-12).Label("loss parameter gradients to 1e-12"));
         });
 
+    [Property(MaxTest = 8)]
+    public Property StacksOfSeveralChunksAgreeWithTheFoldOnOneThreadAndTwo() =>
+        Prop.ForAll(Gen.Choose(257, 300).SelectMany(m => Gen.Choose(1, 4), (m, t) => (m, t)).SelectMany(_ => Gen.Choose(0, 100_000), (d, seed) => (d.m, d.t, seed))
+            .ToArbitrary(), d =>
+        {
+            var c = new StackCase(new Shaped(new Dims(3, 3, 3, d.m, d.t), d.seed), EveryComposition, ragged: true);
+            var lengths = c.LengthsArgument ?? [.. Enumerable.Repeat(d.t, d.m)];
+            Func<int, int, int> label = (t, j) => t < lengths[j] ? c.Labels[t][j] : Ragged.Ignored;
+            var (one, two) = (Stack.OnDriver(c.P, c.Xs, lengths, c.Initial, label, inputGradients: true, threads: 1)!,
+                              Stack.OnDriver(c.P, c.Xs, lengths, c.Initial, label, inputGradients: true, threads: 2)!);
+            var fold = Stack.LossAndGradients(Generic(c.P), c.Xs, c.Labels, c.LengthsArgument, c.Initial);
+            return (Compare.Same(one.Losses, two.Losses) && Compare.Same(one.Gradients, two.Gradients) && Compare.Same(one.Dx, two.Dx)
+                    && Compare.Same(one.DInitial, two.DInitial) && Compare.Same(one.Final, two.Final)).Label("one thread and two: same bits")
+                .And((Compare.Same(RnnFunctional.Kernels.Ops.CompensatedSum(one.Losses), fold.Loss) && Compare.Same(one.Dx, fold.Dx) && Compare.Same(one.DInitial, fold.DInitial))
+                    .Label("against the generic fold: loss, dx and dInitial, same bits"))
+                .And(Compare.Close(one.Gradients, fold.Gradients, 1e-12).Label("against the generic fold: gradients to 1e-12"));
+        });
+
     [Property(MaxTest = 60)]
     public Property CheckpointedStacksHaveTheBitsOfTheFullBackward() =>
         Prop.ForAll(StackCase.Arbitrary(EveryComposition, ragged: true, max: 6), Gen.Choose(1, 6).ToArbitrary(), (c, every) =>

@@ -163,7 +163,7 @@ internal static class Driver
     /// The parts of scan step τ on its first width columns, from a segment's parts that start at scan step
     /// <paramref name="s0"/>; τ &lt; s0 gives the carry kept before the segment.
     /// </summary>
-    private static Func<int, int, Block[]> State(Schedule s, int s0, Block[] before, Block[] parts) => (tau, width) =>
+    internal static Func<int, int, Block[]> State(Schedule s, int s0, Block[] before, Block[] parts) => (tau, width) =>
     {
         var source = tau < s0 ? before : parts;
         var result = new Block[source.Length];
@@ -267,6 +267,9 @@ internal static class Driver
         public Workspace Scratch { get; } = new();
         public Sums.Chunk Sums { get; init; } = null!;
         public Block WhT { get; init; }
+
+        /// <summary>Where dX goes when it stays in scan order (n_x × Start[Steps], the layer below's buffer) rather than in per-step matrices.</summary>
+        public Block DxScan { get; set; }
         public Block[] DCarry { get; } = [];
         private Block U { get; }
         private Block R { get; }
@@ -370,6 +373,11 @@ internal static class Driver
             Elementwise.AddColumnsTo(du.Span, Sums.Bx.Span);                                                      // dbx += Σ_columns dU
             if (Sums.Bh.Data is not null) Elementwise.AddColumnsTo(dr.Span, Sums.Bh.Span);                      // dbh += Σ_columns dR
             if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By); // dWy += dO·Hᵀ, dby += Σ dO
+            if (DxScan.Data is not null)
+            {
+                TransposedProduct(DxScan.Slice(s.Start[b0], columns), cell.Wx, true, du);                      // dX = Wxᵀ·dU, in place
+                return;
+            }
             if (dx is null) return;
             var dX = DX.Slice(0, columns);
             TransposedProduct(dX, cell.Wx, true, du);                                                            // dX = Wxᵀ·dU
@@ -404,6 +412,10 @@ internal static class Driver
                 s.Gather(t => Block.Of(dOutputs[t]), tau, cell.Hidden, DA.Slice(Offset(b0, tau), s.Active[tau]).Span);
         }
 
+        /// <summary>The outside gradients held in scan order (n_a × Start[Steps]): a block's columns copied as they are.</summary>
+        public void SeedFromScan(Block source, int p0, int p1, int b0) =>
+            source.Slice(s.Start[p0], Offset(p0, p1)).Span.CopyTo(DA.Slice(Offset(b0, p0), Offset(p0, p1)).Span);
+
         /// <summary>The outside gradients from the read-out's cross-entropy (<see cref="Softmax.CrossEntropy(Block, Block, Block, Block, Block, Func{int, int}, Action{int, double})"/>).</summary>
         public void SeedFromHead(int p0, int p1, int b0)
         {
@@ -435,7 +447,7 @@ internal static class Driver
     internal sealed record Head(Block Wy, Block By, ImmutableArray<ImmutableArray<int>> Labels, ImmutableArray<int> Lengths, double[] Losses, int Batch);
 
     /// <summary>Whᵀ, stored once per call so that the per-step Whᵀ·dR reads it in place (the same bits as reading Wh transposed).</summary>
-    private sealed class BackwardWeights
+    internal sealed class BackwardWeights
     {
         public BackwardWeights(FusedCell cell, Workspace call)
         {
@@ -481,7 +493,7 @@ internal static class Driver
     }
 
     /// <summary>Fresh matrices of rows×m with their storage as blocks.</summary>
-    private static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int count, int rows, int m, bool zeroed)
+    internal static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int count, int rows, int m, bool zeroed)
     {
         var fresh = Enumerable.Range(0, count).Select(_ => zeroed ? Block.Fresh(rows, m) : Block.FreshUninitialized(rows, m)).ToArray();
         return (fresh.Select(f => f.Matrix).ToImmutableArray(), fresh.Select(f => f.Block).ToArray());

@@ -57,6 +57,11 @@ public sealed record BidirectionalLayer : Layer
             : [new(argument, $"expected {reverse} to have the input size of {forward}, n_x = {Forward.InputSize}, but got {Reverse.InputSize}")];
     }
 
+    internal override (FusedCell[] Cells, Func<Driver.Gradients[], Layer> Gradients)? OnDriver() =>
+        (Forward.OnDriver(), Reverse.OnDriver()) is ({ Cells.Length: 1 } f, { Cells.Length: 1 } r)
+            ? ([f.Cells[0], r.Cells[0]], g => new BidirectionalLayer(f.Gradients([g[0]]), r.Gradients([g[1]])))
+            : null;
+
     internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage)
     {

@@ -44,6 +44,12 @@ public abstract record Layer : IParameterTree<Layer>
     internal abstract IEnumerable<Problem> Check(string argument, string name);
 
     /// <summary>
+    /// The layer's cells on the driver, one per direction (forward, then reverse), and how their gradients make the
+    /// layer's; null for a layer that runs on the generic fold.
+    /// </summary>
+    internal virtual (FusedCell[] Cells, Func<Driver.Gradients[], Layer> Gradients)? OnDriver() => null;
+
+    /// <summary>
     /// Runs the layer over a checked sequence: xs each InputSize×m, init shaped as <see cref="StateRows"/>×m, the
     /// length of every column (default when every column runs T steps), first to last or last to first, keeping the
     /// carry every <paramref name="every"/> steps only for its backward (a built-in cell; another keeps every step),
@@ -272,6 +278,10 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
 
     /// <summary>The fused kernel of a built-in cell; null for a cell of <see cref="Layer.Of{TParams,TCarry,TCache}"/>, which runs on the generic fold.</summary>
     internal FusedKernel<TParams>? Fused { get; init; }
+
+    /// <inheritdoc />
+    internal override (FusedCell[] Cells, Func<Driver.Gradients[], Layer> Gradients)? OnDriver() =>
+        Fused is { } fused ? ([fused.Cell(Parameters)], g => With(fused.Gradients(Parameters, g[0]))) : null;
 
     internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage)

@@ -319,6 +319,8 @@ public static class Stack
     private static StackLoss LossKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every)
     {
+        if (every >= xs.Length && OnDriver(p, xs, lengths, initial, (t, j) => t < lengths[j] ? labels[t][j] : Ragged.Ignored, inputGradients: true) is { } fused)
+            return new(Ops.CompensatedSum(fused.Losses), fused.Gradients, fused.Dx, fused.DInitial);
         using var storage = new Workspace();                                             // the tapes do not outlive the call
         var tapes = Run(p, xs, lengths, initial, every, storage);
         var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, lengths);
@@ -341,8 +343,39 @@ public static class Stack
     private static HeadGradient ReadOut(Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states,
         ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths)
     {
-        var (losses, dWy, dBy, dStates) = Softmax.ReadOut(wy, by, states, (t, j) => t < lengths[j] ? labels[t][j] : Ragged.Ignored);
-        return new(Ops.CompensatedSum(losses), dWy, dBy, dStates);
+        var ragged = lengths.Any(length => length != states.Length) ? lengths : default;
+        var (losses, dWy, dBy, dStates) = StackDriver.ReadOut(Block.Of(wy), Block.Of(by), states, ragged,
+            (t, j) => t < lengths[j] ? labels[t][j] : Ragged.Ignored, Summation.DefaultThreads);
+        return new(Ops.CompensatedSum(losses), dWy.ToMatrix(), dBy.ToVector(), dStates);
+    }
+
+    /// <summary>The loss of a stack whose layers all run on the driver, in one pass (<see cref="StackDriver"/>).</summary>
+    internal sealed record DriverLoss(double[] Losses, StackParameters Gradients, ImmutableArray<Matrix<double>> Dx,
+        ImmutableArray<ImmutableArray<Matrix<double>>> DInitial, ImmutableArray<ImmutableArray<Matrix<double>>> Final);
+
+    /// <summary>
+    /// The read-out's cross-entropy and every gradient on the stack driver (arguments checked), label(t, j) giving each
+    /// column's class or <see cref="Ragged.Ignored"/>, on <paramref name="threads"/> threads (default: every core); null when a layer runs on the generic fold.
+    /// </summary>
+    internal static DriverLoss? OnDriver(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<int, int, int> label, bool inputGradients, int? threads = null)
+    {
+        var layers = p.Layers.Select(layer => layer.OnDriver()).ToArray();
+        if (layers.Any(layer => layer is null)) return null;
+        var fused = layers.Select(layer => layer!.Value).ToArray();
+        var ragged = lengths.Any(length => length != xs.Length) ? lengths : default;       // a full batch runs as one
+        var r = StackDriver.Loss([.. fused.Select(f => f.Cells)], xs, initial, ragged, label, Block.Of(p.Wy), Block.Of(p.By), inputGradients,
+            threads ?? Summation.DefaultThreads);
+        var gradients = p with { Layers = [.. fused.Select((f, l) => f.Gradients(r.Layers[l].Directions))], Wy = r.DWy.ToMatrix(), By = r.DBy.ToVector() };
+        return new(r.Losses, gradients, r.Dx, [.. r.Layers.Select(l => l.DInit)], [.. r.Layers.Select(l => l.Final)]);
+    }
+
+    /// <summary><see cref="OnDriver"/> after the checks of <see cref="Forward"/>, without dx: a language model's loss.</summary>
+    internal static DriverLoss? CheckedOnDriver(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<int, int, int> label)
+    {
+        Shapes.ThrowIfAny(CheckForward(p, xs, lengths, initial, null));
+        return OnDriver(p, xs, lengths, initial, label, inputGradients: false);
     }
 
     /// <summary>

@@ -192,6 +192,9 @@ public static class LanguageModel
             RequireTokens(nameof(batch), batch.Inputs, v);
             RequireTokens(nameof(batch), batch.Targets, v);
             var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
+            if (RnnFunctional.Stack.CheckedOnDriver(p, xs, Running(batch), init, (t, j) => t < batch.Lengths[j] ? batch.Targets[t][j] : Ragged.Ignored) is { } fused)
+                return new SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>>(Ops.SumPerStep(fused.Losses, batch.Size),
+                    batch.Tokens, fused.Gradients, [.. fused.Final.Zip(init, (f, i) => KeepStarted(batch, f, i))]);
             return RnnFunctional.Stack.Scoped(p, xs, Running(batch), init, forward =>
             {
                 var head = Head(p.Wy, p.By, forward.Top, batch);

@@ -1,0 +1,232 @@
+using System.Collections.Immutable;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace RnnFunctional.Kernels;
+
+/// <summary>
+/// A stack of layers on the <see cref="Driver"/>, a chunk of the batch at a time, without leaving the chunk's buffers:
+/// layer l's outputs are kept in time order (the forward scan's order, n_l × Start[T]) and are layer l+1's inputs as
+/// they are; a bidirectional layer runs both directions over the chunk and joins their outputs ([forward; reverse]
+/// rows) once; the read-out's cross-entropy reads the top layer's outputs there; the backward runs top to bottom,
+/// each layer's dX = Wxᵀ·dU written in place as the gradient of the outputs of the layer below.
+/// </summary>
+/// <remarks>
+/// Every sum has the order of a layer run alone on the driver: per chunk, time blocks last first, chunks in order; a
+/// bidirectional layer's dx is dx_f + dx_r. The tape lives in the call's scratch and never escapes.
+/// </remarks>
+internal static class StackDriver
+{
+    /// <summary>One layer's results: the gradients of each direction, then the gradients of its initial state and its final state, every direction's parts in order.</summary>
+    internal sealed record LayerResult(Driver.Gradients[] Directions, ImmutableArray<Matrix<double>> DInit, ImmutableArray<Matrix<double>> Final);
+
+    /// <summary>The per-example losses (T×m, step after step), dWy, dby, each layer's results, and dx when asked for.</summary>
+    internal sealed record Result(double[] Losses, Block DWy, Block DBy, LayerResult[] Layers, ImmutableArray<Matrix<double>> Dx);
+
+    /// <summary>
+    /// The summed cross-entropy of ŷ = softmax(Wy·h_L + by) over a stack and its gradients: <paramref name="layers"/>[l]
+    /// holds layer l's cells, one (a forward scan) or two (forward and reverse); <paramref name="init"/>[l] their
+    /// initial carry parts, direction after direction; label(t, j) the class of column j at step t or
+    /// <see cref="Ragged.Ignored"/>; <paramref name="lengths"/> per-column lengths (default: all T).
+    /// </summary>
+    public static Result Loss(FusedCell[][] layers, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> init,
+        ImmutableArray<int> lengths, Func<int, int, int> label, Block wy, Block by, bool inputGradients, int threads)
+    {
+        var (steps, m) = (xs.Length, xs[0].ColumnCount);
+        var chunks = Summation.Chunks(m);
+        var losses = new double[steps * m];
+        var dx = inputGradients ? Driver.Fresh(steps, layers[0][0].Input, m, zeroed: !lengths.IsDefault) : default;
+        var finals = layers.Select(l => l.Select(c => Driver.Fresh(c.CarryParts, c.Hidden, m, zeroed: false)).ToArray()).ToArray();
+        var dInits = layers.Select(l => l.Select(c => Driver.Fresh(c.CarryParts, c.Hidden, m, zeroed: false)).ToArray()).ToArray();
+        using var call = new Workspace();
+        var sums = layers.Select(l => l.Select(c => new Driver.Sums(c, null, chunks.Length, call)).ToArray()).ToArray();
+        var weights = layers.Select(l => l.Select(c => new Driver.BackwardWeights(c, call)).ToArray()).ToArray();
+        var head = HeadSums(chunks.Length, wy, call);
+        Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
+        {
+            using var scratch = new Workspace();
+            var runs = new List<Driver.ChunkRun>();
+            try
+            {
+                var schedules = new[] { new Schedule(j0, mc, steps, lengths, reverse: false), new Schedule(j0, mc, steps, lengths, reverse: true) };
+                var (s, columns) = (schedules[0], schedules[0].Start[schedules[0].Steps]);
+                var input = scratch.Take(layers[0][0].Input, columns);
+                for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(xs[t]), t, input.Rows, input.Slice(s.Start[t], s.Active[t]).Span);
+
+                // forward, bottom to top: each direction's tape, then the layer's outputs in time order
+                var tapes = new (Driver.ChunkRun Run, Block X, Block[] Parts, Func<int, int, Block[]> State)[layers.Length][];
+                var inputs = new Block[layers.Length + 1];
+                inputs[0] = input;
+                for (var l = 0; l < layers.Length; l++)
+                {
+                    tapes[l] = new (Driver.ChunkRun, Block, Block[], Func<int, int, Block[]>)[layers[l].Length];
+                    var part = 0;
+                    for (var d = 0; d < layers[l].Length; d++)
+                    {
+                        var (cell, sd) = (layers[l][d], schedules[d]);
+                        var x = d == 0 ? inputs[l] : Reordered(sd, inputs[l], scratch);
+                        var run = new Driver.ChunkRun(cell, sd, backward: true, head: null) { Sums = sums[l][d].Of(index), WhT = weights[l][d].WhT };
+                        runs.Add(run);
+                        var initial = Enumerable.Range(0, cell.CarryParts).Select(_ => scratch.Take(cell.Hidden, mc)).ToArray();
+                        for (var p = 0; p < cell.CarryParts; p++) sd.GatherColumns(Block.Of(init[l][part + p]), initial[p].Span);
+                        part += cell.CarryParts;
+                        var parts = Enumerable.Range(0, cell.Parts).Select(_ => scratch.Take(cell.Hidden, columns)).ToArray();
+                        var state = Driver.State(sd, 0, initial, parts);
+                        run.FoldForward(0, sd.Steps, x, state);
+                        run.ScatterFinal(state, 0, sd.Steps, finals[l][d].Blocks);
+                        tapes[l][d] = (run, x, parts, state);
+                    }
+                    inputs[l + 1] = layers[l].Length == 1
+                        ? tapes[l][0].Parts[0]                                                                 // h_l, in time order already
+                        : Joined(schedules, layers[l], [.. tapes[l].Select(tape => tape.Parts[0])], scratch);
+                }
+
+                // the read-out over the top layer's outputs, time blocks last first
+                var top = inputs[layers.Length];
+                var dOut = scratch.Take(top.Rows, columns);
+                ReadOut(s, wy, by, top, dOut, label, losses, m, head[index], scratch);
+
+                // backward, top to bottom: dX of layer l is the gradient of layer l−1's outputs
+                for (var l = layers.Length - 1; l >= 0; l--)
+                {
+                    var below = l > 0 || inputGradients ? scratch.Take(inputs[l].Rows, columns) : default;
+                    var row = 0;
+                    for (var d = 0; d < layers[l].Length; d++)
+                    {
+                        var (cell, sd, (run, x, _, state)) = (layers[l][d], schedules[d], tapes[l][d]);
+                        var seed = layers[l].Length == 1 ? dOut : Split(sd, dOut, row, cell.Hidden, scratch);
+                        row += cell.Hidden;
+                        var dX = below.Data is null ? default : d == 0 ? below : scratch.Take(below.Rows, columns);
+                        run.DxScan = dX;
+                        run.FoldBackward(0, sd.Steps, x, state, (c, p0, p1, b0) => c.SeedFromScan(seed, p0, p1, b0), null);
+                        for (var p = 0; p < cell.CarryParts; p++) sd.ScatterColumns(run.DCarry[p].Span, dInits[l][d].Blocks[p]);
+                        if (d > 0 && below.Data is not null) AddReordered(sd, dX, below);                   // dx = dx_f + dx_r
+                    }
+                    dOut = below;
+                }
+                if (inputGradients)
+                    for (var t = 0; t < s.Steps; t++) s.Scatter(dOut.Slice(s.Start[t], s.Active[t]).Span, t, dOut.Rows, t => dx.Blocks[t]);
+            }
+            finally
+            {
+                foreach (var run in runs) run.Dispose();
+            }
+        });
+        var results = layers.Select((l, i) => new LayerResult(
+            [.. sums[i].Select(x => x.Total())],
+            [.. dInits[i].SelectMany(f => f.Matrices)],
+            [.. finals[i].SelectMany(f => f.Matrices)])).ToArray();
+        var (dWy, dBy) = Total(head);
+        return new(losses, dWy, dBy, results, inputGradients ? dx.Matrices : default);
+    }
+
+    /// <summary>
+    /// The read-out of <see cref="Loss"/> over states given as matrices (T of n_top×m, time order): the same per-example
+    /// losses, dWy and dby bit for bit, and the gradient of each state (zero past each column's end).
+    /// </summary>
+    public static (double[] Losses, Block DWy, Block DBy, ImmutableArray<Matrix<double>> DStates) ReadOut(Block wy, Block by,
+        ImmutableArray<Matrix<double>> states, ImmutableArray<int> lengths, Func<int, int, int> label, int threads)
+    {
+        var (steps, m, n) = (states.Length, states[0].ColumnCount, states[0].RowCount);
+        var chunks = Summation.Chunks(m);
+        var losses = new double[steps * m];
+        var dStates = Driver.Fresh(steps, n, m, zeroed: !lengths.IsDefault);
+        using var call = new Workspace();
+        var head = HeadSums(chunks.Length, wy, call);
+        Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
+        {
+            using var scratch = new Workspace();
+            var s = new Schedule(j0, mc, steps, lengths, reverse: false);
+            var (h, dH) = (scratch.Take(n, s.Start[s.Steps]), scratch.Take(n, s.Start[s.Steps]));
+            for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(states[t]), t, n, h.Slice(s.Start[t], s.Active[t]).Span);
+            ReadOut(s, wy, by, h, dH, label, losses, m, head[index], scratch);
+            for (var t = 0; t < s.Steps; t++) s.Scatter(dH.Slice(s.Start[t], s.Active[t]).Span, t, n, t => dStates.Blocks[t]);
+        });
+        var (dWy, dBy) = Total(head);
+        return (losses, dWy, dBy, dStates.Matrices);
+    }
+
+    /// <summary>dWy and dby of each chunk: the first chunk's are the result itself.</summary>
+    private static (Block Wy, Block By)[] HeadSums(int chunks, Block wy, Workspace call) =>
+        [.. Enumerable.Range(0, chunks).Select(c => c == 0
+            ? (Block.Fresh(wy.Rows, wy.Columns).Block, Block.Fresh(wy.Rows, 1).Block)
+            : (call.Zeros(wy.Rows, wy.Columns), call.Zeros(wy.Rows, 1)))];
+
+    /// <summary>The first chunk's sums plus the others in chunk order.</summary>
+    private static (Block Wy, Block By) Total((Block Wy, Block By)[] sums)
+    {
+        foreach (var (w, b) in sums.Skip(1))
+        {
+            System.Numerics.Tensors.TensorPrimitives.Add(sums[0].Wy.Span, w.Span, sums[0].Wy.Span);
+            System.Numerics.Tensors.TensorPrimitives.Add(sums[0].By.Span, b.Span, sums[0].By.Span);
+        }
+        return sums[0];
+    }
+
+    /// <summary>
+    /// The cross-entropy of the outputs <paramref name="h"/> (time order), per time block from the last: the losses, the
+    /// gradient of each output into <paramref name="dH"/>, and dWy, dby summed as a layer's own read-out sums them.
+    /// </summary>
+    private static void ReadOut(Schedule s, Block wy, Block by, Block h, Block dH, Func<int, int, int> label, double[] losses, int m,
+        (Block Wy, Block By) sums, Workspace scratch)
+    {
+        if (s.Steps == 0) return;
+        var blockSteps = Summation.BlockSteps(s.M);
+        var dO = scratch.Take(wy.Rows, blockSteps * s.M);
+        for (var b0 = (s.Steps - 1) / blockSteps * blockSteps; b0 >= 0; b0 -= blockSteps)
+        {
+            var b1 = Math.Min(b0 + blockSteps, s.Steps);
+            var (from, columns) = (s.Start[b0], s.Start[b1] - s.Start[b0]);
+            var (step, column) = (new int[columns], new int[columns]);
+            for (var t = b0; t < b1; t++)
+                for (var i = 0; i < s.Active[t]; i++) (step[s.Start[t] - from + i], column[s.Start[t] - from + i]) = (t, s.Column(i));
+            var (hb, dOb) = (h.Slice(from, columns), dO.Slice(0, columns));
+            Softmax.CrossEntropy(wy, by, hb, dOb, dH.Slice(from, columns), k => label(step[k], column[k]), (k, loss) => losses[step[k] * m + column[k]] = loss);
+            Softmax.AccumulateGradients(dOb, hb, sums.Wy, sums.By);                                   // dWy += dO·Hᵀ, dby += Σ dO
+        }
+    }
+
+    /// <summary>A layer's outputs in time order: each step's column holds [forward; reverse], the reverse direction's from its own scan step.</summary>
+    private static Block Joined(Schedule[] schedules, FusedCell[] cells, Block[] outputs, Workspace scratch)
+    {
+        var s = schedules[0];
+        var joined = scratch.Take(cells.Sum(c => c.Hidden), s.Start[s.Steps]);
+        for (int d = 0, row = 0; d < cells.Length; row += cells[d].Hidden, d++) Copy(schedules[d], outputs[d], joined, row);
+        return joined;
+    }
+
+    /// <summary>Rows [row, row + rows) of a time-ordered block, in the scan order of <paramref name="s"/>.</summary>
+    private static Block Split(Schedule s, Block timeOrdered, int row, int rows, Workspace scratch)
+    {
+        var result = scratch.Take(rows, timeOrdered.Columns);
+        for (var t = 0; t < s.Steps; t++)
+            for (var i = 0; i < s.Active[t]; i++)
+                timeOrdered.Data.AsSpan(timeOrdered.Offset + (s.Start[s.Time(t, i)] + i) * timeOrdered.Rows + row, rows)
+                    .CopyTo(result.Slice(s.Start[t] + i, 1).Span);
+        return result;
+    }
+
+    /// <summary>A time-ordered block in the scan order of <paramref name="s"/> (a reverse scan reads each column from its own last step).</summary>
+    private static Block Reordered(Schedule s, Block timeOrdered, Workspace scratch) => Split(s, timeOrdered, 0, timeOrdered.Rows, scratch);
+
+    /// <summary>Copies a block in the scan order of <paramref name="s"/> into rows [row, row + source.Rows) of a time-ordered block.</summary>
+    private static void Copy(Schedule s, Block source, Block timeOrdered, int row)
+    {
+        var rows = source.Rows;
+        for (var t = 0; t < s.Steps; t++)
+            for (var i = 0; i < s.Active[t]; i++)
+                source.Slice(s.Start[t] + i, 1).Span
+                    .CopyTo(timeOrdered.Data.AsSpan(timeOrdered.Offset + (s.Start[s.Time(t, i)] + i) * timeOrdered.Rows + row, rows));
+    }
+
+    /// <summary>timeOrdered += source, source being in the scan order of <paramref name="s"/>.</summary>
+    private static void AddReordered(Schedule s, Block source, Block timeOrdered)
+    {
+        var rows = source.Rows;
+        for (var t = 0; t < s.Steps; t++)
+            for (var i = 0; i < s.Active[t]; i++)
+            {
+                var target = timeOrdered.Slice(s.Start[s.Time(t, i)] + i, 1).Span;
+                System.Numerics.Tensors.TensorPrimitives.Add(target, source.Slice(s.Start[t] + i, 1).Span, target);
+            }
+    }
+}
