@@ -235,9 +235,9 @@ public static class Gru
 
     internal static GruForward ForwardKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, int threads)
     {
-        var run = Driver.Forward(GruFused.Of(p), xs, [a0], default, reverse: false, xs.Length, threads);
+        var run = Driver.Forward(GruFused.Of(p), xs, [a0], default, reverse: false, xs.Length, threads, outputs: false);
         var (wy, by) = (p.Wy.Clone(), p.By.Clone());
-        return new(p, run.Outputs, new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
+        return new(p, new(() => Driver.Part(run.Tape, 0)), new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {
             var (x, h0) = (Driver.Inputs(run.Tape), Driver.Initial(run.Tape)[0]);
             var part = Enumerable.Range(0, 5).Select(k => Driver.Part(run.Tape, k)).ToArray();
@@ -335,7 +335,7 @@ public static class Gru
     private static Problem[] CheckBackward(GruForward forward, ImmutableArray<Matrix<double>> da) =>
         forward is null
             ? [new(nameof(forward), "expected forward to be the result of Gru.Forward but got null")]
-            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.States[0].ColumnCount, "n_a×m", forward.States.Length));
+            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.Shape.M, "n_a×m", forward.Shape.Steps));
 
     private static Problem[] CheckLoss(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels)

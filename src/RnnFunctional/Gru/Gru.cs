@@ -107,7 +107,7 @@ public sealed record GruForward : SequenceForward<GruParameters, GruCache>
     /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
     /// <param name="Caches">One cache per step, in time order.</param>
     public GruForward(GruParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<GruCache> Caches)
-        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<GruCache>>(Caches))
+        : base(Parameters, new Lazy<ImmutableArray<Matrix<double>>>(States), new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<GruCache>>(Caches))
     {
     }
 
@@ -117,7 +117,7 @@ public sealed record GruForward : SequenceForward<GruParameters, GruCache>
     /// <param name="predictions">How to compute ŷ⟨1⟩..ŷ⟨T⟩.</param>
     /// <param name="caches">One cache per step, in time order, computed when first read.</param>
     /// <param name="tape">The driver's tape of the forward pass.</param>
-    internal GruForward(GruParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<GruCache>> caches, Kernels.Driver.Tape tape)
+    internal GruForward(GruParameters parameters, Lazy<ImmutableArray<Matrix<double>>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<GruCache>> caches, Kernels.Driver.Tape tape)
         : base(parameters, states, predictions, caches, tape)
     {
     }

@@ -255,9 +255,9 @@ public static class Lstm
 
     internal static LstmForward ForwardKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0, int threads)
     {
-        var run = Driver.Forward(LstmFused.Of(p), xs, [a0, c0], default, reverse: false, xs.Length, threads);
+        var run = Driver.Forward(LstmFused.Of(p), xs, [a0, c0], default, reverse: false, xs.Length, threads, outputs: false);
         var (wy, by) = (p.Wy.Clone(), p.By.Clone());
-        return new(p, run.Outputs, Driver.Part(run.Tape, 1), new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
+        return new(p, new(() => Driver.Part(run.Tape, 0)), new(() => Driver.Part(run.Tape, 1)), new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {
             var (x, init) = (Driver.Inputs(run.Tape), Driver.Initial(run.Tape));
             var part = Enumerable.Range(0, 6).Select(k => Driver.Part(run.Tape, k)).ToArray();
@@ -363,7 +363,7 @@ public static class Lstm
     private static Problem[] CheckBackward(LstmForward forward, ImmutableArray<Matrix<double>> da) =>
         forward is null
             ? [new(nameof(forward), "expected forward to be the result of Lstm.Forward but got null")]
-            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.States[0].ColumnCount, "n_a×m", forward.States.Length));
+            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.Shape.M, "n_a×m", forward.Shape.Steps));
 
     private static Problem[] CheckLoss(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<ImmutableArray<int>> labels)

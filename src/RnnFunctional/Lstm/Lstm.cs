@@ -123,9 +123,9 @@ public sealed record LstmForward : SequenceForward<LstmParameters, LstmCache>
     /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
     /// <param name="Caches">One cache per step, in time order.</param>
     public LstmForward(LstmParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Cells, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<LstmCache> Caches)
-        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<LstmCache>>(Caches))
+        : base(Parameters, new Lazy<ImmutableArray<Matrix<double>>>(States), new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<LstmCache>>(Caches))
     {
-        this.Cells = Cells;
+        cells = new Lazy<ImmutableArray<Matrix<double>>>(Cells);
     }
 
     /// <summary>A forward result whose predictions are computed when first read.</summary>
@@ -135,14 +135,20 @@ public sealed record LstmForward : SequenceForward<LstmParameters, LstmCache>
     /// <param name="predictions">How to compute ŷ⟨1⟩..ŷ⟨T⟩.</param>
     /// <param name="caches">One cache per step, in time order, computed when first read.</param>
     /// <param name="tape">The driver's tape of the forward pass.</param>
-    internal LstmForward(LstmParameters parameters, ImmutableArray<Matrix<double>> states, ImmutableArray<Matrix<double>> cells, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<LstmCache>> caches, Kernels.Driver.Tape tape)
+    internal LstmForward(LstmParameters parameters, Lazy<ImmutableArray<Matrix<double>>> states, Lazy<ImmutableArray<Matrix<double>>> cells, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<LstmCache>> caches, Kernels.Driver.Tape tape)
         : base(parameters, states, predictions, caches, tape)
     {
-        Cells = cells;
+        this.cells = cells;
     }
 
     /// <summary>c⟨1⟩..c⟨T⟩, each n_a×m.</summary>
-    public ImmutableArray<Matrix<double>> Cells { get; init; }
+    public ImmutableArray<Matrix<double>> Cells
+    {
+        get => cells.Value;
+        init => cells = new Lazy<ImmutableArray<Matrix<double>>>(value);
+    }
+
+    private readonly Lazy<ImmutableArray<Matrix<double>>> cells;
 
     /// <summary>The values in the order of the constructor.</summary>
     /// <param name="Parameters">The parameters the sequence ran with.</param>

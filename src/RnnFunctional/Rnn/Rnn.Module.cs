@@ -222,9 +222,9 @@ public static class Rnn
 
     internal static RnnForward ForwardKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, int threads)
     {
-        var run = Driver.Forward(RnnFused.Of(p), xs, [a0], default, reverse: false, xs.Length, threads);
+        var run = Driver.Forward(RnnFused.Of(p), xs, [a0], default, reverse: false, xs.Length, threads, outputs: false);
         var (wy, by) = (p.Wya.Clone(), p.By.Clone());
-        return new(p, run.Outputs, new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
+        return new(p, new(() => Driver.Part(run.Tape, 0)), new(() => Softmax.PredictionsWhenRead(wy, by, Driver.Part(run.Tape, 0)).Value), new(() =>
         {
             var (x, a, a0) = (Driver.Inputs(run.Tape), Driver.Part(run.Tape, 0), Driver.Initial(run.Tape)[0]);
             return [.. Enumerable.Range(0, xs.Length).Select(s => new RnnCache(p, x[s], s == 0 ? a0 : a[s - 1], a[s]))];
@@ -313,7 +313,7 @@ public static class Rnn
     private static Problem[] CheckBackward(RnnForward forward, ImmutableArray<Matrix<double>> da) =>
         forward is null
             ? [new(nameof(forward), "expected forward to be the result of Rnn.Forward but got null")]
-            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.States[0].ColumnCount, "n_a×m", forward.States.Length));
+            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.Shape.M, "n_a×m", forward.Shape.Steps));
 
     private static Problem[] CheckLoss(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels)

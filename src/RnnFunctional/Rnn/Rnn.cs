@@ -108,7 +108,7 @@ public sealed record RnnForward : SequenceForward<RnnParameters, RnnCache>
     /// <param name="Predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m.</param>
     /// <param name="Caches">One cache per step, in time order.</param>
     public RnnForward(RnnParameters Parameters, ImmutableArray<Matrix<double>> States, ImmutableArray<Matrix<double>> Predictions, ImmutableArray<RnnCache> Caches)
-        : base(Parameters, States, new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<RnnCache>>(Caches))
+        : base(Parameters, new Lazy<ImmutableArray<Matrix<double>>>(States), new Lazy<ImmutableArray<Matrix<double>>>(Predictions), new Lazy<ImmutableArray<RnnCache>>(Caches))
     {
     }
 
@@ -118,7 +118,7 @@ public sealed record RnnForward : SequenceForward<RnnParameters, RnnCache>
     /// <param name="predictions">How to compute ŷ⟨1⟩..ŷ⟨T⟩.</param>
     /// <param name="caches">One cache per step, in time order, computed when first read.</param>
     /// <param name="tape">The driver's tape of the forward pass.</param>
-    internal RnnForward(RnnParameters parameters, ImmutableArray<Matrix<double>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<RnnCache>> caches, Kernels.Driver.Tape tape)
+    internal RnnForward(RnnParameters parameters, Lazy<ImmutableArray<Matrix<double>>> states, Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<RnnCache>> caches, Kernels.Driver.Tape tape)
         : base(parameters, states, predictions, caches, tape)
     {
     }

@@ -68,19 +68,20 @@ public sealed record ScannedGradient<TParams, TCarry>(ImmutableArray<Matrix<doub
 /// <typeparam name="TCache">Per-step cache.</typeparam>
 public abstract record SequenceForward<TParams, TCache>
 {
+    private readonly Lazy<ImmutableArray<Matrix<double>>> states;
     private readonly Lazy<ImmutableArray<Matrix<double>>> predictions;
     private readonly Lazy<ImmutableArray<TCache>> caches;
     private readonly TParams parameters;
 
     /// <summary>A forward result whose predictions and caches are given, or computed when first read.</summary>
     /// <param name="parameters">The parameters the sequence ran with.</param>
-    /// <param name="states">The states after each step, each n_a×m.</param>
+    /// <param name="states">The states after each step, each n_a×m, or how to copy them out of the tape.</param>
     /// <param name="predictions">ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m, or how to compute them.</param>
     /// <param name="caches">One cache per step, in time order, or how to compute them.</param>
     /// <param name="tape">The sequence driver's own copy of what a backward reads, when the result comes from a forward pass.</param>
-    private protected SequenceForward(TParams parameters, ImmutableArray<Matrix<double>> states,
+    private protected SequenceForward(TParams parameters, Lazy<ImmutableArray<Matrix<double>>> states,
         Lazy<ImmutableArray<Matrix<double>>> predictions, Lazy<ImmutableArray<TCache>> caches, Kernels.Driver.Tape? tape = null) =>
-        (this.parameters, States, this.predictions, this.caches, Tape) = (parameters, states, predictions, caches, tape);
+        (this.parameters, this.states, this.predictions, this.caches, Tape) = (parameters, states, predictions, caches, tape);
 
     /// <summary>The parameters the sequence ran with.</summary>
     public TParams Parameters
@@ -89,8 +90,15 @@ public abstract record SequenceForward<TParams, TCache>
         init => (parameters, Tape) = (value, null);
     }
 
-    /// <summary>The states after each step, each n_a×m: a⟨1⟩..a⟨T⟩ (h⟨1⟩..h⟨T⟩ for the GRU).</summary>
-    public ImmutableArray<Matrix<double>> States { get; init; }
+    /// <summary>
+    /// The states after each step, each n_a×m: a⟨1⟩..a⟨T⟩ (h⟨1⟩..h⟨T⟩ for the GRU); from a forward pass, fresh copies
+    /// made when first read (a forward followed by its backward never copies them).
+    /// </summary>
+    public ImmutableArray<Matrix<double>> States
+    {
+        get => states.Value;
+        init => states = new Lazy<ImmutableArray<Matrix<double>>>(value);
+    }
 
     /// <summary>ŷ⟨1⟩..ŷ⟨T⟩, each n_y×m: from a forward pass, computed from the states and the read-out when first read.</summary>
     public ImmutableArray<Matrix<double>> Predictions
@@ -112,6 +120,9 @@ public abstract record SequenceForward<TParams, TCache>
     /// are replaced (then the backward reads the caches).
     /// </summary>
     internal Kernels.Driver.Tape? Tape { get; private init; }
+
+    /// <summary>T and m of the sequence, read from the tape when there is one (so that a check does not copy the states out).</summary>
+    internal (int Steps, int M) Shape => Tape is { } tape ? (tape.Steps, tape.M) : (States.Length, States[0].ColumnCount);
 }
 
 /// <summary>The forward scan and the reverse fold of back-propagation through time, generic over the cell.</summary>
