@@ -90,6 +90,7 @@ public class GridVersusLibTorch
         if (!interopSet) torch.set_num_interop_threads(1);
         interopSet = true;
         torch.set_num_threads(threads);
+        Environment.SetEnvironmentVariable("RNNFUNCTIONAL_THREADS", null);                           // ours on its default threads
         var (t, m, nx, na) = Size switch
         {
             "tiny" => (20, 1, 16, 32),

@@ -64,9 +64,10 @@ public class VersusLibTorch
         CheckBothSidesAgree();
     }
 
-    /// <summary>libtorch on one thread; its interop pool can be sized only once per process.</summary>
+    /// <summary>Both libraries on one thread (RnnFunctional through RNNFUNCTIONAL_THREADS); libtorch's interop pool can be sized only once per process.</summary>
     private static void OneThread()
     {
+        Environment.SetEnvironmentVariable("RNNFUNCTIONAL_THREADS", "1");
         torch.set_num_threads(1);
         if (!interopSet) torch.set_num_interop_threads(1);
         interopSet = true;

@@ -69,7 +69,8 @@ internal static class Driver
             var segments = (s.Steps + k - 1) / k;
             var kept = Enumerable.Range(0, segments).Select(_ => Enumerable.Range(0, cell.CarryParts).Select(_ => Take(na, mc)).ToArray()).ToArray();
             for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(init[p]), kept[0][p].Span);
-            using var c = new ChunkRun(cell, s, backward: false, head: null);
+            using var team = Team.For(threads / chunks.Length, Work(cell, mc));
+            using var c = new ChunkRun(cell, s, backward: false, head: null, team);
             var parts = Enumerable.Range(0, cell.Parts).Select(_ => segments == 1 ? Take(na, s.Start[s.Steps]) : c.Scratch.Take(na, k * mc)).ToArray();
             for (var s0 = 0; s0 < s.Steps; s0 += k)
             {
@@ -139,7 +140,8 @@ internal static class Driver
         Summation.ForEachChunk(Summation.Chunks(m), threads, (j0, mc, index) =>
         {
             var (t, s) = (tape.Chunks[index], tape.Chunks[index].Schedule);
-            using var c = new ChunkRun(cell, s, backward: true, head) { Sums = sums.Of(index), WhT = weights.WhT };
+            using var team = Team.For(threads / tape.Chunks.Length, Work(cell, mc));
+            using var c = new ChunkRun(cell, s, backward: true, head, team) { Sums = sums.Of(index), WhT = weights.WhT };
             if (!dFinal.IsDefault)
                 for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(dFinal[p]), c.DCarry[p].Span);
             if (t.Parts is { } whole)
@@ -158,6 +160,9 @@ internal static class Driver
         });
         return (inputGradients ? dx.Matrices : default, dInit.Matrices, sums.Total());
     }
+
+    /// <summary>The multiply-adds of one step's recurrent product on a chunk of <paramref name="columns"/> columns: what decides whether a team pays.</summary>
+    internal static long Work(FusedCell cell, int columns) => (long)cell.Gates * cell.Hidden * cell.Hidden * columns;
 
     /// <summary>
     /// The parts of scan step τ on its first width columns, from a segment's parts that start at scan step
@@ -245,11 +250,12 @@ internal static class Driver
         private readonly FusedCell cell;
         private readonly Schedule s;
         private readonly Head? head;
+        private readonly Team? team;
         private readonly int blockSteps;
 
-        public ChunkRun(FusedCell cell, Schedule schedule, bool backward, Head? head)
+        public ChunkRun(FusedCell cell, Schedule schedule, bool backward, Head? head, Team? team = null)
         {
-            (this.cell, s, this.head) = (cell, schedule, head);
+            (this.cell, s, this.head, this.team) = (cell, schedule, head, team);
             blockSteps = Summation.BlockSteps(s.M);
             var (nx, na, g, columns) = (cell.Input, cell.Hidden, cell.Gates * cell.Hidden, blockSteps * s.M);
             U = Scratch.Take(g, columns);
@@ -299,7 +305,7 @@ internal static class Driver
                 var columns = Offset(b0, b1);
                 if (columns == 0) break;
                 var u = U.Slice(0, columns);
-                Ops.Multiply(u, cell.Wx, false, x.Slice(s.Start[b0], columns), false);                               // U = Wx·X
+                Ops.Multiply(team, u, cell.Wx, false, x.Slice(s.Start[b0], columns), false);                         // U = Wx·X
                 Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                                       //     + bx
                 for (var tau = b0; tau < b1; tau++)
                 {
@@ -308,13 +314,13 @@ internal static class Driver
                     var z = U.Slice(Offset(b0, tau), width);
                     if (cell.RecurrentOntoInput)
                     {
-                        Ops.Multiply(z, cell.Wh, false, prev[0], false, beta: 1);                                 // z = U⟨τ⟩ + Wh·h_prev
+                        Ops.Multiply(team, z, cell.Wh, false, prev[0], false, beta: 1);                           // z = U⟨τ⟩ + Wh·h_prev
                         cell.Forward(z.Span, default, prev, next, Temp.Span);
                     }
                     else
                     {
                         var r = R.Slice(0, width);
-                        Ops.Multiply(r, cell.Wh, false, prev[0], false);                                          // R = Wh·h_prev
+                        Ops.Multiply(team, r, cell.Wh, false, prev[0], false);                                    // R = Wh·h_prev
                         Elementwise.AddToColumns(r.Span, cell.Bh.Span);                                           //     + bh
                         cell.Forward(z.Span, r.Span, prev, next, Temp.Span);
                     }
@@ -368,8 +374,8 @@ internal static class Driver
             var columns = Offset(b0, Math.Min(b1, s.Steps));
             if (columns == 0) return;
             var (du, dr, xb, hp) = (DU.Slice(0, columns), DR.Slice(0, columns), XB.Slice(0, columns), HP.Slice(0, columns));
-            Ops.Multiply(Sums.Wx, du, false, xb, true, beta: 1);                                                  // dWx += dU·Xᵀ
-            Ops.Multiply(Sums.Wh, dr, false, hp, true, beta: 1);                                                  // dWh += dR·H_prevᵀ
+            Ops.Multiply(team, Sums.Wx, du, false, xb, true, beta: 1);                                            // dWx += dU·Xᵀ
+            Ops.Multiply(team, Sums.Wh, dr, false, hp, true, beta: 1);                                            // dWh += dR·H_prevᵀ
             Elementwise.AddColumnsTo(du.Span, Sums.Bx.Span);                                                      // dbx += Σ_columns dU
             if (Sums.Bh.Data is not null) Elementwise.AddColumnsTo(dr.Span, Sums.Bh.Span);                      // dbh += Σ_columns dR
             if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By); // dWy += dO·Hᵀ, dby += Σ dO
@@ -392,16 +398,32 @@ internal static class Driver
         /// </summary>
         private void TransposedProduct(Block c, Block w, bool transposeW, Block d)
         {
+            if (team is null || c.Rows < 32)
+            {
+                TransposedRows(c, w, transposeW, d, 0, c.Rows);
+                return;
+            }
+            team.Run(i =>
+            {
+                var (r0, r1) = team.Band(c.Rows, i);
+                if (r1 > r0) TransposedRows(c, w, transposeW, d, r0, r1);
+            });
+        }
+
+        /// <summary>Rows [r0, r1) of <see cref="TransposedProduct"/>.</summary>
+        private void TransposedRows(Block c, Block w, bool transposeW, Block d, int r0, int r1)
+        {
             if (!cell.GateWiseTransposedProducts)
             {
-                Ops.Multiply(c, w, transposeW, d, false);
+                Gemm.Multiply(transposeW, false, r1 - r0, c.Columns, d.Rows, 1.0, w.Span[(transposeW ? r0 * w.Rows : r0)..], w.Rows, d.Span, d.Rows, 0,
+                    c.Span[r0..], c.Rows);
                 return;
             }
             var (na, g) = (cell.Hidden, cell.Gates * cell.Hidden);
             for (var gate = 0; gate < cell.Gates; gate++)
             {
-                var a = transposeW ? w.Span[(gate * na)..] : w.Span[(gate * na * w.Rows)..];
-                Gemm.Multiply(transposeW, false, c.Rows, c.Columns, na, 1.0, a, w.Rows, d.Span[(gate * na)..], g, gate == 0 ? 0 : 1, c.Span, c.Rows);
+                var a = transposeW ? w.Span[(gate * na + r0 * w.Rows)..] : w.Span[(gate * na * w.Rows + r0)..];
+                Gemm.Multiply(transposeW, false, r1 - r0, c.Columns, na, 1.0, a, w.Rows, d.Span[(gate * na)..], g, gate == 0 ? 0 : 1, c.Span[r0..], c.Rows);
             }
         }
 

@@ -72,6 +72,26 @@ internal static class Ops
         Gemm.Multiply(transA, transB, c.Rows, c.Columns, k, 1.0, a.Span, a.Rows, b.Span, b.Rows, beta, c.Span, c.Rows);
     }
 
+    /// <summary>
+    /// <see cref="Multiply(Block, Block, bool, Block, bool, double)"/> with the rows of c shared by a team's threads
+    /// (<see cref="Team.Band"/>), the same bits as on one thread; on the calling thread alone when there is no team.
+    /// </summary>
+    public static void Multiply(Team? team, Block c, Block a, bool transA, Block b, bool transB, double beta = 0)
+    {
+        if (team is null || c.Rows < 32)
+        {
+            Multiply(c, a, transA, b, transB, beta);
+            return;
+        }
+        var k = transA ? a.Rows : a.Columns;
+        team.Run(i =>
+        {
+            var (r0, r1) = team.Band(c.Rows, i);
+            if (r1 > r0)
+                Gemm.Multiply(transA, transB, r1 - r0, c.Columns, k, 1.0, a.Span[(transA ? r0 * a.Rows : r0)..], a.Rows, b.Span, b.Rows, beta, c.Span[r0..], c.Rows);
+        });
+    }
+
     /// <summary>m + b·1ᵀ, written into <paramref name="m"/>, which must be a fresh matrix owned by the caller.</summary>
     private static Matrix<double> AddColumn(Matrix<double> m, Vector<double> b)
     {

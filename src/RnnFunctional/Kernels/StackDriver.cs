@@ -44,6 +44,7 @@ internal static class StackDriver
         Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
         {
             using var scratch = new Workspace();
+            using var team = Team.For(threads / chunks.Length, layers.SelectMany(l => l).Max(c => Driver.Work(c, mc)));
             var runs = new List<Driver.ChunkRun>();
             try
             {
@@ -64,7 +65,7 @@ internal static class StackDriver
                     {
                         var (cell, sd) = (layers[l][d], schedules[d]);
                         var x = d == 0 ? inputs[l] : Reordered(sd, inputs[l], scratch);
-                        var run = new Driver.ChunkRun(cell, sd, backward: true, head: null) { Sums = sums[l][d].Of(index), WhT = weights[l][d].WhT };
+                        var run = new Driver.ChunkRun(cell, sd, backward: true, head: null, team) { Sums = sums[l][d].Of(index), WhT = weights[l][d].WhT };
                         runs.Add(run);
                         var initial = Enumerable.Range(0, cell.CarryParts).Select(_ => scratch.Take(cell.Hidden, mc)).ToArray();
                         for (var p = 0; p < cell.CarryParts; p++) sd.GatherColumns(Block.Of(init[l][part + p]), initial[p].Span);

@@ -106,8 +106,15 @@ internal sealed class Workspace : IDisposable
 /// </summary>
 internal static class Summation
 {
-    /// <summary>Threads a public function may use: batches of 2·<see cref="ChunkColumns"/> columns or more are split over the cores.</summary>
-    public static int DefaultThreads => Environment.ProcessorCount;
+    /// <summary>
+    /// Threads a public function may use: the environment variable <c>RNNFUNCTIONAL_THREADS</c> when it holds a number
+    /// from 1 on, else every core. Batches of 2·<see cref="ChunkColumns"/> columns or more are split into chunks over
+    /// them; a batch of one chunk shares the rows of its products (<see cref="Team"/>). The results have the same bits
+    /// whatever the number.
+    /// </summary>
+    public static int DefaultThreads =>
+        int.TryParse(Environment.GetEnvironmentVariable("RNNFUNCTIONAL_THREADS"), out var threads) && threads >= 1
+            ? Math.Min(threads, 64) : Environment.ProcessorCount;
 
     /// <summary>Batch columns per chunk, below which a batch is not split.</summary>
     public const int ChunkColumns = 128;

@@ -1,0 +1,94 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using RnnFunctional.Kernels;
+using RnnFunctional.Testing;
+using static RnnFunctional.Testing.Compare;
+
+namespace RnnFunctional.Tests;
+
+/// <summary>
+/// A batch of one chunk on two threads (<see cref="Team"/>: the rows of every product shared, cut at multiples of 16
+/// rows) has the bits of one thread, for every cell, its forward, backward and loss, and for stacks on the driver.
+/// Sizes are drawn so that the products have from 32 to a few hundred rows, most not a multiple of 16.
+/// </summary>
+public sealed class TeamTests
+{
+    private static Gen<Shaped> Shapes =>
+        from nx in Gen.Choose(17, 70)
+        from na in Gen.Choose(17, 70)
+        from ny in Gen.Choose(2, 40)
+        from m in Gen.Choose(1, 40)
+        from t in Gen.Choose(1, 6)
+        from seed in Gen.Choose(0, int.MaxValue - 1)
+        select new Shaped(new Dims(nx, na, ny, m, t), seed);
+
+    /// <summary>Runs <paramref name="body"/> with a team formed for every call of this thread, whatever its size.</summary>
+    private static T Teamed<T>(Func<T> body)
+    {
+        Team.Always = true;
+        try
+        {
+            return body();
+        }
+        finally
+        {
+            Team.Always = false;
+        }
+    }
+
+    [Property(MaxTest = 12)]
+    public Property RnnOnATeamHasTheBitsOfOneThread() =>
+        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        {
+            var c = new RnnCase(shape);
+            var one = Rnn.LossKernel(c.P, c.Xs, c.A0, c.Labels, c.Xs.Length, threads: 1);
+            var two = Teamed(() => Rnn.LossKernel(c.P, c.Xs, c.A0, c.Labels, c.Xs.Length, threads: 2));
+            var backOne = Rnn.BackwardKernel(Rnn.ForwardKernel(c.P, c.Xs, c.A0, threads: 1), c.Da, threads: 1);
+            var backTwo = Teamed(() => Rnn.BackwardKernel(Rnn.ForwardKernel(c.P, c.Xs, c.A0, threads: 2), c.Da, threads: 2));
+            return (Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0)).Label("loss and gradients")
+                .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx) && Same(backOne.Da0, backTwo.Da0)).Label("backward"));
+        });
+
+    [Property(MaxTest = 12)]
+    public Property LstmOnATeamHasTheBitsOfOneThread() =>
+        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        {
+            var c = new LstmCase(shape);
+            var one = Lstm.LossKernel(c.P, c.Xs, c.A0, c.C0, c.Labels, threads: 1);
+            var two = Teamed(() => Lstm.LossKernel(c.P, c.Xs, c.A0, c.C0, c.Labels, threads: 2));
+            var forwardOne = Lstm.ForwardKernel(c.P, c.Xs, c.A0, c.C0, threads: 1);
+            var forwardTwo = Teamed(() => Lstm.ForwardKernel(c.P, c.Xs, c.A0, c.C0, threads: 2));
+            var (backOne, backTwo) = (Lstm.BackwardKernel(forwardOne, c.Da, threads: 1), Teamed(() => Lstm.BackwardKernel(forwardTwo, c.Da, threads: 2)));
+            return (Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0)
+                    && Same(one.Dc0, two.Dc0)).Label("loss and gradients")
+                .And((Same(forwardOne.States, forwardTwo.States) && Same(forwardOne.Cells, forwardTwo.Cells)).Label("states and cells"))
+                .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx)).Label("backward"));
+        });
+
+    [Property(MaxTest = 12)]
+    public Property GruOnATeamHasTheBitsOfOneThread() =>
+        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        {
+            var c = new GruCase(shape);
+            var one = Gru.LossKernel(c.P, c.Xs, c.A0, c.Labels, threads: 1);
+            var two = Teamed(() => Gru.LossKernel(c.P, c.Xs, c.A0, c.Labels, threads: 2));
+            var backOne = Gru.BackwardKernel(Gru.ForwardKernel(c.P, c.Xs, c.A0, threads: 1), c.Da, threads: 1);
+            var backTwo = Teamed(() => Gru.BackwardKernel(Gru.ForwardKernel(c.P, c.Xs, c.A0, threads: 2), c.Da, threads: 2));
+            return (Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0)).Label("loss and gradients")
+                .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx)).Label("backward"));
+        });
+
+    [Property(MaxTest = 8)]
+    public Property StacksOnATeamHaveTheBitsOfOneThread() =>
+        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        {
+            var c = new StackCase(shape, [LayerSpec.Uni(CellKind.Lstm), LayerSpec.Bi(CellKind.Gru, CellKind.RnnTanh)], ragged: true);
+            var lengths = c.LengthsArgument ?? [.. Enumerable.Repeat(c.Xs.Length, c.Xs[0].ColumnCount)];
+            Func<int, int, int> label = (t, j) => t < lengths[j] ? c.Labels[t][j] : Ragged.Ignored;
+            var one = Stack.OnDriver(c.P, c.Xs, lengths, c.Initial, label, inputGradients: true, threads: 1)!;
+            var two = Teamed(() => Stack.OnDriver(c.P, c.Xs, lengths, c.Initial, label, inputGradients: true, threads: 2)!);
+            return (Same(one.Losses, two.Losses) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.DInitial, two.DInitial)
+                    && Same(one.Final, two.Final)).Label("stack loss and gradients");
+        });
+}
