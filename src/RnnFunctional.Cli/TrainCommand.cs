@@ -33,7 +33,7 @@ internal static class TrainCommand
 
     public static readonly ImmutableArray<OptionSpec> Specs =
     [
-        new("corpus", "FILE", "UTF-8 text, one item (name) per line; blank lines and repeats are skipped", "the embedded dinosaur names"),
+        new("corpus", "FILE", "a regular file of UTF-8 text, one item (name) per line; blank lines and repeats are skipped", "the embedded dinosaur names"),
         new("cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "lstm"),
         new("hidden", "N", "hidden size n_a, in [1, 1024]", "96"),
         new("layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", "1"),
@@ -56,7 +56,8 @@ internal static class TrainCommand
     public static string Help => Arguments.Help("rnnf train [options]",
         "Trains a character-level language model on one-item-per-line text (by default the dinosaur names), showing\n"
         + "progress, then prints the held-out loss per character next to a smoothed character-bigram baseline on the same\n"
-        + "split, samples names, and writes a loss-curve PNG and a checksummed model file.", Specs);
+        + "split, samples names, and writes a loss-curve PNG and a checksummed model file. A training whose held-out loss\n"
+        + "becomes non-finite or more than 3 times the initial model's writes nothing and exits with code 3.", Specs);
 
     /// <summary>Parses the options; every problem is reported.</summary>
     public static Validation<Error, TrainOptions> Parse(IReadOnlyList<string> args) =>
