@@ -12,6 +12,12 @@ public static class Cli
     /// <summary>Exit code of a bad input (options, corpus, model file, output path).</summary>
     public const int BadInput = 2;
 
+    /// <summary>
+    /// Exit code of a training that diverged (a non-finite loss or gradient, or a held-out loss far above the initial
+    /// model's): nothing is written, an existing model file is left as it was.
+    /// </summary>
+    public const int Diverged = 3;
+
     private static string Usage =>
         """
         Usage: rnnf <command> [options]
@@ -24,11 +30,14 @@ public static class Cli
 
         Run 'rnnf <command> --help' for the options of a command, 'rnnf --version' for the version.
 
+        Exit codes: 0 success; 1 a failed gradient check or an internal error; 2 bad input (an option, the corpus,
+        a model file, an output path); 3 a training that diverged (nothing written); 130 Ctrl-C; 143 SIGTERM.
+
         """;
 
     /// <summary>Runs the program on the process's console.</summary>
     /// <param name="args">Command-line arguments.</param>
-    /// <returns>0 on success, 1 when a gradient check fails or on an internal error, 2 on bad input.</returns>
+    /// <returns>0 on success, 1 when a gradient check fails or on an internal error, 2 on bad input, 3 when a training diverged.</returns>
     public static int Main(string[] args)
     {
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupted);
@@ -77,15 +86,18 @@ public static class Cli
     /// <param name="error">Standard error.</param>
     /// <param name="interactive">Whether to draw live widgets; null to detect from the console.</param>
     /// <returns>The exit code.</returns>
-    public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, bool? interactive = false)
+    public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, bool? interactive = false) =>
+        Run(args, output, error, interactive, TimeSpan.FromSeconds(2));
+
+    /// <summary>Runs the program with the given writers and the given least time between two progress lines.</summary>
+    internal static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, bool? interactive, TimeSpan progressInterval)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
         var guarded = new GuardedWriter(output);
         output = guarded;
-        var terminal = interactive is { } i ? new Terminal(output, error, i) : Terminal.System() with { };
-        if (interactive is null) terminal = new Terminal(output, error, terminal.Interactive);
+        var terminal = new Terminal(output, error, interactive ?? Terminal.System().Interactive) { ProgressInterval = progressInterval };
         try
         {
             var rest = args.Skip(1).ToImmutableArray();
@@ -109,7 +121,7 @@ public static class Cli
         catch (NonFiniteException e)
         {
             error.WriteLine($"rnnf: error: {e.Message.ReplaceLineEndings(" ")} (a diverging training: try a smaller --learning-rate, or --clip)");
-            return BadInput;
+            return args[0] == "train" ? Diverged : BadInput;
         }
         catch (Exception e)
         {
@@ -118,12 +130,15 @@ public static class Cli
         }
     }
 
-    /// <summary>Writes one line "rnnf [command]: error: …" (every problem, separated by semicolons) and returns <see cref="BadInput"/>.</summary>
-    internal static int Fail(Terminal terminal, string? command, Error error)
+    /// <summary>
+    /// Writes one line "rnnf [command]: error: …" (every problem, separated by semicolons) and returns
+    /// <paramref name="code"/> (<see cref="BadInput"/> unless given).
+    /// </summary>
+    internal static int Fail(Terminal terminal, string? command, Error error, int code = BadInput)
     {
         IEnumerable<string> messages = error is ManyErrors many ? many.Errors.Map(e => e.Message) : new[] { error.Message };
         terminal.Error.WriteLine($"rnnf{(command is null ? "" : " " + command)}: error: {string.Join("; ", messages).ReplaceLineEndings(" ")}");
-        return BadInput;
+        return code;
     }
 
     /// <summary>

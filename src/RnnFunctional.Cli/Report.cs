@@ -16,8 +16,9 @@ internal interface IProgressReport
 }
 
 /// <summary>
-/// Training progress: a live Spectre progress bar with loss and throughput on an interactive terminal, one plain
-/// line per epoch otherwise.
+/// Training progress: a live Spectre progress bar with loss and throughput on an interactive terminal; otherwise one
+/// plain line per epoch, and between them a plain line (step, epoch, loss, throughput) whenever the terminal's
+/// <see cref="Heartbeat"/> interval has passed without one.
 /// </summary>
 internal sealed class ProgressView(Terminal terminal, int totalBatches, int batchesPerEpoch, int epochs) : IProgressReport
 {
@@ -34,6 +35,20 @@ internal sealed class ProgressView(Terminal terminal, int totalBatches, int batc
             body(this);
             return;
         }
+        // The live bar owns the terminal: no plain progress lines while it is drawn.
+        terminal.Heartbeat.Enabled = false;
+        try
+        {
+            Live(body);
+        }
+        finally
+        {
+            terminal.Heartbeat.Enabled = true;
+        }
+    }
+
+    private void Live(Action<IProgressReport> body)
+    {
         terminal.Ansi.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
@@ -51,16 +66,22 @@ internal sealed class ProgressView(Terminal terminal, int totalBatches, int batc
         smoothed = double.IsNaN(smoothed) ? loss : 0.95 * smoothed + 0.05 * loss;
         (this.batch, this.elapsed) = (batch, elapsed);
         throughput = tokens / Math.Max(1e-9, elapsed.TotalSeconds);
-        if (task is null) return;
+        if (task is null)
+        {
+            terminal.Heartbeat.Pulse(() => string.Create(CultureInfo.InvariantCulture,
+                $"step {batch:N0}/{totalBatches:N0}  epoch {Math.Min(epochs, (batch - 1) / Math.Max(1, batchesPerEpoch) + 1)}/{epochs}  loss {smoothed:F4}  {throughput:N0} chars/s  {elapsed.TotalSeconds:F1} s"));
+            return;
+        }
         task.Value = Math.Min(batch, totalBatches);
         task.Description = Describe();
     }
 
     public void Epoch(int epoch, int step, double heldOut)
     {
-        if (task is null)
-            terminal.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"epoch {epoch,3}/{epochs}  step {step,6}  train loss {smoothed:F4}  held-out {heldOut:F4}  {throughput,8:N0} chars/s  {elapsed.TotalSeconds,6:F1} s"));
+        if (task is not null) return;
+        terminal.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"epoch {epoch,3}/{epochs}  step {step,6}  train loss {smoothed:F4}  held-out {heldOut:F4}  {throughput,8:N0} chars/s  {elapsed.TotalSeconds,6:F1} s"));
+        terminal.Heartbeat.Wrote();
     }
 
     public void Finish(int step, int epoch, double loss, double heldOut, int tokens, TimeSpan elapsed)
@@ -83,7 +104,7 @@ internal static class Report
         string F(double x, string format = "F4") => x.ToString(format, CultureInfo.InvariantCulture);
         ansi.WriteLine();
         var table = new Table().Border(TableBorder.Rounded)
-            .Title($"Held-out loss per character on {data.HeldOutTokens.Length} of {data.Corpus.Items.Length} items")
+            .Title($"Held-out loss per character on {data.HeldOutTokens.Count} of {data.Corpus.Items.Count} items")
             .AddColumn("model").AddColumn(new TableColumn("nats/char").RightAligned()).AddColumn(new TableColumn("perplexity").RightAligned());
         var modelName = $"{o.Cell} n_a={o.Hidden}" + (o.Layers > 1 ? $" ×{o.Layers} layers" : "");
         table.AddRow(Markup.Escape(modelName), F(r.HeldOutLoss), F(Math.Exp(r.HeldOutLoss), "F2"));
@@ -95,7 +116,7 @@ internal static class Report
 
         var facts = new Table().Border(TableBorder.Rounded).AddColumn("training").AddColumn(new TableColumn("").RightAligned()).HideHeaders();
         facts.AddRow("corpus", Markup.Escape(data.Corpus.Name));
-        facts.AddRow("items (train / held out)", $"{data.Train.Length} / {data.HeldOutTokens.Length}");
+        facts.AddRow("items (train / held out)", $"{data.TrainTokens.Count} / {data.HeldOutTokens.Count}");
         facts.AddRow("vocabulary", $"{data.Vocabulary.Size} tokens");
         facts.AddRow("parameters", r.ParameterCount.ToString("N0", CultureInfo.InvariantCulture));
         facts.AddRow("optimizer", Markup.Escape($"{r.OptimizerName}, clip {o.Clipping}"));
@@ -108,13 +129,12 @@ internal static class Report
 
         if (r.Samples.Length > 0)
         {
-            var known = data.Corpus.Items.ToHashSet(StringComparer.Ordinal);
             var samples = new Table().Border(TableBorder.Rounded)
                 .Title("Sampled names")
                 .Caption($"temperature {F(o.Temperature, "G3")}, seed {o.Seed}")
                 .AddColumn("name").AddColumn("in the corpus?");
             foreach (var name in r.Samples)
-                samples.AddRow(Markup.Escape(name.Length == 0 ? "(empty)" : name), known.Contains(name) ? "yes" : "new");
+                samples.AddRow(Markup.Escape(name.Length == 0 ? "(empty)" : name), data.Corpus.Items.Contains(name) ? "yes" : "new");
             ansi.Write(samples);
             ansi.WriteLine();
         }

@@ -20,6 +20,14 @@ internal sealed record Terminal(TextWriter Out, TextWriter Error, bool Interacti
         Interactive = Interactive ? InteractionSupport.Yes : InteractionSupport.No,
     });
 
+    /// <summary>The least time between two progress lines of <see cref="Heartbeat"/> (2 seconds unless set).</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    private Heartbeat? heartbeat;
+
+    /// <summary>The plain progress lines of the long parts of a run, written to <see cref="Out"/>.</summary>
+    public Heartbeat Heartbeat => heartbeat ??= new Heartbeat(Out, ProgressInterval);
+
     /// <summary>The process's console: interactive when standard output is a terminal and CI is not set.</summary>
     public static Terminal System() =>
         new(Console.Out, Console.Error,

@@ -12,10 +12,13 @@ internal sealed record TrainOptions(
     int Bptt, int Seed, Clipping Clipping, double HeldOut, int Steps, string ModelPath, string PlotPath, int Samples,
     double Temperature, int MaxLength);
 
-/// <summary>The corpus prepared for training: vocabulary, split, encoded items and the bigram baseline.</summary>
+/// <summary>
+/// The corpus prepared for training: vocabulary, split, the items as token lists encoded when read (nothing per item
+/// is kept beyond the corpus's own compact store) and the bigram baseline.
+/// </summary>
 internal sealed record TrainingData(
-    CorpusText Corpus, Vocabulary Vocabulary, ImmutableArray<string> Train, ImmutableArray<ImmutableArray<int>> TrainTokens,
-    ImmutableArray<ImmutableArray<int>> HeldOutTokens, Bigram Bigram, double BaselineLoss);
+    CorpusText Corpus, Vocabulary Vocabulary, IReadOnlyList<ImmutableArray<int>> TrainTokens,
+    IReadOnlyList<ImmutableArray<int>> HeldOutTokens, Bigram Bigram, double BaselineLoss);
 
 /// <summary>What a training run produced.</summary>
 internal sealed record TrainOutcome(
@@ -30,7 +33,7 @@ internal static class TrainCommand
 
     public static readonly ImmutableArray<OptionSpec> Specs =
     [
-        new("corpus", "FILE", "UTF-8 text, one item (name) per line; blank lines and repeats are skipped", "the embedded dinosaur names"),
+        new("corpus", "FILE", "a regular file of UTF-8 text, one item (name) per line; blank lines and repeats are skipped", "the embedded dinosaur names"),
         new("cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "lstm"),
         new("hidden", "N", "hidden size n_a, in [1, 1024]", "96"),
         new("layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", "1"),
@@ -53,7 +56,8 @@ internal static class TrainCommand
     public static string Help => Arguments.Help("rnnf train [options]",
         "Trains a character-level language model on one-item-per-line text (by default the dinosaur names), showing\n"
         + "progress, then prints the held-out loss per character next to a smoothed character-bigram baseline on the same\n"
-        + "split, samples names, and writes a loss-curve PNG and a checksummed model file.", Specs);
+        + "split, samples names, and writes a loss-curve PNG and a checksummed model file. A training whose held-out loss\n"
+        + "becomes non-finite or more than 3 times the initial model's writes nothing and exits with code 3.", Specs);
 
     /// <summary>Parses the options; every problem is reported.</summary>
     public static Validation<Error, TrainOptions> Parse(IReadOnlyList<string> args) =>
@@ -95,24 +99,44 @@ internal static class TrainCommand
         var result =
             from options in Parse(args).ToFin()
             from outputs in Outputs.Prepare(options)
-            from corpus in CorpusSource.Load(options.Corpus)
-            let data = Prepare(corpus, options)
+            from corpus in CorpusSource.Load(options.Corpus, (read, size) => terminal.Heartbeat.Pulse(() => Reading(options.Corpus, read, size)))
+            let data = Prepare(corpus, options, terminal.Heartbeat)
             let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary)
             from outcome in Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal))
             select (options, data, outcome);
-        return result.Match(r => Write(r.options, r.data, r.outcome, terminal), e => Cli.Fail(terminal, "train", e));
+        return result.Match(r => Write(r.options, r.data, r.outcome, terminal),
+            e => Cli.Fail(terminal, "train", e, e.Code == Cli.Diverged ? Cli.Diverged : Cli.BadInput));
     }
 
-    private static TrainingData Prepare(CorpusText corpus, TrainOptions options)
+    private static string Reading(string? path, long read, long size) => string.Create(CultureInfo.InvariantCulture,
+        $"reading corpus {path}: {read / 1e6:F1} of {size / 1e6:F1} MB{(size > 0 ? $" ({100.0 * read / size:F0}%)" : "")}");
+
+    private static TrainingData Prepare(CorpusText corpus, TrainOptions options, Heartbeat heartbeat)
     {
-        var vocabulary = Vocabulary.FromItems(corpus.Items);
-        var (train, heldOut) = Corpus.Split(corpus.Items, options.HeldOut, seed: 0);
-        var trainTokens = train.Select(vocabulary.Encode).ToImmutableArray();
-        var heldOutTokens = heldOut.Select(vocabulary.Encode).ToImmutableArray();
-        var bigram = Bigram.Fit(trainTokens, vocabulary.Size);
-        var (loss, tokens) = bigram.Evaluate(heldOutTokens);
-        return new(corpus, vocabulary, train, trainTokens, heldOutTokens, bigram, loss / tokens);
+        var vocabulary = Vocabulary.FromItems([corpus.Items.Characters]);
+        var numbers = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(Enumerable.Range(0, corpus.Items.Count).ToArray());
+        var (train, heldOut) = Corpus.Split(numbers, options.HeldOut, seed: 0);
+        var trainTokens = corpus.Items.Encoded(vocabulary, train);
+        var heldOutTokens = corpus.Items.Encoded(vocabulary, heldOut);
+        var bigram = Bigram.Fit(heartbeat.Track(trainTokens, k => Counted("fitting the bigram baseline", k, train.Length)), vocabulary.Size);
+        var (loss, tokens) = bigram.Evaluate(heartbeat.Track(heldOutTokens, k => Counted("evaluating the bigram baseline", k, heldOut.Length)));
+        return new(corpus, vocabulary, trainTokens, heldOutTokens, bigram, loss / tokens);
     }
+
+    /// <summary>"what: k of n items".</summary>
+    internal static string Counted(string what, long k, long n) => string.Create(CultureInfo.InvariantCulture, $"{what}: {k:N0} of {n:N0} items");
+
+    /// <summary>
+    /// How far the held-out loss may rise above the initial model's before the run counts as diverged: a training
+    /// that ends (or reaches the end of an epoch) above <c>DivergenceFactor</c> times the held-out loss it started
+    /// from has not learnt the corpus but lost it (a learning rate of 10 without clipping ends near 215 nats per
+    /// character, against about 4 at the start).
+    /// </summary>
+    public const double DivergenceFactor = 3;
+
+    /// <summary>A run that diverged: an error whose code is <see cref="Cli.Diverged"/>; nothing is written.</summary>
+    private static Error Divergence(string detail) =>
+        Error.New(Cli.Diverged, $"training diverged: {detail}; nothing was written (try a smaller --learning-rate or a --clip rule)");
 
     /// <summary>The training run for one cell type: the fold, its progress, the held-out evaluation and the samples.</summary>
     private sealed class TrainingRun(TrainOptions o, TrainingData data, Terminal terminal) : IModelUse<Fin<TrainOutcome>>
@@ -128,9 +152,20 @@ internal static class TrainCommand
                 "rmsprop" => Optimizers.RmsProp<TParams>(o.LearningRate),
                 _ => Optimizers.Adam<TParams>(o.LearningRate),
             };
-            var batchesPerEpoch = (data.TrainTokens.Length + o.BatchSize - 1) / o.BatchSize;
-            var heldOutBatches = Corpus.InOrder(data.HeldOutTokens, 256);
-            double HeldOut(TParams p) { var (loss, tokens) = LanguageModel.Evaluate(model, p, heldOutBatches); return loss / tokens; }
+            var batchesPerEpoch = (data.TrainTokens.Count + o.BatchSize - 1) / o.BatchSize;
+            var heartbeat = terminal.Heartbeat;
+            double HeldOut(TParams p, string what)
+            {
+                var batches = heartbeat.Track(Corpus.InOrder(data.HeldOutTokens, 256), k => Counted(what, Math.Min(k * 256, data.HeldOutTokens.Count), data.HeldOutTokens.Count));
+                var (loss, tokens) = LanguageModel.Evaluate(model, p, batches);
+                return loss / tokens;
+            }
+
+            var initialHeldOut = HeldOut(initial, "evaluating the initial model on the held-out items");
+            var limit = DivergenceFactor * initialHeldOut;
+            string? Diverged(double heldOut, string when) => double.IsFinite(heldOut) && heldOut <= limit ? null
+                : string.Create(CultureInfo.InvariantCulture,
+                    $"the held-out loss {when} is {heldOut:G4} nats/char, more than {DivergenceFactor} times the initial model's {initialHeldOut:F4}");
 
             var history = Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), initial,
                 Corpus.Epochs(data.TrainTokens, o.BatchSize, o.Epochs, RandomState.Seeded(o.Seed)));
@@ -140,29 +175,42 @@ internal static class TrainCommand
             var progress = new ProgressView(terminal, totalBatches, batchesPerEpoch, o.Epochs);
             var (losses, curve, tokens) = (ImmutableArray.CreateBuilder<double>(), ImmutableArray.CreateBuilder<(double, double)>(), 0);
             TrainingStep<TParams>? last = null;
-            progress.Run(report =>
+            string? diverged = null;
+            try
             {
-                foreach (var step in history)
+                progress.Run(report =>
                 {
-                    if (last is not null && step.Batch != last.Batch && last.Batch % batchesPerEpoch == 0)
+                    foreach (var step in history)
                     {
-                        curve.Add((last.Step, HeldOut(last.Parameters)));
-                        report.Epoch(last.Batch / batchesPerEpoch, last.Step, curve[^1].Item2);
+                        if (last is not null && step.Batch != last.Batch && last.Batch % batchesPerEpoch == 0)
+                        {
+                            var epoch = last.Batch / batchesPerEpoch;
+                            curve.Add((last.Step, HeldOut(last.Parameters, $"epoch {epoch}: evaluating the held-out items")));
+                            report.Epoch(epoch, last.Step, curve[^1].Item2);
+                            diverged = Diverged(curve[^1].Item2, $"after epoch {epoch}");
+                            if (diverged is not null) return;
+                        }
+                        last = step;
+                        if (!step.IsFinite) break;
+                        losses.Add(step.Loss);
+                        tokens += step.Tokens;
+                        report.Step(step.Batch, step.Loss, tokens, step.Elapsed);
                     }
-                    last = step;
-                    if (!step.IsFinite) break;
-                    losses.Add(step.Loss);
-                    tokens += step.Tokens;
-                    report.Step(step.Batch, step.Loss, tokens, step.Elapsed);
-                }
-            });
+                });
+            }
+            catch (NonFiniteException e)
+            {
+                return Fin<TrainOutcome>.Fail(Divergence(e.Message.ReplaceLineEndings(" ")));
+            }
+            if (diverged is not null) return Fin<TrainOutcome>.Fail(Divergence(diverged));
             if (last is null) return Fin<TrainOutcome>.Fail(Error.New("training took no step"));
             if (!last.IsFinite)
-                return Fin<TrainOutcome>.Fail(Error.New(string.Create(CultureInfo.InvariantCulture,
-                    $"training diverged at step {last.Step} (loss {last.Loss}, gradient norm {last.GradientNorm}); try a smaller --learning-rate or a --clip rule")));
+                return Fin<TrainOutcome>.Fail(Divergence(string.Create(CultureInfo.InvariantCulture,
+                    $"at step {last.Step} the loss is {last.Loss} and the gradient norm {last.GradientNorm}")));
 
             var final = last.Parameters;
-            var heldOut = HeldOut(final);
+            var heldOut = HeldOut(final, "evaluating the trained model on the held-out items");
+            if (Diverged(heldOut, "at the end") is { } end) return Fin<TrainOutcome>.Fail(Divergence(end));
             if (curve.Count == 0 || curve[^1].Item1 != last.Step) curve.Add((last.Step, heldOut));
             progress.Finish(last.Step, (last.Batch + batchesPerEpoch - 1) / batchesPerEpoch, losses.Count > 0 ? losses[^1] : double.NaN, heldOut, tokens, last.Elapsed);
 

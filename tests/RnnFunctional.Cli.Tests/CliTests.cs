@@ -74,7 +74,7 @@ public sealed class CliTests : IDisposable
         static T Ok<T>(LanguageExt.Fin<T> fin) => fin.Match(v => v, e => throw new InvalidOperationException(e.Message));
         var document = Ok(ModelFile.Load(modelPath));
         var spec = Ok(Models.Load(document, new SpecOf()));
-        var (_, held) = global::RnnFunctional.Corpus.Split(Ok(CorpusSource.Load(corpus)).Items, heldOut, seed: 0);
+        var (_, held) = global::RnnFunctional.Corpus.Split(Ok(CorpusSource.Load(corpus)).Items.ToImmutableArray(), heldOut, seed: 0);
         var batches = global::RnnFunctional.Corpus.InOrder([.. held.Select(spec.Vocabulary.Encode)], 256);
         var trained = Ok(Models.Load(document, new Evaluation(batches)));
         var initial = Models.Initialize(spec, seed, new Evaluation(batches));

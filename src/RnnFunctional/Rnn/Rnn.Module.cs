@@ -41,7 +41,9 @@ public static class Rnn
         var dxt = Ops.MulTA(p.Wax, dz);                                  // dx = Waxᵀ·dz
         var daPrev = Ops.MulTA(p.Waa, dz);                               // da_prev = Waaᵀ·dz
         var zeroHead = (Wya: Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By: Vector<double>.Build.Dense(p.OutputSize));
-        return new(dxt, daPrev, p with { Wax = dWax, Waa = dWaa, Ba = dba, Wya = zeroHead.Wya, By = zeroHead.By });
+        var gradients = p with { Wax = dWax, Waa = dWaa, Ba = dba, Wya = zeroHead.Wya, By = zeroHead.By };
+        Finite.Rnn("Rnn.CellBackward", gradients, [dxt], daPrev);
+        return new(dxt, daPrev, gradients);
     }
 
     private static Matrix<double> ActivationDerivative(Activation activation, Matrix<double> a) =>
@@ -236,14 +238,21 @@ public static class Rnn
         var (p, caches) = (forward.Parameters, forward.Tape is null ? forward.Caches : default);
         var tape = forward.Tape ?? Driver.TapeOf(RnnFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev], s => [caches[s].A]);
         var back = Driver.Backward(tape, da, Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), threads);
-        return new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Ops.ZerosLike(p.Wya), By = Ops.ZerosLike(p.By) });
+        return Checked("Rnn.Backward", new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Ops.ZerosLike(p.Wya), By = Ops.ZerosLike(p.By) }));
     }
 
     internal static RnnGradient BackwardCheckpointedKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every, int threads)
     {
         var back = Driver.Checkpointed(RnnFused.Of(p), xs, [a0], da, every, threads);
-        return new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Ops.ZerosLike(p.Wya), By = Ops.ZerosLike(p.By) });
+        return Checked("Rnn.BackwardCheckpointed", new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Ops.ZerosLike(p.Wya), By = Ops.ZerosLike(p.By) }));
+    }
+
+    /// <summary>The gradients of a backward, once checked to be finite (<see cref="NonFiniteException"/> otherwise).</summary>
+    private static RnnGradient Checked(string function, RnnGradient g)
+    {
+        Finite.Rnn(function, g.Gradients, g.Dx, g.Da0);
+        return g;
     }
 
     internal static RnnLoss LossKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
@@ -251,7 +260,9 @@ public static class Rnn
     {
         var result = Driver.Loss(RnnFused.Of(p), xs, [a0], labels, default, Block.Of(p.Wya), Block.Of(p.By), every, inputGradients: true, threads);
         // The per-example losses are summed in the order (t, j) of the labels, whatever the chunks.
-        return new(Ops.CompensatedSum(result.Losses), RnnFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0]);
+        var loss = new RnnLoss(Ops.CompensatedSum(result.Losses), RnnFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0]);
+        Finite.Rnn(every == xs.Length ? "Rnn.LossAndGradients" : "Rnn.LossAndGradientsCheckpointed", loss.Gradients, loss.Dx, loss.Da0);
+        return loss;
     }
 
     /// <summary>

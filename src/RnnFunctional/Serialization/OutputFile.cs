@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Contracts;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using LanguageExt;
 using LanguageExt.Common;
 
@@ -35,9 +34,6 @@ public static class OutputFile
     };
     private const string TemporarySuffix = ".tmp";
 
-    /// <summary>What is at a path.</summary>
-    private enum FileKind { Missing, Regular, Directory, CharacterDevice, BlockDevice, Fifo, Socket, Other }
-
     /// <summary>
     /// The path a write to <paramref name="path"/> goes to (the final target of a symbolic link), or an error when it
     /// could not be written: empty path, missing directory, a directory, device, FIFO or socket at the path, a
@@ -54,7 +50,7 @@ public static class OutputFile
             var target = Target(path);
             if (target.IsFail) return target;
             var full = (string)target;
-            var problem = KindOf(full) switch
+            var problem = FileEntry.Kind(full) switch
             {
                 FileKind.Missing or FileKind.Regular => null,
                 FileKind.Directory => "it is a directory",
@@ -127,7 +123,8 @@ public static class OutputFile
 
     /// <summary>
     /// The path with every symbolic link resolved (of the file and of its directories) and made absolute: two paths
-    /// with the same canonical form name the same file. (Hard links are not detected.)
+    /// with the same canonical form name the same file. (Two hard links to one file have different canonical forms;
+    /// <see cref="Same"/> recognises them.)
     /// </summary>
     /// <param name="path">Any path.</param>
     [Pure]
@@ -137,12 +134,17 @@ public static class OutputFile
         return Resolve(Path.GetFullPath(path), 0);
     }
 
-    /// <summary>Whether two paths name the same file (their canonical forms are equal, case-insensitively where the file system usually is).</summary>
+    /// <summary>
+    /// Whether two paths name the same file: their canonical forms are equal (case-insensitively where the file system
+    /// usually is), or, on Unix, both exist and are one file under two names — hard links, with the same device and
+    /// inode.
+    /// </summary>
     /// <param name="a">A path.</param>
     /// <param name="b">Another path.</param>
     [Pure]
     public static bool Same(string a, string b) =>
-        string.Equals(Canonical(a), Canonical(b), OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
+        string.Equals(Canonical(a), Canonical(b), OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase)
+        || FileEntry.Identity(a) is { } x && FileEntry.Identity(b) is { } y && x == y;
 
     /// <summary>Whether <paramref name="fileName"/> is the name of a temporary file of a write to <paramref name="target"/>.</summary>
     internal static bool IsTemporaryOf(string fileName, string target) =>
@@ -219,45 +221,5 @@ public static class OutputFile
             current = link is null ? next : Resolve(Path.GetFullPath(link, current.Length == 0 ? root : current), depth + 1);
         }
         return current;
-    }
-
-    /// <summary>What is at <paramref name="full"/>, links followed; on Unix from stat(2), elsewhere from the attributes.</summary>
-    private static FileKind KindOf(string full)
-    {
-        if (!OperatingSystem.IsWindows())
-        {
-            try
-            {
-                var status = new byte[512];
-                if (Native.Stat(full, status) != 0) return File.Exists(full) || Directory.Exists(full) ? FileKind.Other : FileKind.Missing;
-                return (BitConverter.ToInt32(status, 4) & 0xF000) switch
-                {
-                    0x8000 => FileKind.Regular,
-                    0x4000 => FileKind.Directory,
-                    0x2000 => FileKind.CharacterDevice,
-                    0x6000 => FileKind.BlockDevice,
-                    0x1000 => FileKind.Fifo,
-                    0xC000 => FileKind.Socket,
-                    _ => FileKind.Other,
-                };
-            }
-            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-            {
-                // Fall back to what the attributes say.
-            }
-        }
-        return Directory.Exists(full) ? FileKind.Directory
-            : File.Exists(full) ? FileKind.Regular
-            : FileKind.Missing;
-    }
-
-    /// <summary>
-    /// stat(2) through the runtime's own native shim (libSystem.Native, present in every .NET on Unix): it fills a
-    /// platform-independent record whose second 32-bit field is st_mode. The buffer is larger than the record.
-    /// </summary>
-    private static class Native
-    {
-        [DllImport("libSystem.Native", EntryPoint = "SystemNative_Stat", SetLastError = true)]
-        public static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] status);
     }
 }

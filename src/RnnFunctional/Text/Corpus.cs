@@ -54,12 +54,25 @@ public static class Corpus
         RandomState random, int endToken = Vocabulary.EndToken)
     {
         RequireItems(items, batchSize);
-        var (shuffled, next) = random.Shuffle(items);
-        var groups = shuffled.Chunk(batchSize * 16)
-            .SelectMany(pool => pool.OrderBy(s => s.Length).Chunk(batchSize))
-            .Select(b => TokenBatch.ForNextToken(b, endToken))
-            .ToImmutableArray();
-        return next.Shuffle(groups);
+        return Epoch((IReadOnlyList<ImmutableArray<int>>)items, batchSize, random, endToken);
+    }
+
+    /// <summary>
+    /// <see cref="Epoch(ImmutableArray{ImmutableArray{int}}, int, RandomState, int)"/> over any list of items, for
+    /// instance one that encodes each item when it is read (<see cref="TextItems.Encoded"/>): the same batches for the
+    /// same items and state.
+    /// </summary>
+    /// <param name="items">Encoded items (without end token), at least one.</param>
+    /// <param name="batchSize">Items per batch, at least 1.</param>
+    /// <param name="random">The random state; the next one is returned.</param>
+    /// <param name="endToken">Token that starts and ends every item.</param>
+    [Pure]
+    public static (ImmutableArray<TokenBatch> Batches, RandomState Next) Epoch(IReadOnlyList<ImmutableArray<int>> items, int batchSize,
+        RandomState random, int endToken = Vocabulary.EndToken)
+    {
+        RequireItems(items, batchSize);
+        var (plan, next) = Plan(items, batchSize, random);
+        return ([.. plan.Select(b => Batch(items, b, endToken))], next);
     }
 
     /// <summary>
@@ -76,6 +89,23 @@ public static class Corpus
         RandomState random, int endToken = Vocabulary.EndToken)
     {
         RequireItems(items, batchSize);
+        return Epochs((IReadOnlyList<ImmutableArray<int>>)items, batchSize, epochs, random, endToken);
+    }
+
+    /// <summary>
+    /// <see cref="Epochs(ImmutableArray{ImmutableArray{int}}, int, int, RandomState, int)"/> over any list of items:
+    /// the same batches, and at any time only one epoch's order (one item number per item) and one batch are held.
+    /// </summary>
+    /// <param name="items">Encoded items, at least one.</param>
+    /// <param name="batchSize">Items per batch, at least 1.</param>
+    /// <param name="epochs">Number of passes, at least 1.</param>
+    /// <param name="random">The random state of the first epoch.</param>
+    /// <param name="endToken">Token that starts and ends every item.</param>
+    [Pure]
+    public static IEnumerable<TokenBatch> Epochs(IReadOnlyList<ImmutableArray<int>> items, int batchSize, int epochs,
+        RandomState random, int endToken = Vocabulary.EndToken)
+    {
+        RequireItems(items, batchSize);
         if (epochs < 1) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, $"expected epochs to be at least 1 but got {epochs}");
         return Iterate(random);
 
@@ -83,8 +113,8 @@ public static class Corpus
         {
             for (var e = 0; e < epochs; e++)
             {
-                (var batches, state) = Epoch(items, batchSize, state, endToken);
-                foreach (var b in batches) yield return b;
+                (var plan, state) = Plan(items, batchSize, state);
+                foreach (var b in plan) yield return Batch(items, b, endToken);
             }
         }
     }
@@ -97,12 +127,92 @@ public static class Corpus
     public static ImmutableArray<TokenBatch> InOrder(ImmutableArray<ImmutableArray<int>> items, int batchSize, int endToken = Vocabulary.EndToken)
     {
         RequireItems(items, batchSize);
-        return [.. items.Chunk(batchSize).Select(b => TokenBatch.ForNextToken(b, endToken))];
+        return [.. InOrder((IReadOnlyList<ImmutableArray<int>>)items, batchSize, endToken)];
+    }
+
+    /// <summary>
+    /// The items in their order, cut into batches of at most <paramref name="batchSize"/>, lazily: each batch is made
+    /// when it is enumerated (the batches of
+    /// <see cref="InOrder(ImmutableArray{ImmutableArray{int}}, int, int)"/>, without holding them all).
+    /// </summary>
+    /// <param name="items">Encoded items, at least one.</param>
+    /// <param name="batchSize">Items per batch, at least 1.</param>
+    /// <param name="endToken">Token that starts and ends every item.</param>
+    [Pure]
+    public static IEnumerable<TokenBatch> InOrder(IReadOnlyList<ImmutableArray<int>> items, int batchSize, int endToken = Vocabulary.EndToken)
+    {
+        RequireItems(items, batchSize);
+        return Iterate();
+
+        IEnumerable<TokenBatch> Iterate()
+        {
+            for (var start = 0; start < items.Count; start += batchSize)
+                yield return Batch(items, new Range(start, Math.Min(items.Count, start + batchSize)), null, endToken);
+        }
+    }
+
+    /// <summary>
+    /// The batches of one epoch as ranges of one order of the item numbers: the numbers shuffled, each pool of 16
+    /// batches sorted stably by item length, cut into batches, and the batches shuffled.
+    /// </summary>
+    private static (ImmutableArray<(int[] Order, Range Range)> Batches, RandomState Next) Plan(IReadOnlyList<ImmutableArray<int>> items, int batchSize, RandomState random)
+    {
+        var n = items.Count;
+        var (shuffled, next) = random.Shuffle(System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(Enumerable.Range(0, n).ToArray()));
+        // The shuffled array is this method's own (Shuffle made it): it is sorted in place rather than copied.
+        var order = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(shuffled)!;
+        var pool = (int)Math.Min(n, (long)batchSize * 16);
+        var batches = new List<(int[] Order, Range Range)>((n + batchSize - 1) / batchSize);
+        var keys = new long[pool];
+        var counts = items as ITokenCounts;
+        for (var p = 0; p < n; p += pool)
+        {
+            var size = Math.Min(pool, n - p);
+            // A stable sort by length: the position in the pool breaks ties.
+            for (var i = 0; i < size; i++)
+            {
+                var k = order[p + i];
+                keys[i] = ((long)(counts?.TokenCount(k) ?? Length(items, k)) << 32) | (uint)i;
+            }
+            keys.AsSpan(0, size).Sort(order.AsSpan(p, size));
+            for (var b = 0; b < size; b += batchSize) batches.Add((order, new Range(p + b, p + Math.Min(size, b + batchSize))));
+        }
+        return next.Shuffle([.. batches]);
+    }
+
+    private static int Length(IReadOnlyList<ImmutableArray<int>> items, int k)
+    {
+        var item = items[k];
+        return item.IsDefault ? throw new ArgumentException($"expected items[{k}] to be a list of tokens but got a default (null) array", nameof(items)) : item.Length;
+    }
+
+    private static TokenBatch Batch(IReadOnlyList<ImmutableArray<int>> items, (int[] Order, Range Range) batch, int endToken) =>
+        Batch(items, batch.Range, batch.Order, endToken);
+
+    private static TokenBatch Batch(IReadOnlyList<ImmutableArray<int>> items, Range range, int[]? order, int endToken)
+    {
+        var (start, length) = range.GetOffsetAndLength(order?.Length ?? items.Count);
+        var members = new ImmutableArray<int>[length];
+        for (var j = 0; j < length; j++)
+        {
+            var i = order is null ? start + j : order[start + j];
+            members[j] = items[i];
+            if (members[j].IsDefault) throw new ArgumentException($"expected items[{i}] to be a list of tokens but got a default (null) array", nameof(items));
+        }
+        return TokenBatch.ForNextToken(members, endToken);
     }
 
     private static void RequireItems(ImmutableArray<ImmutableArray<int>> items, int batchSize)
     {
         if (items.IsDefaultOrEmpty) throw new ArgumentException("expected items to hold at least one item but it is empty", nameof(items));
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"expected batchSize to be at least 1 but got {batchSize}");
+    }
+
+    private static void RequireItems(IReadOnlyList<ImmutableArray<int>> items, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        if (items is ImmutableArray<ImmutableArray<int>> { IsDefault: true } || items.Count == 0)
+            throw new ArgumentException("expected items to hold at least one item but it is empty", nameof(items));
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"expected batchSize to be at least 1 but got {batchSize}");
     }
 }

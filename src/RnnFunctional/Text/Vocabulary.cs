@@ -104,6 +104,32 @@ public sealed class Vocabulary : IEquatable<Vocabulary>
         return Fin<ImmutableArray<int>>.Succ(tokens.ToImmutable());
     }
 
+    /// <summary>
+    /// The tokens of well-formed UTF-8 text whose every character is in the vocabulary (what <see cref="Encode"/>
+    /// gives for the same text as a string, without making the string).
+    /// </summary>
+    internal ImmutableArray<int> EncodeUtf8(ReadOnlySpan<byte> utf8)
+    {
+        var tokens = new int[Utf8Characters(utf8)];
+        for (var k = 0; !utf8.IsEmpty; k++)
+        {
+            if (Rune.DecodeFromUtf8(utf8, out var rune, out var used) != System.Buffers.OperationStatus.Done)
+                throw new ArgumentException("expected well-formed UTF-8", nameof(utf8));
+            tokens[k] = index.TryGetValue(rune, out var token) ? token
+                : throw new ArgumentException($"character '{rune}' (U+{rune.Value:X4}) at position {k} is not in the vocabulary", nameof(utf8));
+            utf8 = utf8[used..];
+        }
+        return System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(tokens);
+    }
+
+    /// <summary>The number of characters (Unicode scalar values) of well-formed UTF-8: its bytes that are not continuation bytes.</summary>
+    internal static int Utf8Characters(ReadOnlySpan<byte> utf8)
+    {
+        var n = 0;
+        foreach (var b in utf8) if ((b & 0xC0) != 0x80) n++;
+        return n;
+    }
+
     /// <summary>The characters of the tokens, the end token written as a newline.</summary>
     /// <param name="tokens">Indices in [0, <see cref="Size"/>).</param>
     [Pure]

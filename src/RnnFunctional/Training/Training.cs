@@ -114,7 +114,7 @@ public static class Training
     /// <param name="optimizer">The optimizer.</param>
     /// <param name="options">Window and clipping.</param>
     /// <param name="initial">Initial parameters (left untouched).</param>
-    /// <param name="batches">The mini-batches, e.g. <see cref="Corpus.Epochs"/>.</param>
+    /// <param name="batches">The mini-batches, e.g. <see cref="Corpus.Epochs(System.Collections.Generic.IReadOnlyList{System.Collections.Immutable.ImmutableArray{int}}, int, int, RandomState, int)"/>.</param>
     [Pure]
     public static IEnumerable<TrainingStep<T>> Fold<T, TState>(SequenceModel<T, TState> model, Optimizer<T> optimizer,
         TrainingOptions options, T initial, IEnumerable<TokenBatch> batches)
