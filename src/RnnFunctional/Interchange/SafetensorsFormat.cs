@@ -57,7 +57,7 @@ internal static partial class SafetensorsFormat
     {
         if (bytes.Length < 8)
             return Fail($"safetensors file is cut short: {bytes.Length} bytes is less than the 8-byte header length");
-        var declared = CheckLength(BinaryPrimitives.ReadUInt64LittleEndian(bytes), bytes.Length);
+        var declared = CheckLength(bytes[..8], bytes.Length);
         if (declared.IsFail) return declared.Map(_ => default(SafetensorsFile)!);
         var length = (int)(long)declared;
         var data = bytes[(8 + length)..];
@@ -85,7 +85,7 @@ internal static partial class SafetensorsFormat
             return Fail($"safetensors file is cut short: {length} bytes is less than the 8-byte header length");
         Span<byte> prefix = stackalloc byte[8];
         read(0, prefix);
-        var declared = CheckLength(BinaryPrimitives.ReadUInt64LittleEndian(prefix), length);
+        var declared = CheckLength(prefix, length);
         if (declared.IsFail) return declared.Map(_ => default(SafetensorsFile)!);
         var headerLength = (long)declared;
         var headerBytes = new byte[headerLength];
@@ -129,18 +129,31 @@ internal static partial class SafetensorsFormat
     /// <summary>The bytes of the buffer a file is read or written through, when its values are not copied as they are.</summary>
     public const int Chunk = 1 << 16;
 
-    /// <summary>The declared header length, when it fits in a file of <paramref name="total"/> bytes and in <see cref="MaxHeaderLength"/>.</summary>
-    private static Fin<long> CheckLength(ulong declared, long total)
+    /// <summary>
+    /// The header length the first 8 bytes declare, when it fits in a file of <paramref name="total"/> bytes and in
+    /// <see cref="MaxHeaderLength"/>; otherwise an error that also names what the file looks like, when it is one of
+    /// the formats of <c>torch.save</c>.
+    /// </summary>
+    private static Fin<long> CheckLength(ReadOnlySpan<byte> first, long total)
     {
+        var declared = BinaryPrimitives.ReadUInt64LittleEndian(first);
         var available = (ulong)total - 8;
         if (declared > available)
-            return Fin<long>.Fail(Error.New($"safetensors header length {declared} goes beyond the file: only {available} bytes follow the 8-byte length"));
+            return Fin<long>.Fail(Error.New($"safetensors header length {declared} goes beyond the file: only {available} bytes follow the 8-byte length{Recognize(first)}"));
         if (declared > MaxHeaderLength)
-            return Fin<long>.Fail(Error.New($"safetensors header length {declared} is more than the {MaxHeaderLength} bytes allowed"));
+            return Fin<long>.Fail(Error.New($"safetensors header length {declared} is more than the {MaxHeaderLength} bytes allowed{Recognize(first)}"));
         if (declared < 2)
             return Fin<long>.Fail(Error.New($"safetensors header of {declared} bytes is not a JSON object"));
         return Fin<long>.Succ((long)declared);
     }
+
+    /// <summary>What a file that is not safetensors is, from its first bytes, when it is a file of <c>torch.save</c>; else empty.</summary>
+    private static string Recognize(ReadOnlySpan<byte> first) =>
+        first.StartsWith("PK\u0003\u0004"u8)
+            ? " (the file is a zip archive, which is what torch.save writes for a .pt or .pth file: PyTorch's pickled format is not read; save the state_dict with safetensors.torch.save_file)"
+            : first[0] == 0x80 && first[1] is >= 2 and <= 5
+                ? " (the file is a Python pickle, which is what torch.save's legacy format and TorchSharp.PyBridge's save_py write: it is not read; save the state_dict with safetensors.torch.save_file or PyBridge's save_safetensors)"
+                : "";
 
     /// <summary>The metadata and the checked entries of a header followed by <paramref name="dataLength"/> bytes of data.</summary>
     private static Fin<(ImmutableSortedDictionary<string, string> Metadata, List<Entry> Entries)> ParseHeader(ReadOnlySpan<byte> header, long dataLength)
