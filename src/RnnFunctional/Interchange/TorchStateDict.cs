@@ -320,7 +320,7 @@ internal static class TorchLayouts
     }
 
     /// <summary>bias_ih + bias_hh, keeping bias_ih's bits where bias_hh is zero (so −0 survives a round trip).</summary>
-    private static double[] Sum(ReadOnlySpan<double> ih, ReadOnlySpan<double> hh)
+    internal static double[] Sum(ReadOnlySpan<double> ih, ReadOnlySpan<double> hh)
     {
         var sum = new double[ih.Length];
         for (var i = 0; i < sum.Length; i++) sum[i] = hh[i] == 0 ? ih[i] : ih[i] + hh[i];
