@@ -116,11 +116,11 @@ public sealed class InterchangeStreamingTests
     [Fact]
     public void TheFilesOfTorchSaveAreNamedInTheError()
     {
-        // torch.save since PyTorch 1.6: a zip archive; its legacy format and TorchSharp.PyBridge's save_py: a pickle (protocol 2).
+        // torch.save since PyTorch 1.6 and TorchSharp.PyBridge's save_py: a zip archive; torch.save's legacy format: a pickle (protocol 2).
         byte[] zip = [.. "PK\u0003\u0004"u8, .. new byte[40]], pickle = [0x80, 0x02, 0x7D, 0x71, 0x00, 0x28, 0x58, 0x0F, .. new byte[40]];
-        Assert.Equal("safetensors header length 67324752 goes beyond the file: only 36 bytes follow the 8-byte length (the file is a zip archive, which is what torch.save writes for a .pt or .pth file: PyTorch's pickled format is not read; save the state_dict with safetensors.torch.save_file)",
+        Assert.Equal("safetensors header length 67324752 goes beyond the file: only 36 bytes follow the 8-byte length (the file is a zip archive, which is what torch.save and TorchSharp.PyBridge's save_py write for a .pt or .pth file: PyTorch's pickled format is not read; save the state_dict with safetensors.torch.save_file or PyBridge's save_safetensors)",
             Outcome(Safetensors.Read(zip))[7..]);
-        Assert.Contains("(the file is a Python pickle, which is what torch.save's legacy format and TorchSharp.PyBridge's save_py write: it is not read;", Outcome(Safetensors.Read(pickle)));
+        Assert.Contains("(the file is a Python pickle, which is what torch.save writes with _use_new_zipfile_serialization=False: it is not read;", Outcome(Safetensors.Read(pickle)));
         Assert.DoesNotContain("pickle", Outcome(Safetensors.Read([0x80, 0x01, 0, 0, 0, 0, 0, 0, 1])));
     }
 

@@ -150,9 +150,9 @@ internal static partial class SafetensorsFormat
     /// <summary>What a file that is not safetensors is, from its first bytes, when it is a file of <c>torch.save</c>; else empty.</summary>
     private static string Recognize(ReadOnlySpan<byte> first) =>
         first.StartsWith("PK\u0003\u0004"u8)
-            ? " (the file is a zip archive, which is what torch.save writes for a .pt or .pth file: PyTorch's pickled format is not read; save the state_dict with safetensors.torch.save_file)"
+            ? " (the file is a zip archive, which is what torch.save and TorchSharp.PyBridge's save_py write for a .pt or .pth file: PyTorch's pickled format is not read; save the state_dict with safetensors.torch.save_file or PyBridge's save_safetensors)"
             : first[0] == 0x80 && first[1] is >= 2 and <= 5
-                ? " (the file is a Python pickle, which is what torch.save's legacy format and TorchSharp.PyBridge's save_py write: it is not read; save the state_dict with safetensors.torch.save_file or PyBridge's save_safetensors)"
+                ? " (the file is a Python pickle, which is what torch.save writes with _use_new_zipfile_serialization=False: it is not read; save the state_dict with safetensors.torch.save_file)"
                 : "";
 
     /// <summary>The metadata and the checked entries of a header followed by <paramref name="dataLength"/> bytes of data.</summary>
