@@ -56,5 +56,12 @@ public sealed class OnnxSamples : IDisposable
                 for (var k = 0; k < 5; k++)
                     Assert.Equal(expected[t][k, j], y[(t * m + j) * 5 + k], 1e-5);
         foreach (var value in inputs.Values) value.Dispose();
+
+        #region onnx-import
+        // Back from ONNX: the float export's weights, each rounded to float.
+        LanguageExt.Validation<LanguageExt.Common.Error, StackParameters> imported = OnnxImport.Load(path);
+        #endregion
+        var q = imported.Match(r => r, errors => throw new InvalidOperationException(string.Join("; ", errors)));
+        Assert.Equal(p.ToLeaves().SelectMany(l => l.Values).Select(v => (double)(float)v), q.ToLeaves().SelectMany(l => l.Values));
     }
 }

@@ -32,7 +32,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     }
 
     /// <summary>Random stacks whose layers are drawn from <paramref name="kinds"/>; an RNN's reverse direction may have the other activation.</summary>
-    private static Gen<OnnxCase> Cases(params Kind[] kinds) =>
+    internal static Gen<OnnxCase> Cases(params Kind[] kinds) =>
         from layers in Gen.Choose(1, 3)
         from specs in Gen.ListOf(
             from kind in Gen.Elements(kinds)
@@ -57,7 +57,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     };
 
     /// <summary>The case's stack, inputs and initial states, every value drawn from its seed (weights spread wider than the initialisation's).</summary>
-    private static (StackParameters P, ImmutableArray<Matrix<double>> Xs, ImmutableArray<ImmutableArray<Matrix<double>>> Initial) Instance(OnnxCase c)
+    internal static (StackParameters P, ImmutableArray<Matrix<double>> Xs, ImmutableArray<ImmutableArray<Matrix<double>>> Initial) Instance(OnnxCase c)
     {
         var random = new Random(c.Seed);
         var inputSize = c.InputSize;

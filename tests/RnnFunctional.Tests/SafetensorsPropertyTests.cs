@@ -79,7 +79,7 @@ public sealed class SafetensorsPropertyTests
     private static readonly byte[] HeaderBytes = [.. "{}[]\",:-0123456789 "u8, 0xFF, 0xC3];
 
     /// <summary>A valid file's bytes changed by one of: flipped bytes, a cut, another header length, flipped header bytes, inserted bytes; or a crafted file.</summary>
-    private static byte[] Mutated(int seed, int kind)
+    internal static byte[] Mutated(int seed, int kind)
     {
         var r = new Random(seed);
         if (kind == 5) return Crafted(r);

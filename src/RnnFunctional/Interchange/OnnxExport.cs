@@ -127,7 +127,8 @@ public static class OnnxExport
 
     /// <summary>
     /// Writes <see cref="Serialize"/>'s bytes to a file atomically (a temporary file in the same directory, then
-    /// renamed: a failed save leaves nothing behind and an existing file unchanged).
+    /// renamed: a failed save leaves nothing behind and an existing file unchanged), encoding the model straight
+    /// into the file's stream rather than into an array first.
     /// </summary>
     /// <param name="path">Destination file, conventionally <c>*.onnx</c>.</param>
     /// <param name="p">As in <see cref="ToModel"/>.</param>
@@ -136,7 +137,7 @@ public static class OnnxExport
     /// <param name="metadata">As in <see cref="ToModel"/>.</param>
     public static Validation<Error, Unit> Save(string path, StackParameters p, OnnxPrecision precision = OnnxPrecision.Double,
         bool finalStates = true, IEnumerable<KeyValuePair<string, string>>? metadata = null) =>
-        Serialize(p, precision, finalStates, metadata).Bind(bytes => ModelFile.WriteAtomically(path, bytes)
+        ToModel(p, precision, finalStates, metadata).Bind(model => OutputFile.WriteAtomically(path, stream => model.WriteTo(stream))
             .Match(Validation<Error, Unit>.Success, error => Validation<Error, Unit>.Fail(Prelude.Seq1(error))));
 
     // ---- the graph ----
@@ -156,8 +157,9 @@ public static class OnnxExport
     /// <summary>Y = softmax(top·Wyᵀ + By) over the last axis, zero past each column's length.</summary>
     private static void ReadOut(OnnxGraphBuilder b, StackParameters p, string top)
     {
-        var wyT = b.Constant("Wy_T", [p.Wy.ColumnCount, p.Wy.RowCount], p.Wy.ToColumnMajorArray());   // Wyᵀ row-major
-        var by = b.Constant("By", [p.By.Count], p.By.ToArray());
+        var wyT = b.Constant("Wy_T", [p.Wy.ColumnCount, p.Wy.RowCount], p.Wy.RowCount * p.Wy.ColumnCount,
+            destination => TensorLayout.Storage(p.Wy).CopyTo(destination));                           // Wyᵀ row-major: Wy column-major
+        var by = b.Constant("By", [p.By.Count], p.By.Count, destination => TensorLayout.Storage(p.By).CopyTo(destination));
         var logits = b.Node("Add", [b.Node("MatMul", [top, wyT]), by]);
         var probabilities = b.Node("Softmax", [logits], Int("axis", 2));
         b.Node("Mul", [probabilities, Mask(b, top)], [Predictions]);
@@ -172,11 +174,14 @@ public static class OnnxExport
     {
         OnnxDirection[] directions = layer is BidirectionalLayer bi ? [OnnxDirection.Of(bi.Forward), OnnxDirection.Of(bi.Reverse)] : [OnnxDirection.Of(layer)];
         var cell = CellOf(layer is BidirectionalLayer both ? both.Forward : layer);
-        var (d, na, nin) = ((long)directions.Length, (long)directions[0].R.ColumnCount, (long)directions[0].W.ColumnCount);
-        var gates = directions[0].R.RowCount / na;
-        var w = b.Constant($"W_l{k}", [d, gates * na, nin], [.. directions.SelectMany(x => x.W.ToRowMajorArray())]);
-        var r = b.Constant($"R_l{k}", [d, gates * na, na], [.. directions.SelectMany(x => x.R.ToRowMajorArray())]);
-        var bias = b.Constant($"B_l{k}", [d, 2 * gates * na], [.. directions.SelectMany(x => x.Wb.Concat(x.Rb))]);
+        var (d, na, nin, gates) = (directions.Length, directions[0].HiddenSize, directions[0].InputSize, directions[0].Gates);
+        TensorValues Each(int size, Action<OnnxDirection, Span<double>> write) => destination =>
+        {
+            for (var i = 0; i < d; i++) write(directions[i], destination.Slice(i * size, size));
+        };
+        var w = b.Constant($"W_l{k}", [d, gates * na, nin], d * gates * na * nin, Each(gates * na * nin, (x, s) => x.WriteW(s)));
+        var r = b.Constant($"R_l{k}", [d, gates * na, na], d * gates * na * na, Each(gates * na * na, (x, s) => x.WriteR(s)));
+        var bias = b.Constant($"B_l{k}", [d, 2 * gates * na], d * 2 * gates * na, Each(2 * gates * na, (x, s) => x.WriteB(s)));
         var lstm = cell == TorchCell.Lstm;
         string[] states = lstm ? [InitialH(k), InitialC(k)] : [InitialH(k)];
         foreach (var state in states) b.Input(state, b.Type, d, "batch", na);

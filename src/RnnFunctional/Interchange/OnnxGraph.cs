@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using Google.Protobuf;
 using MathNet.Numerics.LinearAlgebra;
 using Onnx;
@@ -8,49 +9,87 @@ using AttributeType = Onnx.AttributeProto.Types.AttributeType;
 namespace RnnFunctional;
 
 /// <summary>
-/// One direction of one layer in ONNX's layout for the <c>RNN</c>, <c>LSTM</c> and <c>GRU</c> operators: W
-/// (G·n_a×n_in), R (G·n_a×n_a), Wb and Rb (G·n_a each), gate blocks in ONNX's order, and the activation of an RNN.
+/// One direction of one layer of a built-in cell in ONNX's layout for the <c>RNN</c>, <c>LSTM</c> and <c>GRU</c>
+/// operators: W (G·n_a×n_in), R (G·n_a×n_a) and B = [Wb; Rb] (2·G·n_a), gate blocks in ONNX's order, each written
+/// straight from the parameters' storage into the initializer's values; and the activation of an RNN.
 /// </summary>
-internal sealed record OnnxDirection(Matrix<double> W, Matrix<double> R, Vector<double> Wb, Vector<double> Rb, string Activation)
+internal sealed record OnnxDirection(Layer Layer, int Gates, int HiddenSize, int InputSize, string Activation)
 {
     /// <summary>
-    /// A direction of a built-in cell in ONNX's layout: the RNN's single block (its bias as Wb, Rb zero); the LSTM's
-    /// gates reordered from ours (f, i, c, o, each reading [a; x]) to i | o | f | c split into x and a columns (its
-    /// bias as Wb, Rb zero); the GRU's blocks reordered from r | z | n (PyTorch's and ours) to z | r | h.
+    /// A direction of a built-in cell: the RNN's single block (its bias as Wb, Rb zero); the LSTM's gates reordered
+    /// from ours (f, i, c, o, each reading [a; x]) to i | o | f | c split into x and a columns (its bias as Wb, Rb
+    /// zero); the GRU's blocks reordered from r | z | n (PyTorch's and ours) to z | r | h.
     /// </summary>
     public static OnnxDirection Of(Layer layer) => layer switch
     {
-        CellLayer<RnnParameters, Matrix<double>, RnnCache> r => new(r.Parameters.Wax, r.Parameters.Waa, r.Parameters.Ba,
-            Vector<double>.Build.Dense(r.Parameters.HiddenSize), r.Parameters.Activation == RnnFunctional.Activation.Relu ? "Relu" : "Tanh"),
-        CellLayer<LstmParameters, LstmState, LstmCache> l => Lstm(l.Parameters),
-        CellLayer<GruParameters, Matrix<double>, GruCache> g => Gru(g.Parameters),
+        CellLayer<RnnParameters, Matrix<double>, RnnCache> r => new(layer, 1, r.Parameters.HiddenSize, r.Parameters.Wax.ColumnCount,
+            r.Parameters.Activation == RnnFunctional.Activation.Relu ? "Relu" : "Tanh"),
+        CellLayer<LstmParameters, LstmState, LstmCache> l => new(layer, 4, l.Parameters.HiddenSize, l.Parameters.InputSize, ""),
+        CellLayer<GruParameters, Matrix<double>, GruCache> g => new(layer, 3, g.Parameters.Whh.ColumnCount, g.Parameters.Wih.ColumnCount, ""),
         _ => throw new InvalidOperationException($"{layer.GetType().Name} has no ONNX operator"),
     };
 
-    private static OnnxDirection Lstm(LstmParameters p)
+    /// <summary>ONNX's z | r | h from our r | z | n.</summary>
+    private static readonly int[] GruOrder = [1, 0, 2];
+
+    /// <summary>W, G·n_a×n_in row-major, into <paramref name="destination"/>.</summary>
+    public void WriteW(Span<double> destination) => Write(destination, input: true);
+
+    /// <summary>R, G·n_a×n_a row-major, into <paramref name="destination"/>.</summary>
+    public void WriteR(Span<double> destination) => Write(destination, input: false);
+
+    private void Write(Span<double> destination, bool input)
     {
-        var (na, nx) = (p.HiddenSize, p.InputSize);
-        Matrix<double>[] gates = [p.Wi, p.Wo, p.Wf, p.Wc];                                         // ONNX: i | o | f | c
-        var (w, r) = (Matrix<double>.Build.Dense(4 * na, nx), Matrix<double>.Build.Dense(4 * na, na));
-        for (var k = 0; k < 4; k++)
+        var (na, columns) = (HiddenSize, input ? InputSize : HiddenSize);
+        switch (Layer)
         {
-            r.SetSubMatrix(k * na, 0, gates[k].SubMatrix(0, na, 0, na));                           // our gates read [a; x]
-            w.SetSubMatrix(k * na, 0, gates[k].SubMatrix(0, na, na, nx));
+            case CellLayer<RnnParameters, Matrix<double>, RnnCache> r:
+                RowMajor(input ? r.Parameters.Wax : r.Parameters.Waa, destination);
+                break;
+            case CellLayer<LstmParameters, LstmState, LstmCache> l:
+                Matrix<double>[] gates = [l.Parameters.Wi, l.Parameters.Wo, l.Parameters.Wf, l.Parameters.Wc];   // ONNX: i | o | f | c
+                for (var g = 0; g < 4; g++)                                                                    // our gates read [a; x]
+                    TensorLayout.Transpose(TensorLayout.Storage(gates[g]).AsSpan(input ? na * na : 0), na, columns, na, destination[(g * na * columns)..], columns);
+                break;
+            case CellLayer<GruParameters, Matrix<double>, GruCache> gru:
+                var storage = TensorLayout.Storage(input ? gru.Parameters.Wih : gru.Parameters.Whh);             // column-major 3n_a×n_in
+                for (var g = 0; g < 3; g++)
+                    TensorLayout.Transpose(storage.AsSpan(GruOrder[g] * na), 3 * na, columns, na, destination[(g * na * columns)..], columns);
+                break;
         }
-        var wb = Vector<double>.Build.DenseOfEnumerable(new[] { p.Bi, p.Bo, p.Bf, p.Bc }.SelectMany(b => b));
-        return new(w, r, wb, Vector<double>.Build.Dense(4 * na), "");
     }
 
-    private static OnnxDirection Gru(GruParameters p)
+    /// <summary>B = [Wb; Rb], 2·G·n_a, into <paramref name="destination"/> (zeroed first).</summary>
+    public void WriteB(Span<double> destination)
     {
-        var na = p.Whh.ColumnCount;
-        int[] order = [1, 0, 2];                                                                  // ONNX z | r | h from our r | z | n
-        Matrix<double> Rows(Matrix<double> m) => Matrix<double>.Build.DenseOfMatrixArray(new[,] { { Block(m, order[0]) }, { Block(m, order[1]) }, { Block(m, order[2]) } });
-        Matrix<double> Block(Matrix<double> m, int k) => m.SubMatrix(k * na, na, 0, m.ColumnCount);
-        Vector<double> Entries(Vector<double> v) => Vector<double>.Build.DenseOfEnumerable(order.SelectMany(k => v.SubVector(k * na, na)));
-        return new(Rows(p.Wih), Rows(p.Whh), Entries(p.Bih), Entries(p.Bhh), "");
+        var na = HiddenSize;
+        destination.Clear();
+        switch (Layer)
+        {
+            case CellLayer<RnnParameters, Matrix<double>, RnnCache> r:
+                TensorLayout.Storage(r.Parameters.Ba).CopyTo(destination);
+                break;
+            case CellLayer<LstmParameters, LstmState, LstmCache> l:
+                Vector<double>[] biases = [l.Parameters.Bi, l.Parameters.Bo, l.Parameters.Bf, l.Parameters.Bc];
+                for (var g = 0; g < 4; g++) TensorLayout.Storage(biases[g]).CopyTo(destination[(g * na)..]);
+                break;
+            case CellLayer<GruParameters, Matrix<double>, GruCache> gru:
+                var (ih, hh) = (TensorLayout.Storage(gru.Parameters.Bih), TensorLayout.Storage(gru.Parameters.Bhh));
+                for (var g = 0; g < 3; g++)
+                {
+                    ih.AsSpan(GruOrder[g] * na, na).CopyTo(destination[(g * na)..]);
+                    hh.AsSpan(GruOrder[g] * na, na).CopyTo(destination[((3 + g) * na)..]);
+                }
+                break;
+        }
     }
+
+    private static void RowMajor(Matrix<double> m, Span<double> destination) =>
+        TensorLayout.Transpose(TensorLayout.Storage(m), m.RowCount, m.ColumnCount, m.RowCount, destination, m.ColumnCount);
 }
+
+/// <summary>Writes the row-major values of a tensor into the span it is given.</summary>
+internal delegate void TensorValues(Span<double> destination);
 
 /// <summary>
 /// The nodes, initializers, inputs and outputs of one ONNX graph as it is built. A builder lives inside one export
@@ -65,14 +104,28 @@ internal sealed class OnnxGraphBuilder(string name, OnnxPrecision precision)
     /// <summary>The element type of the model's values: double or float.</summary>
     public DataType Type { get; } = precision == OnnxPrecision.Float ? DataType.Float : DataType.Double;
 
-    /// <summary>A real tensor of the model's element type, row-major, as a constant of the graph.</summary>
-    public string Constant(string tensor, long[] dims, IReadOnlyList<double> rowMajor)
+    /// <summary>
+    /// A real tensor of the model's element type as a constant of the graph, its <paramref name="count"/> row-major
+    /// values written by <paramref name="values"/>: straight into the initializer's bytes in double (which the
+    /// initializer then holds without a copy), through one temporary array of doubles in float.
+    /// </summary>
+    public string Constant(string tensor, long[] dims, int count, TensorValues values)
     {
-        var size = Type == DataType.Float ? sizeof(float) : sizeof(double);
-        var bytes = new byte[rowMajor.Count * size];
-        for (var i = 0; i < rowMajor.Count; i++)
-            if (Type == DataType.Float) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * size), (float)rowMajor[i]);
-            else BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(i * size), rowMajor[i]);
+        byte[] bytes;
+        if (Type == DataType.Double)
+        {
+            bytes = new byte[(long)count * sizeof(double)];
+            var doubles = MemoryMarshal.Cast<byte, double>(bytes.AsSpan());
+            values(doubles);
+            if (!BitConverter.IsLittleEndian) BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<double, long>(doubles), MemoryMarshal.Cast<double, long>(doubles));
+        }
+        else
+        {
+            var doubles = new double[count];
+            values(doubles);
+            bytes = new byte[(long)count * sizeof(float)];
+            for (var i = 0; i < count; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), (float)doubles[i]);
+        }
         return Initializer(tensor, Type, dims, bytes);
     }
 
@@ -86,7 +139,7 @@ internal sealed class OnnxGraphBuilder(string name, OnnxPrecision precision)
 
     private string Initializer(string tensor, DataType type, long[] dims, byte[] bytes)
     {
-        var proto = new TensorProto { Name = tensor, DataType = (int)type, RawData = ByteString.CopyFrom(bytes) };
+        var proto = new TensorProto { Name = tensor, DataType = (int)type, RawData = UnsafeByteOperations.UnsafeWrap(bytes) };   // the builder's own array, not written again
         proto.Dims.AddRange(dims);
         Graph.Initializer.Add(proto);
         return tensor;

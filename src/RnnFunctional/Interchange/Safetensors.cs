@@ -25,13 +25,28 @@ public static class Safetensors
     [Pure]
     public static Fin<SafetensorsFile> Read(ReadOnlySpan<byte> bytes) => SafetensorsFormat.Parse(bytes);
 
-    /// <summary>The file in the rest of a stream (read to its end), or an error.</summary>
+    /// <summary>
+    /// The file in the rest of a stream (read to its end), or an error. A seekable stream is read piece by piece,
+    /// each tensor's bytes straight into its values; any other is first copied into memory whole.
+    /// </summary>
     /// <param name="stream">A readable stream, positioned at the file's first byte; it is not closed.</param>
     public static Fin<SafetensorsFile> Read(Stream stream)
     {
         if (stream is null) return Fin<SafetensorsFile>.Fail(Error.New("expected stream to be a readable stream but got null"));
         try
         {
+            if (stream.CanSeek)
+            {
+                var start = stream.Position;
+                var length = stream.Length - start;
+                var file = SafetensorsFormat.Parse((offset, destination) =>
+                {
+                    stream.Position = start + offset;
+                    stream.ReadExactly(destination);
+                }, length);
+                stream.Position = start + length;
+                return file;
+            }
             using var copy = new MemoryStream();
             stream.CopyTo(copy);
             return SafetensorsFormat.Parse(copy.GetBuffer().AsSpan(0, (int)copy.Length));
@@ -42,7 +57,10 @@ public static class Safetensors
         }
     }
 
-    /// <summary>Reads a safetensors file; a missing or unreadable file is an error value too.</summary>
+    /// <summary>
+    /// Reads a safetensors file piece by piece (the header, then each tensor's bytes straight into its values, no
+    /// copy of the whole file in memory); a missing or unreadable file is an error value too.
+    /// </summary>
     /// <param name="path">The file.</param>
     [Pure]
     public static Fin<SafetensorsFile> Load(string path)
@@ -50,9 +68,18 @@ public static class Safetensors
         if (string.IsNullOrWhiteSpace(path)) return Fin<SafetensorsFile>.Fail(Error.New("expected path to name a safetensors file but it is empty"));
         try
         {
-            return File.Exists(path)
-                ? SafetensorsFormat.Parse(File.ReadAllBytes(path))
-                : Fin<SafetensorsFile>.Fail(Error.New($"safetensors file {path} does not exist"));
+            if (!File.Exists(path)) return Fin<SafetensorsFile>.Fail(Error.New($"safetensors file {path} does not exist"));
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+            return SafetensorsFormat.Parse((offset, destination) =>
+            {
+                while (destination.Length > 0)
+                {
+                    var read = RandomAccess.Read(handle, destination, offset);
+                    if (read == 0) throw new EndOfStreamException($"the file ended at byte {offset} while it was read");
+                    destination = destination[read..];
+                    offset += read;
+                }
+            }, RandomAccess.GetLength(handle));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
@@ -79,17 +106,23 @@ public static class Safetensors
     public static Fin<byte[]> Serialize(SafetensorsFile file) =>
         file is null ? Fin<byte[]>.Fail(Error.New("expected file to be a SafetensorsFile but got null")) : SafetensorsFormat.Serialize(file);
 
-    /// <summary>Writes the bytes of <see cref="Serialize"/> to a stream (nothing is written when they cannot be made).</summary>
+    /// <summary>
+    /// Writes the file <see cref="Serialize"/> makes to a stream, the header then each tensor's values as they are
+    /// (F64) or through a small buffer (F32), with no copy of the whole file in memory; nothing is written when the
+    /// header cannot be made.
+    /// </summary>
     /// <param name="stream">A writable stream; it is not closed.</param>
     /// <param name="file">Metadata and tensors.</param>
     public static Fin<Unit> Write(Stream stream, SafetensorsFile file)
     {
         if (stream is null) return Fin<Unit>.Fail(Error.New("expected stream to be a writable stream but got null"));
-        return Serialize(file).Bind(bytes =>
+        if (file is null) return Fin<Unit>.Fail(Error.New("expected file to be a SafetensorsFile but got null"));
+        return SafetensorsFormat.Header(file).Bind(header =>
         {
             try
             {
-                stream.Write(bytes);
+                stream.Write(header.Prefix);
+                SafetensorsFormat.WriteData(stream, file);
                 return Fin<Unit>.Succ(Unit.Default);
             }
             catch (Exception e) when (e is IOException or NotSupportedException or ObjectDisposedException)
@@ -100,10 +133,18 @@ public static class Safetensors
     }
 
     /// <summary>
-    /// Writes a file atomically: to a temporary file in the same directory, flushed to disk, then renamed over
-    /// <paramref name="path"/>. On any failure nothing is left behind and an existing file at the path is unchanged.
+    /// Writes a file atomically: to a temporary file in the same directory (streamed as <see cref="Write"/> does),
+    /// flushed to disk, then renamed over <paramref name="path"/>. On any failure nothing is left behind and an
+    /// existing file at the path is unchanged.
     /// </summary>
     /// <param name="path">Destination file.</param>
     /// <param name="file">Metadata and tensors.</param>
-    public static Fin<Unit> Save(string path, SafetensorsFile file) => Serialize(file).Bind(bytes => ModelFile.WriteAtomically(path, bytes));
+    public static Fin<Unit> Save(string path, SafetensorsFile file) =>
+        file is null
+            ? Fin<Unit>.Fail(Error.New("expected file to be a SafetensorsFile but got null"))
+            : SafetensorsFormat.Header(file).Bind(header => OutputFile.WriteAtomically(path, stream =>
+            {
+                stream.Write(header.Prefix);
+                SafetensorsFormat.WriteData(stream, file);
+            }));
 }

@@ -4,7 +4,6 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Unicode;
 using LanguageExt;
@@ -14,9 +13,9 @@ namespace RnnFunctional;
 
 /// <summary>
 /// The safetensors layout, byte for byte: parsing with every check made before anything is allocated from a number
-/// the file declares, and serialization.
+/// the file declares (here), and serialization (SafetensorsFormat.Write.cs).
 /// </summary>
-internal static class SafetensorsFormat
+internal static partial class SafetensorsFormat
 {
     /// <summary>The largest header read, as the reference implementation (100 MB).</summary>
     public const long MaxHeaderLength = 100_000_000;
@@ -50,23 +49,117 @@ internal static class SafetensorsFormat
     /// <summary>A tensor entry of the header, checked on its own.</summary>
     private sealed record Entry(string Name, SafetensorsDType DType, ImmutableArray<int> Shape, long Begin, long End);
 
-    /// <summary>The content of a whole file, or one error listing every problem found.</summary>
+    /// <summary>Reads exactly <c>destination.Length</c> bytes at an offset of the file (from its first byte), or throws.</summary>
+    internal delegate void ReadAt(long offset, Span<byte> destination);
+
+    /// <summary>The content of a whole file in memory, or one error listing every problem found.</summary>
     public static Fin<SafetensorsFile> Parse(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length < 8)
             return Fail($"safetensors file is cut short: {bytes.Length} bytes is less than the 8-byte header length");
-        var declared = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        var available = (ulong)bytes.Length - 8;
+        var declared = CheckLength(bytes[..8], bytes.Length);
+        if (declared.IsFail) return declared.Map(_ => default(SafetensorsFile)!);
+        var length = (int)(long)declared;
+        var data = bytes[(8 + length)..];
+        var parsed = ParseHeader(bytes.Slice(8, length), data.Length);
+        if (parsed.IsFail) return parsed.Map(_ => default(SafetensorsFile)!);
+        var header = ((ImmutableSortedDictionary<string, string> Metadata, List<Entry> Entries))parsed;
+        var tensors = ImmutableSortedDictionary.CreateBuilder<string, SafetensorsTensor>(StringComparer.Ordinal);
+        foreach (var e in header.Entries)
+        {
+            var values = new double[(e.End - e.Begin) / Size(e.DType)];
+            DecodeInto(e.DType, data[(int)e.Begin..(int)e.End], values);
+            tensors.Add(e.Name, Tensor(e, values));
+        }
+        return new SafetensorsFile(header.Metadata, tensors.ToImmutable());
+    }
+
+    /// <summary>
+    /// The content of a file of <paramref name="length"/> bytes read piece by piece through <paramref name="read"/>:
+    /// the header, then each tensor's bytes decoded straight into its values (F64 read into them as they are), through
+    /// a buffer of at most <see cref="Chunk"/> bytes otherwise. The checks are those of the in-memory parse.
+    /// </summary>
+    public static Fin<SafetensorsFile> Parse(ReadAt read, long length)
+    {
+        if (length < 8)
+            return Fail($"safetensors file is cut short: {length} bytes is less than the 8-byte header length");
+        Span<byte> prefix = stackalloc byte[8];
+        read(0, prefix);
+        var declared = CheckLength(prefix, length);
+        if (declared.IsFail) return declared.Map(_ => default(SafetensorsFile)!);
+        var headerLength = (long)declared;
+        var headerBytes = new byte[headerLength];
+        read(8, headerBytes);
+        var start = 8 + headerLength;
+        return ParseHeader(headerBytes, length - start).Map(header =>
+        {
+            var tensors = ImmutableSortedDictionary.CreateBuilder<string, SafetensorsTensor>(StringComparer.Ordinal);
+            var buffer = Array.Empty<byte>();
+            try
+            {
+                foreach (var e in header.Entries)
+                {
+                    var size = Size(e.DType);
+                    var values = new double[(e.End - e.Begin) / size];
+                    if (e.DType == SafetensorsDType.F64 && BitConverter.IsLittleEndian)
+                        read(start + e.Begin, MemoryMarshal.AsBytes(values.AsSpan()));
+                    else
+                    {
+                        if (buffer.Length == 0) buffer = ArrayPool<byte>.Shared.Rent(Chunk);
+                        var each = Chunk / size;
+                        for (var i = 0; i < values.Length; i += each)
+                        {
+                            var count = Math.Min(each, values.Length - i);
+                            var bytes = buffer.AsSpan(0, count * size);
+                            read(start + e.Begin + (long)i * size, bytes);
+                            DecodeInto(e.DType, bytes, values.AsSpan(i, count));
+                        }
+                    }
+                    tensors.Add(e.Name, Tensor(e, values));
+                }
+            }
+            finally
+            {
+                if (buffer.Length > 0) ArrayPool<byte>.Shared.Return(buffer);
+            }
+            return new SafetensorsFile(header.Metadata, tensors.ToImmutable());
+        });
+    }
+
+    /// <summary>The bytes of the buffer a file is read or written through, when its values are not copied as they are.</summary>
+    public const int Chunk = 1 << 16;
+
+    /// <summary>
+    /// The header length the first 8 bytes declare, when it fits in a file of <paramref name="total"/> bytes and in
+    /// <see cref="MaxHeaderLength"/>; otherwise an error that also names what the file looks like, when it is one of
+    /// the formats of <c>torch.save</c>.
+    /// </summary>
+    private static Fin<long> CheckLength(ReadOnlySpan<byte> first, long total)
+    {
+        var declared = BinaryPrimitives.ReadUInt64LittleEndian(first);
+        var available = (ulong)total - 8;
         if (declared > available)
-            return Fail($"safetensors header length {declared} goes beyond the file: only {available} bytes follow the 8-byte length");
+            return Fin<long>.Fail(Error.New($"safetensors header length {declared} goes beyond the file: only {available} bytes follow the 8-byte length{Recognize(first)}"));
         if (declared > MaxHeaderLength)
-            return Fail($"safetensors header length {declared} is more than the {MaxHeaderLength} bytes allowed");
+            return Fin<long>.Fail(Error.New($"safetensors header length {declared} is more than the {MaxHeaderLength} bytes allowed{Recognize(first)}"));
         if (declared < 2)
-            return Fail($"safetensors header of {declared} bytes is not a JSON object");
-        var header = bytes.Slice(8, (int)declared);
+            return Fin<long>.Fail(Error.New($"safetensors header of {declared} bytes is not a JSON object"));
+        return Fin<long>.Succ((long)declared);
+    }
+
+    /// <summary>What a file that is not safetensors is, from its first bytes, when it is a file of <c>torch.save</c>; else empty.</summary>
+    private static string Recognize(ReadOnlySpan<byte> first) =>
+        first.StartsWith("PK\u0003\u0004"u8)
+            ? " (the file is a zip archive, which is what torch.save and TorchSharp.PyBridge's save_py write for a .pt or .pth file: PyTorch's pickled format is not read; save the state_dict with safetensors.torch.save_file or PyBridge's save_safetensors)"
+            : first[0] == 0x80 && first[1] is >= 2 and <= 5
+                ? " (the file is a Python pickle, which is what torch.save writes with _use_new_zipfile_serialization=False: it is not read; save the state_dict with safetensors.torch.save_file)"
+                : "";
+
+    /// <summary>The metadata and the checked entries of a header followed by <paramref name="dataLength"/> bytes of data.</summary>
+    private static Fin<(ImmutableSortedDictionary<string, string> Metadata, List<Entry> Entries)> ParseHeader(ReadOnlySpan<byte> header, long dataLength)
+    {
         if (!Utf8.IsValid(header))
-            return Fail("safetensors header is not valid UTF-8");
-        var data = bytes[(8 + (int)declared)..];
+            return Fin<(ImmutableSortedDictionary<string, string>, List<Entry>)>.Fail(Error.New("safetensors header is not valid UTF-8"));
         JsonDocument document;
         try
         {
@@ -74,17 +167,16 @@ internal static class SafetensorsFormat
         }
         catch (JsonException e)
         {
-            return Fail($"safetensors header is not JSON: {e.Message}");
+            return Fin<(ImmutableSortedDictionary<string, string>, List<Entry>)>.Fail(Error.New($"safetensors header is not JSON: {e.Message}"));
         }
         using (document)
         {
             var problems = new List<string>();
             var (metadata, entries) = ReadHeader(document.RootElement, problems);
-            if (problems.Count == 0) CheckOffsets(entries, data.Length, problems);
-            if (problems.Count > 0) return Fail($"safetensors file is malformed: {string.Join("; ", problems)}");
-            var tensors = ImmutableSortedDictionary.CreateBuilder<string, SafetensorsTensor>(StringComparer.Ordinal);
-            foreach (var e in entries) tensors.Add(e.Name, Decode(e, data));
-            return Fin<SafetensorsFile>.Succ(new(metadata, tensors.ToImmutable()));
+            if (problems.Count == 0) CheckOffsets(entries, dataLength, problems);
+            return problems.Count > 0
+                ? Fin<(ImmutableSortedDictionary<string, string>, List<Entry>)>.Fail(Error.New($"safetensors file is malformed: {string.Join("; ", problems)}"))
+                : Fin<(ImmutableSortedDictionary<string, string>, List<Entry>)>.Succ((metadata, entries));
         }
     }
 
@@ -184,6 +276,11 @@ internal static class SafetensorsFormat
             problems.Add($"the shape [{string.Join(", ", shape)}] of tensor {name} has a dimension larger than {int.MaxValue}");
             return null;
         }
+        if (count > Array.MaxLength)
+        {
+            problems.Add($"tensor {name} has {count} elements, more than the {Array.MaxLength} an array holds");
+            return null;
+        }
         return new(name, dtype, [.. shape.Select(d => (int)d)], offsets[0], offsets[1]);
     }
 
@@ -214,7 +311,7 @@ internal static class SafetensorsFormat
     }
 
     /// <summary>The tensors' byte ranges, in order of their begin, must tile the data exactly: no overlap, no gap, nothing outside.</summary>
-    private static void CheckOffsets(List<Entry> entries, int dataLength, List<string> problems)
+    private static void CheckOffsets(List<Entry> entries, long dataLength, List<string> problems)
     {
         var end = 0L;
         Entry? previous = null;
@@ -232,15 +329,21 @@ internal static class SafetensorsFormat
             problems.Add($"the tensors cover {end} bytes of the data but {dataLength} follow the header (the file has trailing bytes)");
     }
 
-    private static SafetensorsTensor Decode(Entry e, ReadOnlySpan<byte> data)
+    private static SafetensorsTensor Tensor(Entry e, double[] values) => new(e.DType, e.Shape, ImmutableCollectionsMarshal.AsImmutableArray(values));
+
+    /// <summary>Little-endian values of a dtype converted to doubles (exactly: every dtype read is a subset of double).</summary>
+    private static void DecodeInto(SafetensorsDType dtype, ReadOnlySpan<byte> bytes, Span<double> values)
     {
-        var bytes = data[(int)e.Begin..(int)e.End];
-        var size = Size(e.DType);
-        var values = new double[bytes.Length / size];
+        if (dtype == SafetensorsDType.F64 && BitConverter.IsLittleEndian)
+        {
+            MemoryMarshal.Cast<byte, double>(bytes).CopyTo(values);
+            return;
+        }
+        var size = Size(dtype);
         for (var i = 0; i < values.Length; i++)
         {
             var at = bytes.Slice(i * size, size);
-            values[i] = e.DType switch
+            values[i] = dtype switch
             {
                 SafetensorsDType.F64 => BinaryPrimitives.ReadDoubleLittleEndian(at),
                 SafetensorsDType.F32 => BinaryPrimitives.ReadSingleLittleEndian(at),
@@ -248,76 +351,6 @@ internal static class SafetensorsFormat
                 _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(at) << 16),
             };
         }
-        return new(e.DType, e.Shape, ImmutableCollectionsMarshal.AsImmutableArray(values));
-    }
-
-    /// <summary>
-    /// The bytes of a file: the header (metadata first, then the tensors in ordinal name order, each one's data
-    /// following the previous one's) padded with spaces to a multiple of 8 bytes, then the data.
-    /// </summary>
-    public static Fin<byte[]> Serialize(SafetensorsFile file)
-    {
-        var problems = new List<string>();
-        if (file.Metadata is null || file.Tensors is null)
-            return Fin<byte[]>.Fail(Error.New("expected file to have metadata and tensors but one of them is null"));
-        foreach (var (name, tensor) in file.Tensors)
-        {
-            if (tensor is null) problems.Add($"expected tensor {name} but got null");
-            else if (tensor.DType is not (SafetensorsDType.F64 or SafetensorsDType.F32))
-                problems.Add($"tensor {name} has the dtype {tensor.DType}, which is not written (expected F64 or F32)");
-            if (name == "__metadata__") problems.Add("a tensor cannot be named __metadata__");
-        }
-        if (problems.Count > 0) return Fin<byte[]>.Fail(Error.New($"cannot write file: {string.Join("; ", problems)}"));
-
-        var header = new ArrayBufferWriter<byte>();
-        var offset = 0L;
-        try
-        {
-            using var json = new Utf8JsonWriter(header, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-            json.WriteStartObject();
-            if (file.Metadata.Count > 0)
-            {
-                json.WriteStartObject("__metadata__");
-                foreach (var (key, value) in file.Metadata) json.WriteString(key, value);
-                json.WriteEndObject();
-            }
-            foreach (var (name, tensor) in file.Tensors)
-            {
-                var length = (long)tensor.Values.Length * Size(tensor.DType);
-                json.WriteStartObject(name);
-                json.WriteString("dtype", tensor.DType.ToString());
-                json.WriteStartArray("shape");
-                foreach (var d in tensor.Shape) json.WriteNumberValue(d);
-                json.WriteEndArray();
-                json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(offset);
-                json.WriteNumberValue(offset + length);
-                json.WriteEndArray();
-                json.WriteEndObject();
-                offset += length;
-            }
-            json.WriteEndObject();
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            return Fin<byte[]>.Fail(Error.New($"cannot write file: a name or a metadata value is not valid Unicode ({e.Message})"));
-        }
-        var padded = (header.WrittenCount + 7) / 8 * 8;
-        if (8L + padded + offset > Array.MaxLength)
-            return Fin<byte[]>.Fail(Error.New($"cannot write file: its {8L + padded + offset} bytes are more than one array holds"));
-        var bytes = new byte[8 + padded + offset];
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)padded);
-        header.WrittenSpan.CopyTo(bytes.AsSpan(8));
-        bytes.AsSpan(8 + header.WrittenCount, padded - header.WrittenCount).Fill((byte)' ');
-        var at = 8 + padded;
-        foreach (var tensor in file.Tensors.Values)
-            foreach (var v in tensor.Values)
-            {
-                if (tensor.DType == SafetensorsDType.F64) BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(at), v);
-                else BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(at), (float)v);
-                at += Size(tensor.DType);
-            }
-        return Fin<byte[]>.Succ(bytes);
     }
 
     private static string Kind(JsonElement e) => e.ValueKind switch

@@ -75,7 +75,7 @@ public sealed record SafetensorsTensor
     public static SafetensorsTensor Of(Matrix<double> value, SafetensorsDType dtype = SafetensorsDType.F64)
     {
         ArgumentNullException.ThrowIfNull(value);
-        return new(dtype, [value.RowCount, value.ColumnCount], ImmutableCollectionsMarshal.AsImmutableArray(value.ToRowMajorArray()));
+        return new(dtype, [value.RowCount, value.ColumnCount], ImmutableCollectionsMarshal.AsImmutableArray(TensorLayout.RowMajor(value)));
     }
 
     /// <summary>A 1-D tensor holding a copy of a vector.</summary>
@@ -93,7 +93,7 @@ public sealed record SafetensorsTensor
     [Pure]
     public Matrix<double> ToMatrix() =>
         Shape.Length == 2
-            ? Matrix<double>.Build.DenseOfRowMajor(Shape[0], Shape[1], Values.ToArray())
+            ? TensorLayout.FromRowMajor(Values.AsSpan(), Shape[0], Shape[1])
             : throw new InvalidOperationException($"expected a 2-D tensor but it is {ShapeText}");
 
     /// <summary>The tensor as a new vector, when it is 1-D.</summary>
@@ -147,7 +147,12 @@ public sealed record SafetensorsFile(ImmutableSortedDictionary<string, string> M
         SafetensorsDType dtype = SafetensorsDType.F64) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        return Of(parameters.ToLeaves().Select(l => KeyValuePair.Create(l.Name, SafetensorsTensor.Of(l.ToMatrix(), dtype))), metadata);
+        return Of(parameters.ToLeaves().Select(l =>
+        {
+            var rowMajor = new double[l.Values.Length];
+            TensorLayout.Transpose(l.Values.AsSpan(), l.Rows, l.Columns, l.Rows, rowMajor, l.Columns);   // column-major Rows×Columns to row-major
+            return KeyValuePair.Create(l.Name, new SafetensorsTensor(dtype, [l.Rows, l.Columns], ImmutableCollectionsMarshal.AsImmutableArray(rowMajor)));
+        }), metadata);
     }
 
     /// <summary>
@@ -159,7 +164,7 @@ public sealed record SafetensorsFile(ImmutableSortedDictionary<string, string> M
     public Validation<Error, T> ReadInto<T>(T template) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(template);
-        var expected = template.ToLeaves();
+        var expected = template.ToLeaves().Select(l => (l.Name, l.Rows, l.Columns)).ToArray();   // the template's values are not kept
         var problems = expected.SelectMany(leaf => Tensors.TryGetValue(leaf.Name, out var t)
                 ? t.Shape.SequenceEqual([leaf.Rows, leaf.Columns]) ? [] : new[] { $"expected {leaf.Name} to be {leaf.Rows}×{leaf.Columns} but got {t.ShapeText}" }
                 : [$"missing {leaf.Name} ({leaf.Rows}×{leaf.Columns})"])
@@ -167,7 +172,15 @@ public sealed record SafetensorsFile(ImmutableSortedDictionary<string, string> M
             .ToArray();
         return problems.Length > 0
             ? Validation<Error, T>.Fail(problems.Select(Error.New).ToSeq())
-            : Validation<Error, T>.Success(template.FromLeaves([.. expected.Select(leaf => leaf.WithValues(Tensors[leaf.Name].ToMatrix().ToColumnMajorArray()))]));
+            : Validation<Error, T>.Success(template.FromLeaves([.. expected.Select(leaf =>
+                new Leaf(leaf.Name, leaf.Rows, leaf.Columns, ImmutableCollectionsMarshal.AsImmutableArray(ColumnMajor(Tensors[leaf.Name].Values.AsSpan(), leaf.Rows, leaf.Columns))))]));
+    }
+
+    private static double[] ColumnMajor(ReadOnlySpan<double> rowMajor, int rows, int columns)
+    {
+        var result = new double[rows * columns];
+        TensorLayout.Transpose(rowMajor, columns, rows, columns, result, rows);
+        return result;
     }
 
     /// <summary>Equal metadata and bit-identical tensors under the same names.</summary>

@@ -55,8 +55,8 @@ internal static partial class TorchReader
             Layer Direction(string suffix)
             {
                 var names = Names(prefix ?? "", k, suffix);
-                return TorchLayouts.FromTorch(cell, tensors[names.WeightIh].ToMatrix(), tensors[names.WeightHh].ToMatrix(),
-                    module.Bias ? tensors[names.BiasIh].ToVector() : null, module.Bias ? tensors[names.BiasHh].ToVector() : null);
+                return TorchLayouts.FromTorch(cell, tensors[names.WeightIh], tensors[names.WeightHh],
+                    module.Bias ? tensors[names.BiasIh] : null, module.Bias ? tensors[names.BiasHh] : null);
             }
             return module.Bidirectional ? Layer.Bidirectional(Direction(""), Direction("_reverse")) : Direction("");
         }).ToImmutableArray();
@@ -136,7 +136,7 @@ internal static partial class TorchReader
         }
         if (!t.Shape.SequenceEqual(e.Shape))
             yield return $"expected {e.Name} to be {e.Formula} = {Text(e.Shape)} but got {t.ShapeText}";
-        else if (Enumerable.Range(0, t.Values.Length).FirstOrDefault(j => !double.IsFinite(t.Values[j]), -1) is var i and >= 0)
+        else if (TensorLayout.FirstNonFinite(t.Values.AsSpan()) is var i and >= 0)
             yield return string.Create(CultureInfo.InvariantCulture, $"expected {e.Name} to be finite but entry {i} (row-major) is {t.Values[i]}");
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
+using System.Runtime.InteropServices;
 using LanguageExt;
 using LanguageExt.Common;
 using static LanguageExt.Prelude;
@@ -235,64 +236,94 @@ internal static class TorchLayouts
 
     public static string Describe(Layer layer) => CellOf(layer)?.ToString() ?? (layer is BidirectionalLayer ? "a nested bidirectional layer" : $"a layer of a custom cell ({layer.GetType().Name})");
 
-    /// <summary>weight_ih, weight_hh and, with biases, bias_ih and bias_hh of one direction (a layer of a known cell).</summary>
+    /// <summary>
+    /// weight_ih, weight_hh and, with biases, bias_ih and bias_hh of one direction (a layer of a known cell), each
+    /// copied once from the parameters' storage into its row-major tensor.
+    /// </summary>
     public static IEnumerable<(string Name, SafetensorsTensor Tensor)> ToTorch(Layer layer, bool bias)
     {
         var (wih, whh, bih, bhh) = layer switch
         {
             CellLayer<RnnParameters, Matrix<double>, RnnCache> r =>
-                (r.Parameters.Wax, r.Parameters.Waa, r.Parameters.Ba, Vector<double>.Build.Dense(r.Parameters.Ba.Count)),
+                (Tensor(r.Parameters.Wax), Tensor(r.Parameters.Waa), Tensor(r.Parameters.Ba), Zeros(r.Parameters.HiddenSize)),
             CellLayer<LstmParameters, LstmState, LstmCache> l => LstmToTorch(l.Parameters),
-            CellLayer<GruParameters, Matrix<double>, GruCache> g => (g.Parameters.Wih, g.Parameters.Whh, g.Parameters.Bih, g.Parameters.Bhh),
+            CellLayer<GruParameters, Matrix<double>, GruCache> g =>
+                (Tensor(g.Parameters.Wih), Tensor(g.Parameters.Whh), Tensor(g.Parameters.Bih), Tensor(g.Parameters.Bhh)),
             _ => throw new InvalidOperationException($"{layer.GetType().Name} has no PyTorch layout"),
         };
-        yield return ("weight_ih", SafetensorsTensor.Of(wih));
-        yield return ("weight_hh", SafetensorsTensor.Of(whh));
+        yield return ("weight_ih", wih);
+        yield return ("weight_hh", whh);
         if (!bias) yield break;
-        yield return ("bias_ih", SafetensorsTensor.Of(bih));
-        yield return ("bias_hh", SafetensorsTensor.Of(bhh));
+        yield return ("bias_ih", bih);
+        yield return ("bias_hh", bhh);
     }
+
+    private static SafetensorsTensor Tensor(Matrix<double> m) => SafetensorsTensor.Of(m);
+
+    private static SafetensorsTensor Tensor(Vector<double> v) => SafetensorsTensor.Of(v);
+
+    private static SafetensorsTensor Zeros(int count) => Tensor([count], new double[count]);
+
+    private static SafetensorsTensor Tensor(ImmutableArray<int> shape, double[] values) =>
+        new(SafetensorsDType.F64, shape, ImmutableCollectionsMarshal.AsImmutableArray(values));
 
     /// <summary>
     /// Our gates f, i, c, o each read [a; x] (n_a×(n_a+n_x), recurrent block first); PyTorch stacks i | f | g | o in
     /// row blocks of weight_ih (the x columns) and weight_hh (the a columns), and bias_ih + bias_hh.
     /// </summary>
-    private static (Matrix<double>, Matrix<double>, Vector<double>, Vector<double>) LstmToTorch(LstmParameters p)
+    private static (SafetensorsTensor, SafetensorsTensor, SafetensorsTensor, SafetensorsTensor) LstmToTorch(LstmParameters p)
     {
         var (na, nx) = (p.HiddenSize, p.InputSize);
         Matrix<double>[] gates = [p.Wi, p.Wf, p.Wc, p.Wo];
-        var (wih, whh) = (Matrix<double>.Build.Dense(4 * na, nx), Matrix<double>.Build.Dense(4 * na, na));
+        Vector<double>[] biases = [p.Bi, p.Bf, p.Bc, p.Bo];
+        var (wih, whh, bih) = (new double[4 * na * nx], new double[4 * na * na], new double[4 * na]);
         for (var k = 0; k < 4; k++)
         {
-            whh.SetSubMatrix(k * na, 0, gates[k].SubMatrix(0, na, 0, na));
-            wih.SetSubMatrix(k * na, 0, gates[k].SubMatrix(0, na, na, nx));
+            var storage = TensorLayout.Storage(gates[k]);                                         // column-major: column c at c·n_a
+            TensorLayout.Transpose(storage, na, na, na, whh.AsSpan(k * na * na), na);             // the a columns 0..n_a
+            TensorLayout.Transpose(storage.AsSpan(na * na), na, nx, na, wih.AsSpan(k * na * nx), nx); // the x columns
+            TensorLayout.Storage(biases[k]).CopyTo(bih, k * na);
         }
-        var bih = Vector<double>.Build.DenseOfEnumerable(new[] { p.Bi, p.Bf, p.Bc, p.Bo }.SelectMany(b => b));
-        return (wih, whh, bih, Vector<double>.Build.Dense(4 * na));
+        return (Tensor([4 * na, nx], wih), Tensor([4 * na, na], whh), Tensor([4 * na], bih), Zeros(4 * na));
     }
 
-    /// <summary>One direction of one layer from PyTorch's tensors, already checked (biases null when the module has none).</summary>
-    public static Layer FromTorch(TorchCell cell, Matrix<double> wih, Matrix<double> whh, Vector<double>? bih, Vector<double>? bhh)
+    /// <summary>
+    /// One direction of one layer from PyTorch's tensors, already checked (biases null when the module has none):
+    /// each weight copied once from its row-major tensor into the storage of its matrix.
+    /// </summary>
+    public static Layer FromTorch(TorchCell cell, SafetensorsTensor wih, SafetensorsTensor whh, SafetensorsTensor? bih, SafetensorsTensor? bhh)
     {
-        var (rows, na) = (wih.RowCount, whh.ColumnCount);
-        var (ih, hh) = (bih ?? Vector<double>.Build.Dense(rows), bhh ?? Vector<double>.Build.Dense(rows));
+        var (rows, nin, na) = (wih.Shape[0], wih.Shape[1], whh.Shape[1]);
+        ReadOnlySpan<double> ih = bih is null ? new double[rows] : bih.Values.AsSpan();
+        ReadOnlySpan<double> hh = bhh is null ? new double[rows] : bhh.Values.AsSpan();
         var none = (Matrix: Matrix<double>.Build.Dense(0, na), Vector: Vector<double>.Build.Dense(0));
         switch (cell)
         {
             case TorchCell.Gru:
-                return Layer.Gru(new GruParameters(wih, whh, ih, hh, none.Matrix, none.Vector));
+                return Layer.Gru(new GruParameters(wih.ToMatrix(), whh.ToMatrix(), Vector<double>.Build.Dense(ih.ToArray()),
+                    Vector<double>.Build.Dense(hh.ToArray()), none.Matrix, none.Vector));
             case TorchCell.Lstm:
                 var b = Sum(ih, hh);
-                Matrix<double> W(int k) => whh.SubMatrix(k * na, na, 0, na).Append(wih.SubMatrix(k * na, na, 0, wih.ColumnCount));
-                Vector<double> B(int k) => b.SubVector(k * na, na);
+                Matrix<double> W(int k)
+                {
+                    var storage = new double[na * (na + nin)];                                    // column-major [a | x] columns
+                    TensorLayout.Transpose(whh.Values.AsSpan()[(k * na * na)..], na, na, na, storage, na);
+                    TensorLayout.Transpose(wih.Values.AsSpan()[(k * na * nin)..], nin, na, nin, storage.AsSpan(na * na), na);
+                    return Matrix<double>.Build.Dense(na, na + nin, storage);
+                }
+                Vector<double> B(int k) => Vector<double>.Build.Dense(b.AsSpan(k * na, na).ToArray());
                 return Layer.Lstm(new LstmParameters(W(1), B(1), W(0), B(0), W(2), B(2), W(3), B(3), none.Matrix, none.Vector));   // f = 1, i = 0, g = 2, o = 3
             default:
-                return Layer.Rnn(new RnnParameters(wih, whh, Sum(ih, hh), none.Matrix, none.Vector)
+                return Layer.Rnn(new RnnParameters(wih.ToMatrix(), whh.ToMatrix(), Vector<double>.Build.Dense(Sum(ih, hh)), none.Matrix, none.Vector)
                     { Activation = cell == TorchCell.RnnRelu ? Activation.Relu : Activation.Tanh });
         }
     }
 
     /// <summary>bias_ih + bias_hh, keeping bias_ih's bits where bias_hh is zero (so −0 survives a round trip).</summary>
-    private static Vector<double> Sum(Vector<double> ih, Vector<double> hh) =>
-        Vector<double>.Build.Dense(ih.Count, i => hh[i] == 0 ? ih[i] : ih[i] + hh[i]);
+    internal static double[] Sum(ReadOnlySpan<double> ih, ReadOnlySpan<double> hh)
+    {
+        var sum = new double[ih.Length];
+        for (var i = 0; i < sum.Length; i++) sum[i] = hh[i] == 0 ? ih[i] : ih[i] + hh[i];
+        return sum;
+    }
 }

@@ -210,7 +210,7 @@ public static class ModelFile
         }
     }
 
-    /// <summary>Writes bytes atomically, under the rules of <see cref="OutputFile"/> (see <see cref="OutputFile.WriteAtomically"/>).</summary>
+    /// <summary>Writes bytes atomically, under the rules of <see cref="OutputFile"/> (see <see cref="OutputFile.WriteAtomically(string, ReadOnlySpan{byte})"/>).</summary>
     /// <param name="path">Destination file.</param>
     /// <param name="bytes">The whole content.</param>
     public static Fin<Unit> WriteAtomically(string path, ReadOnlySpan<byte> bytes) => OutputFile.WriteAtomically(path, bytes);

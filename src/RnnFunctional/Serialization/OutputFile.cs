@@ -85,7 +85,25 @@ public static class OutputFile
     /// </summary>
     /// <param name="path">The destination.</param>
     /// <param name="bytes">The whole content.</param>
-    public static Fin<Unit> WriteAtomically(string path, ReadOnlySpan<byte> bytes)
+    public static Fin<Unit> WriteAtomically(string path, ReadOnlySpan<byte> bytes) =>
+        WriteAtomically(path, bytes, static (stream, content) => stream.Write(content));
+
+    /// <summary>
+    /// Writes a file atomically as <see cref="WriteAtomically(string, ReadOnlySpan{byte})"/> does, its content
+    /// written by <paramref name="write"/> to the temporary file's stream (so that it need not be held in memory
+    /// whole). An <see cref="IOException"/> thrown by <paramref name="write"/> fails the write as a full disk does.
+    /// </summary>
+    /// <param name="path">The destination.</param>
+    /// <param name="write">Writes the whole content to the stream it is given (and does not close it).</param>
+    public static Fin<Unit> WriteAtomically(string path, Action<Stream> write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        return WriteAtomically(path, write, static (stream, w) => w(stream));
+    }
+
+    private delegate void Writer<TContent>(Stream stream, TContent content) where TContent : allows ref struct;
+
+    private static Fin<Unit> WriteAtomically<TContent>(string path, TContent content, Writer<TContent> write) where TContent : allows ref struct
     {
         var checkedPath = Check(path, probe: false);
         if (checkedPath.IsFail) return checkedPath.Map(_ => Unit.Default);
@@ -98,7 +116,7 @@ public static class OutputFile
             Pending[temporary] = 0;
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                stream.Write(bytes);
+                write(stream, content);
                 stream.Flush(flushToDisk: true);
             }
             if (!OperatingSystem.IsWindows() && File.Exists(full)) File.SetUnixFileMode(temporary, File.GetUnixFileMode(full));
