@@ -30,6 +30,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly int[] held;
     private readonly Stopwatch clock = new();
     private readonly HashSet<string> workers = [];
+    private readonly string?[] lastWorkers;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
 
     /// <summary>A coordinator at <paramref name="step"/> updates into the run with state <paramref name="state"/>.</summary>
@@ -50,6 +51,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         if (run.Pieces < 1) throw new ArgumentException($"expected the run's piece count to be at least 1 but got {run.Pieces}", nameof(run));
         (this.grains, Run, this.optimizer, this.clipping, State, Step) = (grains, run, optimizer, clipping, state, step);
         held = [.. Enumerable.Repeat(-1, run.Pieces)];
+        lastWorkers = new string?[run.Pieces];
     }
 
     /// <summary>The run.</summary>
@@ -73,6 +75,12 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
                 return new(Interlocked.Read(ref requests), Interlocked.Read(ref parameterSends), Interlocked.Read(ref retries),
                     Interlocked.Read(ref doublesSent), Interlocked.Read(ref doublesReceived), [.. workers]);
         }
+    }
+
+    /// <summary>The silo that answered each piece of the last step (null before the first step).</summary>
+    public ImmutableArray<string?> LastWorkers
+    {
+        get { lock (workers) return [.. lastWorkers]; }
     }
 
     /// <summary>
@@ -147,7 +155,11 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
                 continue;
             }
             if (result.Gradients is { } g) Interlocked.Add(ref doublesReceived, g.Count);
-            lock (workers) workers.Add(result.Worker);
+            lock (workers)
+            {
+                workers.Add(result.Worker);
+                lastWorkers[piece] = result.Worker;
+            }
             return result;
         }
     }
