@@ -41,6 +41,9 @@ internal static class ClusterHarness
     public sealed record CompareWithReference(TestCluster Cluster, RunSpec Run, int ReferencePieces, int Steps,
         Func<int, ImmutableArray<string?>, Task>? Before) : IModelUse<Task<CoordinatorCounters>>
     {
+        /// <summary>After this many steps the coordinator is replaced by a new one built from its state and step number alone.</summary>
+        public int? RestartAfter { get; init; }
+
         public async Task<CoordinatorCounters> Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
@@ -54,6 +57,8 @@ internal static class ClusterHarness
             {
                 var (before, hosts) = (coordinator.Step, coordinator.LastWorkers);
                 if (Before is not null) await Before(before, hosts);
+                if (s == RestartAfter)
+                    coordinator = new Coordinator<TParams>(Cluster.GrainFactory, Run, optimizer, clipping, coordinator.State, coordinator.Step);
                 var step = await coordinator.StepAsync();
                 Assert.Equal((s + 1, reference[s].Tokens), (step.Step, step.Tokens));
                 var differs = TestData.FirstDifference(reference[s].Parameters, step.Parameters);

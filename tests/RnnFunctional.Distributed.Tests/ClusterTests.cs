@@ -58,6 +58,20 @@ public sealed class ClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ARunRestartedFromItsStateContinuesToTheSameBits()
+    {
+        await using var cluster = await ClusterHarness.Deploy(2);
+        var corpus = TestData.CorpusFile(24, 4);
+        try
+        {
+            var run = ClusterHarness.Run("restarted", corpus, "gru", 1, 3);
+            var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, 3, Steps, null) { RestartAfter = 2 });
+            output.WriteLine(ClusterHarness.Describe(counters));
+        }
+        finally { File.Delete(corpus); }
+    }
+
+    [Fact]
     public async Task AWorkerRefusesAnotherConfigurationOfItsRun()
     {
         await using var cluster = await ClusterHarness.Deploy(1);
