@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Orleans.Placement;
 
 namespace RnnFunctional.Distributed;
@@ -22,6 +23,9 @@ public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
 [RandomPlacement]
 public sealed class PieceWorkerGrain : Grain, IPieceWorkerGrain
 {
+    /// <summary>A parameter tree of each model spec, the structure that received values are read into (one per process).</summary>
+    private static readonly ConcurrentDictionary<ModelSpec, object> Templates = new();
+
     private Shard? shard;
     private RunSpec? run;
     private (int Version, FlatTree Values)? parameters;
@@ -41,17 +45,17 @@ public sealed class PieceWorkerGrain : Grain, IPieceWorkerGrain
         if (batch is null) return Task.FromResult(new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity));
         if (parameters is not { } held || held.Version != request.Version)
             return Task.FromResult(new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity));
-        var (loss, tokens, gradients) = DistributedModels.Use(run.Model, new LossOfPiece(held.Values, batch));
+        var (loss, tokens, gradients) = DistributedModels.Use(run.Model, new LossOfPiece(run.Model, held.Values, batch));
         return Task.FromResult(new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity));
     }
 
     /// <summary>The loss and gradients of a piece with the parameters read into the model's tree.</summary>
-    private sealed class LossOfPiece(FlatTree parameters, TokenBatch piece) : IModelUse<(double, int, FlatTree)>
+    private sealed class LossOfPiece(ModelSpec spec, FlatTree parameters, TokenBatch piece) : IModelUse<(double, int, FlatTree)>
     {
         public (double, int, FlatTree) Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
-            var p = parameters.Into(initialize(0));
+            var p = parameters.Into((TParams)Templates.GetOrAdd(spec, _ => initialize(0)));
             var result = model.LossAndGradients(p, piece, model.InitialState(p, piece.Size));
             return (result.Loss, result.Tokens, FlatTree.Of(result.Gradients));
         }

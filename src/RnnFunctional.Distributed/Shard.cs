@@ -10,11 +10,15 @@ namespace RnnFunctional.Distributed;
 public static class RunData
 {
     /// <summary>The vocabulary and the windows of the run's batches, lazily, in step order.</summary>
-    /// <param name="data">Where the batches come from.</param>
+    /// <param name="data">Where the batches come from; the file must have the spec's digest.</param>
     public static (Vocabulary Vocabulary, IEnumerable<TokenBatch> Windows) Load(DataSpec data)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var items = Corpus.Items(File.ReadAllText(data.Path));
+        var bytes = File.ReadAllBytes(data.Path);
+        if (DataSpec.DigestOf(bytes) is var digest && digest != data.Digest)
+            throw new InvalidOperationException($"the corpus {data.Path} here has SHA-256 {digest} but the run's corpus has {data.Digest}");
+        using var reader = new StreamReader(new MemoryStream(bytes), detectEncodingFromByteOrderMarks: true);
+        var items = Corpus.Items(reader.ReadToEnd());
         var vocabulary = Vocabulary.FromItems(items);
         var tokens = items.Select(vocabulary.Encode).ToImmutableArray();
         return (vocabulary, Corpus.Epochs(tokens, data.BatchSize, data.Epochs, RandomState.Seeded(data.Seed)).Select(b => b.Windows(0)[0]));

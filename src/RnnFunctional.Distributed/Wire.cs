@@ -63,8 +63,24 @@ public sealed record ModelSpec([property: Id(0)] string Cell, [property: Id(1)] 
 /// <param name="BatchSize">Items per batch.</param>
 /// <param name="Epochs">Number of passes.</param>
 /// <param name="Seed">Seed of the shuffles.</param>
+/// <param name="Digest">The SHA-256 of the file's bytes in lower-case hexadecimal: a worker whose file differs refuses the run.</param>
 [GenerateSerializer, Immutable]
-public sealed record DataSpec([property: Id(0)] string Path, [property: Id(1)] int BatchSize, [property: Id(2)] int Epochs, [property: Id(3)] long Seed);
+public sealed record DataSpec([property: Id(0)] string Path, [property: Id(1)] int BatchSize, [property: Id(2)] int Epochs, [property: Id(3)] long Seed,
+    [property: Id(4)] string Digest)
+{
+    /// <summary>The spec of a corpus file as it is here, its digest computed from its bytes.</summary>
+    /// <param name="path">The corpus file.</param>
+    /// <param name="batchSize">Items per batch.</param>
+    /// <param name="epochs">Number of passes.</param>
+    /// <param name="seed">Seed of the shuffles.</param>
+    public static DataSpec Of(string path, int batchSize, int epochs, long seed) =>
+        new(path, batchSize, epochs, seed, DigestOf(File.ReadAllBytes(path)));
+
+    /// <summary>The SHA-256 of some bytes in lower-case hexadecimal.</summary>
+    /// <param name="bytes">The bytes.</param>
+    [Pure]
+    public static string DigestOf(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+}
 
 /// <summary>What identifies a run to its workers: a worker holding the shard of another run refuses its requests.</summary>
 /// <param name="RunId">The run's name.</param>

@@ -14,8 +14,8 @@ internal static class ClusterHarness
 
     public static RunSpec Run(string id, string corpus, string cell, int layers, int pieces)
     {
-        var vocabulary = RunData.Load(new DataSpec(corpus, 5, 1, 11)).Vocabulary;
-        return new RunSpec(id, new ModelSpec(cell, vocabulary.Size, 6, layers), new DataSpec(corpus, 5, 1, 11), pieces);
+        var data = DataSpec.Of(corpus, 5, 1, 11);
+        return new RunSpec(id, new ModelSpec(cell, RunData.Load(data).Vocabulary.Size, 6, layers), data, pieces);
     }
 
     /// <summary>

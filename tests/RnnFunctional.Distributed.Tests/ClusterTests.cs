@@ -88,6 +88,10 @@ public sealed class ClusterTests(ITestOutputHelper output)
             var load = await Assert.ThrowsAsync<InvalidOperationException>(() =>
                 cluster.GrainFactory.GetGrain<IPieceWorkerGrain>(0, wrongVocabulary.RunId).Compute(new PieceRequest(wrongVocabulary, 0, 0, null)));
             Assert.Contains("vocabulary", load.Message);
+            var otherCorpus = run with { RunId = "other-corpus", Data = run.Data with { Digest = DataSpec.DigestOf([1, 2, 3]) } };
+            var digest = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+                cluster.GrainFactory.GetGrain<IPieceWorkerGrain>(0, otherCorpus.RunId).Compute(new PieceRequest(otherCorpus, 0, 0, null)));
+            Assert.Contains("SHA-256", digest.Message);
         }
         finally { File.Delete(corpus); }
     }
