@@ -32,6 +32,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly HashSet<string> workers = [];
     private readonly string?[] lastWorkers;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
+    private int stepping;
 
     /// <summary>A coordinator at <paramref name="step"/> updates into the run with state <paramref name="state"/>.</summary>
     /// <param name="grains">The cluster (a client or a grain factory).</param>
@@ -86,10 +87,19 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     /// <summary>
     /// One update: every piece of the next batch from its worker, the gradients summed in piece order and the
     /// optimizer applied. When the loss or gradient is not finite the state is kept, as in <see cref="Training.Update"/>.
+    /// Steps are taken one at a time: a call while another step is under way throws.
     /// </summary>
     /// <param name="cancellation">Stops the step before it is applied.</param>
     /// <returns>The step taken (<see cref="TrainingStep{T}.Batch"/> is its number too: one update per batch).</returns>
     public async Task<TrainingStep<T>> StepAsync(CancellationToken cancellation = default)
+    {
+        if (Interlocked.Exchange(ref stepping, 1) == 1)
+            throw new InvalidOperationException($"step {Step + 1} of run {Run.RunId} was asked for while another step is under way");
+        try { return await TakeStepAsync(cancellation); }
+        finally { Volatile.Write(ref stepping, 0); }
+    }
+
+    private async Task<TrainingStep<T>> TakeStepAsync(CancellationToken cancellation)
     {
         clock.Start();
         var version = Step;
