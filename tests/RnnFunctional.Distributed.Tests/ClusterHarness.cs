@@ -20,13 +20,14 @@ internal static class ClusterHarness
 
     /// <summary>
     /// A cluster of <paramref name="silos"/> silos whose calls may be held (<see cref="HoldPiece"/>) and which declare a
-    /// killed silo dead within seconds, and whose client gives up on a call after 5 s.
+    /// killed silo dead within seconds; with <paramref name="shortTimeout"/> its client gives up on a call after 5 s
+    /// (Orleans' default is 30 s), the time after which a call held on a killed silo fails.
     /// </summary>
-    public static async Task<TestCluster> Deploy(int silos)
+    public static async Task<TestCluster> Deploy(int silos, bool shortTimeout = false)
     {
         var builder = new TestClusterBuilder((short)silos);
         builder.AddSiloBuilderConfigurator<WithHold>();
-        builder.AddClientBuilderConfigurator<WithShortTimeout>();
+        if (shortTimeout) builder.AddClientBuilderConfigurator<WithShortTimeout>();
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;

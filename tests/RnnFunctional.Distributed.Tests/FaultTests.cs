@@ -40,7 +40,7 @@ public sealed class FaultTests(ITestOutputHelper output)
     public async Task ASiloKilledWhileComputingAPieceLosesNoStepAndChangesNoBit()
     {
         var clock = Stopwatch.StartNew();
-        await using var cluster = await ClusterHarness.Deploy(3);
+        await using var cluster = await ClusterHarness.Deploy(3, shortTimeout: true);
         var corpus = TestData.CorpusFile(30, 9);
         Hold? hold = null;
         Task? killing = null;
