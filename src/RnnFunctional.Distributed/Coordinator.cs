@@ -17,9 +17,11 @@ public sealed record CoordinatorCounters(long Requests, long ParameterSends, lon
 /// cluster: each step asks the P workers for their pieces at once, sums the returned gradients in piece order
 /// (<see cref="PieceTraining.Sum{T}"/>) and applies the optimizer (<see cref="PieceTraining.Apply{T}"/>), so the
 /// parameters after every step are bitwise those of <see cref="PieceTraining.Fold{T,TState}"/> with the same P and
-/// k = 0. Parameters go out versioned (version = number of updates applied): a worker is sent them once per version,
-/// and again only when it answers that it does not hold them (e.g. activated anew on another silo). A call that fails
-/// in the cluster is sent again; pieces are pure functions of (parameters, step, piece), so the result is unchanged.
+/// k = 0. Parameters go out versioned (version = number of updates applied) and are held per silo
+/// (<see cref="SiloParameters"/>): each step they go with one piece request per silo that computed pieces in the
+/// previous step (with every request whose silo is not known yet), and again only to a worker that answers that its
+/// silo does not hold them (e.g. a grain activated anew on another silo). A call that fails in the cluster is sent
+/// again; pieces are pure functions of (parameters, step, piece), so the result is unchanged.
 /// </summary>
 /// <typeparam name="T">The parameter record.</typeparam>
 public sealed class Coordinator<T> where T : IParameterTree<T>
@@ -27,7 +29,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly IGrainFactory grains;
     private readonly Optimizer<T> optimizer;
     private readonly Clipping clipping;
-    private readonly int[] held;
+    private readonly Dictionary<string, int> siloVersions = [];
     private readonly Stopwatch clock = new();
     private readonly HashSet<string> workers = [];
     private readonly string?[] lastWorkers;
@@ -51,7 +53,6 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         if (run.Pieces < 1) throw new ArgumentException($"expected the run's piece count to be at least 1 but got {run.Pieces}", nameof(run));
         (this.grains, Run, this.optimizer, this.clipping, State, Step) = (grains, run, optimizer, clipping, state, step);
-        held = [.. Enumerable.Repeat(-1, run.Pieces)];
         lastWorkers = new string?[run.Pieces];
     }
 
@@ -104,7 +105,8 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         clock.Start();
         var version = Step;
         var parameters = new Lazy<FlatTree>(() => FlatTree.Of(State.Parameters));
-        var results = await Task.WhenAll(Enumerable.Range(0, Run.Pieces).Select(i => PieceAsync(i, version, parameters, cancellation)));
+        var carriers = Carriers(version);
+        var results = await Task.WhenAll(Enumerable.Range(0, Run.Pieces).Select(i => PieceAsync(i, version, carriers[i], parameters, cancellation)));
         cancellation.ThrowIfCancellationRequested();
         var computed = results.Where(r => r.Status == PieceStatus.Computed).ToArray();
         if (computed.Length == 0) throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
@@ -130,14 +132,32 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         }
     }
 
-    /// <summary>Piece <paramref name="piece"/> of the current step, with the parameters sent when its worker is not known to hold them.</summary>
-    private async Task<PieceResult> PieceAsync(int piece, int version, Lazy<FlatTree> parameters, CancellationToken cancellation)
+    /// <summary>
+    /// Which pieces carry the parameters at first: every piece whose silo is not known, and on each silo known from the
+    /// last step not known to hold <paramref name="version"/>, its first piece.
+    /// </summary>
+    private bool[] Carriers(int version)
+    {
+        lock (workers)
+        {
+            var carriers = new bool[Run.Pieces];
+            var served = new HashSet<string>();
+            for (var i = 0; i < Run.Pieces; i++)
+                carriers[i] = lastWorkers[i] is not { } silo
+                    || (!(siloVersions.TryGetValue(silo, out var v) && v == version) && served.Add(silo));
+            return carriers;
+        }
+    }
+
+    /// <summary>Piece <paramref name="piece"/> of the current step, with the parameters sent when it carries them or its worker asks for them.</summary>
+    private async Task<PieceResult> PieceAsync(int piece, int version, bool carrier, Lazy<FlatTree> parameters, CancellationToken cancellation)
     {
         var worker = grains.GetGrain<IPieceWorkerGrain>(piece, Run.RunId);
+        var withParameters = carrier;
         for (var attempt = 0; ; attempt++)
         {
             cancellation.ThrowIfCancellationRequested();
-            var send = held[piece] == version ? null : parameters.Value;
+            var send = withParameters ? parameters.Value : null;
             PieceResult result;
             try
             {
@@ -146,14 +166,14 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
             }
             catch (Exception e) when (IsClusterFailure(e) && attempt < MaxRetries)
             {
-                held[piece] = -1;
+                withParameters = true;
                 Interlocked.Increment(ref retries);
                 await Task.Delay(TimeSpan.FromMilliseconds(50 * Math.Min(attempt + 1, 10)), cancellation);
                 continue;
             }
             if (send is not null)
             {
-                held[piece] = version;
+                lock (workers) siloVersions[result.Worker] = version;
                 Interlocked.Increment(ref parameterSends);
                 Interlocked.Add(ref doublesSent, send.Count);
             }
@@ -161,7 +181,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
             {
                 if (send is not null)
                     throw new InvalidOperationException($"the worker of piece {piece} of run {Run.RunId} asked again for parameters version {version} it was just sent");
-                held[piece] = -1;
+                withParameters = true;
                 continue;
             }
             if (result.Gradients is { } g) Interlocked.Add(ref doublesReceived, g.Count);

@@ -4,8 +4,8 @@ using Orleans.Placement;
 namespace RnnFunctional.Distributed;
 
 /// <summary>
-/// The worker of one piece of a run: the grain keyed (piece index, run id). It holds its shard of the corpus and the
-/// last parameters it was sent, and computes its piece of any step. Orleans places it on a silo of the cluster and,
+/// The worker of one piece of a run: the grain keyed (piece index, run id). It holds its shard of the corpus, reads the
+/// parameters from its silo's <see cref="SiloParameters"/>, and computes its piece of any step. Orleans places it on a silo of the cluster and,
 /// when that silo goes, activates it again on another one, which reads the shard from the corpus file again.
 /// </summary>
 public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
@@ -20,18 +20,21 @@ public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
 /// <see cref="SequenceModel{TParams,TState}.LossAndGradients"/> from the model's initial state, a pure function of
 /// (parameters, step, piece), so a piece computed again elsewhere gives the same bits.
 /// </summary>
+/// <param name="parameters">The silo's parameters, shared by its piece workers (<see cref="DistributedHosting.AddPieceWorkers"/>).</param>
 [RandomPlacement]
-public sealed class PieceWorkerGrain : Grain, IPieceWorkerGrain
+public sealed class PieceWorkerGrain(SiloParameters parameters) : Grain, IPieceWorkerGrain
 {
+    /// <summary>How long a request without parameters waits for another piece's request to bring them to the silo.</summary>
+    public static readonly TimeSpan ParameterWait = TimeSpan.FromSeconds(5);
+
     /// <summary>A parameter tree of each model spec, the structure that received values are read into (one per process).</summary>
     private static readonly ConcurrentDictionary<ModelSpec, object> Templates = new();
 
     private Shard? shard;
     private RunSpec? run;
-    private (int Version, FlatTree Values)? parameters;
 
     /// <inheritdoc />
-    public Task<PieceResult> Compute(PieceRequest request)
+    public async Task<PieceResult> Compute(PieceRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         var piece = (int)this.GetPrimaryKeyLong(out var runId);
@@ -40,13 +43,13 @@ public sealed class PieceWorkerGrain : Grain, IPieceWorkerGrain
         if (run is null) (run, shard) = (request.Run, Shard.Load(request.Run, piece));
         else if (run != request.Run)
             throw new InvalidOperationException($"the worker of piece {piece} of run {runId} holds another configuration of that run: {run} but was asked for {request.Run}");
-        if (request.Parameters is { } sent) parameters = (request.Version, sent);
+        if (request.Parameters is { } sent) parameters.Set(runId, request.Version, sent);
         var batch = shard!.At(request.Step);
-        if (batch is null) return Task.FromResult(new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity));
-        if (parameters is not { } held || held.Version != request.Version)
-            return Task.FromResult(new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity));
-        var (loss, tokens, gradients) = DistributedModels.Use(run.Model, new LossOfPiece(run.Model, held.Values, batch));
-        return Task.FromResult(new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity));
+        if (batch is null) return new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity);
+        if (await parameters.Get(runId, request.Version, ParameterWait) is not { } held)
+            return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
+        var (loss, tokens, gradients) = DistributedModels.Use(run.Model, new LossOfPiece(run.Model, held, batch));
+        return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
     }
 
     /// <summary>The loss and gradients of a piece with the parameters read into the model's tree.</summary>

@@ -76,7 +76,7 @@ internal static class ClusterHarness
     private sealed class WithHold : ISiloConfigurator
     {
         public void Configure(ISiloBuilder siloBuilder) =>
-            siloBuilder.AddIncomingGrainCallFilter<HoldPiece>().Configure<ClusterMembershipOptions>(o =>
+            siloBuilder.AddPieceWorkers().AddIncomingGrainCallFilter<HoldPiece>().Configure<ClusterMembershipOptions>(o =>
             {
                 // A killed silo is declared dead after two missed probes of one second by any one silo.
                 o.ProbeTimeout = TimeSpan.FromSeconds(1);
