@@ -12,9 +12,9 @@ internal static class ClusterHarness
     public static string Describe(CoordinatorCounters c) =>
         $"{c.Requests} requests, {c.ParameterSends} with parameters, {c.Retries} retries, {c.DoublesSent} doubles sent, {c.DoublesReceived} received, pieces computed on {string.Join(" ", c.Workers)}";
 
-    public static RunSpec Run(string id, string corpus, string cell, int layers, int pieces)
+    public static RunSpec Run(string id, string corpus, string cell, int layers, int pieces, int batchSize = 5)
     {
-        var data = DataSpec.Of(corpus, 5, 1, 11);
+        var data = DataSpec.Of(corpus, batchSize, 1, 11);
         return new RunSpec(id, new ModelSpec(cell, RunData.Load(data).Vocabulary.Size, 6, layers), data, pieces);
     }
 
