@@ -56,7 +56,7 @@ public sealed record ModelSpec([property: Id(0)] string Cell, [property: Id(1)] 
 
 /// <summary>
 /// Where a run's batches come from: a text file of items, one per line (<see cref="Corpus.Items"/>), its vocabulary
-/// (<see cref="Vocabulary.FromItems"/>) and the mini-batches of <see cref="Corpus.Epochs"/>. Every worker reads the
+/// (<see cref="Vocabulary.FromItems"/>) and the mini-batches of <see cref="Corpus.Epochs(ImmutableArray{ImmutableArray{int}}, int, int, RandomState, int)"/>. Every worker reads the
 /// file itself and keeps only its pieces of each batch.
 /// </summary>
 /// <param name="Path">The corpus file, readable by every worker.</param>

@@ -28,7 +28,8 @@ internal static class TestData
     public static (Vocabulary Vocabulary, ImmutableArray<TokenBatch> Batches) Batches(ImmutableArray<string> items, int batchSize, int epochs, long seed)
     {
         var vocabulary = Vocabulary.FromItems(items);
-        return (vocabulary, [.. Corpus.Epochs([.. items.Select(vocabulary.Encode)], batchSize, epochs, RandomState.Seeded(seed))]);
+        ImmutableArray<ImmutableArray<int>> encoded = [.. items.Select(vocabulary.Encode)];
+        return (vocabulary, [.. Corpus.Epochs(encoded, batchSize, epochs, RandomState.Seeded(seed))]);
     }
 
     /// <summary>The bits of every entry of a tree.</summary>
