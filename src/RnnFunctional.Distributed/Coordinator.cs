@@ -1,0 +1,200 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+
+namespace RnnFunctional.Distributed;
+
+/// <summary>What a coordinator has sent and retried so far.</summary>
+/// <param name="Requests">Piece requests sent (retries and re-sends included).</param>
+/// <param name="ParameterSends">Requests that carried the parameters.</param>
+/// <param name="Retries">Requests sent again after a failed call.</param>
+/// <param name="DoublesSent">Parameter values sent.</param>
+/// <param name="DoublesReceived">Gradient values received.</param>
+/// <param name="Workers">The silos that computed at least one piece.</param>
+public sealed record CoordinatorCounters(long Requests, long ParameterSends, long Retries, long DoublesSent, long DoublesReceived, ImmutableSortedSet<string> Workers);
+
+/// <summary>
+/// Runs a <see cref="RunSpec"/>'s updates data-parallel on the <see cref="IPieceWorkerGrain"/> workers of an Orleans
+/// cluster: each step asks the P workers for their pieces at once, sums the returned gradients in piece order
+/// (<see cref="PieceTraining.Sum{T}"/>) and applies the optimizer (<see cref="PieceTraining.Apply{T}"/>), so the
+/// parameters after every step are bitwise those of <see cref="PieceTraining.Fold{T,TState}"/> with the same P and
+/// k = 0. Parameters go out versioned (version = number of updates applied) and are held per silo
+/// (<see cref="SiloParameters"/>): each step they go with one piece request per silo that computed pieces in the
+/// previous step (with every request whose silo is not known yet), and again only to a worker that answers that its
+/// silo does not hold them (e.g. a grain activated anew on another silo). A call that fails in the cluster is sent
+/// again; pieces are pure functions of (parameters, step, piece), so the result is unchanged.
+/// </summary>
+/// <typeparam name="T">The parameter record.</typeparam>
+public sealed class Coordinator<T> where T : IParameterTree<T>
+{
+    private readonly IGrainFactory grains;
+    private readonly Optimizer<T> optimizer;
+    private readonly Clipping clipping;
+    private readonly Dictionary<string, int> siloVersions = [];
+    private readonly Stopwatch clock = new();
+    private readonly HashSet<string> workers = [];
+    private readonly string?[] lastWorkers;
+    private long requests, parameterSends, retries, doublesSent, doublesReceived;
+    private int stepping;
+
+    /// <summary>A coordinator at <paramref name="step"/> updates into the run with state <paramref name="state"/>.</summary>
+    /// <param name="grains">The cluster (a client or a grain factory).</param>
+    /// <param name="run">The run: model, data and piece count.</param>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="clipping">Gradient clipping.</param>
+    /// <param name="state">The state after <paramref name="step"/> updates (a fresh start or a saved one).</param>
+    /// <param name="step">Number of updates already applied; the next step reads batch number <paramref name="step"/> (from 0).</param>
+    public Coordinator(IGrainFactory grains, RunSpec run, Optimizer<T> optimizer, Clipping clipping, TrainingState<T> state, int step = 0)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(clipping);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        if (run.Pieces < 1) throw new ArgumentException($"expected the run's piece count to be at least 1 but got {run.Pieces}", nameof(run));
+        (this.grains, Run, this.optimizer, this.clipping, State, Step) = (grains, run, optimizer, clipping, state, step);
+        lastWorkers = new string?[run.Pieces];
+    }
+
+    /// <summary>The run.</summary>
+    public RunSpec Run { get; }
+
+    /// <summary>Parameters and optimizer state after <see cref="Step"/> updates: a value that can be saved and handed to a new coordinator.</summary>
+    public TrainingState<T> State { get; private set; }
+
+    /// <summary>Number of updates applied.</summary>
+    public int Step { get; private set; }
+
+    /// <summary>How many times a failed call may be sent again before the step fails.</summary>
+    public int MaxRetries { get; init; } = 20;
+
+    /// <summary>What has been sent and retried so far.</summary>
+    public CoordinatorCounters Counters
+    {
+        get
+        {
+            lock (workers)
+                return new(Interlocked.Read(ref requests), Interlocked.Read(ref parameterSends), Interlocked.Read(ref retries),
+                    Interlocked.Read(ref doublesSent), Interlocked.Read(ref doublesReceived), [.. workers]);
+        }
+    }
+
+    /// <summary>The silo that answered each piece of the last step (null before the first step).</summary>
+    public ImmutableArray<string?> LastWorkers
+    {
+        get { lock (workers) return [.. lastWorkers]; }
+    }
+
+    /// <summary>
+    /// One update: every piece of the next batch from its worker, the gradients summed in piece order and the
+    /// optimizer applied. When the loss or gradient is not finite the state is kept, as in <see cref="Training.Update"/>.
+    /// Steps are taken one at a time: a call while another step is under way throws.
+    /// </summary>
+    /// <param name="cancellation">Stops the step before it is applied.</param>
+    /// <returns>The step taken (<see cref="TrainingStep{T}.Batch"/> is its number too: one update per batch).</returns>
+    public async Task<TrainingStep<T>> StepAsync(CancellationToken cancellation = default)
+    {
+        if (Interlocked.Exchange(ref stepping, 1) == 1)
+            throw new InvalidOperationException($"step {Step + 1} of run {Run.RunId} was asked for while another step is under way");
+        try { return await TakeStepAsync(cancellation); }
+        finally { Volatile.Write(ref stepping, 0); }
+    }
+
+    private async Task<TrainingStep<T>> TakeStepAsync(CancellationToken cancellation)
+    {
+        clock.Start();
+        var version = Step;
+        var parameters = new Lazy<FlatTree>(() => FlatTree.Of(State.Parameters));
+        var carriers = Carriers(version);
+        var results = await Task.WhenAll(Enumerable.Range(0, Run.Pieces).Select(i => PieceAsync(i, version, carriers[i], parameters, cancellation)));
+        cancellation.ThrowIfCancellationRequested();
+        var computed = results.Where(r => r.Status == PieceStatus.Computed).ToArray();
+        if (computed.Length == 0) throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
+        var summed = PieceTraining.Sum([.. computed.Select(r => (r.Loss, r.Tokens, r.Gradients!.Into(State.Parameters)))]);
+        var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, summed);
+        (State, Step) = (next, Step + 1);
+        return new TrainingStep<T>(Step, Step, next, loss, summed.Tokens, norm, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// <paramref name="steps"/> updates one after the other, each yielded when applied; stops after a step whose loss or
+    /// gradient is not finite, as <see cref="Training.Fold"/> does.
+    /// </summary>
+    /// <param name="steps">Number of updates.</param>
+    /// <param name="cancellation">Stops between or within steps (a step not applied is not yielded).</param>
+    public async IAsyncEnumerable<TrainingStep<T>> RunAsync(int steps, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation = default)
+    {
+        for (var s = 0; s < steps; s++)
+        {
+            var step = await StepAsync(cancellation);
+            yield return step;
+            if (!step.IsFinite) yield break;
+        }
+    }
+
+    /// <summary>
+    /// Which pieces carry the parameters at first: every piece whose silo is not known, and on each silo known from the
+    /// last step not known to hold <paramref name="version"/>, its first piece.
+    /// </summary>
+    private bool[] Carriers(int version)
+    {
+        lock (workers)
+        {
+            var carriers = new bool[Run.Pieces];
+            var served = new HashSet<string>();
+            for (var i = 0; i < Run.Pieces; i++)
+                carriers[i] = lastWorkers[i] is not { } silo
+                    || (!(siloVersions.TryGetValue(silo, out var v) && v == version) && served.Add(silo));
+            return carriers;
+        }
+    }
+
+    /// <summary>Piece <paramref name="piece"/> of the current step, with the parameters sent when it carries them or its worker asks for them.</summary>
+    private async Task<PieceResult> PieceAsync(int piece, int version, bool carrier, Lazy<FlatTree> parameters, CancellationToken cancellation)
+    {
+        var worker = grains.GetGrain<IPieceWorkerGrain>(piece, Run.RunId);
+        var withParameters = carrier;
+        for (var attempt = 0; ; attempt++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var send = withParameters ? parameters.Value : null;
+            PieceResult result;
+            try
+            {
+                Interlocked.Increment(ref requests);
+                result = await worker.Compute(new PieceRequest(Run, Step, version, send));
+            }
+            catch (Exception e) when (IsClusterFailure(e) && attempt < MaxRetries)
+            {
+                withParameters = true;
+                Interlocked.Increment(ref retries);
+                await Task.Delay(TimeSpan.FromMilliseconds(50 * Math.Min(attempt + 1, 10)), cancellation);
+                continue;
+            }
+            if (send is not null)
+            {
+                lock (workers) siloVersions[result.Worker] = version;
+                Interlocked.Increment(ref parameterSends);
+                Interlocked.Add(ref doublesSent, send.Count);
+            }
+            if (result.Status == PieceStatus.NeedParameters)
+            {
+                if (send is not null)
+                    throw new InvalidOperationException($"the worker of piece {piece} of run {Run.RunId} asked again for parameters version {version} it was just sent");
+                withParameters = true;
+                continue;
+            }
+            if (result.Gradients is { } g) Interlocked.Add(ref doublesReceived, g.Count);
+            lock (workers)
+            {
+                workers.Add(result.Worker);
+                lastWorkers[piece] = result.Worker;
+            }
+            return result;
+        }
+    }
+
+    /// <summary>Failures of the cluster rather than of the computation: a silo gone, a message rejected, a call timed out.</summary>
+    private static bool IsClusterFailure(Exception e) =>
+        e is OrleansException or TimeoutException or OperationCanceledException { CancellationToken.IsCancellationRequested: false };
+}

@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using Orleans.Placement;
+
+namespace RnnFunctional.Distributed;
+
+/// <summary>
+/// The worker of one piece of a run: the grain keyed (piece index, run id). It holds its shard of the corpus, reads the
+/// parameters from its silo's <see cref="SiloParameters"/>, and computes its piece of any step. Orleans places it on a silo of the cluster and,
+/// when that silo goes, activates it again on another one, which reads the shard from the corpus file again.
+/// </summary>
+public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
+{
+    /// <summary>The loss and gradients of this grain's piece of a step, or why not.</summary>
+    /// <param name="request">The run, the step and the parameter version (with the parameters when they are sent).</param>
+    Task<PieceResult> Compute(PieceRequest request);
+}
+
+/// <summary>
+/// <see cref="IPieceWorkerGrain"/>: the piece's loss and gradients by the model's own
+/// <see cref="SequenceModel{TParams,TState}.LossAndGradients"/> from the model's initial state, a pure function of
+/// (parameters, step, piece), so a piece computed again elsewhere gives the same bits.
+/// </summary>
+/// <param name="parameters">The silo's parameters, shared by its piece workers (<see cref="DistributedHosting.AddPieceWorkers"/>).</param>
+[RandomPlacement]
+public sealed class PieceWorkerGrain(SiloParameters parameters) : Grain, IPieceWorkerGrain
+{
+    /// <summary>How long a request without parameters waits for another piece's request to bring them to the silo.</summary>
+    public static readonly TimeSpan ParameterWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>A parameter tree of each model spec, the structure that received values are read into (one per process).</summary>
+    private static readonly ConcurrentDictionary<ModelSpec, object> Templates = new();
+
+    private Shard? shard;
+    private RunSpec? run;
+
+    /// <inheritdoc />
+    public async Task<PieceResult> Compute(PieceRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var piece = (int)this.GetPrimaryKeyLong(out var runId);
+        if (request.Run.RunId != runId)
+            throw new InvalidOperationException($"the worker of piece {piece} of run {runId} was asked for run {request.Run.RunId}");
+        if (run is null) (run, shard) = (request.Run, Shard.Load(request.Run, piece));
+        else if (run != request.Run)
+            throw new InvalidOperationException($"the worker of piece {piece} of run {runId} holds another configuration of that run: {run} but was asked for {request.Run}");
+        if (request.Parameters is { } sent) parameters.Set(runId, request.Version, sent);
+        var batch = shard!.At(request.Step);
+        if (batch is null) return new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity);
+        if (await parameters.Get(runId, request.Version, ParameterWait) is not { } held)
+            return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
+        var (loss, tokens, gradients) = DistributedModels.Use(run.Model, new LossOfPiece(run.Model, held, batch));
+        return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
+    }
+
+    /// <summary>The loss and gradients of a piece with the parameters read into the model's tree.</summary>
+    private sealed class LossOfPiece(ModelSpec spec, FlatTree parameters, TokenBatch piece) : IModelUse<(double, int, FlatTree)>
+    {
+        public (double, int, FlatTree) Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
+            where TParams : IParameterTree<TParams>
+        {
+            var p = parameters.Into((TParams)Templates.GetOrAdd(spec, _ => initialize(0)));
+            var result = model.LossAndGradients(p, piece, model.InitialState(p, piece.Size));
+            return (result.Loss, result.Tokens, FlatTree.Of(result.Gradients));
+        }
+    }
+}

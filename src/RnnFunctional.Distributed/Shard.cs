@@ -1,0 +1,66 @@
+using System.Collections.Immutable;
+
+namespace RnnFunctional.Distributed;
+
+/// <summary>
+/// The run's batches as every worker and the reference read them: the items of the corpus file, its vocabulary and
+/// the mini-batches of <see cref="Corpus.Epochs(ImmutableArray{ImmutableArray{int}}, int, int, RandomState, int)"/>, each as its full-BPTT window (<see cref="TokenBatch.Windows"/>
+/// with k = 0, as <see cref="Training.Fold"/> cuts it).
+/// </summary>
+public static class RunData
+{
+    /// <summary>The vocabulary and the windows of the run's batches, lazily, in step order.</summary>
+    /// <param name="data">Where the batches come from; the file must have the spec's digest.</param>
+    public static (Vocabulary Vocabulary, IEnumerable<TokenBatch> Windows) Load(DataSpec data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var bytes = File.ReadAllBytes(data.Path);
+        if (DataSpec.DigestOf(bytes) is var digest && digest != data.Digest)
+            throw new InvalidOperationException($"the corpus {data.Path} here has SHA-256 {digest} but the run's corpus has {data.Digest}");
+        using var reader = new StreamReader(new MemoryStream(bytes), detectEncodingFromByteOrderMarks: true);
+        var items = Corpus.Items(reader.ReadToEnd());
+        var vocabulary = Vocabulary.FromItems(items);
+        var tokens = items.Select(vocabulary.Encode).ToImmutableArray();
+        return (vocabulary, Corpus.Epochs(tokens, data.BatchSize, data.Epochs, RandomState.Seeded(data.Seed)).Select(b => b.Windows(0)[0]));
+    }
+}
+
+/// <summary>
+/// One worker's part of the corpus: piece <see cref="Piece"/> of every batch of the run, read from the run's corpus
+/// file when first needed and kept (the rest of each batch is dropped).
+/// </summary>
+internal sealed class Shard
+{
+    private readonly IEnumerator<TokenBatch> batches;
+    private readonly List<TokenBatch?> pieces = [];
+    private readonly RunSpec run;
+
+    private Shard(RunSpec run, int piece, IEnumerator<TokenBatch> batches) => (this.run, Piece, this.batches) = (run, piece, batches);
+
+    /// <summary>Which piece of each batch this shard holds.</summary>
+    public int Piece { get; }
+
+    /// <summary>Reads the corpus of <paramref name="run"/>; its vocabulary must have the model's size.</summary>
+    public static Shard Load(RunSpec run, int piece)
+    {
+        if (piece < 0 || piece >= run.Pieces)
+            throw new ArgumentOutOfRangeException(nameof(piece), piece, $"expected a piece in [0, {run.Pieces}) but got {piece}");
+        var (vocabulary, windows) = RunData.Load(run.Data);
+        if (vocabulary.Size != run.Model.Vocabulary)
+            throw new InvalidOperationException($"the corpus {run.Data.Path} has a vocabulary of {vocabulary.Size} tokens but run {run.RunId}'s model reads {run.Model.Vocabulary}");
+        return new Shard(run, piece, windows.GetEnumerator());
+    }
+
+    /// <summary>This shard's piece of the window of step <paramref name="step"/> (null when the piece has no column).</summary>
+    public TokenBatch? At(int step)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        while (pieces.Count <= step)
+        {
+            if (!batches.MoveNext())
+                throw new ArgumentOutOfRangeException(nameof(step), step, $"run {run.RunId} has {pieces.Count} steps but step {step} was asked for");
+            pieces.Add(PieceTraining.Cut(batches.Current, run.Pieces)[Piece]);
+        }
+        return pieces[step];
+    }
+}

@@ -1,0 +1,123 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+
+namespace RnnFunctional.Distributed;
+
+/// <summary>
+/// A parameter or gradient tree on the wire: one flat array of doubles per leaf, in the order of
+/// <see cref="IParameterTree{TSelf}.ToLeaves"/>, each leaf's values column-major as in <see cref="Leaf.Values"/>.
+/// Names and shapes are not sent: both ends build the same tree structure from the run's <see cref="ModelSpec"/>.
+/// </summary>
+/// <param name="Leaves">The values of each leaf.</param>
+[GenerateSerializer, Immutable]
+public sealed record FlatTree([property: Id(0)] double[][] Leaves)
+{
+    /// <summary>Number of doubles held.</summary>
+    public long Count => Leaves.Sum(l => (long)l.Length);
+
+    /// <summary>The leaves' values of a tree, copied.</summary>
+    /// <param name="tree">Any parameter tree.</param>
+    [Pure]
+    public static FlatTree Of<T>(T tree) where T : IParameterTree<T>
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        return new([.. tree.ToLeaves().Select(l => l.Values.ToArray())]);
+    }
+
+    /// <summary>
+    /// A tree of <paramref name="like"/>'s structure holding these values; the counts of leaves and of values per leaf
+    /// must match.
+    /// </summary>
+    /// <param name="like">A tree of the expected structure.</param>
+    [Pure]
+    public T Into<T>(T like) where T : IParameterTree<T>
+    {
+        ArgumentNullException.ThrowIfNull(like);
+        var leaves = like.ToLeaves();
+        if (Leaves.Length != leaves.Length)
+            throw new ArgumentException($"expected {leaves.Length} leaves but got {Leaves.Length}");
+        var built = ImmutableArray.CreateBuilder<Leaf>(leaves.Length);
+        for (var i = 0; i < leaves.Length; i++) built.Add(leaves[i].WithValues((double[])Leaves[i].Clone()));
+        return like.FromLeaves(built.MoveToImmutable());
+    }
+}
+
+/// <summary>
+/// The model a run trains, as data every worker can build: the cell, its width and depth and the vocabulary size
+/// (<see cref="DistributedModels"/> builds the <see cref="SequenceModel{TParams,TState}"/> and a template of its
+/// parameter tree).
+/// </summary>
+/// <param name="Cell">"rnn", "lstm" or "gru".</param>
+/// <param name="Vocabulary">V, the number of tokens.</param>
+/// <param name="Hidden">Hidden size n_a of each layer.</param>
+/// <param name="Layers">Number of layers; more than one is a <see cref="StackParameters"/> stack.</param>
+[GenerateSerializer, Immutable]
+public sealed record ModelSpec([property: Id(0)] string Cell, [property: Id(1)] int Vocabulary, [property: Id(2)] int Hidden, [property: Id(3)] int Layers);
+
+/// <summary>
+/// Where a run's batches come from: a text file of items, one per line (<see cref="Corpus.Items"/>), its vocabulary
+/// (<see cref="Vocabulary.FromItems"/>) and the mini-batches of <see cref="Corpus.Epochs(ImmutableArray{ImmutableArray{int}}, int, int, RandomState, int)"/>. Every worker reads the
+/// file itself and keeps only its pieces of each batch.
+/// </summary>
+/// <param name="Path">The corpus file, readable by every worker.</param>
+/// <param name="BatchSize">Items per batch.</param>
+/// <param name="Epochs">Number of passes.</param>
+/// <param name="Seed">Seed of the shuffles.</param>
+/// <param name="Digest">The SHA-256 of the file's bytes in lower-case hexadecimal: a worker whose file differs refuses the run.</param>
+[GenerateSerializer, Immutable]
+public sealed record DataSpec([property: Id(0)] string Path, [property: Id(1)] int BatchSize, [property: Id(2)] int Epochs, [property: Id(3)] long Seed,
+    [property: Id(4)] string Digest)
+{
+    /// <summary>The spec of a corpus file as it is here, its digest computed from its bytes.</summary>
+    /// <param name="path">The corpus file.</param>
+    /// <param name="batchSize">Items per batch.</param>
+    /// <param name="epochs">Number of passes.</param>
+    /// <param name="seed">Seed of the shuffles.</param>
+    public static DataSpec Of(string path, int batchSize, int epochs, long seed) =>
+        new(path, batchSize, epochs, seed, DigestOf(File.ReadAllBytes(path)));
+
+    /// <summary>The SHA-256 of some bytes in lower-case hexadecimal.</summary>
+    /// <param name="bytes">The bytes.</param>
+    [Pure]
+    public static string DigestOf(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+}
+
+/// <summary>What identifies a run to its workers: a worker holding the shard of another run refuses its requests.</summary>
+/// <param name="RunId">The run's name.</param>
+/// <param name="Model">The model.</param>
+/// <param name="Data">The batches.</param>
+/// <param name="Pieces">P, the number of pieces of every step (independent of the number of workers).</param>
+[GenerateSerializer, Immutable]
+public sealed record RunSpec([property: Id(0)] string RunId, [property: Id(1)] ModelSpec Model, [property: Id(2)] DataSpec Data, [property: Id(3)] int Pieces);
+
+/// <summary>One piece of one step, asked of the worker of that piece.</summary>
+/// <param name="Run">The run.</param>
+/// <param name="Step">The step, from 0: the batch of that index in the run's batch sequence.</param>
+/// <param name="Version">The version of the parameters to use: the number of updates applied to them.</param>
+/// <param name="Parameters">The parameters, or null when the worker is believed to hold that version already.</param>
+[GenerateSerializer, Immutable]
+public sealed record PieceRequest([property: Id(0)] RunSpec Run, [property: Id(1)] int Step, [property: Id(2)] int Version, [property: Id(3)] FlatTree? Parameters);
+
+/// <summary>What a worker answers.</summary>
+/// <param name="Status">Whether the piece was computed.</param>
+/// <param name="Loss">The piece's summed loss.</param>
+/// <param name="Tokens">Its number of real target tokens.</param>
+/// <param name="Gradients">Its gradients; null unless computed.</param>
+/// <param name="Worker">The silo that computed it (for reports).</param>
+[GenerateSerializer, Immutable]
+public sealed record PieceResult([property: Id(0)] PieceStatus Status, [property: Id(1)] double Loss, [property: Id(2)] int Tokens,
+    [property: Id(3)] FlatTree? Gradients, [property: Id(4)] string Worker);
+
+/// <summary>The outcome of a <see cref="PieceRequest"/>.</summary>
+[GenerateSerializer]
+public enum PieceStatus
+{
+    /// <summary>The loss and gradients of the piece.</summary>
+    Computed,
+
+    /// <summary>The piece has no column in this step's batch (the batch has fewer items than pieces).</summary>
+    Empty,
+
+    /// <summary>The worker does not hold the requested parameter version: send the request again with the parameters.</summary>
+    NeedParameters,
+}

@@ -1,0 +1,99 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Orleans.TestingHost;
+using Xunit;
+using Xunit.Abstractions;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace RnnFunctional.Distributed.Tests;
+
+/// <summary>
+/// Runs on in-process Orleans clusters (<see cref="TestCluster"/>) against the single-process reference
+/// <see cref="PieceTraining.Fold"/> with the same piece count.
+/// </summary>
+public sealed class ClusterTests(ITestOutputHelper output)
+{
+    private const int Pieces = 4;
+    private const int Steps = 4;
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task EveryStepIsBitwiseTheReference(int silos)
+    {
+        var clock = Stopwatch.StartNew();
+        await using var cluster = await ClusterHarness.Deploy(silos);
+        var corpus = TestData.CorpusFile(24, silos);
+        try
+        {
+            foreach (var (cell, layers) in TestData.Models)
+            {
+                var run = ClusterHarness.Run($"{cell}x{layers}-{silos}", corpus, cell, layers, Pieces);
+                var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, Pieces, Steps, null));
+                output.WriteLine($"{cell}×{layers} on {silos} silo(s): {ClusterHarness.Describe(counters)}");
+                Assert.Equal(0, counters.Retries);
+                // Every request of the first step carries the parameters, then one request per silo and step.
+                Assert.Equal(Pieces + (Steps - 1) * counters.Workers.Count, counters.ParameterSends);
+                Assert.Equal(Pieces * Steps, counters.Requests);
+            }
+        }
+        finally { File.Delete(corpus); }
+        output.WriteLine($"{silos} silo(s): {clock.Elapsed.TotalSeconds:F1} s");
+    }
+
+    [Fact]
+    public async Task AnotherPieceCountIsNotTheReference()
+    {
+        await using var cluster = await ClusterHarness.Deploy(2);
+        var corpus = TestData.CorpusFile(24, 5);
+        try
+        {
+            var run = ClusterHarness.Run("lstm-other-count", corpus, "lstm", 1, Pieces);
+            var error = await Assert.ThrowsAsync<Xunit.Sdk.TrueException>(() =>
+                DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, Pieces - 1, Steps, null)));
+            output.WriteLine(error.Message);
+        }
+        finally { File.Delete(corpus); }
+    }
+
+    [Fact]
+    public async Task ARunRestartedFromItsStateContinuesToTheSameBits()
+    {
+        await using var cluster = await ClusterHarness.Deploy(2);
+        var corpus = TestData.CorpusFile(24, 4);
+        try
+        {
+            var run = ClusterHarness.Run("restarted", corpus, "gru", 1, 3);
+            var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, 3, Steps, null) { RestartAfter = 2 });
+            output.WriteLine(ClusterHarness.Describe(counters));
+        }
+        finally { File.Delete(corpus); }
+    }
+
+    [Fact]
+    public async Task AWorkerRefusesAnotherConfigurationOfItsRun()
+    {
+        await using var cluster = await ClusterHarness.Deploy(1);
+        var corpus = TestData.CorpusFile(24, 6);
+        try
+        {
+            var run = ClusterHarness.Run("refused", corpus, "gru", 1, 2);
+            var worker = cluster.GrainFactory.GetGrain<IPieceWorkerGrain>(0, run.RunId);
+            Assert.Equal(PieceStatus.NeedParameters, (await worker.Compute(new PieceRequest(run, 0, 0, null))).Status);
+            var other = run with { Data = run.Data with { Seed = run.Data.Seed + 1 } };
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => worker.Compute(new PieceRequest(other, 0, 0, null)));
+            Assert.Contains("another configuration", error.Message);
+            var wrongVocabulary = run with { RunId = "wrong-vocabulary", Model = run.Model with { Vocabulary = run.Model.Vocabulary + 1 } };
+            var load = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+                cluster.GrainFactory.GetGrain<IPieceWorkerGrain>(0, wrongVocabulary.RunId).Compute(new PieceRequest(wrongVocabulary, 0, 0, null)));
+            Assert.Contains("vocabulary", load.Message);
+            var otherCorpus = run with { RunId = "other-corpus", Data = run.Data with { Digest = DataSpec.DigestOf([1, 2, 3]) } };
+            var digest = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+                cluster.GrainFactory.GetGrain<IPieceWorkerGrain>(0, otherCorpus.RunId).Compute(new PieceRequest(otherCorpus, 0, 0, null)));
+            Assert.Contains("SHA-256", digest.Message);
+        }
+        finally { File.Delete(corpus); }
+    }
+}

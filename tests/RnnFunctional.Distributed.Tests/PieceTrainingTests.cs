@@ -1,0 +1,121 @@
+using System.Collections.Immutable;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Xunit;
+
+namespace RnnFunctional.Distributed.Tests;
+
+/// <summary>The piece-wise reference against <see cref="Training"/>, and the cut of a window into pieces.</summary>
+public sealed class PieceTrainingTests
+{
+    /// <summary>A training case: which model, which data, which window and how many pieces.</summary>
+    public sealed record Case(int Model, int Items, int DataSeed, int BatchSize, int Window, int Seed)
+    {
+        public override string ToString() =>
+            $"{TestData.Models[Model]}, {Items} items (seed {DataSeed}), batch size {BatchSize}, window {Window}, init seed {Seed}";
+    }
+
+    private static readonly Gen<Case> Cases =
+        from model in Gen.Choose(0, TestData.Models.Length - 1)
+        from items in Gen.Choose(3, 10)
+        from dataSeed in Gen.Choose(0, 1000)
+        from batchSize in Gen.Choose(1, 5)
+        from window in Gen.Choose(0, 4)
+        from seed in Gen.Choose(0, 1000)
+        select new Case(model, items, dataSeed, batchSize, window, seed);
+
+    [Property(MaxTest = 25)]
+    public Property OnePieceIsBitwiseTrainingFold() =>
+        Prop.ForAll(Cases.ToArbitrary(), c =>
+        {
+            var (cell, layers) = TestData.Models[c.Model];
+            var (vocabulary, batches) = TestData.Batches(TestData.Items(c.Items, c.DataSeed), c.BatchSize, 1, c.DataSeed);
+            var spec = new ModelSpec(cell, vocabulary.Size, 5, layers);
+            DistributedModels.Use(spec, new CompareFolds(batches, c.Window, c.Seed, ReferencePieces: 1, ExpectBitwise: true));
+        });
+
+    [Property(MaxTest = 15)]
+    public Property ManyPiecesAreTrainingFoldUpToRounding() =>
+        Prop.ForAll(Cases.ToArbitrary(), Gen.Choose(2, 7).ToArbitrary(), (c, pieces) =>
+        {
+            var (cell, layers) = TestData.Models[c.Model];
+            var (vocabulary, batches) = TestData.Batches(TestData.Items(c.Items, c.DataSeed), c.BatchSize, 1, c.DataSeed);
+            var spec = new ModelSpec(cell, vocabulary.Size, 5, layers);
+            DistributedModels.Use(spec, new CompareFolds(batches, c.Window, c.Seed, pieces, ExpectBitwise: false));
+        });
+
+    [Property(MaxTest = 100)]
+    public Property PiecesAreTheWindowsColumnsInOrder() =>
+        Prop.ForAll(Gen.Choose(1, 9).ToArbitrary(), Gen.Choose(1, 12).ToArbitrary(), Gen.Choose(0, 1000).ToArbitrary(), (m, pieces, seed) =>
+        {
+            var (_, batches) = TestData.Batches(TestData.Items(m, seed), m, 1, seed);
+            var batch = batches.Single();
+            var cut = PieceTraining.Cut(batch, pieces);
+            Assert.Equal(pieces, cut.Length);
+            var sizes = cut.Select(p => p?.Size ?? 0).ToArray();
+            Assert.Equal(batch.Size, sizes.Sum());
+            Assert.True(sizes.Max() - sizes.Min() <= 1, $"piece sizes {string.Join(", ", sizes)} differ by more than one");
+            Assert.Equal(Math.Max(0, pieces - m), cut.Count(p => p is null));
+            var present = cut.OfType<TokenBatch>().ToArray();
+            Assert.Equal(batch.Lengths, present.SelectMany(p => p.Lengths));
+            for (var t = 0; t < batch.Steps; t++)
+            {
+                Assert.Equal(batch.Inputs[t], present.SelectMany(p => p.Inputs[t]));
+                Assert.Equal(batch.Targets[t], present.SelectMany(p => p.Targets[t]));
+            }
+        });
+
+    [Fact]
+    public void TheSumsOrderIsPartOfItsBits()
+    {
+        var (vocabulary, batches) = TestData.Batches(TestData.Items(12, 7), 12, 1, 7);
+        var model = LanguageModel.Lstm(vocabulary.Size);
+        var p = LstmParameters.Initialize(vocabulary.Size, 8, vocabulary.Size, 3);
+        var pieces = PieceTraining.Cut(batches[0], 4).Select(piece => model.LossAndGradients(p, piece!, model.InitialState(p, piece!.Size)))
+            .Select(r => (r.Loss, r.Tokens, r.Gradients)).ToArray();
+        var inOrder = PieceTraining.Sum(pieces).Gradients;
+        var reversed = PieceTraining.Sum([.. pieces.Reverse()]).Gradients;
+        Assert.NotNull(TestData.FirstDifference(inOrder, reversed));
+        var rotated = PieceTraining.Sum([.. pieces.Skip(1).Append(pieces[0])]).Gradients;
+        Assert.NotNull(TestData.FirstDifference(inOrder, rotated));
+    }
+
+    /// <summary>
+    /// <see cref="Training.Fold"/> against <see cref="PieceTraining.Fold"/> with clipping by norm: bitwise after every
+    /// step with Adam (parameters, both slots, loss, norm, tokens), or with SGD within rounding.
+    /// </summary>
+    private sealed record CompareFolds(ImmutableArray<TokenBatch> Batches, int Window, int Seed, int ReferencePieces, bool ExpectBitwise) : IModelUse<bool>
+    {
+        public bool Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams>
+        {
+            var initial = initialize(Seed);
+            var options = new TrainingOptions(Window, Clipping.ByGlobalNorm(1.0));
+            var optimizer = ExpectBitwise ? Optimizers.Adam<TParams>(0.01) : Optimizers.Sgd<TParams>(0.1);
+            var whole = Training.Fold(model, optimizer, options, initial, Batches).ToArray();
+            var pieces = PieceTraining.Fold(model, optimizer, options, ReferencePieces, initial, Batches).ToArray();
+            Assert.Equal(whole.Length, pieces.Length);
+            for (var s = 0; s < whole.Length; s++)
+            {
+                Assert.Equal((whole[s].Step, whole[s].Batch, whole[s].Tokens), (pieces[s].Step, pieces[s].Batch, pieces[s].Tokens));
+                if (ExpectBitwise)
+                {
+                    Assert.Null(TestData.FirstDifference(whole[s].Parameters, pieces[s].Parameters));
+                    Assert.Equal(2, pieces[s].State.Optimizer.Slots.Length);
+                    for (var k = 0; k < 2; k++)
+                        Assert.Null(TestData.FirstDifference(whole[s].State.Optimizer.Slots[k], pieces[s].State.Optimizer.Slots[k]));
+                    Assert.Equal(BitConverter.DoubleToInt64Bits(whole[s].Loss), BitConverter.DoubleToInt64Bits(pieces[s].Loss));
+                    Assert.Equal(BitConverter.DoubleToInt64Bits(whole[s].GradientNorm), BitConverter.DoubleToInt64Bits(pieces[s].GradientNorm));
+                }
+                else
+                {
+                    var (a, b) = (Tree.Flatten(whole[s].Parameters), Tree.Flatten(pieces[s].Parameters));
+                    for (var i = 0; i < a.Length; i++)
+                        Assert.True(Math.Abs(a[i] - b[i]) <= 1e-12 * (1 + Math.Abs(a[i])) * (s + 1), $"step {s + 1}, entry {i}: {a[i]:R} against {b[i]:R}");
+                    Assert.True(Math.Abs(whole[s].Loss - pieces[s].Loss) <= 1e-12 * Math.Abs(whole[s].Loss), $"step {s + 1} loss {whole[s].Loss:R} against {pieces[s].Loss:R}");
+                }
+            }
+            return true;
+        }
+    }
+}
