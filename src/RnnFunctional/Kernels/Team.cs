@@ -17,7 +17,7 @@ internal sealed class Team : IDisposable
     private const int Granule = 16;
 
     /// <summary>The least per-step recurrent work (multiply-adds, G·n_a·n_a·m) for which a call forms a team.</summary>
-    private const long MinimumWork = 1 << 20;
+    private const long MinimumWork = 1 << 21;
 
     /// <summary>Helpers between calls, each blocked on its own semaphore; at most one per core besides the caller's.</summary>
     private static readonly System.Collections.Concurrent.ConcurrentBag<Helper> Idle = [];
