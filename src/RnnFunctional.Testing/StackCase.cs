@@ -19,6 +19,9 @@ public enum CellKind
 
     /// <summary>The GRU.</summary>
     Gru,
+
+    /// <summary>The peephole LSTM.</summary>
+    PeepholeLstm,
 }
 
 /// <summary>The architecture of one generated layer: one cell, or a bidirectional pair of cells.</summary>
@@ -128,7 +131,7 @@ public sealed record StackCase
 
     /// <summary>
     /// A layer of the given cell with parameters drawn at the scale of <see cref="RnnCase"/>, <see cref="LstmCase"/>
-    /// and <see cref="GruCase"/>: weights uniform in ±1.5/√(n_a+n_x), biases in ±0.5.
+    /// and <see cref="GruCase"/>: weights uniform in ±1.5/√(n_a+n_x), biases (and peephole weights) in ±0.5.
     /// </summary>
     /// <param name="random">The generator.</param>
     /// <param name="cell">The cell.</param>
@@ -149,6 +152,8 @@ public sealed record StackCase
             CellKind.Lstm => Layer.Lstm(new LstmParameters(Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na),
                                                            Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na), noWeights, noBias)),
             CellKind.Gru => Layer.Gru(new GruParameters(Weights(3 * na, nx), Weights(3 * na, na), Bias(3 * na), Bias(3 * na), noWeights, noBias)),
+            CellKind.PeepholeLstm => Layer.PeepholeLstm(new PeepholeLstmParameters(Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na),
+                Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na), Bias(na), Bias(na), Bias(na), noWeights, noBias)),
             _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "expected a known cell kind"),
         };
     }

@@ -1,0 +1,39 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace RnnFunctional;
+
+/// <summary>The layers of the cells beside the RNN, the LSTM and the GRU: each runs on the sequence driver.</summary>
+public abstract partial record Layer
+{
+    /// <summary>
+    /// A peephole-LSTM layer (the cell of <see cref="RnnFunctional.PeepholeLstm"/>): its state is [a⟨t⟩, c⟨t⟩] and its
+    /// output a⟨t⟩.
+    /// </summary>
+    /// <param name="p">Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo, Pf, Pi, Po n_a; its read-out Wy, By is not used and not kept.</param>
+    /// <returns>A layer with leaves Wf, Bf, Wi, Bi, Wc, Bc, Wo, Bo, Pf, Pi, Po, input size n_x, output size n_a and state rows [n_a, n_a].</returns>
+    [Pure]
+    public static Layer PeepholeLstm(PeepholeLstmParameters p)
+    {
+        Shapes.ThrowIfAny(p is null
+            ? [new(nameof(p), "expected p to be PeepholeLstmParameters but got null")]
+            : Shapes.All(RnnFunctional.PeepholeLstm.CheckRecurrence(p, nameof(p), "")));
+        return new CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache>(RnnFunctional.PeepholeLstm.Cell,
+            p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
+            ReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), RnnFunctional.PeepholeLstm.CheckRecurrence)
+        {
+            Fused = new(PeepholeLstmFused.Of, PeepholeLstmFused.Gradients),
+        };
+    }
+
+    /// <summary>A peephole-LSTM layer with random parameters, initialised as <see cref="PeepholeLstmParameters.Initialize"/> does.</summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same layer.</param>
+    [Pure]
+    public static Layer PeepholeLstm(int inputSize, int hiddenSize, int seed) => PeepholeLstm(PeepholeLstmParameters.Initialize(inputSize, hiddenSize, 1, seed));
+
+    /// <summary>The read-out leaves of the cells' parameter records, which a layer does not keep.</summary>
+    private static readonly ImmutableArray<string> ReadOut = ["Wy", "By"];
+}
