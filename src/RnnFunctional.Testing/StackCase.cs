@@ -22,6 +22,9 @@ public enum CellKind
 
     /// <summary>The peephole LSTM.</summary>
     PeepholeLstm,
+
+    /// <summary>The layer-normalized LSTM.</summary>
+    LayerNormLstm,
 }
 
 /// <summary>The architecture of one generated layer: one cell, or a bidirectional pair of cells.</summary>
@@ -131,7 +134,8 @@ public sealed record StackCase
 
     /// <summary>
     /// A layer of the given cell with parameters drawn at the scale of <see cref="RnnCase"/>, <see cref="LstmCase"/>
-    /// and <see cref="GruCase"/>: weights uniform in ±1.5/√(n_a+n_x), biases (and peephole weights) in ±0.5.
+    /// and <see cref="GruCase"/>: weights uniform in ±1.5/√(n_a+n_x), biases (and peephole weights) in ±0.5, layer-norm gains in 1 ± 0.5 with ε = 1 (no normalization amplifies, so
+    /// finite differences resolve the loss; see LayerNormLstmParameters.Epsilon).
     /// </summary>
     /// <param name="random">The generator.</param>
     /// <param name="cell">The cell.</param>
@@ -144,6 +148,7 @@ public sealed record StackCase
         var (noWeights, noBias) = (Matrix<double>.Build.Dense(1, na), Vector<double>.Build.Dense(1)); // an unused read-out
         Matrix<double> Weights(int rows, int columns) => Draw.Matrix(random, rows, columns, w);
         Vector<double> Bias(int length) => Draw.Vector(random, length, 0.5);
+        Vector<double> Gain(int length) => Draw.Vector(random, length, 0.5).Add(1.0);
         return cell switch
         {
             CellKind.RnnTanh or CellKind.RnnRelu => Layer.Rnn(
@@ -154,6 +159,8 @@ public sealed record StackCase
             CellKind.Gru => Layer.Gru(new GruParameters(Weights(3 * na, nx), Weights(3 * na, na), Bias(3 * na), Bias(3 * na), noWeights, noBias)),
             CellKind.PeepholeLstm => Layer.PeepholeLstm(new PeepholeLstmParameters(Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na),
                 Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na), Bias(na), Bias(na), Bias(na), noWeights, noBias)),
+            CellKind.LayerNormLstm => Layer.LayerNormLstm(new LayerNormLstmParameters(Weights(4 * na, nx), Weights(4 * na, na), Bias(4 * na),
+                Gain(4 * na), Gain(4 * na), Gain(na), Bias(na), noWeights, noBias) { Epsilon = 1 }),
             _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "expected a known cell kind"),
         };
     }

@@ -13,6 +13,8 @@ internal static class NewCells
         CellLayer<GruParameters, Matrix<double>, GruCache> g => Layer.Of(Gru.Cell, g.Parameters, g.InputSize, g.OutputSize, g.StateRows, g.Unused),
         CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache> p =>
             Layer.Of(PeepholeLstm.Cell, p.Parameters, p.InputSize, p.OutputSize, p.StateRows, p.Unused),
+        CellLayer<LayerNormLstmParameters, LstmState, LayerNormLstmCache> n =>
+            Layer.Of(LayerNormLstm.Cell, n.Parameters, n.InputSize, n.OutputSize, n.StateRows, n.Unused),
         BidirectionalLayer b => Layer.Bidirectional(Generic(b.Forward), Generic(b.Reverse)),
         _ => throw new ArgumentException($"expected a layer of a known cell but got {layer}", nameof(layer)),
     };

@@ -34,6 +34,33 @@ public abstract partial record Layer
     [Pure]
     public static Layer PeepholeLstm(int inputSize, int hiddenSize, int seed) => PeepholeLstm(PeepholeLstmParameters.Initialize(inputSize, hiddenSize, 1, seed));
 
+    /// <summary>
+    /// A layer-normalized LSTM layer (the cell of <see cref="RnnFunctional.LayerNormLstm"/>): its state is [a⟨t⟩, c⟨t⟩]
+    /// and its output a⟨t⟩.
+    /// </summary>
+    /// <param name="p">Wx 4n_a×n_x, Wh 4n_a×n_a, B, GainX, GainH 4n_a, GainC, BiasC n_a; its read-out Wy, By is not used and not kept.</param>
+    /// <returns>A layer with leaves Wx, Wh, B, GainX, GainH, GainC, BiasC, input size n_x, output size n_a and state rows [n_a, n_a].</returns>
+    [Pure]
+    public static Layer LayerNormLstm(LayerNormLstmParameters p)
+    {
+        Shapes.ThrowIfAny(p is null
+            ? [new(nameof(p), "expected p to be LayerNormLstmParameters but got null")]
+            : Shapes.All(RnnFunctional.LayerNormLstm.CheckRecurrence(p, nameof(p), "")));
+        return new CellLayer<LayerNormLstmParameters, LstmState, LayerNormLstmCache>(RnnFunctional.LayerNormLstm.Cell,
+            p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
+            ReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), RnnFunctional.LayerNormLstm.CheckRecurrence)
+        {
+            Fused = new(LayerNormLstmFused.Of, LayerNormLstmFused.Gradients),
+        };
+    }
+
+    /// <summary>A layer-normalized LSTM layer with random parameters, initialised as <see cref="LayerNormLstmParameters.Initialize"/> does.</summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same layer.</param>
+    [Pure]
+    public static Layer LayerNormLstm(int inputSize, int hiddenSize, int seed) => LayerNormLstm(LayerNormLstmParameters.Initialize(inputSize, hiddenSize, 1, seed));
+
     /// <summary>The read-out leaves of the cells' parameter records, which a layer does not keep.</summary>
     private static readonly ImmutableArray<string> ReadOut = ["Wy", "By"];
 }
