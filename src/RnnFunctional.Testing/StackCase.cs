@@ -25,6 +25,9 @@ public enum CellKind
 
     /// <summary>The layer-normalized LSTM.</summary>
     LayerNormLstm,
+
+    /// <summary>The layer-normalized GRU.</summary>
+    LayerNormGru,
 }
 
 /// <summary>The architecture of one generated layer: one cell, or a bidirectional pair of cells.</summary>
@@ -161,6 +164,8 @@ public sealed record StackCase
                 Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na), Bias(na), Bias(na), Bias(na), noWeights, noBias)),
             CellKind.LayerNormLstm => Layer.LayerNormLstm(new LayerNormLstmParameters(Weights(4 * na, nx), Weights(4 * na, na), Bias(4 * na),
                 Gain(4 * na), Gain(4 * na), Gain(na), Bias(na), noWeights, noBias) { Epsilon = 1 }),
+            CellKind.LayerNormGru => Layer.LayerNormGru(new LayerNormGruParameters(Weights(3 * na, nx), Weights(3 * na, na), Bias(3 * na), Bias(3 * na),
+                Gain(3 * na), Gain(3 * na), noWeights, noBias) { Epsilon = 1 }),
             _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "expected a known cell kind"),
         };
     }

@@ -15,6 +15,8 @@ internal static class NewCells
             Layer.Of(PeepholeLstm.Cell, p.Parameters, p.InputSize, p.OutputSize, p.StateRows, p.Unused),
         CellLayer<LayerNormLstmParameters, LstmState, LayerNormLstmCache> n =>
             Layer.Of(LayerNormLstm.Cell, n.Parameters, n.InputSize, n.OutputSize, n.StateRows, n.Unused),
+        CellLayer<LayerNormGruParameters, Matrix<double>, LayerNormGruCache> n =>
+            Layer.Of(LayerNormGru.Cell, n.Parameters, n.InputSize, n.OutputSize, n.StateRows, n.Unused),
         BidirectionalLayer b => Layer.Bidirectional(Generic(b.Forward), Generic(b.Reverse)),
         _ => throw new ArgumentException($"expected a layer of a known cell but got {layer}", nameof(layer)),
     };

@@ -61,6 +61,30 @@ public abstract partial record Layer
     [Pure]
     public static Layer LayerNormLstm(int inputSize, int hiddenSize, int seed) => LayerNormLstm(LayerNormLstmParameters.Initialize(inputSize, hiddenSize, 1, seed));
 
+    /// <summary>A layer-normalized GRU layer (the cell of <see cref="RnnFunctional.LayerNormGru"/>): its state and its output are h⟨t⟩.</summary>
+    /// <param name="p">Wih 3n_a×n_x, Whh 3n_a×n_a, Bih, Bhh, GainIh, GainHh 3n_a; its read-out Wy, By is not used and not kept.</param>
+    /// <returns>A layer with leaves Wih, Whh, Bih, Bhh, GainIh, GainHh, input size n_x, output size n_a and state rows [n_a].</returns>
+    [Pure]
+    public static Layer LayerNormGru(LayerNormGruParameters p)
+    {
+        Shapes.ThrowIfAny(p is null
+            ? [new(nameof(p), "expected p to be LayerNormGruParameters but got null")]
+            : Shapes.All(RnnFunctional.LayerNormGru.CheckRecurrence(p, nameof(p), "")));
+        return new CellLayer<LayerNormGruParameters, Matrix<double>, LayerNormGruCache>(RnnFunctional.LayerNormGru.Cell,
+            p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
+            ReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize]), RnnFunctional.LayerNormGru.CheckRecurrence)
+        {
+            Fused = new(LayerNormGruFused.Of, LayerNormGruFused.Gradients),
+        };
+    }
+
+    /// <summary>A layer-normalized GRU layer with random parameters, initialised as <see cref="LayerNormGruParameters.Initialize"/> does.</summary>
+    /// <param name="inputSize">n_x ≥ 1.</param>
+    /// <param name="hiddenSize">n_a ≥ 1.</param>
+    /// <param name="seed">Seed of the generator; the same seed gives the same layer.</param>
+    [Pure]
+    public static Layer LayerNormGru(int inputSize, int hiddenSize, int seed) => LayerNormGru(LayerNormGruParameters.Initialize(inputSize, hiddenSize, 1, seed));
+
     /// <summary>The read-out leaves of the cells' parameter records, which a layer does not keep.</summary>
     private static readonly ImmutableArray<string> ReadOut = ["Wy", "By"];
 }
