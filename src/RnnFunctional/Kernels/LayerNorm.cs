@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace RnnFunctional.Kernels;
@@ -17,14 +18,10 @@ internal static class LayerNorm
     public static double Forward(ReadOnlySpan<double> v, Span<double> vHat, double epsilon)
     {
         var n = v.Length;
-        var mean = 0.0;
-        for (var k = 0; k < n; k++) mean += v[k];
-        mean /= n;                                                                  // μ = Σ v / n
-        var variance = 0.0;
-        for (var k = 0; k < n; k++) variance += (v[k] - mean) * (v[k] - mean);
-        variance /= n;                                                              // σ² = Σ (v − μ)² / n
-        var rstd = 1.0 / Math.Sqrt(variance + epsilon);
-        for (var k = 0; k < n; k++) vHat[k] = (v[k] - mean) * rstd;                  // v̂ = (v − μ) / √(σ² + ε)
+        var mean = TensorPrimitives.Sum(v) / n;                                     // μ = Σ v / n
+        TensorPrimitives.Subtract(v, mean, vHat);                                   // v − μ
+        var rstd = 1.0 / Math.Sqrt(TensorPrimitives.SumOfSquares(vHat) / n + epsilon); // 1/√(σ² + ε), σ² = Σ (v − μ)² / n
+        TensorPrimitives.Multiply(vHat, rstd, vHat);                                // v̂ = (v − μ) / √(σ² + ε)
         return rstd;
     }
 
@@ -35,14 +32,10 @@ internal static class LayerNorm
     public static void Backward(ReadOnlySpan<double> vHat, double rstd, ReadOnlySpan<double> dvHat, Span<double> dv)
     {
         var n = vHat.Length;
-        var (mean, meanTimesHat) = (0.0, 0.0);
-        for (var k = 0; k < n; k++)
-        {
-            mean += dvHat[k];
-            meanTimesHat += dvHat[k] * vHat[k];
-        }
-        (mean, meanTimesHat) = (mean / n, meanTimesHat / n);
-        for (var k = 0; k < n; k++) dv[k] = rstd * (dvHat[k] - mean - vHat[k] * meanTimesHat);
+        var (mean, meanTimesHat) = (TensorPrimitives.Sum(dvHat) / n, TensorPrimitives.Dot(dvHat, vHat) / n);
+        TensorPrimitives.Subtract(dvHat, mean, dv);                                 // dv̂ − mean(dv̂)
+        TensorPrimitives.MultiplyAdd(vHat, -meanTimesHat, dv, dv);                  //      − v̂⊙mean(dv̂⊙v̂)
+        TensorPrimitives.Multiply(dv, rstd, dv);                                    // · rstd
     }
 
     /// <summary>v̂ of every block of n = v.RowCount / blocks rows of every column of <paramref name="v"/>, and 1/√(σ² + ε) of each (blocks×m).</summary>
