@@ -28,6 +28,9 @@ public enum CellKind
 
     /// <summary>The layer-normalized GRU.</summary>
     LayerNormGru,
+
+    /// <summary>The LSTM with a projection of n_p ∈ [1, n_a] rows.</summary>
+    ProjectedLstm,
 }
 
 /// <summary>The architecture of one generated layer: one cell, or a bidirectional pair of cells.</summary>
@@ -166,8 +169,17 @@ public sealed record StackCase
                 Gain(4 * na), Gain(4 * na), Gain(na), Bias(na), noWeights, noBias) { Epsilon = 1 }),
             CellKind.LayerNormGru => Layer.LayerNormGru(new LayerNormGruParameters(Weights(3 * na, nx), Weights(3 * na, na), Bias(3 * na), Bias(3 * na),
                 Gain(3 * na), Gain(3 * na), noWeights, noBias) { Epsilon = 1 }),
+            CellKind.ProjectedLstm => ProjectedLayer(random, nx, na, w),
             _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "expected a known cell kind"),
         };
+    }
+
+    private static Layer ProjectedLayer(Random random, int nx, int na, double w)
+    {
+        var np = random.Next(1, na + 1);
+        return Layer.ProjectedLstm(new ProjectedLstmParameters(Draw.Matrix(random, 4 * na, nx, w), Draw.Matrix(random, 4 * na, np, w),
+            Draw.Vector(random, 4 * na, 0.5), Draw.Vector(random, 4 * na, 0.5), Draw.Matrix(random, np, na, 1.5 / Math.Sqrt(na)),
+            Matrix<double>.Build.Dense(1, np), Vector<double>.Build.Dense(1)));
     }
 
     /// <inheritdoc />

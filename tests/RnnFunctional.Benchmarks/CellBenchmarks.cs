@@ -15,13 +15,17 @@ public class CellBenchmarks
     private readonly PeepholeLstmParameters peephole;
     private readonly LayerNormLstmParameters layerNorm;
     private readonly LayerNormGruParameters layerNormGru;
+    private readonly ProjectedLstmParameters projected;
     private readonly Matrix<double> c0;
+    private readonly Matrix<double> h0;
 
     public CellBenchmarks()
     {
         peephole = PeepholeLstmParameters.Initialize(w.Inputs, w.Hidden, w.Classes, seed: 1);
         layerNorm = LayerNormLstmParameters.Initialize(w.Inputs, w.Hidden, w.Classes, seed: 1);
         layerNormGru = LayerNormGruParameters.Initialize(w.Inputs, w.Hidden, w.Classes, seed: 1);
+        projected = ProjectedLstmParameters.Initialize(w.Inputs, w.Hidden, w.Hidden / 2, w.Classes, seed: 1);
+        h0 = w.A0.SubMatrix(0, w.Hidden / 2, 0, w.Batch);
         c0 = w.A0.Clone();
     }
 
@@ -39,4 +43,7 @@ public class CellBenchmarks
 
     [Benchmark(Description = "LayerNormGru.LossAndGradients")]
     public LayerNormGruLoss LayerNormGru() => RnnFunctional.LayerNormGru.LossAndGradients(layerNormGru, w.Xs, w.A0, w.Labels);
+
+    [Benchmark(Description = "ProjectedLstm.LossAndGradients n_p = 64")]
+    public ProjectedLstmLoss Projected() => ProjectedLstm.LossAndGradients(projected, w.Xs, h0, c0, w.Labels);
 }

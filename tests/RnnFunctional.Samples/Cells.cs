@@ -98,4 +98,22 @@ public sealed class CellsSamples
 
         Assert.True(LayerNormGru.LossAndGradients(updated, xs, a0, labels).Loss < loss.Loss);
     }
+
+    [Fact]
+    public void ProjectionExample()
+    {
+        #region projection-example
+        var p = ProjectedLstmParameters.Initialize(inputSize: 3, hiddenSize: 5, projectionSize: 2, outputSize: 4, seed: 1); // Whr 2×5, Whh 20×2
+        var xs = Enumerable.Range(0, 6).Select(t => Matrix<double>.Build.Random(3, 2, seed: t)).ToImmutableArray();
+        var (h0, c0) = (Matrix<double>.Build.Dense(2, 2), Matrix<double>.Build.Dense(5, 2));   // h is n_p×m, c is n_a×m
+        ImmutableArray<ImmutableArray<int>> labels = [.. Enumerable.Range(0, 6).Select(t => ImmutableArray.Create(t % 4, 1))];
+
+        var loss = ProjectedLstm.LossAndGradients(p, xs, h0, c0, labels);                   // loss.Gradients.Whr: 2×5
+        var updated = p - 0.1 * loss.Gradients;
+        var layer = Layer.ProjectedLstm(p);                                                  // output size 2, state rows [2, 5]
+        #endregion
+
+        Assert.True(ProjectedLstm.LossAndGradients(updated, xs, h0, c0, labels).Loss < loss.Loss);
+        Assert.Equal(2, layer.OutputSize);
+    }
 }

@@ -134,6 +134,14 @@ public sealed class ProjectedLstmTests
                     && Compare.Same(full.Dh0, kept.Dh0) && Compare.Same(full.Dc0, kept.Dc0)).Label($"every {every}");
         });
 
+    [Property(MaxTest = 100)]
+    public Property RaggedStackWithBidirectionalLayerLossMatchesFiniteDifferences() =>
+        StackLaws.LossGradientsMatchFiniteDifferences([LayerSpec.Uni(CellKind.ProjectedLstm), LayerSpec.Bi(CellKind.ProjectedLstm, CellKind.PeepholeLstm)], ragged: true);
+
+    [Property(MaxTest = 100)]
+    public Property RaggedStackBackwardMatchesFiniteDifferences() =>
+        StackLaws.BackwardMatchesFiniteDifferences([LayerSpec.Bi(CellKind.LayerNormLstm, CellKind.ProjectedLstm)], ragged: true);
+
     [Fact]
     public void ValidateRejectsAProjectionLargerThanTheCell()
     {

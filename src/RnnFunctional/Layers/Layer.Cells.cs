@@ -85,6 +85,24 @@ public abstract partial record Layer
     [Pure]
     public static Layer LayerNormGru(int inputSize, int hiddenSize, int seed) => LayerNormGru(LayerNormGruParameters.Initialize(inputSize, hiddenSize, 1, seed));
 
+    /// <summary>
+    /// An LSTM layer with a projection (the cell of <see cref="RnnFunctional.ProjectedLstm"/>): its state is [h⟨t⟩, c⟨t⟩]
+    /// (n_p and n_a rows) and its output h⟨t⟩. The layer runs on the generic fold (<see cref="Ragged"/>), not on the
+    /// sequence driver: the driver keeps every part of a layer's state with n_a rows, and this layer's output has n_p.
+    /// </summary>
+    /// <param name="p">Wih 4n_a×n_x, Whh 4n_a×n_p, Bih, Bhh 4n_a, Whr n_p×n_a; its read-out Wy, By is not used and not kept.</param>
+    /// <returns>A layer with leaves Wih, Whh, Bih, Bhh, Whr, input size n_x, output size n_p and state rows [n_p, n_a].</returns>
+    [Pure]
+    public static Layer ProjectedLstm(ProjectedLstmParameters p)
+    {
+        Shapes.ThrowIfAny(p is null
+            ? [new(nameof(p), "expected p to be ProjectedLstmParameters but got null")]
+            : Shapes.All(RnnFunctional.ProjectedLstm.CheckRecurrence(p, nameof(p), "")));
+        return new CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache>(RnnFunctional.ProjectedLstm.Cell,
+            p! with { Wy = Matrix<double>.Build.Dense(0, p.ProjectionSize), By = Vector<double>.Build.Dense(0) },
+            ReadOut, q => new(q.InputSize, q.ProjectionSize, [q.ProjectionSize, q.HiddenSize]), RnnFunctional.ProjectedLstm.CheckRecurrence);
+    }
+
     /// <summary>The read-out leaves of the cells' parameter records, which a layer does not keep.</summary>
     private static readonly ImmutableArray<string> ReadOut = ["Wy", "By"];
 }
