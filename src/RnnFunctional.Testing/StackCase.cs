@@ -19,6 +19,18 @@ public enum CellKind
 
     /// <summary>The GRU.</summary>
     Gru,
+
+    /// <summary>The peephole LSTM.</summary>
+    PeepholeLstm,
+
+    /// <summary>The layer-normalized LSTM.</summary>
+    LayerNormLstm,
+
+    /// <summary>The layer-normalized GRU.</summary>
+    LayerNormGru,
+
+    /// <summary>The LSTM with a projection of n_p ∈ [1, n_a] rows.</summary>
+    ProjectedLstm,
 }
 
 /// <summary>The architecture of one generated layer: one cell, or a bidirectional pair of cells.</summary>
@@ -128,7 +140,8 @@ public sealed record StackCase
 
     /// <summary>
     /// A layer of the given cell with parameters drawn at the scale of <see cref="RnnCase"/>, <see cref="LstmCase"/>
-    /// and <see cref="GruCase"/>: weights uniform in ±1.5/√(n_a+n_x), biases in ±0.5.
+    /// and <see cref="GruCase"/>: weights uniform in ±1.5/√(n_a+n_x), biases (and peephole weights) in ±0.5, layer-norm gains in 1 ± 0.5 with ε = 1 (no normalization amplifies, so
+    /// finite differences resolve the loss; see LayerNormLstmParameters.Epsilon).
     /// </summary>
     /// <param name="random">The generator.</param>
     /// <param name="cell">The cell.</param>
@@ -141,6 +154,7 @@ public sealed record StackCase
         var (noWeights, noBias) = (Matrix<double>.Build.Dense(1, na), Vector<double>.Build.Dense(1)); // an unused read-out
         Matrix<double> Weights(int rows, int columns) => Draw.Matrix(random, rows, columns, w);
         Vector<double> Bias(int length) => Draw.Vector(random, length, 0.5);
+        Vector<double> Gain(int length) => Draw.Vector(random, length, 0.5).Add(1.0);
         return cell switch
         {
             CellKind.RnnTanh or CellKind.RnnRelu => Layer.Rnn(
@@ -149,8 +163,23 @@ public sealed record StackCase
             CellKind.Lstm => Layer.Lstm(new LstmParameters(Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na),
                                                            Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na), noWeights, noBias)),
             CellKind.Gru => Layer.Gru(new GruParameters(Weights(3 * na, nx), Weights(3 * na, na), Bias(3 * na), Bias(3 * na), noWeights, noBias)),
+            CellKind.PeepholeLstm => Layer.PeepholeLstm(new PeepholeLstmParameters(Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na),
+                Weights(na, na + nx), Bias(na), Weights(na, na + nx), Bias(na), Bias(na), Bias(na), Bias(na), noWeights, noBias)),
+            CellKind.LayerNormLstm => Layer.LayerNormLstm(new LayerNormLstmParameters(Weights(4 * na, nx), Weights(4 * na, na), Bias(4 * na),
+                Gain(4 * na), Gain(4 * na), Gain(na), Bias(na), noWeights, noBias) { Epsilon = 1 }),
+            CellKind.LayerNormGru => Layer.LayerNormGru(new LayerNormGruParameters(Weights(3 * na, nx), Weights(3 * na, na), Bias(3 * na), Bias(3 * na),
+                Gain(3 * na), Gain(3 * na), noWeights, noBias) { Epsilon = 1 }),
+            CellKind.ProjectedLstm => ProjectedLayer(random, nx, na, w),
             _ => throw new ArgumentOutOfRangeException(nameof(cell), cell, "expected a known cell kind"),
         };
+    }
+
+    private static Layer ProjectedLayer(Random random, int nx, int na, double w)
+    {
+        var np = random.Next(1, na + 1);
+        return Layer.ProjectedLstm(new ProjectedLstmParameters(Draw.Matrix(random, 4 * na, nx, w), Draw.Matrix(random, 4 * na, np, w),
+            Draw.Vector(random, 4 * na, 0.5), Draw.Vector(random, 4 * na, 0.5), Draw.Matrix(random, np, na, 1.5 / Math.Sqrt(na)),
+            Matrix<double>.Build.Dense(1, np), Vector<double>.Build.Dense(1)));
     }
 
     /// <inheritdoc />

@@ -18,7 +18,11 @@ namespace RnnFunctional.Kernels;
 internal static class Driver
 {
     /// <summary>The stacked parameter gradients of a call: dWx, dWh, dbx, dbh (default when the cell has no bh), and the read-out's dWy, dby.</summary>
-    internal sealed record Gradients(Block Wx, Block Wh, Block Bx, Block Bh, Block Wy, Block By);
+    internal sealed record Gradients(Block Wx, Block Wh, Block Bx, Block Bh, Block Wy, Block By)
+    {
+        /// <summary>The gradient of the cell's own parameters (<see cref="FusedCell.OwnParameters"/>); default when it has none.</summary>
+        public Block Own { get; init; }
+    }
 
     /// <summary>
     /// What a forward keeps for its backward: per chunk, its schedule, its inputs, and either every step's parts (a
@@ -357,7 +361,7 @@ internal static class Driver
                     var dCarry = new Block[DCarry.Length];
                     for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
-                    cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span);
+                    cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span, Sums.Own.Span);
                     TransposedProduct(dCarry[0], WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
                     cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
                 }
@@ -492,7 +496,8 @@ internal static class Driver
             var (g, na, nx, ny) = (cell.Gates * cell.Hidden, cell.Hidden, cell.Input, head?.Wy.Rows ?? 0);
             Block Zero(int rows, int columns, int c) => c == 0 ? Block.Fresh(rows, columns).Block : call.Zeros(rows, columns);
             chunks = [.. Enumerable.Range(0, count).Select(c => new Chunk(Zero(g, nx, c), Zero(g, na, c), Zero(g, 1, c),
-                cell.Bh.Data is null ? default : Zero(g, 1, c), Zero(ny, na, c), Zero(ny, 1, c)))];
+                cell.Bh.Data is null ? default : Zero(g, 1, c), Zero(ny, na, c), Zero(ny, 1, c))
+                { Own = cell.OwnParameters == 0 ? default : Zero(cell.OwnParameters, 1, c) })];
         }
 
         public Chunk Of(int index) => chunks[index];
@@ -504,13 +509,16 @@ internal static class Driver
             foreach (var other in chunks.Skip(1))
                 foreach (var (t, o) in total.All.Zip(other.All))
                     if (t.Data is not null) System.Numerics.Tensors.TensorPrimitives.Add(t.Span, o.Span, t.Span);
-            return new(total.Wx, total.Wh, total.Bx, total.Bh, total.Wy, total.By);
+            return new(total.Wx, total.Wh, total.Bx, total.Bh, total.Wy, total.By) { Own = total.Own };
         }
 
         /// <summary>One chunk's sums.</summary>
         internal sealed record Chunk(Block Wx, Block Wh, Block Bx, Block Bh, Block Wy, Block By)
         {
-            public IEnumerable<Block> All => [Wx, Wh, Bx, Bh, Wy, By];
+            /// <summary>The gradient of the cell's own parameters; default when it has none.</summary>
+            public Block Own { get; init; }
+
+            public IEnumerable<Block> All => [Wx, Wh, Bx, Bh, Wy, By, Own];
         }
     }
 

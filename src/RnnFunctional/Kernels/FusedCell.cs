@@ -79,6 +79,21 @@ internal abstract class FusedCell
     public abstract void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
         Span<double> scratch);
 
+    /// <summary>
+    /// Length of the gradient of the cell's own parameters, those beside Wx, Wh, bx and bh (peephole weights,
+    /// layer-norm gains and biases); 0, by default, for a cell that has none.
+    /// </summary>
+    public virtual int OwnParameters => 0;
+
+    /// <summary>
+    /// The backward of one step that also adds the step's gradient of the cell's own parameters to
+    /// <paramref name="own"/> (length <see cref="OwnParameters"/>; the driver sums it over steps and chunks in a fixed
+    /// order and returns it as <see cref="Driver.Gradients.Own"/>). The driver calls this overload; by default it is
+    /// the other one, for a cell without own parameters.
+    /// </summary>
+    public virtual void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
+        Span<double> scratch, Span<double> own) => Backward(prev, next, dOut, dCarry, dU, dR, scratch);
+
     /// <summary>Adds to dh⟨s−1⟩ = Whᵀ·dR what reaches h⟨s−1⟩ directly (the GRU's dh⊙z); nothing by default.</summary>
     public virtual void FinishCarry(Block[] next, Span<double> dhPrev, ReadOnlySpan<double> scratch)
     {

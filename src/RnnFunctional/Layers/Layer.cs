@@ -19,7 +19,7 @@ namespace RnnFunctional;
 /// replaced by an empty one and is not a leaf. The read-out of a stack is its own
 /// (<see cref="StackParameters.Wy"/>, <see cref="StackParameters.By"/>).
 /// </remarks>
-public abstract record Layer : IParameterTree<Layer>
+public abstract partial record Layer : IParameterTree<Layer>
 {
     private protected Layer() { }
 
