@@ -1,0 +1,234 @@
+using System.Collections.Immutable;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace RnnFunctional.Kernels;
+
+/// <summary>The per-chunk work of the <see cref="Driver"/>: the forward and backward folds over one chunk's scan steps.</summary>
+internal static partial class Driver
+{
+    // ---- per-chunk work ----
+
+    /// <summary>Puts the gradient the outputs of scan steps [p0, p1) receive from outside into DA (from the time block starting at b0).</summary>
+    internal delegate void Seed(ChunkRun c, int p0, int p1, int b0);
+
+    /// <summary>One chunk of one call: its schedule, its scratch, its gradient sums, and the forward and backward folds.</summary>
+    internal sealed class ChunkRun : IDisposable
+    {
+        private readonly FusedCell cell;
+        private readonly Schedule s;
+        private readonly Head? head;
+        private readonly Team? team;
+        private readonly int blockSteps;
+
+        public ChunkRun(FusedCell cell, Schedule schedule, bool backward, Head? head, Team? team = null)
+        {
+            (this.cell, s, this.head, this.team) = (cell, schedule, head, team);
+            blockSteps = Summation.BlockSteps(s.M);
+            var (nx, na, g, columns) = (cell.Input, cell.Hidden, cell.Gates * cell.Hidden, blockSteps * s.M);
+            U = Scratch.Take(g, columns);
+            R = cell.RecurrentOntoInput ? default : Scratch.Take(g, s.M);
+            Temp = Scratch.Take(g, s.M);
+            if (!backward) return;
+            (XB, HP, DA, DX) = (Scratch.Take(nx, columns), Scratch.Take(na, columns), Scratch.Take(na, columns), Scratch.Take(nx, columns));
+            DU = cell.Gates == 1 ? DA : Scratch.Take(g, columns);                   // one gate: dU overwrites the outside gradient it is made from
+            DR = cell.RecurrentOntoInput ? DU : Scratch.Take(g, columns);
+            DCarry = [.. Enumerable.Range(0, cell.CarryParts).Select(_ => Scratch.Zeros(na, s.M))];
+            if (head is null) return;
+            (HB, DO) = (Scratch.Take(na, columns), Scratch.Take(head.Wy.Rows, columns));
+        }
+
+        public Workspace Scratch { get; } = new();
+        public Sums.Chunk Sums { get; init; } = null!;
+        public Block WhT { get; init; }
+
+        /// <summary>Where dX goes when it stays in scan order (n_x × Start[Steps], the layer below's buffer) rather than in per-step matrices.</summary>
+        public Block DxScan { get; set; }
+        public Block[] DCarry { get; } = [];
+        private Block U { get; }
+        private Block R { get; }
+        private Block Temp { get; }
+        private Block XB { get; }
+        private Block HP { get; }
+        private Block HB { get; }
+        private Block DA { get; }
+        private Block DU { get; }
+        private Block DR { get; }
+        private Block DO { get; }
+        private Block DX { get; }
+
+        /// <summary>Columns of scan steps [b0, τ) in a time block from b0.</summary>
+        private int Offset(int b0, int tau) => s.Start[tau] - s.Start[b0];
+
+        /// <summary>
+        /// Scan steps [s0, s1), a time block at a time: U = Wx·X + bx for the block, then per step the recurrent product
+        /// and the cell, reading the carry of step τ − 1 and writing the parts of step τ through <paramref name="state"/>.
+        /// <paramref name="x"/> holds the inputs of every scan step side by side.
+        /// </summary>
+        public void FoldForward(int s0, int s1, Block x, Func<int, int, Block[]> state)
+        {
+            for (var b0 = s0; b0 < s1; b0 += blockSteps)
+            {
+                var b1 = Math.Min(b0 + blockSteps, s1);
+                var columns = Offset(b0, b1);
+                if (columns == 0) break;
+                var u = U.Slice(0, columns);
+                Ops.Multiply(team, u, cell.Wx, false, x.Slice(s.Start[b0], columns), false);                         // U = Wx·X
+                Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                                       //     + bx
+                for (var tau = b0; tau < b1; tau++)
+                {
+                    var width = s.Active[tau];
+                    var (prev, next) = (state(tau - 1, width), state(tau, width));
+                    var z = U.Slice(Offset(b0, tau), width);
+                    if (cell.RecurrentOntoInput)
+                    {
+                        Ops.Multiply(team, z, cell.Wh, false, prev[0], false, beta: 1);                           // z = U⟨τ⟩ + Wh·h_prev
+                        cell.Forward(z.Span, default, prev, next, Temp.Span);
+                    }
+                    else
+                    {
+                        var r = R.Slice(0, width);
+                        Ops.Multiply(team, r, cell.Wh, false, prev[0], false);                                    // R = Wh·h_prev
+                        Elementwise.AddToColumns(r.Span, cell.Bh.Span);                                           //     + bh
+                        cell.Forward(z.Span, r.Span, prev, next, Temp.Span);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Scan steps [s0, s1) backward, last first, a piece of a time block at a time: the piece's inputs and states are
+        /// gathered, <paramref name="seed"/> puts the outside gradient of its outputs in DA, then per step the cell's
+        /// backward and dh⟨τ−1⟩ = Whᵀ·dR. A time block is reduced once all its steps are done.
+        /// </summary>
+        public void FoldBackward(int s0, int s1, Block x, Func<int, int, Block[]> state, Seed seed, Block[]? dx)
+        {
+            foreach (var (p0, p1, b0, b1) in Summation.PiecesBackward(s0, s1, blockSteps, s.Steps))
+            {
+                var (from, columns) = (Offset(b0, p0), Offset(p0, p1));
+                if (columns > 0)
+                {
+                    x.Slice(s.Start[p0], columns).Span.CopyTo(XB.Slice(from, columns).Span);
+                    for (var tau = p0; tau < p1; tau++)
+                    {
+                        var width = s.Active[tau];
+                        state(tau - 1, width)[0].Span.CopyTo(HP.Slice(Offset(b0, tau), width).Span);
+                        if (head is not null) state(tau, width)[0].Span.CopyTo(HB.Slice(Offset(b0, tau), width).Span);
+                    }
+                    seed(this, p0, p1, b0);
+                }
+                for (var tau = p1 - 1; tau >= p0; tau--)
+                {
+                    var width = s.Active[tau];
+                    if (width == 0) continue;
+                    var (prev, next) = (state(tau - 1, width), state(tau, width));
+                    var dCarry = new Block[DCarry.Length];
+                    for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
+                    var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
+                    cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span, Sums.Own.Span);
+                    TransposedProduct(dCarry[0], WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
+                    cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
+                }
+                if (p0 == b0) Reduce(b0, b1, dx);
+            }
+        }
+
+        /// <summary>
+        /// The sums over one time block: dWx += dU·Xᵀ, dWh += dR·H_prevᵀ, dbx += Σ dU, dbh += Σ dR (and for a read-out
+        /// dWy += dO·Hᵀ, dby += Σ dO), and dX = Wxᵀ·dU scattered to its steps when <paramref name="dx"/> is given.
+        /// </summary>
+        private void Reduce(int b0, int b1, Block[]? dx)
+        {
+            var columns = Offset(b0, Math.Min(b1, s.Steps));
+            if (columns == 0) return;
+            var (du, dr, xb, hp) = (DU.Slice(0, columns), DR.Slice(0, columns), XB.Slice(0, columns), HP.Slice(0, columns));
+            Ops.Multiply(team, Sums.Wx, du, false, xb, true, beta: 1);                                            // dWx += dU·Xᵀ
+            Ops.Multiply(team, Sums.Wh, dr, false, hp, true, beta: 1);                                            // dWh += dR·H_prevᵀ
+            Elementwise.AddColumnsTo(du.Span, Sums.Bx.Span);                                                      // dbx += Σ_columns dU
+            if (Sums.Bh.Data is not null) Elementwise.AddColumnsTo(dr.Span, Sums.Bh.Span);                      // dbh += Σ_columns dR
+            if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By); // dWy += dO·Hᵀ, dby += Σ dO
+            if (DxScan.Data is not null)
+            {
+                TransposedProduct(DxScan.Slice(s.Start[b0], columns), cell.Wx, true, du);                      // dX = Wxᵀ·dU, in place
+                return;
+            }
+            if (dx is null) return;
+            var dX = DX.Slice(0, columns);
+            TransposedProduct(dX, cell.Wx, true, du);                                                            // dX = Wxᵀ·dU
+            for (var tau = b0; tau < Math.Min(b1, s.Steps); tau++)
+                s.Scatter(dX.Slice(Offset(b0, tau), s.Active[tau]).Span, tau, cell.Input, t => dx[t]);
+        }
+
+        /// <summary>
+        /// c = Wᵀ·d for weights W stacked by gate (given as Wᵀ, n×G·n_a, or as W, G·n_a×n, transposed) and d of G·n_a rows:
+        /// one product, or, for a cell that sums its gates one after another (<see cref="FusedCell.GateWiseTransposedProducts"/>),
+        /// Σ_g W_gᵀ·d_g accumulated gate after gate.
+        /// </summary>
+        private void TransposedProduct(Block c, Block w, bool transposeW, Block d)
+        {
+            if (team is null || c.Rows < 32)
+            {
+                TransposedRows(c, w, transposeW, d, 0, c.Rows);
+                return;
+            }
+            team.Run(i =>
+            {
+                var (r0, r1) = team.Band(c.Rows, i);
+                if (r1 > r0) TransposedRows(c, w, transposeW, d, r0, r1);
+            });
+        }
+
+        /// <summary>Rows [r0, r1) of <see cref="TransposedProduct"/>.</summary>
+        private void TransposedRows(Block c, Block w, bool transposeW, Block d, int r0, int r1)
+        {
+            if (!cell.GateWiseTransposedProducts)
+            {
+                Gemm.Multiply(transposeW, false, r1 - r0, c.Columns, d.Rows, 1.0, w.Span[(transposeW ? r0 * w.Rows : r0)..], w.Rows, d.Span, d.Rows, 0,
+                    c.Span[r0..], c.Rows);
+                return;
+            }
+            var (na, g) = (cell.Hidden, cell.Gates * cell.Hidden);
+            for (var gate = 0; gate < cell.Gates; gate++)
+            {
+                var a = transposeW ? w.Span[(gate * na + r0 * w.Rows)..] : w.Span[(gate * na * w.Rows + r0)..];
+                Gemm.Multiply(transposeW, false, r1 - r0, c.Columns, na, 1.0, a, w.Rows, d.Span[(gate * na)..], g, gate == 0 ? 0 : 1, c.Span[r0..], c.Rows);
+            }
+        }
+
+        /// <summary>The outside gradients given by the caller, gathered into scan order.</summary>
+        public void SeedFrom(ImmutableArray<Matrix<double>> dOutputs, int p0, int p1, int b0)
+        {
+            for (var tau = p0; tau < p1; tau++)
+                s.Gather(t => Block.Of(dOutputs[t]), tau, cell.Hidden, DA.Slice(Offset(b0, tau), s.Active[tau]).Span);
+        }
+
+        /// <summary>The outside gradients held in scan order (n_a × Start[Steps]): a block's columns copied as they are.</summary>
+        public void SeedFromScan(Block source, int p0, int p1, int b0) =>
+            source.Slice(s.Start[p0], Offset(p0, p1)).Span.CopyTo(DA.Slice(Offset(b0, p0), Offset(p0, p1)).Span);
+
+        /// <summary>The outside gradients from the read-out's cross-entropy (<see cref="Softmax.CrossEntropy(Block, Block, Block, Block, Block, Func{int, int}, Action{int, double})"/>).</summary>
+        public void SeedFromHead(int p0, int p1, int b0)
+        {
+            var (h, (from, columns)) = (head!, (Offset(b0, p0), Offset(p0, p1)));
+            var (step, column) = (new int[columns], new int[columns]);
+            for (var tau = p0; tau < p1; tau++)
+                for (var i = 0; i < s.Active[tau]; i++) (step[Offset(p0, tau) + i], column[Offset(p0, tau) + i]) = (s.Time(tau, i), s.Column(i));
+            Softmax.CrossEntropy(h.Wy, h.By, HB.Slice(from, columns), DO.Slice(from, columns), DA.Slice(from, columns),
+                k => h.Lengths.IsDefault || step[k] < h.Lengths[column[k]] ? h.Labels[step[k]][column[k]] : Ragged.Ignored,
+                (k, loss) => h.Losses[step[k] * h.Batch + column[k]] = loss);
+        }
+
+        /// <summary>The carry of each column whose last step lies in scan steps [s0, s1), into the batch-wide final carry parts.</summary>
+        public void ScatterFinal(Func<int, int, Block[]> state, int s0, int s1, Block[] final)
+        {
+            for (var i = 0; i < s.M; i++)
+            {
+                var end = s.Length(i) - 1;
+                if (end < s0 || end >= s1) continue;
+                var last = state(end, s.Active[end]);
+                for (var k = 0; k < final.Length; k++) last[k].Slice(i, 1).Span.CopyTo(final[k].Slice(s.Column(i), 1).Span);
+            }
+        }
+
+        public void Dispose() => Scratch.Dispose();
+    }
+}
