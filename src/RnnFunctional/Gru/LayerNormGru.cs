@@ -55,16 +55,22 @@ public sealed record LayerNormGruParameters(Matrix<double> Wih, Matrix<double> W
 
     /// <inheritdoc />
     [Pure]
-    public ImmutableArray<Leaf> ToLeaves() =>
+    public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
+
+    private Part[] Parts =>
     [
-        Leaf.Of(nameof(Wih), Wih), Leaf.Of(nameof(Whh), Whh), Leaf.Of(nameof(Bih), Bih), Leaf.Of(nameof(Bhh), Bhh), Leaf.Of(nameof(GainIh), GainIh),
-        Leaf.Of(nameof(GainHh), GainHh), Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By),
+        (nameof(Wih), Wih), (nameof(Whh), Whh), (nameof(Bih), Bih), (nameof(Bhh), Bhh), (nameof(GainIh), GainIh),
+        (nameof(GainHh), GainHh), (nameof(Wy), Wy), (nameof(By), By),
     ];
 
     /// <inheritdoc />
     [Pure]
     public LayerNormGruParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
-        Tree.Rebuild(ToLeaves(), leaves, l => this with
+        Tree.Rebuild(LeafShapes(), leaves, l => this with
         {
             Wih = l[0].ToMatrix(), Whh = l[1].ToMatrix(), Bih = l[2].ToVector(), Bhh = l[3].ToVector(), GainIh = l[4].ToVector(),
             GainHh = l[5].ToVector(), Wy = l[6].ToMatrix(), By = l[7].ToVector(),

@@ -164,7 +164,7 @@ public sealed record SafetensorsFile(ImmutableSortedDictionary<string, string> M
     public Validation<Error, T> ReadInto<T>(T template) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(template);
-        var expected = template.ToLeaves().Select(l => (l.Name, l.Rows, l.Columns)).ToArray();   // the template's values are not kept
+        var expected = template.LeafShapes().Select(l => (l.Name, l.Rows, l.Columns)).ToArray();
         var problems = expected.SelectMany(leaf => Tensors.TryGetValue(leaf.Name, out var t)
                 ? t.Shape.SequenceEqual([leaf.Rows, leaf.Columns]) ? [] : new[] { $"expected {leaf.Name} to be {leaf.Rows}×{leaf.Columns} but got {t.ShapeText}" }
                 : [$"missing {leaf.Name} ({leaf.Rows}×{leaf.Columns})"])

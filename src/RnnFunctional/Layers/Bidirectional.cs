@@ -41,10 +41,15 @@ public sealed record BidirectionalLayer : Layer
 
     /// <inheritdoc />
     [Pure]
+    public override ImmutableArray<LeafShape> LeafShapes() =>
+        [.. Forward.LeafShapes().Select(l => l.Under("forward")), .. Reverse.LeafShapes().Select(l => l.Under("reverse"))];
+
+    /// <inheritdoc />
+    [Pure]
     public override Layer FromLeaves(ImmutableArray<Leaf> leaves) =>
-        Tree.Rebuild(ToLeaves(), leaves, l =>
+        Tree.Rebuild(LeafShapes(), leaves, l =>
         {
-            var n = Forward.ToLeaves().Length;
+            var n = Forward.LeafShapes().Length;
             return new BidirectionalLayer(Forward.FromLeaves(Inside("forward", l[..n])), Reverse.FromLeaves(Inside("reverse", l[n..])));
         });
 

@@ -40,6 +40,10 @@ public abstract partial record Layer : IParameterTree<Layer>
     [Pure]
     public abstract Layer FromLeaves(ImmutableArray<Leaf> leaves);
 
+    /// <inheritdoc />
+    [Pure]
+    public abstract ImmutableArray<LeafShape> LeafShapes();
+
     /// <summary>Every problem of the layer's parameters, naming them as <paramref name="name"/>.Wax and so on.</summary>
     internal abstract IEnumerable<Problem> Check(string argument, string name);
 
@@ -165,7 +169,7 @@ public abstract partial record Layer : IParameterTree<Layer>
         Shapes.ThrowIfAny(stateRows.IsDefaultOrEmpty
             ? [new(nameof(stateRows), "expected stateRows to hold at least one row count but it is empty")]
             : Shapes.All(stateRows.Select((rows, i) => Shapes.Positive($"{nameof(stateRows)}[{i}]", rows)).ToArray()));
-        var names = p.ToLeaves().Select(l => l.Name).ToImmutableArray();
+        var names = p.LeafShapes().Select(l => l.Name).ToImmutableArray();
         var hidden = unused.IsDefault ? [] : unused;
         Shapes.ThrowIfAny([.. hidden.Where(n => !names.Contains(n)).Select(n =>
             new Problem(nameof(unused), $"expected unused to name leaves of p ({string.Join(", ", names)}) but got {n}"))]);
@@ -265,12 +269,21 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
 
     /// <inheritdoc />
     [Pure]
+    public override ImmutableArray<LeafShape> LeafShapes() => [.. Parameters.LeafShapes().Where(l => !Unused.Contains(l.Name))];
+
+    /// <inheritdoc />
+    [Pure]
     public override Layer FromLeaves(ImmutableArray<Leaf> leaves) =>
-        Tree.Rebuild(ToLeaves(), leaves, used =>
+        Tree.Rebuild(LeafShapes(), leaves, used =>
         {
-            var all = Parameters.ToLeaves();
-            var (merged, next) = (ImmutableArray.CreateBuilder<Leaf>(all.Length), 0);
-            foreach (var leaf in all) merged.Add(Unused.Contains(leaf.Name) ? leaf : used[next++]);
+            // The unused leaves keep the parameters' values; when all of them are empty (the built-in cells' dropped
+            // read-outs) they are rebuilt from their shapes, without copying the parameters.
+            var shapes = Parameters.LeafShapes();
+            var kept = shapes.Any(l => l.Count > 0 && Unused.Contains(l.Name)) ? Parameters.ToLeaves() : default;
+            var (merged, next) = (ImmutableArray.CreateBuilder<Leaf>(shapes.Length), 0);
+            for (var i = 0; i < shapes.Length; i++)
+                merged.Add(!Unused.Contains(shapes[i].Name) ? used[next++]
+                    : kept.IsDefault ? new Leaf(shapes[i].Name, shapes[i].Rows, shapes[i].Columns, []) : kept[i]);
             return With(Parameters.FromLeaves(merged.MoveToImmutable()));
         });
 

@@ -51,13 +51,21 @@ public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double
 
     /// <inheritdoc />
     [Pure]
+    public ImmutableArray<LeafShape> LeafShapes() =>
+    [
+        .. Layers.SelectMany((layer, l) => layer.LeafShapes().Select(leaf => leaf.Under($"layers[{l}]"))),
+        new(nameof(Wy), Wy.RowCount, Wy.ColumnCount), new(nameof(By), By.Count, 1),
+    ];
+
+    /// <inheritdoc />
+    [Pure]
     public StackParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
-        Tree.Rebuild(ToLeaves(), leaves, l =>
+        Tree.Rebuild(LeafShapes(), leaves, l =>
         {
             var indexed = Layers.Select((layer, i) => (layer, i)).ToImmutableArray();
             var (head, layers) = Scan.Fold(0, indexed, (offset, x) =>
             {
-                var count = x.layer.ToLeaves().Length;
+                var count = x.layer.LeafShapes().Length;
                 return (offset + count, x.layer.FromLeaves(Layer.Inside($"layers[{x.i}]", l.Skip(offset).Take(count))));
             });
             return this with { Layers = layers, Wy = l[head].ToMatrix(), By = l[head + 1].ToVector() };

@@ -56,16 +56,22 @@ public sealed record LayerNormLstmParameters(Matrix<double> Wx, Matrix<double> W
 
     /// <inheritdoc />
     [Pure]
-    public ImmutableArray<Leaf> ToLeaves() =>
+    public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
+
+    private Part[] Parts =>
     [
-        Leaf.Of(nameof(Wx), Wx), Leaf.Of(nameof(Wh), Wh), Leaf.Of(nameof(B), B), Leaf.Of(nameof(GainX), GainX), Leaf.Of(nameof(GainH), GainH),
-        Leaf.Of(nameof(GainC), GainC), Leaf.Of(nameof(BiasC), BiasC), Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By),
+        (nameof(Wx), Wx), (nameof(Wh), Wh), (nameof(B), B), (nameof(GainX), GainX), (nameof(GainH), GainH),
+        (nameof(GainC), GainC), (nameof(BiasC), BiasC), (nameof(Wy), Wy), (nameof(By), By),
     ];
 
     /// <inheritdoc />
     [Pure]
     public LayerNormLstmParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
-        Tree.Rebuild(ToLeaves(), leaves, l => this with
+        Tree.Rebuild(LeafShapes(), leaves, l => this with
         {
             Wx = l[0].ToMatrix(), Wh = l[1].ToMatrix(), B = l[2].ToVector(), GainX = l[3].ToVector(), GainH = l[4].ToVector(),
             GainC = l[5].ToVector(), BiasC = l[6].ToVector(), Wy = l[7].ToMatrix(), By = l[8].ToVector(),

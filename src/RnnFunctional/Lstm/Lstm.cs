@@ -56,16 +56,22 @@ public sealed record LstmParameters(Matrix<double> Wf, Vector<double> Bf, Matrix
 
     /// <inheritdoc />
     [Pure]
-    public ImmutableArray<Leaf> ToLeaves() =>
+    public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
+
+    private Part[] Parts =>
     [
-        Leaf.Of(nameof(Wf), Wf), Leaf.Of(nameof(Bf), Bf), Leaf.Of(nameof(Wi), Wi), Leaf.Of(nameof(Bi), Bi), Leaf.Of(nameof(Wc), Wc),
-        Leaf.Of(nameof(Bc), Bc), Leaf.Of(nameof(Wo), Wo), Leaf.Of(nameof(Bo), Bo), Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By),
+        (nameof(Wf), Wf), (nameof(Bf), Bf), (nameof(Wi), Wi), (nameof(Bi), Bi), (nameof(Wc), Wc),
+        (nameof(Bc), Bc), (nameof(Wo), Wo), (nameof(Bo), Bo), (nameof(Wy), Wy), (nameof(By), By),
     ];
 
     /// <inheritdoc />
     [Pure]
     public LstmParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
-        Tree.Rebuild(ToLeaves(), leaves, l => this with
+        Tree.Rebuild(LeafShapes(), leaves, l => this with
         {
             Wf = l[0].ToMatrix(), Bf = l[1].ToVector(), Wi = l[2].ToMatrix(), Bi = l[3].ToVector(), Wc = l[4].ToMatrix(),
             Bc = l[5].ToVector(), Wo = l[6].ToMatrix(), Bo = l[7].ToVector(), Wy = l[8].ToMatrix(), By = l[9].ToVector(),

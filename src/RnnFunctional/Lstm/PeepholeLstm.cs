@@ -71,17 +71,23 @@ public sealed record PeepholeLstmParameters(Matrix<double> Wf, Vector<double> Bf
 
     /// <inheritdoc />
     [Pure]
-    public ImmutableArray<Leaf> ToLeaves() =>
+    public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
+
+    private Part[] Parts =>
     [
-        Leaf.Of(nameof(Wf), Wf), Leaf.Of(nameof(Bf), Bf), Leaf.Of(nameof(Wi), Wi), Leaf.Of(nameof(Bi), Bi), Leaf.Of(nameof(Wc), Wc),
-        Leaf.Of(nameof(Bc), Bc), Leaf.Of(nameof(Wo), Wo), Leaf.Of(nameof(Bo), Bo), Leaf.Of(nameof(Pf), Pf), Leaf.Of(nameof(Pi), Pi),
-        Leaf.Of(nameof(Po), Po), Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By),
+        (nameof(Wf), Wf), (nameof(Bf), Bf), (nameof(Wi), Wi), (nameof(Bi), Bi), (nameof(Wc), Wc),
+        (nameof(Bc), Bc), (nameof(Wo), Wo), (nameof(Bo), Bo), (nameof(Pf), Pf), (nameof(Pi), Pi),
+        (nameof(Po), Po), (nameof(Wy), Wy), (nameof(By), By),
     ];
 
     /// <inheritdoc />
     [Pure]
     public PeepholeLstmParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
-        Tree.Rebuild(ToLeaves(), leaves, l => this with
+        Tree.Rebuild(LeafShapes(), leaves, l => this with
         {
             Wf = l[0].ToMatrix(), Bf = l[1].ToVector(), Wi = l[2].ToMatrix(), Bi = l[3].ToVector(), Wc = l[4].ToMatrix(),
             Bc = l[5].ToVector(), Wo = l[6].ToMatrix(), Bo = l[7].ToVector(), Pf = l[8].ToVector(), Pi = l[9].ToVector(),

@@ -59,13 +59,21 @@ public sealed record RnnParameters(Matrix<double> Wax, Matrix<double> Waa, Vecto
 
     /// <inheritdoc />
     [Pure]
-    public ImmutableArray<Leaf> ToLeaves() =>
-        [Leaf.Of(nameof(Wax), Wax), Leaf.Of(nameof(Waa), Waa), Leaf.Of(nameof(Ba), Ba), Leaf.Of(nameof(Wya), Wya), Leaf.Of(nameof(By), By)];
+    public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    [Pure]
+    public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
+
+    private Part[] Parts =>
+    [
+        (nameof(Wax), Wax), (nameof(Waa), Waa), (nameof(Ba), Ba), (nameof(Wya), Wya), (nameof(By), By),
+    ];
 
     /// <inheritdoc />
     [Pure]
     public RnnParameters FromLeaves(ImmutableArray<Leaf> leaves) =>
-        Tree.Rebuild(ToLeaves(), leaves, l => this with
+        Tree.Rebuild(LeafShapes(), leaves, l => this with
         {
             Wax = l[0].ToMatrix(), Waa = l[1].ToMatrix(), Ba = l[2].ToVector(), Wya = l[3].ToMatrix(), By = l[4].ToVector(),
         });

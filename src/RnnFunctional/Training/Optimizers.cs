@@ -9,9 +9,54 @@ namespace RnnFunctional;
 /// gradients, …), each a tree of the parameters' own type.
 /// </summary>
 /// <typeparam name="T">The parameter record.</typeparam>
-/// <param name="Step">Number of updates taken so far (0 before the first).</param>
-/// <param name="Slots">The optimizer's accumulators, each shaped like the parameters (none for plain SGD).</param>
-public sealed record OptimizerState<T>(int Step, ImmutableArray<T> Slots) where T : IParameterTree<T>;
+public sealed record OptimizerState<T> where T : IParameterTree<T>
+{
+    private readonly T? like;
+    private readonly double[][]? flat;
+    private ImmutableArray<T> slots;
+
+    /// <summary>A state of <paramref name="Step"/> updates with the given slots.</summary>
+    /// <param name="Step">Number of updates taken so far (0 before the first).</param>
+    /// <param name="Slots">The optimizer's accumulators, each shaped like the parameters (none for plain SGD).</param>
+    public OptimizerState(int Step, ImmutableArray<T> Slots) => (this.Step, slots) = (Step, Slots);
+
+    /// <summary>
+    /// A state whose slots are kept flat (each the entries of a tree shaped like <paramref name="like"/>, in leaf
+    /// order): the arrays are taken over and never written again; the trees are built when <see cref="Slots"/> is read.
+    /// </summary>
+    internal OptimizerState(int step, T like, double[][] flat) => (Step, this.like, this.flat) = (step, like, flat);
+
+    /// <summary>Number of updates taken so far (0 before the first).</summary>
+    public int Step { get; init; }
+
+    /// <summary>The optimizer's accumulators, each shaped like the parameters (none for plain SGD).</summary>
+    public ImmutableArray<T> Slots
+    {
+        get
+        {
+            if (slots.IsDefault && flat is not null) slots = [.. flat.Select(values => Tree.Unflatten(like!, values))];
+            return slots;
+        }
+        init => (slots, flat, like) = (value, null, default);
+    }
+
+    /// <summary>The slots' entries when they are kept flat for trees of <paramref name="shapes"/>; null otherwise.</summary>
+    internal double[][]? FlatFor(ImmutableArray<LeafShape> shapes) =>
+        flat is not null && like!.LeafShapes().AsSpan().SequenceEqual(shapes.AsSpan()) ? flat : null;
+
+    /// <summary>The step count and the slots.</summary>
+    /// <param name="Step">Number of updates taken so far.</param>
+    /// <param name="Slots">The accumulators.</param>
+    public void Deconstruct(out int Step, out ImmutableArray<T> Slots) => (Step, Slots) = (this.Step, this.Slots);
+
+    /// <summary>The same step count and the same slot arrays (slots compare as <see cref="ImmutableArray{T}"/> does, by reference).</summary>
+    /// <param name="other">Another state.</param>
+    public bool Equals(OptimizerState<T>? other) =>
+        other is not null && Step == other.Step && (ReferenceEquals(this, other) || Slots.Equals(other.Slots));
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Step, Slots);
+}
 
 /// <summary>
 /// An optimizer as a value, like an optax gradient transformation: <see cref="Init"/> builds the state for given
@@ -27,9 +72,24 @@ public sealed record Optimizer<T>(
     Func<T, T, OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Update)
     where T : IParameterTree<T>
 {
+    /// <summary>
+    /// The update on flat gradients (the entries of a tree of the given shapes, in leaf order; the array is taken
+    /// over), for the optimizers of <see cref="Optimizers"/>; used only while <see cref="Update"/> is the delegate it
+    /// was built with.
+    /// </summary>
+    internal FlatUpdate<T>? Flat { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => Name;
 }
+
+/// <summary>An optimizer's update on flat gradients, beside the tree update it computes the same bits as.</summary>
+/// <param name="Of">The tree update this flat update belongs to.</param>
+/// <param name="Step">(parameters, their leaf shapes, flat gradients, state) → new parameters and state.</param>
+internal sealed record FlatUpdate<T>(
+    Func<T, T, OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Of,
+    Func<T, ImmutableArray<LeafShape>, double[], OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Step)
+    where T : IParameterTree<T>;
 
 /// <summary>
 /// Stochastic gradient descent and its adaptive variants as <see cref="Optimizer{T}"/> values over any parameter
@@ -143,28 +203,54 @@ public static class Optimizers
     /// the kernel updates the parameter and slot copies in place. The caller's trees are never touched.
     /// </summary>
     private static Optimizer<T> Flat<T>(string name, int slots, Action<int, double[], double[], double[][]> kernel)
-        where T : IParameterTree<T> =>
-        new(name,
-            p => new OptimizerState<T>(0, [.. Enumerable.Range(0, slots).Select(_ => Tree.ZerosLike(p))]),
-            (p, g, state) =>
+        where T : IParameterTree<T>
+    {
+        (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, double[] flat, OptimizerState<T> state)
+        {
+            double[][] accumulators;
+            if (state.FlatFor(shapes) is { } kept)
             {
-                ArgumentNullException.ThrowIfNull(p);
-                ArgumentNullException.ThrowIfNull(g);
-                ArgumentNullException.ThrowIfNull(state);
-                Tree.RequireSameStructure(p.ToLeaves(), g.ToLeaves(), "gradients");
-                if (state.Slots.IsDefault || state.Slots.Length != slots)
-                    throw new ArgumentException($"expected state to hold {slots} slots for {name} but got {(state.Slots.IsDefault ? "none" : state.Slots.Length)}", nameof(state));
-                foreach (var slot in state.Slots) Tree.RequireSameStructure(p.ToLeaves(), slot.ToLeaves(), "state");
-                var flat = Tree.Flatten(g);
-                if (Array.FindIndex(flat, v => !double.IsFinite(v)) is var bad and >= 0)
-                    throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"expected gradients to be finite but entry {bad} is {flat[bad]}"), "gradients");
-                var values = Tree.Flatten(p);
-                var accumulators = state.Slots.Select(Tree.Flatten).ToArray();
-                var step = state.Step + 1;
-                kernel(step, values, flat, accumulators);
-                return (Tree.Unflatten(p, values),
-                        new OptimizerState<T>(step, [.. accumulators.Select(a => Tree.Unflatten(p, a))]));
-            });
+                if (kept.Length != slots) throw SlotCount(kept.Length);
+                accumulators = [.. kept.Select(a => (double[])a.Clone())];
+            }
+            else
+            {
+                if (state.Slots.IsDefault || state.Slots.Length != slots) throw SlotCount(state.Slots.IsDefault ? null : state.Slots.Length);
+                accumulators = [.. state.Slots.Select(slot =>
+                {
+                    var leaves = slot.ToLeaves();
+                    Tree.RequireSameStructure(shapes, leaves, "state");
+                    return Tree.Concatenate(leaves);
+                })];
+            }
+            if (Array.FindIndex(flat, v => !double.IsFinite(v)) is var bad and >= 0)
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"expected gradients to be finite but entry {bad} is {flat[bad]}"), "gradients");
+            var values = Tree.Flatten(p);
+            var step = state.Step + 1;
+            kernel(step, values, flat, accumulators);
+            return (Tree.Unflatten(p, values), new OptimizerState<T>(step, p, accumulators));
+        }
+
+        (T, OptimizerState<T>) Update(T p, T g, OptimizerState<T> state)
+        {
+            ArgumentNullException.ThrowIfNull(p);
+            ArgumentNullException.ThrowIfNull(g);
+            ArgumentNullException.ThrowIfNull(state);
+            var shapes = p.LeafShapes();
+            var gradients = g.ToLeaves();
+            Tree.RequireSameStructure(shapes, gradients, "gradients");
+            return Step(p, shapes, Tree.Concatenate(gradients), state);
+        }
+
+        ArgumentException SlotCount(int? found) =>
+            new($"expected state to hold {slots} slots for {name} but got {(found is { } n ? n : "none")}", "state");
+
+        Func<T, T, OptimizerState<T>, (T, OptimizerState<T>)> update = Update;
+        return new(name, p => new OptimizerState<T>(0, [.. Enumerable.Range(0, slots).Select(_ => Tree.ZerosLike(p))]), update)
+        {
+            Flat = new FlatUpdate<T>(update, Step),
+        };
+    }
 
     private static string Describe(string name, params (string Key, double Value)[] hyper) =>
         $"{name}({string.Join(", ", hyper.Select(h => string.Create(CultureInfo.InvariantCulture, $"{h.Key}={h.Value:G4}")))})";
@@ -212,6 +298,24 @@ public sealed record Clipping(ClippingKind Kind, double Threshold)
         ClippingKind.GlobalNorm => Clip.ByGlobalNorm(gradients, Threshold),
         _ => gradients,
     };
+
+    /// <summary>
+    /// <see cref="Apply{T}"/> on flat gradients whose global norm is <paramref name="norm"/>, in place and with the
+    /// same arithmetic.
+    /// </summary>
+    internal void ApplyInPlace(double[] gradients, double norm)
+    {
+        if (Kind != ClippingKind.None && !(Threshold > 0))
+            throw new ArgumentOutOfRangeException(Kind == ClippingKind.Value ? "limit" : "maxNorm", Threshold,
+                $"expected {(Kind == ClippingKind.Value ? "limit" : "maxNorm")} to be > 0 but got {Threshold}");
+        if (Kind == ClippingKind.Value)
+            for (var i = 0; i < gradients.Length; i++) gradients[i] = Math.Clamp(gradients[i], -Threshold, Threshold);
+        else if (Kind == ClippingKind.GlobalNorm && norm > Threshold)
+        {
+            var scale = Threshold / norm;
+            for (var i = 0; i < gradients.Length; i++) gradients[i] = scale * gradients[i];
+        }
+    }
 
     /// <inheritdoc />
     public override string ToString() => Kind switch

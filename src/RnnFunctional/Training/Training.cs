@@ -96,10 +96,38 @@ public static class Training
         ArgumentNullException.ThrowIfNull(state);
         var result = model.LossAndGradients(state.Parameters, window, carry);
         var tokens = Math.Max(1, result.Tokens);
+        if (optimizer.Flat is { } flat && ReferenceEquals(flat.Of, optimizer.Update))
+            return FlatUpdate(flat, clipping, state, result, tokens);
         var gradients = Tree.Scale(1.0 / tokens, result.Gradients);
         var (loss, norm) = (result.Loss / tokens, Tree.Norm(gradients));
         if (!double.IsFinite(loss) || !double.IsFinite(norm)) return (state, result.Final, loss, result.Tokens, norm);
         var (parameters, optimizerState) = optimizer.Update(state.Parameters, clipping.Apply(gradients), state.Optimizer);
+        return (new TrainingState<T>(parameters, optimizerState), result.Final, loss, result.Tokens, norm);
+    }
+
+    /// <summary>
+    /// <see cref="Update"/> for an optimizer of <see cref="Optimizers"/>: the gradients are scaled, measured, clipped
+    /// and handed on as one flat array, with the same arithmetic in the same order as the tree functions (same bits).
+    /// </summary>
+    private static (TrainingState<T> State, TState Carry, double Loss, int Tokens, double GradientNorm) FlatUpdate<T, TState>(
+        FlatUpdate<T> flat, Clipping clipping, TrainingState<T> state, SequenceLoss<T, TState> result, int tokens)
+        where T : IParameterTree<T>
+    {
+        var shapes = state.Parameters.LeafShapes();
+        var leaves = result.Gradients.ToLeaves();
+        Tree.RequireSameStructure(shapes, leaves, "gradients");
+        var gradients = Tree.Concatenate(leaves);
+        var scale = 1.0 / tokens;
+        var sum = 0.0;
+        for (var i = 0; i < gradients.Length; i++)
+        {
+            gradients[i] = scale * gradients[i];
+            sum += gradients[i] * gradients[i];
+        }
+        var (loss, norm) = (result.Loss / tokens, Math.Sqrt(sum));
+        if (!double.IsFinite(loss) || !double.IsFinite(norm)) return (state, result.Final, loss, result.Tokens, norm);
+        clipping.ApplyInPlace(gradients, norm);
+        var (parameters, optimizerState) = flat.Step(state.Parameters, shapes, gradients, state.Optimizer);
         return (new TrainingState<T>(parameters, optimizerState), result.Final, loss, result.Tokens, norm);
     }
 

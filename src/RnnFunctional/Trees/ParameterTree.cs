@@ -6,53 +6,6 @@ using MathNet.Numerics.LinearAlgebra;
 namespace RnnFunctional;
 
 /// <summary>
-/// One named leaf of a parameter tree: a dense block of <see cref="Rows"/>×<see cref="Columns"/> numbers stored
-/// column-major. A vector leaf has one column. Leaves are how generic code (gradient checking, optimizers,
-/// clipping, serialization) sees any parameter record.
-/// </summary>
-/// <param name="Name">Dotted path of the leaf within its tree, e.g. <c>Wax</c> or <c>layers[1].Waa</c>.</param>
-/// <param name="Rows">Number of rows (the length for a vector leaf).</param>
-/// <param name="Columns">Number of columns (1 for a vector leaf).</param>
-/// <param name="Values">The Rows·Columns entries in column-major order.</param>
-public sealed record Leaf(string Name, int Rows, int Columns, ImmutableArray<double> Values)
-{
-    /// <summary>A leaf holding a copy of a matrix.</summary>
-    /// <param name="name">Leaf name.</param>
-    /// <param name="value">Any rows×columns matrix.</param>
-    [Pure]
-    public static Leaf Of(string name, Matrix<double> value) =>
-        new(name, value.RowCount, value.ColumnCount, ImmutableCollectionsMarshal.AsImmutableArray(value.ToColumnMajorArray()));
-
-    /// <summary>A leaf holding a copy of a vector, as one column.</summary>
-    /// <param name="name">Leaf name.</param>
-    /// <param name="value">Any vector of length n; the leaf is n×1.</param>
-    [Pure]
-    public static Leaf Of(string name, Vector<double> value) =>
-        new(name, value.Count, 1, ImmutableCollectionsMarshal.AsImmutableArray(value.ToArray()));
-
-    /// <summary>The same leaf with other values (same name and shape).</summary>
-    /// <param name="values">Rows·Columns entries in column-major order; the array is taken over, not copied.</param>
-    [Pure]
-    public Leaf WithValues(double[] values) =>
-        values.Length == Rows * Columns
-            ? this with { Values = ImmutableCollectionsMarshal.AsImmutableArray(values) }
-            : throw new ArgumentException($"expected {Rows * Columns} values for leaf {Name} ({Rows}×{Columns}) but got {values.Length}", nameof(values));
-
-    /// <summary>The leaf as a new Rows×Columns matrix.</summary>
-    [Pure]
-    public Matrix<double> ToMatrix() => Matrix<double>.Build.Dense(Rows, Columns, Values.ToArray());
-
-    /// <summary>The leaf as a new vector of length Rows·Columns.</summary>
-    [Pure]
-    public Vector<double> ToVector() => Vector<double>.Build.Dense(Values.ToArray());
-
-    /// <summary>The leaf with its name prefixed by <paramref name="prefix"/> and a dot.</summary>
-    /// <param name="prefix">Name of the enclosing node.</param>
-    [Pure]
-    public Leaf Under(string prefix) => this with { Name = $"{prefix}.{Name}" };
-}
-
-/// <summary>
 /// A parameter record seen as a tree of named leaves, like a JAX pytree. Parameters and their gradients share one
 /// record type, so everything written against this interface works for every cell, stack and layer.
 /// </summary>
@@ -70,6 +23,13 @@ public interface IParameterTree<TSelf> where TSelf : IParameterTree<TSelf>
     /// <param name="leaves">Leaves in the order of <see cref="ToLeaves"/>.</param>
     [Pure]
     TSelf FromLeaves(ImmutableArray<Leaf> leaves);
+
+    /// <summary>
+    /// The names and shapes of <see cref="ToLeaves"/>, in its order, without copying any value. The default reads
+    /// them from <see cref="ToLeaves"/>; a record implements it to make checks, counts and rebuilding free.
+    /// </summary>
+    [Pure]
+    ImmutableArray<LeafShape> LeafShapes() => [.. ToLeaves().Select(l => l.Shape)];
 }
 
 /// <summary>Generic arithmetic over parameter trees: the vector space that parameters and gradients live in.</summary>
@@ -79,8 +39,20 @@ public static class Tree
     /// <param name="a">Any tree.</param>
     /// <param name="f">Function of one entry.</param>
     [Pure]
-    public static T Map<T>(T a, Func<double, double> f) where T : IParameterTree<T> =>
-        a.FromLeaves(a.ToLeaves().Select(l => l.WithValues(l.Values.Select(f).ToArray())).ToImmutableArray());
+    public static T Map<T>(T a, Func<double, double> f) where T : IParameterTree<T>
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var leaves = a.ToLeaves();
+        var mapped = new Leaf[leaves.Length];
+        for (var i = 0; i < leaves.Length; i++)
+        {
+            var source = leaves[i].Values.AsSpan();
+            var values = new double[source.Length];
+            for (var k = 0; k < values.Length; k++) values[k] = f(source[k]);
+            mapped[i] = leaves[i].WithValues(values);
+        }
+        return a.FromLeaves(ImmutableCollectionsMarshal.AsImmutableArray(mapped));
+    }
 
     /// <summary>Combines two trees of the same structure entry by entry.</summary>
     /// <param name="a">Any tree.</param>
@@ -89,19 +61,19 @@ public static class Tree
     [Pure]
     public static T Zip<T>(T a, T b, Func<double, double, double> f) where T : IParameterTree<T>
     {
+        ArgumentNullException.ThrowIfNull(f);
         var la = a.ToLeaves();
         var lb = b.ToLeaves();
         RequireSameStructure(la, lb, nameof(b));
-        var leaves = ImmutableArray.CreateBuilder<Leaf>(la.Length);
+        var leaves = new Leaf[la.Length];
         for (var i = 0; i < la.Length; i++)
         {
-            var va = la[i].Values;
-            var vb = lb[i].Values;
+            ReadOnlySpan<double> va = la[i].Values.AsSpan(), vb = lb[i].Values.AsSpan();
             var values = new double[va.Length];
             for (var k = 0; k < values.Length; k++) values[k] = f(va[k], vb[k]);
-            leaves.Add(la[i].WithValues(values));
+            leaves[i] = la[i].WithValues(values);
         }
-        return a.FromLeaves(leaves.MoveToImmutable());
+        return a.FromLeaves(ImmutableCollectionsMarshal.AsImmutableArray(leaves));
     }
 
     /// <summary>Entry-wise sum a + b.</summary>
@@ -130,11 +102,14 @@ public static class Tree
     public static double Dot<T>(T a, T b) where T : IParameterTree<T>
     {
         var la = a.ToLeaves();
-        var lb = b.ToLeaves();
+        var lb = ReferenceEquals(a, b) ? la : b.ToLeaves();
         RequireSameStructure(la, lb, nameof(b));
         var sum = 0.0;
         for (var i = 0; i < la.Length; i++)
-            for (var k = 0; k < la[i].Values.Length; k++) sum += la[i].Values[k] * lb[i].Values[k];
+        {
+            ReadOnlySpan<double> va = la[i].Values.AsSpan(), vb = lb[i].Values.AsSpan();
+            for (var k = 0; k < va.Length; k++) sum += va[k] * vb[k];
+        }
         return sum;
     }
 
@@ -144,13 +119,12 @@ public static class Tree
 
     /// <summary>Number of entries over all leaves.</summary>
     /// <param name="a">Any tree.</param>
-    [Pure] public static int Count<T>(T a) where T : IParameterTree<T> => a.ToLeaves().Sum(l => l.Values.Length);
+    [Pure] public static int Count<T>(T a) where T : IParameterTree<T> => a.LeafShapes().Sum(l => l.Count);
 
     /// <summary>All entries in leaf order, each leaf column-major.</summary>
     /// <param name="a">Any tree.</param>
     [Pure]
-    public static double[] Flatten<T>(T a) where T : IParameterTree<T> =>
-        a.ToLeaves().SelectMany(l => l.Values).ToArray();
+    public static double[] Flatten<T>(T a) where T : IParameterTree<T> => Concatenate(a.ToLeaves());
 
     /// <summary>The inverse of <see cref="Flatten{T}"/>: a tree shaped like <paramref name="like"/> holding <paramref name="values"/>.</summary>
     /// <param name="like">Tree that gives names and shapes.</param>
@@ -158,18 +132,32 @@ public static class Tree
     [Pure]
     public static T Unflatten<T>(T like, ReadOnlySpan<double> values) where T : IParameterTree<T>
     {
-        var leaves = like.ToLeaves();
-        var total = leaves.Sum(l => l.Values.Length);
+        var shapes = like.LeafShapes();
+        var total = shapes.Sum(l => l.Count);
         if (values.Length != total)
             throw new ArgumentException($"expected {total} values for this tree but got {values.Length}", nameof(values));
-        var builder = ImmutableArray.CreateBuilder<Leaf>(leaves.Length);
+        var leaves = new Leaf[shapes.Length];
+        var offset = 0;
+        for (var i = 0; i < shapes.Length; i++)
+        {
+            var (name, rows, columns) = shapes[i];
+            leaves[i] = new Leaf(name, rows, columns, ImmutableCollectionsMarshal.AsImmutableArray(values.Slice(offset, rows * columns).ToArray()));
+            offset += rows * columns;
+        }
+        return like.FromLeaves(ImmutableCollectionsMarshal.AsImmutableArray(leaves));
+    }
+
+    /// <summary>The values of <paramref name="leaves"/> in order, in one new array.</summary>
+    internal static double[] Concatenate(ImmutableArray<Leaf> leaves)
+    {
+        var flat = new double[leaves.Sum(l => l.Values.Length)];
         var offset = 0;
         foreach (var leaf in leaves)
         {
-            builder.Add(leaf.WithValues(values.Slice(offset, leaf.Values.Length).ToArray()));
+            leaf.Values.AsSpan().CopyTo(flat.AsSpan(offset));
             offset += leaf.Values.Length;
         }
-        return like.FromLeaves(builder.MoveToImmutable());
+        return flat;
     }
 
     /// <summary>True when every entry is finite (no NaN, no ±∞).</summary>
@@ -190,7 +178,23 @@ public static class Tree
         return build(actual);
     }
 
+    /// <inheritdoc cref="Rebuild{T}(ImmutableArray{Leaf}, ImmutableArray{Leaf}, Func{ImmutableArray{Leaf}, T})"/>
+    /// <param name="expected">The receiver's own leaf shapes (<see cref="IParameterTree{TSelf}.LeafShapes"/>).</param>
+    /// <param name="actual">The leaves to read.</param>
+    /// <param name="build">Builds the record from the checked leaves.</param>
+    [Pure]
+    public static T Rebuild<T>(ImmutableArray<LeafShape> expected, ImmutableArray<Leaf> actual, Func<ImmutableArray<Leaf>, T> build)
+    {
+        RequireSameStructure(expected, actual, "leaves");
+        return build(actual);
+    }
+
     internal static void RequireSameStructure(ImmutableArray<Leaf> expected, ImmutableArray<Leaf> actual, string argument)
+    {
+        RequireSameStructure(expected.IsDefault ? default : ImmutableArray.CreateRange(expected, l => l.Shape), actual, argument);
+    }
+
+    internal static void RequireSameStructure(ImmutableArray<LeafShape> expected, ImmutableArray<Leaf> actual, string argument)
     {
         Shapes.ThrowIfDefault(actual, argument, $"{(expected.IsDefault ? "a list of" : expected.Length.ToString(System.Globalization.CultureInfo.InvariantCulture))} leaves");
         Shapes.ThrowIfDefault(expected, argument, "leaves read against a tree (the tree's own leaves are a default array)");

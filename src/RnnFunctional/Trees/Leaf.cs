@@ -1,0 +1,110 @@
+using System.Collections.Immutable;
+using System.Diagnostics.Contracts;
+using System.Runtime.InteropServices;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace RnnFunctional;
+
+/// <summary>
+/// One named leaf of a parameter tree: a dense block of <see cref="Rows"/>×<see cref="Columns"/> numbers stored
+/// column-major. A vector leaf has one column. Leaves are how generic code (gradient checking, optimizers,
+/// clipping, serialization) sees any parameter record.
+/// </summary>
+/// <param name="Name">Dotted path of the leaf within its tree, e.g. <c>Wax</c> or <c>layers[1].Waa</c>.</param>
+/// <param name="Rows">Number of rows (the length for a vector leaf).</param>
+/// <param name="Columns">Number of columns (1 for a vector leaf).</param>
+/// <param name="Values">The Rows·Columns entries in column-major order.</param>
+public sealed record Leaf(string Name, int Rows, int Columns, ImmutableArray<double> Values)
+{
+    /// <summary>A leaf holding a copy of a matrix.</summary>
+    /// <param name="name">Leaf name.</param>
+    /// <param name="value">Any rows×columns matrix.</param>
+    [Pure]
+    public static Leaf Of(string name, Matrix<double> value) =>
+        new(name, value.RowCount, value.ColumnCount, ImmutableCollectionsMarshal.AsImmutableArray(value.ToColumnMajorArray()));
+
+    /// <summary>A leaf holding a copy of a vector, as one column.</summary>
+    /// <param name="name">Leaf name.</param>
+    /// <param name="value">Any vector of length n; the leaf is n×1.</param>
+    [Pure]
+    public static Leaf Of(string name, Vector<double> value) =>
+        new(name, value.Count, 1, ImmutableCollectionsMarshal.AsImmutableArray(value.ToArray()));
+
+    /// <summary>The same leaf with other values (same name and shape).</summary>
+    /// <param name="values">Rows·Columns entries in column-major order; the array is taken over, not copied.</param>
+    [Pure]
+    public Leaf WithValues(double[] values) =>
+        values.Length == Rows * Columns
+            ? this with { Values = ImmutableCollectionsMarshal.AsImmutableArray(values) }
+            : throw new ArgumentException($"expected {Rows * Columns} values for leaf {Name} ({Rows}×{Columns}) but got {values.Length}", nameof(values));
+
+    /// <summary>The leaf as a new Rows×Columns matrix.</summary>
+    [Pure]
+    public Matrix<double> ToMatrix() => Matrix<double>.Build.Dense(Rows, Columns, Values.ToArray());
+
+    /// <summary>The leaf as a new vector of length Rows·Columns.</summary>
+    [Pure]
+    public Vector<double> ToVector() => Vector<double>.Build.Dense(Values.ToArray());
+
+    /// <summary>The leaf's name and shape, without its values.</summary>
+    public LeafShape Shape => new(Name, Rows, Columns);
+
+    /// <summary>The leaf with its name prefixed by <paramref name="prefix"/> and a dot.</summary>
+    /// <param name="prefix">Name of the enclosing node.</param>
+    [Pure]
+    public Leaf Under(string prefix) => this with { Name = $"{prefix}.{Name}" };
+}
+
+/// <summary>
+/// The name and shape of a <see cref="Leaf"/> without its values: what code that only checks or lays out a tree
+/// reads (<see cref="IParameterTree{TSelf}.LeafShapes"/>), at no copy of the parameters.
+/// </summary>
+/// <param name="Name">Dotted path of the leaf within its tree.</param>
+/// <param name="Rows">Number of rows (the length for a vector leaf).</param>
+/// <param name="Columns">Number of columns (1 for a vector leaf).</param>
+public readonly record struct LeafShape(string Name, int Rows, int Columns)
+{
+    /// <summary>Rows·Columns, the number of entries.</summary>
+    public int Count => Rows * Columns;
+
+    /// <summary>The shape with its name prefixed by <paramref name="prefix"/> and a dot.</summary>
+    /// <param name="prefix">Name of the enclosing node.</param>
+    [Pure]
+    public LeafShape Under(string prefix) => this with { Name = $"{prefix}.{Name}" };
+}
+
+/// <summary>
+/// A named field of a parameter record, a matrix or a vector: a record lists its fields once and reads both its
+/// leaves (copies) and its leaf shapes (no copy) from that list.
+/// </summary>
+internal readonly struct Part
+{
+    private readonly Matrix<double>? matrix;
+    private readonly Vector<double>? vector;
+
+    private Part(string name, Matrix<double>? matrix, Vector<double>? vector) => (Name, this.matrix, this.vector) = (name, matrix, vector);
+
+    public string Name { get; }
+
+    public static implicit operator Part((string Name, Matrix<double> Value) field) => new(field.Name, field.Value, null);
+
+    public static implicit operator Part((string Name, Vector<double> Value) field) => new(field.Name, null, field.Value);
+
+    public Leaf Leaf => matrix is not null ? Leaf.Of(Name, matrix) : Leaf.Of(Name, vector!);
+
+    public LeafShape Shape => matrix is not null ? new(Name, matrix.RowCount, matrix.ColumnCount) : new(Name, vector!.Count, 1);
+
+    public static ImmutableArray<Leaf> Leaves(ReadOnlySpan<Part> parts)
+    {
+        var leaves = new Leaf[parts.Length];
+        for (var i = 0; i < parts.Length; i++) leaves[i] = parts[i].Leaf;
+        return ImmutableCollectionsMarshal.AsImmutableArray(leaves);
+    }
+
+    public static ImmutableArray<LeafShape> Shapes(ReadOnlySpan<Part> parts)
+    {
+        var shapes = new LeafShape[parts.Length];
+        for (var i = 0; i < parts.Length; i++) shapes[i] = parts[i].Shape;
+        return ImmutableCollectionsMarshal.AsImmutableArray(shapes);
+    }
+}
