@@ -1,0 +1,101 @@
+using System.Collections.Immutable;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using RnnFunctional.Testing;
+
+namespace RnnFunctional.Tests;
+
+/// <summary>
+/// Laws of the training step on flat gradients (the path <see cref="Training.Update"/> takes for the optimizers of
+/// <see cref="Optimizers"/>) and of the leaf shapes that let trees be checked and rebuilt without copies.
+/// </summary>
+public sealed class TrainingUpdateTests
+{
+    private static IEnumerable<Optimizer<T>> All<T>(double lr) where T : IParameterTree<T> =>
+    [
+        Optimizers.Sgd<T>(lr), Optimizers.Momentum<T>(lr), Optimizers.Adagrad<T>(lr), Optimizers.RmsProp<T>(lr), Optimizers.Adam<T>(lr),
+    ];
+
+    // Thresholds small enough that clipping changes most entries of these gradients, so a clipping done differently shows.
+    private static readonly Clipping[] Clippings = [Clipping.None, Clipping.ByValue(1e-3), Clipping.ByGlobalNorm(1e-2)];
+
+    /// <summary>The same optimizer with its update wrapped in a new delegate: <see cref="Training.Update"/> then takes the tree path.</summary>
+    private static Optimizer<T> OnTrees<T>(Optimizer<T> o) where T : IParameterTree<T> => o with { Update = (p, g, s) => o.Update(p, g, s) };
+
+    private static string? ThreeUpdatesDiffer<T, TState>(SequenceModel<T, TState> model, T initial, TokenBatch batch, Optimizer<T> optimizer, Clipping clipping)
+        where T : IParameterTree<T>
+    {
+        var (fast, slow) = (new TrainingState<T>(initial, optimizer.Init(initial)), new TrainingState<T>(initial, optimizer.Init(initial)));
+        var (tree, carry) = (OnTrees(optimizer), model.InitialState(initial, batch.Size));
+        for (var step = 1; step <= 3; step++)
+        {
+            var a = Training.Update(model, optimizer, clipping, fast, batch, carry);
+            var b = Training.Update(model, tree, clipping, slow, batch, carry);
+            (fast, slow) = (a.State, b.State);
+            var difference = Compare.FirstDifference(fast.Parameters, slow.Parameters)
+                ?? (fast.Optimizer.Step != slow.Optimizer.Step ? $"steps {fast.Optimizer.Step} and {slow.Optimizer.Step}" : null)
+                ?? fast.Optimizer.Slots.Zip(slow.Optimizer.Slots, (x, y) => Compare.FirstDifference(x, y)).FirstOrDefault(d => d is not null)
+                ?? (Compare.Same(a.GradientNorm, b.GradientNorm) ? null : $"norms {a.GradientNorm:R} and {b.GradientNorm:R}");
+            if (difference is not null) return $"{optimizer.Name}, clipping {clipping}, step {step}: {difference}";
+        }
+        return null;
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 20)]
+    public Property TrainingOnFlatGradientsIsBitwiseTheTreeOptimizerForEveryOptimizerAndClipping(LanguageCase c)
+    {
+        var differences =
+            from optimizer in All<StackParameters>(0.05)
+            from clipping in Clippings
+            select ThreeUpdatesDiffer(LanguageModel.Stack(c.V), c.Stack, c.Batch, optimizer, clipping);
+        var rnn = All<RnnParameters>(0.05).Select(o => ThreeUpdatesDiffer(LanguageModel.Rnn(c.V), c.P, c.Batch, o, Clipping.ByValue(1e-3)));
+        var first = differences.Concat(rnn).FirstOrDefault(d => d is not null);
+        return (first is null).Label(first ?? "");
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 30)]
+    public Property MutatingReturnedSlotsChangesNoLaterUpdate(LanguageCase c)
+    {
+        var adam = Optimizers.Adam<RnnParameters>(0.05);
+        var (p1, s1) = adam.Update(c.P, c.Direction, adam.Init(c.P));
+        var (expected, expectedState) = adam.Update(p1, c.Direction, s1);
+        foreach (var slot in s1.Slots)
+        {
+            slot.Wax.MapInplace(x => x + 1.0);
+            slot.By.MapInplace(x => -x);
+        }
+        var (p2, s2) = adam.Update(p1, c.Direction, s1);
+        return (Compare.Same(p2, expected) && expectedState.Slots.Zip(s2.Slots, (x, y) => Compare.Same(x, y)).All(ok => ok))
+            .Label("the second update reads the slots as the first update left them");
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 50)]
+    public Property LeafShapesAreTheShapesOfTheLeavesForEveryTree(LanguageCase c)
+    {
+        static bool Agree<T>(T tree) where T : IParameterTree<T> =>
+            tree.LeafShapes().SequenceEqual(tree.ToLeaves().Select(l => l.Shape));
+        var bidirectional = StackParameters.Initialize([Layer.Bidirectional(Layer.Lstm(c.V, 3, 1), Layer.Gru(c.V, 2, 2))], c.V, 3);
+        var custom = new CoupledParameters(MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(6, c.V),
+            MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(6, 2), MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(6));
+        var checks = new (string Name, bool Ok)[]
+        {
+            ("rnn", Agree(c.P)), ("lstm", Agree(c.Lstm)), ("gru", Agree(c.Gru)), ("stack", Agree(c.Stack)),
+            ("bidirectional stack", Agree(bidirectional)), ("layer", Agree(c.Stack.Layers[0])),
+            ("a tree with the default LeafShapes", Agree<CoupledParameters>(custom)),
+        };
+        return checks.Select(x => x.Ok.Label(x.Name)).Aggregate((a, b) => a.And(b));
+    }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 50)]
+    public Property RebuildingFromOwnLeavesGivesAnEqualTreeThatSharesNoStorage(LanguageCase c)
+    {
+        var leaves = c.Stack.ToLeaves();
+        var values = Tree.Concatenate(leaves);
+        var rebuilt = c.Stack.FromLeaves(leaves);
+        var equal = Compare.FirstDifference(rebuilt, c.Stack) is null && rebuilt.Layers.Length == c.Stack.Layers.Length;
+        rebuilt.Wy.MapInplace(x => x + 1);
+        return (equal && Compare.Same(Tree.Concatenate(leaves), values) && Compare.FirstDifference(c.Stack, rebuilt) is not null)
+            .Label("FromLeaves ∘ ToLeaves is the identity, and the rebuilt tree owns its values");
+    }
+}
