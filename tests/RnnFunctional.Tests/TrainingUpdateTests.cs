@@ -98,4 +98,16 @@ public sealed class TrainingUpdateTests
         return (equal && Compare.Same(Tree.Concatenate(leaves), values) && Compare.FirstDifference(c.Stack, rebuilt) is not null)
             .Label("FromLeaves ∘ ToLeaves is the identity, and the rebuilt tree owns its values");
     }
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 50)]
+    public Property EvaluatingAStackOverWholeBatchesIsBitwiseSteppingThroughIt(LanguageCase c)
+    {
+        var model = LanguageModel.Stack(c.V);
+        var stepping = model with { Score = null };
+        var batches = new[] { c.Batch, TokenBatch.ForNextToken([.. c.Items.Reverse()]) };
+        var (whole, tokens) = LanguageModel.Evaluate(model, c.Stack, batches);
+        var (stepped, steppedTokens) = LanguageModel.Evaluate(stepping, c.Stack, batches);
+        return (model.Score is not null && Compare.Same(whole, stepped) && tokens == steppedTokens)
+            .Label($"whole batches {whole:R}, step by step {stepped:R}");
+    }
 }

@@ -387,6 +387,18 @@ public static partial class Stack
     }
 
     /// <summary>
+    /// <paramref name="use"/> of the top layer's outputs of a forward over every step of every column (arguments
+    /// checked as <see cref="Forward"/> does), while the storage of the layers' tapes lives.
+    /// </summary>
+    internal static T Top<T>(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial,
+        Func<ImmutableArray<Matrix<double>>, T> use)
+    {
+        Shapes.ThrowIfAny(CheckForward(p, xs, null, initial, null));
+        using var storage = new Workspace();
+        return use(Run(p, xs, Full(xs, null), initial, int.MaxValue, storage)[^1].Outputs);
+    }
+
+    /// <summary>
     /// <paramref name="use"/> of a forward whose tapes live in pooled storage for the duration of the call only: a
     /// forward and its backward inside one function (a language model's loss), with results that reference nothing of
     /// the storage (every result of the forward and the backward is freshly allocated).

@@ -42,7 +42,15 @@ public sealed record SequenceModel<TParams, TState>(
     Func<TParams, int, TState> InitialState,
     Func<TParams, TState, ImmutableArray<int>, SequenceStep<TState>> Step,
     Func<TParams, TokenBatch, TState, SequenceLoss<TParams, TState>> LossAndGradients)
-    where TParams : IParameterTree<TParams>;
+    where TParams : IParameterTree<TParams>
+{
+    /// <summary>
+    /// Optional: (parameters, batch) → for each step of the batch, from the initial state, the summed cross-entropy of
+    /// its real targets — the numbers <see cref="LanguageModel.Evaluate"/> sums, computed over the whole batch at once
+    /// with the same bits as stepping through <see cref="Step"/>. Null: <see cref="LanguageModel.Evaluate"/> steps.
+    /// </summary>
+    public Func<TParams, TokenBatch, double[]>? Score { get; init; }
+}
 
 /// <summary>Builds <see cref="SequenceModel{TParams,TState}"/> values from cells with a softmax read-out.</summary>
 public static class LanguageModel
@@ -205,7 +213,19 @@ public static class LanguageModel
             });
         }
 
-        return new(v, Zeros, Step, Loss);
+        // Evaluation runs the whole batch through the stack at once (the weights are laid out once, not per step);
+        // every column runs over the padding as the step-by-step evaluation does, and the padding's losses are masked.
+        double[] Score(StackParameters p, TokenBatch batch)
+        {
+            ArgumentNullException.ThrowIfNull(batch);
+            RequireTokens(nameof(batch), batch.Inputs, v);
+            RequireTokens(nameof(batch), batch.Targets, v);
+            var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
+            return RnnFunctional.Stack.Top(p, xs, Zeros(p, batch.Size), top =>
+                top.Select((h, t) => Losses.CrossEntropyKernel(Ops.Affine(p.Wy, h, p.By), batch.Targets[t], batch.Mask(t), Reduction.Sum).Loss).ToArray());
+        }
+
+        return new(v, Zeros, Step, Loss) { Score = Score };
     }
 
     /// <summary>
@@ -267,6 +287,13 @@ public static class LanguageModel
         var (losses, tokens) = (new List<double>(), 0);
         foreach (var batch in batches)
         {
+            if (model.Score is { } score)
+            {
+                ArgumentNullException.ThrowIfNull(batch);
+                losses.AddRange(score(p, batch));
+                tokens += batch.Tokens;
+                continue;
+            }
             var state = model.InitialState(p, batch.Size);
             for (var t = 0; t < batch.Steps; t++)
             {
