@@ -197,25 +197,28 @@ internal static class CommandParser
         var word = token.TrimStart('-').Split('=', ':')[0].ToLowerInvariant();
         if (word.Length == 0) return null;
         return names
-            .Select(name => (Name: name, Distance: Levenshtein(word, name.TrimStart('-').ToLowerInvariant())))
+            .Select(name => (Name: name, Distance: EditDistance(word, name.TrimStart('-').ToLowerInvariant())))
             .Where(c => c.Distance <= (word.Length >= 6 ? 2 : 1)
                         || (word.Length >= 3 && c.Name.TrimStart('-').StartsWith(word, StringComparison.OrdinalIgnoreCase)))
             .OrderBy(c => c.Distance).ThenBy(c => c.Name, StringComparer.Ordinal)
             .Select(c => c.Name).FirstOrDefault();
     }
 
-    /// <summary>The number of single-character insertions, deletions and substitutions between two words.</summary>
-    internal static int Levenshtein(string a, string b)
+    /// <summary>
+    /// The number of single-character insertions, deletions, substitutions and swaps of two neighbours between two
+    /// words (the optimal string alignment distance: <c>trian</c> is one edit from <c>train</c>).
+    /// </summary>
+    internal static int EditDistance(string a, string b)
     {
-        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
-        var current = new int[b.Length + 1];
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
         for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
             for (var j = 1; j <= b.Length; j++)
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            (previous, current) = (current, previous);
-        }
-        return previous[b.Length];
+            {
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+            }
+        return d[a.Length, b.Length];
     }
 }
