@@ -97,8 +97,11 @@ internal static class CommandParser
         return command;
     }
 
-    /// <summary>The arguments after the command's name, parsed; never throws.</summary>
-    public static ParseResult Parse(Command command, IReadOnlyList<string> args) => command.Parse(args, Configuration);
+    /// <summary>
+    /// The arguments after the command's name, parsed; never throws. The name is put back in front: the library takes
+    /// a first argument equal to the command's name as the command itself, so that <c>rnnf train train</c> would pass.
+    /// </summary>
+    public static ParseResult Parse(Command command, IReadOnlyList<string> args) => command.Parse([command.Name, .. args], Configuration);
 
     /// <summary>Whether the arguments ask for help (<c>--help</c>, <c>-h</c> or <c>-?</c>), whatever else they hold.</summary>
     public static bool AsksForHelp(ParseResult result) => result.Action is HelpAction;
@@ -141,6 +144,10 @@ internal static class CommandParser
             };
             if (message is not null && !problems.Contains(message)) problems.Add(message);
         }
+        // An option given twice is a problem even when the library takes it (the second time without a value).
+        foreach (var option in result.CommandResult.Command.Options)
+            if (result.GetResult(option) is { IdentifierTokenCount: > 1 } repeated && $"option {repeated.Option.Name} is given twice" is var twice && !problems.Contains(twice))
+                problems.Add(twice);
         problems.AddRange(unmatched);
         return problems.Count == 0
             ? Validation<Error, ParseResult>.Success(result)

@@ -90,6 +90,13 @@ public sealed class ArgumentTests : IDisposable
         FailsWith(Run("train", "--hidden", "5", "--", "--epochs"), "unexpected argument '--epochs'");
 
     [Fact]
+    public void TheCommandsNameAgainIsUnexpected() => FailsWith(Run("train", "train", "--hidden", "5"), "unexpected argument 'train'");
+
+    [Fact]
+    public void AnOptionGivenTwiceTheSecondTimeWithoutAValueIsAProblem() =>
+        FailsWith(Run("train", "--bptt", "3", "--hidden", "5", "--bptt"), "option --bptt is given twice");
+
+    [Fact]
     public void AStrayWordIsUnexpected() => FailsWith(Run("train", "lstm"), "unexpected argument 'lstm' (options look like --name value)");
 
     [Theory]

@@ -93,6 +93,41 @@ public sealed class TrainArgumentsFuzzTests
         && !string.IsNullOrWhiteSpace(o.PlotPath) && o.Samples is >= 0 and <= 1000 && double.IsFinite(o.Temperature)
         && o.Temperature is >= 0 and <= 10 && o.MaxLength is >= 1 and <= 1000;
 
+    private static readonly TrainOptions Defaults = TrainCommand.Parse([]).Match(o => o, _ => throw new InvalidOperationException("no defaults"));
+
+    /// <summary>The field of <see cref="TrainOptions"/> that each option sets.</summary>
+    private static readonly Dictionary<string, Func<TrainOptions, object?>> Field = new()
+    {
+        ["--corpus"] = o => o.Corpus, ["--cell"] = o => o.Cell, ["--hidden"] = o => o.Hidden, ["--layers"] = o => o.Layers,
+        ["--optimizer"] = o => o.Optimizer, ["--learning-rate"] = o => o.LearningRate, ["--epochs"] = o => o.Epochs,
+        ["--batch-size"] = o => o.BatchSize, ["--bptt"] = o => o.Bptt, ["--seed"] = o => o.Seed, ["--clip"] = o => o.Clipping,
+        ["--held-out"] = o => o.HeldOut, ["--steps"] = o => o.Steps, ["--model"] = o => o.ModelPath, ["--plot"] = o => o.PlotPath,
+        ["--samples"] = o => o.Samples, ["--temperature"] = o => o.Temperature, ["--max-length"] = o => o.MaxLength,
+    };
+
+    /// <summary>
+    /// Whether an accepted vector is made of settings only (<c>--name value</c>, <c>--name=value</c>, <c>--name:value</c>,
+    /// each name once, a <c>--</c> at the end; <c>--name= value</c> reads as <c>--name value</c>) and the options hold what each setting alone gives, the defaults elsewhere:
+    /// nothing was ignored or mixed up.
+    /// </summary>
+    private static bool EveryArgumentIsASettingThatWasApplied(string[] args, TrainOptions o)
+    {
+        var given = new Dictionary<string, string[]>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            if (a == "--" && i == args.Length - 1) continue;
+            // "--name=" with nothing after the sign is the name alone, as the library reads it: the value follows.
+            var bare = a.Length > 0 && a[^1] is '=' or ':' && Names.Contains(a[..^1]) ? a[..^1] : a;
+            var (name, setting) = Names.Contains(bare) && i + 1 < args.Length ? (bare, new[] { bare, args[++i] })
+                : Names.FirstOrDefault(n => a.StartsWith(n + "=", StringComparison.Ordinal) || a.StartsWith(n + ":", StringComparison.Ordinal)) is { } n
+                    ? (n, new[] { a }) : (null, []);
+            if (name is null || !given.TryAdd(name, setting)) return false;
+        }
+        return Names.All(n => Equals(Field[n](o), given.TryGetValue(n, out var setting)
+            ? TrainCommand.Parse(setting).Match(alone => Field[n](alone), _ => "(rejected alone)") : Field[n](Defaults)));
+    }
+
     /// <summary>Whether a message names an option of train, or holds an argument of the command line (a response file's without its @).</summary>
     private static bool NamesAnOptionOrArgument(string message, string[] args) =>
         Names.Any(n => message.Contains(n, StringComparison.Ordinal))
@@ -130,7 +165,8 @@ public sealed class TrainArgumentsFuzzTests
         switch (outcome.Kind)
         {
             case "options":
-                return InRange(outcome.Options!).Label($"{Show(args)}: values outside their ranges: {outcome.Options}");
+                return InRange(outcome.Options!).Label($"{Show(args)}: values outside their ranges: {outcome.Options}")
+                    .And(EveryArgumentIsASettingThatWasApplied(args, outcome.Options!).Label($"{Show(args)}: an argument ignored or misapplied: {outcome.Options}"));
             case "help":
                 var help = Run(args);
                 return (help.ExitCode == 0 && help.Error == "" && help.Out.Contains("Usage:", StringComparison.Ordinal) && help.Out.Contains("--hidden <N>", StringComparison.Ordinal))
@@ -165,6 +201,15 @@ public sealed class TrainArgumentsFuzzTests
     [Fact]
     public void TheFuzzPropertyRejectsAValueOutsideItsRange() =>
         Assert.False(InRange(TrainCommand.Parse([]).Match(o => o with { Hidden = 1025 }, _ => throw new InvalidOperationException())));
+
+    [Fact]
+    public void TheFuzzPropertyRejectsAnIgnoredOrMisappliedArgument()
+    {
+        Assert.True(EveryArgumentIsASettingThatWasApplied(["--hidden", "7", "--clip=norm:2", "--"], Defaults with { Hidden = 7, Clipping = Clipping.ByGlobalNorm(2) }));
+        Assert.False(EveryArgumentIsASettingThatWasApplied(["--hidden", "7"], Defaults));
+        Assert.False(EveryArgumentIsASettingThatWasApplied(["--hidden", "7", "stray"], Defaults with { Hidden = 7 }));
+        Assert.False(EveryArgumentIsASettingThatWasApplied(["--hidden", "7", "--hidden", "7"], Defaults with { Hidden = 7 }));
+    }
 
     [Fact]
     public void TheFuzzPropertyRejectsAMessageThatNamesNothing() =>
