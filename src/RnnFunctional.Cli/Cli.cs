@@ -30,6 +30,10 @@ public static class Cli
 
         Run 'rnnf <command> --help' for the options of a command, 'rnnf --version' for the version.
 
+        Options are written '--name value', '--name=value' or '--name:value'; '--' ends them. An argument '@FILE' is
+        replaced by the arguments in FILE (a response file: one or more per line, quotes keep spaces, '#' starts a
+        comment), e.g. 'rnnf train @args.txt --epochs 5'. A misspelt option is reported with the nearest known one.
+
         Exit codes: 0 success; 1 a failed gradient check or an internal error; 2 bad input (an option, the corpus,
         a model file, an output path); 3 a training that diverged (nothing written); 130 Ctrl-C; 143 SIGTERM.
 
@@ -111,7 +115,8 @@ public static class Cli
                     "--help" or "-h" or "help" => Help(terminal, 0),
                     "--version" or "version" => args.Count == 1 ? PrintVersion(terminal)
                         : Fail(terminal, null, Error.New($"--version takes no arguments but got '{args[1]}'")),
-                    var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample, gradcheck or export; see rnnf --help)")),
+                    var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample, gradcheck or export{
+                        (CommandParser.Suggest(other, Commands) is { } near ? $"; did you mean {near}?" : "; see rnnf --help")})")),
                 };
             // A command that reported its own output failure (train) has said so; any other gets one line here.
             return guarded.Failure is { } failure && code == 0
@@ -158,6 +163,31 @@ public static class Cli
     private static int PrintVersion(Terminal terminal)
     {
         terminal.Out.WriteLine(Version);
+        return 0;
+    }
+
+    /// <summary>The names of the commands.</summary>
+    private static readonly string[] Commands = ["train", "sample", "gradcheck", "export"];
+
+    /// <summary>
+    /// The help of a command (<c>rnnf COMMAND --help</c>), exit code 0: wrapped at the terminal's width when it is one,
+    /// at 100 columns otherwise.
+    /// </summary>
+    internal static int Help(Terminal terminal, System.CommandLine.ParseResult parsed)
+    {
+        var width = 100;
+        if (terminal.Interactive && !Console.IsOutputRedirected)
+        {
+            try
+            {
+                width = Math.Clamp(Console.WindowWidth, 60, 200);
+            }
+            catch (IOException)
+            {
+                // No window to measure: keep 100 columns.
+            }
+        }
+        terminal.Out.Write(CommandParser.Help(parsed, width));
         return 0;
     }
 

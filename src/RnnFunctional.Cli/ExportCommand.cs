@@ -1,8 +1,9 @@
-using System.Collections.Immutable;
 using LanguageExt;
 using LanguageExt.Common;
 
 namespace RnnFunctional.Cli;
+
+using System.CommandLine;
 
 /// <summary>The options of <c>rnnf export</c>.</summary>
 internal sealed record ExportOptions(string Model, string Format, string Output, OnnxPrecision Precision = OnnxPrecision.Float);
@@ -15,41 +16,37 @@ internal sealed record ExportOptions(string Model, string Format, string Output,
 /// </summary>
 internal static class ExportCommand
 {
-    public static readonly ImmutableArray<OptionSpec> Specs =
-    [
-        new("model", "FILE", "a model file written by rnnf train (required)"),
-        new("format", "FORMAT", "safetensors or onnx (required)"),
-        new("output", "FILE", "the file to write (required)"),
-        new("precision", "TYPE", "onnx only: float (default; ONNX Runtime runs RNN, LSTM and GRU in float only) or double"),
-    ];
-
     private static readonly string[] Formats = ["safetensors", "onnx"];
 
-    public static string Help => Arguments.Help("rnnf export --model FILE --format safetensors|onnx --output FILE [--precision float|double]",
-        "Writes a trained model file as a safetensors file (leaves under their own names, metadata with the vocabulary) or as an ONNX model (opset 14: RNN, LSTM or GRU nodes, a softmax read-out; the metadata in metadata_props).", Specs);
+    private static readonly Option<string?> ModelOption = Options.Text("--model", "FILE", "a model file written by rnnf train (required)");
+    private static readonly Option<string?> FormatOption = Options.Choice("--format", "FORMAT", "safetensors or onnx (required)", null, Formats);
+    private static readonly Option<string?> OutputOption = Options.Text("--output", "FILE", "the file to write (required)");
+    private static readonly Option<string?> PrecisionOption = Options.Choice("--precision", "TYPE",
+        "onnx only: float or double (ONNX Runtime runs RNN, LSTM and GRU in float only)", "float", ["float", "double"]);
 
-    public static Validation<Error, ExportOptions> Parse(IReadOnlyList<string> args) =>
-        Arguments.Parse(args, Specs).Bind(a =>
-        {
-            foreach (var required in new[] { "model", "format", "output" }.Where(r => !a.Has(r)))
-                a.Problem($"--{required} is required");
-            var format = a.Choice("format", "safetensors", Formats);
-            var precision = a.Choice("precision", "float", ["float", "double"]);
-            if (a.Has("precision") && format != "onnx")
-                a.Problem($"--precision applies to --format onnx only (safetensors models are written in double, exactly)");
-            return a.Build(() => new ExportOptions(a.Text("model", "")!, format, a.Text("output", "")!,
-                precision == "double" ? OnnxPrecision.Double : OnnxPrecision.Float));
-        });
+    /// <summary>The command <c>rnnf export</c> and its options.</summary>
+    public static readonly Command Command = CommandParser.Command("export",
+        "Writes a trained model file as a safetensors file (leaves under their own names, metadata with the vocabulary) or "
+        + "as an ONNX model (opset 14: RNN, LSTM or GRU nodes, a softmax read-out; the metadata in metadata_props).",
+        ModelOption, FormatOption, OutputOption, PrecisionOption);
+
+    /// <summary>The options of a parse; every problem is reported, each missing required option too.</summary>
+    public static Validation<Error, ExportOptions> Parse(ParseResult parsed)
+    {
+        var problems = new Option[] { ModelOption, FormatOption, OutputOption }.Where(o => parsed.GetResult(o) is null or { Implicit: true }).Select(o => $"{o.Name} is required").ToList();
+        if (parsed.GetResult(PrecisionOption) is { Implicit: false } && parsed.GetResult(FormatOption)?.Tokens is [var format]
+            && !format.Value.Equals("onnx", StringComparison.OrdinalIgnoreCase))
+            problems.Add("--precision applies to --format onnx only (safetensors models are written in double, exactly)");
+        return CommandParser.Check(parsed, problems).Map(r => new ExportOptions(r.GetRequiredValue(ModelOption)!, r.GetRequiredValue(FormatOption)!,
+            r.GetRequiredValue(OutputOption)!, r.GetValue(PrecisionOption) == "double" ? OnnxPrecision.Double : OnnxPrecision.Float));
+    }
 
     public static int Run(IReadOnlyList<string> args, Terminal terminal)
     {
-        if (args.Contains("--help") || args.Contains("-h"))
-        {
-            terminal.Out.Write(Help);
-            return 0;
-        }
+        var parsed = CommandParser.Parse(Command, args);
+        if (CommandParser.AsksForHelp(parsed)) return Cli.Help(terminal, parsed);
         var result =
-            from options in Parse(args).ToFin()
+            from options in Parse(parsed).ToFin()
             from document in ModelFile.Load(options.Model)
             from stack in Models.Load(document, new ToStack())
             from written in options.Format == "onnx"

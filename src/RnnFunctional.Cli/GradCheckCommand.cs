@@ -1,32 +1,28 @@
-using System.Collections.Immutable;
 using System.Globalization;
 using LanguageExt;
 using Spectre.Console;
 
 namespace RnnFunctional.Cli;
 
+using System.CommandLine;
+
 /// <summary><c>rnnf gradcheck</c>: a finite-difference table for each cell type on a small random model.</summary>
 internal static class GradCheckCommand
 {
-    public static readonly ImmutableArray<OptionSpec> Specs =
-    [
-        new("seed", "S", "seed of the random model and batch", "1"),
-    ];
+    private static readonly Option<int> SeedOption = Options.Int("--seed", "S", "seed of the random model and batch", 1, int.MinValue, int.MaxValue);
+
+    /// <summary>The command <c>rnnf gradcheck</c> and its options.</summary>
+    public static readonly Command Command = CommandParser.Command("gradcheck",
+        "For each cell type, draws a small random character model and a ragged batch, and compares the gradients of its "
+        + "summed cross-entropy with Ridders-extrapolated central differences, leaf by leaf (worst entry shown).", SeedOption);
 
     private const double Tolerance = 1e-6;
 
-    public static string Help => Arguments.Help("rnnf gradcheck [options]",
-        "For each cell type, draws a small random character model and a ragged batch, and compares the gradients of its\n"
-        + "summed cross-entropy with Ridders-extrapolated central differences, leaf by leaf (worst entry shown).", Specs);
-
     public static int Run(IReadOnlyList<string> args, Terminal terminal)
     {
-        if (args.Contains("--help") || args.Contains("-h"))
-        {
-            terminal.Out.Write(Help);
-            return 0;
-        }
-        return Arguments.Parse(args, Specs).Bind(a => a.Build(() => a.Int("seed", 1, int.MinValue, int.MaxValue))).ToFin()
+        var parsed = CommandParser.Parse(Command, args);
+        if (CommandParser.AsksForHelp(parsed)) return Cli.Help(terminal, parsed);
+        return CommandParser.Check(parsed).Map(r => r.GetValue(SeedOption)).ToFin()
             .Match(seed =>
             {
                 var checks = Models.GradientChecks(seed);

@@ -6,6 +6,8 @@ using Spectre.Console;
 
 namespace RnnFunctional.Cli;
 
+using System.CommandLine;
+
 /// <summary>The options of <c>rnnf train</c>.</summary>
 internal sealed record TrainOptions(
     string? Corpus, string Cell, int Hidden, int Layers, string Optimizer, double LearningRate, int Epochs, int BatchSize,
@@ -31,52 +33,52 @@ internal static class TrainCommand
 {
     public static readonly ImmutableArray<string> OptimizerNames = ["sgd", "momentum", "adagrad", "rmsprop", "adam"];
 
-    public static readonly ImmutableArray<OptionSpec> Specs =
-    [
-        new("corpus", "FILE", "a regular file of UTF-8 text, one item (name) per line; blank lines and repeats are skipped", "the embedded dinosaur names"),
-        new("cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "lstm"),
-        new("hidden", "N", "hidden size n_a, in [1, 1024]", "96"),
-        new("layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", "1"),
-        new("optimizer", "NAME", $"{string.Join(", ", OptimizerNames)}", "adam"),
-        new("learning-rate", "X", "step size, in (0, 10]", "0.006"),
-        new("epochs", "N", "passes over the training items, in [1, 10000]", "20"),
-        new("batch-size", "N", "items per mini-batch, in [1, 4096]", "32"),
-        new("bptt", "K", "truncated back-propagation window in characters (0 = whole items), in [0, 10000]", "0"),
-        new("seed", "S", "seed of initialisation, shuffling and sampling", "1"),
-        new("clip", "RULE", "gradient clipping: none, value:L (each entry into ±L) or norm:N (global norm at most N)", "value:5"),
-        new("held-out", "F", "fraction of the items held out for evaluation, in (0, 0.5]", "0.1"),
-        new("steps", "N", "stop after N updates (0 = run every epoch)", "0"),
-        new("model", "FILE", "where to write the trained model", "out/model.rnnf"),
-        new("plot", "FILE", "where to write the loss curve (PNG)", "out/loss.png"),
-        new("samples", "N", "names to sample at the end, in [0, 1000]", "10"),
-        new("temperature", "T", "sampling temperature, in [0, 10] (0 = always the likeliest character)", "0.8"),
-        new("max-length", "N", "longest sampled name, in [1, 1000]", "40"),
-    ];
+    private static readonly Option<string?> CorpusOption = Options.Text("--corpus", "FILE",
+        "a regular file of UTF-8 text, one item (name) per line; blank lines and repeats are skipped (default: the embedded dinosaur names)");
+    private static readonly Option<string?> CellOption = Options.Choice("--cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "lstm", Models.Cells);
+    private static readonly Option<int> HiddenOption = Options.Int("--hidden", "N", "hidden size n_a, in [1, 1024]", 96, 1, 1024);
+    private static readonly Option<int> LayersOption = Options.Int("--layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", 1, 1, Models.MaxLayers);
+    private static readonly Option<string?> OptimizerOption = Options.Choice("--optimizer", "NAME", string.Join(", ", OptimizerNames), "adam", OptimizerNames);
+    private static readonly Option<double> LearningRateOption = Options.Number("--learning-rate", "X", "step size, in (0, 10]", 0.006, 0, 10, exclusiveMin: true);
+    private static readonly Option<int> EpochsOption = Options.Int("--epochs", "N", "passes over the training items, in [1, 10000]", 20, 1, 10000);
+    private static readonly Option<int> BatchSizeOption = Options.Int("--batch-size", "N", "items per mini-batch, in [1, 4096]", 32, 1, 4096);
+    private static readonly Option<int> BpttOption = Options.Int("--bptt", "K", "truncated back-propagation window in characters (0 = whole items), in [0, 10000]", 0, 0, 10000);
+    private static readonly Option<int> SeedOption = Options.Int("--seed", "S", "seed of initialisation, shuffling and sampling", 1, int.MinValue, int.MaxValue);
+    private static readonly Option<string> ClipOption = Options.Make("--clip", "RULE",
+        "gradient clipping: none, value:L (each entry into ±L) or norm:N (global norm at most N)", "value:5",
+        (string text, out string rule) => ParseClip(rule = text) is not null, "none, value:L or norm:N with a number > 0");
+    private static readonly Option<double> HeldOutOption = Options.Number("--held-out", "F", "fraction of the items held out for evaluation, in (0, 0.5]", 0.1, 0, 0.5, exclusiveMin: true);
+    private static readonly Option<int> StepsOption = Options.Int("--steps", "N", "stop after N updates (0 = run every epoch)", 0, 0, int.MaxValue);
+    private static readonly Option<string?> ModelOption = Options.Text("--model", "FILE", "where to write the trained model", "out/model.rnnf");
+    private static readonly Option<string?> PlotOption = Options.Text("--plot", "FILE", "where to write the loss curve (PNG)", "out/loss.png");
+    private static readonly Option<int> SamplesOption = Options.Int("--samples", "N", "names to sample at the end, in [0, 1000]", 10, 0, 1000);
+    private static readonly Option<double> TemperatureOption = Options.Number("--temperature", "T", "sampling temperature, in [0, 10] (0 = always the likeliest character)", 0.8, 0, 10);
+    private static readonly Option<int> MaxLengthOption = Options.Int("--max-length", "N", "longest sampled name, in [1, 1000]", 40, 1, 1000);
 
-    public static string Help => Arguments.Help("rnnf train [options]",
-        "Trains a character-level language model on one-item-per-line text (by default the dinosaur names), showing\n"
-        + "progress, then prints the held-out loss per character next to a smoothed character-bigram baseline on the same\n"
-        + "split, samples names, and writes a loss-curve PNG and a checksummed model file. A training whose held-out loss\n"
-        + "becomes non-finite or more than 3 times the initial model's writes nothing and exits with code 3.", Specs);
+    /// <summary>The command <c>rnnf train</c> and its options.</summary>
+    public static readonly Command Command = CommandParser.Command("train",
+        "Trains a character-level language model on one-item-per-line text (by default the dinosaur names), showing "
+        + "progress, then prints the held-out loss per character next to a smoothed character-bigram baseline on the same "
+        + "split, samples names, and writes a loss-curve PNG and a checksummed model file. A training whose held-out loss "
+        + "becomes non-finite or more than 3 times the initial model's writes nothing and exits with code 3.",
+        CorpusOption, CellOption, HiddenOption, LayersOption, OptimizerOption, LearningRateOption, EpochsOption, BatchSizeOption,
+        BpttOption, SeedOption, ClipOption, HeldOutOption, StepsOption, ModelOption, PlotOption, SamplesOption, TemperatureOption, MaxLengthOption);
 
     /// <summary>Parses the options; every problem is reported.</summary>
-    public static Validation<Error, TrainOptions> Parse(IReadOnlyList<string> args) =>
-        Arguments.Parse(args, Specs).Bind(a =>
-        {
-            var clip = ParseClip(a);
-            var cell = a.Choice("cell", "lstm", Models.Cells);
-            return a.Build(() => new TrainOptions(
-                a.Text("corpus", null), cell, a.Int("hidden", 96, 1, 1024), a.Int("layers", 1, 1, Models.MaxLayers),
-                a.Choice("optimizer", "adam", OptimizerNames), a.Double("learning-rate", 0.006, 0, 10, exclusiveMin: true),
-                a.Int("epochs", 20, 1, 10000), a.Int("batch-size", 32, 1, 4096), a.Int("bptt", 0, 0, 10000),
-                a.Int("seed", 1, int.MinValue, int.MaxValue), clip, a.Double("held-out", 0.1, 0, 0.5, exclusiveMin: true),
-                a.Int("steps", 0, 0, int.MaxValue), a.Text("model", "out/model.rnnf")!, a.Text("plot", "out/loss.png")!,
-                a.Int("samples", 10, 0, 1000), a.Double("temperature", 0.8, 0, 10), a.Int("max-length", 40, 1, 1000)));
-        });
+    public static Validation<Error, TrainOptions> Parse(IReadOnlyList<string> args) => Parse(CommandParser.Parse(Command, args));
 
-    private static Clipping ParseClip(Arguments a)
+    /// <summary>The options of a parse; every problem is reported.</summary>
+    public static Validation<Error, TrainOptions> Parse(ParseResult parsed) =>
+        CommandParser.Check(parsed).Map(r => new TrainOptions(
+            r.GetValue(CorpusOption), r.GetRequiredValue(CellOption)!, r.GetValue(HiddenOption), r.GetValue(LayersOption),
+            r.GetRequiredValue(OptimizerOption)!, r.GetValue(LearningRateOption), r.GetValue(EpochsOption), r.GetValue(BatchSizeOption),
+            r.GetValue(BpttOption), r.GetValue(SeedOption), ParseClip(r.GetRequiredValue(ClipOption))!, r.GetValue(HeldOutOption), r.GetValue(StepsOption),
+            r.GetRequiredValue(ModelOption)!, r.GetRequiredValue(PlotOption)!, r.GetValue(SamplesOption), r.GetValue(TemperatureOption),
+            r.GetValue(MaxLengthOption)));
+
+    /// <summary><c>none</c>, <c>value:L</c> or <c>norm:N</c> with a finite L or N &gt; 0; null for any other text.</summary>
+    private static Clipping? ParseClip(string text)
     {
-        var text = a.Text("clip", "value:5")!;
         if (text.Equals("none", StringComparison.OrdinalIgnoreCase)) return Clipping.None;
         var parts = text.Split(':');
         if (parts.Length == 2 && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x > 0 && double.IsFinite(x))
@@ -84,20 +86,16 @@ internal static class TrainCommand
             if (parts[0].Equals("value", StringComparison.OrdinalIgnoreCase)) return Clipping.ByValue(x);
             if (parts[0].Equals("norm", StringComparison.OrdinalIgnoreCase)) return Clipping.ByGlobalNorm(x);
         }
-        a.Problem($"--clip must be none, value:L or norm:N with a number > 0 but got '{text}'");
-        return Clipping.None;
+        return null;
     }
 
     /// <summary>Runs the command: 0 on success, 2 on bad input.</summary>
     public static int Run(IReadOnlyList<string> args, Terminal terminal)
     {
-        if (args.Contains("--help") || args.Contains("-h"))
-        {
-            terminal.Out.Write(Help);
-            return 0;
-        }
+        var parsed = CommandParser.Parse(Command, args);
+        if (CommandParser.AsksForHelp(parsed)) return Cli.Help(terminal, parsed);
         var result =
-            from options in Parse(args).ToFin()
+            from options in Parse(parsed).ToFin()
             from outputs in Outputs.Prepare(options)
             from corpus in CorpusSource.Load(options.Corpus, (read, size) => terminal.Heartbeat.Pulse(() => Reading(options.Corpus, read, size)))
             let data = Prepare(corpus, options, terminal.Heartbeat)

@@ -212,8 +212,18 @@ public sealed class CliTests : IDisposable
     {
         var r = Run(command, "--help");
         Assert.Equal(0, r.ExitCode);
-        var specs = command switch { "train" => TrainCommand.Specs, "sample" => SampleCommand.Specs, "export" => ExportCommand.Specs, _ => GradCheckCommand.Specs };
-        Assert.All(specs, s => Assert.Contains($"--{s.Name} {s.Placeholder}", r.Out));
+        var declared = command switch { "train" => TrainCommand.Command, "sample" => SampleCommand.Command, "export" => ExportCommand.Command, _ => GradCheckCommand.Command };
+        var help = System.Text.RegularExpressions.Regex.Replace(r.Out, @"\s+", " ");
+        Assert.StartsWith("Description:", r.Out);
+        Assert.Contains($"Usage: rnnf {command} [options]", help);
+        var options = declared.Options.Where(o => o is not System.CommandLine.Help.HelpOption).ToList();
+        Assert.NotEmpty(options);
+        Assert.All(options, o =>
+        {
+            Assert.Contains($"{o.Name} <{o.HelpName}> {o.Description}", help);
+            if (o.HasDefaultValue) Assert.Contains($"{o.Description} [default: {Convert.ToString(o.GetDefaultValue(), CultureInfo.InvariantCulture)}]", help);
+        });
+        Assert.Contains("--help", help);
         Assert.Contains("Usage: rnnf", Run("--help").Out);
     }
 

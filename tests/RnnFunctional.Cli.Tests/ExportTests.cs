@@ -56,7 +56,7 @@ public sealed class ExportTests : IDisposable
         var r = Run("export");
         FailsWith(r, "--model is required; --format is required; --output is required");
         Assert.Equal(0, Run("export", "--help").ExitCode);
-        Assert.Contains("--format FORMAT", Run("export", "--help").Out);
+        Assert.Contains("--format <FORMAT>", Run("export", "--help").Out);
     }
 
     [Fact]

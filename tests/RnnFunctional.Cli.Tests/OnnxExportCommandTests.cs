@@ -73,6 +73,6 @@ public sealed class OnnxExportCommandTests : IDisposable
             "--precision applies to --format onnx only");
         FailsWith(Run("export", "--model", model, "--format", "onnx", "--output", scratch["absent/m.onnx"]), "m.onnx");
         Assert.Empty(scratch.Directory.GetFiles("*.onnx"));
-        Assert.Contains("--precision TYPE", Run("export", "--help").Out);
+        Assert.Contains("--precision <TYPE>", Run("export", "--help").Out);
     }
 }
