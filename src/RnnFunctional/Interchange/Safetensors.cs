@@ -1,4 +1,6 @@
+using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
+using System.Runtime.CompilerServices;
 using LanguageExt;
 using LanguageExt.Common;
 
@@ -94,8 +96,19 @@ public static class Safetensors
     /// <param name="path">The file.</param>
     /// <param name="template">A tree of the expected structure (its values are ignored).</param>
     [Pure]
-    public static Validation<Error, T> LoadInto<T>(string path, T template) where T : IParameterTree<T> =>
-        Load(path).Match(file => file.ReadInto(template), error => Validation<Error, T>.Fail(LanguageExt.Prelude.Seq1(error)));
+    public static Validation<Error, T> LoadInto<T>(string path, T template) where T : IParameterTree<T>
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        return LeavesFromFile(path, template.LeafShapes()).Map(template.FromLeaves);
+    }
+
+    /// <summary>
+    /// The leaves of a file read against the expected shapes. The file's tensors are not referenced once this returns,
+    /// so they can be collected while the tree is built from the leaves (at most two copies of the weights at once).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Validation<Error, ImmutableArray<Leaf>> LeavesFromFile(string path, ImmutableArray<LeafShape> expected) =>
+        Load(path).Match(file => file.LeavesFor(expected), error => Validation<Error, ImmutableArray<Leaf>>.Fail(LanguageExt.Prelude.Seq1(error)));
 
     /// <summary>
     /// The bytes of a file: the metadata and the tensors in ordinal name order, the header padded with spaces to a

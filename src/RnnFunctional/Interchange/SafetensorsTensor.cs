@@ -164,16 +164,21 @@ public sealed record SafetensorsFile(ImmutableSortedDictionary<string, string> M
     public Validation<Error, T> ReadInto<T>(T template) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(template);
-        var expected = template.LeafShapes().Select(l => (l.Name, l.Rows, l.Columns)).ToArray();
+        return LeavesFor(template.LeafShapes()).Map(template.FromLeaves);
+    }
+
+    /// <summary>The tensors as leaves of the given names and shapes, column-major; or every missing, misshapen and left-over tensor.</summary>
+    internal Validation<Error, ImmutableArray<Leaf>> LeavesFor(ImmutableArray<LeafShape> expected)
+    {
         var problems = expected.SelectMany(leaf => Tensors.TryGetValue(leaf.Name, out var t)
                 ? t.Shape.SequenceEqual([leaf.Rows, leaf.Columns]) ? [] : new[] { $"expected {leaf.Name} to be {leaf.Rows}×{leaf.Columns} but got {t.ShapeText}" }
                 : [$"missing {leaf.Name} ({leaf.Rows}×{leaf.Columns})"])
             .Concat(Tensors.Keys.Except(expected.Select(l => l.Name)).Select(name => $"unexpected tensor {name}"))
             .ToArray();
         return problems.Length > 0
-            ? Validation<Error, T>.Fail(problems.Select(Error.New).ToSeq())
-            : Validation<Error, T>.Success(template.FromLeaves([.. expected.Select(leaf =>
-                new Leaf(leaf.Name, leaf.Rows, leaf.Columns, ImmutableCollectionsMarshal.AsImmutableArray(ColumnMajor(Tensors[leaf.Name].Values.AsSpan(), leaf.Rows, leaf.Columns))))]));
+            ? Validation<Error, ImmutableArray<Leaf>>.Fail(problems.Select(Error.New).ToSeq())
+            : Validation<Error, ImmutableArray<Leaf>>.Success([.. expected.Select(leaf =>
+                new Leaf(leaf.Name, leaf.Rows, leaf.Columns, ImmutableCollectionsMarshal.AsImmutableArray(ColumnMajor(Tensors[leaf.Name].Values.AsSpan(), leaf.Rows, leaf.Columns))))]);
     }
 
     private static double[] ColumnMajor(ReadOnlySpan<double> rowMajor, int rows, int columns)
