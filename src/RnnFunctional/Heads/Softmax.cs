@@ -104,39 +104,6 @@ public static class Softmax
         Ops.Multiply(dH, wy, true, dO, false);                                                  // dh = wyᵀ·dO
     }
 
-    /// <summary>
-    /// The read-out's summed cross-entropy over a sequence of states and its gradients, a time block of
-    /// <see cref="Summation.BlockSteps"/> steps at a time (the blocks of the sequence kernels): the per-example losses
-    /// ℓ[t·m + j] (zero where the label is <see cref="Ragged.Ignored"/>), dWy = Σ dO·hᵀ, dby = Σ_columns dO and the
-    /// gradient wyᵀ·dO⟨t⟩ each state receives.
-    /// </summary>
-    /// <param name="wy">n_y×n.</param>
-    /// <param name="by">n_y.</param>
-    /// <param name="states">h⟨1⟩..h⟨T⟩, each n×m.</param>
-    /// <param name="label">(t, j) → the class of example j at step t, or <see cref="Ragged.Ignored"/>.</param>
-    internal static (double[] Losses, Matrix<double> DWy, Vector<double> DBy, ImmutableArray<Matrix<double>> DStates) ReadOut(
-        Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states, Func<int, int, int> label)
-    {
-        var (steps, n, m, ny) = (states.Length, wy.ColumnCount, states[0].ColumnCount, wy.RowCount);
-        var (w, b) = (Block.Of(wy), Block.Of(by));
-        var (dWy, dBy) = (Block.Fresh(ny, n), Block.Fresh(ny, 1));
-        var dStates = Enumerable.Range(0, steps).Select(_ => Block.FreshUninitialized(n, m)).ToArray();
-        var losses = new double[steps * m];
-        var blockSteps = Summation.BlockSteps(m);
-        using var scratch = new Workspace();
-        var (h, dO, dH) = (scratch.Take(n, blockSteps * m), scratch.Take(ny, blockSteps * m), scratch.Take(n, blockSteps * m));
-        for (var t0 = 0; t0 < steps; t0 += blockSteps)
-        {
-            var columns = (Math.Min(t0 + blockSteps, steps) - t0) * m;
-            for (var t = t0; t < t0 + columns / m; t++) Block.Of(states[t]).Span.CopyTo(h.Slice((t - t0) * m, m).Span);
-            var (hb, dOb, dHb) = (h.Slice(0, columns), dO.Slice(0, columns), dH.Slice(0, columns));
-            CrossEntropy(w, b, hb, dOb, dHb, k => label(t0 + k / m, k % m), (k, l) => losses[t0 * m + k] = l);
-            AccumulateGradients(dOb, hb, dWy.Block, dBy.Block);                                // dWy += dO·hᵀ, dby += Σ dO
-            for (var t = t0; t < t0 + columns / m; t++) dHb.Slice((t - t0) * m, m).Span.CopyTo(dStates[t].Block.Span);
-        }
-        return (losses, dWy.Matrix, dBy.Matrix.Column(0), [.. dStates.Select(d => d.Matrix)]);
-    }
-
     /// <summary>dWy += dO·aᵀ and dby += Σ_columns dO over a block of columns.</summary>
     internal static void AccumulateGradients(Block dO, Block a, Block dWy, Block dBy)
     {
@@ -165,8 +132,8 @@ public static class Softmax
     internal static HeadGradient LossAndGradients(
         Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states, ImmutableArray<ImmutableArray<int>> labels)
     {
-        var (losses, dWy, dBy, dStates) = ReadOut(wy, by, states, (t, j) => labels[t][j]);
-        return new(Ops.CompensatedSum(losses), dWy, dBy, dStates);
+        var (losses, dWy, dBy, dStates) = StackDriver.ReadOut(Block.Of(wy), Block.Of(by), states, default, (t, j) => labels[t][j], Summation.DefaultThreads);
+        return new(Ops.CompensatedSum(losses), dWy.ToMatrix(), dBy.ToVector(), dStates);
     }
 }
 

@@ -40,6 +40,9 @@ public static class Ragged
     /// </summary>
     public const int Ignored = -1;
 
+    /// <summary>The lengths as the driver takes them: default (one full-length batch) when every column runs all <paramref name="steps"/>.</summary>
+    internal static ImmutableArray<int> OrFull(ImmutableArray<int> lengths, int steps) => lengths.Any(length => length != steps) ? lengths : default;
+
     /// <summary>The masks of a ragged batch: mask⟨t⟩[j] = t &lt; len_j, for t = 0 … T−1.</summary>
     /// <param name="lengths">len_j ∈ [1, <paramref name="steps"/>] for each of the m columns.</param>
     /// <param name="steps">T ≥ 1.</param>

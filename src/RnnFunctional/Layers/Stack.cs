@@ -292,7 +292,7 @@ public static partial class Stack
     private static ImmutableArray<LayerTape> Run(StackParameters p, ImmutableArray<Matrix<double>> xs,
         ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every, Workspace? storage = null)
     {
-        var ragged = lengths.Any(length => length != xs.Length) ? lengths : default;       // a full batch runs as one
+        var ragged = Ragged.OrFull(lengths, xs.Length);
         var layers = p.Layers.Zip(initial, (layer, init) => (layer, init)).ToImmutableArray();
         return Scan.Fold(xs, layers, (inputs, l) =>                                     // h_l = layer l over h_{l−1}, h_0 = x
         {
@@ -344,14 +344,14 @@ public static partial class Stack
     }
 
     /// <summary>
-    /// The read-out's cross-entropy over the running columns (<see cref="Softmax.ReadOut"/>): the per-example losses
+    /// The read-out's cross-entropy over the running columns (<see cref="StackDriver.ReadOut(Block, Block, ImmutableArray{Matrix{double}}, ImmutableArray{int}, Func{int, int, int}, int)"/>): the per-example losses
     /// summed in the order (t, j) of the labels (a compensated sum), dWy, dBy and the gradient of each top output.
     /// With every column running it is the read-out of <see cref="Rnn.LossAndGradients"/>, column for column.
     /// </summary>
     private static HeadGradient ReadOut(Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states,
         ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lengths)
     {
-        var ragged = lengths.Any(length => length != states.Length) ? lengths : default;
+        var ragged = Ragged.OrFull(lengths, states.Length);
         var (losses, dWy, dBy, dStates) = StackDriver.ReadOut(Block.Of(wy), Block.Of(by), states, ragged,
             (t, j) => t < lengths[j] ? labels[t][j] : Ragged.Ignored, Summation.DefaultThreads);
         return new(Ops.CompensatedSum(losses), dWy.ToMatrix(), dBy.ToVector(), dStates);
@@ -371,7 +371,7 @@ public static partial class Stack
         var layers = p.Layers.Select(layer => layer.OnDriver()).ToArray();
         if (layers.Any(layer => layer is null)) return null;
         var fused = layers.Select(layer => layer!.Value).ToArray();
-        var ragged = lengths.Any(length => length != xs.Length) ? lengths : default;       // a full batch runs as one
+        var ragged = Ragged.OrFull(lengths, xs.Length);
         var r = StackDriver.Loss([.. fused.Select(f => f.Cells)], xs, initial, ragged, label, Block.Of(p.Wy), Block.Of(p.By), inputGradients,
             threads ?? Summation.DefaultThreads);
         var gradients = p with { Layers = [.. fused.Select((f, l) => f.Gradients(r.Layers[l].Directions))], Wy = r.DWy.ToMatrix(), By = r.DBy.ToVector() };

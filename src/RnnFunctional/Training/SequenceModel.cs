@@ -248,15 +248,16 @@ public static class LanguageModel
     }
 
     /// <summary>
-    /// The softmax read-out's masked cross-entropy over a batch's real targets (<see cref="Softmax.ReadOut"/>):
+    /// The softmax read-out's masked cross-entropy over a batch's real targets (the stack's read-out, <see cref="StackDriver.ReadOut(Block, Block, ImmutableArray{Matrix{double}}, ImmutableArray{int}, Func{int, int, int}, int)"/>):
     /// loss = Σ_t Σ_{j running} −log softmax(Wy·h⟨t⟩ + by)[y, j], summed per step then over the steps as
     /// <see cref="Evaluate"/> does, with dWy, dby and the gradient of each output.
     /// </summary>
     private static (double Loss, Matrix<double> DWy, Vector<double> DBy, ImmutableArray<Matrix<double>> DOutputs) Head(
         Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> outputs, TokenBatch batch)
     {
-        var (losses, dWy, dBy, dOutputs) = Softmax.ReadOut(wy, by, outputs, (t, j) => t < batch.Lengths[j] ? batch.Targets[t][j] : Ragged.Ignored);
-        return (Ops.SumPerStep(losses, batch.Size), dWy, dBy, dOutputs);
+        var (losses, dWy, dBy, dOutputs) = StackDriver.ReadOut(Block.Of(wy), Block.Of(by), outputs, default,
+            (t, j) => t < batch.Lengths[j] ? batch.Targets[t][j] : Ragged.Ignored, Summation.DefaultThreads);
+        return (Ops.SumPerStep(losses, batch.Size), dWy.ToMatrix(), dBy.ToVector(), dOutputs);
     }
 
     /// <summary>One-hot columns: a V×m matrix with a 1 at (tokens[j], j).</summary>
