@@ -33,6 +33,7 @@ public static class Cli
         Options are written '--name value', '--name=value' or '--name:value'; '--' ends them. An argument '@FILE' is
         replaced by the arguments in FILE (a response file: one or more per line, quotes keep spaces, '#' starts a
         comment), e.g. 'rnnf train @args.txt --epochs 5'. A misspelt option is reported with the nearest known one.
+        'rnnf complete LINE [POSITION]' lists the words that can follow LINE at the cursor, for a shell's completion.
 
         Exit codes: 0 success; 1 a failed gradient check or an internal error; 2 bad input (an option, the corpus,
         a model file, an output path); 3 a training that diverged (nothing written); 130 Ctrl-C; 143 SIGTERM.
@@ -112,6 +113,7 @@ public static class Cli
                     "sample" => SampleCommand.Run(rest, terminal),
                     "gradcheck" => GradCheckCommand.Run(rest, terminal),
                     "export" => ExportCommand.Run(rest, terminal),
+                    "complete" => Completion.Run(rest, terminal),
                     "--help" or "-h" or "help" => Help(terminal, 0),
                     "--version" or "version" => args.Count == 1 ? PrintVersion(terminal)
                         : Fail(terminal, null, Error.New($"--version takes no arguments but got '{args[1]}'")),

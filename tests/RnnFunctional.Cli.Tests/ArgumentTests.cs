@@ -179,4 +179,28 @@ public sealed class ArgumentTests : IDisposable
         Assert.Equal(distance, CommandParser.EditDistance(a, b));
         Assert.Equal(distance, CommandParser.EditDistance(b, a));
     }
+
+    [Theory]
+    [InlineData("rnnf ", "train sample gradcheck export")]
+    [InlineData("rnnf tr", "train")]
+    [InlineData("rnnf train --hi", "--hidden")]
+    [InlineData("rnnf train --cell ", "gru lstm rnn")]
+    [InlineData("rnnf train --cell l", "lstm")]
+    [InlineData("rnnf train --hidden 5 --ep", "--epochs")]
+    [InlineData("rnnf export --format ", "onnx safetensors")]
+    [InlineData("rnnf nothing --", "")]
+    public void CompletionListsTheWordsThatCanFollowTheCursor(string line, string expected)
+    {
+        var r = Run("complete", line);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(expected, string.Join(' ', r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    [Fact]
+    public void CompletionAtAPositionReadsOnlyTheTextBeforeIt()
+    {
+        var r = Run("complete", "rnnf train --cell  --hidden 8", "18");
+        Assert.Equal("gru lstm rnn", string.Join(' ', r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        FailsWith(Run("complete", "rnnf train", "11"), "POSITION must be an integer in [0, 10] but got '11'");
+    }
 }
