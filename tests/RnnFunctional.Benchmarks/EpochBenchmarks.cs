@@ -10,7 +10,7 @@ namespace RnnFunctional.Benchmarks;
 /// W5: one epoch of what <c>rnnf train</c> runs by default, through the public training fold: the embedded dinosaur
 /// names, 10% held out (split seed 0), a batch of 32 names shuffled with seed 1, 96 hidden units, Adam at 0.006,
 /// every gradient entry clipped into ±5, whole-name back-propagation. The default cell is the LSTM; the RNN and GRU
-/// are the other choices of <c>--cell</c>. Characters per second are <see cref="Characters"/> over the time per epoch
+/// are the other choices of <c>--cell</c>; <see cref="Layers"/> = 2 is <c>--layers 2</c>. Characters per second are <see cref="Characters"/> over the time per epoch
 /// (printed at set-up). Two jobs: the runtime's default garbage collector settings, and those of <c>rnnf</c>, whose
 /// large-object threshold is 2 MB (see src/RnnFunctional.Cli/RnnFunctional.Cli.csproj).
 /// </summary>
@@ -24,6 +24,10 @@ public class EpochBenchmarks
 
     [Params("lstm", "rnn", "gru")]
     public string Cell { get; set; } = "lstm";
+
+    /// <summary>Stacked layers, as <c>rnnf train --layers N</c>: one is the cell's own model, more a <see cref="LanguageModel.Stack"/>.</summary>
+    [Params(1, 2)]
+    public int Layers { get; set; } = 1;
 
     /// <summary>Next-character targets in one epoch: every training name's characters and its end token.</summary>
     public int Characters { get; private set; }
@@ -45,6 +49,13 @@ public class EpochBenchmarks
     public double Epoch()
     {
         var v = vocabulary.Size;
+        if (Layers > 1)
+        {
+            // The layers and seeds of rnnf train --layers N (src/RnnFunctional.Cli/Models.cs).
+            Func<int, int, int, Layer> layer = Cell switch { "rnn" => (x, h, s) => Layer.Rnn(x, h, s), "gru" => Layer.Gru, _ => Layer.Lstm };
+            var layers = Enumerable.Range(0, Layers).Select(l => layer(l == 0 ? v : 96, 96, 1 + l)).ToImmutableArray();
+            return Run(LanguageModel.Stack(v), StackParameters.Initialize(layers, v, 1 + Layers));
+        }
         return Cell switch
         {
             "rnn" => Run(LanguageModel.Rnn(v), RnnParameters.Initialize(v, 96, v, 1)),
