@@ -75,7 +75,7 @@ internal static class WorkerCommand
         }
         catch (Exception e)
         {
-            return Cli.Fail(terminal, "worker", Error.New($"cannot join cluster '{o.ClusterId}' at --cluster {o.Cluster} from {listen}: {OneLine(e)}"));
+            return Cli.Fail(terminal, "worker", Error.New($"cannot join cluster '{o.ClusterId}' at --cluster {o.Cluster} from {listen} (is the coordinator running there, with this --cluster-id?): {OneLine(e)}"));
         }
         terminal.Error.WriteLine($"rnnf worker: listening on {listen}, joined cluster '{o.ClusterId}' at {o.Cluster}");
         var reason = WaitForEnd(o);
@@ -129,11 +129,14 @@ internal static class WorkerCommand
         }
     }
 
-    /// <summary>The innermost message of an exception, on one line.</summary>
+    /// <summary>The innermost message of an exception (Orleans puts the cause's stack trace in its own messages), on one line.</summary>
     public static string OneLine(Exception e)
     {
-        while (e.InnerException is { } inner && e is AggregateException or OrleansException) e = inner;
-        return e.Message.ReplaceLineEndings(" ");
+        while (e.InnerException is { } inner) e = inner;
+        var message = e.Message.ReplaceLineEndings(" ");
+        if (message.LastIndexOf("---> ", StringComparison.Ordinal) is >= 0 and var cause) message = message[(cause + 5)..];
+        if (message.IndexOf("   at ", StringComparison.Ordinal) is > 0 and var stack) message = message[..stack];
+        return message.Trim();
     }
 }
 
