@@ -18,6 +18,9 @@ public static class Cli
     /// </summary>
     public const int Diverged = 3;
 
+    /// <summary>Exit code of a data-parallel training whose cluster failed during the run (a worker refused the run, a step could not be computed).</summary>
+    public const int ClusterFailed = 4;
+
     private static string Usage =>
         """
         Usage: rnnf <command> [options]
@@ -27,6 +30,7 @@ public static class Cli
           sample     sample names from a trained model file
           gradcheck  check each cell's gradients against finite differences on a small random model
           export     write a trained model file as a safetensors file
+          worker     compute pieces for a data-parallel 'rnnf train --workers N --cluster ADDR:PORT'
 
         Run 'rnnf <command> --help' for the options of a command, 'rnnf --version' for the version.
 
@@ -36,7 +40,8 @@ public static class Cli
         'rnnf complete LINE [POSITION]' lists the words that can follow LINE at the cursor, for a shell's completion.
 
         Exit codes: 0 success; 1 a failed gradient check or an internal error; 2 bad input (an option, the corpus,
-        a model file, an output path); 3 a training that diverged (nothing written); 130 Ctrl-C; 143 SIGTERM.
+        a model file, an output path, a worker that failed to start or join); 3 a training that diverged (nothing written);
+        4 a data-parallel training whose cluster failed during the run; 130 Ctrl-C; 143 SIGTERM.
 
         """;
 
@@ -110,6 +115,7 @@ public static class Cli
                 : args[0] switch
                 {
                     "train" => TrainCommand.Run(rest, terminal),
+                    "worker" => WorkerCommand.Run(rest, terminal),
                     "sample" => SampleCommand.Run(rest, terminal),
                     "gradcheck" => GradCheckCommand.Run(rest, terminal),
                     "export" => ExportCommand.Run(rest, terminal),
@@ -117,7 +123,7 @@ public static class Cli
                     "--help" or "-h" or "help" => Help(terminal, 0),
                     "--version" or "version" => args.Count == 1 ? PrintVersion(terminal)
                         : Fail(terminal, null, Error.New($"--version takes no arguments but got '{args[1]}'")),
-                    var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample, gradcheck or export{
+                    var other => Fail(terminal, null, Error.New($"unknown command '{other}' (expected train, sample, gradcheck, export or worker{
                         (CommandParser.Suggest(other, Commands) is { } near ? $"; did you mean {near}?" : "; see rnnf --help")})")),
                 };
             // A command that reported its own output failure (train) has said so; any other gets one line here.
@@ -169,7 +175,7 @@ public static class Cli
     }
 
     /// <summary>The names of the commands.</summary>
-    private static readonly string[] Commands = ["train", "sample", "gradcheck", "export"];
+    private static readonly string[] Commands = ["train", "sample", "gradcheck", "export", "worker"];
 
     /// <summary>
     /// The help of a command (<c>rnnf COMMAND --help</c>), exit code 0: wrapped at the terminal's width when it is one,

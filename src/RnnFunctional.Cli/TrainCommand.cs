@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using LanguageExt;
 using LanguageExt.Common;
+using RnnFunctional.Distributed;
 using Spectre.Console;
 
 namespace RnnFunctional.Cli;
@@ -12,7 +13,20 @@ using System.CommandLine;
 internal sealed record TrainOptions(
     string? Corpus, string Cell, int Hidden, int Layers, string Optimizer, double LearningRate, int Epochs, int BatchSize,
     int Bptt, int Seed, Clipping Clipping, double HeldOut, int Steps, string ModelPath, string PlotPath, int Samples,
-    double Temperature, int MaxLength);
+    double Temperature, int MaxLength)
+{
+    /// <summary>P, the pieces of every update (0: one undivided window, as <see cref="Training.Fold"/>).</summary>
+    public int Pieces { get; init; }
+
+    /// <summary>Number of worker processes of a data-parallel run (0: train in this process).</summary>
+    public int Workers { get; init; }
+
+    /// <summary>Where the coordinator listens for workers started by hand (null: start them here, on loopback).</summary>
+    public System.Net.IPEndPoint? Cluster { get; init; }
+
+    /// <summary>The cluster id a worker must have.</summary>
+    public string ClusterId { get; init; } = ClusterHosting.DefaultClusterId;
+}
 
 /// <summary>
 /// The corpus prepared for training: vocabulary, split, the items as token lists encoded when read (nothing per item
@@ -54,6 +68,15 @@ internal static class TrainCommand
     private static readonly Option<int> SamplesOption = Options.Int("--samples", "N", "names to sample at the end, in [0, 1000]", 10, 0, 1000);
     private static readonly Option<double> TemperatureOption = Options.Number("--temperature", "T", "sampling temperature, in [0, 10] (0 = always the likeliest character)", 0.8, 0, 10);
     private static readonly Option<int> MaxLengthOption = Options.Int("--max-length", "N", "longest sampled name, in [1, 1000]", 40, 1, 1000);
+    private static readonly Option<int> PiecesOption = Options.Int("--pieces", "P",
+        $"cut every update's batch into P pieces summed in piece order, in [1, 4096]; the bits depend on P, never on the workers (default: no cut, or {DefaultPieces} with --workers)", 0, 1, 4096);
+    private static readonly Option<int> WorkersOption = Options.Int("--workers", "N", "train data-parallel on N worker processes, in [1, 64] (default: train in this process)", 0, 1, 64);
+    private static readonly Option<System.Net.IPEndPoint?> ClusterOption = WorkerCommand.Endpoint("--cluster",
+        "with --workers: listen on ADDR:PORT and wait for N workers started by hand with 'rnnf worker --cluster ADDR:PORT' (default: start them here on loopback)", null);
+    private static readonly Option<string?> ClusterIdOption = Options.Text("--cluster-id", "ID", "with --workers: the cluster id the workers must have", ClusterHosting.DefaultClusterId);
+
+    /// <summary>The pieces of a data-parallel run when --pieces is not given.</summary>
+    public const int DefaultPieces = 8;
 
     /// <summary>The command <c>rnnf train</c> and its options.</summary>
     public static readonly Command Command = CommandParser.Command("train",
@@ -62,19 +85,38 @@ internal static class TrainCommand
         + "split, samples names, and writes a loss-curve PNG and a checksummed model file. A training whose held-out loss "
         + "becomes non-finite or more than 3 times the initial model's writes nothing and exits with code 3.",
         CorpusOption, CellOption, HiddenOption, LayersOption, OptimizerOption, LearningRateOption, EpochsOption, BatchSizeOption,
-        BpttOption, SeedOption, ClipOption, HeldOutOption, StepsOption, ModelOption, PlotOption, SamplesOption, TemperatureOption, MaxLengthOption);
+        BpttOption, SeedOption, ClipOption, HeldOutOption, StepsOption, ModelOption, PlotOption, SamplesOption, TemperatureOption, MaxLengthOption,
+        PiecesOption, WorkersOption, ClusterOption, ClusterIdOption);
 
     /// <summary>Parses the options; every problem is reported.</summary>
     public static Validation<Error, TrainOptions> Parse(IReadOnlyList<string> args) => Parse(CommandParser.Parse(Command, args));
 
     /// <summary>The options of a parse; every problem is reported.</summary>
     public static Validation<Error, TrainOptions> Parse(ParseResult parsed) =>
-        CommandParser.Check(parsed).Map(r => new TrainOptions(
+        CommandParser.Check(parsed, Together(parsed)).Map(r => new TrainOptions(
             r.GetValue(CorpusOption), r.GetRequiredValue(CellOption)!, r.GetValue(HiddenOption), r.GetValue(LayersOption),
             r.GetRequiredValue(OptimizerOption)!, r.GetValue(LearningRateOption), r.GetValue(EpochsOption), r.GetValue(BatchSizeOption),
             r.GetValue(BpttOption), r.GetValue(SeedOption), ParseClip(r.GetRequiredValue(ClipOption))!, r.GetValue(HeldOutOption), r.GetValue(StepsOption),
             r.GetRequiredValue(ModelOption)!, r.GetRequiredValue(PlotOption)!, r.GetValue(SamplesOption), r.GetValue(TemperatureOption),
-            r.GetValue(MaxLengthOption)));
+            r.GetValue(MaxLengthOption))
+        {
+            Workers = r.GetValue(WorkersOption),
+            Pieces = !Given(r, PiecesOption) ? (r.GetValue(WorkersOption) > 0 ? DefaultPieces : 0) : r.GetValue(PiecesOption),
+            Cluster = r.GetValue(ClusterOption),
+            ClusterId = r.GetRequiredValue(ClusterIdOption)!,
+        });
+
+    /// <summary>Whether the option is on the command line (not only its default).</summary>
+    private static bool Given(ParseResult r, Option option) => r.GetResult(option) is { Implicit: false };
+
+    /// <summary>Options that do not go together.</summary>
+    private static IEnumerable<string> Together(ParseResult r)
+    {
+        var workers = Given(r, WorkersOption);
+        if (!workers && Given(r, ClusterOption)) yield return "--cluster needs --workers N (the number of workers to wait for)";
+        if (!workers && Given(r, ClusterIdOption)) yield return "--cluster-id needs --workers N";
+        if (workers && r.GetValue(BpttOption) != 0) yield return "--workers needs --bptt 0 (data-parallel training back-propagates through whole items)";
+    }
 
     /// <summary><c>none</c>, <c>value:L</c> or <c>norm:N</c> with a finite L or N &gt; 0; null for any other text.</summary>
     private static Clipping? ParseClip(string text)
@@ -100,10 +142,34 @@ internal static class TrainCommand
             from corpus in CorpusSource.Load(options.Corpus, (read, size) => terminal.Heartbeat.Pulse(() => Reading(options.Corpus, read, size)))
             let data = Prepare(corpus, options, terminal.Heartbeat)
             let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary)
-            from outcome in Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal))
-            select (options, data, outcome);
-        return result.Match(r => Write(r.options, r.data, r.outcome, terminal),
-            e => Cli.Fail(terminal, "train", e, e.Code == Cli.Diverged ? Cli.Diverged : Cli.BadInput));
+            select (options, data, spec);
+        return result.Match(r => Train(r.options, r.data, r.spec, terminal), e => Cli.Fail(terminal, "train", e));
+    }
+
+    /// <summary>Trains, in this process or on a cluster of workers, and writes what the run produced.</summary>
+    private static int Train(TrainOptions options, TrainingData data, ModelSpec spec, Terminal terminal)
+    {
+        DataParallel? cluster = null;
+        try
+        {
+            if (options.Workers > 0)
+            {
+                var started = CliRunSource.DigestOf(options.Corpus).Bind(digest => DataParallel.Start(options, data, digest, terminal));
+                if (started.IsFail) return started.Match(_ => 0, e => Cli.Fail(terminal, "train", e));
+                cluster = started.Match(c => c, _ => throw new System.Diagnostics.UnreachableException());
+            }
+            return Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal, cluster)).Match(
+                outcome => Write(options, data, outcome, terminal),
+                e => Cli.Fail(terminal, "train", e, e.Code == Cli.Diverged ? Cli.Diverged : Cli.BadInput));
+        }
+        catch (ClusterFailure e)
+        {
+            return Cli.Fail(terminal, "train", Error.New(e.Message), Cli.ClusterFailed);
+        }
+        finally
+        {
+            cluster?.Dispose();
+        }
     }
 
     private static string Reading(string? path, long read, long size) => string.Create(CultureInfo.InvariantCulture,
@@ -137,7 +203,7 @@ internal static class TrainCommand
         Error.New(Cli.Diverged, $"training diverged: {detail}; nothing was written (try a smaller --learning-rate or a --clip rule)");
 
     /// <summary>The training run for one cell type: the fold, its progress, the held-out evaluation and the samples.</summary>
-    private sealed class TrainingRun(TrainOptions o, TrainingData data, Terminal terminal) : IModelUse<Fin<TrainOutcome>>
+    private sealed class TrainingRun(TrainOptions o, TrainingData data, Terminal terminal, DataParallel? cluster) : IModelUse<Fin<TrainOutcome>>
     {
         public Fin<TrainOutcome> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams initial)
             where TParams : IParameterTree<TParams>
@@ -165,11 +231,13 @@ internal static class TrainCommand
                 : string.Create(CultureInfo.InvariantCulture,
                     $"the held-out loss {when} is {heldOut:G4} nats/char, more than {DivergenceFactor} times the initial model's {initialHeldOut:F4}");
 
-            var history = Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), initial,
-                Corpus.Epochs(data.TrainTokens, o.BatchSize, o.Epochs, RandomState.Seeded(o.Seed)));
+            var totalBatches = o.Steps > 0 ? Math.Min(o.Steps, batchesPerEpoch * o.Epochs) : batchesPerEpoch * o.Epochs;
+            var batches = Corpus.Epochs(data.TrainTokens, o.BatchSize, o.Epochs, RandomState.Seeded(o.Seed));
+            var history = cluster is not null ? cluster.History(optimizer, o.Clipping, initial, totalBatches)
+                : o.Pieces > 0 ? PieceTraining.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), o.Pieces, initial, batches)
+                : Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), initial, batches);
             if (o.Steps > 0) history = history.Take(o.Steps);
 
-            var totalBatches = o.Steps > 0 ? Math.Min(o.Steps, batchesPerEpoch * o.Epochs) : batchesPerEpoch * o.Epochs;
             var progress = new ProgressView(terminal, totalBatches, batchesPerEpoch, o.Epochs);
             var (losses, curve, tokens) = (ImmutableArray.CreateBuilder<double>(), ImmutableArray.CreateBuilder<(double, double)>(), 0);
             TrainingStep<TParams>? last = null;

@@ -5,7 +5,7 @@ namespace RnnFunctional.Distributed;
 
 /// <summary>
 /// The worker of one piece of a run: the grain keyed (piece index, run id). It holds its shard of the corpus, reads the
-/// parameters from its silo's <see cref="SiloParameters"/>, and computes its piece of any step. Orleans places it on a silo of the cluster and,
+/// parameters from its silo's <see cref="SiloParameters"/>, and computes its piece of any step. Orleans places it by <see cref="PiecePlacement"/> and,
 /// when that silo goes, activates it again on another one, which reads the shard from the corpus file again.
 /// </summary>
 public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
@@ -21,8 +21,9 @@ public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
 /// (parameters, step, piece), so a piece computed again elsewhere gives the same bits.
 /// </summary>
 /// <param name="parameters">The silo's parameters, shared by its piece workers (<see cref="DistributedHosting.AddPieceWorkers"/>).</param>
-[RandomPlacement]
-public sealed class PieceWorkerGrain(SiloParameters parameters) : Grain, IPieceWorkerGrain
+/// <param name="source">Where the silo reads a run's batches.</param>
+[PiecePlacement]
+public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource source) : Grain, IPieceWorkerGrain
 {
     /// <summary>How long a request without parameters waits for another piece's request to bring them to the silo.</summary>
     public static readonly TimeSpan ParameterWait = TimeSpan.FromSeconds(5);
@@ -40,7 +41,7 @@ public sealed class PieceWorkerGrain(SiloParameters parameters) : Grain, IPieceW
         var piece = (int)this.GetPrimaryKeyLong(out var runId);
         if (request.Run.RunId != runId)
             throw new InvalidOperationException($"the worker of piece {piece} of run {runId} was asked for run {request.Run.RunId}");
-        if (run is null) (run, shard) = (request.Run, Shard.Load(request.Run, piece));
+        if (run is null) (run, shard) = (request.Run, Shard.Load(request.Run, piece, source));
         else if (run != request.Run)
             throw new InvalidOperationException($"the worker of piece {piece} of run {runId} holds another configuration of that run: {run} but was asked for {request.Run}");
         if (request.Parameters is { } sent) parameters.Set(runId, request.Version, sent);

@@ -21,7 +21,32 @@ public static class RunData
         var items = Corpus.Items(reader.ReadToEnd());
         var vocabulary = Vocabulary.FromItems(items);
         var tokens = items.Select(vocabulary.Encode).ToImmutableArray();
+        if (data.HeldOut > 0)
+            tokens = [.. Corpus.Split([.. Enumerable.Range(0, tokens.Length)], data.HeldOut, seed: 0).Train.Select(i => tokens[i])];
         return (vocabulary, Corpus.Epochs(tokens, data.BatchSize, data.Epochs, RandomState.Seeded(data.Seed)).Select(b => b.Windows(0)[0]));
+    }
+}
+
+/// <summary>
+/// Where a silo's piece workers read a run's batches: <see cref="RunData.Load"/> of the run's corpus file by default
+/// (<see cref="FileRunSource"/>), or a source of the host's own (the command-line worker reads the corpus it was given
+/// with the tool's own item rules). A source must refuse a run whose corpus digest is not that of its corpus.
+/// </summary>
+public interface IRunSource
+{
+    /// <summary>The vocabulary size and the full-BPTT windows of the run's batches in step order; throws when the run's corpus is not this source's.</summary>
+    /// <param name="data">The run's data.</param>
+    (int VocabularySize, IEnumerable<TokenBatch> Windows) Load(DataSpec data);
+}
+
+/// <summary><see cref="RunData.Load"/>: the run's corpus file read at its path.</summary>
+public sealed class FileRunSource : IRunSource
+{
+    /// <inheritdoc />
+    public (int VocabularySize, IEnumerable<TokenBatch> Windows) Load(DataSpec data)
+    {
+        var (vocabulary, windows) = RunData.Load(data);
+        return (vocabulary.Size, windows);
     }
 }
 
@@ -40,14 +65,14 @@ internal sealed class Shard
     /// <summary>Which piece of each batch this shard holds.</summary>
     public int Piece { get; }
 
-    /// <summary>Reads the corpus of <paramref name="run"/>; its vocabulary must have the model's size.</summary>
-    public static Shard Load(RunSpec run, int piece)
+    /// <summary>Reads the corpus of <paramref name="run"/> from <paramref name="source"/>; its vocabulary must have the model's size.</summary>
+    public static Shard Load(RunSpec run, int piece, IRunSource source)
     {
         if (piece < 0 || piece >= run.Pieces)
             throw new ArgumentOutOfRangeException(nameof(piece), piece, $"expected a piece in [0, {run.Pieces}) but got {piece}");
-        var (vocabulary, windows) = RunData.Load(run.Data);
-        if (vocabulary.Size != run.Model.Vocabulary)
-            throw new InvalidOperationException($"the corpus {run.Data.Path} has a vocabulary of {vocabulary.Size} tokens but run {run.RunId}'s model reads {run.Model.Vocabulary}");
+        var (vocabulary, windows) = source.Load(run.Data);
+        if (vocabulary != run.Model.Vocabulary)
+            throw new InvalidOperationException($"the corpus {run.Data.Path} has a vocabulary of {vocabulary} tokens but run {run.RunId}'s model reads {run.Model.Vocabulary}");
         return new Shard(run, piece, windows.GetEnumerator());
     }
 

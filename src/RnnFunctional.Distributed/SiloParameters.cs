@@ -57,12 +57,15 @@ public sealed class SiloParameters
 /// <summary>Hosting of piece workers in a silo.</summary>
 public static class DistributedHosting
 {
-    /// <summary>Registers what <see cref="PieceWorkerGrain"/> needs in a silo: the silo's <see cref="SiloParameters"/>.</summary>
+    /// <summary>Registers what <see cref="PieceWorkerGrain"/> needs in a silo: the silo's <see cref="SiloParameters"/> and the director of <see cref="PiecePlacement"/>.</summary>
     /// <param name="silo">The silo being built.</param>
-    public static ISiloBuilder AddPieceWorkers(this ISiloBuilder silo)
+    /// <param name="source">Where its piece workers read a run's batches (default: <see cref="FileRunSource"/>).</param>
+    public static ISiloBuilder AddPieceWorkers(this ISiloBuilder silo, IRunSource? source = null)
     {
         ArgumentNullException.ThrowIfNull(silo);
         silo.Services.AddSingleton<SiloParameters>();
+        silo.Services.AddSingleton<IRunSource>(source ?? new FileRunSource());
+        silo.Services.AddPiecePlacement();
         return silo;
     }
 }

@@ -64,9 +64,13 @@ public sealed record ModelSpec([property: Id(0)] string Cell, [property: Id(1)] 
 /// <param name="Epochs">Number of passes.</param>
 /// <param name="Seed">Seed of the shuffles.</param>
 /// <param name="Digest">The SHA-256 of the file's bytes in lower-case hexadecimal: a worker whose file differs refuses the run.</param>
+/// <param name="HeldOut">
+/// The fraction of the items held out of training (<see cref="Corpus.Split{T}"/> of the item indices with seed 0, as
+/// the command-line tool splits them); 0 trains on every item.
+/// </param>
 [GenerateSerializer, Immutable]
 public sealed record DataSpec([property: Id(0)] string Path, [property: Id(1)] int BatchSize, [property: Id(2)] int Epochs, [property: Id(3)] long Seed,
-    [property: Id(4)] string Digest)
+    [property: Id(4)] string Digest, [property: Id(5)] double HeldOut = 0)
 {
     /// <summary>The spec of a corpus file as it is here, its digest computed from its bytes.</summary>
     /// <param name="path">The corpus file.</param>

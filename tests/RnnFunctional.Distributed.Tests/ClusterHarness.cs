@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.TestingHost;
@@ -30,7 +31,24 @@ internal static class ClusterHarness
         if (shortTimeout) builder.AddClientBuilderConfigurator<WithShortTimeout>();
         var cluster = builder.Build();
         await cluster.DeployAsync();
+        await EverySiloKnowsEveryWorker(cluster);
         return cluster;
+    }
+
+    /// <summary>
+    /// Waits until the cluster manifest of every silo lists every silo (all host piece workers), so that the first
+    /// placements see the whole cluster and <see cref="PiecePlacement"/> puts the pieces where the tests expect them.
+    /// </summary>
+    private static async Task EverySiloKnowsEveryWorker(TestCluster cluster)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var silos = cluster.Silos.Select(s => s.SiloAddress).ToHashSet();
+        while (!cluster.Silos.OfType<InProcessSiloHandle>().All(s =>
+                   silos.IsSubsetOf(s.ServiceProvider.GetRequiredService<IClusterManifestProvider>().Current.Silos.Keys)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the silos' cluster manifests did not list every silo within 30 s");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>

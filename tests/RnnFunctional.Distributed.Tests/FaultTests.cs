@@ -7,8 +7,9 @@ namespace RnnFunctional.Distributed.Tests;
 
 /// <summary>Silos that leave a run: the run goes on on the others with the bits of the fault-free reference.</summary>
 /// <remarks>
-/// The nine piece grains are placed at random on three silos; the tests stop the secondary silo that computed the most
-/// pieces, and need one to have computed any (all nine on the primary silo has probability 3⁻⁹).
+/// The nine piece grains are placed by <see cref="PiecePlacement"/>: three on each of the three silos, piece i on silo
+/// i mod 3 in address order. The tests check that placement before taking a secondary silo away, so the silo that
+/// leaves always holds three pieces, and after it that the pieces moved to the silos the rule names among those left.
 /// </remarks>
 public sealed class FaultTests(ITestOutputHelper output)
 {
@@ -24,15 +25,24 @@ public sealed class FaultTests(ITestOutputHelper output)
             var run = ClusterHarness.Run("stopped", corpus, "lstm", 1, pieces, batchSize: 10);
             string? gone = null;
             var moved = ImmutableArray<int>.Empty;
+            var before = ImmutableArray<string?>.Empty;
             var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, pieces, 5, async (step, hosts) =>
             {
-                if (step == 4) Assert.DoesNotContain(gone, hosts);
+                if (step == 4)
+                {
+                    Assert.DoesNotContain(gone, hosts);
+                    var left = cluster.Silos.Select(s => s.SiloAddress).ToArray();
+                    var expected = Enumerable.Range(0, pieces).Select(i => moved.Contains(i) ? PiecePlacement.SiloOf(i, left).ToString() : before[i]).ToArray();
+                    Assert.True(expected.SequenceEqual(hosts), $"expected the pieces on {string.Join(", ", expected)} but they were on {string.Join(", ", hosts)}");
+                }
                 if (step != 2) return;
-                var victim = cluster.SecondarySilos.OrderByDescending(s => hosts.Count(h => h == s.SiloAddress.ToString())).First();
+                before = hosts;
+                AssertPlaced(hosts, cluster.Silos.Select(s => s.SiloAddress));
+                var victim = cluster.SecondarySilos[^1];
                 gone = victim.SiloAddress.ToString();
                 moved = [.. Enumerable.Range(0, pieces).Where(i => hosts[i] == gone)];
                 output.WriteLine($"pieces by silo after step 2: {string.Join(", ", hosts)}; stopping {gone} before step 3");
-                Assert.False(moved.IsEmpty, "no secondary silo computed a piece of step 2");
+                Assert.Equal(3, moved.Length);
                 await cluster.StopSiloAsync(victim);
             }));
             output.WriteLine($"{ClusterHarness.Describe(counters)}; pieces {string.Join(", ", moved)} moved off {gone}; {clock.Elapsed.TotalSeconds:F1} s");
@@ -55,8 +65,9 @@ public sealed class FaultTests(ITestOutputHelper output)
             var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, pieces, 5, (step, hosts) =>
             {
                 if (step != 2) return Task.CompletedTask;
-                var victim = cluster.SecondarySilos.OrderByDescending(s => hosts.Count(h => h == s.SiloAddress.ToString())).First();
-                Assert.Contains(victim.SiloAddress.ToString(), hosts);
+                AssertPlaced(hosts, cluster.Silos.Select(s => s.SiloAddress));
+                var victim = cluster.SecondarySilos[^1];
+                Assert.Equal(3, hosts.Count(h => h == victim.SiloAddress.ToString()));
                 hold = new Hold(victim.SiloAddress.ToString(), 2);
                 HoldPiece.Current = hold;
                 killing = Task.Run(async () =>
@@ -79,5 +90,13 @@ public sealed class FaultTests(ITestOutputHelper output)
             hold?.Release.Cancel();
             File.Delete(corpus);
         }
+    }
+
+    /// <summary>Each piece was computed on the silo <see cref="PiecePlacement.SiloOf"/> names among <paramref name="silos"/>.</summary>
+    private static void AssertPlaced(ImmutableArray<string?> hosts, IEnumerable<SiloAddress> silos)
+    {
+        var live = silos.ToArray();
+        var expected = Enumerable.Range(0, hosts.Length).Select(i => PiecePlacement.SiloOf(i, live).ToString()).ToArray();
+        Assert.True(expected.SequenceEqual(hosts), $"expected the pieces on {string.Join(", ", expected)} but they were on {string.Join(", ", hosts)}");
     }
 }

@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using LanguageExt;
+using LanguageExt.Common;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using RnnFunctional.Distributed;
+using DistributedModel = RnnFunctional.Distributed.ModelSpec;
+
+namespace RnnFunctional.Cli;
+
+/// <summary>A failure of the cluster during a data-parallel run (a worker refused the run, or a step failed).</summary>
+internal sealed class ClusterFailure(string message) : Exception(message);
+
+/// <summary>
+/// The coordinator of <c>rnnf train --workers N</c>: a silo listening on <c>--cluster</c> (a free loopback port when
+/// not given), the N workers (started here as <c>rnnf worker</c> processes, or by hand when <c>--cluster</c> is given),
+/// and the training history computed by <see cref="Coordinator{T}"/>, bitwise that of one process with the same pieces.
+/// </summary>
+internal sealed class DataParallel : IDisposable
+{
+    /// <summary>How long the workers have to join.</summary>
+    public static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly IHost host;
+    private readonly List<(Process Process, ConcurrentQueue<string> Errors)> started = [];
+    private RunSpec? run;
+
+    private DataParallel(IHost host) => this.host = host;
+
+    /// <summary>The run the workers compute.</summary>
+    public RunSpec Run => run ?? throw new InvalidOperationException("the cluster has not started");
+
+    /// <summary>
+    /// Starts the coordinator's silo and the workers and waits until N workers have joined; a failure is one line
+    /// naming what failed (the address, a worker's own error, the time waited).
+    /// </summary>
+    public static Fin<DataParallel> Start(TrainOptions o, TrainingData data, string digest, Terminal terminal)
+    {
+        IPEndPoint listen;
+        try
+        {
+            listen = o.Cluster ?? new IPEndPoint(IPAddress.Loopback, ClusterHosting.FreePort(IPAddress.Loopback));
+        }
+        catch (SocketException e)
+        {
+            return Fin<DataParallel>.Fail(Error.New($"cannot find a free loopback port for the coordinator: {e.Message}"));
+        }
+        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source: null));
+        try
+        {
+            cluster.host.StartAsync().GetAwaiter().GetResult();
+            if (o.Cluster is null)
+                for (var k = 0; k < o.Workers; k++) cluster.Spawn(k + 1, listen, o);
+            cluster.WaitForWorkers(o, listen, terminal);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            cluster.Dispose();
+            return Fin<DataParallel>.Fail(Error.New(e is ClusterFailure ? e.Message : $"cannot start the coordinator on {listen}: {WorkerCommand.OneLine(e)}"));
+        }
+        cluster.run = new RunSpec($"{o.ClusterId}/{Guid.NewGuid():N}",
+            new DistributedModel(o.Cell, data.Vocabulary.Size, o.Hidden, o.Layers),
+            new DataSpec(o.Corpus is null ? CorpusSource.Embedded : Path.GetFullPath(o.Corpus), o.BatchSize, o.Epochs, o.Seed, digest, o.HeldOut),
+            o.Pieces);
+        return cluster;
+    }
+
+    /// <summary>Starts worker <paramref name="number"/> as a process of this program, watching this process.</summary>
+    private void Spawn(int number, IPEndPoint cluster, TrainOptions o)
+    {
+        var apphost = Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "rnnf.exe" : "rnnf");
+        var start = File.Exists(apphost) ? new ProcessStartInfo(apphost) : new ProcessStartInfo(Environment.ProcessPath!) { ArgumentList = { typeof(Cli).Assembly.Location } };
+        foreach (var a in (string[])["worker", "--cluster", cluster.ToString(), "--listen", $"{(cluster.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{cluster.Address}]" : cluster.Address)}:0",
+                     "--cluster-id", o.ClusterId, "--parent", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            start.ArgumentList.Add(a);
+        if (o.Corpus is { } corpus) { start.ArgumentList.Add("--corpus"); start.ArgumentList.Add(Path.GetFullPath(corpus)); }
+        (start.RedirectStandardError, start.RedirectStandardOutput, start.UseShellExecute) = (true, true, false);
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new ClusterFailure($"cannot start worker {number} ({start.FileName})");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new ClusterFailure($"cannot start worker {number} ({start.FileName}): {e.Message}");
+        }
+        var errors = new ConcurrentQueue<string>();
+        process.ErrorDataReceived += (_, line) => { if (line.Data is { Length: > 0 } text) errors.Enqueue(text); };
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        started.Add((process, errors));
+    }
+
+    /// <summary>Waits until N silos hosting piece workers are in the coordinator's cluster manifest.</summary>
+    private void WaitForWorkers(TrainOptions o, IPEndPoint listen, Terminal terminal)
+    {
+        var manifest = host.Services.GetRequiredService<IClusterManifestProvider>();
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var joined = manifest.Current.Silos.Count(s => s.Value.Grains.Keys.Any(g => g.ToString() == "pieceworker"));
+            if (joined >= o.Workers) break;
+            for (var k = 0; k < started.Count; k++)
+                if (started[k].Process.HasExited)
+                {
+                    started[k].Process.WaitForExit();
+                    var said = started[k].Errors.LastOrDefault(l => l.StartsWith("rnnf worker:", StringComparison.Ordinal)) ?? started[k].Errors.LastOrDefault() ?? "no message";
+                    throw new ClusterFailure($"worker {k + 1} exited with code {started[k].Process.ExitCode} before joining: {said}");
+                }
+            if (clock.Elapsed > JoinTimeout)
+                throw new ClusterFailure($"{joined} of --workers {o.Workers} joined cluster '{o.ClusterId}' at {listen} within {ClusterHosting.Seconds(JoinTimeout)}"
+                    + (o.Cluster is null ? "" : $" (start them with: rnnf worker --cluster {listen} --cluster-id {o.ClusterId} --corpus FILE)"));
+            terminal.Heartbeat.Pulse(() => $"waiting for workers: {joined} of {o.Workers} joined cluster '{o.ClusterId}' at {listen}");
+            Thread.Sleep(100);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="steps"/> updates from <paramref name="initial"/> computed by the workers, each yielded when
+    /// applied; stops after a non-finite step. A step that fails on the cluster throws <see cref="ClusterFailure"/>.
+    /// </summary>
+    public IEnumerable<TrainingStep<T>> History<T>(Optimizer<T> optimizer, Clipping clipping, T initial, int steps) where T : IParameterTree<T>
+    {
+        var coordinator = new Coordinator<T>(host.Services.GetRequiredService<IGrainFactory>(), Run, optimizer, clipping,
+            new TrainingState<T>(initial, optimizer.Init(initial)));
+        for (var s = 0; s < steps; s++)
+        {
+            TrainingStep<T> step;
+            try
+            {
+                step = coordinator.StepAsync().GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                throw new ClusterFailure($"step {s + 1} failed on the cluster: {WorkerCommand.OneLine(e)}");
+            }
+            yield return step;
+            if (!step.IsFinite) yield break;
+        }
+    }
+
+    /// <summary>Ends the workers started here and stops the coordinator's silo.</summary>
+    public void Dispose()
+    {
+        foreach (var (process, _) in started)
+        {
+            try
+            {
+                if (!process.HasExited) process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+            catch (InvalidOperationException)
+            {
+                // It has ended already.
+            }
+            process.Dispose();
+        }
+        try
+        {
+            host.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(2)).Token).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is OperationCanceledException or OrleansException or TimeoutException)
+        {
+            // Its workers are gone; there is nobody to say goodbye to.
+        }
+        host.Dispose();
+    }
+}

@@ -1,0 +1,183 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using LanguageExt;
+using LanguageExt.Common;
+using Microsoft.Extensions.Hosting;
+using RnnFunctional.Distributed;
+
+namespace RnnFunctional.Cli;
+
+using System.CommandLine;
+
+/// <summary>The options of <c>rnnf worker</c>.</summary>
+internal sealed record WorkerOptions(string? Corpus, IPEndPoint Cluster, IPEndPoint? Listen, string ClusterId, int Parent);
+
+/// <summary>
+/// <c>rnnf worker</c>: a silo that joins the cluster of a <c>rnnf train --workers N</c> and computes the pieces the
+/// coordinator places on it, reading its shard from its own corpus file. It ends when the coordinator ends or cannot
+/// be reached for three seconds, or when its parent process (<c>--parent</c>) ends.
+/// </summary>
+internal static class WorkerCommand
+{
+    private static readonly Option<string?> CorpusOption = Options.Text("--corpus", "FILE",
+        "the corpus of the run, the same bytes as the trainer's (default: the embedded dinosaur names)");
+    private static readonly Option<IPEndPoint?> ClusterOption = Endpoint("--cluster", "the address and port the coordinator (rnnf train --workers) listens on", null);
+    private static readonly Option<IPEndPoint?> ListenOption = Endpoint("--listen", "the address and port this worker listens on (default: the --cluster address, a free port)", null);
+    private static readonly Option<string?> ClusterIdOption = Options.Text("--cluster-id", "ID", "the cluster id of the run; a worker of another id is refused", ClusterHosting.DefaultClusterId);
+    private static readonly Option<int> ParentOption = Options.Int("--parent", "PID", "end when the process PID ends (0 = no parent)", 0, 0, int.MaxValue);
+
+    /// <summary>An "ADDR:PORT" option.</summary>
+    public static Option<IPEndPoint?> Endpoint(string name, string description, IPEndPoint? fallback) =>
+        Options.Make(name, "ADDR:PORT", description, fallback, (string text, out IPEndPoint? v) => (v = ClusterHosting.ParseEndpoint(text)) is not null,
+            "an IP address and a port, e.g. 127.0.0.1:11111");
+
+    /// <summary>The command <c>rnnf worker</c> and its options.</summary>
+    public static readonly Command Command = CommandParser.Command("worker",
+        "Joins the cluster of a data-parallel 'rnnf train --workers N --cluster ADDR:PORT' and computes the pieces of its "
+        + "steps placed on it. It listens only on the --listen address, refuses a run whose corpus is not its own, and ends "
+        + "when the coordinator ends.",
+        CorpusOption, ClusterOption, ListenOption, ClusterIdOption, ParentOption);
+
+    /// <summary>Parses the options; every problem is reported.</summary>
+    public static Validation<Error, WorkerOptions> Parse(IReadOnlyList<string> args)
+    {
+        var parsed = CommandParser.Parse(Command, args);
+        var more = parsed.GetResult(ClusterOption) is null ? ["option --cluster is required (ADDR:PORT of the coordinator)"] : Array.Empty<string>();
+        return CommandParser.Check(parsed, more).Map(r => new WorkerOptions(r.GetValue(CorpusOption), r.GetValue(ClusterOption)!, r.GetValue(ListenOption),
+            r.GetRequiredValue(ClusterIdOption)!, r.GetValue(ParentOption)));
+    }
+
+    /// <summary>Runs the worker until its coordinator or parent ends: 0 then, 2 on bad input or when the cluster cannot be joined.</summary>
+    public static int Run(IReadOnlyList<string> args, Terminal terminal)
+    {
+        var parsed = CommandParser.Parse(Command, args);
+        if (CommandParser.AsksForHelp(parsed)) return Cli.Help(terminal, parsed);
+        var options = Parse(args).ToFin();
+        if (options.IsFail) return options.Match(_ => 0, e => Cli.Fail(terminal, "worker", e));
+        var o = options.Match(x => x, _ => throw new UnreachableException());
+        var source = CliRunSource.Of(o.Corpus);
+        if (source.IsFail) return source.Match(_ => 0, e => Cli.Fail(terminal, "worker", e));
+        var listen = o.Listen ?? new IPEndPoint(o.Cluster.Address, 0);
+        try
+        {
+            if (listen.Port == 0) listen = new IPEndPoint(listen.Address, ClusterHosting.FreePort(listen.Address));
+        }
+        catch (SocketException e)
+        {
+            return Cli.Fail(terminal, "worker", Error.New($"--listen {listen.Address}: cannot listen on that address ({e.Message})"));
+        }
+        using var host = ClusterHosting.Build(listen, o.Cluster, o.ClusterId, source.Match(s => s, _ => throw new UnreachableException()));
+        try
+        {
+            host.StartAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            return Cli.Fail(terminal, "worker", Error.New($"cannot join cluster '{o.ClusterId}' at --cluster {o.Cluster} from {listen} (is the coordinator running there, with this --cluster-id?): {OneLine(e)}"));
+        }
+        terminal.Error.WriteLine($"rnnf worker: listening on {listen}, joined cluster '{o.ClusterId}' at {o.Cluster}");
+        var reason = WaitForEnd(o);
+        terminal.Error.WriteLine($"rnnf worker: {reason}; leaving");
+        try
+        {
+            host.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(2)).Token).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is OperationCanceledException or OrleansException or TimeoutException)
+        {
+            // The coordinator is gone; there is nobody to say goodbye to.
+        }
+        return 0;
+    }
+
+    /// <summary>Blocks until the parent process ends or the coordinator's port stops answering three times in a row; says which.</summary>
+    private static string WaitForEnd(WorkerOptions o)
+    {
+        for (var missed = 0; ;)
+        {
+            Thread.Sleep(1000);
+            if (o.Parent > 0 && !Alive(o.Parent)) return $"the parent process {o.Parent} has ended";
+            missed = Answers(o.Cluster) ? 0 : missed + 1;
+            if (missed >= 3) return $"the coordinator at {o.Cluster} has not answered for 3 s";
+        }
+    }
+
+    private static bool Alive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static bool Answers(IPEndPoint endpoint)
+    {
+        try
+        {
+            using var client = new TcpClient(endpoint.AddressFamily);
+            return client.ConnectAsync(endpoint.Address, endpoint.Port).Wait(TimeSpan.FromSeconds(1));
+        }
+        catch (Exception e) when (e is SocketException or AggregateException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The innermost message of an exception (Orleans puts the cause's stack trace in its own messages), on one line.</summary>
+    public static string OneLine(Exception e)
+    {
+        while (e.InnerException is { } inner) e = inner;
+        var message = e.Message.ReplaceLineEndings(" ");
+        if (message.LastIndexOf("---> ", StringComparison.Ordinal) is >= 0 and var cause) message = message[(cause + 5)..];
+        if (message.IndexOf("   at ", StringComparison.Ordinal) is > 0 and var stack) message = message[..stack];
+        return message.Trim();
+    }
+}
+
+/// <summary>
+/// A worker's batches as <c>rnnf train</c> makes them: the tool's corpus (its distinct non-blank lines), vocabulary and
+/// held-out split, and the run's mini-batches; a run whose corpus digest is not this corpus's is refused.
+/// </summary>
+internal sealed class CliRunSource(CorpusText corpus, string digest) : IRunSource
+{
+    /// <summary>The SHA-256 of the corpus's bytes (those of the embedded corpus when <c>--corpus</c> is not given).</summary>
+    public string Digest => digest;
+
+    /// <summary>The source of a corpus file, or of the embedded corpus.</summary>
+    public static Fin<CliRunSource> Of(string? path) =>
+        from corpus in CorpusSource.Load(path)
+        from digest in DigestOf(path)
+        select new CliRunSource(corpus, digest);
+
+    /// <summary>The SHA-256 of a corpus file's bytes, or of the embedded corpus's.</summary>
+    public static Fin<string> DigestOf(string? path)
+    {
+        try
+        {
+            using var stream = path is null ? typeof(CorpusSource).Assembly.GetManifestResourceStream("dinos.txt")! : File.OpenRead(path);
+            return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Fin<string>.Fail(Error.New($"cannot read --corpus {path}: {e.Message}"));
+        }
+    }
+
+    /// <inheritdoc />
+    public (int VocabularySize, IEnumerable<TokenBatch> Windows) Load(DataSpec data)
+    {
+        if (data.Digest != digest)
+            throw new InvalidOperationException($"refused: this worker's corpus {corpus.Name} has SHA-256 {digest[..12]}… but the run's corpus {data.Path} has {data.Digest[..Math.Min(12, data.Digest.Length)]}…");
+        var vocabulary = Vocabulary.FromItems([corpus.Items.Characters]);
+        var numbers = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(Enumerable.Range(0, corpus.Items.Count).ToArray());
+        var train = Corpus.Split(numbers, data.HeldOut, seed: 0).Train;
+        var tokens = corpus.Items.Encoded(vocabulary, train);
+        return (vocabulary.Size, Corpus.Epochs(tokens, data.BatchSize, data.Epochs, RandomState.Seeded(data.Seed)).Select(b => b.Windows(0)[0]));
+    }
+}

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+
+namespace RnnFunctional.Cli.Tests;
+
+/// <summary>
+/// rnnf train --workers N and rnnf worker end to end on loopback: the bits of one process with the same pieces, a
+/// worker of another corpus refused, and no worker left behind when its coordinator dies.
+/// </summary>
+public sealed class DataParallelTests : IDisposable
+{
+    private static readonly string[] Names =
+    [
+        "Aachenosaurus", "Abelisaurus", "Brachiosaurus", "Camarasaurus", "Diplodocus", "Edmontosaurus", "Gallimimus",
+        "Iguanodon", "Kentrosaurus", "Maiasaura", "Ornithomimus", "Pachycephalosaurus", "Stegosaurus", "Triceratops",
+    ];
+
+    private readonly Scratch scratch = new();
+
+    public void Dispose() => scratch.Dispose();
+
+    private static RunResult Run(params string[] args)
+    {
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var code = Cli.Run(args, output, error, interactive: false);
+        return new(code, output.ToString(), error.ToString());
+    }
+
+    private string[] Tiny(string model, params string[] extra) =>
+        ["train", "--corpus", scratch.Write("names.txt", string.Join("\n", Names) + "\n"), "--hidden", "8", "--batch-size", "6",
+         "--samples", "0", "--model", scratch[model], "--plot", scratch[model + ".png"], .. extra];
+
+    private static Process Start(params string[] args)
+    {
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "rnnf")) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) start.ArgumentList.Add(a);
+        return Process.Start(start)!;
+    }
+
+    [Fact]
+    public void TrainingOnTwoWorkerProcessesWritesTheModelFileOfOneProcessWithTheSamePieces()
+    {
+        var distributed = Run(Tiny("workers.rnnf", "--steps", "3", "--workers", "2", "--pieces", "4"));
+        Assert.True(distributed.ExitCode == 0, distributed.Error);
+        Assert.Contains("held-out", distributed.Out);
+        var single = Run(Tiny("single.rnnf", "--steps", "3", "--pieces", "4"));
+        Assert.True(single.ExitCode == 0, single.Error);
+        var other = Run(Tiny("other.rnnf", "--steps", "3", "--pieces", "3"));
+        Assert.True(other.ExitCode == 0, other.Error);
+        Assert.Equal(File.ReadAllBytes(scratch["single.rnnf"]), File.ReadAllBytes(scratch["workers.rnnf"]));
+        // The comparison sees the pieces: another cut of the same batches gives other bits.
+        Assert.NotEqual(File.ReadAllBytes(scratch["single.rnnf"]), File.ReadAllBytes(scratch["other.rnnf"]));
+    }
+
+    [Fact]
+    public async Task AWorkerWithAnotherCorpusIsRefusedInOneLine()
+    {
+        var port = FreePort();
+        var training = Task.Run(() => Run(Tiny("model.rnnf", "--steps", "3", "--workers", "1", "--cluster", $"127.0.0.1:{port}", "--cluster-id", "refusal")));
+        var other = scratch.Write("other.txt", string.Join("\n", Names.Reverse()) + "\n");
+        using var worker = Start("worker", "--cluster", $"127.0.0.1:{port}", "--cluster-id", "refusal", "--corpus", other);
+        try
+        {
+            var result = await training.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(Cli.ClusterFailed, result.ExitCode);
+            var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("rnnf train:", StringComparison.Ordinal));
+            Assert.Contains("refused: this worker's corpus", line);
+            Assert.False(File.Exists(scratch["model.rnnf"]));
+            Assert.True(worker.WaitForExit(15_000), "the worker did not end after its coordinator");
+        }
+        finally
+        {
+            if (!worker.HasExited) worker.Kill();
+        }
+    }
+
+    [Fact]
+    public async Task WorkersEndWhenTheirCoordinatorIsKilled()
+    {
+        using var coordinator = Start(Tiny("model.rnnf", "--workers", "2", "--epochs", "10000"));
+        try
+        {
+            string? line;
+            do line = await coordinator.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            while (line is not null && !line.StartsWith("epoch", StringComparison.Ordinal));
+            Assert.NotNull(line);
+            var workers = Children(coordinator.Id);
+            Assert.Equal(2, workers.Count);
+            coordinator.Kill();
+            var clock = Stopwatch.StartNew();
+            while (workers.Any(Alive) && clock.Elapsed < TimeSpan.FromSeconds(15)) await Task.Delay(200);
+            Assert.False(workers.Any(Alive), $"workers {string.Join(", ", workers.Where(Alive))} outlived their coordinator by 15 s");
+        }
+        finally
+        {
+            if (!coordinator.HasExited) coordinator.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "worker" }, "option --cluster is required")]
+    [InlineData(new[] { "worker", "--cluster", "localhost" }, "--cluster must be an IP address and a port")]
+    [InlineData(new[] { "train", "--cluster", "127.0.0.1:5000" }, "--cluster needs --workers N")]
+    [InlineData(new[] { "train", "--workers", "2", "--bptt", "5" }, "--workers needs --bptt 0")]
+    [InlineData(new[] { "train", "--workers", "0" }, "--workers must be an integer in [1, 64] but got '0'")]
+    public void BadClusterOptionsGetOneLineAndCode2(string[] args, string message)
+    {
+        var result = Run(args);
+        Assert.Equal(Cli.BadInput, result.ExitCode);
+        Assert.Contains(message, result.Error);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The processes whose parent is <paramref name="pid"/> (from /proc).</summary>
+    private static List<int> Children(int pid) =>
+        [.. Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(d => d!.All(char.IsAsciiDigit)).Select(d => int.Parse(d!, CultureInfo.InvariantCulture))
+            .Where(p => ParentOf(p) == pid)];
+
+    private static int? ParentOf(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static bool Alive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
+}
