@@ -18,7 +18,7 @@ internal static class Completion
     private static readonly ImmutableArray<(string Name, Func<Command> Command)> Commands =
     [
         ("train", () => TrainCommand.Command), ("sample", () => SampleCommand.Command),
-        ("gradcheck", () => GradCheckCommand.Command), ("export", () => ExportCommand.Command),
+        ("gradcheck", () => GradCheckCommand.Command), ("export", () => ExportCommand.Command), ("worker", () => WorkerCommand.Command),
     ];
 
     public static int Run(IReadOnlyList<string> args, Terminal terminal)

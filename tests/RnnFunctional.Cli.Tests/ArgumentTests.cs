@@ -181,7 +181,7 @@ public sealed class ArgumentTests : IDisposable
     }
 
     [Theory]
-    [InlineData("rnnf ", "train sample gradcheck export")]
+    [InlineData("rnnf ", "train sample gradcheck export worker")]
     [InlineData("rnnf tr", "train")]
     [InlineData("rnnf train --hi", "--hidden")]
     [InlineData("rnnf train --cell ", "gru lstm rnn")]
@@ -189,6 +189,7 @@ public sealed class ArgumentTests : IDisposable
     [InlineData("rnnf train --hidden 5 --ep", "--epochs")]
     [InlineData("rnnf export --format ", "onnx safetensors")]
     [InlineData("rnnf nothing --", "")]
+    [InlineData("rnnf worker --clu", "--cluster --cluster-id")]
     public void CompletionListsTheWordsThatCanFollowTheCursor(string line, string expected)
     {
         var r = Run("complete", line);
