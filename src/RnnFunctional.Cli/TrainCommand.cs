@@ -10,7 +10,11 @@ namespace RnnFunctional.Cli;
 internal sealed record TrainOptions(
     string? Corpus, string Cell, int Hidden, int Layers, string Optimizer, double LearningRate, int Epochs, int BatchSize,
     int Bptt, int Seed, Clipping Clipping, double HeldOut, int Steps, string ModelPath, string PlotPath, int Samples,
-    double Temperature, int MaxLength);
+    double Temperature, int MaxLength)
+{
+    /// <summary>The dropout of training (--dropout, --recurrent-dropout); none unless asked for.</summary>
+    public Dropout Dropout { get; init; } = Dropout.None;
+}
 
 /// <summary>
 /// The corpus prepared for training: vocabulary, split, the items as token lists encoded when read (nothing per item
@@ -37,6 +41,8 @@ internal static class TrainCommand
         new("cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "lstm"),
         new("hidden", "N", "hidden size n_a, in [1, 1024]", "96"),
         new("layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", "1"),
+        new("dropout", "P", "dropout between the layers and on the read-out's input during training, in [0, 0.95] (needs --layers 2 or more)", "0"),
+        new("recurrent-dropout", "P", "variational dropout of the recurrent state during training, in [0, 0.95] (needs --layers 2 or more)", "0"),
         new("optimizer", "NAME", $"{string.Join(", ", OptimizerNames)}", "adam"),
         new("learning-rate", "X", "step size, in (0, 10]", "0.006"),
         new("epochs", "N", "passes over the training items, in [1, 10000]", "20"),
@@ -65,14 +71,24 @@ internal static class TrainCommand
         {
             var clip = ParseClip(a);
             var cell = a.Choice("cell", "lstm", Models.Cells);
+            var dropout = ParseDropout(a);
             return a.Build(() => new TrainOptions(
                 a.Text("corpus", null), cell, a.Int("hidden", 96, 1, 1024), a.Int("layers", 1, 1, Models.MaxLayers),
                 a.Choice("optimizer", "adam", OptimizerNames), a.Double("learning-rate", 0.006, 0, 10, exclusiveMin: true),
                 a.Int("epochs", 20, 1, 10000), a.Int("batch-size", 32, 1, 4096), a.Int("bptt", 0, 0, 10000),
                 a.Int("seed", 1, int.MinValue, int.MaxValue), clip, a.Double("held-out", 0.1, 0, 0.5, exclusiveMin: true),
                 a.Int("steps", 0, 0, int.MaxValue), a.Text("model", "out/model.rnnf")!, a.Text("plot", "out/loss.png")!,
-                a.Int("samples", 10, 0, 1000), a.Double("temperature", 0.8, 0, 10), a.Int("max-length", 40, 1, 1000)));
+                a.Int("samples", 10, 0, 1000), a.Double("temperature", 0.8, 0, 10), a.Int("max-length", 40, 1, 1000)) { Dropout = dropout });
         });
+
+    /// <summary>--dropout P: between the layers and on the read-out's input; --recurrent-dropout P: the recurrent state. Stacked models only.</summary>
+    private static Dropout ParseDropout(Arguments a)
+    {
+        var (between, recurrent) = (a.Double("dropout", 0, 0, 0.95), a.Double("recurrent-dropout", 0, 0, 0.95));
+        if ((between > 0 || recurrent > 0) && a.Int("layers", 1, 1, Models.MaxLayers) < 2)
+            a.Problem("--dropout and --recurrent-dropout need --layers 2 or more (a one-layer model trains on its cell's own kernel, without dropout)");
+        return new Dropout(Between: between, Recurrent: recurrent, ReadOut: between);
+    }
 
     private static Clipping ParseClip(Arguments a)
     {
@@ -101,7 +117,7 @@ internal static class TrainCommand
             from outputs in Outputs.Prepare(options)
             from corpus in CorpusSource.Load(options.Corpus, (read, size) => terminal.Heartbeat.Pulse(() => Reading(options.Corpus, read, size)))
             let data = Prepare(corpus, options, terminal.Heartbeat)
-            let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary)
+            let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary) { Dropout = options.Dropout }
             from outcome in Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal))
             select (options, data, outcome);
         return result.Match(r => Write(r.options, r.data, r.outcome, terminal),
@@ -167,7 +183,7 @@ internal static class TrainCommand
                 : string.Create(CultureInfo.InvariantCulture,
                     $"the held-out loss {when} is {heldOut:G4} nats/char, more than {DivergenceFactor} times the initial model's {initialHeldOut:F4}");
 
-            var history = Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), initial,
+            var history = Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping) { Seed = o.Seed }, initial,
                 Corpus.Epochs(data.TrainTokens, o.BatchSize, o.Epochs, RandomState.Seeded(o.Seed)));
             if (o.Steps > 0) history = history.Take(o.Steps);
 
