@@ -177,11 +177,46 @@ public sealed class DropoutLawTests
         Assert.Contains("expected dropout.ReadOut[2] to be finite", Refusal(mask with { ReadOut = mask.ReadOut.SetItem(2, mask.ReadOut[2] * double.NaN) }), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Stack.Forward's predictions read the masked top outputs: Σ −log ŷ⟨t⟩[label, j] over the running columns is the loss
+    /// of LossAndGradients under the same mask (to 1e-12, the sums being in different orders), and differs from the
+    /// loss without the read-out mask.
+    /// </summary>
+    [Property(MaxTest = 30)]
+    public Property ForwardPredictionsReadTheMaskedTop() =>
+        Prop.ForAll(StackCase.Arbitrary(EveryCell, ragged: true, max: 6), c =>
+        {
+            var mask = DropoutGradientTests.Masks(c, Everything);
+            var forward = Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial, dropout: mask);
+            var loss = -Enumerable.Range(0, c.Xs.Length)
+                .SelectMany(t => Enumerable.Range(0, c.Lengths.Length).Where(j => t < c.Lengths[j]).Select(j => Math.Log(forward.Predictions[t][c.Labels[t][j], j])))
+                .Sum();
+            var expected = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial, dropout: mask).Loss;
+            var withoutReadOut = Stack.Loss(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial, mask with { ReadOut = default });
+            return (Math.Abs(loss - expected) <= 1e-12 * Math.Max(1, Math.Abs(expected))).Label($"Σ −log ŷ = {loss:R}, loss {expected:R}")
+                .And((loss != withoutReadOut).Label("the read-out mask is read"))
+                .And(ReferenceEquals(forward.Dropout, mask).Label("the forward keeps its masks for the backward"));
+        });
+
+    /// <summary>No function given a mask writes to it, to the inputs or to the parameters (the driver masks copies of its buffers).</summary>
+    [Property(MaxTest = 30)]
+    public Property NoArgumentIsMutatedByMaskedFunctions() =>
+        Prop.ForAll(StackCase.Arbitrary(EveryCell, ragged: true, max: 6), Gen.Elements(false, true).ToArbitrary(), (c, recurrent) =>
+        {
+            var mask = DropoutGradientTests.Masks(c, recurrent ? Everything : Everything with { Recurrent = 0 });
+            var before = (Flat(mask).ToArray(), c.Xs.SelectMany(x => x.ToColumnMajorArray()).ToArray(), Tree.Flatten(c.P).ToArray());
+            _ = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial, dropout: mask);
+            _ = Stack.Backward(Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial, dropout: mask), c.DTop, c.DFinal);
+            return Flat(mask).SequenceEqual(before.Item1).Label("the mask")
+                .And(c.Xs.SelectMany(x => x.ToColumnMajorArray()).SequenceEqual(before.Item2).Label("the inputs"))
+                .And(Tree.Flatten(c.P).SequenceEqual(before.Item3).Label("the parameters"));
+        });
+
     private static bool Same(StackLoss a, StackLoss b) =>
         Compare.Same(a.Loss, b.Loss) && Compare.Same(a.Gradients, b.Gradients) && Compare.Same(a.Dx, b.Dx) && Compare.Same(a.DInitial, b.DInitial);
 
     private static IEnumerable<long> Flat(DropoutMask mask) =>
-        new[] { mask.Inputs, mask.Recurrent }.SelectMany(layers => layers.SelectMany(masks => masks.IsDefault ? [] : masks))
+        new[] { mask.Inputs, mask.Recurrent }.Where(layers => !layers.IsDefault).SelectMany(layers => layers.SelectMany(masks => masks.IsDefault ? [] : masks))
             .Concat(mask.ReadOut.IsDefault ? [] : mask.ReadOut)
             .SelectMany(x => x.AsColumnMajorArray()).Select(BitConverter.DoubleToInt64Bits);
 }
