@@ -175,6 +175,12 @@ public sealed class DropoutLawTests
         Assert.Contains("expected dropout.Recurrent[1] to have one mask per direction, 2, but got 1",
             Refusal(mask with { Recurrent = mask.Recurrent.SetItem(1, mask.Recurrent[1][..1]) }), StringComparison.Ordinal);
         Assert.Contains("expected dropout.ReadOut[2] to be finite", Refusal(mask with { ReadOut = mask.ReadOut.SetItem(2, mask.ReadOut[2] * double.NaN) }), StringComparison.Ordinal);
+        var shortReadOut = mask with { ReadOut = mask.ReadOut[..1] };
+        Assert.Contains("expected dropout.ReadOut to have one mask per step, T = 3, but got 1", Refusal(shortReadOut), StringComparison.Ordinal);
+        Assert.True(Stack.TryLossAndGradients(c.P, c.Xs, c.Labels, dropout: shortReadOut).IsFail, "TryLossAndGradients: a failed validation");
+        Assert.True(Stack.TryLoss(c.P, c.Xs, c.Labels, dropout: shortReadOut).IsFail, "TryLoss: a failed validation");
+        Assert.True(Stack.TryForward(c.P, c.Xs, dropout: shortReadOut).IsFail, "TryForward: a failed validation");
+        Assert.True(Stack.TryLossAndGradients(c.P, c.Xs, c.Labels, dropout: mask).IsSuccess, "the drawn mask is accepted");
     }
 
     /// <summary>

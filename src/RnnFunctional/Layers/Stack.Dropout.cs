@@ -10,6 +10,10 @@ public static partial class Stack
     internal static ImmutableArray<Matrix<double>> Masked(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> masks) =>
         masks.IsDefault ? xs : [.. xs.Zip(masks, (x, mask) => x.PointwiseMultiply(mask))];
 
+    /// <summary>The problems found, or when there are none, the dropout mask's (which can be checked only against well-formed arguments).</summary>
+    internal static Problem[] ThenDropout(Problem[] problems, StackParameters p, ImmutableArray<Matrix<double>> xs, DropoutMask? dropout) =>
+        problems.Length > 0 ? problems : CheckDropout(p, xs, dropout);
+
     /// <summary>
     /// Every problem of a dropout mask for <paramref name="p"/> over <paramref name="xs"/>: one entry per layer (or
     /// default), each layer's input masks T of n_in×m, its recurrent masks one per direction of

@@ -186,10 +186,13 @@ public static partial class Stack
     /// <param name="lengths">As in <see cref="Forward"/>.</param>
     /// <param name="initial">As in <see cref="Forward"/>.</param>
     /// <param name="every">As in <see cref="Forward"/>.</param>
+    /// <param name="dropout">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, StackForward> TryForward(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null) =>
-        Shapes.ToValidation(CheckForward(p, xs, lengths, initial, every), () => ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue, DropoutMask.None));
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null,
+        DropoutMask? dropout = null) =>
+        Shapes.ToValidation(ThenDropout(CheckForward(p, xs, lengths, initial, every), p, xs, dropout),
+            () => ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue, dropout ?? DropoutMask.None));
 
     /// <summary>
     /// Back-propagation through the stack, top to bottom: each layer's reverse fold turns the gradient of its outputs
@@ -253,12 +256,13 @@ public static partial class Stack
     /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="every">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="dropout">As in <see cref="LossAndGradients"/>.</param>
     [Pure]
     public static Validation<Error, StackLoss> TryLossAndGradients(StackParameters p, ImmutableArray<Matrix<double>> xs,
         ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int>? lengths = null,
-        ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial, every),
-            () => LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue, DropoutMask.None));
+        ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null, DropoutMask? dropout = null) =>
+        Shapes.ToValidation(ThenDropout(CheckLoss(p, xs, labels, lengths, initial, every), p, xs, dropout),
+            () => LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue, dropout ?? DropoutMask.None));
 
     /// <summary>
     /// The loss of <see cref="LossAndGradients"/> alone, without its backward (the same number, bit for bit): for
@@ -286,10 +290,12 @@ public static partial class Stack
     /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="dropout">As in <see cref="LossAndGradients"/>.</param>
     [Pure]
     public static Validation<Error, double> TryLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial, null), () => LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), DropoutMask.None));
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, DropoutMask? dropout = null) =>
+        Shapes.ToValidation(ThenDropout(CheckLoss(p, xs, labels, lengths, initial, null), p, xs, dropout),
+            () => LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), dropout ?? DropoutMask.None));
 
     /// <summary>Checks that the layers are finite, chain (each input size is the output size below) and match the read-out.</summary>
     /// <param name="p">Parameters to check.</param>
