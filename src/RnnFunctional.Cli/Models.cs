@@ -10,7 +10,11 @@ namespace RnnFunctional.Cli;
 /// <param name="Hidden">Hidden size n_a.</param>
 /// <param name="Layers">Number of stacked layers.</param>
 /// <param name="Vocabulary">The characters (the end token first).</param>
-internal sealed record ModelSpec(string Cell, int Hidden, int Layers, Vocabulary Vocabulary);
+internal sealed record ModelSpec(string Cell, int Hidden, int Layers, Vocabulary Vocabulary)
+{
+    /// <summary>The dropout of training a stacked model (evaluation and sampling never drop); none by default.</summary>
+    public Dropout Dropout { get; init; } = Dropout.None;
+}
 
 /// <summary>Something done with a model of any cell type (a generic method over the cell's parameter and state types).</summary>
 /// <typeparam name="R">The result.</typeparam>
@@ -57,7 +61,7 @@ internal static class Models
                 _ => throw new ArgumentException($"unknown cell '{spec.Cell}'", nameof(spec)),
             };
             var layers = Enumerable.Range(0, spec.Layers).Select(l => layer(l == 0 ? v : spec.Hidden, spec.Hidden, seed + l)).ToImmutableArray();
-            return use.Use(spec, LanguageModel.Stack(v), StackParameters.Initialize(layers, v, seed + spec.Layers));
+            return use.Use(spec, LanguageModel.Stack(v, spec.Dropout), StackParameters.Initialize(layers, v, seed + spec.Layers));
         }
         return spec.Cell switch
         {

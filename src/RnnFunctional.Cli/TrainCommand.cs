@@ -26,6 +26,9 @@ internal sealed record TrainOptions(
 
     /// <summary>The cluster id a worker must have.</summary>
     public string ClusterId { get; init; } = ClusterHosting.DefaultClusterId;
+
+    /// <summary>The dropout of training (--dropout, --recurrent-dropout); none unless asked for.</summary>
+    public Dropout Dropout { get; init; } = Dropout.None;
 }
 
 /// <summary>
@@ -52,6 +55,10 @@ internal static class TrainCommand
     private static readonly Option<string?> CellOption = Options.Choice("--cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "lstm", Models.Cells);
     private static readonly Option<int> HiddenOption = Options.Int("--hidden", "N", "hidden size n_a, in [1, 1024]", 96, 1, 1024);
     private static readonly Option<int> LayersOption = Options.Int("--layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", 1, 1, Models.MaxLayers);
+    private static readonly Option<double> DropoutOption = Options.Number("--dropout", "P",
+        "dropout between the layers and on the read-out's input during training, in [0, 0.95] (needs --layers 2 or more)", 0, 0, 0.95);
+    private static readonly Option<double> RecurrentDropoutOption = Options.Number("--recurrent-dropout", "P",
+        "variational dropout of the recurrent state during training, in [0, 0.95] (needs --layers 2 or more)", 0, 0, 0.95);
     private static readonly Option<string?> OptimizerOption = Options.Choice("--optimizer", "NAME", string.Join(", ", OptimizerNames), "adam", OptimizerNames);
     private static readonly Option<double> LearningRateOption = Options.Number("--learning-rate", "X", "step size, in (0, 10]", 0.006, 0, 10, exclusiveMin: true);
     private static readonly Option<int> EpochsOption = Options.Int("--epochs", "N", "passes over the training items, in [1, 10000]", 20, 1, 10000);
@@ -84,7 +91,7 @@ internal static class TrainCommand
         + "progress, then prints the held-out loss per character next to a smoothed character-bigram baseline on the same "
         + "split, samples names, and writes a loss-curve PNG and a checksummed model file. A training whose held-out loss "
         + "becomes non-finite or more than 3 times the initial model's writes nothing and exits with code 3.",
-        CorpusOption, CellOption, HiddenOption, LayersOption, OptimizerOption, LearningRateOption, EpochsOption, BatchSizeOption,
+        CorpusOption, CellOption, HiddenOption, LayersOption, DropoutOption, RecurrentDropoutOption, OptimizerOption, LearningRateOption, EpochsOption, BatchSizeOption,
         BpttOption, SeedOption, ClipOption, HeldOutOption, StepsOption, ModelOption, PlotOption, SamplesOption, TemperatureOption, MaxLengthOption,
         PiecesOption, WorkersOption, ClusterOption, ClusterIdOption);
 
@@ -100,6 +107,7 @@ internal static class TrainCommand
             r.GetRequiredValue(ModelOption)!, r.GetRequiredValue(PlotOption)!, r.GetValue(SamplesOption), r.GetValue(TemperatureOption),
             r.GetValue(MaxLengthOption))
         {
+            Dropout = new Dropout(Between: r.GetValue(DropoutOption), Recurrent: r.GetValue(RecurrentDropoutOption), ReadOut: r.GetValue(DropoutOption)),
             Workers = r.GetValue(WorkersOption),
             Pieces = !Given(r, PiecesOption) ? (r.GetValue(WorkersOption) > 0 ? DefaultPieces : 0) : r.GetValue(PiecesOption),
             Cluster = r.GetValue(ClusterOption),
@@ -115,6 +123,10 @@ internal static class TrainCommand
         var workers = Given(r, WorkersOption);
         if (!workers && Given(r, ClusterOption)) yield return "--cluster needs --workers N (the number of workers to wait for)";
         if (!workers && Given(r, ClusterIdOption)) yield return "--cluster-id needs --workers N";
+        if ((r.GetValue(DropoutOption) > 0 || r.GetValue(RecurrentDropoutOption) > 0) && r.GetValue(LayersOption) < 2)
+            yield return "--dropout and --recurrent-dropout need --layers 2 or more (a one-layer model trains on its cell's own kernel, without dropout)";
+        if (workers && (r.GetValue(DropoutOption) > 0 || r.GetValue(RecurrentDropoutOption) > 0))
+            yield return "--workers does not train with --dropout or --recurrent-dropout";
         if (workers && r.GetValue(BpttOption) != 0) yield return "--workers needs --bptt 0 (data-parallel training back-propagates through whole items)";
     }
 

@@ -35,4 +35,36 @@ public sealed class TrainingSample
         Assert.Equal(3, samples.Length);
         Assert.Single(heldOut);
     }
+
+    [Fact]
+    public void StackTrainsWithDropout()
+    {
+        var names = Corpus.Items("Brachiosaurus\nStegosaurus\nTriceratops\nVelociraptor\nDiplodocus\nIguanodon\n");
+        var vocabulary = Vocabulary.FromItems(names);
+        var encoded = names.Select(vocabulary.Encode).ToImmutableArray();
+        var v = vocabulary.Size;
+
+        #region dropout
+        // Rates are a value: PyTorch's dropout between the layers, dropout of the read-out's input, and variational
+        // (Gal and Ghahramani) dropout of the recurrent state, one mask per sequence fixed in time.
+        var rates = new Dropout(Between: 0.2, Recurrent: 0.2, ReadOut: 0.2);
+        var model = LanguageModel.Stack(v, rates);              // Step and LossAndGradients never drop; DropoutLoss does
+        var initial = StackParameters.Initialize([Layer.Lstm(v, 16, seed: 1), Layer.Lstm(16, 16, seed: 2)], v, seed: 3);
+
+        // Update k draws its masks from RandomState.Seeded(Seed).Fork(k): a run is a function of the seed.
+        var options = new TrainingOptions(Window: 0, Clipping.ByValue(5)) { Seed = 42 };
+        var last = Training.Fold(model, Optimizers.Adam<StackParameters>(0.01), options, initial,
+                                 Corpus.Epochs(encoded, batchSize: 3, epochs: 20, RandomState.Seeded(1))).Last();
+
+        // A mask is a value too: the loss of one masked step and its exact gradients, the mask held fixed.
+        var xs = ImmutableArray.Create(LanguageModel.OneHot([1, 2, 3], v), LanguageModel.OneHot([2, 3, 1], v));
+        var labels = ImmutableArray.Create(ImmutableArray.Create(2, 3, 1), ImmutableArray.Create(0, 0, 0));
+        var (mask, next) = rates.Draw(last.Parameters, steps: 2, m: 3, RandomState.Seeded(7));
+        var masked = Stack.LossAndGradients(last.Parameters, xs, labels, dropout: mask);
+        #endregion
+
+        Assert.True(last.IsFinite);
+        Assert.True(double.IsFinite(masked.Loss));
+        Assert.NotEqual(RandomState.Seeded(7), next);
+    }
 }

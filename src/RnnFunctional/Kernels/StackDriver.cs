@@ -26,10 +26,14 @@ internal static class StackDriver
     /// The summed cross-entropy of ŷ = softmax(Wy·h_L + by) over a stack and its gradients: <paramref name="layers"/>[l]
     /// holds layer l's cells, one (a forward scan) or two (forward and reverse); <paramref name="init"/>[l] their
     /// initial carry parts, direction after direction; label(t, j) the class of column j at step t or
-    /// <see cref="Ragged.Ignored"/>; <paramref name="lengths"/> per-column lengths (default: all T).
+    /// <see cref="Ragged.Ignored"/>; <paramref name="lengths"/> per-column lengths (default: all T). Dropout:
+    /// <paramref name="inputMasks"/>[l] (default, or T masks n_in×m) multiplies layer l's inputs in the chunk's buffer
+    /// before the layer reads them, and the gradient of its inputs on the way down; <paramref name="readOutMask"/>
+    /// (default, or T masks n_top×m) does the same for the read-out's inputs.
     /// </summary>
     public static Result Loss(FusedCell[][] layers, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> init,
-        ImmutableArray<int> lengths, Func<int, int, int> label, Block wy, Block by, bool inputGradients, int threads)
+        ImmutableArray<int> lengths, Func<int, int, int> label, Block wy, Block by, bool inputGradients, int threads,
+        ImmutableArray<ImmutableArray<Matrix<double>>> inputMasks = default, ImmutableArray<Matrix<double>> readOutMask = default)
     {
         var (steps, m) = (xs.Length, xs[0].ColumnCount);
         var chunks = Summation.Chunks(m);
@@ -56,9 +60,12 @@ internal static class StackDriver
                 // forward, bottom to top: each direction's tape, then the layer's outputs in time order
                 var tapes = new (Driver.ChunkRun Run, Block X, Block[] Parts, Func<int, int, Block[]> State)[layers.Length][];
                 var inputs = new Block[layers.Length + 1];
+                var masks = new Block[layers.Length + 1];                                              // each layer's gathered input mask, the read-out's last
                 inputs[0] = input;
                 for (var l = 0; l < layers.Length; l++)
                 {
+                    if (!inputMasks.IsDefault && !inputMasks[l].IsDefault)                              // layer l reads M_l ⊙ h_{l−1}
+                        (inputs[l], masks[l]) = Masked(s, inputs[l], inputMasks[l], scratch);
                     tapes[l] = new (Driver.ChunkRun, Block, Block[], Func<int, int, Block[]>)[layers[l].Length];
                     var part = 0;
                     for (var d = 0; d < layers[l].Length; d++)
@@ -82,9 +89,12 @@ internal static class StackDriver
                 }
 
                 // the read-out over the top layer's outputs, time blocks last first
+                if (!readOutMask.IsDefault)                                                                 // the read-out reads R ⊙ h_L
+                    (inputs[layers.Length], masks[layers.Length]) = Masked(s, inputs[layers.Length], readOutMask, scratch);
                 var top = inputs[layers.Length];
                 var dOut = scratch.Take(top.Rows, columns);
                 ReadOut(s, wy, by, top, dOut, label, losses, m, head[index], scratch);
+                if (masks[layers.Length].Data is not null) Multiply(dOut, masks[layers.Length]);
 
                 // backward, top to bottom: dX of layer l is the gradient of layer l−1's outputs
                 for (var l = layers.Length - 1; l >= 0; l--)
@@ -102,6 +112,7 @@ internal static class StackDriver
                         for (var p = 0; p < cell.CarryParts; p++) sd.ScatterColumns(run.DCarry[p].Span, dInits[l][d].Blocks[p]);
                         if (d > 0 && below.Data is not null) AddReordered(sd, dX, below);                   // dx = dx_f + dx_r
                     }
+                    if (below.Data is not null && masks[l].Data is not null) Multiply(below, masks[l]);       // dh_{l−1} = M_l ⊙ dx
                     dOut = below;
                 }
                 if (inputGradients)
@@ -185,6 +196,21 @@ internal static class StackDriver
             Softmax.AccumulateGradients(dOb, hb, sums.Wy, sums.By);                                   // dWy += dO·Hᵀ, dby += Σ dO
         }
     }
+
+    /// <summary>
+    /// A time-ordered block times the masks of its steps (gathered as the inputs are), in a fresh block, and the
+    /// gathered masks: the block itself may be a layer's tape and is left untouched.
+    /// </summary>
+    private static (Block Masked, Block Mask) Masked(Schedule s, Block timeOrdered, ImmutableArray<Matrix<double>> masks, Workspace scratch)
+    {
+        var (mask, result) = (scratch.Take(timeOrdered.Rows, timeOrdered.Columns), scratch.Take(timeOrdered.Rows, timeOrdered.Columns));
+        for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(masks[t]), t, mask.Rows, mask.Slice(s.Start[t], s.Active[t]).Span);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(timeOrdered.Span, mask.Span, result.Span);
+        return (result, mask);
+    }
+
+    /// <summary>block ⊙= mask, in place (the chunk's own gradient buffer).</summary>
+    private static void Multiply(Block block, Block mask) => System.Numerics.Tensors.TensorPrimitives.Multiply(block.Span, mask.Span, block.Span);
 
     /// <summary>A layer's outputs in time order: each step's column holds [forward; reverse], the reverse direction's from its own scan step.</summary>
     private static Block Joined(Schedule[] schedules, FusedCell[] cells, Block[] outputs, Workspace scratch)

@@ -62,17 +62,19 @@ public sealed record BidirectionalLayer : Layer
             : [new(argument, $"expected {reverse} to have the input size of {forward}, n_x = {Forward.InputSize}, but got {Reverse.InputSize}")];
     }
 
+    internal override ImmutableArray<int> RecurrentRows => Forward.RecurrentRows.AddRange(Reverse.RecurrentRows);
+
     internal override (FusedCell[] Cells, Func<Driver.Gradients[], Layer> Gradients)? OnDriver() =>
         (Forward.OnDriver(), Reverse.OnDriver()) is ({ Cells.Length: 1 } f, { Cells.Length: 1 } r)
             ? ([f.Cells[0], r.Cells[0]], g => new BidirectionalLayer(f.Gradients([g[0]]), r.Gradients([g[1]])))
             : null;
 
     internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage)
+        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage, ImmutableArray<Matrix<double>> recurrent = default)
     {
-        var k = Forward.StateRows.Length;
-        var f = Forward.Run(xs, init[..k], lengths, reverse, every, storage);
-        var r = Reverse.Run(xs, init[k..], lengths, !reverse, every, storage);
+        var (k, kr) = (Forward.StateRows.Length, Forward.RecurrentRows.Length);
+        var f = Forward.Run(xs, init[..k], lengths, reverse, every, storage, recurrent.IsDefault ? default : recurrent[..kr]);
+        var r = Reverse.Run(xs, init[k..], lengths, !reverse, every, storage, recurrent.IsDefault ? default : recurrent[kr..]);
         var outputs = f.Outputs.Zip(r.Outputs, (fo, ro) => Ops.StackRows(fo, ro)).ToImmutableArray();       // h⟨t⟩ = [f⟨t⟩; r⟨t⟩]
         return new(outputs, f.Final.AddRange(r.Final), (dOutputs, dFinal) =>
         {

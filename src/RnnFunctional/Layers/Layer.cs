@@ -59,8 +59,16 @@ public abstract partial record Layer : IParameterTree<Layer>
     /// carry every <paramref name="every"/> steps only for its backward (a built-in cell; another keeps every step),
     /// its tape in <paramref name="storage"/> when given (a call whose tapes do not outlive it).
     /// </summary>
+    /// <remarks>
+    /// <paramref name="recurrent"/>: default, or one mask per direction (rows <see cref="RecurrentRows"/>×m) by which
+    /// every step multiplies the state's first part where the cell reads it (variational dropout); a masked direction
+    /// runs on the generic fold (<see cref="Ragged"/>).
+    /// </remarks>
     internal abstract LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage);
+        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage, ImmutableArray<Matrix<double>> recurrent = default);
+
+    /// <summary>Rows of the first state part (the output fed back, a⟨t⟩) of each direction: what recurrent dropout masks.</summary>
+    internal abstract ImmutableArray<int> RecurrentRows { get; }
 
     // ---- factories ----
 
@@ -296,10 +304,13 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
     internal override (FusedCell[] Cells, Func<Driver.Gradients[], Layer> Gradients)? OnDriver() =>
         Fused is { } fused ? ([fused.Cell(Parameters)], g => With(fused.Gradients(Parameters, g[0]))) : null;
 
+    internal override ImmutableArray<int> RecurrentRows => [StateRows[0]];
+
     internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage)
+        ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage, ImmutableArray<Matrix<double>> recurrent = default)
     {
-        if (Fused is { } fused)
+        var cell = recurrent.IsDefault ? Cell : RecurrentDropout(Cell, recurrent[0]);
+        if (Fused is { } fused && recurrent.IsDefault)
         {
             var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, every, Summation.DefaultThreads, storage);
             return new(run.Outputs, run.Final, (dOutputs, dFinal) =>
@@ -309,12 +320,35 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
             });
         }
         var masks = Ragged.MasksKernel(lengths.IsDefault ? [.. Enumerable.Repeat(xs.Length, xs[0].ColumnCount)] : lengths, xs.Length);
-        var scanned = Ragged.ForwardKernel(Cell, Parameters, xs, Cell.Join(init), masks, reverse);
+        var scanned = Ragged.ForwardKernel(cell, Parameters, xs, Cell.Join(init), masks, reverse);
         return new(scanned.Outputs, Cell.Split(scanned.Final), (dOutputs, dFinal) =>
         {
-            var back = Ragged.BackwardKernel(Cell, Tree.ZerosLike(Parameters), scanned.Caches, dOutputs, Cell.Join(dFinal), reverse);
+            var back = Ragged.BackwardKernel(cell, Tree.ZerosLike(Parameters), scanned.Caches, dOutputs, Cell.Join(dFinal), reverse);
             return new(back.Dx, Cell.Split(back.DInit), With(back.Gradients));
         });
+    }
+
+    /// <summary>
+    /// The cell reading r ⊙ a⟨t−1⟩ wherever it reads the first part of its carry (variational recurrent dropout): the
+    /// carry is masked on the way into each step only, and the gradient it receives is masked likewise (d a⟨t−1⟩ = r ⊙
+    /// the cell's gradient of its masked input).
+    /// </summary>
+    private static Cell<TParams, TCarry, TCache> RecurrentDropout(Cell<TParams, TCarry, TCache> cell, Matrix<double> r)
+    {
+        TCarry Masked(TCarry carry)
+        {
+            var parts = cell.Split(carry);
+            return cell.Join(parts.SetItem(0, parts[0].PointwiseMultiply(r)));
+        }
+        return cell with
+        {
+            Step = (p, carry, x) => cell.Step(p, Masked(carry), x),
+            Backward = (cache, dCarry, dOutput) =>
+            {
+                var g = cell.Backward(cache, dCarry, dOutput);
+                return g with { DCarry = Masked(g.DCarry) };
+            },
+        };
     }
 
     private CellLayer<TParams, TCarry, TCache> With(TParams parameters) => new(Cell, parameters, Unused, sizes, check) { Fused = Fused };

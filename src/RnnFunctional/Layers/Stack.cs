@@ -100,9 +100,9 @@ public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double
 public sealed record StackForward
 {
     internal StackForward(StackParameters parameters, ImmutableArray<int> lengths, ImmutableArray<LayerTape> tapes,
-        ImmutableArray<Matrix<double>> predictions)
+        ImmutableArray<Matrix<double>> predictions, DropoutMask dropout)
     {
-        (Parameters, Lengths, Tapes, Predictions) = (parameters, lengths, tapes, predictions);
+        (Parameters, Lengths, Tapes, Predictions, Dropout) = (parameters, lengths, tapes, predictions, dropout);
         States = [.. tapes.Select(tape => tape.Outputs)];
         Final = [.. tapes.Select(tape => tape.Final)];
     }
@@ -129,6 +129,9 @@ public sealed record StackForward
     public ImmutableArray<Matrix<double>> Predictions { get; }
 
     internal ImmutableArray<LayerTape> Tapes { get; }
+
+    /// <summary>The dropout masks the sequence ran with (<see cref="DropoutMask.None"/> for none).</summary>
+    public DropoutMask Dropout { get; }
 }
 
 /// <summary>The result of <see cref="Stack.Backward"/>.</summary>
@@ -170,13 +173,19 @@ public static partial class Stack
     /// it, with bitwise the same results; omitted, every step's values are kept. Layers of the built-in cells only;
     /// a layer of <see cref="Layer.Of{TParams,TCarry,TCache}"/> keeps every step.
     /// </param>
+    /// <param name="dropout">
+    /// The dropout masks of this run (see <see cref="DropoutMask"/>; <see cref="StackForward.States"/> are the layers' outputs
+    /// before any mask, the predictions read the masked top outputs); omitted, none.
+    /// </param>
     /// <returns>Every layer's outputs and final state, the predictions ŷ⟨t⟩ (n_y×m) and what <see cref="Backward"/> needs.</returns>
     [Pure]
     public static StackForward Forward(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null)
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null,
+        DropoutMask? dropout = null)
     {
         Shapes.ThrowIfAny(CheckForward(p, xs, lengths, initial, every));
-        return ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue);
+        Shapes.ThrowIfAny(CheckDropout(p, xs, dropout));
+        return ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue, dropout ?? DropoutMask.None);
     }
 
     /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
@@ -185,10 +194,13 @@ public static partial class Stack
     /// <param name="lengths">As in <see cref="Forward"/>.</param>
     /// <param name="initial">As in <see cref="Forward"/>.</param>
     /// <param name="every">As in <see cref="Forward"/>.</param>
+    /// <param name="dropout">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, StackForward> TryForward(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null) =>
-        Shapes.ToValidation(CheckForward(p, xs, lengths, initial, every), () => ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue));
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null,
+        DropoutMask? dropout = null) =>
+        Shapes.ToValidation(ThenDropout(CheckForward(p, xs, lengths, initial, every), p, xs, dropout),
+            () => ForwardKernel(p, xs, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue, dropout ?? DropoutMask.None));
 
     /// <summary>
     /// Back-propagation through the stack, top to bottom: each layer's reverse fold turns the gradient of its outputs
@@ -206,7 +218,7 @@ public static partial class Stack
         ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal = null)
     {
         Shapes.ThrowIfAny(CheckBackward(forward, dTop, dFinal));
-        return BackwardKernel(forward.Parameters, forward.Tapes, dTop, dFinal);
+        return BackwardKernel(forward.Parameters, forward.Tapes, dTop, forward.Dropout, dFinal);
     }
 
     /// <summary><see cref="Backward"/> with its checks as a value.</summary>
@@ -216,7 +228,7 @@ public static partial class Stack
     [Pure]
     public static Validation<Error, StackGradient> TryBackward(StackForward forward, ImmutableArray<Matrix<double>> dTop,
         ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal = null) =>
-        Shapes.ToValidation(CheckBackward(forward, dTop, dFinal), () => BackwardKernel(forward.Parameters, forward.Tapes, dTop, dFinal));
+        Shapes.ToValidation(CheckBackward(forward, dTop, dFinal), () => BackwardKernel(forward.Parameters, forward.Tapes, dTop, forward.Dropout, dFinal));
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out over every column's own steps,
@@ -230,12 +242,19 @@ public static partial class Stack
     /// <param name="lengths">len_j ∈ [1, T] for each of the m columns; omitted, all T.</param>
     /// <param name="initial">initial[l][k]: part k of layer l's initial state, StateRows[k]×m; omitted, zeros.</param>
     /// <param name="every">k ≥ 1: keep each layer's carry every k steps only, as in <see cref="Forward"/>; the same bits.</param>
+    /// <param name="dropout">
+    /// The dropout masks of this step (<see cref="Dropout.Draw"/>): the loss and gradients of the masked network, the
+    /// masks held fixed; omitted, none. Input and read-out masks run on the sequence driver; a recurrent mask runs its
+    /// layers on the generic fold.
+    /// </param>
     [Pure]
     public static StackLoss LossAndGradients(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null)
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null,
+        DropoutMask? dropout = null)
     {
         Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial, every));
-        return LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue);
+        Shapes.ThrowIfAny(CheckDropout(p, xs, dropout));
+        return LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue, dropout ?? DropoutMask.None);
     }
 
     /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
@@ -245,12 +264,13 @@ public static partial class Stack
     /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="every">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="dropout">As in <see cref="LossAndGradients"/>.</param>
     [Pure]
     public static Validation<Error, StackLoss> TryLossAndGradients(StackParameters p, ImmutableArray<Matrix<double>> xs,
         ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int>? lengths = null,
-        ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial, every),
-            () => LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue));
+        ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, int? every = null, DropoutMask? dropout = null) =>
+        Shapes.ToValidation(ThenDropout(CheckLoss(p, xs, labels, lengths, initial, every), p, xs, dropout),
+            () => LossKernel(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), every ?? int.MaxValue, dropout ?? DropoutMask.None));
 
     /// <summary>
     /// The loss of <see cref="LossAndGradients"/> alone, without its backward (the same number, bit for bit): for
@@ -261,13 +281,15 @@ public static partial class Stack
     /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="dropout">As in <see cref="LossAndGradients"/>.</param>
     /// <returns>Σ_j Σ_{t &lt; len_j} −log ŷ⟨t⟩[labels[t][j], j].</returns>
     [Pure]
     public static double Loss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null)
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, DropoutMask? dropout = null)
     {
         Shapes.ThrowIfAny(CheckLoss(p, xs, labels, lengths, initial, null));
-        return LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs));
+        Shapes.ThrowIfAny(CheckDropout(p, xs, dropout));
+        return LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), dropout ?? DropoutMask.None);
     }
 
     /// <summary><see cref="Loss"/> with its checks as a value.</summary>
@@ -276,10 +298,12 @@ public static partial class Stack
     /// <param name="labels">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="lengths">As in <see cref="LossAndGradients"/>.</param>
     /// <param name="initial">As in <see cref="LossAndGradients"/>.</param>
+    /// <param name="dropout">As in <see cref="LossAndGradients"/>.</param>
     [Pure]
     public static Validation<Error, double> TryLoss(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, labels, lengths, initial, null), () => LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs)));
+        ImmutableArray<int>? lengths = null, ImmutableArray<ImmutableArray<Matrix<double>>>? initial = null, DropoutMask? dropout = null) =>
+        Shapes.ToValidation(ThenDropout(CheckLoss(p, xs, labels, lengths, initial, null), p, xs, dropout),
+            () => LossOnly(p, xs, labels, Full(xs, lengths), initial ?? Zeros(p, xs), dropout ?? DropoutMask.None));
 
     /// <summary>Checks that the layers are finite, chain (each input size is the output size below) and match the read-out.</summary>
     /// <param name="p">Parameters to check.</param>
@@ -290,57 +314,58 @@ public static partial class Stack
     // ---- kernels: arguments already checked ----
 
     private static ImmutableArray<LayerTape> Run(StackParameters p, ImmutableArray<Matrix<double>> xs,
-        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every, Workspace? storage = null)
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every, DropoutMask dropout, Workspace? storage = null)
     {
         var ragged = Ragged.OrFull(lengths, xs.Length);
-        var layers = p.Layers.Zip(initial, (layer, init) => (layer, init)).ToImmutableArray();
-        return Scan.Fold(xs, layers, (inputs, l) =>                                     // h_l = layer l over h_{l−1}, h_0 = x
+        var layers = p.Layers.Select((layer, l) => (layer, init: initial[l], l)).ToImmutableArray();
+        return Scan.Fold(xs, layers, (inputs, l) =>                                     // h_l = layer l over M_l ⊙ h_{l−1}, h_0 = x
         {
-            var tape = l.layer.Run(inputs, l.init, ragged, reverse: false, every, storage);
+            var tape = l.layer.Run(Masked(inputs, dropout.InputsOf(l.l)), l.init, ragged, reverse: false, every, storage, dropout.RecurrentOf(l.l));
             return (tape.Outputs, tape);
         }).Outputs;
     }
 
     private static StackForward ForwardKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
-        ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every, Workspace? storage = null)
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every, DropoutMask dropout, Workspace? storage = null)
     {
         var masks = Ragged.MasksKernel(lengths, xs.Length);
-        var tapes = Run(p, xs, lengths, initial, every, storage);
-        var predictions = tapes[^1].Outputs.Zip(masks, (h, mask) => Ragged.Keep(mask, Softmax.Predict(p.Wy, p.By, h))).ToImmutableArray();
-        return new(p, lengths, tapes, predictions);
+        var tapes = Run(p, xs, lengths, initial, every, dropout, storage);
+        var predictions = Masked(tapes[^1].Outputs, dropout.ReadOut)
+            .Zip(masks, (h, mask) => Ragged.Keep(mask, Softmax.Predict(p.Wy, p.By, h))).ToImmutableArray();
+        return new(p, lengths, tapes, predictions, dropout);
     }
 
     private static StackGradient BackwardKernel(StackParameters p, ImmutableArray<LayerTape> tapes, ImmutableArray<Matrix<double>> dTop,
-        ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal = null)
+        DropoutMask dropout, ImmutableArray<ImmutableArray<Matrix<double>>>? dFinal = null)
     {
-        var layers = tapes.Select((tape, l) => (Tape: tape, DFinal: dFinal?[l] ?? [.. tape.Final.Select(f => Matrix<double>.Build.Dense(f.RowCount, f.ColumnCount))]))
+        var layers = tapes.Select((tape, l) => (Tape: tape, DFinal: dFinal?[l] ?? [.. tape.Final.Select(f => Matrix<double>.Build.Dense(f.RowCount, f.ColumnCount))], L: l))
             .ToImmutableArray();
-        var (dx, grads) = Scan.FoldBack(dTop, layers, (dOutputs, layer) =>         // dh_{l−1} = dx of layer l
+        var (dx, grads) = Scan.FoldBack(dTop, layers, (dOutputs, layer) =>         // dh_{l−1} = M_l ⊙ dx of layer l
         {
             var g = layer.Tape.Backward(dOutputs, layer.DFinal);
-            return (g.Dx, g);
+            return (Masked(g.Dx, dropout.InputsOf(layer.L)), g);
         });
         var head = (Wy: Matrix<double>.Build.Dense(p.Wy.RowCount, p.Wy.ColumnCount), By: Vector<double>.Build.Dense(p.By.Count));
         return new(dx, [.. grads.Select(g => g.DInit)], p with { Layers = [.. grads.Select(g => g.Gradients)], Wy = head.Wy, By = head.By });
     }
 
     private static StackLoss LossKernel(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every)
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, int every, DropoutMask dropout)
     {
-        if (every >= xs.Length && OnDriver(p, xs, lengths, initial, (t, j) => t < lengths[j] ? labels[t][j] : Ragged.Ignored, inputGradients: true) is { } fused)
+        if (every >= xs.Length && OnDriver(p, xs, lengths, initial, (t, j) => t < lengths[j] ? labels[t][j] : Ragged.Ignored, inputGradients: true, dropout) is { } fused)
             return new(Ops.CompensatedSum(fused.Losses), fused.Gradients, fused.Dx, fused.DInitial);
         using var storage = new Workspace();                                             // the tapes do not outlive the call
-        var tapes = Run(p, xs, lengths, initial, every, storage);
-        var head = ReadOut(p.Wy, p.By, tapes[^1].Outputs, labels, lengths);
-        var back = BackwardKernel(p, tapes, head.DStates);
+        var tapes = Run(p, xs, lengths, initial, every, dropout, storage);
+        var head = ReadOut(p.Wy, p.By, Masked(tapes[^1].Outputs, dropout.ReadOut), labels, lengths);
+        var back = BackwardKernel(p, tapes, Masked(head.DStates, dropout.ReadOut), dropout);
         return new(head.Loss, back.Gradients with { Wy = head.DWy, By = head.DBy }, back.Dx, back.DInitial);
     }
 
     private static double LossOnly(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
-        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial)
+        ImmutableArray<int> lengths, ImmutableArray<ImmutableArray<Matrix<double>>> initial, DropoutMask dropout)
     {
         using var storage = new Workspace();
-        return ReadOut(p.Wy, p.By, Run(p, xs, lengths, initial, int.MaxValue, storage)[^1].Outputs, labels, lengths).Loss;
+        return ReadOut(p.Wy, p.By, Masked(Run(p, xs, lengths, initial, int.MaxValue, dropout, storage)[^1].Outputs, dropout.ReadOut), labels, lengths).Loss;
     }
 
     /// <summary>
@@ -363,27 +388,31 @@ public static partial class Stack
 
     /// <summary>
     /// The read-out's cross-entropy and every gradient on the stack driver (arguments checked), label(t, j) giving each
-    /// column's class or <see cref="Ragged.Ignored"/>, on <paramref name="threads"/> threads (default: every core); null when a layer runs on the generic fold.
+    /// column's class or <see cref="Ragged.Ignored"/>, on <paramref name="threads"/> threads (default: every core); null when a layer runs on the generic fold
+    /// (a layer of a generic cell, or a recurrent dropout mask). Input and read-out dropout masks run on the driver.
     /// </summary>
     internal static DriverLoss? OnDriver(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
-        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<int, int, int> label, bool inputGradients, int? threads = null)
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<int, int, int> label, bool inputGradients, DropoutMask? dropout = null, int? threads = null)
     {
+        var masks = dropout ?? DropoutMask.None;
+        if (masks.HasRecurrent) return null;
         var layers = p.Layers.Select(layer => layer.OnDriver()).ToArray();
         if (layers.Any(layer => layer is null)) return null;
         var fused = layers.Select(layer => layer!.Value).ToArray();
         var ragged = Ragged.OrFull(lengths, xs.Length);
         var r = StackDriver.Loss([.. fused.Select(f => f.Cells)], xs, initial, ragged, label, Block.Of(p.Wy), Block.Of(p.By), inputGradients,
-            threads ?? Summation.DefaultThreads);
+            threads ?? Summation.DefaultThreads, masks.Inputs, masks.ReadOut);
         var gradients = p with { Layers = [.. fused.Select((f, l) => f.Gradients(r.Layers[l].Directions))], Wy = r.DWy.ToMatrix(), By = r.DBy.ToVector() };
         return new(r.Losses, gradients, r.Dx, [.. r.Layers.Select(l => l.DInit)], [.. r.Layers.Select(l => l.Final)]);
     }
 
     /// <summary><see cref="OnDriver"/> after the checks of <see cref="Forward"/>, without dx: a language model's loss.</summary>
     internal static DriverLoss? CheckedOnDriver(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
-        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<int, int, int> label)
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<int, int, int> label, DropoutMask? dropout = null)
     {
         Shapes.ThrowIfAny(CheckForward(p, xs, lengths, initial, null));
-        return OnDriver(p, xs, lengths, initial, label, inputGradients: false);
+        Shapes.ThrowIfAny(CheckDropout(p, xs, dropout));
+        return OnDriver(p, xs, lengths, initial, label, inputGradients: false, dropout);
     }
 
     /// <summary>
@@ -395,7 +424,7 @@ public static partial class Stack
     {
         Shapes.ThrowIfAny(CheckForward(p, xs, null, initial, null));
         using var storage = new Workspace();
-        return use(Run(p, xs, Full(xs, null), initial, int.MaxValue, storage)[^1].Outputs);
+        return use(Run(p, xs, Full(xs, null), initial, int.MaxValue, DropoutMask.None, storage)[^1].Outputs);
     }
 
     /// <summary>
@@ -404,11 +433,12 @@ public static partial class Stack
     /// the storage (every result of the forward and the backward is freshly allocated).
     /// </summary>
     internal static T Scoped<T>(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
-        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<StackForward, T> use)
+        ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<StackForward, T> use, DropoutMask? dropout = null)
     {
         Shapes.ThrowIfAny(CheckForward(p, xs, lengths, initial, null));
+        Shapes.ThrowIfAny(CheckDropout(p, xs, dropout));
         using var storage = new Workspace();
-        return use(ForwardKernel(p, xs, lengths, initial, int.MaxValue, storage));
+        return use(ForwardKernel(p, xs, lengths, initial, int.MaxValue, dropout ?? DropoutMask.None, storage));
     }
 
     private static ImmutableArray<int> Full(ImmutableArray<Matrix<double>> xs, ImmutableArray<int>? lengths) =>

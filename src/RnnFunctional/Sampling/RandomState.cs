@@ -17,6 +17,14 @@ public readonly record struct RandomState(ulong State)
     [Pure]
     public static RandomState Seeded(long seed) => new(Mix(unchecked((ulong)seed) ^ 0x5DEECE66DUL));
 
+    /// <summary>
+    /// The state of stream <paramref name="stream"/> of this one: a pure function of the state and the number, distinct
+    /// numbers giving unrelated streams (step k of a training run draws from <c>Seeded(seed).Fork(k)</c>).
+    /// </summary>
+    /// <param name="stream">Any integer.</param>
+    [Pure]
+    public RandomState Fork(long stream) => new(Mix(State ^ Mix(unchecked((ulong)stream * Gamma + 0x2545F4914F6CDD1DUL))));
+
     /// <summary>64 uniformly distributed bits and the next state.</summary>
     [Pure]
     public (ulong Value, RandomState Next) NextBits()

@@ -50,6 +50,14 @@ public sealed record SequenceModel<TParams, TState>(
     /// with the same bits as stepping through <see cref="Step"/>. Null: <see cref="LanguageModel.Evaluate"/> steps.
     /// </summary>
     public Func<TParams, TokenBatch, double[]>? Score { get; init; }
+
+    /// <summary>
+    /// The training loss of a model with dropout: (parameters, window, state before the window, random state) → the
+    /// loss and exact gradients of the network under masks drawn from the random state (held fixed for the gradients);
+    /// null for a model without dropout, whose training uses <see cref="LossAndGradients"/>. Evaluation and sampling
+    /// use <see cref="Step"/>, which never drops.
+    /// </summary>
+    public Func<TParams, TokenBatch, TState, RandomState, SequenceLoss<TParams, TState>>? DropoutLoss { get; init; }
 }
 
 /// <summary>Builds <see cref="SequenceModel{TParams,TState}"/> values from cells with a softmax read-out.</summary>
@@ -178,10 +186,18 @@ public static class LanguageModel
     /// state, <c>state[l][k]</c> = part k of layer l's state (<see cref="Layer.StateRows"/>×m).
     /// </summary>
     /// <param name="vocabularySize">V ≥ 1.</param>
+    /// <param name="dropout">
+    /// Dropout rates of training (<see cref="Dropout"/>); omitted or all zero, none. With a rate above zero the model's
+    /// <see cref="SequenceModel{TParams,TState}.DropoutLoss"/> draws a window's masks (<see cref="Dropout.Draw"/>, T×m of
+    /// the window) from the random state it is given; <see cref="SequenceModel{TParams,TState}.LossAndGradients"/> and
+    /// <see cref="SequenceModel{TParams,TState}.Step"/> (evaluation, sampling) never drop.
+    /// </param>
     [Pure]
-    public static SequenceModel<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>> Stack(int vocabularySize)
+    public static SequenceModel<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>> Stack(int vocabularySize, Dropout? dropout = null)
     {
         if (vocabularySize < 1) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, $"expected vocabularySize to be at least 1 but got {vocabularySize}");
+        Shapes.ThrowIfAny(dropout is null ? [] : dropout.Validate().Match(_ => Array.Empty<Problem>(),
+            errors => [.. errors.Select(e => new Problem(nameof(dropout), e.Message))]));
         var v = vocabularySize;
 
         static ImmutableArray<ImmutableArray<Matrix<double>>> Zeros(StackParameters p, int m) =>
@@ -194,23 +210,34 @@ public static class LanguageModel
             return new(forward.Final, Ops.Affine(p.Wy, forward.Top[0], p.By));
         }
 
-        SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>> Loss(StackParameters p, TokenBatch batch, ImmutableArray<ImmutableArray<Matrix<double>>> init)
+        SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>> Loss(StackParameters p, TokenBatch batch, ImmutableArray<ImmutableArray<Matrix<double>>> init) =>
+            MaskedLoss(p, batch, init, null);
+
+        SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>> DropoutLoss(StackParameters p, TokenBatch batch,
+            ImmutableArray<ImmutableArray<Matrix<double>>> init, RandomState random)
+        {
+            ArgumentNullException.ThrowIfNull(batch);
+            return MaskedLoss(p, batch, init, dropout!.Draw(p, batch.Steps, batch.Size, random).Mask);
+        }
+
+        SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>> MaskedLoss(StackParameters p, TokenBatch batch,
+            ImmutableArray<ImmutableArray<Matrix<double>>> init, DropoutMask? mask)
         {
             ArgumentNullException.ThrowIfNull(batch);
             RequireTokens(nameof(batch), batch.Inputs, v);
             RequireTokens(nameof(batch), batch.Targets, v);
             var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
-            if (RnnFunctional.Stack.CheckedOnDriver(p, xs, Running(batch), init, (t, j) => t < batch.Lengths[j] ? batch.Targets[t][j] : Ragged.Ignored) is { } fused)
+            if (RnnFunctional.Stack.CheckedOnDriver(p, xs, Running(batch), init, (t, j) => t < batch.Lengths[j] ? batch.Targets[t][j] : Ragged.Ignored, mask) is { } fused)
                 return new SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>>(Ops.SumPerStep(fused.Losses, batch.Size),
                     batch.Tokens, fused.Gradients, [.. fused.Final.Zip(init, (f, i) => KeepStarted(batch, f, i))]);
             return RnnFunctional.Stack.Scoped(p, xs, Running(batch), init, forward =>
             {
-                var head = Head(p.Wy, p.By, forward.Top, batch);
-                var back = RnnFunctional.Stack.Backward(forward, head.DOutputs);
+                var head = Head(p.Wy, p.By, RnnFunctional.Stack.Masked(forward.Top, forward.Dropout.ReadOut), batch);
+                var back = RnnFunctional.Stack.Backward(forward, RnnFunctional.Stack.Masked(head.DOutputs, forward.Dropout.ReadOut));
                 var final = forward.Final.Zip(init, (f, i) => KeepStarted(batch, f, i)).ToImmutableArray();
                 return new SequenceLoss<StackParameters, ImmutableArray<ImmutableArray<Matrix<double>>>>(
                     head.Loss, batch.Tokens, back.Gradients with { Wy = head.DWy, By = head.DBy }, final);
-            });
+            }, mask);
         }
 
         // Evaluation runs the whole batch through the stack at once (the weights are laid out once, not per step);
@@ -225,7 +252,7 @@ public static class LanguageModel
                 top.Select((h, t) => Losses.CrossEntropyKernel(Ops.Affine(p.Wy, h, p.By), batch.Targets[t], batch.Mask(t), Reduction.Sum).Loss).ToArray());
         }
 
-        return new(v, Zeros, Step, Loss) { Score = Score };
+        return new(v, Zeros, Step, Loss) { Score = Score, DropoutLoss = dropout is null || dropout.IsNone ? null : DropoutLoss };
     }
 
     /// <summary>

@@ -48,6 +48,12 @@ public sealed record TrainingState<T>(T Parameters, OptimizerState<T> Optimizer)
 /// <param name="Clipping">Gradient clipping applied to the per-token mean gradient before the optimizer.</param>
 public sealed record TrainingOptions(int Window, Clipping Clipping)
 {
+    /// <summary>
+    /// Seed of training's randomness (a model's dropout masks): update k (from 1) draws from
+    /// <c>RandomState.Seeded(Seed).Fork(k)</c>, so the masks differ from step to step and a run is a function of the seed.
+    /// </summary>
+    public long Seed { get; init; }
+
     /// <summary>Full back-propagation through time and no clipping.</summary>
     public static TrainingOptions Default { get; } = new(0, Clipping.None);
 }
@@ -84,17 +90,24 @@ public static class Training
     /// <param name="state">Parameters and optimizer state before the update.</param>
     /// <param name="window">The window of a batch.</param>
     /// <param name="carry">The recurrent state before the window.</param>
+    /// <param name="random">
+    /// The random state of the update's dropout masks: with it, a model with <see cref="SequenceModel{TParams,TState}.DropoutLoss"/>
+    /// trains under masks drawn from it; omitted, the model's loss without dropout.
+    /// </param>
     /// <returns>The state after the update (the same state when the loss is not finite), the recurrent state after the window, the mean loss, the tokens and the gradient norm.</returns>
     [Pure]
     public static (TrainingState<T> State, TState Carry, double Loss, int Tokens, double GradientNorm) Update<T, TState>(
-        SequenceModel<T, TState> model, Optimizer<T> optimizer, Clipping clipping, TrainingState<T> state, TokenBatch window, TState carry)
+        SequenceModel<T, TState> model, Optimizer<T> optimizer, Clipping clipping, TrainingState<T> state, TokenBatch window, TState carry,
+        RandomState? random = null)
         where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(clipping);
         ArgumentNullException.ThrowIfNull(state);
-        var result = model.LossAndGradients(state.Parameters, window, carry);
+        var result = model.DropoutLoss is { } dropped && random is { } r
+            ? dropped(state.Parameters, window, carry, r)
+            : model.LossAndGradients(state.Parameters, window, carry);
         var tokens = Math.Max(1, result.Tokens);
         if (optimizer.Flat is { } flat && ReferenceEquals(flat.Of, optimizer.Update))
             return FlatUpdate(flat, clipping, state, result, tokens);
@@ -136,7 +149,8 @@ public static class Training
     /// afresh from <paramref name="initial"/>, and every yielded step is an immutable record (so progress is observed by
     /// enumerating, and the final parameters are those of the last step). Within a batch the recurrent state is
     /// carried from window to window; each batch starts from the model's initial state. The history stops after a
-    /// step whose loss or gradient is not finite.
+    /// step whose loss or gradient is not finite. A model with dropout draws update k's masks from
+    /// <c>RandomState.Seeded(options.Seed).Fork(k)</c> (see <see cref="TrainingOptions.Seed"/>).
     /// </summary>
     /// <param name="model">The model.</param>
     /// <param name="optimizer">The optimizer.</param>
@@ -166,7 +180,8 @@ public static class Training
                 var carry = model.InitialState(state.Parameters, batch.Size);
                 foreach (var window in batch.Windows(options.Window))
                 {
-                    (state, carry, var loss, var tokens, var norm) = Update(model, optimizer, options.Clipping, state, window, carry);
+                    (state, carry, var loss, var tokens, var norm) = Update(model, optimizer, options.Clipping, state, window, carry,
+                        RandomState.Seeded(options.Seed).Fork(step + 1));
                     var entry = new TrainingStep<T>(++step, batchNumber, state, loss, tokens, norm, clock.Elapsed);
                     yield return entry;
                     if (!entry.IsFinite) yield break;
