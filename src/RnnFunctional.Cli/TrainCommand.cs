@@ -8,6 +8,7 @@ using Spectre.Console;
 namespace RnnFunctional.Cli;
 
 using System.CommandLine;
+using System.CommandLine.Parsing;
 
 /// <summary>The options of <c>rnnf train</c>.</summary>
 internal sealed record TrainOptions(
@@ -117,17 +118,22 @@ internal static class TrainCommand
     /// <summary>Whether the option is on the command line (not only its default).</summary>
     private static bool Given(ParseResult r, Option option) => r.GetResult(option) is { Implicit: false };
 
+    /// <summary>The option's value, or <paramref name="fallback"/> when the value is itself a problem (reported on its own).</summary>
+    private static T ValueOr<T>(ParseResult r, Option<T> option, T fallback) =>
+        r.Errors.Any(e => e.SymbolResult is OptionResult o && o.Option == option || e.SymbolResult?.Parent is OptionResult p && p.Option == option)
+            ? fallback : r.GetValue(option) ?? fallback;
+
     /// <summary>Options that do not go together.</summary>
     private static IEnumerable<string> Together(ParseResult r)
     {
         var workers = Given(r, WorkersOption);
         if (!workers && Given(r, ClusterOption)) yield return "--cluster needs --workers N (the number of workers to wait for)";
         if (!workers && Given(r, ClusterIdOption)) yield return "--cluster-id needs --workers N";
-        if ((r.GetValue(DropoutOption) > 0 || r.GetValue(RecurrentDropoutOption) > 0) && r.GetValue(LayersOption) < 2)
+        var dropout = ValueOr(r, DropoutOption, 0) > 0 || ValueOr(r, RecurrentDropoutOption, 0) > 0;
+        if (dropout && ValueOr(r, LayersOption, 2) < 2)
             yield return "--dropout and --recurrent-dropout need --layers 2 or more (a one-layer model trains on its cell's own kernel, without dropout)";
-        if (workers && (r.GetValue(DropoutOption) > 0 || r.GetValue(RecurrentDropoutOption) > 0))
-            yield return "--workers does not train with --dropout or --recurrent-dropout";
-        if (workers && r.GetValue(BpttOption) != 0) yield return "--workers needs --bptt 0 (data-parallel training back-propagates through whole items)";
+        if (workers && dropout) yield return "--workers does not train with --dropout or --recurrent-dropout";
+        if (workers && ValueOr(r, BpttOption, 0) != 0) yield return "--workers needs --bptt 0 (data-parallel training back-propagates through whole items)";
     }
 
     /// <summary><c>none</c>, <c>value:L</c> or <c>norm:N</c> with a finite L or N &gt; 0; null for any other text.</summary>
@@ -153,7 +159,7 @@ internal static class TrainCommand
             from outputs in Outputs.Prepare(options)
             from corpus in CorpusSource.Load(options.Corpus, (read, size) => terminal.Heartbeat.Pulse(() => Reading(options.Corpus, read, size)))
             let data = Prepare(corpus, options, terminal.Heartbeat)
-            let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary)
+            let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary) { Dropout = options.Dropout }
             select (options, data, spec);
         return result.Match(r => Train(r.options, r.data, r.spec, terminal), e => Cli.Fail(terminal, "train", e));
     }

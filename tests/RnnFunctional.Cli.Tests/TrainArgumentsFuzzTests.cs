@@ -20,11 +20,13 @@ public sealed class TrainArgumentsFuzzTests
     private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("RNNF_FUZZ_CASES"), out var n) && n > 0 ? n : 500;
 
     /// <summary>
-    /// The options fuzzed: all but --help and the cluster options (--workers, --cluster, --cluster-id), which start
-    /// processes and depend on each other; DataParallelTests covers them.
+    /// The options fuzzed: all but --help, the cluster options (--workers, --cluster, --cluster-id), which start
+    /// processes and depend on each other (DataParallelTests covers them), and the dropout rates, which depend on
+    /// --layers (DropoutOptionTests covers them).
     /// </summary>
     private static readonly string[] Names =
-        [.. TrainCommand.Command.Options.Select(o => o.Name).Where(n => n is not ("--help" or "--workers" or "--cluster" or "--cluster-id"))];
+        [.. TrainCommand.Command.Options.Select(o => o.Name)
+            .Where(n => n is not ("--help" or "--workers" or "--cluster" or "--cluster-id" or "--dropout" or "--recurrent-dropout"))];
 
     private static readonly string[] Values =
     [
