@@ -234,7 +234,15 @@ internal static class TorchLayouts
         _ => null,
     };
 
-    public static string Describe(Layer layer) => CellOf(layer)?.ToString() ?? (layer is BidirectionalLayer ? "a nested bidirectional layer" : $"a layer of a custom cell ({layer.GetType().Name})");
+    /// <summary>What a layer is, for a message: its PyTorch cell, the library's cell without one, a nested bidirectional layer or a custom cell.</summary>
+    public static string Describe(Layer layer) => layer switch
+    {
+        CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> p when ReferenceEquals(p.Cell, RnnFunctional.ProjectedLstm.Cell) => "an LSTM with a projection (Layer.ProjectedLstm)",
+        CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache> p when ReferenceEquals(p.Cell, RnnFunctional.PeepholeLstm.Cell) => "a peephole LSTM (Layer.PeepholeLstm)",
+        CellLayer<LayerNormLstmParameters, LstmState, LayerNormLstmCache> n when ReferenceEquals(n.Cell, RnnFunctional.LayerNormLstm.Cell) => "a layer-normalized LSTM (Layer.LayerNormLstm)",
+        CellLayer<LayerNormGruParameters, Matrix<double>, LayerNormGruCache> n when ReferenceEquals(n.Cell, RnnFunctional.LayerNormGru.Cell) => "a layer-normalized GRU (Layer.LayerNormGru)",
+        _ => CellOf(layer)?.ToString() ?? (layer is BidirectionalLayer ? "a nested bidirectional layer" : $"a layer of a custom cell ({layer.GetType().Name})"),
+    };
 
     /// <summary>
     /// weight_ih, weight_hh and, with biases, bias_ih and bias_hh of one direction (a layer of a known cell), each
