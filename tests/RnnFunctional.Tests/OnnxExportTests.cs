@@ -20,8 +20,8 @@ namespace RnnFunctional.Tests;
 /// </summary>
 public sealed class OnnxExportTests(ITestOutputHelper output)
 {
-    /// <summary>The cells of a random layer: the RNN with either activation, the LSTM, the GRU.</summary>
-    public enum Kind { RnnTanh, RnnRelu, Lstm, Gru }
+    /// <summary>The cells of a random layer: the RNN with either activation, the LSTM, the GRU, the peephole LSTM (the LSTM operator with P).</summary>
+    public enum Kind { RnnTanh, RnnRelu, Lstm, Gru, PeepholeLstm }
 
     /// <summary>A random stack: each layer's cell, hidden size and directions; the read-out; a ragged batch; a seed for the values.</summary>
     public sealed record OnnxCase(ImmutableArray<(Kind Forward, Kind Reverse, bool Bidirectional, int Hidden)> Layers, int InputSize,
@@ -53,6 +53,7 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         Kind.RnnTanh => Layer.Rnn(inputSize, hidden, seed),
         Kind.RnnRelu => Layer.Rnn(inputSize, hidden, seed, Activation.Relu),
         Kind.Lstm => Layer.Lstm(inputSize, hidden, seed),
+        Kind.PeepholeLstm => Layer.PeepholeLstm(inputSize, hidden, seed),
         _ => Layer.Gru(inputSize, hidden, seed),
     };
 
@@ -103,6 +104,14 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
     public Property AFloatExportComputesStackForwardInOnnxRuntime() =>
         Prop.ForAll(Cases(Enum.GetValues<Kind>()).ToArbitrary(), c => Agrees(c, OnnxPrecision.Float, 1e-5));
 
+    /// <summary>
+    /// Peephole stacks (alone and under or over plain LSTMs, bidirectional, ragged) in float: ONNX Runtime's LSTM
+    /// reads P as [P_i; P_o; P_f] with i and f on c⟨t−1⟩ and o on c⟨t⟩, and its outputs are the library's.
+    /// </summary>
+    [Property(MaxTest = 150)]
+    public Property APeepholeLstmExportComputesStackForwardInOnnxRuntime() =>
+        Prop.ForAll(Cases(Kind.PeepholeLstm, Kind.PeepholeLstm, Kind.Lstm).ToArbitrary(), c => Agrees(c, OnnxPrecision.Float, 1e-5));
+
     /// <summary>The read-out (MatMul, Add, Softmax, the mask of Shape, Gather, Range, Less, Cast, Unsqueeze, Mul) in double, on the top layer's outputs.</summary>
     [Property(MaxTest = 100)]
     public Property TheReadOutInDoubleComputesStackForwardInOnnxRuntimeTo1e12() =>
@@ -150,18 +159,25 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
             for (var k = 0; k < p.Layers.Length; k++)
             {
                 Layer[] directions = p.Layers[k] is BidirectionalLayer bi ? [bi.Forward, bi.Reverse] : [p.Layers[k]];
-                var torch = directions.Select(d => Value(TorchStateDict.FromLayers([d], TorchCellOf(d)))).ToArray();
+                var torch = directions.Select(d => Value(TorchStateDict.FromLayers([WithoutPeepholes(d)], TorchCellOf(WithoutPeepholes(d))))).ToArray();
                 var na = directions[0].OutputSize;
-                int[] order = directions[0] is CellLayer<LstmParameters, LstmState, LstmCache> ? [0, 3, 1, 2] : directions[0] is CellLayer<GruParameters, Matrix<double>, GruCache> ? [1, 0, 2] : [0];
+                int[] order = WithoutPeepholes(directions[0]) is CellLayer<LstmParameters, LstmState, LstmCache> ? [0, 3, 1, 2] : directions[0] is CellLayer<GruParameters, Matrix<double>, GruCache> ? [1, 0, 2] : [0];
                 IEnumerable<double> Blocks(SafetensorsTensor t) => order.SelectMany(g => t.Values.Skip(g * na * (t.Values.Length / (order.Length * na))).Take(na * (t.Values.Length / (order.Length * na))));
                 Same($"W_l{k}", torch.SelectMany(t => Blocks(t["weight_ih_l0"])));
                 Same($"R_l{k}", torch.SelectMany(t => Blocks(t["weight_hh_l0"])));
                 Same($"B_l{k}", torch.SelectMany(t => Blocks(t["bias_ih_l0"]).Concat(Blocks(t["bias_hh_l0"]))));
+                var peepholes = directions.OfType<CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache>>().Select(l => l.Parameters).ToArray();
+                if (peepholes.Length > 0) Same($"P_l{k}", peepholes.SelectMany(q => q.Pi.Concat(q.Po).Concat(q.Pf)));   // ONNX: i | o | f
+                else if (tensors.ContainsKey($"P_l{k}")) problems.Add($"P_l{k} written for a layer without peepholes");
             }
             Same("Wy_T", p.Wy.Transpose().ToRowMajorArray());
             Same("By", p.By);
             return (problems.Count == 0).Label(string.Join("; ", problems));
         });
+
+    /// <summary>A peephole LSTM layer's LSTM without its peepholes; any other layer as it is.</summary>
+    private static Layer WithoutPeepholes(Layer layer) =>
+        layer is CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache> p ? Layer.Lstm(p.Parameters.WithoutPeepholes) : layer;
 
     private static TorchCell TorchCellOf(Layer layer) => layer switch
     {
@@ -248,12 +264,34 @@ public sealed class OnnxExportTests(ITestOutputHelper output)
         ];
         var errors = Errors(OnnxExport.ToModel(StackParameters.Initialize(layers, 2, seed: 4)));
         Assert.Equal(4, errors.Length);
-        Assert.StartsWith("expected layers[0] to be Layer.Rnn, Layer.Lstm, Layer.Gru, or Layer.Bidirectional of two of one cell", errors[0]);
+        Assert.StartsWith("expected layers[0] to be Layer.Rnn, Layer.Lstm, Layer.PeepholeLstm, Layer.Gru, or Layer.Bidirectional of two of one cell", errors[0]);
         Assert.EndsWith("but got a layer of a custom cell (CellLayer`3)", errors[0]);
         Assert.Equal("expected layers[1].reverse to be of the cell of layers[1].forward (LSTM), since one ONNX node runs both directions, but got GRU", errors[1]);
         Assert.StartsWith("expected layers[2].forward to be a layer of Layer.Rnn", errors[2]);
         Assert.EndsWith("but got a nested bidirectional layer", errors[2]);
         Assert.Equal("expected layers[3].reverse to have the hidden size of layers[3].forward, n_a = 2, since one ONNX node runs both directions, but got 3", errors[3]);
+    }
+
+    [Fact]
+    public void APeepholeLayerIsOneLstmNodeWithPAndTheOtherCellsAreNamedWhenRefused()
+    {
+        var c = new OnnxCase([(Kind.PeepholeLstm, Kind.PeepholeLstm, true, 3), (Kind.Lstm, Kind.Lstm, false, 2)], 2, 3, 4, [4, 2], 7);
+        var model = Value(OnnxExport.ToModel(Instance(c).P));
+        var lstms = model.Graph.Node.Where(n => n.OpType == "LSTM").ToArray();
+        Assert.Equal(["X", "W_l0", "R_l0", "B_l0", "sequence_lens", "initial_h_l0", "initial_c_l0", "P_l0"], lstms[0].Input);
+        Assert.Equal([2L, 9L], model.Graph.Initializer.Single(t => t.Name == "P_l0").Dims);
+        Assert.Equal(7, lstms[1].Input.Count);                                                   // no P: a plain LSTM
+        ImmutableArray<Layer> layers =
+        [
+            Layer.Bidirectional(Layer.PeepholeLstm(2, 3, 1), Layer.Lstm(2, 3, 2)),
+            Layer.ProjectedLstm(ProjectedLstmParameters.Initialize(6, 3, 2, 1, seed: 3)),
+            Layer.LayerNormLstm(2, 3, 4),
+        ];
+        var errors = Errors(OnnxExport.ToModel(StackParameters.Initialize(layers, 2, seed: 4)));
+        Assert.Equal("expected layers[0].reverse to be of the cell of layers[0].forward (peephole LSTM), since one ONNX node runs both directions, but got LSTM", errors[0]);
+        Assert.EndsWith("but got an LSTM with a projection (Layer.ProjectedLstm)", errors[1]);
+        Assert.EndsWith("but got a layer-normalized LSTM (Layer.LayerNormLstm)", errors[2]);
+        Assert.Equal(3, errors.Length);
     }
 
     [Fact]

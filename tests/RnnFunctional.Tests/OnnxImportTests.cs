@@ -17,7 +17,7 @@ namespace RnnFunctional.Tests;
 /// </summary>
 public sealed class OnnxImportTests
 {
-    private static readonly Kind[] Every = [Kind.RnnTanh, Kind.RnnRelu, Kind.Lstm, Kind.Gru];
+    private static readonly Kind[] Every = [Kind.RnnTanh, Kind.RnnRelu, Kind.Lstm, Kind.Gru, Kind.PeepholeLstm];
 
     private static T Value<T>(Validation<Error, T> v) => v.Match(x => x, errors => throw new InvalidOperationException(string.Join("; ", errors.Select(e => e.Message))));
 
@@ -32,7 +32,9 @@ public sealed class OnnxImportTests
 
     private static IEnumerable<Layer> Directions(Layer l) => l is BidirectionalLayer bi ? [bi.Forward, bi.Reverse] : [l];
 
-    private static string ActivationOf(Layer l) => l is CellLayer<RnnParameters, MathNet.Numerics.LinearAlgebra.Matrix<double>, RnnCache> r ? r.Parameters.Activation.ToString() : l.GetType().Name;
+    private static string ActivationOf(Layer l) => l is CellLayer<RnnParameters, MathNet.Numerics.LinearAlgebra.Matrix<double>, RnnCache> r
+        ? r.Parameters.Activation.ToString()
+        : string.Join(",", l.GetType().GetGenericArguments().Select(t => t.Name));                 // the cell's parameters, state and cache types
 
     [Property(MaxTest = 200)]
     public Property ADoubleExportReadsBackBitForBit() =>
@@ -96,15 +98,39 @@ public sealed class OnnxImportTests
         var node = Node(lstm, "LSTM");
         node.Attribute.Single(a => a.Name == "direction").S = ByteString.CopyFromUtf8("reverse");
         node.Attribute.Add(new AttributeProto { Name = "clip", Type = AttributeProto.Types.AttributeType.Float, F = 3 });
-        node.Input.Add("P");                                                                      // input 7, after initial_c
         Assert.Equal([
             "node LSTM_0 (LSTM) has direction = \"reverse\": only forward and bidirectional layers are read",
-            "node LSTM_0 (LSTM) has the attribute clip, which RnnFunctional's cells do not have",
-            "node LSTM_0 (LSTM) has peepholes (input P), which RnnFunctional's LSTM does not have"], Errors(OnnxImport.ToStack(lstm)));
+            "node LSTM_0 (LSTM) has the attribute clip, which RnnFunctional's cells do not have"], Errors(OnnxImport.ToStack(lstm)));
 
         var rnn = Model(Kind.RnnTanh, bidirectional: true);
         Node(rnn, "RNN").Attribute.Single(a => a.Name == "activations").Strings[1] = ByteString.CopyFromUtf8("Sigmoid");
         Assert.Equal(["node RNN_0 (RNN) has the activations [Tanh, Sigmoid]: only Tanh and Relu are read"], Errors(OnnxImport.ToStack(rnn)));
+    }
+
+    [Fact]
+    public void AnLstmNodeWithPIsAPeepholeLayerAndWithoutItAPlainOne()
+    {
+        var peephole = Model(Kind.PeepholeLstm, bidirectional: true);
+        var layer = Assert.IsType<BidirectionalLayer>(Value(OnnxImport.ToStack(peephole)).Layers.Single());
+        var forward = Assert.IsType<CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache>>(layer.Forward).Parameters;
+        Assert.IsType<CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache>>(layer.Reverse);
+        var p = peephole.Graph.Initializer.Single(t => t.Name == "P_l0");
+        double P(int i) => BinaryPrimitives.ReadDoubleLittleEndian(p.RawData.Span[(8 * i)..]);
+        Assert.Equal([P(0), P(1)], forward.Pi);                                                  // [P_i; P_o; P_f], n_a = 2 each
+        Assert.Equal([P(2), P(3)], forward.Po);
+        Assert.Equal([P(4), P(5)], forward.Pf);
+        Assert.IsType<CellLayer<LstmParameters, LstmState, LstmCache>>(Value(OnnxImport.ToStack(Model(Kind.Lstm))).Layers.Single());
+
+        var empty = Model(Kind.Lstm);
+        Node(empty, "LSTM").Input.Add("");                                                       // an empty name: P omitted
+        Assert.IsType<CellLayer<LstmParameters, LstmState, LstmCache>>(Value(OnnxImport.ToStack(empty)).Layers.Single());
+
+        var shape = Model(Kind.PeepholeLstm);
+        shape.Graph.Initializer.Single(t => t.Name == "P_l0").Dims[1] = 5;
+        var computed = Model(Kind.PeepholeLstm);
+        computed.Graph.Initializer.Remove(computed.Graph.Initializer.Single(t => t.Name == "P_l0"));
+        Assert.Equal(["expected P of node LSTM_0 (LSTM) to be [1, 6] but it is [1, 5]"], Errors(OnnxImport.ToStack(shape)));
+        Assert.Equal(["expected P of node LSTM_0 (LSTM) (P_l0) to be an initializer but it is computed by the graph"], Errors(OnnxImport.ToStack(computed)));
     }
 
     [Fact]

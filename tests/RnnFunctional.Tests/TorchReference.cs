@@ -3,9 +3,10 @@ using System.Collections.Immutable;
 namespace RnnFunctional.Tests;
 
 /// <summary>
-/// PyTorch's documented equations of nn.RNN, nn.LSTM, nn.GRU (num_layers, bidirectional, bias) and nn.Linear, in plain
+/// PyTorch's documented equations of nn.RNN, nn.LSTM (with or without proj_size), nn.GRU (num_layers, bidirectional,
+/// bias) and nn.Linear, in plain
 /// loops over PyTorch's own layout: tensors as they are in a state_dict (row-major, gates stacked i | f | g | o and
-/// r | z | n), input (T, m, n_x), h_0 and c_0 (num_layers·num_directions, m, n_a). Nothing of the library is used but
+/// r | z | n), input (T, m, n_x), h_0 (num_layers·num_directions, m, proj_size or n_a) and c_0 (num_layers·num_directions, m, n_a). Nothing of the library is used but
 /// the tensor record that carries the state_dict.
 /// </summary>
 internal sealed class TorchReference(IReadOnlyDictionary<string, SafetensorsTensor> stateDict, TorchModule module, string prefix, string readOut)
@@ -25,7 +26,7 @@ internal sealed class TorchReference(IReadOnlyDictionary<string, SafetensorsTens
     /// <summary>The top layer's output (T, m, D·n_a) and the softmax of the read-out at every step (T, m, n_y).</summary>
     public (double[][][] Output, double[][][] Probabilities) Run(double[][][] input, double[][][] h0, double[][][] c0)
     {
-        var (na, directions) = (module.HiddenSize, module.Bidirectional ? 2 : 1);
+        var (na, directions) = (module.OutputSize, module.Bidirectional ? 2 : 1);                  // h's size: proj_size or hidden_size
         var layerInput = input;
         for (var k = 0; k < module.NumLayers; k++)
         {
@@ -34,6 +35,7 @@ internal sealed class TorchReference(IReadOnlyDictionary<string, SafetensorsTens
             {
                 var suffix = $"_l{k}{(d == 1 ? "_reverse" : "")}";
                 var (wih, whh) = (Tensor("weight_ih" + suffix), Tensor("weight_hh" + suffix));
+                var whr = module.ProjSize > 0 ? Tensor("weight_hr" + suffix) : null;
                 var rows = whh.Length / na;
                 var (bih, bhh) = module.Bias ? (Tensor("bias_ih" + suffix), Tensor("bias_hh" + suffix)) : (new double[rows], new double[rows]);
                 for (var j = 0; j < input[0].Length; j++)
@@ -43,7 +45,7 @@ internal sealed class TorchReference(IReadOnlyDictionary<string, SafetensorsTens
                     {
                         var t = d == 0 ? s : input.Length - 1 - s;
                         var x = layerInput[t][j];
-                        (h, c) = Step(x, h, c, wih, whh, bih, bhh);
+                        (h, c) = Step(x, h, c, wih, whh, bih, bhh, whr);
                         Array.Copy(h, 0, output[t][j], d * na, na);
                     }
                 }
@@ -61,9 +63,9 @@ internal sealed class TorchReference(IReadOnlyDictionary<string, SafetensorsTens
         return (layerInput, probabilities);
     }
 
-    private (double[] H, double[] C) Step(double[] x, double[] h, double[] c, double[] wih, double[] whh, double[] bih, double[] bhh)
+    private (double[] H, double[] C) Step(double[] x, double[] h, double[] c, double[] wih, double[] whh, double[] bih, double[] bhh, double[]? whr)
     {
-        var na = h.Length;
+        var na = module.HiddenSize;
         double Input(int row) => Dot(wih, row, x) + bih[row];
         double Hidden(int row) => Dot(whh, row, h) + bhh[row];
         var (hNext, cNext) = (new double[na], new double[na]);
@@ -91,7 +93,8 @@ internal sealed class TorchReference(IReadOnlyDictionary<string, SafetensorsTens
                     hNext[i] = (1 - z) * n + z * h[i];
                     break;
             }
-        return (hNext, cNext);
+        // proj_size: h_t = W_hr (o_t ⊙ tanh(c_t)), W_hr (proj_size, hidden_size)
+        return (whr is null ? hNext : [.. Enumerable.Range(0, module.ProjSize).Select(row => Dot(whr, row, hNext))], cNext);
     }
 
     /// <summary>A random state_dict of the module and an nn.Linear read-out, every entry uniform in (−scale, scale), both biases non-zero.</summary>
@@ -108,13 +111,14 @@ internal sealed class TorchReference(IReadOnlyDictionary<string, SafetensorsTens
             for (var d = 0; d < directions; d++)
             {
                 var suffix = $"_l{k}{(d == 1 ? "_reverse" : "")}";
-                result.Add(Name("weight_ih" + suffix), Tensor(rows, k == 0 ? m.InputSize : directions * m.HiddenSize));
-                result.Add(Name("weight_hh" + suffix), Tensor(rows, m.HiddenSize));
+                result.Add(Name("weight_ih" + suffix), Tensor(rows, k == 0 ? m.InputSize : directions * m.OutputSize));
+                result.Add(Name("weight_hh" + suffix), Tensor(rows, m.OutputSize));
+                if (m.ProjSize > 0) result.Add(Name("weight_hr" + suffix), Tensor(m.ProjSize, m.HiddenSize));
                 if (!m.Bias) continue;
                 result.Add(Name("bias_ih" + suffix), Tensor(rows));
                 result.Add(Name("bias_hh" + suffix), Tensor(rows));
             }
-        result.Add($"{readOut}.weight", Tensor(outputSize, directions * m.HiddenSize));
+        result.Add($"{readOut}.weight", Tensor(outputSize, directions * m.OutputSize));
         result.Add($"{readOut}.bias", Tensor(outputSize));
         return result.ToImmutable();
     }

@@ -17,13 +17,16 @@ public sealed class TorchStateDictTests
     /// <summary>A PyTorch module, its read-out, its input and initial states, all drawn from one seed.</summary>
     public sealed record TorchCase(TorchModule Module, int OutputSize, int Batch, int Steps, string Prefix, SafetensorsDType DType, int Seed)
     {
-        public override string ToString() => $"{Module} → nn.Linear({Module.HiddenSize * (Module.Bidirectional ? 2 : 1)}, {OutputSize}), m = {Batch}, T = {Steps}, prefix '{Prefix}', {DType}, seed {Seed}";
+        public override string ToString() => $"{Module} → nn.Linear({Module.OutputSize * (Module.Bidirectional ? 2 : 1)}, {OutputSize}), m = {Batch}, T = {Steps}, prefix '{Prefix}', {DType}, seed {Seed}";
     }
 
-    private static readonly Gen<TorchCase> Cases =
-        from cell in Gen.Elements(TorchCell.RnnTanh, TorchCell.RnnRelu, TorchCell.Lstm, TorchCell.Gru)
+    /// <summary>Random modules of the given cells; an LSTM with n_a ≥ 2 has a proj_size in [1, n_a) when <paramref name="projection"/> says so.</summary>
+    private static Gen<TorchCase> CasesOf(Gen<bool> projection, params TorchCell[] cells) =>
+        from cell in Gen.Elements(cells)
+        from projected in projection.Select(x => x && cell == TorchCell.Lstm)
         from nx in Gen.Choose(1, 4)
-        from na in Gen.Choose(1, 4)
+        from na in Gen.Choose(projected ? 2 : 1, 4)
+        from np in projected ? Gen.Choose(1, na - 1) : Gen.Constant(0)
         from layers in Gen.Choose(1, 3)
         from bidirectional in Gen.Elements(false, true)
         from bias in Gen.Elements(true, true, false)
@@ -33,7 +36,13 @@ public sealed class TorchStateDictTests
         from prefix in Gen.Elements("", "rnn", "encoder.lstm")
         from dtype in Gen.Elements(SafetensorsDType.F64, SafetensorsDType.F32)
         from seed in Gen.Choose(0, int.MaxValue)
-        select new TorchCase(new TorchModule(cell, nx, na, layers, bidirectional, bias), ny, m, t, prefix, dtype, seed);
+        select new TorchCase(new TorchModule(cell, nx, na, layers, bidirectional, bias) { ProjSize = np }, ny, m, t, prefix, dtype, seed);
+
+    /// <summary>Every cell, the LSTM with or without a projection.</summary>
+    private static readonly Gen<TorchCase> Cases = CasesOf(Gen.Elements(false, true), TorchCell.RnnTanh, TorchCell.RnnRelu, TorchCell.Lstm, TorchCell.Gru);
+
+    /// <summary>nn.LSTM(proj_size) only.</summary>
+    private static readonly Gen<TorchCase> Projected = CasesOf(Gen.Constant(true), TorchCell.Lstm);
 
     private static T Value<T>(Validation<Error, T> v) => v.Match(x => x, errors => throw new InvalidOperationException(string.Join("; ", errors.Select(e => e.Message))));
 
@@ -48,15 +57,21 @@ public sealed class TorchStateDictTests
     private static ImmutableArray<long> Bits<T>(T tree) where T : IParameterTree<T> => [.. Tree.Flatten(tree).Select(BitConverter.DoubleToInt64Bits)];
 
     [Property(MaxTest = 150)]
-    public Property ALoadedModelComputesPyTorchsEquations() =>
-        Prop.ForAll(Cases.ToArbitrary(), c =>
+    public Property ALoadedModelComputesPyTorchsEquations() => Prop.ForAll(Cases.ToArbitrary(), ComputesPyTorchsEquations);
+
+    /// <summary>h = W_hr·(o⊙tanh c) of n_p rows, the recurrence and the layers above reading it, to 1e-12.</summary>
+    [Property(MaxTest = 100)]
+    public Property ALoadedProjectedLstmComputesPyTorchsEquations() => Prop.ForAll(Projected.ToArbitrary(), ComputesPyTorchsEquations);
+
+    private static Property ComputesPyTorchsEquations(TorchCase c) =>
+        ((Func<Property>)(() =>
         {
             var (module, random) = (c.Module, new Random(c.Seed));
             var stateDict = TorchReference.RandomStateDict(module, c.OutputSize, c.Prefix, "fc", random, c.DType);
             double[][][] Draw(int outer, int rows, int columns) =>
                 [.. Enumerable.Range(0, outer).Select(_ => Enumerable.Range(0, rows).Select(_ => Enumerable.Range(0, columns).Select(_ => 2 * random.NextDouble() - 1).ToArray()).ToArray())];
             var directions = module.Bidirectional ? 2 : 1;
-            var (input, h0, c0) = (Draw(c.Steps, c.Batch, module.InputSize), Draw(module.NumLayers * directions, c.Batch, module.HiddenSize),
+            var (input, h0, c0) = (Draw(c.Steps, c.Batch, module.InputSize), Draw(module.NumLayers * directions, c.Batch, module.OutputSize),
                                    Draw(module.NumLayers * directions, c.Batch, module.HiddenSize));
             var (output, probabilities) = new TorchReference(stateDict, module, c.Prefix, "fc").Run(input, h0, module.Cell == TorchCell.Lstm ? c0 : Draw(module.NumLayers * directions, c.Batch, module.HiddenSize).Select(l => l.Select(r => new double[r.Length]).ToArray()).ToArray());
 
@@ -70,12 +85,12 @@ public sealed class TorchStateDictTests
                     : [Columns(h0[k * directions + d])]).ToImmutableArray())];
             var forward = Stack.Forward(p, xs, initial: initial);
             var top = Enumerable.Range(0, c.Steps).All(t => Enumerable.Range(0, c.Batch).All(j =>
-                Enumerable.Range(0, directions * module.HiddenSize).All(i => Close(output[t][j][i], forward.Top[t][i, j]))));
+                Enumerable.Range(0, directions * module.OutputSize).All(i => Close(output[t][j][i], forward.Top[t][i, j]))));
             var predictions = Enumerable.Range(0, c.Steps).All(t => Enumerable.Range(0, c.Batch).All(j =>
                 Enumerable.Range(0, c.OutputSize).All(i => Close(probabilities[t][j][i], forward.Predictions[t][i, j]))));
             return top.Label("outputs equal PyTorch's to 1e-12").And(predictions.Label("softmax of the read-out equals PyTorch's to 1e-12"))
                 .And(Value(TorchStateDict.ModuleOf(file.Tensors, module.Cell, c.Prefix)).Equals(module).Label("the names imply the module"));
-        });
+        }))();
 
     /// <summary>A stack of one PyTorch module made by the library's factories, with some biases zero (and −0) and, without biases, all of them.</summary>
     private static StackParameters OurStack(TorchCase c)
@@ -83,13 +98,14 @@ public sealed class TorchStateDictTests
         var m = c.Module;
         Layer One(int input, int seed) => m.Cell switch
         {
+            TorchCell.Lstm when m.ProjSize > 0 => Layer.ProjectedLstm(ProjectedLstmParameters.Initialize(input, m.HiddenSize, m.ProjSize, 1, seed)),
             TorchCell.Lstm => Layer.Lstm(input, m.HiddenSize, seed),
             TorchCell.Gru => Layer.Gru(input, m.HiddenSize, seed),
             _ => Layer.Rnn(input, m.HiddenSize, seed, m.Cell == TorchCell.RnnRelu ? Activation.Relu : Activation.Tanh),
         };
         var layers = Enumerable.Range(0, m.NumLayers).Select(k =>
         {
-            var input = k == 0 ? m.InputSize : (m.Bidirectional ? 2 : 1) * m.HiddenSize;
+            var input = k == 0 ? m.InputSize : (m.Bidirectional ? 2 : 1) * m.OutputSize;
             return m.Bidirectional ? Layer.Bidirectional(One(input, c.Seed + 2 * k), One(input, c.Seed + 2 * k + 1)) : One(input, c.Seed + 2 * k);
         }).ToImmutableArray();
         var p = StackParameters.Initialize(layers, c.OutputSize, c.Seed);
@@ -100,8 +116,13 @@ public sealed class TorchStateDictTests
     }
 
     [Property(MaxTest = 150)]
-    public Property OurModelRoundTripsThroughPyTorchNamesBitForBit() =>
-        Prop.ForAll(Cases.ToArbitrary(), c =>
+    public Property OurModelRoundTripsThroughPyTorchNamesBitForBit() => Prop.ForAll(Cases.ToArbitrary(), RoundTripsBitForBit);
+
+    [Property(MaxTest = 100)]
+    public Property OurProjectedLstmRoundTripsThroughPyTorchNamesBitForBit() => Prop.ForAll(Projected.ToArbitrary(), RoundTripsBitForBit);
+
+    private static Property RoundTripsBitForBit(TorchCase c) =>
+        ((Func<Property>)(() =>
         {
             var p = OurStack(c);
             var layout = new TorchLayout(c.Module.Cell, c.Prefix, "fc");
@@ -112,8 +133,9 @@ public sealed class TorchStateDictTests
                 .And(Bits(back).SequenceEqual(Bits(p)).Label("bit for bit"))
                 .And(names.SequenceEqual(again).Label("the same names and tensors written again"))
                 .And((Value(TorchStateDict.ModuleOf(p.Layers, c.Module.Cell, c.Module.Bias)) == c.Module with { InputSize = p.InputSize }).Label("the module described"))
-                .And(names.Keys.Any(n => n.Contains("bias_", StringComparison.Ordinal)) == c.Module.Bias).Label("biases written when the module has them");
-        });
+                .And(names.Keys.Any(n => n.Contains("bias_", StringComparison.Ordinal)) == c.Module.Bias).Label("biases written when the module has them")
+                .And(names.Keys.Any(n => n.Contains("weight_hr_", StringComparison.Ordinal)) == c.Module.ProjSize > 0).Label("weight_hr written when the module has a projection");
+        }))();
 
     [Property(MaxTest = 100)]
     public Property APyTorchStateDictWithZeroHiddenBiasesRoundTripsThroughOurModel() =>
@@ -160,6 +182,89 @@ public sealed class TorchStateDictTests
         Assert.Equal((bih + bhh).SubVector(9, 3), lstm.Bo);
     }
 
+    private static readonly TorchModule BiProjected = new(TorchCell.Lstm, 3, 4, 2, true, true) { ProjSize = 2 };
+
+    private static ImmutableSortedDictionary<string, SafetensorsTensor> BiProjectedStateDict() =>
+        TorchReference.RandomStateDict(BiProjected, 5, "rnn", "fc", new Random(5), SafetensorsDType.F64);
+
+    private static SafetensorsTensor Zeros(params int[] shape) => new(SafetensorsDType.F64, [.. shape], [.. new double[shape.Aggregate(1, (a, b) => a * b)]]);
+
+    [Fact]
+    public void WritesTheNamesAndShapesOfPyTorchForAProjectedLstm()
+    {
+        var p = OurStack(new TorchCase(BiProjected, 5, 1, 1, "rnn", SafetensorsDType.F64, 9));
+        var names = Value(TorchStateDict.FromStack(p, new TorchLayout(TorchCell.Lstm, "rnn", "fc")));
+        Assert.Equal(BiProjectedStateDict().Select(kv => (kv.Key, kv.Value.ShapeText)), names.Select(kv => (kv.Key, kv.Value.ShapeText)));
+        Assert.Equal("16×3", names["rnn.weight_ih_l0"].ShapeText);                             // 4n_a×n_x
+        Assert.Equal("16×2", names["rnn.weight_hh_l0_reverse"].ShapeText);                     // 4n_a×n_p
+        Assert.Equal("2×4", names["rnn.weight_hr_l1"].ShapeText);                              // n_p×n_a
+        Assert.Equal("16×4", names["rnn.weight_ih_l1"].ShapeText);                             // 4n_a×2n_p
+        Assert.Equal("5×4", names["fc.weight"].ShapeText);                                     // n_y×2n_p
+        Assert.Equal("nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2)", Value(TorchStateDict.ModuleOf(p.Layers, TorchCell.Lstm)).ToString());
+    }
+
+    [Fact]
+    public void AWeightHrMakesAProjectedLstmWhoseTensorsAreTakenAsTheyAre()
+    {
+        var stateDict = BiProjectedStateDict();
+        var p = Value(TorchStateDict.ToStack(stateDict, new TorchLayout(TorchCell.Lstm, "rnn", "fc")));
+        var reverse = Assert.IsType<CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache>>(Assert.IsType<BidirectionalLayer>(p.Layers[1]).Reverse).Parameters;
+        Assert.Equal(stateDict["rnn.weight_ih_l1_reverse"].ToMatrix(), reverse.Wih);
+        Assert.Equal(stateDict["rnn.weight_hh_l1_reverse"].ToMatrix(), reverse.Whh);
+        Assert.Equal(stateDict["rnn.weight_hr_l1_reverse"].ToMatrix(), reverse.Whr);
+        Assert.Equal(stateDict["rnn.bias_ih_l1_reverse"].ToVector(), reverse.Bih);             // both biases kept apart
+        Assert.Equal(stateDict["rnn.bias_hh_l1_reverse"].ToVector(), reverse.Bhh);
+        Assert.Equal(BiProjected, Value(TorchStateDict.ModuleOf(stateDict, TorchCell.Lstm, "rnn")));
+        var plain = BiLstmStateDict();
+        Assert.IsType<CellLayer<LstmParameters, LstmState, LstmCache>>(Assert.IsType<BidirectionalLayer>(Value(TorchStateDict.ToStack(plain, new TorchLayout(TorchCell.Lstm, "rnn", "fc"))).Layers[0]).Forward);
+    }
+
+    [Fact]
+    public void ReportsEveryProblemOfAProjectedLstmAtOnce()
+    {
+        var stateDict = BiProjectedStateDict()
+            .Remove("rnn.weight_hr_l1_reverse")
+            .SetItem("rnn.weight_hh_l0", Zeros(16, 4))
+            .SetItem("rnn.weight_ih_l1", Zeros(16, 8))
+            .SetItem("rnn.weight_hr_l0_reverse", Zeros(2, 3))
+            .SetItem("fc.weight", Zeros(5, 8));
+        const string module = "nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2) under 'rnn' with the read-out 'fc'";
+        Assert.Equal(
+        [
+            "expected rnn.weight_hh_l0 to be 4n_a×n_p = 16×2 but got 16×4",
+            "expected rnn.weight_hr_l0_reverse to be n_p×n_a = 2×4 but got 2×3",
+            "expected rnn.weight_ih_l1 to be 4n_a×2n_p = 16×4 but got 16×8",
+            $"missing rnn.weight_hr_l1_reverse (n_p×n_a = 2×4) of {module}",
+            "expected fc.weight to be n_y×2n_p = 5×4 but got 5×8",
+        ], Errors(TorchStateDict.ToStack(stateDict, new TorchLayout(TorchCell.Lstm, "rnn", "fc"))));
+
+        var square = BiProjectedStateDict().SetItem("rnn.weight_hr_l0", Zeros(4, 4));
+        Assert.Equal(["cannot tell the projection: expected rnn.weight_hr_l0 to be an n_p×n_a matrix with 1 ≤ n_p < n_a (PyTorch's proj_size < hidden_size) but got 4×4"],
+            Errors(TorchStateDict.ToStack(square, new TorchLayout(TorchCell.Lstm, "rnn", "fc"))));
+        var gru = TorchReference.RandomStateDict(new TorchModule(TorchCell.Gru, 2, 3, 1, false, true), 2, "", "fc", new Random(6), SafetensorsDType.F64)
+            .Add("weight_hr_l0", Zeros(2, 3));
+        Assert.Equal(["unexpected tensor weight_hr_l0: it is not a tensor of nn.GRU(2, 3) under no prefix with the read-out 'fc'"],
+            Errors(TorchStateDict.ToStack(gru, new TorchLayout(TorchCell.Gru, "", "fc"))));
+    }
+
+    [Fact]
+    public void RefusesToWriteProjectionsThatAreNotOnePyTorchModule()
+    {
+        ProjectedLstmParameters Projected(int input, int na, int np, int seed) => ProjectedLstmParameters.Initialize(input, na, np, 1, seed);
+        var mixed = StackParameters.Initialize(
+            [Layer.ProjectedLstm(Projected(2, 4, 2, 1)), Layer.ProjectedLstm(Projected(2, 4, 3, 2)), Layer.Lstm(3, 4, 3)], 2, 4);
+        Assert.Equal(
+        [
+            "expected layers[1] to have the projection of layers[0], n_p = 2, as every layer of a PyTorch module has (one proj_size), but got n_p = 3",
+            "expected layers[2] to have the projection of layers[0], n_p = 2, as every layer of a PyTorch module has (one proj_size), but got none",
+        ], Errors(TorchStateDict.FromStack(mixed, new TorchLayout(TorchCell.Lstm, "rnn"))));
+        var square = StackParameters.Initialize([Layer.ProjectedLstm(Projected(2, 3, 3, 1))], 2, 4);
+        Assert.Equal(["expected layers[0]'s projection n_p = 3 to be smaller than its hidden size n_a = 3, as PyTorch's proj_size must be"],
+            Errors(TorchStateDict.FromStack(square, new TorchLayout(TorchCell.Lstm))));
+        Assert.Equal(["expected layers[0] to be a layer of Gru (Layer.Gru) but got an LSTM with a projection (Layer.ProjectedLstm)"],
+            Errors(TorchStateDict.FromStack(square, new TorchLayout(TorchCell.Gru))));
+    }
+
     [Fact]
     public void ReportsEveryProblemAtOnce()
     {
@@ -167,7 +272,7 @@ public sealed class TorchStateDictTests
             .Remove("rnn.weight_hh_l1_reverse")
             .SetItem("rnn.bias_ih_l0", new SafetensorsTensor(SafetensorsDType.F64, [15], [.. new double[15]]))
             .SetItem("rnn.weight_ih_l1", new SafetensorsTensor(SafetensorsDType.F64, [16, 4], [.. new double[64]]))
-            .Add("rnn.weight_hr_l0", new SafetensorsTensor(SafetensorsDType.F64, [4, 2], [.. new double[8]]))
+            .Add("rnn.weight_xy_l0", new SafetensorsTensor(SafetensorsDType.F64, [4, 2], [.. new double[8]]))
             .SetItem("fc.bias", new SafetensorsTensor(SafetensorsDType.F64, [5], [1, 2, double.NaN, 4, 5]));
         var errors = Errors(TorchStateDict.ToStack(stateDict, new TorchLayout(TorchCell.Lstm, "rnn", "fc")));
         const string module = "nn.LSTM(3, 4, num_layers=2, bidirectional=True) under 'rnn' with the read-out 'fc'";
@@ -177,7 +282,7 @@ public sealed class TorchStateDictTests
             "expected rnn.weight_ih_l1 to be 4n_a×2n_a = 16×8 but got 16×4",
             $"missing rnn.weight_hh_l1_reverse (4n_a×n_a = 16×4) of {module}",
             "expected fc.bias to be finite but entry 2 (row-major) is NaN",
-            $"unexpected tensor rnn.weight_hr_l0: it is not a tensor of {module}",
+            $"unexpected tensor rnn.weight_xy_l0: it is not a tensor of {module}",
         ], errors);
     }
 

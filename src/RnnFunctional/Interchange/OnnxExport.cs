@@ -21,7 +21,7 @@ public enum OnnxPrecision
 /// <summary>
 /// Export of a <see cref="StackParameters"/> to an ONNX model (opset <see cref="Opset"/>) made of standard operators
 /// only: one <c>RNN</c>, <c>LSTM</c> or <c>GRU</c> node per layer (a bidirectional layer is one node with
-/// <c>direction = "bidirectional"</c>), <c>Squeeze</c> or <c>Transpose</c> + <c>Reshape</c> between layers,
+/// <c>direction = "bidirectional"</c>; a peephole LSTM's node has its peephole weights as the input <c>P</c>), <c>Squeeze</c> or <c>Transpose</c> + <c>Reshape</c> between layers,
 /// <c>MatMul</c>, <c>Add</c> and <c>Softmax</c> for the read-out, and a mask made of <c>Shape</c>, <c>Gather</c>,
 /// <c>Range</c>, <c>Unsqueeze</c>, <c>Cast</c>, <c>Less</c> and <c>Mul</c> that zeroes the predictions past each
 /// column's length, as <see cref="Stack.Forward"/> does.
@@ -78,7 +78,7 @@ public static class OnnxExport
     /// both), a stack that <see cref="Stack.Validate"/> rejects, a weight beyond float's range for a float export.
     /// </summary>
     /// <param name="p">The stack: layers of <see cref="Layer.Rnn(RnnParameters)"/> (tanh or ReLU),
-    /// <see cref="Layer.Lstm(LstmParameters)"/>, <see cref="Layer.Gru(GruParameters)"/>, or
+    /// <see cref="Layer.Lstm(LstmParameters)"/>, <see cref="Layer.PeepholeLstm(PeepholeLstmParameters)"/>, <see cref="Layer.Gru(GruParameters)"/>, or
     /// <see cref="Layer.Bidirectional"/> of two of one cell, and a read-out.</param>
     /// <param name="precision">The element type of the model.</param>
     /// <param name="finalStates">Whether the model also outputs each layer's final states.</param>
@@ -173,7 +173,8 @@ public static class OnnxExport
     private static string Recurrent(OnnxGraphBuilder b, int k, Layer layer, string below, bool finalStates)
     {
         OnnxDirection[] directions = layer is BidirectionalLayer bi ? [OnnxDirection.Of(bi.Forward), OnnxDirection.Of(bi.Reverse)] : [OnnxDirection.Of(layer)];
-        var cell = CellOf(layer is BidirectionalLayer both ? both.Forward : layer);
+        var op = OnnxDirection.OperatorOf(directions[0].Layer) ?? throw new InvalidOperationException("checked");
+        var peepholes = OnnxDirection.HasPeepholes(directions[0].Layer);
         var (d, na, nin, gates) = (directions.Length, directions[0].HiddenSize, directions[0].InputSize, directions[0].Gates);
         TensorValues Each(int size, Action<OnnxDirection, Span<double>> write) => destination =>
         {
@@ -182,17 +183,17 @@ public static class OnnxExport
         var w = b.Constant($"W_l{k}", [d, gates * na, nin], d * gates * na * nin, Each(gates * na * nin, (x, s) => x.WriteW(s)));
         var r = b.Constant($"R_l{k}", [d, gates * na, na], d * gates * na * na, Each(gates * na * na, (x, s) => x.WriteR(s)));
         var bias = b.Constant($"B_l{k}", [d, 2 * gates * na], d * 2 * gates * na, Each(2 * gates * na, (x, s) => x.WriteB(s)));
-        var lstm = cell == TorchCell.Lstm;
+        string[] p = peepholes ? [b.Constant($"P_l{k}", [d, 3 * na], d * 3 * na, Each(3 * na, (x, s) => x.WriteP(s)))] : [];
+        var lstm = op == "LSTM";
         string[] states = lstm ? [InitialH(k), InitialC(k)] : [InitialH(k)];
         foreach (var state in states) b.Input(state, b.Type, d, "batch", na);
-        var op = lstm ? "LSTM" : cell == TorchCell.Gru ? "GRU" : "RNN";
         var attributes = new List<AttributeProto> { Int("hidden_size", na), String("direction", d == 2 ? "bidirectional" : "forward") };
         if (op == "RNN") attributes.Add(Strings("activations", [.. directions.Select(x => x.Activation)]));
         if (op == "GRU") attributes.Add(Int("linear_before_reset", 1));
         string[] finals = !finalStates ? [] : lstm ? [FinalH(k), FinalC(k)] : [FinalH(k)];
         foreach (var final in finals) b.Output(final, b.Type, d, "batch", na);
         var y = $"y_l{k}";
-        b.Node(op, [below, w, r, bias, Lengths, .. states], [y, .. finals], [.. attributes]);
+        b.Node(op, [below, w, r, bias, Lengths, .. states, .. p], [y, .. finals], [.. attributes]);   // P is input 7, after initial_c
         if (d == 1) return b.Node("Squeeze", [y, b.Int64s($"axes_l{k}", [1], 1)]);
         var steps = b.Node("Transpose", [y], Ints("perm", 0, 2, 1, 3));                       // [seq, batch, 2, n_a]
         return b.Node("Reshape", [steps, b.Int64s($"shape_l{k}", [3], 0, 0, 2 * na)]);
@@ -212,9 +213,7 @@ public static class OnnxExport
 
     // ---- checks ----
 
-    private static TorchCell CellOf(Layer layer) => TorchLayouts.CellOf(layer) ?? throw new InvalidOperationException("checked");
-
-    private static string Operator(TorchCell cell) => cell switch { TorchCell.Lstm => "LSTM", TorchCell.Gru => "GRU", _ => "RNN" };
+    private static string Kind(Layer layer) => OnnxDirection.HasPeepholes(layer) ? "peephole LSTM" : OnnxDirection.OperatorOf(layer) ?? "";
 
     private static IEnumerable<string> Problems(StackParameters? p, OnnxPrecision precision)
     {
@@ -224,18 +223,18 @@ public static class OnnxExport
         var problems = new List<string>();
         for (var k = 0; k < p.Layers.Length; k++)
         {
-            const string supported = "Layer.Rnn, Layer.Lstm, Layer.Gru, or Layer.Bidirectional of two of one cell, which ONNX's RNN, LSTM and GRU operators run";
+            const string supported = "Layer.Rnn, Layer.Lstm, Layer.PeepholeLstm, Layer.Gru, or Layer.Bidirectional of two of one cell, which ONNX's RNN, LSTM and GRU operators run";
             if (p.Layers[k] is BidirectionalLayer bi)
             {
-                var (forward, reverse) = (TorchLayouts.CellOf(bi.Forward), TorchLayouts.CellOf(bi.Reverse));
+                var (forward, reverse) = (OnnxDirection.OperatorOf(bi.Forward), OnnxDirection.OperatorOf(bi.Reverse));
                 if (forward is null) problems.Add($"expected layers[{k}].forward to be a layer of {supported}, but got {TorchLayouts.Describe(bi.Forward)}");
                 if (reverse is null) problems.Add($"expected layers[{k}].reverse to be a layer of {supported}, but got {TorchLayouts.Describe(bi.Reverse)}");
-                if (forward is { } f && reverse is { } r && Operator(f) != Operator(r))
-                    problems.Add($"expected layers[{k}].reverse to be of the cell of layers[{k}].forward ({Operator(f)}), since one ONNX node runs both directions, but got {Operator(r)}");
+                if (forward is not null && reverse is not null && Kind(bi.Forward) != Kind(bi.Reverse))
+                    problems.Add($"expected layers[{k}].reverse to be of the cell of layers[{k}].forward ({Kind(bi.Forward)}), since one ONNX node runs both directions, but got {Kind(bi.Reverse)}");
                 else if (bi.Forward.OutputSize != bi.Reverse.OutputSize)
                     problems.Add($"expected layers[{k}].reverse to have the hidden size of layers[{k}].forward, n_a = {bi.Forward.OutputSize}, since one ONNX node runs both directions, but got {bi.Reverse.OutputSize}");
             }
-            else if (TorchLayouts.CellOf(p.Layers[k]) is null)
+            else if (OnnxDirection.OperatorOf(p.Layers[k]) is null)
                 problems.Add($"expected layers[{k}] to be {supported}, but got {TorchLayouts.Describe(p.Layers[k])}");
         }
         if (precision == OnnxPrecision.Float)

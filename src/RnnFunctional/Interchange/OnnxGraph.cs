@@ -11,22 +11,51 @@ namespace RnnFunctional;
 /// <summary>
 /// One direction of one layer of a built-in cell in ONNX's layout for the <c>RNN</c>, <c>LSTM</c> and <c>GRU</c>
 /// operators: W (G·n_a×n_in), R (G·n_a×n_a) and B = [Wb; Rb] (2·G·n_a), gate blocks in ONNX's order, each written
-/// straight from the parameters' storage into the initializer's values; and the activation of an RNN.
+/// straight from the parameters' storage into the initializer's values; the peephole weights P (3·n_a) of a
+/// peephole LSTM; and the activation of an RNN.
 /// </summary>
 internal sealed record OnnxDirection(Layer Layer, int Gates, int HiddenSize, int InputSize, string Activation)
 {
     /// <summary>
-    /// A direction of a built-in cell: the RNN's single block (its bias as Wb, Rb zero); the LSTM's gates reordered
-    /// from ours (f, i, c, o, each reading [a; x]) to i | o | f | c split into x and a columns (its bias as Wb, Rb
-    /// zero); the GRU's blocks reordered from r | z | n (PyTorch's and ours) to z | r | h.
+    /// The ONNX operator that runs a layer (<c>RNN</c>, <c>LSTM</c> or <c>GRU</c>), or null for a layer of another
+    /// cell: the library's own RNN, LSTM, GRU and peephole LSTM (the <c>LSTM</c> operator with its input <c>P</c>).
+    /// </summary>
+    public static string? OperatorOf(Layer layer) => layer switch
+    {
+        CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache> p when ReferenceEquals(p.Cell, PeepholeLstm.Cell) => "LSTM",
+        _ => TorchLayouts.CellOf(layer) switch
+        {
+            TorchCell.Lstm when layer is CellLayer<LstmParameters, LstmState, LstmCache> => "LSTM",
+            TorchCell.Gru => "GRU",
+            TorchCell.RnnTanh or TorchCell.RnnRelu => "RNN",
+            _ => null,
+        },
+    };
+
+    /// <summary>Whether a layer is a peephole LSTM, whose ONNX node has the input <c>P</c>.</summary>
+    public static bool HasPeepholes(Layer layer) => layer is CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache>;
+
+    /// <summary>
+    /// A direction of a built-in cell: the RNN's single block (its bias as Wb, Rb zero); the LSTM's and the peephole
+    /// LSTM's gates reordered from ours (f, i, c, o, each reading [a; x]) to i | o | f | c split into x and a columns
+    /// (its bias as Wb, Rb zero); the GRU's blocks reordered from r | z | n (PyTorch's and ours) to z | r | h.
     /// </summary>
     public static OnnxDirection Of(Layer layer) => layer switch
     {
         CellLayer<RnnParameters, Matrix<double>, RnnCache> r => new(layer, 1, r.Parameters.HiddenSize, r.Parameters.Wax.ColumnCount,
             r.Parameters.Activation == RnnFunctional.Activation.Relu ? "Relu" : "Tanh"),
         CellLayer<LstmParameters, LstmState, LstmCache> l => new(layer, 4, l.Parameters.HiddenSize, l.Parameters.InputSize, ""),
+        CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache> p => new(layer, 4, p.Parameters.HiddenSize, p.Parameters.InputSize, ""),
         CellLayer<GruParameters, Matrix<double>, GruCache> g => new(layer, 3, g.Parameters.Whh.ColumnCount, g.Parameters.Wih.ColumnCount, ""),
         _ => throw new InvalidOperationException($"{layer.GetType().Name} has no ONNX operator"),
+    };
+
+    /// <summary>The LSTM gates of this direction (a plain LSTM's, or a peephole LSTM's without its peepholes), or null for another cell.</summary>
+    private LstmParameters? LstmGates => Layer switch
+    {
+        CellLayer<LstmParameters, LstmState, LstmCache> l => l.Parameters,
+        CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache> p => p.Parameters.WithoutPeepholes,
+        _ => null,
     };
 
     /// <summary>ONNX's z | r | h from our r | z | n.</summary>
@@ -38,18 +67,31 @@ internal sealed record OnnxDirection(Layer Layer, int Gates, int HiddenSize, int
     /// <summary>R, G·n_a×n_a row-major, into <paramref name="destination"/>.</summary>
     public void WriteR(Span<double> destination) => Write(destination, input: false);
 
+    /// <summary>
+    /// P = [P_i; P_o; P_f], 3·n_a, into <paramref name="destination"/>: the ONNX order of the peepholes, ours being
+    /// Pi and Pf on c⟨t−1⟩ and Po on c⟨t⟩, as the operator's equations read them.
+    /// </summary>
+    public void WriteP(Span<double> destination)
+    {
+        var p = ((CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache>)Layer).Parameters;
+        Vector<double>[] peepholes = [p.Pi, p.Po, p.Pf];                                                  // ONNX: i | o | f
+        for (var g = 0; g < 3; g++) TensorLayout.Storage(peepholes[g]).CopyTo(destination[(g * HiddenSize)..]);
+    }
+
     private void Write(Span<double> destination, bool input)
     {
         var (na, columns) = (HiddenSize, input ? InputSize : HiddenSize);
+        if (LstmGates is { } lstm)
+        {
+            Matrix<double>[] gates = [lstm.Wi, lstm.Wo, lstm.Wf, lstm.Wc];                                // ONNX: i | o | f | c
+            for (var g = 0; g < 4; g++)                                                                    // our gates read [a; x]
+                TensorLayout.Transpose(TensorLayout.Storage(gates[g]).AsSpan(input ? na * na : 0), na, columns, na, destination[(g * na * columns)..], columns);
+            return;
+        }
         switch (Layer)
         {
             case CellLayer<RnnParameters, Matrix<double>, RnnCache> r:
                 RowMajor(input ? r.Parameters.Wax : r.Parameters.Waa, destination);
-                break;
-            case CellLayer<LstmParameters, LstmState, LstmCache> l:
-                Matrix<double>[] gates = [l.Parameters.Wi, l.Parameters.Wo, l.Parameters.Wf, l.Parameters.Wc];   // ONNX: i | o | f | c
-                for (var g = 0; g < 4; g++)                                                                    // our gates read [a; x]
-                    TensorLayout.Transpose(TensorLayout.Storage(gates[g]).AsSpan(input ? na * na : 0), na, columns, na, destination[(g * na * columns)..], columns);
                 break;
             case CellLayer<GruParameters, Matrix<double>, GruCache> gru:
                 var storage = TensorLayout.Storage(input ? gru.Parameters.Wih : gru.Parameters.Whh);             // column-major 3n_a×n_in
@@ -64,14 +106,16 @@ internal sealed record OnnxDirection(Layer Layer, int Gates, int HiddenSize, int
     {
         var na = HiddenSize;
         destination.Clear();
+        if (LstmGates is { } lstm)
+        {
+            Vector<double>[] biases = [lstm.Bi, lstm.Bo, lstm.Bf, lstm.Bc];
+            for (var g = 0; g < 4; g++) TensorLayout.Storage(biases[g]).CopyTo(destination[(g * na)..]);
+            return;
+        }
         switch (Layer)
         {
             case CellLayer<RnnParameters, Matrix<double>, RnnCache> r:
                 TensorLayout.Storage(r.Parameters.Ba).CopyTo(destination);
-                break;
-            case CellLayer<LstmParameters, LstmState, LstmCache> l:
-                Vector<double>[] biases = [l.Parameters.Bi, l.Parameters.Bo, l.Parameters.Bf, l.Parameters.Bc];
-                for (var g = 0; g < 4; g++) TensorLayout.Storage(biases[g]).CopyTo(destination[(g * na)..]);
                 break;
             case CellLayer<GruParameters, Matrix<double>, GruCache> gru:
                 var (ih, hh) = (TensorLayout.Storage(gru.Parameters.Bih), TensorLayout.Storage(gru.Parameters.Bhh));

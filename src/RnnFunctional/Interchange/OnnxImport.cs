@@ -13,15 +13,16 @@ namespace RnnFunctional;
 
 /// <summary>
 /// Import of ONNX models of the shape <see cref="OnnxExport"/> writes: one <c>RNN</c>, <c>LSTM</c> or <c>GRU</c>
-/// node per layer (<c>direction</c> forward or bidirectional, weights W, R and B as initializers of float or double),
+/// node per layer (<c>direction</c> forward or bidirectional, weights W, R, B and an LSTM's peepholes P as
+/// initializers of float or double: an <c>LSTM</c> node with <c>P</c> is a <see cref="Layer.PeepholeLstm(PeepholeLstmParameters)"/>
+/// layer, one without it a <see cref="Layer.Lstm(LstmParameters)"/> layer),
 /// in the order of the graph, then a read-out <c>MatMul</c> by an initializer [n_top, n_y], an <c>Add</c> of an
 /// initializer [n_y] and a <c>Softmax</c>. The nodes that join them (<c>Squeeze</c>, <c>Transpose</c>,
 /// <c>Reshape</c>, the mask) are not read: the layers are taken to feed each other in order, which their sizes must
 /// agree with.
 /// </summary>
 /// <remarks>
-/// What RnnFunctional cannot compute is refused, naming the node: a <c>reverse</c>-only direction, LSTM peepholes
-/// (input P), <c>clip</c>, <c>input_forget</c>, activations other than the defaults (an RNN's Tanh or Relu), a GRU
+/// What RnnFunctional cannot compute is refused, naming the node: a <c>reverse</c>-only direction, <c>clip</c>, <c>input_forget</c>, activations other than the defaults (an RNN's Tanh or Relu), a GRU
 /// with <c>linear_before_reset = 0</c>, and non-finite weights. A float model's weights are read exactly (every float
 /// is a double); a double model exported by <see cref="OnnxExport"/> comes back bit for bit.
 /// </remarks>
@@ -116,8 +117,7 @@ public static class OnnxImport
             problems.Add($"{name} has the activations [{string.Join(", ", activations)}]: only Tanh and Relu are read");
         if (node.OpType != "RNN" && activations.Length > 0 && !activations.SequenceEqual(Defaults(node.OpType, d)))
             problems.Add($"{name} has the activations [{string.Join(", ", activations)}]: only the defaults are read");
-        if (node.OpType == "LSTM" && node.Input.Count > 7 && node.Input[7].Length > 0)
-            problems.Add($"{name} has peepholes (input P), which RnnFunctional's LSTM does not have");
+        var peepholes = node.OpType == "LSTM" && node.Input.Count > 7 && node.Input[7].Length > 0;
         if (d == 0 || hidden is not { I: >= 1 }) return null;
 
         var na = (int)hidden.I;
@@ -143,14 +143,16 @@ public static class OnnxImport
         var w = Weights(1, "W", [d, gates * na, nin]);
         var r = Weights(2, "R", [d, gates * na, na]);
         var b = Weights(3, "B", [d, 2 * gates * na]);
-        if (w is null || r is null || b is null || nin < 1) return null;
+        var p = peepholes ? Weights(7, "P", [d, 3 * na]) : [];
+        if (w is null || r is null || b is null || p is null || nin < 1) return null;
         Layer Direction(int k)
         {
             var wk = w.AsSpan(k * gates * na * nin, gates * na * nin);
             var rk = r.AsSpan(k * gates * na * na, gates * na * na);
             var bk = b.AsSpan(k * 2 * gates * na, 2 * gates * na);
-            return OnnxLayouts.FromOnnx(node.OpType, na, nin, wk, rk, bk[..(gates * na)], bk[(gates * na)..],
+            var layer = OnnxLayouts.FromOnnx(node.OpType, na, nin, wk, rk, bk[..(gates * na)], bk[(gates * na)..],
                 activations.Length > k && activations[k] == "Relu" ? Activation.Relu : Activation.Tanh);
+            return peepholes ? OnnxLayouts.WithPeepholes(layer, p.AsSpan(k * 3 * na, 3 * na)) : layer;
         }
         return d == 2 ? Layer.Bidirectional(Direction(0), Direction(1)) : Direction(0);
     }
@@ -221,6 +223,18 @@ public static class OnnxImport
 /// <summary>One direction of one layer from ONNX's layout, the inverse of <see cref="OnnxDirection"/>.</summary>
 internal static class OnnxLayouts
 {
+    /// <summary>
+    /// The peephole LSTM of an LSTM layer and its peepholes P = [P_i; P_o; P_f] (3·n_a, ONNX's order), each copied
+    /// once into its vector.
+    /// </summary>
+    public static Layer WithPeepholes(Layer lstm, ReadOnlySpan<double> p)
+    {
+        var na = lstm.OutputSize;
+        var (pi, po, pf) = (p[..na].ToArray(), p.Slice(na, na).ToArray(), p.Slice(2 * na, na).ToArray());   // ONNX: i | o | f
+        var gates = ((CellLayer<LstmParameters, LstmState, LstmCache>)lstm).Parameters;
+        return Layer.PeepholeLstm(PeepholeLstmParameters.Of(gates, Vector<double>.Build.Dense(pf), Vector<double>.Build.Dense(pi), Vector<double>.Build.Dense(po)));
+    }
+
     /// <summary>
     /// A layer from W (G·n_a×n_in), R (G·n_a×n_a), Wb and Rb (G·n_a) in ONNX's gate order, each weight copied once
     /// into its matrix's storage: the RNN's Ba = Wb + Rb; the LSTM's gates i | o | f | c joined into [a | x] columns,

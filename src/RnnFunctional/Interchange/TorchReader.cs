@@ -13,7 +13,7 @@ namespace RnnFunctional;
 /// </summary>
 internal static partial class TorchReader
 {
-    [GeneratedRegex(@"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(0|[1-9][0-9]{0,8})(_reverse)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(weight_ih|weight_hh|weight_hr|bias_ih|bias_hh)_l(0|[1-9][0-9]{0,8})(_reverse)?$", RegexOptions.CultureInvariant)]
     private static partial Regex RecurrentName();
 
     /// <summary>One expected tensor: its full name, its shape and the shape's formula.</summary>
@@ -35,13 +35,13 @@ internal static partial class TorchReader
         var implied = Imply(tensors, cell, prefix);
         if (implied.Module is not { } module) return TorchStateDict.Fail<StackParameters>(implied.Problems);
         var expected = Recurrent(module, prefix ?? "");
-        var top = (module.Bidirectional ? 2 : 1) * module.HiddenSize;
+        var top = (module.Bidirectional ? 2 : 1) * module.OutputSize;
         if (readOut is not null)
         {
             var (weight, bias) = (TorchStateDict.Name(readOut, "weight"), TorchStateDict.Name(readOut, "bias"));
             var ny = tensors.TryGetValue(weight, out var w) && w.Shape.Length == 2 ? w.Shape[0]
                    : tensors.TryGetValue(bias, out var b) && b.Shape.Length == 1 ? b.Shape[0] : 0;
-            expected = [.. expected, new(weight, [ny, top], $"n_y×{(module.Bidirectional ? "2n_a" : "n_a")}"), new(bias, [ny], "n_y")];
+            expected = [.. expected, new(weight, [ny, top], $"n_y×{(module.Bidirectional ? "2" : "")}{OutputSymbol(module)}"), new(bias, [ny], "n_y")];
         }
         var what = $"{module} under {(string.IsNullOrEmpty(prefix) ? "no prefix" : $"'{prefix}'")}{(readOut is null ? "" : $" with the read-out '{readOut}'")}";
         var problems = expected.SelectMany(e => Check(tensors, e, what))
@@ -56,7 +56,8 @@ internal static partial class TorchReader
             {
                 var names = Names(prefix ?? "", k, suffix);
                 return TorchLayouts.FromTorch(cell, tensors[names.WeightIh], tensors[names.WeightHh],
-                    module.Bias ? tensors[names.BiasIh] : null, module.Bias ? tensors[names.BiasHh] : null);
+                    module.Bias ? tensors[names.BiasIh] : null, module.Bias ? tensors[names.BiasHh] : null,
+                    module.ProjSize > 0 ? tensors[names.WeightHr] : null);
             }
             return module.Bidirectional ? Layer.Bidirectional(Direction(""), Direction("_reverse")) : Direction("");
         }).ToImmutableArray();
@@ -67,7 +68,8 @@ internal static partial class TorchReader
 
     /// <summary>
     /// num_layers = 1 + the highest l{k}, bidirectional when any name ends in _reverse, bias when any name is a
-    /// bias_; n_a from the first weight_hh found (its columns), n_x from weight_ih_l0 (its columns).
+    /// bias_; n_a from the first weight_hh found (its columns), n_x from weight_ih_l0 (its columns). For an LSTM, any
+    /// weight_hr means a projection: proj_size and n_a from the first weight_hr found (n_p×n_a), n_p &lt; n_a.
     /// </summary>
     private static Implied Imply(IReadOnlyDictionary<string, SafetensorsTensor> tensors, TorchCell cell, string? prefix)
     {
@@ -96,9 +98,17 @@ internal static partial class TorchReader
         var problems = new List<string>();
         if (na < 1) problems.Add($"cannot tell the hidden size n_a: expected {head}weight_hh_l0 to be a {gates}n_a×n_a matrix with n_a ≥ 1");
         if (ih is null || ih.Shape[1] < 1) problems.Add($"cannot tell the input size n_x: expected {head}weight_ih_l0 to be a {gates}n_a×n_x matrix with n_x ≥ 1");
+        var projection = 0;
+        if (cell == TorchCell.Lstm && found.Any(f => f.Kind == "weight_hr"))
+        {
+            var hr = found.Where(f => f.Kind == "weight_hr").Select(f => (f.Name, Tensor: tensors[f.Name])).FirstOrDefault(x => x.Tensor.Shape.Length == 2);
+            if (hr.Tensor is null || hr.Tensor.Shape[0] < 1 || hr.Tensor.Shape[0] >= hr.Tensor.Shape[1])
+                problems.Add($"cannot tell the projection: expected {hr.Name ?? $"{head}weight_hr_l0"} to be an n_p×n_a matrix with 1 ≤ n_p < n_a (PyTorch's proj_size < hidden_size) but got {hr.Tensor?.ShapeText ?? "none of two dimensions"}");
+            else (projection, na) = (hr.Tensor.Shape[0], hr.Tensor.Shape[1]);
+        }
         return problems.Count > 0
             ? new(null, [.. problems])
-            : new(new TorchModule(cell, ih!.Shape[1], na, layers, found.Any(f => f.Reverse), found.Any(f => f.Kind.StartsWith("bias", StringComparison.Ordinal))), []);
+            : new(new TorchModule(cell, ih!.Shape[1], na, layers, found.Any(f => f.Reverse), found.Any(f => f.Kind.StartsWith("bias", StringComparison.Ordinal))) { ProjSize = projection }, []);
     }
 
     /// <summary>The name and shape of every tensor of the module.</summary>
@@ -112,9 +122,10 @@ internal static partial class TorchReader
             foreach (var suffix in m.Bidirectional ? new[] { "", "_reverse" } : [""])
             {
                 var names = Names(prefix, k, suffix);
-                var (input, inputFormula) = k == 0 ? (m.InputSize, "n_x") : ((m.Bidirectional ? 2 : 1) * m.HiddenSize, m.Bidirectional ? "2n_a" : "n_a");
+                var (input, inputFormula) = k == 0 ? (m.InputSize, "n_x") : ((m.Bidirectional ? 2 : 1) * m.OutputSize, $"{(m.Bidirectional ? "2" : "")}{OutputSymbol(m)}");
                 result.Add(new(names.WeightIh, [rows, input], $"{gn}×{inputFormula}"));
-                result.Add(new(names.WeightHh, [rows, m.HiddenSize], $"{gn}×n_a"));
+                result.Add(new(names.WeightHh, [rows, m.OutputSize], $"{gn}×{OutputSymbol(m)}"));
+                if (m.ProjSize > 0) result.Add(new(names.WeightHr, [m.ProjSize, m.HiddenSize], "n_p×n_a"));
                 if (!m.Bias) continue;
                 result.Add(new(names.BiasIh, [rows], gn));
                 result.Add(new(names.BiasHh, [rows], gn));
@@ -140,9 +151,13 @@ internal static partial class TorchReader
             yield return string.Create(CultureInfo.InvariantCulture, $"expected {e.Name} to be finite but entry {i} (row-major) is {t.Values[i]}");
     }
 
-    private static (string WeightIh, string WeightHh, string BiasIh, string BiasHh) Names(string prefix, int k, string suffix) =>
+    private static (string WeightIh, string WeightHh, string BiasIh, string BiasHh, string WeightHr) Names(string prefix, int k, string suffix) =>
         (TorchStateDict.Name(prefix, $"weight_ih_l{k}{suffix}"), TorchStateDict.Name(prefix, $"weight_hh_l{k}{suffix}"),
-         TorchStateDict.Name(prefix, $"bias_ih_l{k}{suffix}"), TorchStateDict.Name(prefix, $"bias_hh_l{k}{suffix}"));
+         TorchStateDict.Name(prefix, $"bias_ih_l{k}{suffix}"), TorchStateDict.Name(prefix, $"bias_hh_l{k}{suffix}"),
+         TorchStateDict.Name(prefix, $"weight_hr_l{k}{suffix}"));
+
+    /// <summary>The symbol of a direction's output size in messages: n_p with a projection, n_a without.</summary>
+    private static string OutputSymbol(TorchModule m) => m.ProjSize > 0 ? "n_p" : "n_a";
 
     private static int Gates(TorchCell cell) => cell switch { TorchCell.Lstm => 4, TorchCell.Gru => 3, _ => 1 };
 

@@ -17,7 +17,10 @@ public enum TorchCell
     /// <summary><c>nn.RNN(nonlinearity="relu")</c>: one gate, a <see cref="RnnParameters"/> layer with <see cref="Activation.Relu"/>.</summary>
     RnnRelu,
 
-    /// <summary><c>nn.LSTM</c>: four gates stacked i | f | g | o, a <see cref="LstmParameters"/> layer.</summary>
+    /// <summary>
+    /// <c>nn.LSTM</c>: four gates stacked i | f | g | o, a <see cref="LstmParameters"/> layer; with <c>proj_size</c>
+    /// (tensors <c>weight_hr_l{k}</c>), a <see cref="ProjectedLstmParameters"/> layer.
+    /// </summary>
     Lstm,
 
     /// <summary><c>nn.GRU</c>: three gates stacked r | z | n, a <see cref="GruParameters"/> layer.</summary>
@@ -35,7 +38,7 @@ public sealed record TorchLayout(TorchCell Cell, string Prefix = "", string Read
 
 /// <summary>
 /// The constructor arguments of the PyTorch module that a set of names implies (or that a stack exports to):
-/// <c>nn.LSTM(InputSize, HiddenSize, num_layers=NumLayers, bidirectional=Bidirectional, bias=Bias)</c>.
+/// <c>nn.LSTM(InputSize, HiddenSize, num_layers=NumLayers, bidirectional=Bidirectional, bias=Bias, proj_size=ProjSize)</c>.
 /// </summary>
 /// <param name="Cell">The module.</param>
 /// <param name="InputSize">input_size, n_x.</param>
@@ -45,6 +48,15 @@ public sealed record TorchLayout(TorchCell Cell, string Prefix = "", string Read
 /// <param name="Bias">bias (false: no bias_ih / bias_hh tensors).</param>
 public sealed record TorchModule(TorchCell Cell, int InputSize, int HiddenSize, int NumLayers, bool Bidirectional, bool Bias)
 {
+    /// <summary>
+    /// proj_size of an <c>nn.LSTM</c>, n_p in [1, n_a): each layer's output h⟨t⟩ = W_hr·(o⟨t⟩ ⊙ tanh c⟨t⟩) has n_p
+    /// rows (layers of <see cref="ProjectedLstmParameters"/>); 0, the default, for no projection.
+    /// </summary>
+    public int ProjSize { get; init; }
+
+    /// <summary>The size of each direction's output h⟨t⟩: <see cref="ProjSize"/> with a projection, else <see cref="HiddenSize"/>.</summary>
+    public int OutputSize => ProjSize > 0 ? ProjSize : HiddenSize;
+
     /// <summary>The module as Python source, e.g. <c>nn.LSTM(3, 4, num_layers=2, bidirectional=True)</c>.</summary>
     public override string ToString()
     {
@@ -54,30 +66,33 @@ public sealed record TorchModule(TorchCell Cell, int InputSize, int HiddenSize, 
         if (Cell == TorchCell.RnnRelu) options.Add("nonlinearity=\"relu\"");
         if (Bidirectional) options.Add("bidirectional=True");
         if (!Bias) options.Add("bias=False");
+        if (ProjSize > 0) options.Add($"proj_size={ProjSize}");
         return $"{name}({string.Join(", ", options)})";
     }
 }
 
 /// <summary>
-/// PyTorch <c>state_dict</c> names and layouts for <c>nn.RNN</c>, <c>nn.LSTM</c> and <c>nn.GRU</c> (any
-/// <c>num_layers</c>, <c>bidirectional</c>, <c>bias</c>) and an <c>nn.Linear</c> read-out, to and from
+/// PyTorch <c>state_dict</c> names and layouts for <c>nn.RNN</c>, <c>nn.LSTM</c> (with or without <c>proj_size</c>)
+/// and <c>nn.GRU</c> (any <c>num_layers</c>, <c>bidirectional</c>, <c>bias</c>) and an <c>nn.Linear</c> read-out, to and from
 /// <see cref="StackParameters"/>: layer k's direction d has <c>weight_ih_l{k}{s}</c> (g·n_a×n_in),
 /// <c>weight_hh_l{k}{s}</c> (g·n_a×n_a), <c>bias_ih_l{k}{s}</c> and <c>bias_hh_l{k}{s}</c> (g·n_a), s being empty for
 /// the forward direction and <c>_reverse</c> for the reverse one, g = 1, 4 (i | f | g | o) or 3 (r | z | n), n_in = n_x
-/// for layer 0 and (1 or 2)·n_a above. Tensors are <see cref="SafetensorsTensor"/> values, so a
+/// for layer 0 and (1 or 2)·n_a above. An LSTM with a projection (<see cref="Layer.ProjectedLstm(ProjectedLstmParameters)"/>)
+/// also has <c>weight_hr_l{k}{s}</c> (n_p×n_a), its <c>weight_hh_l{k}{s}</c> is 4n_a×n_p and the layers above and the
+/// read-out read (1 or 2)·n_p. Tensors are <see cref="SafetensorsTensor"/> values, so a
 /// <see cref="SafetensorsFile"/>'s <see cref="SafetensorsFile.Tensors"/> is read as it is.
 /// </summary>
 /// <remarks>
 /// PyTorch's two biases add up to one: RnnFunctional's vanilla-RNN bias Ba and LSTM gate biases are read as
 /// bias_ih + bias_hh and written as bias_ih = b, bias_hh = 0 (a GRU keeps both, its b_hn being inside the reset gate's
-/// product). Reading then writing, or writing then reading, gives the same values bit for bit.
+/// product, and so does the projected LSTM, whose parameters are in PyTorch's layout). Reading then writing, or writing then reading, gives the same values bit for bit.
 /// </remarks>
 public static class TorchStateDict
 {
     /// <summary>
     /// A stack read from a <c>state_dict</c> of the recurrent module and its read-out. The number of layers, the
-    /// directions and the presence of biases are those the names under <paramref name="layout"/>'s prefix imply (the
-    /// highest l{k}, any <c>_reverse</c>, any <c>bias_</c>); every name missing for that module, every tensor of
+    /// directions, the presence of biases and an LSTM's projection are those the names under <paramref name="layout"/>'s
+    /// prefix imply (the highest l{k}, any <c>_reverse</c>, any <c>bias_</c>, any <c>weight_hr_</c>); every name missing for that module, every tensor of
     /// another shape, every non-finite value and every name left over are reported together.
     /// </summary>
     /// <param name="tensors">Name → tensor, e.g. <see cref="SafetensorsFile.Tensors"/>.</param>
@@ -136,7 +151,7 @@ public static class TorchStateDict
     /// The <c>state_dict</c> of a stack: the recurrent module's tensors under <paramref name="layout"/>'s prefix and
     /// the read-out's <c>weight</c> (n_y×n_top) and <c>bias</c> under its read-out prefix. The stack must be one
     /// PyTorch module: every layer of <paramref name="layout"/>'s cell (the library's own), one hidden size, every
-    /// layer bidirectional or none; with <paramref name="bias"/> false every bias must be zero.
+    /// layer bidirectional or none, for an LSTM every layer projected to one n_p &lt; n_a or none; with <paramref name="bias"/> false every bias must be zero.
     /// </summary>
     /// <param name="p">The stack.</param>
     /// <param name="layout">The module, its prefix and the read-out's prefix.</param>
@@ -176,8 +191,8 @@ public static class TorchStateDict
 
     /// <summary>
     /// The PyTorch module the layers export to, or every reason they do not make one: a layer of another cell (or a
-    /// custom cell), hidden sizes that differ, directions that differ, non-zero biases when <paramref name="bias"/>
-    /// is false.
+    /// custom cell), hidden sizes that differ, directions that differ, projections that differ or are not smaller than
+    /// the hidden size (PyTorch's proj_size &lt; hidden_size), non-zero biases when <paramref name="bias"/> is false.
     /// </summary>
     /// <param name="layers">L ≥ 1 layers, each taking the outputs of the one below.</param>
     /// <param name="cell">The module.</param>
@@ -188,8 +203,11 @@ public static class TorchStateDict
         var chained = Stack.CheckLayers(nameof(layers), nameof(layers), layers);
         if (chained.Length > 0) return Fail<TorchModule>(chained.Select(c => c.Message));
         var bidirectional = layers[0] is BidirectionalLayer;
-        var na = Directions(layers[0])[0].Layer.OutputSize;
+        var na = TorchLayouts.HiddenSizeOf(Directions(layers[0])[0].Layer);
+        var projection = TorchLayouts.ProjectionOf(Directions(layers[0])[0].Layer);
         var problems = new List<string>();
+        if (cell == TorchCell.Lstm && projection >= na)
+            problems.Add($"expected layers[0]'s projection n_p = {projection} to be smaller than its hidden size n_a = {na}, as PyTorch's proj_size must be");
         for (var k = 0; k < layers.Length; k++)
         {
             if (layers[k] is BidirectionalLayer != bidirectional)
@@ -201,16 +219,20 @@ public static class TorchStateDict
                     problems.Add($"expected {name} to be a layer of {cell} (Layer.{(IsRnn(cell) ? "Rnn" : cell.ToString())}) but got {TorchLayouts.Describe(direction)}");
                 else if (found != cell)
                     problems.Add($"expected {name} to have the activation of {cell} but it is {found}");
-                if (direction.OutputSize != na)
-                    problems.Add($"expected {name} to have the hidden size of layers[0], n_a = {na}, as every layer of a PyTorch module has, but got {direction.OutputSize}");
+                if (TorchLayouts.HiddenSizeOf(direction) != na)
+                    problems.Add($"expected {name} to have the hidden size of layers[0], n_a = {na}, as every layer of a PyTorch module has, but got {TorchLayouts.HiddenSizeOf(direction)}");
+                if (TorchLayouts.CellOf(direction) == TorchCell.Lstm && TorchLayouts.ProjectionOf(direction) is var np && np != projection)
+                    problems.Add($"expected {name} to have the projection of layers[0], {Projection(projection)}, as every layer of a PyTorch module has (one proj_size), but got {Projection(np)}");
                 if (!bias && TorchLayouts.CellOf(direction) is not null && direction.ToLeaves().FirstOrDefault(l => l.Name.StartsWith('B') && l.Values.Any(v => v != 0)) is { } nonZero)
                     problems.Add($"expected {name}.{nonZero.Name} to be zero for a module with bias=False but it is not");
             }
         }
         return problems.Count > 0
             ? Fail<TorchModule>(problems)
-            : Validation<Error, TorchModule>.Success(new(cell, layers[0].InputSize, na, layers.Length, bidirectional, bias));
+            : Validation<Error, TorchModule>.Success(new(cell, layers[0].InputSize, na, layers.Length, bidirectional, bias) { ProjSize = projection });
     }
+
+    private static string Projection(int np) => np == 0 ? "none" : $"n_p = {np}";
 
     private static bool IsRnn(TorchCell cell) => cell is TorchCell.RnnTanh or TorchCell.RnnRelu;
 
@@ -230,15 +252,30 @@ internal static class TorchLayouts
         CellLayer<RnnParameters, Matrix<double>, RnnCache> r when ReferenceEquals(r.Cell, RnnFunctional.Rnn.Cell) =>
             r.Parameters.Activation == Activation.Relu ? TorchCell.RnnRelu : TorchCell.RnnTanh,
         CellLayer<LstmParameters, LstmState, LstmCache> l when ReferenceEquals(l.Cell, RnnFunctional.Lstm.Cell) => TorchCell.Lstm,
+        CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> p when ReferenceEquals(p.Cell, RnnFunctional.ProjectedLstm.Cell) => TorchCell.Lstm,
         CellLayer<GruParameters, Matrix<double>, GruCache> g when ReferenceEquals(g.Cell, RnnFunctional.Gru.Cell) => TorchCell.Gru,
         _ => null,
     };
 
-    public static string Describe(Layer layer) => CellOf(layer)?.ToString() ?? (layer is BidirectionalLayer ? "a nested bidirectional layer" : $"a layer of a custom cell ({layer.GetType().Name})");
+    /// <summary>n_p of an LSTM with a projection, 0 for any other layer.</summary>
+    public static int ProjectionOf(Layer layer) => layer is CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> p ? p.Parameters.ProjectionSize : 0;
+
+    /// <summary>n_a: the cell size of an LSTM with a projection, the output size of any other layer.</summary>
+    public static int HiddenSizeOf(Layer layer) => layer is CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> p ? p.Parameters.HiddenSize : layer.OutputSize;
+
+    /// <summary>What a layer is, for a message: its PyTorch cell, the library's cell without one, a nested bidirectional layer or a custom cell.</summary>
+    public static string Describe(Layer layer) => layer switch
+    {
+        CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> p when ReferenceEquals(p.Cell, RnnFunctional.ProjectedLstm.Cell) => "an LSTM with a projection (Layer.ProjectedLstm)",
+        CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache> p when ReferenceEquals(p.Cell, RnnFunctional.PeepholeLstm.Cell) => "a peephole LSTM (Layer.PeepholeLstm)",
+        CellLayer<LayerNormLstmParameters, LstmState, LayerNormLstmCache> n when ReferenceEquals(n.Cell, RnnFunctional.LayerNormLstm.Cell) => "a layer-normalized LSTM (Layer.LayerNormLstm)",
+        CellLayer<LayerNormGruParameters, Matrix<double>, LayerNormGruCache> n when ReferenceEquals(n.Cell, RnnFunctional.LayerNormGru.Cell) => "a layer-normalized GRU (Layer.LayerNormGru)",
+        _ => CellOf(layer)?.ToString() ?? (layer is BidirectionalLayer ? "a nested bidirectional layer" : $"a layer of a custom cell ({layer.GetType().Name})"),
+    };
 
     /// <summary>
-    /// weight_ih, weight_hh and, with biases, bias_ih and bias_hh of one direction (a layer of a known cell), each
-    /// copied once from the parameters' storage into its row-major tensor.
+    /// weight_ih, weight_hh, with biases bias_ih and bias_hh, and an LSTM's projection weight_hr, of one direction (a
+    /// layer of a known cell), each copied once from the parameters' storage into its row-major tensor.
     /// </summary>
     public static IEnumerable<(string Name, SafetensorsTensor Tensor)> ToTorch(Layer layer, bool bias)
     {
@@ -247,12 +284,15 @@ internal static class TorchLayouts
             CellLayer<RnnParameters, Matrix<double>, RnnCache> r =>
                 (Tensor(r.Parameters.Wax), Tensor(r.Parameters.Waa), Tensor(r.Parameters.Ba), Zeros(r.Parameters.HiddenSize)),
             CellLayer<LstmParameters, LstmState, LstmCache> l => LstmToTorch(l.Parameters),
+            CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> p =>
+                (Tensor(p.Parameters.Wih), Tensor(p.Parameters.Whh), Tensor(p.Parameters.Bih), Tensor(p.Parameters.Bhh)),
             CellLayer<GruParameters, Matrix<double>, GruCache> g =>
                 (Tensor(g.Parameters.Wih), Tensor(g.Parameters.Whh), Tensor(g.Parameters.Bih), Tensor(g.Parameters.Bhh)),
             _ => throw new InvalidOperationException($"{layer.GetType().Name} has no PyTorch layout"),
         };
         yield return ("weight_ih", wih);
         yield return ("weight_hh", whh);
+        if (layer is CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> projected) yield return ("weight_hr", Tensor(projected.Parameters.Whr));
         if (!bias) yield break;
         yield return ("bias_ih", bih);
         yield return ("bias_hh", bhh);
@@ -288,10 +328,12 @@ internal static class TorchLayouts
     }
 
     /// <summary>
-    /// One direction of one layer from PyTorch's tensors, already checked (biases null when the module has none):
-    /// each weight copied once from its row-major tensor into the storage of its matrix.
+    /// One direction of one layer from PyTorch's tensors, already checked (biases null when the module has none,
+    /// <paramref name="whr"/> null without a projection): each weight copied once from its row-major tensor into the
+    /// storage of its matrix.
     /// </summary>
-    public static Layer FromTorch(TorchCell cell, SafetensorsTensor wih, SafetensorsTensor whh, SafetensorsTensor? bih, SafetensorsTensor? bhh)
+    public static Layer FromTorch(TorchCell cell, SafetensorsTensor wih, SafetensorsTensor whh, SafetensorsTensor? bih, SafetensorsTensor? bhh,
+        SafetensorsTensor? whr = null)
     {
         var (rows, nin, na) = (wih.Shape[0], wih.Shape[1], whh.Shape[1]);
         ReadOnlySpan<double> ih = bih is null ? new double[rows] : bih.Values.AsSpan();
@@ -302,6 +344,9 @@ internal static class TorchLayouts
             case TorchCell.Gru:
                 return Layer.Gru(new GruParameters(wih.ToMatrix(), whh.ToMatrix(), Vector<double>.Build.Dense(ih.ToArray()),
                     Vector<double>.Build.Dense(hh.ToArray()), none.Matrix, none.Vector));
+            case TorchCell.Lstm when whr is not null:                                            // PyTorch's layout as it is, both biases kept
+                return Layer.ProjectedLstm(new ProjectedLstmParameters(wih.ToMatrix(), whh.ToMatrix(), Vector<double>.Build.Dense(ih.ToArray()),
+                    Vector<double>.Build.Dense(hh.ToArray()), whr.ToMatrix(), Matrix<double>.Build.Dense(0, whr.Shape[0]), none.Vector));
             case TorchCell.Lstm:
                 var b = Sum(ih, hh);
                 Matrix<double> W(int k)
