@@ -70,7 +70,8 @@ public class StackedLanguageModelBenchmarks
     private TokenBatch batch = null!;
     private Func<double> update = null!, loss = null!, evaluate = null!;
 
-    [Params(1, 2)]
+    /// <summary>Layers; 0 is one layer as a <see cref="LanguageModel.Stack"/>, to compare the stack's path with the cell's own.</summary>
+    [Params(0, 1, 2)]
     public int Layers { get; set; } = 1;
 
     [GlobalSetup]
@@ -88,7 +89,7 @@ public class StackedLanguageModelBenchmarks
         if (Layers == 1) Bind(LanguageModel.Lstm(Vocabulary), LstmParameters.Initialize(Vocabulary, Hidden, Vocabulary, 1));
         else
             Bind(LanguageModel.Stack(Vocabulary), StackParameters.Initialize(
-                [.. Enumerable.Range(0, Layers).Select(l => Layer.Lstm(l == 0 ? Vocabulary : Hidden, Hidden, 1 + l))], Vocabulary, 1 + Layers));
+                [.. Enumerable.Range(0, Math.Max(1, Layers)).Select(l => Layer.Lstm(l == 0 ? Vocabulary : Hidden, Hidden, 1 + l))], Vocabulary, 1 + Layers));
     }
 
     private void Bind<TParams, TState>(SequenceModel<TParams, TState> model, TParams p) where TParams : IParameterTree<TParams>
