@@ -178,7 +178,10 @@ public static class Tree
         return build(actual);
     }
 
-    /// <inheritdoc cref="Rebuild{T}(ImmutableArray{Leaf}, ImmutableArray{Leaf}, Func{ImmutableArray{Leaf}, T})"/>
+    /// <summary>
+    /// Reads back a list of leaves against the receiver's leaf shapes: checks names and shapes (no value of the
+    /// receiver is copied) and hands them to <paramref name="build"/>. For implementers of <see cref="IParameterTree{TSelf}.FromLeaves"/>.
+    /// </summary>
     /// <param name="expected">The receiver's own leaf shapes (<see cref="IParameterTree{TSelf}.LeafShapes"/>).</param>
     /// <param name="actual">The leaves to read.</param>
     /// <param name="build">Builds the record from the checked leaves.</param>
