@@ -24,18 +24,22 @@ internal static class Finite
         Matrix(function, "dWya", gradients.Wya);
         Vector(function, "dby", gradients.By);
         if (!dx.IsDefault)
-            for (var t = 0; t < dx.Length; t++) Matrix(function, $"dx[{t}]", dx[t]);
+            for (var t = 0; t < dx.Length; t++) Matrix(function, "dx", dx[t], t);
         Matrix(function, "the initial state's gradient", dCarry);
     }
 
-    /// <summary>Throws unless every entry of <paramref name="m"/> is finite.</summary>
-    public static void Matrix(string function, string name, Matrix<double> m)
+    /// <summary>
+    /// Throws unless every entry of <paramref name="m"/> is finite; the message names it <c>name</c>, or
+    /// <c>name[index]</c> for one matrix of a sequence (the name is written only when the check fails).
+    /// </summary>
+    public static void Matrix(string function, string name, Matrix<double> m, int? index = null)
     {
         var values = m.AsColumnMajorArray() ?? m.ToColumnMajorArray();
         // IsFiniteAll is false for no values at all: an empty matrix is checked by its length.
         if (values.Length == 0 || System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<double>(values)) return;
         var k = Array.FindIndex(values, v => !double.IsFinite(v));
-        throw Overflow(function, string.Create(CultureInfo.InvariantCulture, $"{name} entry ({k % m.RowCount}, {k / m.RowCount}) is {values[k]}"));
+        throw Overflow(function, string.Create(CultureInfo.InvariantCulture,
+            $"{name}{(index is { } i ? $"[{i}]" : "")} entry ({k % m.RowCount}, {k / m.RowCount}) is {values[k]}"));
     }
 
     /// <summary>Throws unless every entry of <paramref name="v"/> is finite.</summary>
