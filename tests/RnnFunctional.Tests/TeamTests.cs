@@ -91,4 +91,35 @@ public sealed class TeamTests
             return (Same(one.Losses, two.Losses) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.DInitial, two.DInitial)
                     && Same(one.Final, two.Final)).Label("stack loss and gradients");
         });
+
+    /// <summary>
+    /// The layers of a stack side by side, one on each thread (batches too small to share rows): one, two and three
+    /// threads give the same bits, for stacks of two to four layers mixing cells, one-direction and bidirectional layers,
+    /// ragged lengths and dropout masks between the layers and on the read-out. Batches of 17–64 columns and up to 24
+    /// steps make time blocks of 4–15 steps, so a layer's steps arrive while the next layer runs a block.
+    /// </summary>
+    [Property(MaxTest = 20)]
+    public Property StackLayersSideBySideHaveTheBitsOfOneThread() =>
+        Prop.ForAll((from layers in Gen.Choose(2, 4)
+                     from kinds in Gen.Elements(CellKind.Lstm, CellKind.Gru, CellKind.RnnTanh, CellKind.RnnRelu).ArrayOf(layers)
+                     from bidirectional in Gen.Choose(0, 3).ArrayOf(layers)
+                     from m in Gen.Choose(17, 64)
+                     from t in Gen.Choose(1, 24)
+                     from dropout in Gen.Elements(true, false)
+                     from seed in Gen.Choose(0, int.MaxValue - 1)
+                     select (Specs: kinds.Select((k, l) => bidirectional[l] == 0 ? LayerSpec.Bi(k, kinds[(l + 1) % layers]) : LayerSpec.Uni(k)).ToArray(),
+                             Shape: new Shaped(new Dims(5, 6, 4, m, t), seed), Dropout: dropout)).ToArbitrary(), d =>
+        {
+            var c = new StackCase(d.Shape, [.. d.Specs], ragged: true);
+            var (steps, m) = (c.Xs.Length, c.Xs[0].ColumnCount);
+            Func<int, int, int> label = (t, j) => t < c.Lengths[j] ? c.Labels[t][j] : Ragged.Ignored;
+            var random = RandomState.Seeded(d.Shape.Seed);
+            System.Collections.Immutable.ImmutableArray<MathNet.Numerics.LinearAlgebra.Matrix<double>> Masks(int rows) =>
+                [.. Enumerable.Range(0, steps).Select(_ => { var (mask, next) = Dropout.Bernoulli(0.3, rows, m, random); random = next; return mask; })];
+            var masks = d.Dropout ? new DropoutMask([.. c.P.Layers.Select((layer, l) => l == 0 ? default : Masks(layer.InputSize))], default, Masks(c.P.Layers[^1].OutputSize)) : null;
+            var runs = new[] { 1, 2, 3 }.Select(threads => Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, masks, threads)!).ToArray();
+            return runs.Skip(1).Select((r, i) => (Same(runs[0].Losses, r.Losses) && Same(runs[0].Gradients, r.Gradients) && Same(runs[0].Dx, r.Dx)
+                    && Same(runs[0].DInitial, r.DInitial) && Same(runs[0].Final, r.Final)).Label($"one thread and {i + 2}: same bits"))
+                .Aggregate((a, b) => a.And(b));
+        });
 }

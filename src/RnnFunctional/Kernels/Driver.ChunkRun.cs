@@ -43,6 +43,9 @@ internal static partial class Driver
 
         /// <summary>Where dX goes when it stays in scan order (n_x × Start[Steps], the layer below's buffer) rather than in per-step matrices.</summary>
         public Block DxScan { get; set; }
+
+        /// <summary>Whether <see cref="DxScan"/> is written step after step, as each step's dU is known, rather than a time block at a time (the same bits).</summary>
+        public bool DxPerStep { get; set; }
         public Block[] DCarry { get; } = [];
         private Block U { get; }
         private Block R { get; }
@@ -62,20 +65,31 @@ internal static partial class Driver
         /// <summary>
         /// Scan steps [s0, s1), a time block at a time: U = Wx·X + bx for the block, then per step the recurrent product
         /// and the cell, reading the carry of step τ − 1 and writing the parts of step τ through <paramref name="state"/>.
-        /// <paramref name="x"/> holds the inputs of every scan step side by side.
+        /// <paramref name="x"/> holds the inputs of every scan step side by side. When <paramref name="available"/> is
+        /// given, the inputs arrive while the fold runs (a stack's layer below, on another thread): available(τ) returns,
+        /// once scan step τ's inputs are there, the first step whose inputs are not, and U is formed for the steps that
+        /// have arrived — a column of a product has the same bits whatever the others, so the bits do not change.
+        /// <paramref name="finished"/>(τ + 1) is called once step τ's parts are written.
         /// </summary>
-        public void FoldForward(int s0, int s1, Block x, Func<int, int, Block[]> state)
+        public void FoldForward(int s0, int s1, Block x, Func<int, int, Block[]> state, Func<int, int>? available = null, Action<int>? finished = null)
         {
             for (var b0 = s0; b0 < s1; b0 += blockSteps)
             {
                 var b1 = Math.Min(b0 + blockSteps, s1);
-                var columns = Offset(b0, b1);
-                if (columns == 0) break;
-                var u = U.Slice(0, columns);
-                Ops.Multiply(team, u, cell.Wx, false, x.Slice(s.Start[b0], columns), false);                         // U = Wx·X
-                Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                                       //     + bx
+                if (Offset(b0, b1) == 0) break;
+                var projected = b0;
+                void Project(int upTo)                                                                                 // U = Wx·X + bx for steps [projected, upTo)
+                {
+                    var (from, columns) = (Offset(b0, projected), Offset(projected, upTo));
+                    var u = U.Slice(from, columns);
+                    Ops.Multiply(team, u, cell.Wx, false, x.Slice(s.Start[projected], columns), false);                   // U = Wx·X
+                    Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                       //     + bx
+                    projected = upTo;
+                }
+                if (available is null) Project(b1);
                 for (var tau = b0; tau < b1; tau++)
                 {
+                    if (tau >= projected) Project(Math.Min(available!(tau), b1));
                     var width = s.Active[tau];
                     var (prev, next) = (state(tau - 1, width), state(tau, width));
                     var z = U.Slice(Offset(b0, tau), width);
@@ -91,6 +105,7 @@ internal static partial class Driver
                         Elementwise.AddToColumns(r.Span, cell.Bh.Span);                                           //     + bh
                         cell.Forward(z.Span, r.Span, prev, next, Temp.Span);
                     }
+                    finished?.Invoke(tau + 1);
                 }
             }
         }
@@ -98,13 +113,19 @@ internal static partial class Driver
         /// <summary>
         /// Scan steps [s0, s1) backward, last first, a piece of a time block at a time: the piece's inputs and states are
         /// gathered, <paramref name="seed"/> puts the outside gradient of its outputs in DA, then per step the cell's
-        /// backward and dh⟨τ−1⟩ = Whᵀ·dR. A time block is reduced once all its steps are done.
+        /// backward and dh⟨τ−1⟩ = Whᵀ·dR. A time block is reduced once all its steps are done. When
+        /// <paramref name="arrived"/> is given, the outside gradients arrive while the fold runs (a stack's layer above, on
+        /// another thread): arrived(τ) returns, once step τ's gradient is there, the first step from which all have
+        /// arrived, and only those are seeded before step τ. <paramref name="finished"/>(τ) is called once step τ is done,
+        /// and then, with <see cref="DxPerStep"/>, its part of <see cref="DxScan"/> is written too.
         /// </summary>
-        public void FoldBackward(int s0, int s1, Block x, Func<int, int, Block[]> state, Seed seed, Block[]? dx)
+        public void FoldBackward(int s0, int s1, Block x, Func<int, int, Block[]> state, Seed seed, Block[]? dx, Func<int, int>? arrived = null,
+            Action<int>? finished = null)
         {
             foreach (var (p0, p1, b0, b1) in Summation.PiecesBackward(s0, s1, blockSteps, s.Steps))
             {
                 var (from, columns) = (Offset(b0, p0), Offset(p0, p1));
+                var seeded = p1;
                 if (columns > 0)
                 {
                     x.Slice(s.Start[p0], columns).Span.CopyTo(XB.Slice(from, columns).Span);
@@ -114,12 +135,22 @@ internal static partial class Driver
                         state(tau - 1, width)[0].Span.CopyTo(HP.Slice(Offset(b0, tau), width).Span);
                         if (head is not null) state(tau, width)[0].Span.CopyTo(HB.Slice(Offset(b0, tau), width).Span);
                     }
-                    seed(this, p0, p1, b0);
+                    if (arrived is null)
+                    {
+                        seed(this, p0, p1, b0);
+                        seeded = p0;
+                    }
                 }
                 for (var tau = p1 - 1; tau >= p0; tau--)
                 {
                     var width = s.Active[tau];
                     if (width == 0) continue;
+                    if (tau < seeded)
+                    {
+                        var first = Math.Max(arrived!(tau), p0);                                             // steps [first, seeded) have arrived
+                        seed(this, first, seeded, b0);
+                        seeded = first;
+                    }
                     var (prev, next) = (state(tau - 1, width), state(tau, width));
                     var dCarry = new Block[DCarry.Length];
                     for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
@@ -127,6 +158,8 @@ internal static partial class Driver
                     cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span, Sums.Own.Span);
                     TransposedProduct(dCarry[0], WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
                     cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
+                    if (DxPerStep && DxScan.Data is not null) TransposedProduct(DxScan.Slice(s.Start[tau], width), cell.Wx, true, du); // dX⟨τ⟩ = Wxᵀ·dU⟨τ⟩
+                    finished?.Invoke(tau);
                 }
                 if (p0 == b0) Reduce(b0, b1, dx);
             }
@@ -148,7 +181,7 @@ internal static partial class Driver
             if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By); // dWy += dO·Hᵀ, dby += Σ dO
             if (DxScan.Data is not null)
             {
-                TransposedProduct(DxScan.Slice(s.Start[b0], columns), cell.Wx, true, du);                      // dX = Wxᵀ·dU, in place
+                if (!DxPerStep) TransposedProduct(DxScan.Slice(s.Start[b0], columns), cell.Wx, true, du);     // dX = Wxᵀ·dU, in place
                 return;
             }
             if (dx is null) return;

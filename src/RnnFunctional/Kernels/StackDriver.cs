@@ -47,81 +47,16 @@ internal static class StackDriver
         var head = HeadSums(chunks.Length, wy, call);
         Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
         {
+            var perChunk = threads / chunks.Length;
+            using var team = Team.For(perChunk, layers.SelectMany(l => l).Max(c => Driver.Work(c, mc)));          // large products: rows shared
+            Schedule[] schedules = [new(j0, mc, steps, lengths, reverse: false), new(j0, mc, steps, lengths, reverse: true)];
+            var s = schedules[0];
+            using var run = new StackRun(layers, schedules, xs, init, (l, d) => sums[l][d].Of(index), (l, d) => weights[l][d].WhT, inputMasks, readOutMask,
+                inputGradients, team, [.. finals.Select(l => l.Select(f => f.Blocks).ToArray())], [.. dInits.Select(l => l.Select(f => f.Blocks).ToArray())]);
             using var scratch = new Workspace();
-            using var team = Team.For(threads / chunks.Length, layers.SelectMany(l => l).Max(c => Driver.Work(c, mc)));
-            var runs = new List<Driver.ChunkRun>();
-            try
-            {
-                var schedules = new[] { new Schedule(j0, mc, steps, lengths, reverse: false), new Schedule(j0, mc, steps, lengths, reverse: true) };
-                var (s, columns) = (schedules[0], schedules[0].Start[schedules[0].Steps]);
-                var input = scratch.Take(layers[0][0].Input, columns);
-                for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(xs[t]), t, input.Rows, input.Slice(s.Start[t], s.Active[t]).Span);
-
-                // forward, bottom to top: each direction's tape, then the layer's outputs in time order
-                var tapes = new (Driver.ChunkRun Run, Block X, Block[] Parts, Func<int, int, Block[]> State)[layers.Length][];
-                var inputs = new Block[layers.Length + 1];
-                var masks = new Block[layers.Length + 1];                                              // each layer's gathered input mask, the read-out's last
-                inputs[0] = input;
-                for (var l = 0; l < layers.Length; l++)
-                {
-                    if (!inputMasks.IsDefault && !inputMasks[l].IsDefault)                              // layer l reads M_l ⊙ h_{l−1}
-                        (inputs[l], masks[l]) = Masked(s, inputs[l], inputMasks[l], scratch);
-                    tapes[l] = new (Driver.ChunkRun, Block, Block[], Func<int, int, Block[]>)[layers[l].Length];
-                    var part = 0;
-                    for (var d = 0; d < layers[l].Length; d++)
-                    {
-                        var (cell, sd) = (layers[l][d], schedules[d]);
-                        var x = d == 0 ? inputs[l] : Reordered(sd, inputs[l], scratch);
-                        var run = new Driver.ChunkRun(cell, sd, backward: true, head: null, team) { Sums = sums[l][d].Of(index), WhT = weights[l][d].WhT };
-                        runs.Add(run);
-                        var initial = Enumerable.Range(0, cell.CarryParts).Select(_ => scratch.Take(cell.Hidden, mc)).ToArray();
-                        for (var p = 0; p < cell.CarryParts; p++) sd.GatherColumns(Block.Of(init[l][part + p]), initial[p].Span);
-                        part += cell.CarryParts;
-                        var parts = Enumerable.Range(0, cell.Parts).Select(_ => scratch.Take(cell.Hidden, columns)).ToArray();
-                        var state = Driver.State(sd, 0, initial, parts);
-                        run.FoldForward(0, sd.Steps, x, state);
-                        run.ScatterFinal(state, 0, sd.Steps, finals[l][d].Blocks);
-                        tapes[l][d] = (run, x, parts, state);
-                    }
-                    inputs[l + 1] = layers[l].Length == 1
-                        ? tapes[l][0].Parts[0]                                                                 // h_l, in time order already
-                        : Joined(schedules, layers[l], [.. tapes[l].Select(tape => tape.Parts[0])], scratch);
-                }
-
-                // the read-out over the top layer's outputs, time blocks last first
-                if (!readOutMask.IsDefault)                                                                 // the read-out reads R ⊙ h_L
-                    (inputs[layers.Length], masks[layers.Length]) = Masked(s, inputs[layers.Length], readOutMask, scratch);
-                var top = inputs[layers.Length];
-                var dOut = scratch.Take(top.Rows, columns);
-                ReadOut(s, wy, by, top, dOut, label, losses, m, head[index], scratch);
-                if (masks[layers.Length].Data is not null) Multiply(dOut, masks[layers.Length]);
-
-                // backward, top to bottom: dX of layer l is the gradient of layer l−1's outputs
-                for (var l = layers.Length - 1; l >= 0; l--)
-                {
-                    var below = l > 0 || inputGradients ? scratch.Take(inputs[l].Rows, columns) : default;
-                    var row = 0;
-                    for (var d = 0; d < layers[l].Length; d++)
-                    {
-                        var (cell, sd, (run, x, _, state)) = (layers[l][d], schedules[d], tapes[l][d]);
-                        var seed = layers[l].Length == 1 ? dOut : Split(sd, dOut, row, cell.Hidden, scratch);
-                        row += cell.Hidden;
-                        var dX = below.Data is null ? default : d == 0 ? below : scratch.Take(below.Rows, columns);
-                        run.DxScan = dX;
-                        run.FoldBackward(0, sd.Steps, x, state, (c, p0, p1, b0) => c.SeedFromScan(seed, p0, p1, b0), null);
-                        for (var p = 0; p < cell.CarryParts; p++) sd.ScatterColumns(run.DCarry[p].Span, dInits[l][d].Blocks[p]);
-                        if (d > 0 && below.Data is not null) AddReordered(sd, dX, below);                   // dx = dx_f + dx_r
-                    }
-                    if (below.Data is not null && masks[l].Data is not null) Multiply(below, masks[l]);       // dh_{l−1} = M_l ⊙ dx
-                    dOut = below;
-                }
-                if (inputGradients)
-                    for (var t = 0; t < s.Steps; t++) s.Scatter(dOut.Slice(s.Start[t], s.Active[t]).Span, t, dOut.Rows, t => dx.Blocks[t]);
-            }
-            finally
-            {
-                foreach (var run in runs) run.Dispose();
-            }
+            run.Run(team is null ? perChunk : 1, (top, dTop) => ReadOut(s, wy, by, top, dTop, label, losses, m, head[index], scratch));   // else layers side by side
+            if (inputGradients)
+                for (var t = 0; t < s.Steps; t++) s.Scatter(run.InputGradient.Slice(s.Start[t], s.Active[t]).Span, t, layers[0][0].Input, t => dx.Blocks[t]);
         });
         var results = layers.Select((l, i) => new LayerResult(
             [.. sums[i].Select(x => x.Total())],
@@ -198,31 +133,27 @@ internal static class StackDriver
     }
 
     /// <summary>
-    /// A time-ordered block times the masks of its steps (gathered as the inputs are), in a fresh block, and the
-    /// gathered masks: the block itself may be a layer's tape and is left untouched.
+    /// Steps [t0, t1) of a time-ordered block times the masks of those steps (gathered as the inputs are, into
+    /// <paramref name="mask"/>), into <paramref name="result"/>: the block itself may be a layer's tape and is left untouched.
     /// </summary>
-    private static (Block Masked, Block Mask) Masked(Schedule s, Block timeOrdered, ImmutableArray<Matrix<double>> masks, Workspace scratch)
+    internal static void MaskSteps(Schedule s, int t0, int t1, Block timeOrdered, ImmutableArray<Matrix<double>> masks, Block mask, Block result)
     {
-        var (mask, result) = (scratch.Take(timeOrdered.Rows, timeOrdered.Columns), scratch.Take(timeOrdered.Rows, timeOrdered.Columns));
-        for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(masks[t]), t, mask.Rows, mask.Slice(s.Start[t], s.Active[t]).Span);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(timeOrdered.Span, mask.Span, result.Span);
-        return (result, mask);
+        for (var t = t0; t < t1; t++) s.Gather(t => Block.Of(masks[t]), t, mask.Rows, mask.Slice(s.Start[t], s.Active[t]).Span);
+        var (first, count) = (s.Start[t0], s.Start[t1] - s.Start[t0]);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(timeOrdered.Slice(first, count).Span, mask.Slice(first, count).Span, result.Slice(first, count).Span);
     }
 
     /// <summary>block ⊙= mask, in place (the chunk's own gradient buffer).</summary>
-    private static void Multiply(Block block, Block mask) => System.Numerics.Tensors.TensorPrimitives.Multiply(block.Span, mask.Span, block.Span);
+    internal static void Multiply(Block block, Block mask) => System.Numerics.Tensors.TensorPrimitives.Multiply(block.Span, mask.Span, block.Span);
 
-    /// <summary>A layer's outputs in time order: each step's column holds [forward; reverse], the reverse direction's from its own scan step.</summary>
-    private static Block Joined(Schedule[] schedules, FusedCell[] cells, Block[] outputs, Workspace scratch)
+    /// <summary>A layer's outputs in time order, into <paramref name="joined"/>: each step's column holds [forward; reverse], the reverse direction's from its own scan step.</summary>
+    internal static void Join(Schedule[] schedules, FusedCell[] cells, Block[] outputs, Block joined)
     {
-        var s = schedules[0];
-        var joined = scratch.Take(cells.Sum(c => c.Hidden), s.Start[s.Steps]);
         for (int d = 0, row = 0; d < cells.Length; row += cells[d].Hidden, d++) Copy(schedules[d], outputs[d], joined, row);
-        return joined;
     }
 
     /// <summary>Rows [row, row + rows) of a time-ordered block, in the scan order of <paramref name="s"/>.</summary>
-    private static Block Split(Schedule s, Block timeOrdered, int row, int rows, Workspace scratch)
+    internal static Block Split(Schedule s, Block timeOrdered, int row, int rows, Workspace scratch)
     {
         var result = scratch.Take(rows, timeOrdered.Columns);
         for (var t = 0; t < s.Steps; t++)
@@ -233,7 +164,7 @@ internal static class StackDriver
     }
 
     /// <summary>A time-ordered block in the scan order of <paramref name="s"/> (a reverse scan reads each column from its own last step).</summary>
-    private static Block Reordered(Schedule s, Block timeOrdered, Workspace scratch) => Split(s, timeOrdered, 0, timeOrdered.Rows, scratch);
+    internal static Block Reordered(Schedule s, Block timeOrdered, Workspace scratch) => Split(s, timeOrdered, 0, timeOrdered.Rows, scratch);
 
     /// <summary>Copies a block in the scan order of <paramref name="s"/> into rows [row, row + source.Rows) of a time-ordered block.</summary>
     private static void Copy(Schedule s, Block source, Block timeOrdered, int row)
@@ -246,7 +177,7 @@ internal static class StackDriver
     }
 
     /// <summary>timeOrdered += source, source being in the scan order of <paramref name="s"/>.</summary>
-    private static void AddReordered(Schedule s, Block source, Block timeOrdered)
+    internal static void AddReordered(Schedule s, Block source, Block timeOrdered)
     {
         var rows = source.Rows;
         for (var t = 0; t < s.Steps; t++)

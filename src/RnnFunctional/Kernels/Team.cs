@@ -50,9 +50,16 @@ internal sealed class Team : IDisposable
     /// (G·n_a·n_a·m multiply-adds) is large enough to pay for it, with the helpers that are free; null when there is
     /// one thread, too little work or no free helper.
     /// </summary>
-    public static Team? For(int threads, long work)
+    public static Team? For(int threads, long work) => work < MinimumWork && !Always ? null : Of(threads);
+
+    /// <summary>
+    /// A team of up to <paramref name="threads"/> threads whatever the work, with the helpers that are free; null when
+    /// there is one thread or no free helper. For work that is cut otherwise than in bands of rows: the layers of a
+    /// stack, each on its own thread.
+    /// </summary>
+    public static Team? Of(int threads)
     {
-        if (threads < 2 || (work < MinimumWork && !Always)) return null;
+        if (threads < 2) return null;
         var helpers = new List<Helper>();
         while (helpers.Count < threads - 1)
         {
