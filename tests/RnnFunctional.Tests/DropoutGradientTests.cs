@@ -9,8 +9,8 @@ namespace RnnFunctional.Tests;
 
 /// <summary>
 /// Dropout with its masks held fixed: every gradient of the masked stack against Ridders' finite differences, in every
-/// composition (stacks, bidirectional layers, ragged batches; inputs and read-out on the stack driver, recurrent
-/// masks on the generic fold), and the stack driver against the generic fold under the same masks.
+/// composition (stacks, bidirectional layers, ragged batches; every kind of mask on the stack driver), and the stack
+/// driver against the generic fold under the same masks.
 /// </summary>
 public sealed class DropoutGradientTests
 {
@@ -22,7 +22,7 @@ public sealed class DropoutGradientTests
     /// <summary>Every kind of mask: between the layers, on each layer's inputs, on the recurrent state and on the read-out's inputs.</summary>
     private static readonly Dropout Everything = new(Between: 0.3, Recurrent: 0.3, Inputs: 0.2, ReadOut: 0.3);
 
-    /// <summary>The masks the stack driver runs (no recurrent mask).</summary>
+    /// <summary>The masks outside the recurrence (no recurrent mask).</summary>
     private static readonly Dropout OnTheDriver = new(Between: 0.3, Inputs: 0.2, ReadOut: 0.3);
 
     [Property(MaxTest = 15)]
@@ -57,9 +57,9 @@ public sealed class DropoutGradientTests
         });
 
     /// <summary>
-    /// Input and read-out masks on the stack driver (a whole stack per chunk) against the same masks on the generic
-    /// fold (every layer a <see cref="Layer.Of"/> layer of its cell): loss, dx and dInitial the same bits, parameter
-    /// gradients to 1e-12; recurrent masks run both stacks on the fold, with the same agreement.
+    /// Input, read-out and recurrent masks on the stack driver (a whole stack per chunk) against the same masks on the
+    /// generic fold (every layer a <see cref="Layer.Of"/> layer of its cell, the recurrent mask around its step): loss,
+    /// dx and dInitial the same bits, parameter gradients to 1e-12.
     /// </summary>
     [Property(MaxTest = 40)]
     public Property MaskedDriverAgreesWithTheGenericFold() =>

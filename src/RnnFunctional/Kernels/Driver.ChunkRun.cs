@@ -41,6 +41,28 @@ internal static partial class Driver
         public Sums.Chunk Sums { get; init; } = null!;
         public Block WhT { get; init; }
 
+        /// <summary>
+        /// The recurrent dropout mask in scan order (rows of the first carry part × M; default without one): every step
+        /// reads mask ⊙ h⟨τ−1⟩ wherever the cell reads h⟨τ−1⟩, and the gradient of h⟨τ−1⟩ is mask ⊙ that of its masked
+        /// value. The carry itself is not masked.
+        /// </summary>
+        public Block RecurrentMask { get; init; }
+
+        /// <summary>The carry of step τ − 1 as the cell reads it: part 0 times the recurrent mask (in a scratch block of its own), the others as they are.</summary>
+        private Block[] Read(Block[] prev, int width)
+        {
+            if (RecurrentMask.Data is null) return prev;
+            var read = (Block[])prev.Clone();
+            read[0] = MaskedCarry.Slice(0, width);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(prev[0].Span, RecurrentMask.Slice(0, width).Span, read[0].Span);
+            return read;
+        }
+
+        /// <summary>mask ⊙ h⟨τ−1⟩ of the current step.</summary>
+        private Block MaskedCarry => maskedCarry.Data is not null ? maskedCarry : maskedCarry = Scratch.Take(RecurrentMask.Rows, s.M);
+
+        private Block maskedCarry;
+
         /// <summary>Where dX goes when it stays in scan order (n_x × Start[Steps], the layer below's buffer) rather than in per-step matrices.</summary>
         public Block DxScan { get; set; }
 
@@ -91,7 +113,7 @@ internal static partial class Driver
                 {
                     if (tau >= projected) Project(Math.Min(available!(tau), b1));
                     var width = s.Active[tau];
-                    var (prev, next) = (state(tau - 1, width), state(tau, width));
+                    var (prev, next) = (Read(state(tau - 1, width), width), state(tau, width));
                     var z = U.Slice(Offset(b0, tau), width);
                     if (cell.RecurrentOntoInput)
                     {
@@ -132,7 +154,7 @@ internal static partial class Driver
                     for (var tau = p0; tau < p1; tau++)
                     {
                         var width = s.Active[tau];
-                        state(tau - 1, width)[0].Span.CopyTo(HP.Slice(Offset(b0, tau), width).Span);
+                        Read(state(tau - 1, width), width)[0].Span.CopyTo(HP.Slice(Offset(b0, tau), width).Span);
                         if (head is not null) state(tau, width)[0].Span.CopyTo(HB.Slice(Offset(b0, tau), width).Span);
                     }
                     if (arrived is null)
@@ -151,13 +173,15 @@ internal static partial class Driver
                         seed(this, first, seeded, b0);
                         seeded = first;
                     }
-                    var (prev, next) = (state(tau - 1, width), state(tau, width));
+                    var (prev, next) = (Read(state(tau - 1, width), width), state(tau, width));
                     var dCarry = new Block[DCarry.Length];
                     for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
                     cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span, Sums.Own.Span);
                     TransposedProduct(dCarry[0], WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
                     cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
+                    if (RecurrentMask.Data is not null)                                                            // dh_prev = mask ⊙ d(mask ⊙ h_prev)
+                        System.Numerics.Tensors.TensorPrimitives.Multiply(dCarry[0].Span, RecurrentMask.Slice(0, width).Span, dCarry[0].Span);
                     if (DxPerStep && DxScan.Data is not null) TransposedProduct(DxScan.Slice(s.Start[tau], width), cell.Wx, true, du); // dX⟨τ⟩ = Wxᵀ·dU⟨τ⟩
                     finished?.Invoke(tau);
                 }

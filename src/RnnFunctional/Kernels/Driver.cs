@@ -36,6 +36,9 @@ internal static partial class Driver
     /// </summary>
     internal sealed record ChunkTape(Schedule Schedule, Block X, Block[][] Kept, Block[]? Parts)
     {
+        /// <summary>The recurrent dropout mask in scan order (<see cref="ChunkRun.RecurrentMask"/>); default without one.</summary>
+        public Block Mask { get; init; }
+
         /// <summary>The parts of scan step τ (τ = −1: the initial carry) on the first <paramref name="width"/> columns, from a whole tape.</summary>
         public Block[] At(int tau, int width) => State(Schedule, 0, Kept[0], Parts!)(tau, width);
     }
@@ -52,11 +55,12 @@ internal static partial class Driver
     /// column's after its own last step) and the tape. With <paramref name="every"/> &lt; T the tape keeps the carry
     /// every <paramref name="every"/> steps only, and the backward recomputes each segment just before running over it:
     /// the same bits, O(T/k + k) states. The tape lives in <paramref name="storage"/> when given (a call that does not
-    /// let it escape), else in arrays of its own.
+    /// let it escape), else in arrays of its own. With a <paramref name="recurrent"/> dropout mask (the rows of the first
+    /// carry part × m), every step reads mask ⊙ h⟨t−1⟩ where the cell reads h⟨t−1⟩ (<see cref="ChunkRun.RecurrentMask"/>).
     /// </summary>
     public static (ImmutableArray<Matrix<double>> Outputs, ImmutableArray<Matrix<double>> Final, Tape Tape) Forward(FusedCell cell,
         ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init, ImmutableArray<int> lengths, bool reverse, int every, int threads,
-        Workspace? storage = null, bool outputs = true)
+        Workspace? storage = null, bool outputs = true, Matrix<double>? recurrent = null)
     {
         var (steps, m, na) = (xs.Length, xs[0].ColumnCount, cell.Hidden);
         var output = outputs ? Fresh(steps, na, m, zeroed: !lengths.IsDefault) : default;
@@ -73,8 +77,10 @@ internal static partial class Driver
             var segments = (s.Steps + k - 1) / k;
             var kept = Enumerable.Range(0, segments).Select(_ => Enumerable.Range(0, cell.CarryParts).Select(_ => Take(na, mc)).ToArray()).ToArray();
             for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(init[p]), kept[0][p].Span);
+            var mask = recurrent is null ? default : Take(recurrent.RowCount, mc);
+            if (recurrent is not null) s.GatherColumns(Block.Of(recurrent), mask.Span);
             using var team = Team.For(threads / chunks.Length, Work(cell, mc));
-            using var c = new ChunkRun(cell, s, backward: false, head: null, team);
+            using var c = new ChunkRun(cell, s, backward: false, head: null, team) { RecurrentMask = mask };
             var parts = Enumerable.Range(0, cell.Parts).Select(_ => segments == 1 ? Take(na, s.Start[s.Steps]) : c.Scratch.Take(na, k * mc)).ToArray();
             for (var s0 = 0; s0 < s.Steps; s0 += k)
             {
@@ -87,7 +93,7 @@ internal static partial class Driver
                 if (s1 < s.Steps)
                     for (var p = 0; p < cell.CarryParts; p++) state(s1 - 1, s.Active[s1 - 1])[p].Span.CopyTo(kept[s1 / k][p].Span);
             }
-            tapes[index] = new(s, x, kept, segments == 1 ? parts : null);
+            tapes[index] = new(s, x, kept, segments == 1 ? parts : null) { Mask = mask };
         });
         return (outputs ? output.Matrices : default, final.Matrices, new(cell, steps, m, k, tapes));
     }
@@ -145,7 +151,7 @@ internal static partial class Driver
         {
             var (t, s) = (tape.Chunks[index], tape.Chunks[index].Schedule);
             using var team = Team.For(threads / tape.Chunks.Length, Work(cell, mc));
-            using var c = new ChunkRun(cell, s, backward: true, head, team) { Sums = sums.Of(index), WhT = weights.WhT };
+            using var c = new ChunkRun(cell, s, backward: true, head, team) { Sums = sums.Of(index), WhT = weights.WhT, RecurrentMask = t.Mask };
             if (!dFinal.IsDefault)
                 for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(dFinal[p]), c.DCarry[p].Span);
             if (t.Parts is { } whole)

@@ -29,11 +29,14 @@ internal static class StackDriver
     /// <see cref="Ragged.Ignored"/>; <paramref name="lengths"/> per-column lengths (default: all T). Dropout:
     /// <paramref name="inputMasks"/>[l] (default, or T masks n_in×m) multiplies layer l's inputs in the chunk's buffer
     /// before the layer reads them, and the gradient of its inputs on the way down; <paramref name="readOutMask"/>
-    /// (default, or T masks n_top×m) does the same for the read-out's inputs.
+    /// (default, or T masks n_top×m) does the same for the read-out's inputs; <paramref name="recurrentMasks"/>[l]
+    /// (default, or one mask a direction, the rows of its first carry part × m) masks h⟨t−1⟩ wherever the cell reads it
+    /// (<see cref="Driver.ChunkRun.RecurrentMask"/>).
     /// </summary>
     public static Result Loss(FusedCell[][] layers, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> init,
         ImmutableArray<int> lengths, Func<int, int, int> label, Block wy, Block by, bool inputGradients, int threads,
-        ImmutableArray<ImmutableArray<Matrix<double>>> inputMasks = default, ImmutableArray<Matrix<double>> readOutMask = default)
+        ImmutableArray<ImmutableArray<Matrix<double>>> inputMasks = default, ImmutableArray<Matrix<double>> readOutMask = default,
+        ImmutableArray<ImmutableArray<Matrix<double>>> recurrentMasks = default)
     {
         var (steps, m) = (xs.Length, xs[0].ColumnCount);
         var chunks = Summation.Chunks(m);
@@ -52,7 +55,7 @@ internal static class StackDriver
             Schedule[] schedules = [new(j0, mc, steps, lengths, reverse: false), new(j0, mc, steps, lengths, reverse: true)];
             var s = schedules[0];
             using var run = new StackRun(layers, schedules, xs, init, (l, d) => sums[l][d].Of(index), (l, d) => weights[l][d].WhT, inputMasks, readOutMask,
-                inputGradients, team, [.. finals.Select(l => l.Select(f => f.Blocks).ToArray())], [.. dInits.Select(l => l.Select(f => f.Blocks).ToArray())]);
+                recurrentMasks, inputGradients, team, [.. finals.Select(l => l.Select(f => f.Blocks).ToArray())], [.. dInits.Select(l => l.Select(f => f.Blocks).ToArray())]);
             using var scratch = new Workspace();
             run.Run(team is null ? perChunk : 1, (top, dTop) => ReadOut(s, wy, by, top, dTop, label, losses, m, head[index], scratch));   // else layers side by side
             if (inputGradients)

@@ -60,7 +60,8 @@ internal sealed class StackRun : IDisposable
     /// </summary>
     public StackRun(FusedCell[][] layers, Schedule[] schedules, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> init,
         Func<int, int, Driver.Sums.Chunk> sums, Func<int, int, Block> whT, ImmutableArray<ImmutableArray<Matrix<double>>> inputMasks,
-        ImmutableArray<Matrix<double>> readOutMask, bool inputGradients, Team? team, Block[][][] finals, Block[][][] dInits)
+        ImmutableArray<Matrix<double>> readOutMask, ImmutableArray<ImmutableArray<Matrix<double>>> recurrentMasks, bool inputGradients, Team? team,
+        Block[][][] finals, Block[][][] dInits)
     {
         (this.layers, this.schedules, this.inputMasks, this.readOutMask, this.finals, this.dInits) = (layers, schedules, inputMasks, readOutMask, finals, dInits);
         var (s, count) = (schedules[0], layers.Length);
@@ -81,7 +82,10 @@ internal sealed class StackRun : IDisposable
             for (int d = 0, part = 0; d < layers[l].Length; part += layers[l][d].CarryParts, d++)
             {
                 var (cell, sd) = (layers[l][d], schedules[d]);
-                var run = new Driver.ChunkRun(cell, sd, backward: true, head: null, team) { Sums = sums(l, d), WhT = whT(l, d) };
+                var recurrent = recurrentMasks.IsDefault || recurrentMasks[l].IsDefault ? null : recurrentMasks[l][d];
+                var mask = recurrent is null ? default : scratch.Take(recurrent.RowCount, s.M);
+                if (recurrent is not null) sd.GatherColumns(Block.Of(recurrent), mask.Span);
+                var run = new Driver.ChunkRun(cell, sd, backward: true, head: null, team) { Sums = sums(l, d), WhT = whT(l, d), RecurrentMask = mask };
                 runs.Add(run);
                 var parts = Enumerable.Range(0, cell.Parts).Select(_ => scratch.Take(cell.Hidden, columns)).ToArray();
                 var initial = Enumerable.Range(0, cell.CarryParts).Select(_ => scratch.Take(cell.Hidden, s.M)).ToArray();

@@ -38,8 +38,6 @@ public sealed record DropoutMask(
     /// <summary>The recurrent masks of layer l (one per direction), or default when its state is not masked.</summary>
     internal ImmutableArray<Matrix<double>> RecurrentOf(int l) => Recurrent.IsDefault ? default : Recurrent[l];
 
-    /// <summary>Whether some layer's recurrent state is masked (such a stack runs on the generic fold).</summary>
-    internal bool HasRecurrent => !Recurrent.IsDefault && Recurrent.Any(r => !r.IsDefault);
 }
 
 /// <summary>

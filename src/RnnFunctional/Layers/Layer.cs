@@ -309,16 +309,17 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
     internal override LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage, ImmutableArray<Matrix<double>> recurrent = default)
     {
-        var cell = recurrent.IsDefault ? Cell : RecurrentDropout(Cell, recurrent[0]);
-        if (Fused is { } fused && recurrent.IsDefault)
+        if (Fused is { } fused)
         {
-            var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, every, Summation.DefaultThreads, storage);
+            var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, every, Summation.DefaultThreads, storage,
+                recurrent: recurrent.IsDefault ? null : recurrent[0]);
             return new(run.Outputs, run.Final, (dOutputs, dFinal) =>
             {
                 var back = Driver.Backward(run.Tape, dOutputs, dFinal, Summation.DefaultThreads);
                 return new(back.Dx, back.DInit, With(fused.Gradients(Parameters, back.Gradients)));
             });
         }
+        var cell = recurrent.IsDefault ? Cell : RecurrentDropout(Cell, recurrent[0]);
         var masks = Ragged.MasksKernel(lengths.IsDefault ? [.. Enumerable.Repeat(xs.Length, xs[0].ColumnCount)] : lengths, xs.Length);
         var scanned = Ragged.ForwardKernel(cell, Parameters, xs, Cell.Join(init), masks, reverse);
         return new(scanned.Outputs, Cell.Split(scanned.Final), (dOutputs, dFinal) =>

@@ -21,7 +21,7 @@ public sealed record RaggedCache<TCache>(TCache Cell, ImmutableArray<bool> Activ
 /// and its backward
 /// <code>
 ///   dNew = mask⊙dCarry',  dOut = mask⊙dOutput',  (dCarryPrev, dx, dθ) = cell.Backward(cache, dNew, dOut)
-///   dOld = (1−mask)⊙dCarry' + dCarryPrev,  dx' = mask⊙dx
+///   dOld = mask⊙dCarryPrev + (1−mask)⊙dCarry',  dx' = mask⊙dx
 /// </code>
 /// so a column's carry stops at its last step, its outputs past the end are zero, and its steps past the end add
 /// nothing to the loss or the gradients. The mask is applied by selecting columns, never by multiplying, so a full
@@ -129,7 +129,7 @@ public static class Ragged
         var dParts = cell.Split(dCarry);
         var dNew = cell.Join([.. dParts.Select(d => Keep(mask, d))]);                                            // dNew = mask⊙dCarry'
         var back = cell.Backward(cache.Cell, dNew, Keep(mask, dOutput));                                         // dOut = mask⊙dOutput'
-        var dOld = cell.Join([.. dParts.Zip(cell.Split(back.DCarry), (d, dPrev) => Ops.Add(Drop(mask, d), dPrev))]);   // (1−mask)⊙dCarry' + dCarryPrev
+        var dOld = cell.Join([.. dParts.Zip(cell.Split(back.DCarry), (d, dPrev) => Select(mask, dPrev, d))]);             // mask⊙dCarryPrev + (1−mask)⊙dCarry'
         return (dOld, Keep(mask, back.Dx), back.Gradients);                                                     // dx' = mask⊙dx
     }
 
@@ -186,10 +186,6 @@ public static class Ragged
     /// <summary>mask⊙m: the active columns of <paramref name="m"/>, zeros elsewhere.</summary>
     internal static Matrix<double> Keep(ImmutableArray<bool> mask, Matrix<double> m) =>
         Select(mask, m, Matrix<double>.Build.Dense(m.RowCount, m.ColumnCount));
-
-    /// <summary>(1−mask)⊙m: the inactive columns of <paramref name="m"/>, zeros elsewhere.</summary>
-    internal static Matrix<double> Drop(ImmutableArray<bool> mask, Matrix<double> m) =>
-        Select(mask, Matrix<double>.Build.Dense(m.RowCount, m.ColumnCount), m);
 
     private static double[] ColumnMajor(Matrix<double> m) => m.AsColumnMajorArray() ?? m.ToColumnMajorArray();
 

@@ -244,8 +244,8 @@ public static partial class Stack
     /// <param name="every">k ≥ 1: keep each layer's carry every k steps only, as in <see cref="Forward"/>; the same bits.</param>
     /// <param name="dropout">
     /// The dropout masks of this step (<see cref="Dropout.Draw"/>): the loss and gradients of the masked network, the
-    /// masks held fixed; omitted, none. Input and read-out masks run on the sequence driver; a recurrent mask runs its
-    /// layers on the generic fold.
+    /// masks held fixed; omitted, none. Every mask runs on the sequence driver (the layers of a generic cell, on the
+    /// generic fold).
     /// </param>
     [Pure]
     public static StackLoss LossAndGradients(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<int>> labels,
@@ -389,19 +389,18 @@ public static partial class Stack
     /// <summary>
     /// The read-out's cross-entropy and every gradient on the stack driver (arguments checked), label(t, j) giving each
     /// column's class or <see cref="Ragged.Ignored"/>, on <paramref name="threads"/> threads (default: every core); null when a layer runs on the generic fold
-    /// (a layer of a generic cell, or a recurrent dropout mask). Input and read-out dropout masks run on the driver.
+    /// (a layer of a generic cell). Dropout masks (inputs, recurrent state, read-out) run on the driver.
     /// </summary>
     internal static DriverLoss? OnDriver(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
         ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<int, int, int> label, bool inputGradients, DropoutMask? dropout = null, int? threads = null)
     {
         var masks = dropout ?? DropoutMask.None;
-        if (masks.HasRecurrent) return null;
         var layers = p.Layers.Select(layer => layer.OnDriver()).ToArray();
         if (layers.Any(layer => layer is null)) return null;
         var fused = layers.Select(layer => layer!.Value).ToArray();
         var ragged = Ragged.OrFull(lengths, xs.Length);
         var r = StackDriver.Loss([.. fused.Select(f => f.Cells)], xs, initial, ragged, label, Block.Of(p.Wy), Block.Of(p.By), inputGradients,
-            threads ?? Summation.DefaultThreads, masks.Inputs, masks.ReadOut);
+            threads ?? Summation.DefaultThreads, masks.Inputs, masks.ReadOut, masks.Recurrent);
         var gradients = p with { Layers = [.. fused.Select((f, l) => f.Gradients(r.Layers[l].Directions))], Wy = r.DWy.ToMatrix(), By = r.DBy.ToVector() };
         return new(r.Losses, gradients, r.Dx, [.. r.Layers.Select(l => l.DInit)], [.. r.Layers.Select(l => l.Final)]);
     }
