@@ -20,8 +20,8 @@ public sealed record FlatTree([property: Id(0)] byte[] Bytes)
     /// <summary>Bytes per value.</summary>
     public const int BytesPerValue = sizeof(double);
 
-    /// <summary>Number of whole values held (<see cref="Bytes"/>' length divided by 8).</summary>
-    public long Count => Bytes.Length / BytesPerValue;
+    /// <summary>Number of whole values held (<see cref="Bytes"/>' length divided by 8; 0 for a payload received without bytes).</summary>
+    public long Count => (Bytes?.Length ?? 0) / BytesPerValue;
 
     /// <summary>The values of a tree in one payload, copied.</summary>
     /// <param name="tree">Any parameter tree.</param>
@@ -55,18 +55,22 @@ public sealed record FlatTree([property: Id(0)] byte[] Bytes)
     }
 
     /// <summary>
-    /// This payload when it holds exactly <paramref name="count"/> values; otherwise an <see cref="InvalidDataException"/>
-    /// naming <paramref name="what"/>, the length expected and the length received.
+    /// This payload when it holds exactly <paramref name="count"/> values; otherwise (another length, or no bytes at all
+    /// as a deserialized payload may have) an <see cref="InvalidDataException"/> naming <paramref name="what"/>, the
+    /// length expected and the length received.
     /// </summary>
     /// <param name="count">The number of values expected.</param>
     /// <param name="what">What the payload is, for the error (e.g. "parameters version 3 for model …").</param>
     [Pure]
     public FlatTree Expect(long count, string what) =>
-        Bytes.Length == count * BytesPerValue
-            ? this
-            : throw new InvalidDataException(
-                $"expected {count} values ({count * BytesPerValue} bytes) of {what} but got {Bytes.Length} bytes"
-                + (Bytes.Length % BytesPerValue == 0 ? $" ({Bytes.Length / BytesPerValue} values)" : $" (not a whole number of {BytesPerValue}-byte values)"));
+        Bytes switch
+        {
+            { } bytes when bytes.Length == count * BytesPerValue => this,
+            { } bytes => throw new InvalidDataException(
+                $"expected {count} values ({count * BytesPerValue} bytes) of {what} but got {bytes.Length} bytes"
+                + (bytes.Length % BytesPerValue == 0 ? $" ({bytes.Length / BytesPerValue} values)" : $" (not a whole number of {BytesPerValue}-byte values)")),
+            null => throw new InvalidDataException($"expected {count} values ({count * BytesPerValue} bytes) of {what} but got no bytes"),
+        };
 
     /// <summary>
     /// A tree of <paramref name="like"/>'s structure holding these values; the payload must hold exactly
@@ -78,8 +82,8 @@ public sealed record FlatTree([property: Id(0)] byte[] Bytes)
     public T Into<T>(T like, string what) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(like);
-        Expect(Tree.Count(like), what);
-        return Tree.Unflatten(like, BitConverter.IsLittleEndian ? MemoryMarshal.Cast<byte, double>(Bytes.AsSpan()) : Decode(Bytes));
+        var bytes = Expect(Tree.Count(like), what).Bytes;
+        return Tree.Unflatten(like, BitConverter.IsLittleEndian ? MemoryMarshal.Cast<byte, double>(bytes.AsSpan()) : Decode(bytes));
     }
 
     /// <summary>Writes <paramref name="values"/> into <paramref name="bytes"/>, 8 little-endian bytes each.</summary>

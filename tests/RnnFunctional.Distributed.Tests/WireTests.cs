@@ -66,6 +66,16 @@ public sealed class WireTests
         });
 
     [Fact]
+    public void APayloadWithoutBytesIsRefusedAsEmpty()
+    {
+        var spec = new ModelSpec("gru", 4, 3, 1);
+        var n = Initial(spec).Count;
+        var error = Assert.Throws<InvalidDataException>(() => DistributedModels.Use(spec, new ReadInto(new FlatTree(null!), "parameters")));
+        Assert.Equal($"expected {n} values ({8 * n} bytes) of parameters but got no bytes", error.Message);
+        Assert.Equal(0, new FlatTree(null!).Count);
+    }
+
+    [Fact]
     public void ARequestAndAResultCarryEightBytesPerValue()
     {
         var spec = new ModelSpec("lstm", 27, 96, 1);
