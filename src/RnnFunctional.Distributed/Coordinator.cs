@@ -108,12 +108,19 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         var carriers = Carriers(version);
         var results = await Task.WhenAll(Enumerable.Range(0, Run.Pieces).Select(i => PieceAsync(i, version, carriers[i], parameters, cancellation)));
         cancellation.ThrowIfCancellationRequested();
-        var computed = results.Where(r => r.Status == PieceStatus.Computed).ToArray();
+        var computed = results.Select((result, piece) => (Result: result, Piece: piece)).Where(r => r.Result.Status == PieceStatus.Computed).ToArray();
         if (computed.Length == 0) throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
-        var summed = PieceTraining.Sum([.. computed.Select(r => (r.Loss, r.Tokens, r.Gradients!.Into(State.Parameters)))]);
+        var summed = PieceTraining.Sum([.. computed.Select(r => (r.Result.Loss, r.Result.Tokens, GradientsOf(r.Result, r.Piece, version)))]);
         var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, summed);
         (State, Step) = (next, Step + 1);
         return new TrainingStep<T>(Step, Step, next, loss, summed.Tokens, norm, clock.Elapsed);
+    }
+
+    /// <summary>The gradients of a computed piece read into the parameters' tree; a payload of another length is refused with an error naming the piece.</summary>
+    private T GradientsOf(PieceResult result, int piece, int version)
+    {
+        var what = $"gradients of piece {piece} of step {version + 1} of run {Run.RunId} (model {Run.Model}) from {result.Worker}";
+        return (result.Gradients ?? throw new InvalidDataException($"expected the {what} but got none")).Into(State.Parameters, what);
     }
 
     /// <summary>

@@ -44,22 +44,36 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         if (run is null) (run, shard) = (request.Run, Shard.Load(request.Run, piece, source));
         else if (run != request.Run)
             throw new InvalidOperationException($"the worker of piece {piece} of run {runId} holds another configuration of that run: {run} but was asked for {request.Run}");
-        if (request.Parameters is { } sent) parameters.Set(runId, request.Version, sent);
+        var what = $"parameters version {request.Version} for model {run.Model}";
+        if (request.Parameters is { } sent) parameters.Set(runId, request.Version, sent.Expect(ValuesOf(run.Model), what));
         var batch = shard!.At(request.Step);
         if (batch is null) return new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity);
         if (await parameters.Get(runId, request.Version, ParameterWait) is not { } held)
             return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
-        var (loss, tokens, gradients) = DistributedModels.Use(run.Model, new LossOfPiece(run.Model, held, batch));
+        var (loss, tokens, gradients) = DistributedModels.Use(run.Model, new LossOfPiece(run.Model, held, what, batch));
         return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
     }
 
-    /// <summary>The loss and gradients of a piece with the parameters read into the model's tree.</summary>
-    private sealed class LossOfPiece(ModelSpec spec, FlatTree parameters, TokenBatch piece) : IModelUse<(double, int, FlatTree)>
+    /// <summary>The number of parameter values of a model.</summary>
+    private static long ValuesOf(ModelSpec spec) => DistributedModels.Use(spec, new CountOfValues(spec));
+
+    /// <summary>The number of values of the model's parameter tree (of its template).</summary>
+    private sealed class CountOfValues(ModelSpec spec) : IModelUse<long>
+    {
+        public long Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams> =>
+            Tree.Count(Template(spec, initialize));
+    }
+
+    /// <summary>The parameter tree of <paramref name="spec"/> that received values are read into, built once per process.</summary>
+    private static TParams Template<TParams>(ModelSpec spec, Func<int, TParams> initialize) => (TParams)Templates.GetOrAdd(spec, _ => initialize(0)!);
+
+    /// <summary>The loss and gradients of a piece with the parameters (<paramref name="what"/>, for errors) read into the model's tree.</summary>
+    private sealed class LossOfPiece(ModelSpec spec, FlatTree parameters, string what, TokenBatch piece) : IModelUse<(double, int, FlatTree)>
     {
         public (double, int, FlatTree) Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
-            var p = parameters.Into((TParams)Templates.GetOrAdd(spec, _ => initialize(0)));
+            var p = parameters.Into(Template(spec, initialize), what);
             var result = model.LossAndGradients(p, piece, model.InitialState(p, piece.Size));
             return (result.Loss, result.Tokens, FlatTree.Of(result.Gradients));
         }

@@ -1,44 +1,97 @@
+using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
+using System.Runtime.InteropServices;
 
 namespace RnnFunctional.Distributed;
 
 /// <summary>
-/// A parameter or gradient tree on the wire: one flat array of doubles per leaf, in the order of
-/// <see cref="IParameterTree{TSelf}.ToLeaves"/>, each leaf's values column-major as in <see cref="Leaf.Values"/>.
-/// Names and shapes are not sent: both ends build the same tree structure from the run's <see cref="ModelSpec"/>.
+/// A parameter or gradient tree on the wire: all its values in one contiguous payload of 8 bytes per value, each an
+/// IEEE 754 binary64 in little-endian byte order, the leaves in the order of <see cref="IParameterTree{TSelf}.ToLeaves"/>
+/// and each leaf's values column-major as in <see cref="Leaf.Values"/> (the order of <see cref="Tree.Flatten{T}"/>).
+/// Orleans writes a <see cref="byte"/> array as one length-prefixed block, so n values cost 8n bytes and a few bytes of
+/// header, copied as a block rather than value by value. Names and shapes are not sent: both ends build the same tree
+/// structure from the run's <see cref="ModelSpec"/>, and <see cref="Into{T}"/> refuses a payload of another length.
 /// </summary>
-/// <param name="Leaves">The values of each leaf.</param>
+/// <param name="Bytes">The payload; not changed once built (the record is <see cref="ImmutableAttribute"/> to Orleans, which does not copy it).</param>
 [GenerateSerializer, Immutable]
-public sealed record FlatTree([property: Id(0)] double[][] Leaves)
+public sealed record FlatTree([property: Id(0)] byte[] Bytes)
 {
-    /// <summary>Number of doubles held.</summary>
-    public long Count => Leaves.Sum(l => (long)l.Length);
+    /// <summary>Bytes per value.</summary>
+    public const int BytesPerValue = sizeof(double);
 
-    /// <summary>The leaves' values of a tree, copied.</summary>
+    /// <summary>Number of whole values held (<see cref="Bytes"/>' length divided by 8; 0 for a payload received without bytes).</summary>
+    public long Count => (Bytes?.Length ?? 0) / BytesPerValue;
+
+    /// <summary>The values of a tree in one payload, copied.</summary>
     /// <param name="tree">Any parameter tree.</param>
     [Pure]
     public static FlatTree Of<T>(T tree) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(tree);
-        return new([.. tree.ToLeaves().Select(l => l.Values.ToArray())]);
+        var leaves = tree.ToLeaves();
+        var bytes = new byte[checked(leaves.Sum(l => l.Values.Length) * BytesPerValue)];
+        var offset = 0;
+        foreach (var leaf in leaves)
+        {
+            Encode(leaf.Values.AsSpan(), bytes.AsSpan(offset));
+            offset += leaf.Values.Length * BytesPerValue;
+        }
+        return new(bytes);
+    }
+
+    /// <summary>The values of a payload, decoded into a new array.</summary>
+    /// <param name="bytes">8 bytes per value, little-endian; a length that is not a multiple of 8 is refused.</param>
+    [Pure]
+    public static double[] Decode(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length % BytesPerValue != 0)
+            throw new ArgumentException($"expected a whole number of {BytesPerValue}-byte values but got {bytes.Length} bytes", nameof(bytes));
+        var values = new double[bytes.Length / BytesPerValue];
+        if (BitConverter.IsLittleEndian) bytes.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
+        else
+            for (var i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * BytesPerValue)..]);
+        return values;
     }
 
     /// <summary>
-    /// A tree of <paramref name="like"/>'s structure holding these values; the counts of leaves and of values per leaf
-    /// must match.
+    /// This payload when it holds exactly <paramref name="count"/> values; otherwise (another length, or no bytes at all
+    /// as a deserialized payload may have) an <see cref="InvalidDataException"/> naming <paramref name="what"/>, the
+    /// length expected and the length received.
+    /// </summary>
+    /// <param name="count">The number of values expected.</param>
+    /// <param name="what">What the payload is, for the error (e.g. "parameters version 3 for model …").</param>
+    [Pure]
+    public FlatTree Expect(long count, string what) =>
+        Bytes switch
+        {
+            { } bytes when bytes.Length == count * BytesPerValue => this,
+            { } bytes => throw new InvalidDataException(
+                $"expected {count} values ({count * BytesPerValue} bytes) of {what} but got {bytes.Length} bytes"
+                + (bytes.Length % BytesPerValue == 0 ? $" ({bytes.Length / BytesPerValue} values)" : $" (not a whole number of {BytesPerValue}-byte values)")),
+            null => throw new InvalidDataException($"expected {count} values ({count * BytesPerValue} bytes) of {what} but got no bytes"),
+        };
+
+    /// <summary>
+    /// A tree of <paramref name="like"/>'s structure holding these values; the payload must hold exactly
+    /// <see cref="Tree.Count{T}"/>(like) values (<see cref="Expect"/>).
     /// </summary>
     /// <param name="like">A tree of the expected structure.</param>
+    /// <param name="what">What the payload is, for the error.</param>
     [Pure]
-    public T Into<T>(T like) where T : IParameterTree<T>
+    public T Into<T>(T like, string what) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(like);
-        var leaves = like.ToLeaves();
-        if (Leaves.Length != leaves.Length)
-            throw new ArgumentException($"expected {leaves.Length} leaves but got {Leaves.Length}");
-        var built = ImmutableArray.CreateBuilder<Leaf>(leaves.Length);
-        for (var i = 0; i < leaves.Length; i++) built.Add(leaves[i].WithValues((double[])Leaves[i].Clone()));
-        return like.FromLeaves(built.MoveToImmutable());
+        var bytes = Expect(Tree.Count(like), what).Bytes;
+        return Tree.Unflatten(like, BitConverter.IsLittleEndian ? MemoryMarshal.Cast<byte, double>(bytes.AsSpan()) : Decode(bytes));
+    }
+
+    /// <summary>Writes <paramref name="values"/> into <paramref name="bytes"/>, 8 little-endian bytes each.</summary>
+    private static void Encode(ReadOnlySpan<double> values, Span<byte> bytes)
+    {
+        if (BitConverter.IsLittleEndian) MemoryMarshal.AsBytes(values).CopyTo(bytes);
+        else
+            for (var i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(bytes[(i * BytesPerValue)..], values[i]);
     }
 }
 

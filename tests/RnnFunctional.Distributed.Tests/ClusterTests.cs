@@ -96,4 +96,27 @@ public sealed class ClusterTests(ITestOutputHelper output)
         }
         finally { File.Delete(corpus); }
     }
+
+    [Fact]
+    public async Task AWorkerRefusesParametersOfAnotherLengthAndKeepsNone()
+    {
+        await using var cluster = await ClusterHarness.Deploy(1);
+        var corpus = TestData.CorpusFile(24, 7);
+        try
+        {
+            var run = ClusterHarness.Run("short-parameters", corpus, "lstm", 1, 2);
+            var parameters = WireTests.Initial(run.Model);
+            var n = parameters.Count;
+            var worker = cluster.GrainFactory.GetGrain<IPieceWorkerGrain>(0, run.RunId);
+            var shorter = new FlatTree(parameters.Bytes[..^8]);
+            var error = await Assert.ThrowsAsync<InvalidDataException>(() => worker.Compute(new PieceRequest(run, 0, 0, shorter)));
+            output.WriteLine(error.Message);
+            Assert.StartsWith($"expected {n} values ({8 * n} bytes) of parameters version 0 for model {run.Model} but got {8 * n - 8} bytes ({n - 1} values)", error.Message);
+            Assert.Equal(PieceStatus.NeedParameters, (await worker.Compute(new PieceRequest(run, 0, 0, null))).Status);
+            var odd = await Assert.ThrowsAsync<InvalidDataException>(() => worker.Compute(new PieceRequest(run, 0, 0, new FlatTree([.. parameters.Bytes, 0]))));
+            Assert.Contains($"but got {8 * n + 1} bytes (not a whole number of 8-byte values)", odd.Message);
+            Assert.Equal(PieceStatus.Computed, (await worker.Compute(new PieceRequest(run, 0, 0, parameters))).Status);
+        }
+        finally { File.Delete(corpus); }
+    }
 }

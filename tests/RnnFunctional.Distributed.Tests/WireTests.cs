@@ -1,0 +1,136 @@
+using System.Buffers.Binary;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using Xunit;
+
+namespace RnnFunctional.Distributed.Tests;
+
+/// <summary>
+/// The wire format of parameters and gradients (<see cref="FlatTree"/>) through Orleans' own serializer: every double
+/// comes back with its bits, 8 bytes per value, and a payload of another length is refused with a clear error.
+/// </summary>
+public sealed class WireTests
+{
+    /// <summary>Orleans' serializer with the library's generated codecs, as a silo or client has it.</summary>
+    private static readonly Serializer Orleans = new ServiceCollection()
+        .AddSerializer(b => b.AddAssembly(typeof(FlatTree).Assembly))
+        .BuildServiceProvider()
+        .GetRequiredService<Serializer>();
+
+    /// <summary>Values whose bits a lossy or decimal encoding would change: signed zeros, subnormals, extremes, infinities.</summary>
+    private static readonly double[] Edges =
+    [
+        0.0, -0.0, double.Epsilon, -double.Epsilon, BitConverter.Int64BitsToDouble(0x000F_FFFF_FFFF_FFFF), BitConverter.Int64BitsToDouble(unchecked((long)0x800F_FFFF_FFFF_FFFF)),
+        double.MinValue, double.MaxValue, 2.2250738585072014E-308, double.PositiveInfinity, double.NegativeInfinity, 1.0, -1.0, 0.1,
+    ];
+
+    private static readonly Gen<long> AnyBits =
+        from high in Gen.Choose(int.MinValue, int.MaxValue)
+        from low in Gen.Choose(int.MinValue, int.MaxValue)
+        select ((long)high << 32) | (uint)low;
+
+    /// <summary>Any bit pattern, often an edge value or a subnormal of either sign (a zero exponent).</summary>
+    private static readonly Gen<double> Doubles = Gen.Frequency(
+        (2, Gen.Elements(Edges)),
+        (2, AnyBits.Select(b => BitConverter.Int64BitsToDouble(b & unchecked((long)0x800F_FFFF_FFFF_FFFF)))),
+        (3, AnyBits.Select(BitConverter.Int64BitsToDouble)));
+
+    private static readonly Gen<ModelSpec> Specs =
+        from model in Gen.Choose(0, TestData.Models.Length - 1)
+        from vocabulary in Gen.Choose(2, 6)
+        from hidden in Gen.Choose(1, 5)
+        select new ModelSpec(TestData.Models[model].Cell, vocabulary, hidden, TestData.Models[model].Layers);
+
+    /// <summary>A model and values for every entry of its parameter tree.</summary>
+    private static readonly Gen<(ModelSpec Spec, double[] Values)> Trees =
+        from spec in Specs
+        from values in Doubles.ArrayOf((int)Initial(spec).Count)
+        select (spec, values);
+
+    [Property(MaxTest = 100)]
+    public Property EveryDoubleCrossesTheWireWithItsBits() =>
+        Prop.ForAll(Trees.ToArbitrary(), c => DistributedModels.Use(c.Spec, new RoundTrip(c.Values)));
+
+    [Property(MaxTest = 100)]
+    public Property APayloadOfAnotherLengthIsRefusedNamingTheLengthExpected() =>
+        Prop.ForAll(Specs.ToArbitrary(), Gen.Choose(-40, 40).Where(d => d != 0).ToArbitrary(), (spec, delta) =>
+        {
+            var n = Initial(spec).Count;
+            var length = Math.Max(0, 8 * n + delta);
+            var error = Assert.Throws<InvalidDataException>(() => DistributedModels.Use(spec, new ReadInto(new FlatTree(new byte[length]), $"gradients for a test model {spec}")));
+            Assert.StartsWith($"expected {n} values ({8 * n} bytes) of gradients for a test model {spec} but got {length} bytes (", error.Message);
+            Assert.Contains(length % 8 == 0 ? $"({length / 8} values)" : "not a whole number of 8-byte values", error.Message);
+        });
+
+    [Fact]
+    public void APayloadWithoutBytesIsRefusedAsEmpty()
+    {
+        var spec = new ModelSpec("gru", 4, 3, 1);
+        var n = Initial(spec).Count;
+        var error = Assert.Throws<InvalidDataException>(() => DistributedModels.Use(spec, new ReadInto(new FlatTree(null!), "parameters")));
+        Assert.Equal($"expected {n} values ({8 * n} bytes) of parameters but got no bytes", error.Message);
+        Assert.Equal(0, new FlatTree(null!).Count);
+    }
+
+    [Fact]
+    public void ARequestAndAResultCarryEightBytesPerValue()
+    {
+        var spec = new ModelSpec("lstm", 27, 96, 1);
+        var parameters = Initial(spec);
+        Assert.Equal(50_235, parameters.Count);
+        var run = new RunSpec("bytes", spec, new DataSpec("/a/corpus.txt", 32, 1, 1, DataSpec.DigestOf([1])), 8);
+        var request = Orleans.SerializeToArray(new PieceRequest(run, 0, 0, parameters));
+        var result = Orleans.SerializeToArray(new PieceResult(PieceStatus.Computed, 1.5, 10, parameters, "S127.0.0.1:11111:1"));
+        var overhead = (Request: request.Length - 8 * parameters.Count, Result: result.Length - 8 * parameters.Count);
+        Assert.True(overhead.Request is >= 0 and < 400 && overhead.Result is >= 0 and < 100,
+            $"expected 8 bytes per value and a few hundred bytes more but a request of {parameters.Count} values took {request.Length} bytes and a result {result.Length}");
+        Assert.Equal(TestData.Bits(LstmParameters.Initialize(27, 96, 27, 1)),
+            TestData.Bits(Orleans.Deserialize<PieceRequest>(request)!.Parameters!.Into(LstmParameters.Initialize(27, 96, 27, 2), "parameters")));
+    }
+
+    [Fact]
+    public void ThePayloadIsEachValuesBitsInLittleEndianOrder()
+    {
+        var tree = RnnParameters.Initialize(3, 2, 3, 5);
+        var payload = FlatTree.Of(tree).Bytes;
+        var values = Tree.Flatten(tree);
+        Assert.Equal(8 * values.Length, payload.Length);
+        for (var i = 0; i < values.Length; i++)
+            Assert.Equal(BitConverter.DoubleToInt64Bits(values[i]), BinaryPrimitives.ReadInt64LittleEndian(payload.AsSpan(8 * i, 8)));
+        Assert.Equal(values, FlatTree.Decode(payload));
+        Assert.Throws<ArgumentException>(() => FlatTree.Decode(payload.AsSpan(1)));
+    }
+
+    /// <summary>The initial parameters of a model (seed 1) as a payload.</summary>
+    internal static FlatTree Initial(ModelSpec spec) => DistributedModels.Use(spec, new InitialPayload());
+
+    private sealed class InitialPayload : IModelUse<FlatTree>
+    {
+        public FlatTree Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams> =>
+            FlatTree.Of(initialize(1));
+    }
+
+    /// <summary>A tree holding the values, through Orleans' serializer and back into a tree of other values: the same bits.</summary>
+    private sealed record RoundTrip(double[] Values) : IModelUse<bool>
+    {
+        public bool Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams>
+        {
+            var tree = Tree.Unflatten(initialize(1), Values);
+            var wire = Orleans.SerializeToArray(FlatTree.Of(tree));
+            Assert.InRange(wire.Length - 8L * Values.Length, 0, 16);
+            var back = Orleans.Deserialize<FlatTree>(wire)!.Into(initialize(2), "a test tree");
+            Assert.Equal(Values.Select(BitConverter.DoubleToInt64Bits), TestData.Bits(back));
+            return true;
+        }
+    }
+
+    /// <summary>A payload read into the model's tree.</summary>
+    private sealed record ReadInto(FlatTree Payload, string What) : IModelUse<bool>
+    {
+        public bool Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams> =>
+            Payload.Into(initialize(1), What) is not null;
+    }
+}
