@@ -140,7 +140,8 @@ public static class LayerNormGru
 
     /// <summary>The sequence functions on the driver, given what this cell adds to them.</summary>
     internal static readonly FusedModule<LayerNormGruParameters, LayerNormGruForward, LayerNormGruGradient, LayerNormGruLoss> Module = new(
-        nameof(LayerNormGru), new(LayerNormGruFused.Of, LayerNormGruFused.Gradients), CheckRecurrence, Sizes, p => (p.Wy, p.By), [("a0", "n_a")],
+        nameof(LayerNormGru), new(LayerNormGruFused.Of, LayerNormGruFused.Gradients), CheckRecurrence, Sizes,
+        p => (p.Wy, p.By), (p, wy, by) => p with { Wy = wy, By = by }, [("a0", "n_a")],
         (p, states, tape) => new(p, states, tape), f => (f.Parameters, f.States, f.Tape),
         (dx, dInit, g) => new(dx, dInit[0], g), (loss, g, dx, dInit) => new(loss, g, dx, dInit[0]));
 

@@ -24,6 +24,7 @@ namespace RnnFunctional.Kernels;
 /// <param name="Recurrence">The check of the recurrence's parameters, named <c>name.Leaf</c> in problems of the argument.</param>
 /// <param name="Sizes">n_x, the rows of h⟨t⟩ (what the read-out reads) and the rows of each carry part.</param>
 /// <param name="ReadOut">The read-out Wy (n_y × the rows of h) and By of a parameter record.</param>
+/// <param name="WithReadOut">A parameter record with another read-out.</param>
 /// <param name="Carry">Each initial carry part's argument name and the name of its rows (<c>("a0", "n_a")</c>).</param>
 /// <param name="Forwarded">The forward record of the parameters, the states h⟨1⟩..h⟨T⟩ and the tape.</param>
 /// <param name="Read">The parameters, the states and the tape of a forward record.</param>
@@ -35,6 +36,7 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
     Func<TParams, string, string, IEnumerable<Problem>> Recurrence,
     Func<TParams, LayerSizes> Sizes,
     Func<TParams, (Matrix<double>? Wy, Vector<double>? By)> ReadOut,
+    Func<TParams, Matrix<double>, Vector<double>, TParams> WithReadOut,
     ImmutableArray<(string Name, string Rows)> Carry,
     Func<TParams, ImmutableArray<Matrix<double>>, Driver.Tape, TForward> Forwarded,
     Func<TForward, (TParams Parameters, ImmutableArray<Matrix<double>> States, Driver.Tape Tape)> Read,
@@ -79,7 +81,8 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
     {
         var (p, _, tape) = Read(forward);
         var back = Driver.Backward(tape, Padded(da, tape.Cell.Hidden), Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), Summation.DefaultThreads);
-        return Backwarded(back.Dx, TopFirst(back.DInit, Sizes(p).Output), Kernel.Gradients(p, WithoutReadOut(p, tape.Cell, back.Gradients)));
+        var (wy, by) = ReadOut(p);
+        return Backwarded(back.Dx, TopFirst(back.DInit, Sizes(p).Output), WithReadOut(Kernel.Gradients(p, back.Gradients), Ops.ZerosLike(wy!), Ops.ZerosLike(by!)));
     }
 
     private TLoss LossKernel(TParams p, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
@@ -89,13 +92,6 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
         var result = Driver.Loss(cell, xs, Padded(init, cell.Hidden), labels, default, Block.Of(Widened(wy!, cell.Hidden)), Block.Of(by!), every,
             inputGradients: true, Summation.DefaultThreads);
         return Lost(Ops.CompensatedSum(result.Losses), Kernel.Gradients(p, result.Gradients), result.Dx, TopFirst(result.DInit, Sizes(p).Output));
-    }
-
-    /// <summary>The gradients of a backward without read-out, with zero read-out gradients: Wy n_y×n_a, By n_y.</summary>
-    private Driver.Gradients WithoutReadOut(TParams p, FusedCell cell, Driver.Gradients g)
-    {
-        var ny = ReadOut(p).Wy!.RowCount;
-        return g with { Wy = Block.Fresh(ny, cell.Hidden).Block, By = Block.Fresh(ny, 1).Block };
     }
 
     /// <summary>Each matrix with zero rows below it up to <paramref name="rows"/>; the matrices themselves when every one has them.</summary>
@@ -113,13 +109,20 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
     private static Matrix<double> Widened(Matrix<double> wy, int columns) =>
         wy.ColumnCount == columns ? wy : wy.Append(Matrix<double>.Build.Dense(wy.RowCount, columns - wy.ColumnCount));
 
+    /// <summary>The parameters with an empty read-out, Wy 0 × the rows of h and By of length 0: those of a layer of the cell.</summary>
+    [Pure]
+    public TParams WithoutReadOut(TParams p) => WithReadOut(p, Matrix<double>.Build.Dense(0, Sizes(p).Output), Vector<double>.Build.Dense(0));
+
     // ---- checks ----
+
+    /// <summary>The problems of a parameter record's recurrence, its read-out aside: the check of a layer of the cell.</summary>
+    public Problem[] CheckRecurrence(TParams? p) =>
+        p is null ? [new(nameof(p), $"expected p to be {Name}Parameters but got null")] : Shapes.All(Recurrence(p, nameof(p), ""));
 
     private Problem[] CheckParameters(TParams? p)
     {
-        if (p is null) return [new(nameof(p), $"expected p to be {Name}Parameters but got null")];
-        var recurrence = Shapes.All(Recurrence(p, nameof(p), ""));
-        if (recurrence.Length > 0) return recurrence;
+        var recurrence = CheckRecurrence(p);
+        if (recurrence.Length > 0 || p is null) return recurrence;
         var (wy, by) = ReadOut(p);
         var ny = Shapes.Consensus(wy?.RowCount, by?.Count);
         return Shapes.All(

@@ -21,15 +21,7 @@ public static class LayerNormLstm
     public const double DefaultEpsilon = LayerNorm.Epsilon;
 
     /// <summary>The cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
-    public static Cell<LayerNormLstmParameters, LstmState, LayerNormLstmCache> Cell { get; } =
-        new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },
-            (cache, dNext, daOut) =>
-            {
-                var (dxt, daPrev, dcPrev, gradients) = Back(Ops.Add(dNext.A, daOut), dNext.C, cache);
-                return new(new LstmState(daPrev, dcPrev), dxt, gradients);
-            },
-            s => [s.A, s.C],
-            parts => new(parts[0], parts[1]));
+    public static Cell<LayerNormLstmParameters, LstmState, LayerNormLstmCache> Cell { get; } = LstmCell.Of<LayerNormLstmParameters, LayerNormLstmCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 
@@ -154,7 +146,8 @@ public static class LayerNormLstm
 
     /// <summary>The sequence functions on the driver, given what this cell adds to them.</summary>
     internal static readonly FusedModule<LayerNormLstmParameters, LayerNormLstmForward, LayerNormLstmGradient, LayerNormLstmLoss> Module = new(
-        nameof(LayerNormLstm), new(LayerNormLstmFused.Of, LayerNormLstmFused.Gradients), CheckRecurrence, Sizes, p => (p.Wy, p.By), [("a0", "n_a"), ("c0", "n_a")],
+        nameof(LayerNormLstm), new(LayerNormLstmFused.Of, LayerNormLstmFused.Gradients), CheckRecurrence, Sizes,
+        p => (p.Wy, p.By), (p, wy, by) => p with { Wy = wy, By = by }, [("a0", "n_a"), ("c0", "n_a")],
         (p, states, tape) => new(p, states, Driver.Part(tape, 1), tape), f => (f.Parameters, f.States, f.Tape),
         (dx, dInit, g) => new(dx, dInit[0], dInit[1], g), (loss, g, dx, dInit) => new(loss, g, dx, dInit[0], dInit[1]));
 

@@ -17,15 +17,7 @@ namespace RnnFunctional;
 public static class ProjectedLstm
 {
     /// <summary>The cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry is (h⟨t⟩, c⟨t⟩) as an <see cref="LstmState"/> (A = h, n_p×m), its output h⟨t⟩.</summary>
-    public static Cell<ProjectedLstmParameters, LstmState, ProjectedLstmCache> Cell { get; } =
-        new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },
-            (cache, dNext, dhOut) =>
-            {
-                var (dxt, dhPrev, dcPrev, gradients) = Back(Ops.Add(dNext.A, dhOut), dNext.C, cache);
-                return new(new LstmState(dhPrev, dcPrev), dxt, gradients);
-            },
-            s => [s.A, s.C],
-            parts => new(parts[0], parts[1]));
+    public static Cell<ProjectedLstmParameters, LstmState, ProjectedLstmCache> Cell { get; } = LstmCell.Of<ProjectedLstmParameters, ProjectedLstmCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 
@@ -141,7 +133,8 @@ public static class ProjectedLstm
 
     /// <summary>The sequence functions on the driver, given what this cell adds to them.</summary>
     internal static readonly FusedModule<ProjectedLstmParameters, ProjectedLstmForward, ProjectedLstmGradient, ProjectedLstmLoss> Module = new(
-        nameof(ProjectedLstm), new(ProjectedLstmFused.Of, ProjectedLstmFused.Gradients), CheckRecurrence, Sizes, p => (p.Wy, p.By), [("h0", "n_p"), ("c0", "n_a")],
+        nameof(ProjectedLstm), new(ProjectedLstmFused.Of, ProjectedLstmFused.Gradients), CheckRecurrence, Sizes,
+        p => (p.Wy, p.By), (p, wy, by) => p with { Wy = wy, By = by }, [("h0", "n_p"), ("c0", "n_a")],
         (p, states, tape) => new(p, states, Driver.Part(tape, 1), tape), f => (f.Parameters, f.States, f.Tape),
         (dx, dInit, g) => new(dx, dInit[0], dInit[1], g), (loss, g, dx, dInit) => new(loss, g, dx, dInit[0], dInit[1]));
 
