@@ -50,7 +50,7 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
     /// <summary>The forward pass over xs from the initial carry parts <paramref name="init"/>.</summary>
     [Pure]
     public Checked<TForward> Forward(TParams p, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init) =>
-        new(CheckForward(p, xs, init), () => ForwardKernel(p, xs, init));
+        new(Checks.Forward(p, xs, init), () => ForwardKernel(p, xs, init));
 
     /// <summary>Back-propagation through time of outside gradients <paramref name="da"/> on the states, with zero gradients on the final carry.</summary>
     [Pure]
@@ -61,7 +61,7 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
     [Pure]
     public Checked<TLoss> Loss(TParams p, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<ImmutableArray<int>> labels, int? every) =>
-        new(CheckLoss(p, xs, init, labels, every), () => LossKernel(p, xs, init, labels, every ?? int.MaxValue));
+        new(Checks.Loss(p, xs, init, labels, every), () => LossKernel(p, xs, init, labels, every ?? int.MaxValue));
 
     /// <summary>The parameters, or every problem found.</summary>
     [Pure]
@@ -130,30 +130,13 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
             Shapes.Vector(nameof(p), "By", by, ny, "n_y"));
     }
 
-    private CellShapes.State[] Initial(TParams p, ImmutableArray<Matrix<double>> init)
-    {
-        var rows = Sizes(p).State;
-        return [.. Carry.Select((c, k) => new CellShapes.State(c.Name, init[k], rows[k], $"{c.Rows}×m"))];
-    }
-
-    private Problem[] CheckForward(TParams p, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init)
-    {
-        var parameters = CheckParameters(p);
-        return parameters.Length > 0 ? parameters : CellShapes.Forward(parameters, xs, Sizes(p).Input, Initial(p, init));
-    }
+    /// <summary>The checks of the arguments once the parameters are known.</summary>
+    private CellChecks<TParams> Checks => field ??= new(Name, CheckParameters, Sizes, p => ReadOut(p).Wy!.RowCount, [.. Carry.Select(c => (c.Name, "", c.Rows))]);
 
     private Problem[] CheckBackward(TForward? forward, ImmutableArray<Matrix<double>> da)
     {
-        if (forward is null) return CellShapes.Backward(forward, Name, default, da, 0, "");
-        var (p, states, _) = Read(forward);
-        return CellShapes.Backward(forward, Name, states, da, Sizes(p).Output, $"{Carry[0].Rows}×m");
-    }
-
-    private Problem[] CheckLoss(TParams p, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
-        ImmutableArray<ImmutableArray<int>> labels, int? every)
-    {
-        var forward = CheckForward(p, xs, init);
-        return forward.Length > 0 ? forward : CellShapes.Loss(forward, labels, xs, CellShapes.BatchSize(xs, Initial(p, init)), ReadOut(p).Wy!.RowCount, every);
+        var (p, states, _) = forward is null ? default : Read(forward);
+        return Checks.Backward(forward, p, states.IsDefault ? 0 : states.Length, states.IsDefault ? 0 : states[0].ColumnCount, da);
     }
 }
 

@@ -59,7 +59,7 @@ public static class Rnn
     [Pure]
     public static RnnStep CellForward(RnnParameters p, Matrix<double> xt, Matrix<double> aPrev)
     {
-        Shapes.ThrowIfAny(CheckCellForward(p, xt, aPrev));
+        Shapes.ThrowIfAny(Checks.Step(p, xt, aPrev));
         var (a, cache) = Step(p, xt, aPrev);
         return new(a, Softmax.Predict(p.Wya, p.By, a), cache);
     }
@@ -87,7 +87,7 @@ public static class Rnn
     [Pure]
     public static RnnForward Forward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
     {
-        Shapes.ThrowIfAny(CheckForward(p, xs, a0));
+        Shapes.ThrowIfAny(Checks.Forward(p, xs, [a0]));
         return ForwardKernel(p, xs, a0, DefaultThreads);
     }
 
@@ -97,7 +97,7 @@ public static class Rnn
     /// <param name="a0">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, RnnForward> TryForward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) =>
-        Shapes.ToValidation(CheckForward(p, xs, a0), () => ForwardKernel(p, xs, a0, DefaultThreads));
+        Shapes.ToValidation(Checks.Forward(p, xs, [a0]), () => ForwardKernel(p, xs, a0, DefaultThreads));
 
     /// <summary>
     /// Back-propagation through time: a reverse fold over the caches threading da_next, with
@@ -109,7 +109,7 @@ public static class Rnn
     [Pure]
     public static RnnGradient Backward(RnnForward forward, ImmutableArray<Matrix<double>> da)
     {
-        Shapes.ThrowIfAny(CheckBackward(forward, da));
+        Shapes.ThrowIfAny(Checks.Backward(forward, da));
         return BackwardKernel(forward, da, DefaultThreads);
     }
 
@@ -118,7 +118,7 @@ public static class Rnn
     /// <param name="da">As in <see cref="Backward"/>.</param>
     [Pure]
     public static Validation<Error, RnnGradient> TryBackward(RnnForward forward, ImmutableArray<Matrix<double>> da) =>
-        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da, DefaultThreads));
+        Shapes.ToValidation(Checks.Backward(forward, da), () => BackwardKernel(forward, da, DefaultThreads));
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j] (computed from the
@@ -132,7 +132,7 @@ public static class Rnn
     public static RnnLoss LossAndGradients(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels)
     {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, labels));
+        Shapes.ThrowIfAny(Checks.Loss(p, xs, [a0], labels, null));
         return LossKernel(p, xs, a0, labels, xs.Length, DefaultThreads);
     }
 
@@ -144,7 +144,7 @@ public static class Rnn
     [Pure]
     public static Validation<Error, RnnLoss> TryLossAndGradients(RnnParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels) =>
-        Shapes.ToValidation(CheckLoss(p, xs, a0, labels), () => LossKernel(p, xs, a0, labels, xs.Length, DefaultThreads));
+        Shapes.ToValidation(Checks.Loss(p, xs, [a0], labels, null), () => LossKernel(p, xs, a0, labels, xs.Length, DefaultThreads));
 
     /// <summary>
     /// Backward(Forward(p, xs, a0), da) holding the states of O(√T) steps rather than T: the forward keeps a⟨τ⟩
@@ -163,7 +163,7 @@ public static class Rnn
     public static RnnGradient BackwardCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every)
     {
-        Shapes.ThrowIfAny(CheckBackwardCheckpointed(p, xs, a0, da, every));
+        Shapes.ThrowIfAny(Checks.BackwardCheckpointed(p, xs, [a0], da, every));
         return BackwardCheckpointedKernel(p, xs, a0, da, every, DefaultThreads);
     }
 
@@ -176,7 +176,7 @@ public static class Rnn
     [Pure]
     public static Validation<Error, RnnGradient> TryBackwardCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<Matrix<double>> da, int every) =>
-        Shapes.ToValidation(CheckBackwardCheckpointed(p, xs, a0, da, every), () => BackwardCheckpointedKernel(p, xs, a0, da, every, DefaultThreads));
+        Shapes.ToValidation(Checks.BackwardCheckpointed(p, xs, [a0], da, every), () => BackwardCheckpointedKernel(p, xs, a0, da, every, DefaultThreads));
 
     /// <summary>
     /// <see cref="LossAndGradients"/> holding the states of O(√T) steps rather than T, as in
@@ -191,7 +191,7 @@ public static class Rnn
     public static RnnLoss LossAndGradientsCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int every)
     {
-        Shapes.ThrowIfAny(CheckLossCheckpointed(p, xs, a0, labels, every));
+        Shapes.ThrowIfAny(Checks.LossCheckpointed(p, xs, [a0], labels, every));
         return LossKernel(p, xs, a0, labels, every, DefaultThreads);
     }
 
@@ -204,7 +204,7 @@ public static class Rnn
     [Pure]
     public static Validation<Error, RnnLoss> TryLossAndGradientsCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels, int every) =>
-        Shapes.ToValidation(CheckLossCheckpointed(p, xs, a0, labels, every), () => LossKernel(p, xs, a0, labels, every, DefaultThreads));
+        Shapes.ToValidation(Checks.LossCheckpointed(p, xs, [a0], labels, every), () => LossKernel(p, xs, a0, labels, every, DefaultThreads));
 
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
     /// <param name="p">Parameters to check.</param>
@@ -278,8 +278,11 @@ public static class Rnn
         return (Ops.SumPerStep(result.Losses, a0.ColumnCount), RnnFused.Gradients(p, result.Gradients), result.Final[0]);
     }
 
-
     // ---- checks ----
+
+    /// <summary>The checks of the cell's functions once its parameters are known: x⟨t⟩ or xs, the carry, the labels, the outside gradients and k.</summary>
+    private static readonly CellChecks<RnnParameters> Checks = new(nameof(Rnn), CheckParameters, p => new(p.InputSize, p.HiddenSize, [p.HiddenSize]), p => p.OutputSize,
+        [("a0", "aPrev", "n_a")]);
 
     /// <summary>The recurrence's parameters, named <c>name.Leaf</c> in problems of <paramref name="argument"/>: the one check of the cell, of its sequence functions and of its layers.</summary>
     internal static IEnumerable<Problem> CheckRecurrence(RnnParameters p, string argument, string name)
@@ -300,52 +303,4 @@ public static class Rnn
             Shapes.Matrix(nameof(p), nameof(p.Wya), p.Wya, ny, na, "n_y×n_a"),
             Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
     }
-
-    private static Problem[] CheckCellForward(RnnParameters p, Matrix<double> xt, Matrix<double> aPrev)
-    {
-        var parameters = CheckParameters(p);
-        if (parameters.Length > 0) return parameters;
-        var m = xt?.ColumnCount ?? aPrev?.ColumnCount ?? 0;
-        return Shapes.All(
-            Shapes.Matrix(nameof(xt), nameof(xt), xt, p.InputSize, m, "n_x×m"),
-            Shapes.Matrix(nameof(aPrev), nameof(aPrev), aPrev, p.HiddenSize, m, "n_a×m"));
-    }
-
-    private static Problem[] CheckForward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
-    {
-        var parameters = CheckParameters(p);
-        if (parameters.Length > 0) return parameters;
-        var m = BatchSize(xs, a0);
-        return Shapes.All(
-            Shapes.Sequence(nameof(xs), xs, p.InputSize, m, "n_x×m"),
-            Shapes.Matrix(nameof(a0), nameof(a0), a0, p.HiddenSize, m, "n_a×m"));
-    }
-
-    private static Problem[] CheckBackward(RnnForward forward, ImmutableArray<Matrix<double>> da) =>
-        forward is null
-            ? [new(nameof(forward), "expected forward to be the result of Rnn.Forward but got null")]
-            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.Shape.M, "n_a×m", forward.Shape.Steps));
-
-    private static Problem[] CheckLoss(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels)
-    {
-        var forward = CheckForward(p, xs, a0);
-        return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0), p.OutputSize));
-    }
-
-    private static Problem[] CheckBackwardCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<Matrix<double>> da, int every)
-    {
-        var forward = CheckForward(p, xs, a0);
-        return forward.Length > 0
-            ? forward
-            : Shapes.All(Shapes.Sequence(nameof(da), da, p.HiddenSize, BatchSize(xs, a0), "n_a×m", xs.Length), Shapes.AtLeast(nameof(every), every, 1));
-    }
-
-    private static Problem[] CheckLossCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels, int every) =>
-        Shapes.All(CheckLoss(p, xs, a0, labels), Shapes.AtLeast(nameof(every), every, 1));
-
-    private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0) =>
-        !xs.IsDefaultOrEmpty && xs[0] is { } x0 ? x0.ColumnCount : a0?.ColumnCount ?? 0;
 }
