@@ -18,11 +18,7 @@ namespace RnnFunctional;
 public static class Gru
 {
     /// <summary>The GRU cell as a value, for <see cref="Recurrence"/>: its carry and its output are both h⟨t⟩.</summary>
-    public static Cell<GruParameters, Matrix<double>, GruCache> Cell { get; } =
-        new((p, aPrev, xt) => { var (a, cache) = Step(p, xt, aPrev); return new(a, a, cache); },
-            (cache, daNext, daOut) => { var g = Back(Ops.Add(daNext, daOut), cache); return new(g.DaPrev, g.Dxt, g.Gradients); },
-            a => [a],
-            parts => parts[0]);
+    public static Cell<GruParameters, Matrix<double>, GruCache> Cell { get; } = CellOf.Hidden<GruParameters, GruCache>(Step, Back);
 
     // ---- the cell: forward and backward, line for line like the math ----
 
@@ -39,7 +35,7 @@ public static class Gru
         return (h, new(p, xt, hPrev, r, z, n, hn, h));
     }
 
-    private static GruCellGradient Back(Matrix<double> dh, GruCache cache)
+    private static (Matrix<double> Dxt, Matrix<double> DhPrev, GruParameters Gradients) Back(Matrix<double> dh, GruCache cache)
     {
         var (p, xt, hPrev, r, z, n, hn) = (cache.Parameters, cache.Xt, cache.APrev, cache.R, cache.Z, cache.N, cache.Hn);
         var dn = Ops.Hadamard(dh, Ops.OneMinus(z));                                     // dn = dh⊙(1 − z)
@@ -59,7 +55,7 @@ public static class Gru
             Bih = Ops.RowSums(dgi), Bhh = Ops.RowSums(dgh),                             // dbih = Σ_columns dgi, dbhh = Σ_columns dgh
             Wy = Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By = Vector<double>.Build.Dense(p.OutputSize),
         };
-        return new(dxt, dhPrev, gradients);
+        return (dxt, dhPrev, gradients);
     }
 
     // ---- public API ----
@@ -91,7 +87,8 @@ public static class Gru
     {
         ArgumentNullException.ThrowIfNull(cache);
         Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, cache.Parameters.HiddenSize, cache.A.ColumnCount, "n_a×m")));
-        return Back(da, cache);
+        var (dxt, dhPrev, gradients) = Back(da, cache);
+        return new(dxt, dhPrev, gradients);
     }
 
     /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>

@@ -18,11 +18,7 @@ namespace RnnFunctional;
 public static class LayerNormGru
 {
     /// <summary>The cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry and its output are both h⟨t⟩.</summary>
-    public static Cell<LayerNormGruParameters, Matrix<double>, LayerNormGruCache> Cell { get; } =
-        new((p, hPrev, xt) => { var (h, cache) = Step(p, xt, hPrev); return new(h, h, cache); },
-            (cache, dhNext, dhOut) => { var (dxt, dhPrev, gradients) = Back(Ops.Add(dhNext, dhOut), cache); return new(dhPrev, dxt, gradients); },
-            h => [h],
-            parts => parts[0]);
+    public static Cell<LayerNormGruParameters, Matrix<double>, LayerNormGruCache> Cell { get; } = CellOf.Hidden<LayerNormGruParameters, LayerNormGruCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 

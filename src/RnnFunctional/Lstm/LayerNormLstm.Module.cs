@@ -21,7 +21,7 @@ public static class LayerNormLstm
     public const double DefaultEpsilon = LayerNorm.Epsilon;
 
     /// <summary>The cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
-    public static Cell<LayerNormLstmParameters, LstmState, LayerNormLstmCache> Cell { get; } = LstmCell.Of<LayerNormLstmParameters, LayerNormLstmCache>(Step, Back);
+    public static Cell<LayerNormLstmParameters, LstmState, LayerNormLstmCache> Cell { get; } = CellOf.Lstm<LayerNormLstmParameters, LayerNormLstmCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 

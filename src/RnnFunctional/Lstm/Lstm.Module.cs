@@ -17,15 +17,7 @@ namespace RnnFunctional;
 public static class Lstm
 {
     /// <summary>The LSTM cell as a value, for <see cref="Recurrence"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
-    public static Cell<LstmParameters, LstmState, LstmCache> Cell { get; } =
-        new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },
-            (cache, dNext, daOut) =>
-            {
-                var g = Back(Ops.Add(dNext.A, daOut), dNext.C, cache);
-                return new(new LstmState(g.DaPrev, g.DcPrev), g.Dxt, g.Gradients);
-            },
-            s => [s.A, s.C],
-            parts => new(parts[0], parts[1]));
+    public static Cell<LstmParameters, LstmState, LstmCache> Cell { get; } = CellOf.Lstm<LstmParameters, LstmCache>(Step, Back);
 
     // ---- the cell: forward and backward, line for line like the math ----
 
@@ -40,7 +32,8 @@ public static class Lstm
         return (new(a, c), new(p, xt, aPrev, cPrev, f, i, cTilde, o, c, a));
     }
 
-    private static LstmCellGradient Back(Matrix<double> da, Matrix<double> dc, LstmCache cache)
+    private static (Matrix<double> Dxt, Matrix<double> DaPrev, Matrix<double> DcPrev, LstmParameters Gradients) Back(Matrix<double> da, Matrix<double> dc,
+        LstmCache cache)
     {
         var (p, xt, aPrev, cPrev, f, i, cTilde, o, c) = (cache.Parameters, cache.Xt, cache.APrev, cache.CPrev, cache.F, cache.I, cache.CTilde, cache.O, cache.C);
         var concat = Ops.StackRows(aPrev, xt);                              // concat = [a_prev; x]
@@ -67,7 +60,7 @@ public static class Lstm
             Wo = Ops.MulTB(dzo, concat), Bo = Ops.RowSums(dzo),             // dWo = dzo·concatᵀ, dbo = Σ_columns dzo
             Wy = Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By = Vector<double>.Build.Dense(p.OutputSize),
         };
-        return new(dxt, daPrev, dcPrev, gradients);
+        return (dxt, daPrev, dcPrev, gradients);
     }
 
     // ---- public API ----
@@ -102,7 +95,8 @@ public static class Lstm
         ArgumentNullException.ThrowIfNull(cache);
         var (na, m) = (cache.Parameters.HiddenSize, cache.A.ColumnCount);
         Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, na, m, "n_a×m"), Shapes.Matrix(nameof(dc), nameof(dc), dc, na, m, "n_a×m")));
-        return Back(da, dc, cache);
+        var (dxt, daPrev, dcPrev, gradients) = Back(da, dc, cache);
+        return new(dxt, daPrev, dcPrev, gradients);
     }
 
     /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>

@@ -18,7 +18,7 @@ namespace RnnFunctional;
 public static class PeepholeLstm
 {
     /// <summary>The peephole LSTM cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
-    public static Cell<PeepholeLstmParameters, LstmState, PeepholeLstmCache> Cell { get; } = LstmCell.Of<PeepholeLstmParameters, PeepholeLstmCache>(Step, Back);
+    public static Cell<PeepholeLstmParameters, LstmState, PeepholeLstmCache> Cell { get; } = CellOf.Lstm<PeepholeLstmParameters, PeepholeLstmCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 

@@ -17,7 +17,7 @@ namespace RnnFunctional;
 public static class ProjectedLstm
 {
     /// <summary>The cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry is (h⟨t⟩, c⟨t⟩) as an <see cref="LstmState"/> (A = h, n_p×m), its output h⟨t⟩.</summary>
-    public static Cell<ProjectedLstmParameters, LstmState, ProjectedLstmCache> Cell { get; } = LstmCell.Of<ProjectedLstmParameters, ProjectedLstmCache>(Step, Back);
+    public static Cell<ProjectedLstmParameters, LstmState, ProjectedLstmCache> Cell { get; } = CellOf.Lstm<ProjectedLstmParameters, ProjectedLstmCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 

@@ -16,11 +16,7 @@ namespace RnnFunctional;
 public static class Rnn
 {
     /// <summary>The RNN cell as a value, for <see cref="Recurrence"/>: its carry and its output are both a⟨t⟩.</summary>
-    public static Cell<RnnParameters, Matrix<double>, RnnCache> Cell { get; } =
-        new((p, aPrev, xt) => { var (a, cache) = Step(p, xt, aPrev); return new(a, a, cache); },
-            (cache, daNext, daOut) => { var g = Back(daNext + daOut, cache); return new(g.DaPrev, g.Dxt, g.Gradients); },
-            a => [a],
-            parts => parts[0]);
+    public static Cell<RnnParameters, Matrix<double>, RnnCache> Cell { get; } = CellOf.Hidden<RnnParameters, RnnCache>(Step, Back);
 
     // ---- the cell: forward and backward, line for line like the math ----
 
@@ -31,7 +27,7 @@ public static class Rnn
         return (a, new RnnCache(p, xt, aPrev, a));
     }
 
-    private static RnnCellGradient Back(Matrix<double> da, RnnCache cache)
+    private static (Matrix<double> Dxt, Matrix<double> DaPrev, RnnParameters Gradients) Back(Matrix<double> da, RnnCache cache)
     {
         var (p, xt, aPrev, a) = (cache.Parameters, cache.Xt, cache.APrev, cache.A);
         var dz = Ops.Hadamard(ActivationDerivative(p.Activation, a), da); // dz = (1 − a²) ⊙ da
@@ -43,7 +39,7 @@ public static class Rnn
         var zeroHead = (Wya: Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By: Vector<double>.Build.Dense(p.OutputSize));
         var gradients = p with { Wax = dWax, Waa = dWaa, Ba = dba, Wya = zeroHead.Wya, By = zeroHead.By };
         Finite.Rnn("Rnn.CellBackward", gradients, [dxt], daPrev);
-        return new(dxt, daPrev, gradients);
+        return (dxt, daPrev, gradients);
     }
 
     private static Matrix<double> ActivationDerivative(Activation activation, Matrix<double> a) =>
@@ -76,7 +72,8 @@ public static class Rnn
     {
         ArgumentNullException.ThrowIfNull(cache);
         Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, cache.Parameters.HiddenSize, cache.A.ColumnCount, "n_a×m")));
-        return Back(da, cache);
+        var (dxt, daPrev, gradients) = Back(da, cache);
+        return new(dxt, daPrev, gradients);
     }
 
     /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>
