@@ -18,11 +18,7 @@ namespace RnnFunctional;
 public static class Gru
 {
     /// <summary>The GRU cell as a value, for <see cref="Recurrence"/>: its carry and its output are both h⟨t⟩.</summary>
-    public static Cell<GruParameters, Matrix<double>, GruCache> Cell { get; } =
-        new((p, aPrev, xt) => { var (a, cache) = Step(p, xt, aPrev); return new(a, a, cache); },
-            (cache, daNext, daOut) => { var g = Back(Ops.Add(daNext, daOut), cache); return new(g.DaPrev, g.Dxt, g.Gradients); },
-            a => [a],
-            parts => parts[0]);
+    public static Cell<GruParameters, Matrix<double>, GruCache> Cell { get; } = CellOf.Hidden<GruParameters, GruCache>(Step, Back);
 
     // ---- the cell: forward and backward, line for line like the math ----
 
@@ -39,7 +35,7 @@ public static class Gru
         return (h, new(p, xt, hPrev, r, z, n, hn, h));
     }
 
-    private static GruCellGradient Back(Matrix<double> dh, GruCache cache)
+    private static (Matrix<double> Dxt, Matrix<double> DhPrev, GruParameters Gradients) Back(Matrix<double> dh, GruCache cache)
     {
         var (p, xt, hPrev, r, z, n, hn) = (cache.Parameters, cache.Xt, cache.APrev, cache.R, cache.Z, cache.N, cache.Hn);
         var dn = Ops.Hadamard(dh, Ops.OneMinus(z));                                     // dn = dh⊙(1 − z)
@@ -59,7 +55,7 @@ public static class Gru
             Bih = Ops.RowSums(dgi), Bhh = Ops.RowSums(dgh),                             // dbih = Σ_columns dgi, dbhh = Σ_columns dgh
             Wy = Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By = Vector<double>.Build.Dense(p.OutputSize),
         };
-        return new(dxt, dhPrev, gradients);
+        return (dxt, dhPrev, gradients);
     }
 
     // ---- public API ----
@@ -72,7 +68,7 @@ public static class Gru
     [Pure]
     public static GruStep CellForward(GruParameters p, Matrix<double> xt, Matrix<double> aPrev)
     {
-        Shapes.ThrowIfAny(CheckCellForward(p, xt, aPrev));
+        Shapes.ThrowIfAny(Checks.Step(p, xt, aPrev));
         var (a, cache) = Step(p, xt, aPrev);
         return new(a, Softmax.Predict(p.Wy, p.By, a), cache);
     }
@@ -91,7 +87,8 @@ public static class Gru
     {
         ArgumentNullException.ThrowIfNull(cache);
         Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, cache.Parameters.HiddenSize, cache.A.ColumnCount, "n_a×m")));
-        return Back(da, cache);
+        var (dxt, dhPrev, gradients) = Back(da, cache);
+        return new(dxt, dhPrev, gradients);
     }
 
     /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>
@@ -102,7 +99,7 @@ public static class Gru
     [Pure]
     public static GruForward Forward(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
     {
-        Shapes.ThrowIfAny(CheckForward(p, xs, a0));
+        Shapes.ThrowIfAny(Checks.Forward(p, xs, [a0]));
         return ForwardKernel(p, xs, a0, Rnn.DefaultThreads);
     }
 
@@ -112,7 +109,7 @@ public static class Gru
     /// <param name="a0">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, GruForward> TryForward(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) =>
-        Shapes.ToValidation(CheckForward(p, xs, a0), () => ForwardKernel(p, xs, a0, Rnn.DefaultThreads));
+        Shapes.ToValidation(Checks.Forward(p, xs, [a0]), () => ForwardKernel(p, xs, a0, Rnn.DefaultThreads));
 
     /// <summary>
     /// Back-propagation through time: a reverse fold over the caches threading dh_next, with
@@ -124,7 +121,7 @@ public static class Gru
     [Pure]
     public static GruGradient Backward(GruForward forward, ImmutableArray<Matrix<double>> da)
     {
-        Shapes.ThrowIfAny(CheckBackward(forward, da));
+        Shapes.ThrowIfAny(Checks.Backward(forward, da));
         return BackwardKernel(forward, da, Rnn.DefaultThreads);
     }
 
@@ -133,7 +130,7 @@ public static class Gru
     /// <param name="da">As in <see cref="Backward"/>.</param>
     [Pure]
     public static Validation<Error, GruGradient> TryBackward(GruForward forward, ImmutableArray<Matrix<double>> da) =>
-        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da, Rnn.DefaultThreads));
+        Shapes.ToValidation(Checks.Backward(forward, da), () => BackwardKernel(forward, da, Rnn.DefaultThreads));
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j] (computed from the
@@ -147,7 +144,7 @@ public static class Gru
     public static GruLoss LossAndGradients(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels)
     {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, labels));
+        Shapes.ThrowIfAny(Checks.Loss(p, xs, [a0], labels, null));
         return LossKernel(p, xs, a0, labels, Rnn.DefaultThreads);
     }
 
@@ -159,7 +156,7 @@ public static class Gru
     [Pure]
     public static Validation<Error, GruLoss> TryLossAndGradients(GruParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels) =>
-        Shapes.ToValidation(CheckLoss(p, xs, a0, labels), () => LossKernel(p, xs, a0, labels, Rnn.DefaultThreads));
+        Shapes.ToValidation(Checks.Loss(p, xs, [a0], labels, null), () => LossKernel(p, xs, a0, labels, Rnn.DefaultThreads));
 
     /// <summary>
     /// Backward(Forward(p, xs, a0), da) holding the states of O(√T) steps rather than every step's values: the forward
@@ -176,7 +173,7 @@ public static class Gru
     public static GruGradient BackwardCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every)
     {
-        Shapes.ThrowIfAny(CheckBackwardCheckpointed(p, xs, a0, da, every));
+        Shapes.ThrowIfAny(Checks.BackwardCheckpointed(p, xs, [a0], da, every));
         return BackwardCheckpointedKernel(p, xs, a0, da, every, Rnn.DefaultThreads);
     }
 
@@ -189,7 +186,7 @@ public static class Gru
     [Pure]
     public static Validation<Error, GruGradient> TryBackwardCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every) =>
-        Shapes.ToValidation(CheckBackwardCheckpointed(p, xs, a0, da, every), () => BackwardCheckpointedKernel(p, xs, a0, da, every, Rnn.DefaultThreads));
+        Shapes.ToValidation(Checks.BackwardCheckpointed(p, xs, [a0], da, every), () => BackwardCheckpointedKernel(p, xs, a0, da, every, Rnn.DefaultThreads));
 
     /// <summary>
     /// <see cref="LossAndGradients"/> holding the states of O(√T) steps, as in <see cref="BackwardCheckpointed"/>:
@@ -204,7 +201,7 @@ public static class Gru
     public static GruLoss LossAndGradientsCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int every)
     {
-        Shapes.ThrowIfAny(Shapes.All(CheckLoss(p, xs, a0, labels), Shapes.AtLeast(nameof(every), every, 1)));
+        Shapes.ThrowIfAny(Checks.LossCheckpointed(p, xs, [a0], labels, every));
         return LossKernel(p, xs, a0, labels, every, Rnn.DefaultThreads);
     }
 
@@ -217,7 +214,7 @@ public static class Gru
     [Pure]
     public static Validation<Error, GruLoss> TryLossAndGradientsCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels, int every) =>
-        Shapes.ToValidation(Shapes.All(CheckLoss(p, xs, a0, labels), Shapes.AtLeast(nameof(every), every, 1)),
+        Shapes.ToValidation(Checks.LossCheckpointed(p, xs, [a0], labels, every),
             () => LossKernel(p, xs, a0, labels, every, Rnn.DefaultThreads));
 
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
@@ -284,8 +281,11 @@ public static class Gru
         return (Ops.SumPerStep(result.Losses, a0.ColumnCount), GruFused.Gradients(p, result.Gradients), result.Final[0]);
     }
 
-
     // ---- checks ----
+
+    /// <summary>The checks of the cell's functions once its parameters are known: x⟨t⟩ or xs, the carry, the labels, the outside gradients and k.</summary>
+    private static readonly CellChecks<GruParameters> Checks = new(nameof(Gru), CheckParameters, p => new(p.InputSize, p.HiddenSize, [p.HiddenSize]), p => p.OutputSize,
+        [("a0", "aPrev", "n_a")]);
 
     /// <summary>The recurrence's parameters, named <c>name.Leaf</c> in problems of <paramref name="argument"/>: the one check of the cell, of its sequence functions and of its layers.</summary>
     internal static IEnumerable<Problem> CheckRecurrence(GruParameters p, string argument, string name)
@@ -311,48 +311,4 @@ public static class Gru
             Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, na, "n_y×n_a"),
             Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
     }
-
-    private static Problem[] CheckCellForward(GruParameters p, Matrix<double> xt, Matrix<double> aPrev)
-    {
-        var parameters = CheckParameters(p);
-        if (parameters.Length > 0) return parameters;
-        var m = xt?.ColumnCount ?? aPrev?.ColumnCount ?? 0;
-        return Shapes.All(
-            Shapes.Matrix(nameof(xt), nameof(xt), xt, p.InputSize, m, "n_x×m"),
-            Shapes.Matrix(nameof(aPrev), nameof(aPrev), aPrev, p.HiddenSize, m, "n_a×m"));
-    }
-
-    private static Problem[] CheckForward(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
-    {
-        var parameters = CheckParameters(p);
-        if (parameters.Length > 0) return parameters;
-        var m = BatchSize(xs, a0);
-        return Shapes.All(
-            Shapes.Sequence(nameof(xs), xs, p.InputSize, m, "n_x×m"),
-            Shapes.Matrix(nameof(a0), nameof(a0), a0, p.HiddenSize, m, "n_a×m"));
-    }
-
-    private static Problem[] CheckBackward(GruForward forward, ImmutableArray<Matrix<double>> da) =>
-        forward is null
-            ? [new(nameof(forward), "expected forward to be the result of Gru.Forward but got null")]
-            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.Shape.M, "n_a×m", forward.Shape.Steps));
-
-    private static Problem[] CheckLoss(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels)
-    {
-        var forward = CheckForward(p, xs, a0);
-        return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0), p.OutputSize));
-    }
-
-    private static Problem[] CheckBackwardCheckpointed(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<Matrix<double>> da, int every)
-    {
-        var forward = CheckForward(p, xs, a0);
-        return forward.Length > 0
-            ? forward
-            : Shapes.All(Shapes.Sequence(nameof(da), da, p.HiddenSize, BatchSize(xs, a0), "n_a×m", xs.Length), Shapes.AtLeast(nameof(every), every, 1));
-    }
-
-    private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0) =>
-        !xs.IsDefaultOrEmpty && xs[0] is { } x0 ? x0.ColumnCount : a0?.ColumnCount ?? 0;
 }

@@ -18,11 +18,7 @@ namespace RnnFunctional;
 public static class LayerNormGru
 {
     /// <summary>The cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry and its output are both h⟨t⟩.</summary>
-    public static Cell<LayerNormGruParameters, Matrix<double>, LayerNormGruCache> Cell { get; } =
-        new((p, hPrev, xt) => { var (h, cache) = Step(p, xt, hPrev); return new(h, h, cache); },
-            (cache, dhNext, dhOut) => { var (dxt, dhPrev, gradients) = Back(Ops.Add(dhNext, dhOut), cache); return new(dhPrev, dxt, gradients); },
-            h => [h],
-            parts => parts[0]);
+    public static Cell<LayerNormGruParameters, Matrix<double>, LayerNormGruCache> Cell { get; } = CellOf.Hidden<LayerNormGruParameters, LayerNormGruCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 
@@ -78,11 +74,8 @@ public static class LayerNormGru
     /// <param name="a0">h⟨0⟩, n_a×m.</param>
     /// <returns>The states h⟨1⟩..h⟨T⟩ and the predictions ŷ⟨1⟩..ŷ⟨T⟩.</returns>
     [Pure]
-    public static LayerNormGruForward Forward(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
-    {
-        Shapes.ThrowIfAny(CheckForward(p, xs, a0));
-        return ForwardKernel(p, xs, a0);
-    }
+    public static LayerNormGruForward Forward(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) =>
+        Module.Forward(p, xs, [a0]).OrThrow();
 
     /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
     /// <param name="p">As in <see cref="Forward"/>.</param>
@@ -90,25 +83,22 @@ public static class LayerNormGru
     /// <param name="a0">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, LayerNormGruForward> TryForward(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) =>
-        Shapes.ToValidation(CheckForward(p, xs, a0), () => ForwardKernel(p, xs, a0));
+        Module.Forward(p, xs, [a0]).ToValidation();
 
     /// <summary>Back-propagation through time of outside gradients da⟨t⟩ on the states.</summary>
     /// <param name="forward">The result of <see cref="Forward"/>.</param>
     /// <param name="da">da⟨1⟩..da⟨T⟩, each n_a×m: the gradient each h⟨t⟩ receives from outside the recurrence.</param>
     /// <returns>dx⟨1⟩..dx⟨T⟩, dh⟨0⟩ and the summed gradients (read-out entries zero).</returns>
     [Pure]
-    public static LayerNormGruGradient Backward(LayerNormGruForward forward, ImmutableArray<Matrix<double>> da)
-    {
-        Shapes.ThrowIfAny(CheckBackward(forward, da));
-        return BackwardKernel(forward, da);
-    }
+    public static LayerNormGruGradient Backward(LayerNormGruForward forward, ImmutableArray<Matrix<double>> da) =>
+        Module.Backward(forward, da).OrThrow();
 
     /// <summary><see cref="Backward"/> with its checks as a value.</summary>
     /// <param name="forward">As in <see cref="Backward"/>.</param>
     /// <param name="da">As in <see cref="Backward"/>.</param>
     [Pure]
     public static Validation<Error, LayerNormGruGradient> TryBackward(LayerNormGruForward forward, ImmutableArray<Matrix<double>> da) =>
-        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da));
+        Module.Backward(forward, da).ToValidation();
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j], and its exact gradients.
@@ -122,11 +112,8 @@ public static class LayerNormGru
     /// <param name="every">k ≥ 1: the distance between kept carries; omitted, every step is kept.</param>
     [Pure]
     public static LayerNormGruLoss LossAndGradients(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels, int? every = null)
-    {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, labels, every));
-        return LossKernel(p, xs, a0, labels, every ?? int.MaxValue);
-    }
+        ImmutableArray<ImmutableArray<int>> labels, int? every = null) =>
+        Module.Loss(p, xs, [a0], labels, every).OrThrow();
 
     /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
     /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
@@ -137,36 +124,25 @@ public static class LayerNormGru
     [Pure]
     public static Validation<Error, LayerNormGruLoss> TryLossAndGradients(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels, int? every = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, a0, labels, every), () => LossKernel(p, xs, a0, labels, every ?? int.MaxValue));
+        Module.Loss(p, xs, [a0], labels, every).ToValidation();
 
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
     /// <param name="p">Parameters to check.</param>
     /// <returns>The parameters, or every problem found.</returns>
     [Pure]
-    public static Validation<Error, LayerNormGruParameters> Validate(LayerNormGruParameters p) => Shapes.ToValidation(CheckParameters(p), () => p);
+    public static Validation<Error, LayerNormGruParameters> Validate(LayerNormGruParameters p) => Module.Validate(p);
 
-    // ---- kernels: arguments already checked ----
+    // ---- on the sequence driver ----
 
-    private static LayerNormGruForward ForwardKernel(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
-    {
-        var run = Driver.Forward(LayerNormGruFused.Of(p), xs, [a0], default, reverse: false, xs.Length, Summation.DefaultThreads);
-        return new(p, run.Outputs, run.Tape);
-    }
+    /// <summary>The sequence functions on the driver, given what this cell adds to them.</summary>
+    internal static readonly FusedModule<LayerNormGruParameters, LayerNormGruForward, LayerNormGruGradient, LayerNormGruLoss> Module = new(
+        nameof(LayerNormGru), new(LayerNormGruFused.Of, LayerNormGruFused.Gradients), CheckRecurrence, Sizes,
+        p => (p.Wy, p.By), (p, wy, by) => p with { Wy = wy, By = by }, [("a0", "n_a")],
+        (p, states, tape) => new(p, states, tape), f => (f.Parameters, f.States, f.Tape),
+        (dx, dInit, g) => new(dx, dInit[0], g), (loss, g, dx, dInit) => new(loss, g, dx, dInit[0]));
 
-    private static LayerNormGruGradient BackwardKernel(LayerNormGruForward forward, ImmutableArray<Matrix<double>> da)
-    {
-        var back = Driver.Backward(forward.Tape, da, Driver.ZeroCarry(forward.Tape.Cell, da[0].ColumnCount), Summation.DefaultThreads);
-        var p = forward.Parameters;
-        return new(back.Dx, back.DInit[0], LayerNormGruFused.Gradients(p, back.Gradients) with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
-    }
-
-    private static LayerNormGruLoss LossKernel(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels, int every)
-    {
-        var result = Driver.Loss(LayerNormGruFused.Of(p), xs, [a0], labels, default, Block.Of(p.Wy), Block.Of(p.By), every, inputGradients: true,
-            Summation.DefaultThreads);
-        return new(Ops.CompensatedSum(result.Losses), LayerNormGruFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0]);
-    }
+    /// <summary>n_x, the rows n_a of h⟨t⟩ and those of the carry [h⟨t⟩].</summary>
+    internal static LayerSizes Sizes(LayerNormGruParameters p) => new(p.InputSize, p.HiddenSize, [p.HiddenSize]);
 
     // ---- checks ----
 
@@ -185,34 +161,5 @@ public static class LayerNormGru
             Shapes.Vector(argument, Layer.Named(name, nameof(p.GainIh)), p.GainIh, 3 * na, "3n_a"),
             Shapes.Vector(argument, Layer.Named(name, nameof(p.GainHh)), p.GainHh, 3 * na, "3n_a"),
             CellShapes.PositiveFinite(argument, Layer.Named(name, nameof(p.Epsilon)), p.Epsilon));
-    }
-
-    private static Problem[] CheckParameters(LayerNormGruParameters? p)
-    {
-        if (p is null) return [new(nameof(p), "expected p to be LayerNormGruParameters but got null")];
-        var recurrence = Shapes.All(CheckRecurrence(p, nameof(p), ""));
-        if (recurrence.Length > 0) return recurrence;
-        var ny = Shapes.Consensus(p.Wy?.RowCount, p.By?.Count);
-        return Shapes.All(
-            Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, p.HiddenSize, "n_y×n_a"),
-            Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
-    }
-
-    private static CellShapes.State[] Initial(LayerNormGruParameters p, Matrix<double> a0) => [new(nameof(a0), a0, p.HiddenSize, "n_a×m")];
-
-    private static Problem[] CheckForward(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
-    {
-        var parameters = CheckParameters(p);
-        return parameters.Length > 0 ? parameters : CellShapes.Forward(parameters, xs, p.InputSize, Initial(p, a0));
-    }
-
-    private static Problem[] CheckBackward(LayerNormGruForward forward, ImmutableArray<Matrix<double>> da) =>
-        CellShapes.Backward(forward, nameof(LayerNormGru), forward?.States ?? default, da, forward?.Parameters.HiddenSize ?? 0, "n_a×m");
-
-    private static Problem[] CheckLoss(LayerNormGruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels, int? every)
-    {
-        var forward = CheckForward(p, xs, a0);
-        return forward.Length > 0 ? forward : CellShapes.Loss(forward, labels, xs, CellShapes.BatchSize(xs, Initial(p, a0)), p.OutputSize, every);
     }
 }

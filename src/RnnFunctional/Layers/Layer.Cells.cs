@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
 using MathNet.Numerics.LinearAlgebra;
+using RnnFunctional.Kernels;
 
 namespace RnnFunctional;
 
@@ -14,18 +15,7 @@ public abstract partial record Layer
     /// <param name="p">Wf, Wi, Wc, Wo n_a×(n_a+n_x), Bf, Bi, Bc, Bo, Pf, Pi, Po n_a; its read-out Wy, By is not used and not kept.</param>
     /// <returns>A layer with leaves Wf, Bf, Wi, Bi, Wc, Bc, Wo, Bo, Pf, Pi, Po, input size n_x, output size n_a and state rows [n_a, n_a].</returns>
     [Pure]
-    public static Layer PeepholeLstm(PeepholeLstmParameters p)
-    {
-        Shapes.ThrowIfAny(p is null
-            ? [new(nameof(p), "expected p to be PeepholeLstmParameters but got null")]
-            : Shapes.All(RnnFunctional.PeepholeLstm.CheckRecurrence(p, nameof(p), "")));
-        return new CellLayer<PeepholeLstmParameters, LstmState, PeepholeLstmCache>(RnnFunctional.PeepholeLstm.Cell,
-            p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
-            ReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), RnnFunctional.PeepholeLstm.CheckRecurrence)
-        {
-            Fused = new(PeepholeLstmFused.Of, PeepholeLstmFused.Gradients),
-        };
-    }
+    public static Layer PeepholeLstm(PeepholeLstmParameters p) => OfModule(RnnFunctional.PeepholeLstm.Cell, RnnFunctional.PeepholeLstm.Module, p);
 
     /// <summary>A peephole-LSTM layer with random parameters, initialised as <see cref="PeepholeLstmParameters.Initialize"/> does.</summary>
     /// <param name="inputSize">n_x ≥ 1.</param>
@@ -41,18 +31,7 @@ public abstract partial record Layer
     /// <param name="p">Wx 4n_a×n_x, Wh 4n_a×n_a, B, GainX, GainH 4n_a, GainC, BiasC n_a; its read-out Wy, By is not used and not kept.</param>
     /// <returns>A layer with leaves Wx, Wh, B, GainX, GainH, GainC, BiasC, input size n_x, output size n_a and state rows [n_a, n_a].</returns>
     [Pure]
-    public static Layer LayerNormLstm(LayerNormLstmParameters p)
-    {
-        Shapes.ThrowIfAny(p is null
-            ? [new(nameof(p), "expected p to be LayerNormLstmParameters but got null")]
-            : Shapes.All(RnnFunctional.LayerNormLstm.CheckRecurrence(p, nameof(p), "")));
-        return new CellLayer<LayerNormLstmParameters, LstmState, LayerNormLstmCache>(RnnFunctional.LayerNormLstm.Cell,
-            p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
-            ReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize, q.HiddenSize]), RnnFunctional.LayerNormLstm.CheckRecurrence)
-        {
-            Fused = new(LayerNormLstmFused.Of, LayerNormLstmFused.Gradients),
-        };
-    }
+    public static Layer LayerNormLstm(LayerNormLstmParameters p) => OfModule(RnnFunctional.LayerNormLstm.Cell, RnnFunctional.LayerNormLstm.Module, p);
 
     /// <summary>A layer-normalized LSTM layer with random parameters, initialised as <see cref="LayerNormLstmParameters.Initialize"/> does.</summary>
     /// <param name="inputSize">n_x ≥ 1.</param>
@@ -65,18 +44,7 @@ public abstract partial record Layer
     /// <param name="p">Wih 3n_a×n_x, Whh 3n_a×n_a, Bih, Bhh, GainIh, GainHh 3n_a; its read-out Wy, By is not used and not kept.</param>
     /// <returns>A layer with leaves Wih, Whh, Bih, Bhh, GainIh, GainHh, input size n_x, output size n_a and state rows [n_a].</returns>
     [Pure]
-    public static Layer LayerNormGru(LayerNormGruParameters p)
-    {
-        Shapes.ThrowIfAny(p is null
-            ? [new(nameof(p), "expected p to be LayerNormGruParameters but got null")]
-            : Shapes.All(RnnFunctional.LayerNormGru.CheckRecurrence(p, nameof(p), "")));
-        return new CellLayer<LayerNormGruParameters, Matrix<double>, LayerNormGruCache>(RnnFunctional.LayerNormGru.Cell,
-            p! with { Wy = Matrix<double>.Build.Dense(0, p.HiddenSize), By = Vector<double>.Build.Dense(0) },
-            ReadOut, q => new(q.InputSize, q.HiddenSize, [q.HiddenSize]), RnnFunctional.LayerNormGru.CheckRecurrence)
-        {
-            Fused = new(LayerNormGruFused.Of, LayerNormGruFused.Gradients),
-        };
-    }
+    public static Layer LayerNormGru(LayerNormGruParameters p) => OfModule(RnnFunctional.LayerNormGru.Cell, RnnFunctional.LayerNormGru.Module, p);
 
     /// <summary>A layer-normalized GRU layer with random parameters, initialised as <see cref="LayerNormGruParameters.Initialize"/> does.</summary>
     /// <param name="inputSize">n_x ≥ 1.</param>
@@ -93,14 +61,19 @@ public abstract partial record Layer
     /// <param name="p">Wih 4n_a×n_x, Whh 4n_a×n_p, Bih, Bhh 4n_a, Whr n_p×n_a; its read-out Wy, By is not used and not kept.</param>
     /// <returns>A layer with leaves Wih, Whh, Bih, Bhh, Whr, input size n_x, output size n_p and state rows [n_p, n_a].</returns>
     [Pure]
-    public static Layer ProjectedLstm(ProjectedLstmParameters p)
+    public static Layer ProjectedLstm(ProjectedLstmParameters p) => OfModule(RnnFunctional.ProjectedLstm.Cell, RnnFunctional.ProjectedLstm.Module, p, onDriver: false);
+
+    /// <summary>
+    /// The layer of a cell whose public module runs on the driver (<paramref name="module"/>): its checks, its sizes, its
+    /// parameters without read-out and, when <paramref name="onDriver"/>, its fused kernel are the module's.
+    /// </summary>
+    private static CellLayer<TParams, TCarry, TCache> OfModule<TParams, TCarry, TCache, TForward, TGradient, TLoss>(Cell<TParams, TCarry, TCache> cell,
+        FusedModule<TParams, TForward, TGradient, TLoss> module, TParams? p, bool onDriver = true)
+        where TParams : class, IParameterTree<TParams>
+        where TForward : class
     {
-        Shapes.ThrowIfAny(p is null
-            ? [new(nameof(p), "expected p to be ProjectedLstmParameters but got null")]
-            : Shapes.All(RnnFunctional.ProjectedLstm.CheckRecurrence(p, nameof(p), "")));
-        return new CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache>(RnnFunctional.ProjectedLstm.Cell,
-            p! with { Wy = Matrix<double>.Build.Dense(0, p.ProjectionSize), By = Vector<double>.Build.Dense(0) },
-            ReadOut, q => new(q.InputSize, q.ProjectionSize, [q.ProjectionSize, q.HiddenSize]), RnnFunctional.ProjectedLstm.CheckRecurrence);
+        Shapes.ThrowIfAny(module.CheckRecurrence(p));
+        return new(cell, module.WithoutReadOut(p!), ReadOut, module.Sizes, module.Recurrence) { Fused = onDriver ? module.Kernel : null };
     }
 
     /// <summary>The read-out leaves of the cells' parameter records, which a layer does not keep.</summary>

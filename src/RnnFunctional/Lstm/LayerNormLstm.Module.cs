@@ -21,15 +21,7 @@ public static class LayerNormLstm
     public const double DefaultEpsilon = LayerNorm.Epsilon;
 
     /// <summary>The cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
-    public static Cell<LayerNormLstmParameters, LstmState, LayerNormLstmCache> Cell { get; } =
-        new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },
-            (cache, dNext, daOut) =>
-            {
-                var (dxt, daPrev, dcPrev, gradients) = Back(Ops.Add(dNext.A, daOut), dNext.C, cache);
-                return new(new LstmState(daPrev, dcPrev), dxt, gradients);
-            },
-            s => [s.A, s.C],
-            parts => new(parts[0], parts[1]));
+    public static Cell<LayerNormLstmParameters, LstmState, LayerNormLstmCache> Cell { get; } = CellOf.Lstm<LayerNormLstmParameters, LayerNormLstmCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 
@@ -89,11 +81,8 @@ public static class LayerNormLstm
     /// <param name="c0">c⟨0⟩, n_a×m.</param>
     /// <returns>The states a⟨1⟩..a⟨T⟩, the cells c⟨1⟩..c⟨T⟩ and the predictions ŷ⟨1⟩..ŷ⟨T⟩.</returns>
     [Pure]
-    public static LayerNormLstmForward Forward(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
-    {
-        Shapes.ThrowIfAny(CheckForward(p, xs, a0, c0));
-        return ForwardKernel(p, xs, a0, c0);
-    }
+    public static LayerNormLstmForward Forward(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0) =>
+        Module.Forward(p, xs, [a0, c0]).OrThrow();
 
     /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
     /// <param name="p">As in <see cref="Forward"/>.</param>
@@ -102,25 +91,22 @@ public static class LayerNormLstm
     /// <param name="c0">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, LayerNormLstmForward> TryForward(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0) =>
-        Shapes.ToValidation(CheckForward(p, xs, a0, c0), () => ForwardKernel(p, xs, a0, c0));
+        Module.Forward(p, xs, [a0, c0]).ToValidation();
 
     /// <summary>Back-propagation through time of outside gradients da⟨t⟩ on the states, with dc⟨T⟩ = 0.</summary>
     /// <param name="forward">The result of <see cref="Forward"/>.</param>
     /// <param name="da">da⟨1⟩..da⟨T⟩, each n_a×m: the gradient each a⟨t⟩ receives from outside the recurrence.</param>
     /// <returns>dx⟨1⟩..dx⟨T⟩, da⟨0⟩, dc⟨0⟩ and the summed gradients (read-out entries zero).</returns>
     [Pure]
-    public static LayerNormLstmGradient Backward(LayerNormLstmForward forward, ImmutableArray<Matrix<double>> da)
-    {
-        Shapes.ThrowIfAny(CheckBackward(forward, da));
-        return BackwardKernel(forward, da);
-    }
+    public static LayerNormLstmGradient Backward(LayerNormLstmForward forward, ImmutableArray<Matrix<double>> da) =>
+        Module.Backward(forward, da).OrThrow();
 
     /// <summary><see cref="Backward"/> with its checks as a value.</summary>
     /// <param name="forward">As in <see cref="Backward"/>.</param>
     /// <param name="da">As in <see cref="Backward"/>.</param>
     [Pure]
     public static Validation<Error, LayerNormLstmGradient> TryBackward(LayerNormLstmForward forward, ImmutableArray<Matrix<double>> da) =>
-        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da));
+        Module.Backward(forward, da).ToValidation();
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j], and its exact gradients.
@@ -135,11 +121,8 @@ public static class LayerNormLstm
     /// <param name="every">k ≥ 1: the distance between kept carries; omitted, every step is kept.</param>
     [Pure]
     public static LayerNormLstmLoss LossAndGradients(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels, int? every = null)
-    {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, c0, labels, every));
-        return LossKernel(p, xs, a0, c0, labels, every ?? int.MaxValue);
-    }
+        ImmutableArray<ImmutableArray<int>> labels, int? every = null) =>
+        Module.Loss(p, xs, [a0, c0], labels, every).OrThrow();
 
     /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
     /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
@@ -151,36 +134,25 @@ public static class LayerNormLstm
     [Pure]
     public static Validation<Error, LayerNormLstmLoss> TryLossAndGradients(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, Matrix<double> c0, ImmutableArray<ImmutableArray<int>> labels, int? every = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, a0, c0, labels, every), () => LossKernel(p, xs, a0, c0, labels, every ?? int.MaxValue));
+        Module.Loss(p, xs, [a0, c0], labels, every).ToValidation();
 
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
     /// <param name="p">Parameters to check.</param>
     /// <returns>The parameters, or every problem found.</returns>
     [Pure]
-    public static Validation<Error, LayerNormLstmParameters> Validate(LayerNormLstmParameters p) => Shapes.ToValidation(CheckParameters(p), () => p);
+    public static Validation<Error, LayerNormLstmParameters> Validate(LayerNormLstmParameters p) => Module.Validate(p);
 
-    // ---- kernels: arguments already checked ----
+    // ---- on the sequence driver ----
 
-    private static LayerNormLstmForward ForwardKernel(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
-    {
-        var run = Driver.Forward(LayerNormLstmFused.Of(p), xs, [a0, c0], default, reverse: false, xs.Length, Summation.DefaultThreads);
-        return new(p, run.Outputs, Driver.Part(run.Tape, 1), run.Tape);
-    }
+    /// <summary>The sequence functions on the driver, given what this cell adds to them.</summary>
+    internal static readonly FusedModule<LayerNormLstmParameters, LayerNormLstmForward, LayerNormLstmGradient, LayerNormLstmLoss> Module = new(
+        nameof(LayerNormLstm), new(LayerNormLstmFused.Of, LayerNormLstmFused.Gradients), CheckRecurrence, Sizes,
+        p => (p.Wy, p.By), (p, wy, by) => p with { Wy = wy, By = by }, [("a0", "n_a"), ("c0", "n_a")],
+        (p, states, tape) => new(p, states, Driver.Part(tape, 1), tape), f => (f.Parameters, f.States, f.Tape),
+        (dx, dInit, g) => new(dx, dInit[0], dInit[1], g), (loss, g, dx, dInit) => new(loss, g, dx, dInit[0], dInit[1]));
 
-    private static LayerNormLstmGradient BackwardKernel(LayerNormLstmForward forward, ImmutableArray<Matrix<double>> da)
-    {
-        var back = Driver.Backward(forward.Tape, da, Driver.ZeroCarry(forward.Tape.Cell, da[0].ColumnCount), Summation.DefaultThreads);
-        var p = forward.Parameters;
-        return new(back.Dx, back.DInit[0], back.DInit[1], LayerNormLstmFused.Gradients(p, back.Gradients) with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
-    }
-
-    private static LayerNormLstmLoss LossKernel(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels, int every)
-    {
-        var result = Driver.Loss(LayerNormLstmFused.Of(p), xs, [a0, c0], labels, default, Block.Of(p.Wy), Block.Of(p.By), every, inputGradients: true,
-            Summation.DefaultThreads);
-        return new(Ops.CompensatedSum(result.Losses), LayerNormLstmFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0], result.DInit[1]);
-    }
+    /// <summary>n_x, the rows n_a of a⟨t⟩ and those of the carry [a⟨t⟩, c⟨t⟩].</summary>
+    internal static LayerSizes Sizes(LayerNormLstmParameters p) => new(p.InputSize, p.HiddenSize, [p.HiddenSize, p.HiddenSize]);
 
     // ---- checks ----
 
@@ -200,35 +172,5 @@ public static class LayerNormLstm
             Shapes.Vector(argument, Layer.Named(name, nameof(p.GainC)), p.GainC, na, "n_a"),
             Shapes.Vector(argument, Layer.Named(name, nameof(p.BiasC)), p.BiasC, na, "n_a"),
             CellShapes.PositiveFinite(argument, Layer.Named(name, nameof(p.Epsilon)), p.Epsilon));
-    }
-
-    private static Problem[] CheckParameters(LayerNormLstmParameters? p)
-    {
-        if (p is null) return [new(nameof(p), "expected p to be LayerNormLstmParameters but got null")];
-        var recurrence = Shapes.All(CheckRecurrence(p, nameof(p), ""));
-        if (recurrence.Length > 0) return recurrence;
-        var ny = Shapes.Consensus(p.Wy?.RowCount, p.By?.Count);
-        return Shapes.All(
-            Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, p.HiddenSize, "n_y×n_a"),
-            Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
-    }
-
-    private static CellShapes.State[] Initial(LayerNormLstmParameters p, Matrix<double> a0, Matrix<double> c0) =>
-        [new(nameof(a0), a0, p.HiddenSize, "n_a×m"), new(nameof(c0), c0, p.HiddenSize, "n_a×m")];
-
-    private static Problem[] CheckForward(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
-    {
-        var parameters = CheckParameters(p);
-        return parameters.Length > 0 ? parameters : CellShapes.Forward(parameters, xs, p.InputSize, Initial(p, a0, c0));
-    }
-
-    private static Problem[] CheckBackward(LayerNormLstmForward forward, ImmutableArray<Matrix<double>> da) =>
-        CellShapes.Backward(forward, nameof(LayerNormLstm), forward?.States ?? default, da, forward?.Parameters.HiddenSize ?? 0, "n_a×m");
-
-    private static Problem[] CheckLoss(LayerNormLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels, int? every)
-    {
-        var forward = CheckForward(p, xs, a0, c0);
-        return forward.Length > 0 ? forward : CellShapes.Loss(forward, labels, xs, CellShapes.BatchSize(xs, Initial(p, a0, c0)), p.OutputSize, every);
     }
 }

@@ -17,15 +17,7 @@ namespace RnnFunctional;
 public static class Lstm
 {
     /// <summary>The LSTM cell as a value, for <see cref="Recurrence"/>: its carry is (a⟨t⟩, c⟨t⟩), its output a⟨t⟩.</summary>
-    public static Cell<LstmParameters, LstmState, LstmCache> Cell { get; } =
-        new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },
-            (cache, dNext, daOut) =>
-            {
-                var g = Back(Ops.Add(dNext.A, daOut), dNext.C, cache);
-                return new(new LstmState(g.DaPrev, g.DcPrev), g.Dxt, g.Gradients);
-            },
-            s => [s.A, s.C],
-            parts => new(parts[0], parts[1]));
+    public static Cell<LstmParameters, LstmState, LstmCache> Cell { get; } = CellOf.Lstm<LstmParameters, LstmCache>(Step, Back);
 
     // ---- the cell: forward and backward, line for line like the math ----
 
@@ -40,7 +32,8 @@ public static class Lstm
         return (new(a, c), new(p, xt, aPrev, cPrev, f, i, cTilde, o, c, a));
     }
 
-    private static LstmCellGradient Back(Matrix<double> da, Matrix<double> dc, LstmCache cache)
+    private static (Matrix<double> Dxt, Matrix<double> DaPrev, Matrix<double> DcPrev, LstmParameters Gradients) Back(Matrix<double> da, Matrix<double> dc,
+        LstmCache cache)
     {
         var (p, xt, aPrev, cPrev, f, i, cTilde, o, c) = (cache.Parameters, cache.Xt, cache.APrev, cache.CPrev, cache.F, cache.I, cache.CTilde, cache.O, cache.C);
         var concat = Ops.StackRows(aPrev, xt);                              // concat = [a_prev; x]
@@ -67,7 +60,7 @@ public static class Lstm
             Wo = Ops.MulTB(dzo, concat), Bo = Ops.RowSums(dzo),             // dWo = dzo·concatᵀ, dbo = Σ_columns dzo
             Wy = Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By = Vector<double>.Build.Dense(p.OutputSize),
         };
-        return new(dxt, daPrev, dcPrev, gradients);
+        return (dxt, daPrev, dcPrev, gradients);
     }
 
     // ---- public API ----
@@ -81,7 +74,7 @@ public static class Lstm
     [Pure]
     public static LstmStep CellForward(LstmParameters p, Matrix<double> xt, Matrix<double> aPrev, Matrix<double> cPrev)
     {
-        Shapes.ThrowIfAny(CheckCellForward(p, xt, aPrev, cPrev));
+        Shapes.ThrowIfAny(Checks.Step(p, xt, aPrev, cPrev));
         var (next, cache) = Step(p, xt, aPrev, cPrev);
         return new(next.A, next.C, Softmax.Predict(p.Wy, p.By, next.A), cache);
     }
@@ -102,7 +95,8 @@ public static class Lstm
         ArgumentNullException.ThrowIfNull(cache);
         var (na, m) = (cache.Parameters.HiddenSize, cache.A.ColumnCount);
         Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, na, m, "n_a×m"), Shapes.Matrix(nameof(dc), nameof(dc), dc, na, m, "n_a×m")));
-        return Back(da, dc, cache);
+        var (dxt, daPrev, dcPrev, gradients) = Back(da, dc, cache);
+        return new(dxt, daPrev, dcPrev, gradients);
     }
 
     /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>
@@ -114,7 +108,7 @@ public static class Lstm
     [Pure]
     public static LstmForward Forward(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
     {
-        Shapes.ThrowIfAny(CheckForward(p, xs, a0, c0));
+        Shapes.ThrowIfAny(Checks.Forward(p, xs, [a0, c0]));
         return ForwardKernel(p, xs, a0, c0, Rnn.DefaultThreads);
     }
 
@@ -125,7 +119,7 @@ public static class Lstm
     /// <param name="c0">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, LstmForward> TryForward(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0) =>
-        Shapes.ToValidation(CheckForward(p, xs, a0, c0), () => ForwardKernel(p, xs, a0, c0, Rnn.DefaultThreads));
+        Shapes.ToValidation(Checks.Forward(p, xs, [a0, c0]), () => ForwardKernel(p, xs, a0, c0, Rnn.DefaultThreads));
 
     /// <summary>
     /// Back-propagation through time: a reverse fold over the caches threading (da_next, dc_next), with
@@ -138,7 +132,7 @@ public static class Lstm
     [Pure]
     public static LstmGradient Backward(LstmForward forward, ImmutableArray<Matrix<double>> da)
     {
-        Shapes.ThrowIfAny(CheckBackward(forward, da));
+        Shapes.ThrowIfAny(Checks.Backward(forward, da));
         return BackwardKernel(forward, da, Rnn.DefaultThreads);
     }
 
@@ -147,7 +141,7 @@ public static class Lstm
     /// <param name="da">As in <see cref="Backward"/>.</param>
     [Pure]
     public static Validation<Error, LstmGradient> TryBackward(LstmForward forward, ImmutableArray<Matrix<double>> da) =>
-        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da, Rnn.DefaultThreads));
+        Shapes.ToValidation(Checks.Backward(forward, da), () => BackwardKernel(forward, da, Rnn.DefaultThreads));
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j] (computed from the
@@ -162,7 +156,7 @@ public static class Lstm
     public static LstmLoss LossAndGradients(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<ImmutableArray<int>> labels)
     {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, c0, labels));
+        Shapes.ThrowIfAny(Checks.Loss(p, xs, [a0, c0], labels, null));
         return LossKernel(p, xs, a0, c0, labels, Rnn.DefaultThreads);
     }
 
@@ -175,7 +169,7 @@ public static class Lstm
     [Pure]
     public static Validation<Error, LstmLoss> TryLossAndGradients(LstmParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, Matrix<double> c0, ImmutableArray<ImmutableArray<int>> labels) =>
-        Shapes.ToValidation(CheckLoss(p, xs, a0, c0, labels), () => LossKernel(p, xs, a0, c0, labels, Rnn.DefaultThreads));
+        Shapes.ToValidation(Checks.Loss(p, xs, [a0, c0], labels, null), () => LossKernel(p, xs, a0, c0, labels, Rnn.DefaultThreads));
 
     /// <summary>
     /// Backward(Forward(p, xs, a0, c0), da) holding the carry of O(√T) steps rather than every step's values: the
@@ -193,7 +187,7 @@ public static class Lstm
     public static LstmGradient BackwardCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<Matrix<double>> da, int every)
     {
-        Shapes.ThrowIfAny(CheckBackwardCheckpointed(p, xs, a0, c0, da, every));
+        Shapes.ThrowIfAny(Checks.BackwardCheckpointed(p, xs, [a0, c0], da, every));
         return BackwardCheckpointedKernel(p, xs, a0, c0, da, every, Rnn.DefaultThreads);
     }
 
@@ -207,7 +201,7 @@ public static class Lstm
     [Pure]
     public static Validation<Error, LstmGradient> TryBackwardCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         Matrix<double> c0, ImmutableArray<Matrix<double>> da, int every) =>
-        Shapes.ToValidation(CheckBackwardCheckpointed(p, xs, a0, c0, da, every), () => BackwardCheckpointedKernel(p, xs, a0, c0, da, every, Rnn.DefaultThreads));
+        Shapes.ToValidation(Checks.BackwardCheckpointed(p, xs, [a0, c0], da, every), () => BackwardCheckpointedKernel(p, xs, a0, c0, da, every, Rnn.DefaultThreads));
 
     /// <summary>
     /// <see cref="LossAndGradients"/> holding the carry of O(√T) steps, as in <see cref="BackwardCheckpointed"/>:
@@ -223,7 +217,7 @@ public static class Lstm
     public static LstmLoss LossAndGradientsCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<ImmutableArray<int>> labels, int every)
     {
-        Shapes.ThrowIfAny(Shapes.All(CheckLoss(p, xs, a0, c0, labels), Shapes.AtLeast(nameof(every), every, 1)));
+        Shapes.ThrowIfAny(Checks.LossCheckpointed(p, xs, [a0, c0], labels, every));
         return LossKernel(p, xs, a0, c0, labels, every, Rnn.DefaultThreads);
     }
 
@@ -237,7 +231,7 @@ public static class Lstm
     [Pure]
     public static Validation<Error, LstmLoss> TryLossAndGradientsCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, Matrix<double> c0, ImmutableArray<ImmutableArray<int>> labels, int every) =>
-        Shapes.ToValidation(Shapes.All(CheckLoss(p, xs, a0, c0, labels), Shapes.AtLeast(nameof(every), every, 1)),
+        Shapes.ToValidation(Checks.LossCheckpointed(p, xs, [a0, c0], labels, every),
             () => LossKernel(p, xs, a0, c0, labels, every, Rnn.DefaultThreads));
 
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
@@ -304,8 +298,11 @@ public static class Lstm
         return (Ops.SumPerStep(result.Losses, init.A.ColumnCount), LstmFused.Gradients(p, result.Gradients), new(result.Final[0], result.Final[1]));
     }
 
-
     // ---- checks ----
+
+    /// <summary>The checks of the cell's functions once its parameters are known: x⟨t⟩ or xs, the carry, the labels, the outside gradients and k.</summary>
+    private static readonly CellChecks<LstmParameters> Checks = new(nameof(Lstm), CheckParameters, p => new(p.InputSize, p.HiddenSize, [p.HiddenSize, p.HiddenSize]), p => p.OutputSize,
+        [("a0", "aPrev", "n_a"), ("c0", "cPrev", "n_a")]);
 
     /// <summary>The recurrence's parameters, named <c>name.Leaf</c> in problems of <paramref name="argument"/>: the one check of the cell, of its sequence functions and of its layers.</summary>
     internal static IEnumerable<Problem> CheckRecurrence(LstmParameters p, string argument, string name)
@@ -337,50 +334,4 @@ public static class Lstm
             Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, na, "n_y×n_a"),
             Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
     }
-
-    private static Problem[] CheckCellForward(LstmParameters p, Matrix<double> xt, Matrix<double> aPrev, Matrix<double> cPrev)
-    {
-        var parameters = CheckParameters(p);
-        if (parameters.Length > 0) return parameters;
-        var m = xt?.ColumnCount ?? aPrev?.ColumnCount ?? cPrev?.ColumnCount ?? 0;
-        return Shapes.All(
-            Shapes.Matrix(nameof(xt), nameof(xt), xt, p.InputSize, m, "n_x×m"),
-            Shapes.Matrix(nameof(aPrev), nameof(aPrev), aPrev, p.HiddenSize, m, "n_a×m"),
-            Shapes.Matrix(nameof(cPrev), nameof(cPrev), cPrev, p.HiddenSize, m, "n_a×m"));
-    }
-
-    private static Problem[] CheckForward(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0)
-    {
-        var parameters = CheckParameters(p);
-        if (parameters.Length > 0) return parameters;
-        var m = BatchSize(xs, a0, c0);
-        return Shapes.All(
-            Shapes.Sequence(nameof(xs), xs, p.InputSize, m, "n_x×m"),
-            Shapes.Matrix(nameof(a0), nameof(a0), a0, p.HiddenSize, m, "n_a×m"),
-            Shapes.Matrix(nameof(c0), nameof(c0), c0, p.HiddenSize, m, "n_a×m"));
-    }
-
-    private static Problem[] CheckBackward(LstmForward forward, ImmutableArray<Matrix<double>> da) =>
-        forward is null
-            ? [new(nameof(forward), "expected forward to be the result of Lstm.Forward but got null")]
-            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.Shape.M, "n_a×m", forward.Shape.Steps));
-
-    private static Problem[] CheckLoss(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels)
-    {
-        var forward = CheckForward(p, xs, a0, c0);
-        return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0, c0), p.OutputSize));
-    }
-
-    private static Problem[] CheckBackwardCheckpointed(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
-        ImmutableArray<Matrix<double>> da, int every)
-    {
-        var forward = CheckForward(p, xs, a0, c0);
-        return forward.Length > 0
-            ? forward
-            : Shapes.All(Shapes.Sequence(nameof(da), da, p.HiddenSize, BatchSize(xs, a0, c0), "n_a×m", xs.Length), Shapes.AtLeast(nameof(every), every, 1));
-    }
-
-    private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0, Matrix<double>? c0) =>
-        !xs.IsDefaultOrEmpty && xs[0] is { } x0 ? x0.ColumnCount : a0?.ColumnCount ?? c0?.ColumnCount ?? 0;
 }

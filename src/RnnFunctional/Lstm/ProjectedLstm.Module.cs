@@ -17,15 +17,7 @@ namespace RnnFunctional;
 public static class ProjectedLstm
 {
     /// <summary>The cell as a value, for <see cref="Recurrence"/> and <see cref="Layer.Of{TParams,TCarry,TCache}"/>: its carry is (h⟨t⟩, c⟨t⟩) as an <see cref="LstmState"/> (A = h, n_p×m), its output h⟨t⟩.</summary>
-    public static Cell<ProjectedLstmParameters, LstmState, ProjectedLstmCache> Cell { get; } =
-        new((p, carry, xt) => { var (next, cache) = Step(p, xt, carry.A, carry.C); return new(next, next.A, cache); },
-            (cache, dNext, dhOut) =>
-            {
-                var (dxt, dhPrev, dcPrev, gradients) = Back(Ops.Add(dNext.A, dhOut), dNext.C, cache);
-                return new(new LstmState(dhPrev, dcPrev), dxt, gradients);
-            },
-            s => [s.A, s.C],
-            parts => new(parts[0], parts[1]));
+    public static Cell<ProjectedLstmParameters, LstmState, ProjectedLstmCache> Cell { get; } = CellOf.Lstm<ProjectedLstmParameters, ProjectedLstmCache>(Step, Back);
 
     // ---- the cell on matrices: forward and backward, line for line like the math ----
 
@@ -77,11 +69,8 @@ public static class ProjectedLstm
     /// <param name="c0">c⟨0⟩, n_a×m.</param>
     /// <returns>The states h⟨1⟩..h⟨T⟩ and the cells c⟨1⟩..c⟨T⟩.</returns>
     [Pure]
-    public static ProjectedLstmForward Forward(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> h0, Matrix<double> c0)
-    {
-        Shapes.ThrowIfAny(CheckForward(p, xs, h0, c0));
-        return ForwardKernel(p, xs, h0, c0);
-    }
+    public static ProjectedLstmForward Forward(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> h0, Matrix<double> c0) =>
+        Module.Forward(p, xs, [h0, c0]).OrThrow();
 
     /// <summary><see cref="Forward"/> with its checks as a value: every problem found, or the result.</summary>
     /// <param name="p">As in <see cref="Forward"/>.</param>
@@ -90,26 +79,22 @@ public static class ProjectedLstm
     /// <param name="c0">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, ProjectedLstmForward> TryForward(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> h0, Matrix<double> c0) =>
-        Shapes.ToValidation(CheckForward(p, xs, h0, c0), () => ForwardKernel(p, xs, h0, c0));
+        Module.Forward(p, xs, [h0, c0]).ToValidation();
 
     /// <summary>Back-propagation through time of outside gradients dh⟨t⟩ on the states, with dc⟨T⟩ = 0.</summary>
     /// <param name="forward">The result of <see cref="Forward"/>.</param>
     /// <param name="dh">dh⟨1⟩..dh⟨T⟩, each n_p×m: the gradient each h⟨t⟩ receives from outside the recurrence.</param>
     /// <returns>dx⟨1⟩..dx⟨T⟩, dh⟨0⟩, dc⟨0⟩ and the summed gradients (read-out entries zero).</returns>
     [Pure]
-    public static ProjectedLstmGradient Backward(ProjectedLstmForward forward, ImmutableArray<Matrix<double>> dh)
-    {
-        Shapes.ThrowIfAny(CellShapes.Backward(forward, nameof(ProjectedLstm), forward?.States ?? default, dh, forward?.Parameters.ProjectionSize ?? 0, "n_p×m"));
-        return BackwardKernel(forward!, dh);
-    }
+    public static ProjectedLstmGradient Backward(ProjectedLstmForward forward, ImmutableArray<Matrix<double>> dh) =>
+        Module.Backward(forward, dh).OrThrow();
 
     /// <summary><see cref="Backward"/> with its checks as a value.</summary>
     /// <param name="forward">As in <see cref="Backward"/>.</param>
     /// <param name="dh">As in <see cref="Backward"/>.</param>
     [Pure]
     public static Validation<Error, ProjectedLstmGradient> TryBackward(ProjectedLstmForward forward, ImmutableArray<Matrix<double>> dh) =>
-        Shapes.ToValidation(CellShapes.Backward(forward, nameof(ProjectedLstm), forward?.States ?? default, dh, forward?.Parameters.ProjectionSize ?? 0, "n_p×m"),
-            () => BackwardKernel(forward!, dh));
+        Module.Backward(forward, dh).ToValidation();
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out ŷ⟨t⟩ = softmax(Wy·h⟨t⟩ + by) and its exact gradients; with
@@ -123,11 +108,8 @@ public static class ProjectedLstm
     /// <param name="every">k ≥ 1: the distance between kept carries; omitted, every step is kept.</param>
     [Pure]
     public static ProjectedLstmLoss LossAndGradients(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> h0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels, int? every = null)
-    {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, h0, c0, labels, every));
-        return LossKernel(p, xs, h0, c0, labels, every ?? int.MaxValue);
-    }
+        ImmutableArray<ImmutableArray<int>> labels, int? every = null) =>
+        Module.Loss(p, xs, [h0, c0], labels, every).OrThrow();
 
     /// <summary><see cref="LossAndGradients"/> with its checks as a value.</summary>
     /// <param name="p">As in <see cref="LossAndGradients"/>.</param>
@@ -139,45 +121,25 @@ public static class ProjectedLstm
     [Pure]
     public static Validation<Error, ProjectedLstmLoss> TryLossAndGradients(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> h0, Matrix<double> c0, ImmutableArray<ImmutableArray<int>> labels, int? every = null) =>
-        Shapes.ToValidation(CheckLoss(p, xs, h0, c0, labels, every), () => LossKernel(p, xs, h0, c0, labels, every ?? int.MaxValue));
+        Module.Loss(p, xs, [h0, c0], labels, every).ToValidation();
 
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
     /// <param name="p">Parameters to check.</param>
     /// <returns>The parameters, or every problem found.</returns>
     [Pure]
-    public static Validation<Error, ProjectedLstmParameters> Validate(ProjectedLstmParameters p) => Shapes.ToValidation(CheckParameters(p), () => p);
+    public static Validation<Error, ProjectedLstmParameters> Validate(ProjectedLstmParameters p) => Module.Validate(p);
 
-    // ---- kernels: arguments already checked; h has n_a rows on the driver, its last n_a − n_p zero ----
+    // ---- on the sequence driver: h has n_a rows there, its last n_a − n_p zero ----
 
-    private static Matrix<double> Padded(Matrix<double> h, int rows) =>
-        h.RowCount == rows ? h : h.Stack(Matrix<double>.Build.Dense(rows - h.RowCount, h.ColumnCount));
+    /// <summary>The sequence functions on the driver, given what this cell adds to them.</summary>
+    internal static readonly FusedModule<ProjectedLstmParameters, ProjectedLstmForward, ProjectedLstmGradient, ProjectedLstmLoss> Module = new(
+        nameof(ProjectedLstm), new(ProjectedLstmFused.Of, ProjectedLstmFused.Gradients), CheckRecurrence, Sizes,
+        p => (p.Wy, p.By), (p, wy, by) => p with { Wy = wy, By = by }, [("h0", "n_p"), ("c0", "n_a")],
+        (p, states, tape) => new(p, states, Driver.Part(tape, 1), tape), f => (f.Parameters, f.States, f.Tape),
+        (dx, dInit, g) => new(dx, dInit[0], dInit[1], g), (loss, g, dx, dInit) => new(loss, g, dx, dInit[0], dInit[1]));
 
-    private static Matrix<double> Top(Matrix<double> h, int rows) => h.RowCount == rows ? h : h.SubMatrix(0, rows, 0, h.ColumnCount);
-
-    private static ProjectedLstmForward ForwardKernel(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> h0, Matrix<double> c0)
-    {
-        var run = Driver.Forward(ProjectedLstmFused.Of(p), xs, [Padded(h0, p.HiddenSize), c0], default, reverse: false, xs.Length, Summation.DefaultThreads);
-        return new(p, [.. run.Outputs.Select(h => Top(h, p.ProjectionSize))], Driver.Part(run.Tape, 1), run.Tape);
-    }
-
-    private static ProjectedLstmGradient BackwardKernel(ProjectedLstmForward forward, ImmutableArray<Matrix<double>> dh)
-    {
-        var p = forward.Parameters;
-        var back = Driver.Backward(forward.Tape, [.. dh.Select(d => Padded(d, p.HiddenSize))], Driver.ZeroCarry(forward.Tape.Cell, dh[0].ColumnCount),
-            Summation.DefaultThreads);
-        var gradients = ProjectedLstmFused.Gradients(p with { Wy = Matrix<double>.Build.Dense(p.OutputSize, p.ProjectionSize) }, back.Gradients);
-        return new(back.Dx, Top(back.DInit[0], p.ProjectionSize), back.DInit[1], gradients with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
-    }
-
-    private static ProjectedLstmLoss LossKernel(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> h0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels, int every)
-    {
-        var wy = p.Wy.Append(Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize - p.ProjectionSize));    // zero columns for the zero rows of h
-        var result = Driver.Loss(ProjectedLstmFused.Of(p), xs, [Padded(h0, p.HiddenSize), c0], labels, default, Block.Of(wy), Block.Of(p.By), every,
-            inputGradients: true, Summation.DefaultThreads);
-        return new(Ops.CompensatedSum(result.Losses), ProjectedLstmFused.Gradients(p, result.Gradients), result.Dx, Top(result.DInit[0], p.ProjectionSize),
-            result.DInit[1]);
-    }
+    /// <summary>n_x, the rows n_p of h⟨t⟩ and those of the carry [h⟨t⟩, c⟨t⟩], n_p and n_a.</summary>
+    internal static LayerSizes Sizes(ProjectedLstmParameters p) => new(p.InputSize, p.ProjectionSize, [p.ProjectionSize, p.HiddenSize]);
 
     // ---- checks ----
 
@@ -199,32 +161,5 @@ public static class ProjectedLstm
             Shapes.Vector(argument, Layer.Named(name, nameof(p.Bhh)), p.Bhh, 4 * na, "4n_a"),
             Shapes.Matrix(argument, Layer.Named(name, nameof(p.Whr)), p.Whr, np, na, "n_p×n_a"),
             Projection());
-    }
-
-    private static Problem[] CheckParameters(ProjectedLstmParameters? p)
-    {
-        if (p is null) return [new(nameof(p), "expected p to be ProjectedLstmParameters but got null")];
-        var recurrence = Shapes.All(CheckRecurrence(p, nameof(p), ""));
-        if (recurrence.Length > 0) return recurrence;
-        var ny = Shapes.Consensus(p.Wy?.RowCount, p.By?.Count);
-        return Shapes.All(
-            Shapes.Matrix(nameof(p), nameof(p.Wy), p.Wy, ny, p.ProjectionSize, "n_y×n_p"),
-            Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
-    }
-
-    private static CellShapes.State[] Initial(ProjectedLstmParameters p, Matrix<double> h0, Matrix<double> c0) =>
-        [new(nameof(h0), h0, p.ProjectionSize, "n_p×m"), new(nameof(c0), c0, p.HiddenSize, "n_a×m")];
-
-    private static Problem[] CheckForward(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> h0, Matrix<double> c0)
-    {
-        var parameters = CheckParameters(p);
-        return parameters.Length > 0 ? parameters : CellShapes.Forward(parameters, xs, p.InputSize, Initial(p, h0, c0));
-    }
-
-    private static Problem[] CheckLoss(ProjectedLstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> h0, Matrix<double> c0,
-        ImmutableArray<ImmutableArray<int>> labels, int? every)
-    {
-        var forward = CheckForward(p, xs, h0, c0);
-        return forward.Length > 0 ? forward : CellShapes.Loss(forward, labels, xs, CellShapes.BatchSize(xs, Initial(p, h0, c0)), p.OutputSize, every);
     }
 }

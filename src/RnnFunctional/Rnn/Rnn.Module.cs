@@ -16,11 +16,7 @@ namespace RnnFunctional;
 public static class Rnn
 {
     /// <summary>The RNN cell as a value, for <see cref="Recurrence"/>: its carry and its output are both a⟨t⟩.</summary>
-    public static Cell<RnnParameters, Matrix<double>, RnnCache> Cell { get; } =
-        new((p, aPrev, xt) => { var (a, cache) = Step(p, xt, aPrev); return new(a, a, cache); },
-            (cache, daNext, daOut) => { var g = Back(daNext + daOut, cache); return new(g.DaPrev, g.Dxt, g.Gradients); },
-            a => [a],
-            parts => parts[0]);
+    public static Cell<RnnParameters, Matrix<double>, RnnCache> Cell { get; } = CellOf.Hidden<RnnParameters, RnnCache>(Step, Back);
 
     // ---- the cell: forward and backward, line for line like the math ----
 
@@ -31,7 +27,7 @@ public static class Rnn
         return (a, new RnnCache(p, xt, aPrev, a));
     }
 
-    private static RnnCellGradient Back(Matrix<double> da, RnnCache cache)
+    private static (Matrix<double> Dxt, Matrix<double> DaPrev, RnnParameters Gradients) Back(Matrix<double> da, RnnCache cache)
     {
         var (p, xt, aPrev, a) = (cache.Parameters, cache.Xt, cache.APrev, cache.A);
         var dz = Ops.Hadamard(ActivationDerivative(p.Activation, a), da); // dz = (1 − a²) ⊙ da
@@ -43,7 +39,7 @@ public static class Rnn
         var zeroHead = (Wya: Matrix<double>.Build.Dense(p.OutputSize, p.HiddenSize), By: Vector<double>.Build.Dense(p.OutputSize));
         var gradients = p with { Wax = dWax, Waa = dWaa, Ba = dba, Wya = zeroHead.Wya, By = zeroHead.By };
         Finite.Rnn("Rnn.CellBackward", gradients, [dxt], daPrev);
-        return new(dxt, daPrev, gradients);
+        return (dxt, daPrev, gradients);
     }
 
     private static Matrix<double> ActivationDerivative(Activation activation, Matrix<double> a) =>
@@ -59,7 +55,7 @@ public static class Rnn
     [Pure]
     public static RnnStep CellForward(RnnParameters p, Matrix<double> xt, Matrix<double> aPrev)
     {
-        Shapes.ThrowIfAny(CheckCellForward(p, xt, aPrev));
+        Shapes.ThrowIfAny(Checks.Step(p, xt, aPrev));
         var (a, cache) = Step(p, xt, aPrev);
         return new(a, Softmax.Predict(p.Wya, p.By, a), cache);
     }
@@ -76,7 +72,8 @@ public static class Rnn
     {
         ArgumentNullException.ThrowIfNull(cache);
         Shapes.ThrowIfAny(Shapes.All(Shapes.Matrix(nameof(da), nameof(da), da, cache.Parameters.HiddenSize, cache.A.ColumnCount, "n_a×m")));
-        return Back(da, cache);
+        var (dxt, daPrev, gradients) = Back(da, cache);
+        return new(dxt, daPrev, gradients);
     }
 
     /// <summary>The forward pass over a sequence: a fold of the cell that keeps every cache.</summary>
@@ -87,7 +84,7 @@ public static class Rnn
     [Pure]
     public static RnnForward Forward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
     {
-        Shapes.ThrowIfAny(CheckForward(p, xs, a0));
+        Shapes.ThrowIfAny(Checks.Forward(p, xs, [a0]));
         return ForwardKernel(p, xs, a0, DefaultThreads);
     }
 
@@ -97,7 +94,7 @@ public static class Rnn
     /// <param name="a0">As in <see cref="Forward"/>.</param>
     [Pure]
     public static Validation<Error, RnnForward> TryForward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0) =>
-        Shapes.ToValidation(CheckForward(p, xs, a0), () => ForwardKernel(p, xs, a0, DefaultThreads));
+        Shapes.ToValidation(Checks.Forward(p, xs, [a0]), () => ForwardKernel(p, xs, a0, DefaultThreads));
 
     /// <summary>
     /// Back-propagation through time: a reverse fold over the caches threading da_next, with
@@ -109,7 +106,7 @@ public static class Rnn
     [Pure]
     public static RnnGradient Backward(RnnForward forward, ImmutableArray<Matrix<double>> da)
     {
-        Shapes.ThrowIfAny(CheckBackward(forward, da));
+        Shapes.ThrowIfAny(Checks.Backward(forward, da));
         return BackwardKernel(forward, da, DefaultThreads);
     }
 
@@ -118,7 +115,7 @@ public static class Rnn
     /// <param name="da">As in <see cref="Backward"/>.</param>
     [Pure]
     public static Validation<Error, RnnGradient> TryBackward(RnnForward forward, ImmutableArray<Matrix<double>> da) =>
-        Shapes.ToValidation(CheckBackward(forward, da), () => BackwardKernel(forward, da, DefaultThreads));
+        Shapes.ToValidation(Checks.Backward(forward, da), () => BackwardKernel(forward, da, DefaultThreads));
 
     /// <summary>
     /// The summed softmax cross-entropy of the read-out, Σ_t Σ_j −log ŷ⟨t⟩[labels[t][j], j] (computed from the
@@ -132,7 +129,7 @@ public static class Rnn
     public static RnnLoss LossAndGradients(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels)
     {
-        Shapes.ThrowIfAny(CheckLoss(p, xs, a0, labels));
+        Shapes.ThrowIfAny(Checks.Loss(p, xs, [a0], labels, null));
         return LossKernel(p, xs, a0, labels, xs.Length, DefaultThreads);
     }
 
@@ -144,7 +141,7 @@ public static class Rnn
     [Pure]
     public static Validation<Error, RnnLoss> TryLossAndGradients(RnnParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels) =>
-        Shapes.ToValidation(CheckLoss(p, xs, a0, labels), () => LossKernel(p, xs, a0, labels, xs.Length, DefaultThreads));
+        Shapes.ToValidation(Checks.Loss(p, xs, [a0], labels, null), () => LossKernel(p, xs, a0, labels, xs.Length, DefaultThreads));
 
     /// <summary>
     /// Backward(Forward(p, xs, a0), da) holding the states of O(√T) steps rather than T: the forward keeps a⟨τ⟩
@@ -163,7 +160,7 @@ public static class Rnn
     public static RnnGradient BackwardCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every)
     {
-        Shapes.ThrowIfAny(CheckBackwardCheckpointed(p, xs, a0, da, every));
+        Shapes.ThrowIfAny(Checks.BackwardCheckpointed(p, xs, [a0], da, every));
         return BackwardCheckpointedKernel(p, xs, a0, da, every, DefaultThreads);
     }
 
@@ -176,7 +173,7 @@ public static class Rnn
     [Pure]
     public static Validation<Error, RnnGradient> TryBackwardCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<Matrix<double>> da, int every) =>
-        Shapes.ToValidation(CheckBackwardCheckpointed(p, xs, a0, da, every), () => BackwardCheckpointedKernel(p, xs, a0, da, every, DefaultThreads));
+        Shapes.ToValidation(Checks.BackwardCheckpointed(p, xs, [a0], da, every), () => BackwardCheckpointedKernel(p, xs, a0, da, every, DefaultThreads));
 
     /// <summary>
     /// <see cref="LossAndGradients"/> holding the states of O(√T) steps rather than T, as in
@@ -191,7 +188,7 @@ public static class Rnn
     public static RnnLoss LossAndGradientsCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int every)
     {
-        Shapes.ThrowIfAny(CheckLossCheckpointed(p, xs, a0, labels, every));
+        Shapes.ThrowIfAny(Checks.LossCheckpointed(p, xs, [a0], labels, every));
         return LossKernel(p, xs, a0, labels, every, DefaultThreads);
     }
 
@@ -204,7 +201,7 @@ public static class Rnn
     [Pure]
     public static Validation<Error, RnnLoss> TryLossAndGradientsCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs,
         Matrix<double> a0, ImmutableArray<ImmutableArray<int>> labels, int every) =>
-        Shapes.ToValidation(CheckLossCheckpointed(p, xs, a0, labels, every), () => LossKernel(p, xs, a0, labels, every, DefaultThreads));
+        Shapes.ToValidation(Checks.LossCheckpointed(p, xs, [a0], labels, every), () => LossKernel(p, xs, a0, labels, every, DefaultThreads));
 
     /// <summary>Checks that the parameters are finite and consistent with each other.</summary>
     /// <param name="p">Parameters to check.</param>
@@ -278,8 +275,11 @@ public static class Rnn
         return (Ops.SumPerStep(result.Losses, a0.ColumnCount), RnnFused.Gradients(p, result.Gradients), result.Final[0]);
     }
 
-
     // ---- checks ----
+
+    /// <summary>The checks of the cell's functions once its parameters are known: x⟨t⟩ or xs, the carry, the labels, the outside gradients and k.</summary>
+    private static readonly CellChecks<RnnParameters> Checks = new(nameof(Rnn), CheckParameters, p => new(p.InputSize, p.HiddenSize, [p.HiddenSize]), p => p.OutputSize,
+        [("a0", "aPrev", "n_a")]);
 
     /// <summary>The recurrence's parameters, named <c>name.Leaf</c> in problems of <paramref name="argument"/>: the one check of the cell, of its sequence functions and of its layers.</summary>
     internal static IEnumerable<Problem> CheckRecurrence(RnnParameters p, string argument, string name)
@@ -300,52 +300,4 @@ public static class Rnn
             Shapes.Matrix(nameof(p), nameof(p.Wya), p.Wya, ny, na, "n_y×n_a"),
             Shapes.Vector(nameof(p), nameof(p.By), p.By, ny, "n_y"));
     }
-
-    private static Problem[] CheckCellForward(RnnParameters p, Matrix<double> xt, Matrix<double> aPrev)
-    {
-        var parameters = CheckParameters(p);
-        if (parameters.Length > 0) return parameters;
-        var m = xt?.ColumnCount ?? aPrev?.ColumnCount ?? 0;
-        return Shapes.All(
-            Shapes.Matrix(nameof(xt), nameof(xt), xt, p.InputSize, m, "n_x×m"),
-            Shapes.Matrix(nameof(aPrev), nameof(aPrev), aPrev, p.HiddenSize, m, "n_a×m"));
-    }
-
-    private static Problem[] CheckForward(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0)
-    {
-        var parameters = CheckParameters(p);
-        if (parameters.Length > 0) return parameters;
-        var m = BatchSize(xs, a0);
-        return Shapes.All(
-            Shapes.Sequence(nameof(xs), xs, p.InputSize, m, "n_x×m"),
-            Shapes.Matrix(nameof(a0), nameof(a0), a0, p.HiddenSize, m, "n_a×m"));
-    }
-
-    private static Problem[] CheckBackward(RnnForward forward, ImmutableArray<Matrix<double>> da) =>
-        forward is null
-            ? [new(nameof(forward), "expected forward to be the result of Rnn.Forward but got null")]
-            : Shapes.All(Shapes.Sequence(nameof(da), da, forward.Parameters.HiddenSize, forward.Shape.M, "n_a×m", forward.Shape.Steps));
-
-    private static Problem[] CheckLoss(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels)
-    {
-        var forward = CheckForward(p, xs, a0);
-        return forward.Length > 0 ? forward : Shapes.All(Shapes.Labels(nameof(labels), labels, xs.Length, BatchSize(xs, a0), p.OutputSize));
-    }
-
-    private static Problem[] CheckBackwardCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<Matrix<double>> da, int every)
-    {
-        var forward = CheckForward(p, xs, a0);
-        return forward.Length > 0
-            ? forward
-            : Shapes.All(Shapes.Sequence(nameof(da), da, p.HiddenSize, BatchSize(xs, a0), "n_a×m", xs.Length), Shapes.AtLeast(nameof(every), every, 1));
-    }
-
-    private static Problem[] CheckLossCheckpointed(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
-        ImmutableArray<ImmutableArray<int>> labels, int every) =>
-        Shapes.All(CheckLoss(p, xs, a0, labels), Shapes.AtLeast(nameof(every), every, 1));
-
-    private static int BatchSize(ImmutableArray<Matrix<double>> xs, Matrix<double>? a0) =>
-        !xs.IsDefaultOrEmpty && xs[0] is { } x0 ? x0.ColumnCount : a0?.ColumnCount ?? 0;
 }
