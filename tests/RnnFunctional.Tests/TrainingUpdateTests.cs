@@ -87,6 +87,38 @@ public sealed class TrainingUpdateTests
         return checks.Select(x => x.Ok.Label(x.Name)).Aggregate((a, b) => a.And(b));
     }
 
+    /// <summary>
+    /// <see cref="Tree.Flatten{T}"/>, which writes the library's trees straight into one array, gives the entries of
+    /// their leaves in leaf order, bit for bit: for stacks mixing every cell, one-direction and bidirectional layers,
+    /// the same stacks with every layer a generic <see cref="Layer.Of"/> layer (those without a projected LSTM), and
+    /// each cell's own parameters.
+    /// </summary>
+    [Property(MaxTest = 40)]
+    public Property FlatteningGivesTheEntriesOfTheLeavesInOrder() =>
+        Prop.ForAll((from layers in Gen.Choose(1, 3)
+                     from kinds in Gen.Elements(Enum.GetValues<CellKind>()).ArrayOf(layers * 2)
+                     from bidirectional in Gen.Elements(true, false).ArrayOf(layers)
+                     from seed in Gen.Choose(0, int.MaxValue - 1)
+                     select new StackCase(new Shaped(new Dims(3, 4, 3, 2, 2), seed),
+                         [.. Enumerable.Range(0, layers).Select(l => bidirectional[l] ? LayerSpec.Bi(kinds[2 * l], kinds[2 * l + 1]) : LayerSpec.Uni(kinds[2 * l]))],
+                         ragged: false)).ToArbitrary(), c =>
+        {
+            static bool Flat<T>(T tree) where T : IParameterTree<T> =>
+                Tree.Flatten(tree).Select(BitConverter.DoubleToInt64Bits).SequenceEqual(tree.ToLeaves().SelectMany(l => l.Values).Select(BitConverter.DoubleToInt64Bits));
+            static bool Cell(Layer layer) => layer switch
+            {
+                CellLayer<RnnParameters, MathNet.Numerics.LinearAlgebra.Matrix<double>, RnnCache> r => Flat(r.Parameters),
+                CellLayer<LstmParameters, LstmState, LstmCache> l => Flat(l.Parameters),
+                CellLayer<GruParameters, MathNet.Numerics.LinearAlgebra.Matrix<double>, GruCache> g => Flat(g.Parameters),
+                BidirectionalLayer b => Cell(b.Forward) && Cell(b.Reverse),
+                _ => true,
+            };
+            var projected = c.Architecture.Any(a => a.Cell == CellKind.ProjectedLstm || a.Reverse == CellKind.ProjectedLstm);   // no generic layer of its own here
+            return Flat(c.P).Label("the stack")
+                .And((projected || Flat(NewCells.Generic(c.P))).Label("the stack of generic layers"))
+                .And(c.P.Layers.All(Cell).Label("each cell's parameters"));
+        });
+
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 50)]
     public Property RebuildingFromOwnLeavesGivesAnEqualTreeThatSharesNoStorage(LanguageCase c)
     {

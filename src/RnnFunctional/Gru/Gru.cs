@@ -21,7 +21,7 @@ namespace RnnFunctional;
 /// <param name="By">Read-out bias, length n_y.</param>
 public sealed record GruParameters(Matrix<double> Wih, Matrix<double> Whh, Vector<double> Bih, Vector<double> Bhh,
     Matrix<double> Wy, Vector<double> By)
-    : IParameterTree<GruParameters>
+    : IParameterTree<GruParameters>, IFlatTree
 {
     /// <summary>Input size n_x.</summary>
     public int InputSize => Wih.ColumnCount;
@@ -51,6 +51,9 @@ public sealed record GruParameters(Matrix<double> Wih, Matrix<double> Whh, Vecto
     /// <inheritdoc />
     [Pure]
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
 
     /// <inheritdoc />
     [Pure]

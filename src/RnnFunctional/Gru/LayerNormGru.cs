@@ -21,7 +21,7 @@ namespace RnnFunctional;
 /// <param name="By">Read-out bias, length n_y.</param>
 public sealed record LayerNormGruParameters(Matrix<double> Wih, Matrix<double> Whh, Vector<double> Bih, Vector<double> Bhh, Vector<double> GainIh,
     Vector<double> GainHh, Matrix<double> Wy, Vector<double> By)
-    : IParameterTree<LayerNormGruParameters>
+    : IParameterTree<LayerNormGruParameters>, IFlatTree
 {
     /// <summary>Input size n_x.</summary>
     public int InputSize => Wih.ColumnCount;
@@ -56,6 +56,9 @@ public sealed record LayerNormGruParameters(Matrix<double> Wih, Matrix<double> W
     /// <inheritdoc />
     [Pure]
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
 
     /// <inheritdoc />
     [Pure]

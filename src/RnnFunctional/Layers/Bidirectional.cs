@@ -44,6 +44,12 @@ public sealed record BidirectionalLayer : Layer
     public override ImmutableArray<LeafShape> LeafShapes() =>
         [.. Forward.LeafShapes().Select(l => l.Under("forward")), .. Reverse.LeafShapes().Select(l => l.Under("reverse"))];
 
+    internal override int WriteValues(Span<double> destination)
+    {
+        var forward = Forward.WriteValues(destination);
+        return forward + Reverse.WriteValues(destination[forward..]);
+    }
+
     /// <inheritdoc />
     [Pure]
     public override Layer FromLeaves(ImmutableArray<Leaf> leaves) =>

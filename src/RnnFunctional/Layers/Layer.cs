@@ -44,6 +44,14 @@ public abstract partial record Layer : IParameterTree<Layer>
     [Pure]
     public abstract ImmutableArray<LeafShape> LeafShapes();
 
+    /// <summary>The entries of <see cref="ToLeaves"/> one after another from <paramref name="destination"/>[0] (<see cref="IFlatTree"/>); returns their count.</summary>
+    internal virtual int WriteValues(Span<double> destination)
+    {
+        var flat = Tree.Concatenate(ToLeaves());
+        flat.CopyTo(destination);
+        return flat.Length;
+    }
+
     /// <summary>Every problem of the layer's parameters, naming them as <paramref name="name"/>.Wax and so on.</summary>
     internal abstract IEnumerable<Problem> Check(string argument, string name);
 
@@ -278,6 +286,9 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
     /// <inheritdoc />
     [Pure]
     public override ImmutableArray<LeafShape> LeafShapes() => [.. Parameters.LeafShapes().Where(l => !Unused.Contains(l.Name))];
+
+    internal override int WriteValues(Span<double> destination) =>
+        Unused.IsEmpty && Parameters is IFlatTree flat ? flat.WriteValues(destination) : base.WriteValues(destination);
 
     /// <inheritdoc />
     [Pure]

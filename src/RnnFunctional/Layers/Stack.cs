@@ -16,7 +16,7 @@ namespace RnnFunctional;
 /// <param name="Layers">L ≥ 1 layers, layer l's input size being layer l−1's output size.</param>
 /// <param name="Wy">Read-out weights, n_y×n_top (n_top = the top layer's output size).</param>
 /// <param name="By">Read-out bias, length n_y.</param>
-public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double> Wy, Vector<double> By) : IParameterTree<StackParameters>
+public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double> Wy, Vector<double> By) : IParameterTree<StackParameters>, IFlatTree
 {
     /// <summary>Input size n_x of the bottom layer.</summary>
     public int InputSize =>
@@ -48,6 +48,15 @@ public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double
     [Pure]
     public ImmutableArray<Leaf> ToLeaves() =>
         [.. Layers.SelectMany((layer, l) => layer.ToLeaves().Select(leaf => leaf.Under($"layers[{l}]"))), Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By)];
+
+    /// <inheritdoc />
+    int IFlatTree.WriteValues(Span<double> destination)
+    {
+        var offset = 0;
+        foreach (var layer in Layers) offset += layer.WriteValues(destination[offset..]);
+        offset += ((Part)(nameof(Wy), Wy)).WriteTo(destination[offset..]);
+        return offset + ((Part)(nameof(By), By)).WriteTo(destination[offset..]);
+    }
 
     /// <inheritdoc />
     [Pure]

@@ -22,7 +22,7 @@ namespace RnnFunctional;
 /// <param name="By">Read-out bias, length n_y.</param>
 public sealed record LayerNormLstmParameters(Matrix<double> Wx, Matrix<double> Wh, Vector<double> B, Vector<double> GainX, Vector<double> GainH,
     Vector<double> GainC, Vector<double> BiasC, Matrix<double> Wy, Vector<double> By)
-    : IParameterTree<LayerNormLstmParameters>
+    : IParameterTree<LayerNormLstmParameters>, IFlatTree
 {
     /// <summary>Input size n_x.</summary>
     public int InputSize => Wx.ColumnCount;
@@ -57,6 +57,9 @@ public sealed record LayerNormLstmParameters(Matrix<double> Wx, Matrix<double> W
     /// <inheritdoc />
     [Pure]
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
 
     /// <inheritdoc />
     [Pure]

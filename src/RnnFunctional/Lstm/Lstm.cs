@@ -25,7 +25,7 @@ namespace RnnFunctional;
 /// <param name="By">Read-out bias, length n_y.</param>
 public sealed record LstmParameters(Matrix<double> Wf, Vector<double> Bf, Matrix<double> Wi, Vector<double> Bi,
     Matrix<double> Wc, Vector<double> Bc, Matrix<double> Wo, Vector<double> Bo, Matrix<double> Wy, Vector<double> By)
-    : IParameterTree<LstmParameters>
+    : IParameterTree<LstmParameters>, IFlatTree
 {
     /// <summary>Input size n_x (the gate matrices' width minus n_a).</summary>
     public int InputSize => Wf.ColumnCount - Wf.RowCount;
@@ -57,6 +57,9 @@ public sealed record LstmParameters(Matrix<double> Wf, Vector<double> Bf, Matrix
     /// <inheritdoc />
     [Pure]
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
 
     /// <inheritdoc />
     [Pure]

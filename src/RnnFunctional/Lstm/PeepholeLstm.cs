@@ -27,7 +27,7 @@ namespace RnnFunctional;
 public sealed record PeepholeLstmParameters(Matrix<double> Wf, Vector<double> Bf, Matrix<double> Wi, Vector<double> Bi,
     Matrix<double> Wc, Vector<double> Bc, Matrix<double> Wo, Vector<double> Bo, Vector<double> Pf, Vector<double> Pi, Vector<double> Po,
     Matrix<double> Wy, Vector<double> By)
-    : IParameterTree<PeepholeLstmParameters>
+    : IParameterTree<PeepholeLstmParameters>, IFlatTree
 {
     /// <summary>Input size n_x (the gate matrices' width minus n_a).</summary>
     public int InputSize => Wf.ColumnCount - Wf.RowCount;
@@ -72,6 +72,9 @@ public sealed record PeepholeLstmParameters(Matrix<double> Wf, Vector<double> Bf
     /// <inheritdoc />
     [Pure]
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
 
     /// <inheritdoc />
     [Pure]

@@ -19,7 +19,7 @@ namespace RnnFunctional;
 /// <param name="By">Read-out bias, length n_y.</param>
 public sealed record ProjectedLstmParameters(Matrix<double> Wih, Matrix<double> Whh, Vector<double> Bih, Vector<double> Bhh, Matrix<double> Whr,
     Matrix<double> Wy, Vector<double> By)
-    : IParameterTree<ProjectedLstmParameters>
+    : IParameterTree<ProjectedLstmParameters>, IFlatTree
 {
     /// <summary>Input size n_x.</summary>
     public int InputSize => Wih.ColumnCount;
@@ -55,6 +55,9 @@ public sealed record ProjectedLstmParameters(Matrix<double> Wih, Matrix<double> 
     /// <inheritdoc />
     [Pure]
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
 
     /// <inheritdoc />
     [Pure]

@@ -27,7 +27,7 @@ public enum Activation
 /// <param name="Wya">Read-out weights, n_y×n_a.</param>
 /// <param name="By">Read-out bias, length n_y.</param>
 public sealed record RnnParameters(Matrix<double> Wax, Matrix<double> Waa, Vector<double> Ba, Matrix<double> Wya, Vector<double> By)
-    : IParameterTree<RnnParameters>
+    : IParameterTree<RnnParameters>, IFlatTree
 {
     /// <summary>The cell's non-linearity (tanh unless set). Not a leaf: it is part of the model's structure.</summary>
     public Activation Activation { get; init; } = Activation.Tanh;
@@ -60,6 +60,9 @@ public sealed record RnnParameters(Matrix<double> Wax, Matrix<double> Waa, Vecto
     /// <inheritdoc />
     [Pure]
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
+
+    /// <inheritdoc />
+    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
 
     /// <inheritdoc />
     [Pure]

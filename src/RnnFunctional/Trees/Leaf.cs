@@ -107,4 +107,32 @@ internal readonly struct Part
         for (var i = 0; i < parts.Length; i++) shapes[i] = parts[i].Shape;
         return ImmutableCollectionsMarshal.AsImmutableArray(shapes);
     }
+
+    /// <summary>The field's entries (column-major for a matrix) at the start of <paramref name="destination"/>; returns their count.</summary>
+    public int WriteTo(Span<double> destination)
+    {
+        var count = matrix is not null ? matrix.RowCount * matrix.ColumnCount : vector!.Count;
+        var values = matrix is not null ? matrix.AsColumnMajorArray() ?? matrix.ToColumnMajorArray() : vector!.AsArray() ?? vector.ToArray();
+        values.AsSpan(0, count).CopyTo(destination);
+        return count;
+    }
+
+    /// <summary>Every field's entries one after another (<see cref="WriteTo"/>); returns their count.</summary>
+    public static int WriteAll(ReadOnlySpan<Part> parts, Span<double> destination)
+    {
+        var offset = 0;
+        foreach (var part in parts) offset += part.WriteTo(destination[offset..]);
+        return offset;
+    }
+}
+
+/// <summary>
+/// A tree of the library that writes its entries straight into a flat array, in the order and layout of its
+/// <see cref="IParameterTree{TSelf}.ToLeaves"/> (leaf after leaf, each column-major), without copying each leaf first:
+/// what <see cref="Tree.Flatten{T}"/> reads once per training step.
+/// </summary>
+internal interface IFlatTree
+{
+    /// <summary>Writes every entry from <paramref name="destination"/>[0]; returns the count written.</summary>
+    int WriteValues(Span<double> destination);
 }

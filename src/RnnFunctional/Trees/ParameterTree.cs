@@ -124,7 +124,13 @@ public static class Tree
     /// <summary>All entries in leaf order, each leaf column-major.</summary>
     /// <param name="a">Any tree.</param>
     [Pure]
-    public static double[] Flatten<T>(T a) where T : IParameterTree<T> => Concatenate(a.ToLeaves());
+    public static double[] Flatten<T>(T a) where T : IParameterTree<T>
+    {
+        if (a is not IFlatTree tree) return Concatenate(a.ToLeaves());
+        var flat = new double[Count(a)];
+        var written = tree.WriteValues(flat);
+        return written == flat.Length ? flat : throw new InvalidOperationException($"expected {flat.Length} entries from the tree but it wrote {written}");
+    }
 
     /// <summary>The inverse of <see cref="Flatten{T}"/>: a tree shaped like <paramref name="like"/> holding <paramref name="values"/>.</summary>
     /// <param name="like">Tree that gives names and shapes.</param>
