@@ -114,7 +114,11 @@ public sealed class TrainingUpdateTests
                 _ => true,
             };
             var projected = c.Architecture.Any(a => a.Cell == CellKind.ProjectedLstm || a.Reverse == CellKind.ProjectedLstm);   // no generic layer of its own here
+            var withReadOut = Layer.Of(Lstm.Cell, LstmParameters.Initialize(3, 4, 2, c.Shape.Seed), 3, 4, [4, 4], ["Wy", "By"]);   // an unused read-out of 2×4 and 2
+            var initialized = StackParameters.Initialize(
+                [withReadOut, Layer.Bidirectional(Layer.Gru(4, 2, 2), Layer.Rnn(4, 3, 3)), Layer.LayerNormLstm(5, 2, 4)], 3, 5);
             return Flat(c.P).Label("the stack")
+                .And(Flat(initialized).Label("a stack of initialized layers"))
                 .And((projected || Flat(NewCells.Generic(c.P))).Label("the stack of generic layers"))
                 .And(c.P.Layers.All(Cell).Label("each cell's parameters"));
         });

@@ -45,12 +45,7 @@ public abstract partial record Layer : IParameterTree<Layer>
     public abstract ImmutableArray<LeafShape> LeafShapes();
 
     /// <summary>The entries of <see cref="ToLeaves"/> one after another from <paramref name="destination"/>[0] (<see cref="IFlatTree"/>); returns their count.</summary>
-    internal virtual int WriteValues(Span<double> destination)
-    {
-        var flat = Tree.Concatenate(ToLeaves());
-        flat.CopyTo(destination);
-        return flat.Length;
-    }
+    internal virtual int WriteValues(Span<double> destination) => Tree.Write(ToLeaves(), destination);
 
     /// <summary>Every problem of the layer's parameters, naming them as <paramref name="name"/>.Wax and so on.</summary>
     internal abstract IEnumerable<Problem> Check(string argument, string name);
@@ -288,7 +283,7 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
     public override ImmutableArray<LeafShape> LeafShapes() => [.. Parameters.LeafShapes().Where(l => !Unused.Contains(l.Name))];
 
     internal override int WriteValues(Span<double> destination) =>
-        Unused.IsEmpty && Parameters is IFlatTree flat ? flat.WriteValues(destination) : base.WriteValues(destination);
+        Parameters is IFlatTree flat ? flat.WriteValues(destination, Unused) : base.WriteValues(destination);
 
     /// <inheritdoc />
     [Pure]

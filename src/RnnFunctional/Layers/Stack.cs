@@ -50,9 +50,10 @@ public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double
         [.. Layers.SelectMany((layer, l) => layer.ToLeaves().Select(leaf => leaf.Under($"layers[{l}]"))), Leaf.Of(nameof(Wy), Wy), Leaf.Of(nameof(By), By)];
 
     /// <inheritdoc />
-    int IFlatTree.WriteValues(Span<double> destination)
+    int IFlatTree.WriteValues(Span<double> destination, ImmutableArray<string> skip)
     {
         var offset = 0;
+        if (!skip.IsDefaultOrEmpty) return Tree.Write([.. ToLeaves().Where(l => !skip.Contains(l.Name))], destination);
         foreach (var layer in Layers) offset += layer.WriteValues(destination[offset..]);
         offset += ((Part)(nameof(Wy), Wy)).WriteTo(destination[offset..]);
         return offset + ((Part)(nameof(By), By)).WriteTo(destination[offset..]);

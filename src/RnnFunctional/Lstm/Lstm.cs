@@ -59,7 +59,7 @@ public sealed record LstmParameters(Matrix<double> Wf, Vector<double> Bf, Matrix
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
 
     /// <inheritdoc />
-    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
+    int IFlatTree.WriteValues(Span<double> destination, ImmutableArray<string> skip) => Part.WriteAll(Parts, destination, skip);
 
     /// <inheritdoc />
     [Pure]

@@ -57,7 +57,7 @@ public sealed record ProjectedLstmParameters(Matrix<double> Wih, Matrix<double> 
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
 
     /// <inheritdoc />
-    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
+    int IFlatTree.WriteValues(Span<double> destination, ImmutableArray<string> skip) => Part.WriteAll(Parts, destination, skip);
 
     /// <inheritdoc />
     [Pure]

@@ -62,7 +62,7 @@ public sealed record RnnParameters(Matrix<double> Wax, Matrix<double> Waa, Vecto
     public ImmutableArray<Leaf> ToLeaves() => Part.Leaves(Parts);
 
     /// <inheritdoc />
-    int IFlatTree.WriteValues(Span<double> destination) => Part.WriteAll(Parts, destination);
+    int IFlatTree.WriteValues(Span<double> destination, ImmutableArray<string> skip) => Part.WriteAll(Parts, destination, skip);
 
     /// <inheritdoc />
     [Pure]

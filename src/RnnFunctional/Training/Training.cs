@@ -127,9 +127,18 @@ public static class Training
         where T : IParameterTree<T>
     {
         var shapes = state.Parameters.LeafShapes();
-        var leaves = result.Gradients.ToLeaves();
-        Tree.RequireSameStructure(shapes, leaves, "gradients");
-        var gradients = Tree.Concatenate(leaves);
+        double[] gradients;
+        if (result.Gradients is IFlatTree)                                                                       // the library's trees: shapes, then one copy
+        {
+            Tree.RequireSameShapes(shapes, result.Gradients.LeafShapes(), "gradients");
+            gradients = Tree.Flatten(result.Gradients);
+        }
+        else
+        {
+            var leaves = result.Gradients.ToLeaves();
+            Tree.RequireSameStructure(shapes, leaves, "gradients");
+            gradients = Tree.Concatenate(leaves);
+        }
         var scale = 1.0 / tokens;
         var sum = 0.0;
         for (var i = 0; i < gradients.Length; i++)

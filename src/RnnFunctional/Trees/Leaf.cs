@@ -117,11 +117,12 @@ internal readonly struct Part
         return count;
     }
 
-    /// <summary>Every field's entries one after another (<see cref="WriteTo"/>); returns their count.</summary>
-    public static int WriteAll(ReadOnlySpan<Part> parts, Span<double> destination)
+    /// <summary>Every field's entries one after another (<see cref="WriteTo"/>), but those of the fields named in <paramref name="skip"/>; returns their count.</summary>
+    public static int WriteAll(ReadOnlySpan<Part> parts, Span<double> destination, ImmutableArray<string> skip)
     {
         var offset = 0;
-        foreach (var part in parts) offset += part.WriteTo(destination[offset..]);
+        foreach (var part in parts)
+            if (skip.IsDefaultOrEmpty || !skip.Contains(part.Name)) offset += part.WriteTo(destination[offset..]);
         return offset;
     }
 }
@@ -133,6 +134,6 @@ internal readonly struct Part
 /// </summary>
 internal interface IFlatTree
 {
-    /// <summary>Writes every entry from <paramref name="destination"/>[0]; returns the count written.</summary>
-    int WriteValues(Span<double> destination);
+    /// <summary>Writes every entry from <paramref name="destination"/>[0], but those of the leaves named in <paramref name="skip"/>; returns the count written.</summary>
+    int WriteValues(Span<double> destination, ImmutableArray<string> skip = default);
 }

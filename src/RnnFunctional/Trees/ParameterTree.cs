@@ -153,6 +153,18 @@ public static class Tree
         return like.FromLeaves(ImmutableCollectionsMarshal.AsImmutableArray(leaves));
     }
 
+    /// <summary>The values of <paramref name="leaves"/> in order from <paramref name="destination"/>[0]; returns their count.</summary>
+    internal static int Write(ImmutableArray<Leaf> leaves, Span<double> destination)
+    {
+        var offset = 0;
+        foreach (var leaf in leaves)
+        {
+            leaf.Values.AsSpan().CopyTo(destination[offset..]);
+            offset += leaf.Values.Length;
+        }
+        return offset;
+    }
+
     /// <summary>The values of <paramref name="leaves"/> in order, in one new array.</summary>
     internal static double[] Concatenate(ImmutableArray<Leaf> leaves)
     {
@@ -201,6 +213,18 @@ public static class Tree
     internal static void RequireSameStructure(ImmutableArray<Leaf> expected, ImmutableArray<Leaf> actual, string argument)
     {
         RequireSameStructure(expected.IsDefault ? default : ImmutableArray.CreateRange(expected, l => l.Shape), actual, argument);
+    }
+
+    /// <summary>The check of <see cref="RequireSameStructure(ImmutableArray{LeafShape}, ImmutableArray{Leaf}, string)"/> on leaf shapes alone: names, rows and columns in order.</summary>
+    internal static void RequireSameShapes(ImmutableArray<LeafShape> expected, ImmutableArray<LeafShape> actual, string argument)
+    {
+        if (expected.Length != actual.Length)
+            throw new ArgumentException($"expected {argument} to have {expected.Length} leaves but got {actual.Length}", argument);
+        for (var i = 0; i < expected.Length; i++)
+            if (expected[i] != actual[i])
+                throw new ArgumentException(
+                    $"expected leaf {i} of {argument} to be {expected[i].Name} {expected[i].Rows}×{expected[i].Columns} but got {actual[i].Name} {actual[i].Rows}×{actual[i].Columns}",
+                    argument);
     }
 
     internal static void RequireSameStructure(ImmutableArray<LeafShape> expected, ImmutableArray<Leaf> actual, string argument)
