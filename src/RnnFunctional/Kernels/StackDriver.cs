@@ -51,7 +51,8 @@ internal static class StackDriver
         Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
         {
             var perChunk = threads / chunks.Length;
-            using var team = Team.For(perChunk, layers.SelectMany(l => l).Max(c => Driver.Work(c, mc)));          // large products: rows shared
+            var sideBySide = layers.Length >= Math.Max(2, perChunk);                                            // a layer for every thread
+            using var team = sideBySide ? null : Team.For(perChunk, layers.SelectMany(l => l).Max(c => Driver.Work(c, mc)));   // else rows shared when large
             Schedule[] schedules = [new(j0, mc, steps, lengths, reverse: false), new(j0, mc, steps, lengths, reverse: true)];
             var s = schedules[0];
             using var run = new StackRun(layers, schedules, xs, init, (l, d) => sums[l][d].Of(index), (l, d) => weights[l][d].WhT, inputMasks, readOutMask,
