@@ -10,12 +10,7 @@ public sealed class ArgumentTests : IDisposable
 
     public void Dispose() => scratch.Dispose();
 
-    private static RunResult Run(params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var code = Cli.Run(args, output, error, interactive: false);
-        return new(code, output.ToString(), error.ToString());
-    }
+    private static RunResult Run(params string[] args) => RunResult.Of(args);
 
     /// <summary>Exit code 2 and one line "rnnf …: error: …" holding every fragment.</summary>
     private static void FailsWith(RunResult r, params string[] fragments)

@@ -19,7 +19,19 @@ public sealed class Scratch : IDisposable
 }
 
 /// <summary>The result of one run of the program.</summary>
-public sealed record RunResult(int ExitCode, string Out, string Error);
+public sealed record RunResult(int ExitCode, string Out, string Error)
+{
+    /// <summary>Runs the program in this process on <paramref name="args"/>, not interactive, with both streams captured (progress every 2 s, as <see cref="Cli.Run(IReadOnlyList{string}, TextWriter, TextWriter, bool?)"/>).</summary>
+    public static RunResult Of(IReadOnlyList<string> args) => Of(args, TimeSpan.FromSeconds(2));
+
+    /// <summary>As <see cref="Of(IReadOnlyList{string})"/>, with the progress of a training written every <paramref name="progressEvery"/>.</summary>
+    public static RunResult Of(IReadOnlyList<string> args, TimeSpan progressEvery)
+    {
+        var (output, error) = (new StringWriter(), new StringWriter());
+        var code = Cli.Run(args, output, error, interactive: false, progressEvery);
+        return new(code, output.ToString(), error.ToString());
+    }
+}
 
 /// <summary>End-to-end runs of rnnf: tiny trainings, sampling, and every bad input's message and exit code.</summary>
 public sealed class CliTests : IDisposable
@@ -35,12 +47,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => scratch.Dispose();
 
-    private static RunResult Run(params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var code = Cli.Run(args, output, error, interactive: false);
-        return new(code, output.ToString(), error.ToString());
-    }
+    private static RunResult Run(params string[] args) => RunResult.Of(args);
 
     private string Corpus() => scratch.Write("names.txt", string.Join("\n", Names) + "\n");
 

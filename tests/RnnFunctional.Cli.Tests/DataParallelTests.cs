@@ -20,12 +20,7 @@ public sealed class DataParallelTests : IDisposable
 
     public void Dispose() => scratch.Dispose();
 
-    private static RunResult Run(params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var code = Cli.Run(args, output, error, interactive: false);
-        return new(code, output.ToString(), error.ToString());
-    }
+    private static RunResult Run(params string[] args) => RunResult.Of(args);
 
     private string[] Tiny(string model, params string[] extra) =>
         ["train", "--corpus", scratch.Write("names.txt", string.Join("\n", Names) + "\n"), "--hidden", "8", "--batch-size", "6",

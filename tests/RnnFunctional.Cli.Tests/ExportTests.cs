@@ -7,12 +7,7 @@ public sealed class ExportTests : IDisposable
 
     public void Dispose() => scratch.Dispose();
 
-    private static RunResult Run(params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var code = Cli.Run(args, output, error, interactive: false);
-        return new(code, output.ToString(), error.ToString());
-    }
+    private static RunResult Run(params string[] args) => RunResult.Of(args);
 
     private string Train(string cell, string layers)
     {

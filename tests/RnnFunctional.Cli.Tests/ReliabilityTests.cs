@@ -14,12 +14,7 @@ public sealed class ReliabilityTests : IDisposable
 
     public void Dispose() => scratch.Dispose();
 
-    private static RunResult Run(TimeSpan progressEvery, params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var code = Cli.Run(args, output, error, interactive: false, progressEvery);
-        return new(code, output.ToString(), error.ToString());
-    }
+    private static RunResult Run(TimeSpan progressEvery, params string[] args) => RunResult.Of(args, progressEvery);
 
     private static RunResult Run(params string[] args) => Run(TimeSpan.FromSeconds(2), args);
 

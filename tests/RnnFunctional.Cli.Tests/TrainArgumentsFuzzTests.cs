@@ -142,12 +142,7 @@ public sealed class TrainArgumentsFuzzTests
         || args.Any(a => message.Contains($"'{a}'", StringComparison.Ordinal)
                          || (a.Trim().Length > 0 && message.Contains(a.TrimStart('@'), StringComparison.Ordinal)));
 
-    private static RunResult Run(string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        var code = Cli.Run(["train", .. args], output, error, interactive: false);
-        return new(code, output.ToString(), error.ToString());
-    }
+    private static RunResult Run(string[] args) => RunResult.Of(["train", .. args]);
 
     /// <summary>The outcome of one argument vector: "options", "help" or the messages of the problems.</summary>
     private static (string Kind, IReadOnlyList<string> Messages, TrainOptions? Options) Outcome(string[] args)
