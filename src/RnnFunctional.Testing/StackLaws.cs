@@ -187,8 +187,15 @@ public static class StackLaws
                 .Label("LossAndGradients twice: identical"));
     }
 
-    /// <summary>One check over the leaves xs[0..T−1], then initial[l][k] for every layer l and part k.</summary>
-    private static GradCheckReport InputCheck(StackCase c,
+    /// <summary>
+    /// The gradients of a scalar function of a stack's inputs and initial states against finite differences, in one
+    /// check over the leaves xs[0..T−1] (n_x×m each), then initial[l][k] (StateRows[k]×m) for every layer l and part k.
+    /// </summary>
+    /// <param name="c">The case whose inputs and initial states are the point of the check.</param>
+    /// <param name="f">The function of the inputs and the initial states (a loss, or an inner product with outside gradients).</param>
+    /// <param name="dx">The claimed gradient of every x⟨t⟩, n_x×m each.</param>
+    /// <param name="dInitial">The claimed gradient of every initial state part, shaped as <see cref="StackCase.Initial"/>.</param>
+    public static GradCheckReport InputCheck(StackCase c,
         Func<ImmutableArray<Matrix<double>>, ImmutableArray<ImmutableArray<Matrix<double>>>, double> f,
         ImmutableArray<Matrix<double>> dx, ImmutableArray<ImmutableArray<Matrix<double>>> dInitial)
     {

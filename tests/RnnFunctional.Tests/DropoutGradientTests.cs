@@ -53,7 +53,7 @@ public sealed class DropoutGradientTests
             }
             var g = Stack.Backward(Stack.Forward(c.P, c.Xs, c.LengthsArgument, c.Initial, dropout: mask), c.DTop, c.DFinal);
             return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, GradCheckOptions.Precise))
-                .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
+                .And(GradientProperty.Holds(StackLaws.InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
         });
 
     /// <summary>
@@ -106,20 +106,6 @@ public sealed class DropoutGradientTests
             Stack.Loss(p, xs, c.Labels, c.LengthsArgument, initial, mask);
         var g = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial, dropout: mask);
         return GradientProperty.Holds(GradCheck.Tree(p => F(p, c.Xs, c.Initial), c.P, g.Gradients, GradCheckOptions.Precise))
-            .And(GradientProperty.Holds(InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
-    }
-
-    /// <summary>The gradient with respect to every x⟨t⟩ and every initial state, against finite differences.</summary>
-    private static GradCheckReport InputCheck(StackCase c,
-        Func<ImmutableArray<Matrix<double>>, ImmutableArray<ImmutableArray<Matrix<double>>>, double> f,
-        ImmutableArray<Matrix<double>> dx, ImmutableArray<ImmutableArray<Matrix<double>>> dInitial)
-    {
-        var steps = c.Xs.Length;
-        ImmutableArray<Leaf> Leaves(ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> initial) =>
-            [.. SequenceLeaves.Of("xs", xs), .. initial.SelectMany((parts, l) => SequenceLeaves.Of($"initial[{l}]", parts))];
-        ImmutableArray<ImmutableArray<Matrix<double>>> ReadInitial(ImmutableArray<Leaf> leaves) =>
-            Scan.Fold(steps, c.Initial, (offset, parts) => (offset + parts.Length, SequenceLeaves.Read(leaves, offset, parts.Length))).Outputs;
-        return GradCheck.Leaves(leaves => f(SequenceLeaves.Read(leaves, 0, steps), ReadInitial(leaves)),
-                                Leaves(c.Xs, c.Initial), Leaves(dx, dInitial), GradCheckOptions.Precise);
+            .And(GradientProperty.Holds(StackLaws.InputCheck(c, (xs, initial) => F(c.P, xs, initial), g.Dx, g.DInitial)));
     }
 }
