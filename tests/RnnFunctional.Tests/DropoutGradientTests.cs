@@ -75,6 +75,21 @@ public sealed class DropoutGradientTests
         });
 
     /// <summary>
+    /// Checkpointing changes no bit of a masked stack: the segments recomputed in the backward read the recurrent mask
+    /// as the forward did (every kind of mask; ragged, bidirectional).
+    /// </summary>
+    [Property(MaxTest = 30)]
+    public Property CheckpointedMaskedStacksHaveTheBitsOfTheFullBackward() =>
+        Prop.ForAll(StackCase.Arbitrary(EveryCell, ragged: true, max: 6), Gen.Choose(1, 6).ToArbitrary(), (c, every) =>
+        {
+            var mask = Masks(c, Everything);
+            var full = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial, dropout: mask);
+            var checkpointed = Stack.LossAndGradients(c.P, c.Xs, c.Labels, c.LengthsArgument, c.Initial, every, mask);
+            return (Compare.Same(full.Loss, checkpointed.Loss) && Compare.Same(full.Gradients, checkpointed.Gradients)
+                    && Compare.Same(full.Dx, checkpointed.Dx) && Compare.Same(full.DInitial, checkpointed.DInitial)).Label($"every {every}");
+        });
+
+    /// <summary>
     /// A language model's training loss under dropout (<see cref="SequenceModel{TParams,TState}.DropoutLoss"/>) is the
     /// exact gradient of itself for a fixed random state (the masks are a function of the state alone), on the stack
     /// driver (no recurrent rate) and on the generic fold (a recurrent rate).

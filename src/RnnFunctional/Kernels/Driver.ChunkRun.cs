@@ -48,17 +48,21 @@ internal static partial class Driver
         /// </summary>
         public Block RecurrentMask { get; init; }
 
-        /// <summary>The carry of step τ − 1 as the cell reads it: part 0 times the recurrent mask (in a scratch block of its own), the others as they are.</summary>
-        private Block[] Read(Block[] prev, int width)
+        /// <summary>
+        /// The carry of step τ − 1 as the cell reads it: without a recurrent mask the carry itself; with one, part 0
+        /// replaced by <paramref name="masked"/>, into which mask ⊙ h⟨τ−1⟩ is written first unless it holds it already
+        /// (<paramref name="write"/> false: the backward's copy of the step's input, HP).
+        /// </summary>
+        private Block[] Read(Block[] prev, Block masked, bool write = true)
         {
             if (RecurrentMask.Data is null) return prev;
+            if (write) System.Numerics.Tensors.TensorPrimitives.Multiply(prev[0].Span, RecurrentMask.Slice(0, masked.Columns).Span, masked.Span);
             var read = (Block[])prev.Clone();
-            read[0] = MaskedCarry.Slice(0, width);
-            System.Numerics.Tensors.TensorPrimitives.Multiply(prev[0].Span, RecurrentMask.Slice(0, width).Span, read[0].Span);
+            read[0] = masked;
             return read;
         }
 
-        /// <summary>mask ⊙ h⟨τ−1⟩ of the current step.</summary>
+        /// <summary>mask ⊙ h⟨τ−1⟩ of the current forward step.</summary>
         private Block MaskedCarry => maskedCarry.Data is not null ? maskedCarry : maskedCarry = Scratch.Take(RecurrentMask.Rows, s.M);
 
         private Block maskedCarry;
@@ -113,7 +117,7 @@ internal static partial class Driver
                 {
                     if (tau >= projected) Project(Math.Min(available!(tau), b1));
                     var width = s.Active[tau];
-                    var (prev, next) = (Read(state(tau - 1, width), width), state(tau, width));
+                    var (prev, next) = (Read(state(tau - 1, width), MaskedCarry.Slice(0, width)), state(tau, width));
                     var z = U.Slice(Offset(b0, tau), width);
                     if (cell.RecurrentOntoInput)
                     {
@@ -154,7 +158,9 @@ internal static partial class Driver
                     for (var tau = p0; tau < p1; tau++)
                     {
                         var width = s.Active[tau];
-                        Read(state(tau - 1, width), width)[0].Span.CopyTo(HP.Slice(Offset(b0, tau), width).Span);
+                        var (prev, hp) = (state(tau - 1, width), HP.Slice(Offset(b0, tau), width));            // H_prev as the step read it
+                        if (RecurrentMask.Data is null) prev[0].Span.CopyTo(hp.Span);
+                        else Read(prev, hp);
                         if (head is not null) state(tau, width)[0].Span.CopyTo(HB.Slice(Offset(b0, tau), width).Span);
                     }
                     if (arrived is null)
@@ -173,7 +179,7 @@ internal static partial class Driver
                         seed(this, first, seeded, b0);
                         seeded = first;
                     }
-                    var (prev, next) = (Read(state(tau - 1, width), width), state(tau, width));
+                    var (prev, next) = (Read(state(tau - 1, width), HP.Slice(Offset(b0, tau), width), write: false), state(tau, width));
                     var dCarry = new Block[DCarry.Length];
                     for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
