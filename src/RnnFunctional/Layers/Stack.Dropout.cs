@@ -3,7 +3,7 @@ using MathNet.Numerics.LinearAlgebra;
 
 namespace RnnFunctional;
 
-/// <summary>The dropout masks of <see cref="Stack"/>'s functions: their checks and their application on the generic fold.</summary>
+/// <summary>The dropout masks of <see cref="Stack"/>'s functions: their checks, and input masks applied to whole matrices (the per-layer path).</summary>
 public static partial class Stack
 {
     /// <summary>mask⟨t⟩ ⊙ xs⟨t⟩ for every step, or <paramref name="xs"/> itself (the same matrices) when there is no mask.</summary>

@@ -169,12 +169,7 @@ public static class Tree
     internal static double[] Concatenate(ImmutableArray<Leaf> leaves)
     {
         var flat = new double[leaves.Sum(l => l.Values.Length)];
-        var offset = 0;
-        foreach (var leaf in leaves)
-        {
-            leaf.Values.AsSpan().CopyTo(flat.AsSpan(offset));
-            offset += leaf.Values.Length;
-        }
+        Write(leaves, flat);
         return flat;
     }
 
