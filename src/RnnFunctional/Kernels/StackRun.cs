@@ -150,7 +150,7 @@ internal sealed class StackRun : IDisposable
         else inputs[l] = raw[l];
         if (layers[l].Length == 1)
         {
-            var (run, _, parts, state) = tapes[l][0];
+            var (run, _, _, state) = tapes[l][0];
             tapes[l][0].X = inputs[l];
             run.FoldForward(0, steps, inputs[l], state, tau => Arrive(tau + 1), pipelined ? t => Volatile.Write(ref arrived[l + 1], t) : null);
             run.ScatterFinal(state, 0, steps, finals[l][0]);
