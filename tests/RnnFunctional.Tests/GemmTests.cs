@@ -15,10 +15,10 @@ public sealed class GemmTests(ITestOutputHelper output)
 {
     private const double RelativeTolerance = 1e-12;
 
-    private static readonly SimdPath[] AcceleratedPaths = Enum.GetValues<SimdPath>().Where(Gemm.IsAccelerated).ToArray();
+    internal static readonly SimdPath[] AcceleratedPaths = Enum.GetValues<SimdPath>().Where(Gemm.IsAccelerated).ToArray();
 
     /// <summary>Filler of matrix padding and of C when beta is zero; a NaN with a payload that arithmetic does not produce.</summary>
-    private static readonly double Poison = BitConverter.Int64BitsToDouble(0x7FF8_0000_DEAD_BEEF);
+    internal static readonly double Poison = BitConverter.Int64BitsToDouble(0x7FF8_0000_DEAD_BEEF);
 
     [Fact]
     public void BestPathIsTheWidestAcceleratedPathAndScalarIsAlwaysAvailable()
@@ -112,7 +112,7 @@ public sealed class GemmTests(ITestOutputHelper output)
             $"{Path} transA={TransA} transB={TransB} m={M} n={N} k={K} lda={Lda} ldb={Ldb} ldc={Ldc} alpha={Alpha} beta={Beta}";
     }
 
-    private static Gen<GemmCase> Cases(int maxDimension, int maxPadding) =>
+    internal static Gen<GemmCase> Cases(int maxDimension, int maxPadding) =>
         from path in Gen.Elements(AcceleratedPaths)
         from transA in Gen.Elements(false, true)
         from transB in Gen.Elements(false, true)
@@ -137,11 +137,11 @@ public sealed class GemmTests(ITestOutputHelper output)
             Store(beta == 0 ? [] : c, m, n, Math.Max(1, m) + padC), Math.Max(1, m) + padC);
 
     /// <summary>Entries in [-10, 10] with two decimals, so products round.</summary>
-    private static Gen<double> Entries => Gen.Choose(-1000, 1000).Select(i => i / 100.0);
+    internal static Gen<double> Entries => Gen.Choose(-1000, 1000).Select(i => i / 100.0);
 
     private static Gen<double> Scalars => Gen.Choose(-300, 300).Select(i => i / 100.0);
 
-    private static GemmCase RandomCase(Random random, SimdPath path, bool transA, bool transB, int m, int n, int k,
+    internal static GemmCase RandomCase(Random random, SimdPath path, bool transA, bool transB, int m, int n, int k,
         double alpha, double beta)
     {
         int rowsA = transA ? k : m, colsA = transA ? m : k, rowsB = transB ? n : k, colsB = transB ? k : n;
@@ -156,7 +156,7 @@ public sealed class GemmTests(ITestOutputHelper output)
     /// Column-major storage of <paramref name="values"/> (or of NaN when empty) with leading dimension
     /// <paramref name="ld"/>, NaN padding rows and one extra NaN column.
     /// </summary>
-    private static double[] Store(double[] values, int rows, int cols, int ld)
+    internal static double[] Store(double[] values, int rows, int cols, int ld)
     {
         var storage = new double[ld * (cols + 1)];
         Array.Fill(storage, Poison);

@@ -9,7 +9,8 @@ namespace RnnFunctional.Tests;
 
 /// <summary>
 /// A batch of one chunk on two threads (<see cref="Team"/>: the rows of every product shared, cut at multiples of 16
-/// rows) has the bits of one thread, for every cell, its forward, backward and loss, and for stacks on the driver.
+/// rows) has the bits of one thread, for every cell, its forward, backward and loss, and for stacks on the driver, with
+/// the products in either precision.
 /// Sizes are drawn so that the products have from 32 to a few hundred rows, most not a multiple of 16.
 /// </summary>
 public sealed class TeamTests
@@ -22,6 +23,9 @@ public sealed class TeamTests
         from t in Gen.Choose(1, 6)
         from seed in Gen.Choose(0, int.MaxValue - 1)
         select new Shaped(new Dims(nx, na, ny, m, t), seed);
+
+    /// <summary>Both precisions of the products (<see cref="Compute.With{T}"/>): the bits of one thread and many agree in each.</summary>
+    private static Arbitrary<Precision> Precisions => Gen.Elements(Precision.Double, Precision.Single).ToArbitrary();
 
     /// <summary>Runs <paramref name="body"/> with a team formed for every call of this thread, whatever its size.</summary>
     private static T Teamed<T>(Func<T> body)
@@ -37,9 +41,9 @@ public sealed class TeamTests
         }
     }
 
-    [Property(MaxTest = 12)]
+    [Property(MaxTest = 16)]
     public Property RnnOnATeamHasTheBitsOfOneThread() =>
-        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        Prop.ForAll(Shapes.ToArbitrary(), Precisions, (shape, precision) => Compute.With(precision, () =>
         {
             var c = new RnnCase(shape);
             var one = Rnn.LossKernel(c.P, c.Xs, c.A0, c.Labels, c.Xs.Length, threads: 1);
@@ -48,11 +52,11 @@ public sealed class TeamTests
             var backTwo = Teamed(() => Rnn.BackwardKernel(Rnn.ForwardKernel(c.P, c.Xs, c.A0, threads: 2), c.Da, threads: 2));
             return (Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0)).Label("loss and gradients")
                 .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx) && Same(backOne.Da0, backTwo.Da0)).Label("backward"));
-        });
+        }));
 
-    [Property(MaxTest = 12)]
+    [Property(MaxTest = 16)]
     public Property LstmOnATeamHasTheBitsOfOneThread() =>
-        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        Prop.ForAll(Shapes.ToArbitrary(), Precisions, (shape, precision) => Compute.With(precision, () =>
         {
             var c = new LstmCase(shape);
             var one = Lstm.LossKernel(c.P, c.Xs, c.A0, c.C0, c.Labels, threads: 1);
@@ -64,11 +68,11 @@ public sealed class TeamTests
                     && Same(one.Dc0, two.Dc0)).Label("loss and gradients")
                 .And((Same(forwardOne.States, forwardTwo.States) && Same(forwardOne.Cells, forwardTwo.Cells)).Label("states and cells"))
                 .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx)).Label("backward"));
-        });
+        }));
 
-    [Property(MaxTest = 12)]
+    [Property(MaxTest = 16)]
     public Property GruOnATeamHasTheBitsOfOneThread() =>
-        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        Prop.ForAll(Shapes.ToArbitrary(), Precisions, (shape, precision) => Compute.With(precision, () =>
         {
             var c = new GruCase(shape);
             var one = Gru.LossKernel(c.P, c.Xs, c.A0, c.Labels, threads: 1);
@@ -77,11 +81,11 @@ public sealed class TeamTests
             var backTwo = Teamed(() => Gru.BackwardKernel(Gru.ForwardKernel(c.P, c.Xs, c.A0, threads: 2), c.Da, threads: 2));
             return (Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.Da0, two.Da0)).Label("loss and gradients")
                 .And((Same(backOne.Gradients, backTwo.Gradients) && Same(backOne.Dx, backTwo.Dx)).Label("backward"));
-        });
+        }));
 
-    [Property(MaxTest = 8)]
+    [Property(MaxTest = 12)]
     public Property StacksOnATeamHaveTheBitsOfOneThread() =>
-        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        Prop.ForAll(Shapes.ToArbitrary(), Precisions, (shape, precision) => Compute.With(precision, () =>
         {
             var c = new StackCase(shape, [LayerSpec.Uni(CellKind.Lstm), LayerSpec.Bi(CellKind.Gru, CellKind.RnnTanh)], ragged: true);
             var lengths = c.LengthsArgument ?? [.. Enumerable.Repeat(c.Xs.Length, c.Xs[0].ColumnCount)];
@@ -90,7 +94,7 @@ public sealed class TeamTests
             var two = Teamed(() => Stack.OnDriver(c.P, c.Xs, lengths, c.Initial, label, inputGradients: true, threads: 3)!);   // more threads than layers: a team
             return (Same(one.Losses, two.Losses) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx) && Same(one.DInitial, two.DInitial)
                     && Same(one.Final, two.Final)).Label("stack loss and gradients");
-        });
+        }));
 
     /// <summary>
     /// The layers of a stack side by side, one on each thread (batches too small to share rows): one, two and three
@@ -98,7 +102,7 @@ public sealed class TeamTests
     /// ragged lengths and dropout masks between the layers and on the read-out. Batches of 17–64 columns and up to 24
     /// steps make time blocks of 4–15 steps, so a layer's steps arrive while the next layer runs a block.
     /// </summary>
-    [Property(MaxTest = 20)]
+    [Property(MaxTest = 24)]
     public Property StackLayersSideBySideHaveTheBitsOfOneThread() =>
         Prop.ForAll((from layers in Gen.Choose(2, 4)
                      from kinds in Gen.Elements(CellKind.Lstm, CellKind.Gru, CellKind.RnnTanh, CellKind.RnnRelu).ArrayOf(layers)
@@ -108,7 +112,7 @@ public sealed class TeamTests
                      from dropout in Gen.Elements(true, false)
                      from seed in Gen.Choose(0, int.MaxValue - 1)
                      select (Specs: kinds.Select((k, l) => bidirectional[l] == 0 ? LayerSpec.Bi(k, kinds[(l + 1) % layers]) : LayerSpec.Uni(k)).ToArray(),
-                             Shape: new Shaped(new Dims(5, 6, 4, m, t), seed), Dropout: dropout)).ToArbitrary(), d =>
+                             Shape: new Shaped(new Dims(5, 6, 4, m, t), seed), Dropout: dropout)).ToArbitrary(), Precisions, (d, precision) => Compute.With(precision, () =>
         {
             var c = new StackCase(d.Shape, [.. d.Specs], ragged: true);
             var (steps, m) = (c.Xs.Length, c.Xs[0].ColumnCount);
@@ -121,5 +125,5 @@ public sealed class TeamTests
             return runs.Skip(1).Select((r, i) => (Same(runs[0].Losses, r.Losses) && Same(runs[0].Gradients, r.Gradients) && Same(runs[0].Dx, r.Dx)
                     && Same(runs[0].DInitial, r.DInitial) && Same(runs[0].Final, r.Final)).Label($"one thread and {i + 2}: same bits"))
                 .Aggregate((a, b) => a.And(b));
-        });
+        }));
 }

@@ -89,9 +89,10 @@ public static class Softmax
     /// ℓ = log Σ e^o − o[label] goes to <paramref name="loss"/>(k, ℓ) and dO = softmax(o) − onehot(label); a column
     /// labelled <see cref="Ragged.Ignored"/> costs nothing (dO = 0, no loss reported); then <paramref name="dH"/> = wyᵀ·dO.
     /// </summary>
-    internal static void CrossEntropy(Block wy, Block by, Block h, Block dO, Block dH, Func<int, int> label, Action<int, double> loss)
+    internal static void CrossEntropy(Block wy, Block by, Block h, Block dO, Block dH, Func<int, int> label, Action<int, double> loss,
+        Precision precision = Precision.Double)
     {
-        Ops.Multiply(dO, wy, false, h, false);                                                  // o = wy·h
+        Ops.Multiply(dO, wy, false, h, false, precision: precision);                                                  // o = wy·h
         Elementwise.AddToColumns(dO.Span, by.Span);                                             //     + by
         var ny = wy.Rows;
         for (var k = 0; k < dO.Columns; k++)
@@ -101,13 +102,13 @@ public static class Softmax
             if (y == Ragged.Ignored) column.Clear();
             else loss(k, CrossEntropyColumn(column, y));                                        // ℓ, and dO in place
         }
-        Ops.Multiply(dH, wy, true, dO, false);                                                  // dh = wyᵀ·dO
+        Ops.Multiply(dH, wy, true, dO, false, precision: precision);                            // dh = wyᵀ·dO
     }
 
     /// <summary>dWy += dO·aᵀ and dby += Σ_columns dO over a block of columns.</summary>
-    internal static void AccumulateGradients(Block dO, Block a, Block dWy, Block dBy)
+    internal static void AccumulateGradients(Block dO, Block a, Block dWy, Block dBy, Precision precision = Precision.Double)
     {
-        Ops.Multiply(dWy, dO, false, a, true, beta: 1);
+        Ops.Multiply(dWy, dO, false, a, true, beta: 1, precision);
         Elementwise.AddColumnsTo(dO.Span, dBy.Span);
     }
 

@@ -108,7 +108,7 @@ internal static partial class Driver
                 {
                     var (from, columns) = (Offset(b0, projected), Offset(projected, upTo));
                     var u = U.Slice(from, columns);
-                    Ops.Multiply(team, u, cell.Wx, false, x.Slice(s.Start[projected], columns), false);                   // U = Wx·X
+                    Ops.Multiply(team, cell.Precision, u, cell.Wx, false, x.Slice(s.Start[projected], columns), false);                   // U = Wx·X
                     Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                       //     + bx
                     projected = upTo;
                 }
@@ -121,13 +121,13 @@ internal static partial class Driver
                     var z = U.Slice(Offset(b0, tau), width);
                     if (cell.RecurrentOntoInput)
                     {
-                        Ops.Multiply(team, z, cell.Wh, false, prev[0], false, beta: 1);                           // z = U⟨τ⟩ + Wh·h_prev
+                        Ops.Multiply(team, cell.Precision, z, cell.Wh, false, prev[0], false, beta: 1);                           // z = U⟨τ⟩ + Wh·h_prev
                         cell.Forward(z.Span, default, prev, next, Temp.Span);
                     }
                     else
                     {
                         var r = R.Slice(0, width);
-                        Ops.Multiply(team, r, cell.Wh, false, prev[0], false);                                    // R = Wh·h_prev
+                        Ops.Multiply(team, cell.Precision, r, cell.Wh, false, prev[0], false);                                    // R = Wh·h_prev
                         Elementwise.AddToColumns(r.Span, cell.Bh.Span);                                           //     + bh
                         cell.Forward(z.Span, r.Span, prev, next, Temp.Span);
                     }
@@ -204,11 +204,11 @@ internal static partial class Driver
             var columns = Offset(b0, Math.Min(b1, s.Steps));
             if (columns == 0) return;
             var (du, dr, xb, hp) = (DU.Slice(0, columns), DR.Slice(0, columns), XB.Slice(0, columns), HP.Slice(0, columns));
-            Ops.Multiply(team, Sums.Wx, du, false, xb, true, beta: 1);                                            // dWx += dU·Xᵀ
-            Ops.Multiply(team, Sums.Wh, dr, false, hp, true, beta: 1);                                            // dWh += dR·H_prevᵀ
+            Ops.Multiply(team, cell.Precision, Sums.Wx, du, false, xb, true, beta: 1);                                            // dWx += dU·Xᵀ
+            Ops.Multiply(team, cell.Precision, Sums.Wh, dr, false, hp, true, beta: 1);                                            // dWh += dR·H_prevᵀ
             Elementwise.AddColumnsTo(du.Span, Sums.Bx.Span);                                                      // dbx += Σ_columns dU
             if (Sums.Bh.Data is not null) Elementwise.AddColumnsTo(dr.Span, Sums.Bh.Span);                      // dbh += Σ_columns dR
-            if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By); // dWy += dO·Hᵀ, dby += Σ dO
+            if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By, cell.Precision); // dWy += dO·Hᵀ, dby += Σ dO
             if (DxScan.Data is not null)
             {
                 if (!DxPerStep) TransposedProduct(DxScan.Slice(s.Start[b0], columns), cell.Wx, true, du);     // dX = Wxᵀ·dU, in place
@@ -245,15 +245,17 @@ internal static partial class Driver
         {
             if (!cell.GateWiseTransposedProducts)
             {
-                Gemm.Multiply(transposeW, false, r1 - r0, c.Columns, d.Rows, 1.0, w.Span[(transposeW ? r0 * w.Rows : r0)..], w.Rows, d.Span, d.Rows, 0,
-                    c.Span[r0..], c.Rows);
+                var from = transposeW ? r0 * w.Rows : r0;
+                Gemm.Multiply(cell.Precision, transposeW, false, r1 - r0, c.Columns, d.Rows, 1.0, w.Span[from..], Ops.From(w.SingleSpan, from), w.Rows,
+                    d.Span, d.Rows, 0, c.Span[r0..], c.Rows);
                 return;
             }
             var (na, g) = (cell.Hidden, cell.Gates * cell.Hidden);
             for (var gate = 0; gate < cell.Gates; gate++)
             {
-                var a = transposeW ? w.Span[(gate * na + r0 * w.Rows)..] : w.Span[(gate * na * w.Rows + r0)..];
-                Gemm.Multiply(transposeW, false, r1 - r0, c.Columns, na, 1.0, a, w.Rows, d.Span[(gate * na)..], g, gate == 0 ? 0 : 1, c.Span[r0..], c.Rows);
+                var from = transposeW ? gate * na + r0 * w.Rows : gate * na * w.Rows + r0;
+                Gemm.Multiply(cell.Precision, transposeW, false, r1 - r0, c.Columns, na, 1.0, w.Span[from..], Ops.From(w.SingleSpan, from), w.Rows,
+                    d.Span[(gate * na)..], g, gate == 0 ? 0 : 1, c.Span[r0..], c.Rows);
             }
         }
 
@@ -268,7 +270,7 @@ internal static partial class Driver
         public void SeedFromScan(Block source, int p0, int p1, int b0) =>
             source.Slice(s.Start[p0], Offset(p0, p1)).Span.CopyTo(DA.Slice(Offset(b0, p0), Offset(p0, p1)).Span);
 
-        /// <summary>The outside gradients from the read-out's cross-entropy (<see cref="Softmax.CrossEntropy(Block, Block, Block, Block, Block, Func{int, int}, Action{int, double})"/>).</summary>
+        /// <summary>The outside gradients from the read-out's cross-entropy (<see cref="Softmax.CrossEntropy(Block, Block, Block, Block, Block, Func{int, int}, Action{int, double}, Precision)"/>).</summary>
         public void SeedFromHead(int p0, int p1, int b0)
         {
             var (h, (from, columns)) = (head!, (Offset(b0, p0), Offset(p0, p1)));
@@ -277,7 +279,7 @@ internal static partial class Driver
                 for (var i = 0; i < s.Active[tau]; i++) (step[Offset(p0, tau) + i], column[Offset(p0, tau) + i]) = (s.Time(tau, i), s.Column(i));
             Softmax.CrossEntropy(h.Wy, h.By, HB.Slice(from, columns), DO.Slice(from, columns), DA.Slice(from, columns),
                 k => h.Lengths.IsDefault || step[k] < h.Lengths[column[k]] ? h.Labels[step[k]][column[k]] : Ragged.Ignored,
-                (k, loss) => h.Losses[step[k] * h.Batch + column[k]] = loss);
+                (k, loss) => h.Losses[step[k] * h.Batch + column[k]] = loss, cell.Precision);
         }
 
         /// <summary>The carry of each column whose last step lies in scan steps [s0, s1), into the batch-wide final carry parts.</summary>

@@ -115,7 +115,8 @@ internal static partial class Driver
     public static LossResult Loss(FusedCell cell, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<ImmutableArray<int>> labels, ImmutableArray<int> lossLengths, Block wy, Block by, int every, bool inputGradients, int threads)
     {
-        var head = new Head(wy, by, labels, lossLengths, new double[xs.Length * xs[0].ColumnCount], xs[0].ColumnCount);
+        var head = new Head(cell.Precision == Precision.Single ? wy.WithSingle() : wy, by, labels, lossLengths, new double[xs.Length * xs[0].ColumnCount],
+            xs[0].ColumnCount);
         using var storage = new Workspace();
         var run = Forward(cell, xs, init, default, reverse: false, every, threads, storage, outputs: false);
         var back = Backward(run.Tape, head, default, default, inputGradients, threads);
@@ -261,6 +262,7 @@ internal static partial class Driver
             WhT = call.Take(wh.Columns, wh.Rows);
             for (var i = 0; i < wh.Rows; i++)
                 for (var j = 0; j < wh.Columns; j++) WhT.Data[i * WhT.Rows + j] = wh.Data[wh.Offset + j * wh.Rows + i];
+            if (cell.Precision == Precision.Single) WhT = WhT.WithSingle();
         }
 
         public Block WhT { get; }

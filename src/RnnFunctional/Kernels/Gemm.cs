@@ -19,7 +19,7 @@ namespace RnnFunctional.Kernels;
 /// bits whatever the other columns of the product, which lets a sequence kernel multiply all its time steps at
 /// once and still agree bit for bit with a step-by-step fold.
 /// </remarks>
-internal static class Gemm
+internal static partial class Gemm
 {
     /// <summary>Largest depth (columns of op(A), rows of op(B)) packed at a time.</summary>
     private const int DepthBlock = 256;

@@ -63,34 +63,42 @@ internal static class Ops
         return z;
     }
 
-    /// <summary>c ← op(a)·op(b) + beta·c on blocks (beta = 0 overwrites c without reading it).</summary>
-    public static void Multiply(Block c, Block a, bool transA, Block b, bool transB, double beta = 0)
+    /// <summary>
+    /// c ← op(a)·op(b) + beta·c on blocks (beta = 0 overwrites c without reading it), in <paramref name="precision"/>
+    /// (with a's float32 twin when it has one, <see cref="Block.Single"/>).
+    /// </summary>
+    public static void Multiply(Block c, Block a, bool transA, Block b, bool transB, double beta = 0, Precision precision = Precision.Double)
     {
         var k = transA ? a.Rows : a.Columns;
         Debug.Assert((transA ? a.Columns : a.Rows) == c.Rows && (transB ? b.Columns : b.Rows) == k && (transB ? b.Rows : b.Columns) == c.Columns,
             "Block shapes do not agree.");
-        Gemm.Multiply(transA, transB, c.Rows, c.Columns, k, 1.0, a.Span, a.Rows, b.Span, b.Rows, beta, c.Span, c.Rows);
+        Gemm.Multiply(precision, transA, transB, c.Rows, c.Columns, k, 1.0, a.Span, a.SingleSpan, a.Rows, b.Span, b.Rows, beta, c.Span, c.Rows);
     }
 
     /// <summary>
-    /// <see cref="Multiply(Block, Block, bool, Block, bool, double)"/> with the rows of c shared by a team's threads
+    /// <see cref="Multiply(Block, Block, bool, Block, bool, double, Precision)"/> with the rows of c shared by a team's threads
     /// (<see cref="Team.Band"/>), the same bits as on one thread; on the calling thread alone when there is no team.
     /// </summary>
-    public static void Multiply(Team? team, Block c, Block a, bool transA, Block b, bool transB, double beta = 0)
+    public static void Multiply(Team? team, Precision precision, Block c, Block a, bool transA, Block b, bool transB, double beta = 0)
     {
         if (team is null || c.Rows < 32)
         {
-            Multiply(c, a, transA, b, transB, beta);
+            Multiply(c, a, transA, b, transB, beta, precision);
             return;
         }
         var k = transA ? a.Rows : a.Columns;
         team.Run(i =>
         {
             var (r0, r1) = team.Band(c.Rows, i);
+            var from = transA ? r0 * a.Rows : r0;
             if (r1 > r0)
-                Gemm.Multiply(transA, transB, r1 - r0, c.Columns, k, 1.0, a.Span[(transA ? r0 * a.Rows : r0)..], a.Rows, b.Span, b.Rows, beta, c.Span[r0..], c.Rows);
+                Gemm.Multiply(precision, transA, transB, r1 - r0, c.Columns, k, 1.0, a.Span[from..], From(a.SingleSpan, from), a.Rows, b.Span, b.Rows, beta,
+                    c.Span[r0..], c.Rows);
         });
     }
+
+    /// <summary>A float32 twin from <paramref name="start"/>, or empty when there is none.</summary>
+    public static ReadOnlySpan<float> From(ReadOnlySpan<float> twin, int start) => twin.IsEmpty ? twin : twin[start..];
 
     /// <summary>m + b·1ᵀ, written into <paramref name="m"/>, which must be a fresh matrix owned by the caller.</summary>
     private static Matrix<double> AddColumn(Matrix<double> m, Vector<double> b)

@@ -48,6 +48,8 @@ internal static class StackDriver
         var sums = layers.Select(l => l.Select(c => new Driver.Sums(c, null, chunks.Length, call)).ToArray()).ToArray();
         var weights = layers.Select(l => l.Select(c => new Driver.BackwardWeights(c, call)).ToArray()).ToArray();
         var head = HeadSums(chunks.Length, wy, call);
+        var precision = layers[^1][0].Precision;
+        if (precision == Precision.Single) wy = wy.WithSingle();
         Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
         {
             var perChunk = threads / chunks.Length;
@@ -58,7 +60,7 @@ internal static class StackDriver
             using var run = new StackRun(layers, schedules, xs, init, (l, d) => sums[l][d].Of(index), (l, d) => weights[l][d].WhT, inputMasks, readOutMask,
                 recurrentMasks, inputGradients, team, [.. finals.Select(l => l.Select(f => f.Blocks).ToArray())], [.. dInits.Select(l => l.Select(f => f.Blocks).ToArray())]);
             using var scratch = new Workspace();
-            run.Run(team is null ? perChunk : 1, (top, dTop) => ReadOut(s, wy, by, top, dTop, label, losses, m, head[index], scratch));   // else layers side by side
+            run.Run(team is null ? perChunk : 1, (top, dTop) => ReadOut(s, wy, by, top, dTop, label, losses, m, head[index], scratch, precision));   // else layers side by side
             if (inputGradients)
                 for (var t = 0; t < s.Steps; t++) s.Scatter(run.InputGradient.Slice(s.Start[t], s.Active[t]).Span, t, layers[0][0].Input, t => dx.Blocks[t]);
         });
@@ -83,13 +85,15 @@ internal static class StackDriver
         var dStates = Driver.Fresh(steps, n, m, zeroed: !lengths.IsDefault);
         using var call = new Workspace();
         var head = HeadSums(chunks.Length, wy, call);
+        var precision = Compute.Precision;
+        if (precision == Precision.Single) wy = wy.WithSingle();
         Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
         {
             using var scratch = new Workspace();
             var s = new Schedule(j0, mc, steps, lengths, reverse: false);
             var (h, dH) = (scratch.Take(n, s.Start[s.Steps]), scratch.Take(n, s.Start[s.Steps]));
             for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(states[t]), t, n, h.Slice(s.Start[t], s.Active[t]).Span);
-            ReadOut(s, wy, by, h, dH, label, losses, m, head[index], scratch);
+            ReadOut(s, wy, by, h, dH, label, losses, m, head[index], scratch, precision);
             for (var t = 0; t < s.Steps; t++) s.Scatter(dH.Slice(s.Start[t], s.Active[t]).Span, t, n, t => dStates.Blocks[t]);
         });
         var (dWy, dBy) = Total(head);
@@ -118,7 +122,7 @@ internal static class StackDriver
     /// gradient of each output into <paramref name="dH"/>, and dWy, dby summed as a layer's own read-out sums them.
     /// </summary>
     private static void ReadOut(Schedule s, Block wy, Block by, Block h, Block dH, Func<int, int, int> label, double[] losses, int m,
-        (Block Wy, Block By) sums, Workspace scratch)
+        (Block Wy, Block By) sums, Workspace scratch, Precision precision)
     {
         if (s.Steps == 0) return;
         var blockSteps = Summation.BlockSteps(s.M);
@@ -131,8 +135,9 @@ internal static class StackDriver
             for (var t = b0; t < b1; t++)
                 for (var i = 0; i < s.Active[t]; i++) (step[s.Start[t] - from + i], column[s.Start[t] - from + i]) = (t, s.Column(i));
             var (hb, dOb) = (h.Slice(from, columns), dO.Slice(0, columns));
-            Softmax.CrossEntropy(wy, by, hb, dOb, dH.Slice(from, columns), k => label(step[k], column[k]), (k, loss) => losses[step[k] * m + column[k]] = loss);
-            Softmax.AccumulateGradients(dOb, hb, sums.Wy, sums.By);                                   // dWy += dO·Hᵀ, dby += Σ dO
+            Softmax.CrossEntropy(wy, by, hb, dOb, dH.Slice(from, columns), k => label(step[k], column[k]), (k, loss) => losses[step[k] * m + column[k]] = loss,
+                precision);
+            Softmax.AccumulateGradients(dOb, hb, sums.Wy, sums.By, precision);                                  // dWy += dO·Hᵀ, dby += Σ dO
         }
     }
 

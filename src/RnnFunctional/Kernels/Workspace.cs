@@ -26,7 +26,25 @@ internal readonly record struct Block(double[] Data, int Offset, int Rows, int C
     public Block Slice(int start, int count)
     {
         Debug.Assert(start >= 0 && count >= 0 && start + count <= Columns, "Columns outside the block.");
-        return new(Data, Offset + start * Rows, Rows, count);
+        return new(Data, Offset + start * Rows, Rows, count) { Single = Single };
+    }
+
+    /// <summary>
+    /// The entries rounded to float32, index for index with <see cref="Data"/>, when the block carries such a twin (a
+    /// weight matrix of a call whose products run in <see cref="Precision.Single"/>); null otherwise.
+    /// </summary>
+    public float[]? Single { get; init; }
+
+    /// <summary>The entries of <see cref="Single"/>, column after column; empty without a twin.</summary>
+    public ReadOnlySpan<float> SingleSpan => Single is null ? default : Single.AsSpan(Offset, Length);
+
+    /// <summary>The block with a float32 twin of its entries (its own storage, made once; the block is only read).</summary>
+    public Block WithSingle()
+    {
+        if (Single is not null || Data is null) return this;
+        var twin = new float[Data.Length];
+        for (var i = Offset; i < Offset + Length; i++) twin[i] = (float)Data[i];                   // round to nearest
+        return this with { Single = twin };
     }
 
     /// <summary>The storage of a matrix (itself for a dense matrix, else a copy), to be read, never written.</summary>

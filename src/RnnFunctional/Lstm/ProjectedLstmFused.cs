@@ -17,7 +17,10 @@ internal sealed class ProjectedLstmFused : FusedCell
     private readonly int projection;
 
     private ProjectedLstmFused(int na, int np, Block wx, Block wh, Block b, double[] whr) : base(4, na, wx, wh, b, default) =>
-        (this.whr, projection) = (whr, np);
+        (this.whr, whrSingle, projection) = (whr, Precision == Precision.Single ? new Block(whr, 0, np, na).WithSingle().Single : null, np);
+
+    /// <summary>Whr rounded to float32 for a call in <see cref="Precision.Single"/>; null otherwise.</summary>
+    private readonly float[]? whrSingle;
 
     /// <summary>The cell of the given parameters, stacked once in the driver's order (their read-out is not read).</summary>
     public static ProjectedLstmFused Of(ProjectedLstmParameters p)
@@ -65,7 +68,7 @@ internal sealed class ProjectedLstmFused : FusedCell
         Elementwise.Tanh(c, tanhC);
         for (var k = 0; k < m.Length; k++) m[k] = o[k] * tanhC[k];                     // m = Γo⊙tanh(c)
         h.Clear();
-        Gemm.Multiply(false, false, projection, width, na, 1.0, whr, projection, m, na, 0.0, h, na); // h = Whr·m (rows n_p.. zero)
+        Gemm.Multiply(Precision, false, false, projection, width, na, 1.0, whr, whrSingle, projection, m, na, 0.0, h, na); // h = Whr·m (rows n_p.. zero)
     }
 
     public override void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
@@ -89,8 +92,8 @@ internal sealed class ProjectedLstmFused : FusedCell
             m[k] = o[k] * tanhC[k];                                                    // m = Γo⊙tanh(c)
             dh[k] = dhNext[k] + dOut[k];
         }
-        Gemm.Multiply(true, false, na, width, projection, 1.0, whr, projection, dh, na, 0.0, dm, na);       // dm = Whrᵀ·dh
-        if (accumulate) Gemm.Multiply(false, true, projection, na, width, 1.0, dh, na, m, na, 1.0, own, projection); // dWhr += dh·mᵀ
+        Gemm.Multiply(Precision, true, false, na, width, projection, 1.0, whr, whrSingle, projection, dh, na, 0.0, dm, na);      // dm = Whrᵀ·dh
+        if (accumulate) Gemm.Multiply(Precision, false, true, projection, na, width, 1.0, dh, default, na, m, na, 1.0, own, projection); // dWhr += dh·mᵀ
         for (var k = 0; k < n; k++)
         {
             var (j, row) = (k / na, k % na);
