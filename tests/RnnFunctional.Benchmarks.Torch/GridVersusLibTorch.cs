@@ -7,7 +7,7 @@ namespace RnnFunctional.Benchmarks;
 
 /// <summary>
 /// The grid of the precision-and-cores issue: loss and gradients of one recurrent layer with a linear read-out and a
-/// summed softmax cross-entropy, for each cell and size, on RnnFunctional (double precision, its default threading)
+/// summed softmax cross-entropy, for each cell and size, on RnnFunctional (double and single precision, its default threading)
 /// and on TorchSharp-cpu (libtorch) in float32 and float64, on every core and on one, all in one process on the same
 /// numbers. Sizes (T, m, n_x, n_a), n_y = n_x: tiny (20, 1, 16, 32), std (100, 32, 64, 128), wide (50, 32, 256, 512),
 /// batch (50, 256, 64, 128). The baseline is libtorch float32 on every core, as a PyTorch user runs it; the set-up
@@ -34,7 +34,7 @@ public class GridVersusLibTorch
     [Params("tiny", "std", "wide", "batch")]
     public string Size { get; set; } = "std";
 
-    [GlobalSetup(Targets = [nameof(Ours)])]
+    [GlobalSetup(Targets = [nameof(Ours), nameof(OursSingle)])]
     public void SetupOurs() => Build(threads: Environment.ProcessorCount, ScalarType.Float64);
 
     [GlobalSetup(Targets = [nameof(Float32AllCores)])]
@@ -56,6 +56,9 @@ public class GridVersusLibTorch
         "lstm" => Lstm.LossAndGradients(w.Lstm, w.Xs, w.A0, w.A0, w.Labels).Loss,
         _ => Gru.LossAndGradients(w.Gru, w.Xs, w.A0, w.Labels).Loss,
     };
+
+    [Benchmark(Description = "ours: single, default threads")]
+    public double OursSingle() => Compute.With(Precision.Single, Ours);
 
     [Benchmark(Baseline = true, Description = "libtorch float32, every core")]
     public double Float32AllCores() => Torch(ScalarType.Float32);

@@ -72,3 +72,35 @@ public class LongSequenceBenchmarks
     [Benchmark(Description = "T=10000 Rnn.LossAndGradientsCheckpointed k=100")]
     public RnnLoss Checkpointed() => Rnn.LossAndGradientsCheckpointed(w.Rnn, w.Xs, w.A0, w.Labels, every: 100);
 }
+
+/// <summary>
+/// Loss and gradients of one layer with its read-out in double and in single precision (<see cref="Compute.With{T}"/>),
+/// on the library's default threads, at the std (T = 100, m = 32, n_x = 64, n_a = 128) and wide (T = 50, m = 32,
+/// n_x = 256, n_a = 512) sizes of the grid.
+/// </summary>
+[MemoryDiagnoser]
+[MedianColumn]
+public class PrecisionBenchmarks
+{
+    private Workload w = null!;
+
+    /// <summary>The size of the grid.</summary>
+    [Params("std", "wide")]
+    public string Size { get; set; } = "std";
+
+    /// <summary>The precision of the products.</summary>
+    [Params(Precision.Double, Precision.Single)]
+    public Precision Precision { get; set; }
+
+    [GlobalSetup]
+    public void Setup() => w = Size == "wide" ? new Workload(50, 32, 256, 512, 256) : new Workload(100, 32, 64, 128, 64);
+
+    [Benchmark(Description = "Rnn.LossAndGradients")]
+    public RnnLoss Rnn() => Compute.With(Precision, () => RnnFunctional.Rnn.LossAndGradients(w.Rnn, w.Xs, w.A0, w.Labels));
+
+    [Benchmark(Description = "Lstm.LossAndGradients")]
+    public LstmLoss Lstm() => Compute.With(Precision, () => RnnFunctional.Lstm.LossAndGradients(w.Lstm, w.Xs, w.A0, w.A0, w.Labels));
+
+    [Benchmark(Description = "Gru.LossAndGradients")]
+    public GruLoss Gru() => Compute.With(Precision, () => RnnFunctional.Gru.LossAndGradients(w.Gru, w.Xs, w.A0, w.Labels));
+}

@@ -39,7 +39,7 @@ internal static partial class Driver
 
         public Workspace Scratch { get; } = new();
         public Sums.Chunk Sums { get; init; } = null!;
-        public Block WhT { get; init; }
+        public BackwardWeights Weights { get; init; } = null!;
 
         /// <summary>
         /// The recurrent dropout mask in scan order (rows of the first carry part × M; default without one): every step
@@ -184,11 +184,11 @@ internal static partial class Driver
                     for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
                     cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span, Sums.Own.Span);
-                    TransposedProduct(dCarry[0], WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
+                    TransposedProduct(dCarry[0], Weights.WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
                     cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
                     if (RecurrentMask.Data is not null)                                                            // dh_prev = mask ⊙ d(mask ⊙ h_prev)
                         System.Numerics.Tensors.TensorPrimitives.Multiply(dCarry[0].Span, RecurrentMask.Slice(0, width).Span, dCarry[0].Span);
-                    if (DxPerStep && DxScan.Data is not null) TransposedProduct(DxScan.Slice(s.Start[tau], width), cell.Wx, true, du); // dX⟨τ⟩ = Wxᵀ·dU⟨τ⟩
+                    if (DxPerStep && DxScan.Data is not null) TransposedProduct(DxScan.Slice(s.Start[tau], width), Weights.WxT, false, du); // dX⟨τ⟩ = Wxᵀ·dU⟨τ⟩
                     finished?.Invoke(tau);
                 }
                 if (p0 == b0) Reduce(b0, b1, dx);
@@ -211,12 +211,12 @@ internal static partial class Driver
             if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By, cell.Precision); // dWy += dO·Hᵀ, dby += Σ dO
             if (DxScan.Data is not null)
             {
-                if (!DxPerStep) TransposedProduct(DxScan.Slice(s.Start[b0], columns), cell.Wx, true, du);     // dX = Wxᵀ·dU, in place
+                if (!DxPerStep) TransposedProduct(DxScan.Slice(s.Start[b0], columns), Weights.WxT, false, du);     // dX = Wxᵀ·dU, in place
                 return;
             }
             if (dx is null) return;
             var dX = DX.Slice(0, columns);
-            TransposedProduct(dX, cell.Wx, true, du);                                                            // dX = Wxᵀ·dU
+            TransposedProduct(dX, Weights.WxT, false, du);                                                            // dX = Wxᵀ·dU
             for (var tau = b0; tau < Math.Min(b1, s.Steps); tau++)
                 s.Scatter(dX.Slice(Offset(b0, tau), s.Active[tau]).Span, tau, cell.Input, t => dx[t]);
         }

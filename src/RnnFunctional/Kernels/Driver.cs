@@ -152,7 +152,7 @@ internal static partial class Driver
         {
             var (t, s) = (tape.Chunks[index], tape.Chunks[index].Schedule);
             using var team = Team.For(threads / tape.Chunks.Length, Work(cell, mc));
-            using var c = new ChunkRun(cell, s, backward: true, head, team) { Sums = sums.Of(index), WhT = weights.WhT, RecurrentMask = t.Mask };
+            using var c = new ChunkRun(cell, s, backward: true, head, team) { Sums = sums.Of(index), Weights = weights, RecurrentMask = t.Mask };
             if (!dFinal.IsDefault)
                 for (var p = 0; p < cell.CarryParts; p++) s.GatherColumns(Block.Of(dFinal[p]), c.DCarry[p].Span);
             if (t.Parts is { } whole)
@@ -253,19 +253,29 @@ internal static partial class Driver
     /// <summary>The read-out of a loss call: Wy, by, the labels, the loss lengths and where the per-example losses go (T×m, step after step).</summary>
     internal sealed record Head(Block Wy, Block By, ImmutableArray<ImmutableArray<int>> Labels, ImmutableArray<int> Lengths, double[] Losses, int Batch);
 
-    /// <summary>Whᵀ, stored once per call so that the per-step Whᵀ·dR reads it in place (the same bits as reading Wh transposed).</summary>
+    /// <summary>
+    /// Whᵀ and Wxᵀ, stored once per call so that the per-step Whᵀ·dR and the Wxᵀ·dU of dX read them in place or pack them
+    /// without transposing (the same bits as reading Wh and Wx transposed); with float32 twins in single precision.
+    /// </summary>
     internal sealed class BackwardWeights
     {
         public BackwardWeights(FusedCell cell, Workspace call)
         {
-            var wh = cell.Wh;
-            WhT = call.Take(wh.Columns, wh.Rows);
-            for (var i = 0; i < wh.Rows; i++)
-                for (var j = 0; j < wh.Columns; j++) WhT.Data[i * WhT.Rows + j] = wh.Data[wh.Offset + j * wh.Rows + i];
-            if (cell.Precision == Precision.Single) WhT = WhT.WithSingle();
+            WhT = Transposed(cell.Wh, call, cell.Precision);
+            WxT = Transposed(cell.Wx, call, cell.Precision);
         }
 
         public Block WhT { get; }
+
+        public Block WxT { get; }
+
+        private static Block Transposed(Block w, Workspace call, Precision precision)
+        {
+            var t = call.Take(w.Columns, w.Rows);
+            for (var i = 0; i < w.Rows; i++)
+                for (var j = 0; j < w.Columns; j++) t.Data[i * t.Rows + j] = w.Data[w.Offset + j * w.Rows + i];
+            return precision == Precision.Single ? t.WithSingle() : t;
+        }
     }
 
     /// <summary>The gradient sums of every chunk, the first being the result itself, and their total in chunk order.</summary>

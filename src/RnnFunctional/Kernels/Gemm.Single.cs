@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace RnnFunctional.Kernels;
 
@@ -186,19 +187,46 @@ internal static partial class Gemm
         }
     }
 
-    /// <summary><see cref="PackFromRows"/> into float32 slivers.</summary>
+    /// <summary>
+    /// <see cref="PackFromRows"/> into float32 slivers; a double operand is transposed in blocks of 4×4 in registers, as
+    /// the double product does, and each column of a block rounded to float32 as it is stored.
+    /// </summary>
     private static unsafe void PackSingleFromRows<TSource>(TSource* src, nint ld, int rows, int depth, int width, float* dst)
         where TSource : unmanaged
     {
         for (var r0 = 0; r0 < rows; r0 += width, src += width * ld, dst += width * depth)
         {
             var height = Math.Min(width, rows - r0);
-            for (var r = 0; r < height; r++)
+            var r = 0;
+            if (typeof(TSource) == typeof(double) && Avx.IsSupported)
+            {
+                for (; r <= height - 4; r += 4)
+                {
+                    var s0 = (double*)src + (r * ld);
+                    var s1 = s0 + ld;
+                    var s2 = s1 + ld;
+                    var s3 = s2 + ld;
+                    var d = dst + r;
+                    var p = 0;
+                    for (; p <= depth - 4; p += 4, d += 4 * width)
+                    {
+                        var (r0p, r1p, r2p, r3p) = (Avx.LoadVector256(s0 + p), Avx.LoadVector256(s1 + p), Avx.LoadVector256(s2 + p), Avx.LoadVector256(s3 + p));
+                        var (even01, odd01) = (Avx.UnpackLow(r0p, r1p), Avx.UnpackHigh(r0p, r1p));
+                        var (even23, odd23) = (Avx.UnpackLow(r2p, r3p), Avx.UnpackHigh(r2p, r3p));
+                        Sse.Store(d, Avx.ConvertToVector128Single(Avx.Permute2x128(even01, even23, 0x20)));
+                        Sse.Store(d + width, Avx.ConvertToVector128Single(Avx.Permute2x128(odd01, odd23, 0x20)));
+                        Sse.Store(d + (2 * width), Avx.ConvertToVector128Single(Avx.Permute2x128(even01, even23, 0x31)));
+                        Sse.Store(d + (3 * width), Avx.ConvertToVector128Single(Avx.Permute2x128(odd01, odd23, 0x31)));
+                    }
+                    for (; p < depth; p++, d += width) (d[0], d[1], d[2], d[3]) = ((float)s0[p], (float)s1[p], (float)s2[p], (float)s3[p]);
+                }
+            }
+            for (; r < height; r++)
             {
                 var s = src + (r * ld);
                 for (var p = 0; p < depth; p++) dst[(p * width) + r] = ToSingle(s[p]);
             }
-            for (var r = height; r < width; r++)
+            for (; r < width; r++)
                 for (var p = 0; p < depth; p++) dst[(p * width) + r] = 0;
         }
     }

@@ -57,7 +57,7 @@ internal static class StackDriver
             using var team = sideBySide ? null : Team.For(perChunk, layers.SelectMany(l => l).Max(c => Driver.Work(c, mc)));   // else rows shared when large
             Schedule[] schedules = [new(j0, mc, steps, lengths, reverse: false), new(j0, mc, steps, lengths, reverse: true)];
             var s = schedules[0];
-            using var run = new StackRun(layers, schedules, xs, init, (l, d) => sums[l][d].Of(index), (l, d) => weights[l][d].WhT, inputMasks, readOutMask,
+            using var run = new StackRun(layers, schedules, xs, init, (l, d) => sums[l][d].Of(index), (l, d) => weights[l][d], inputMasks, readOutMask,
                 recurrentMasks, inputGradients, team, [.. finals.Select(l => l.Select(f => f.Blocks).ToArray())], [.. dInits.Select(l => l.Select(f => f.Blocks).ToArray())]);
             using var scratch = new Workspace();
             run.Run(team is null ? perChunk : 1, (top, dTop) => ReadOut(s, wy, by, top, dTop, label, losses, m, head[index], scratch, precision));   // else layers side by side

@@ -59,7 +59,7 @@ internal sealed class StackRun : IDisposable
     /// <paramref name="finals"/>[l][d] and the gradient of its initial ones into <paramref name="dInits"/>[l][d].
     /// </summary>
     public StackRun(FusedCell[][] layers, Schedule[] schedules, ImmutableArray<Matrix<double>> xs, ImmutableArray<ImmutableArray<Matrix<double>>> init,
-        Func<int, int, Driver.Sums.Chunk> sums, Func<int, int, Block> whT, ImmutableArray<ImmutableArray<Matrix<double>>> inputMasks,
+        Func<int, int, Driver.Sums.Chunk> sums, Func<int, int, Driver.BackwardWeights> weights, ImmutableArray<ImmutableArray<Matrix<double>>> inputMasks,
         ImmutableArray<Matrix<double>> readOutMask, ImmutableArray<ImmutableArray<Matrix<double>>> recurrentMasks, bool inputGradients, Team? team,
         Block[][][] finals, Block[][][] dInits)
     {
@@ -85,7 +85,7 @@ internal sealed class StackRun : IDisposable
                 var recurrent = recurrentMasks.IsDefault || recurrentMasks[l].IsDefault ? null : recurrentMasks[l][d];
                 var mask = recurrent is null ? default : scratch.Take(recurrent.RowCount, s.M);
                 if (recurrent is not null) sd.GatherColumns(Block.Of(recurrent), mask.Span);
-                var run = new Driver.ChunkRun(cell, sd, backward: true, head: null, team) { Sums = sums(l, d), WhT = whT(l, d), RecurrentMask = mask };
+                var run = new Driver.ChunkRun(cell, sd, backward: true, head: null, team) { Sums = sums(l, d), Weights = weights(l, d), RecurrentMask = mask };
                 runs.Add(run);
                 var parts = Enumerable.Range(0, cell.Parts).Select(_ => scratch.Take(cell.Hidden, columns)).ToArray();
                 var initial = Enumerable.Range(0, cell.CarryParts).Select(_ => scratch.Take(cell.Hidden, s.M)).ToArray();
