@@ -30,6 +30,9 @@ internal sealed record TrainOptions(
 
     /// <summary>The dropout of training (--dropout, --recurrent-dropout); none unless asked for.</summary>
     public Dropout Dropout { get; init; } = Dropout.None;
+
+    /// <summary>The precision of the products of training and evaluation (--precision).</summary>
+    public Precision Precision { get; init; } = Precision.Double;
 }
 
 /// <summary>
@@ -81,6 +84,8 @@ internal static class TrainCommand
     private static readonly Option<int> WorkersOption = Options.Int("--workers", "N", "train data-parallel on N worker processes, in [1, 64] (default: train in this process)", 0, 1, 64);
     private static readonly Option<System.Net.IPEndPoint?> ClusterOption = WorkerCommand.Endpoint("--cluster",
         "with --workers: listen on ADDR:PORT and wait for N workers started by hand with 'rnnf worker --cluster ADDR:PORT' (default: start them here on loopback)", null);
+    private static readonly Option<string?> PrecisionOption = Options.Choice("--precision", "TYPE",
+        "precision of the products of training and evaluation: double, or single (float32 products on double values)", "double", ["double", "single"]);
     private static readonly Option<string?> ClusterIdOption = Options.Text("--cluster-id", "ID", "with --workers: the cluster id the workers must have", ClusterHosting.DefaultClusterId);
 
     /// <summary>The pieces of a data-parallel run when --pieces is not given.</summary>
@@ -94,7 +99,7 @@ internal static class TrainCommand
         + "becomes non-finite or more than 3 times the initial model's writes nothing and exits with code 3.",
         CorpusOption, CellOption, HiddenOption, LayersOption, DropoutOption, RecurrentDropoutOption, OptimizerOption, LearningRateOption, EpochsOption, BatchSizeOption,
         BpttOption, SeedOption, ClipOption, HeldOutOption, StepsOption, ModelOption, PlotOption, SamplesOption, TemperatureOption, MaxLengthOption,
-        PiecesOption, WorkersOption, ClusterOption, ClusterIdOption);
+        PrecisionOption, PiecesOption, WorkersOption, ClusterOption, ClusterIdOption);
 
     /// <summary>Parses the options; every problem is reported.</summary>
     public static Validation<Error, TrainOptions> Parse(IReadOnlyList<string> args) => Parse(CommandParser.Parse(Command, args));
@@ -113,6 +118,7 @@ internal static class TrainCommand
             Pieces = !Given(r, PiecesOption) ? (r.GetValue(WorkersOption) > 0 ? DefaultPieces : 0) : r.GetValue(PiecesOption),
             Cluster = r.GetValue(ClusterOption),
             ClusterId = r.GetRequiredValue(ClusterIdOption)!,
+            Precision = string.Equals(r.GetRequiredValue(PrecisionOption), "single", StringComparison.OrdinalIgnoreCase) ? Precision.Single : Precision.Double,
         });
 
     /// <summary>Whether the option is on the command line (not only its default).</summary>
@@ -133,6 +139,8 @@ internal static class TrainCommand
         if (dropout && ValueOr(r, LayersOption, 2) < 2)
             yield return "--dropout and --recurrent-dropout need --layers 2 or more (a one-layer model trains on its cell's own kernel, without dropout)";
         if (workers && dropout) yield return "--workers does not train with --dropout or --recurrent-dropout";
+        if (workers && string.Equals(ValueOr(r, PrecisionOption, "double"), "single", StringComparison.OrdinalIgnoreCase))
+            yield return "--workers trains in double precision (--precision single runs in this process only)";
         if (workers && ValueOr(r, BpttOption, 0) != 0) yield return "--workers needs --bptt 0 (data-parallel training back-propagates through whole items)";
     }
 
@@ -176,7 +184,7 @@ internal static class TrainCommand
                 if (started.IsFail) return started.Match(_ => 0, e => Cli.Fail(terminal, "train", e));
                 cluster = started.Match(c => c, _ => throw new System.Diagnostics.UnreachableException());
             }
-            return Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal, cluster)).Match(
+            return Compute.With(options.Precision, () => Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal, cluster))).Match(
                 outcome => Write(options, data, outcome, terminal),
                 e => Cli.Fail(terminal, "train", e, e.Code == Cli.Diverged ? Cli.Diverged : Cli.BadInput));
         }
