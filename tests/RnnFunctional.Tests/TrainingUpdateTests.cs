@@ -135,6 +135,22 @@ public sealed class TrainingUpdateTests
             .Label("FromLeaves ∘ ToLeaves is the identity, and the rebuilt tree owns its values");
     }
 
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 30)]
+    public Property EvaluatingACellsModelOverWholeBatchesIsBitwiseSteppingThroughIt(LanguageCase c)
+    {
+        var batches = new[] { c.Batch, TokenBatch.ForNextToken([.. c.Items.Reverse()]) };
+        Property Agrees<TParams, TState>(string name, SequenceModel<TParams, TState> model, TParams p) where TParams : IParameterTree<TParams>
+        {
+            var (whole, tokens) = LanguageModel.Evaluate(model, p, batches);
+            var (stepped, steppedTokens) = LanguageModel.Evaluate(model with { Score = null }, p, batches);
+            return (model.Score is not null && Compare.Same(whole, stepped) && tokens == steppedTokens).Label($"{name}: whole batches {whole:R}, step by step {stepped:R}");
+        }
+        var (v, na, seed) = (c.V, c.P.HiddenSize, c.Shape.Seed);
+        return Agrees("RNN", LanguageModel.Rnn(v), c.P)
+            .And(Agrees("LSTM", LanguageModel.Lstm(v), LstmParameters.Initialize(v, na, v, seed)))
+            .And(Agrees("GRU", LanguageModel.Gru(v), GruParameters.Initialize(v, na, v, seed)));
+    }
+
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 50)]
     public Property EvaluatingAStackOverWholeBatchesIsBitwiseSteppingThroughIt(LanguageCase c)
     {

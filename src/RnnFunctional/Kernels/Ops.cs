@@ -11,13 +11,13 @@ namespace RnnFunctional.Kernels;
 /// </summary>
 internal static class Ops
 {
-    /// <summary>op(a)·op(b), where op transposes when the flag is set, computed by <see cref="Gemm"/>.</summary>
+    /// <summary>op(a)·op(b), where op transposes when the flag is set, computed by <see cref="Gemm"/> in <see cref="Compute.Precision"/>.</summary>
     public static Matrix<double> Product(Matrix<double> a, bool transA, Matrix<double> b, bool transB)
     {
         var (m, k) = transA ? (a.ColumnCount, a.RowCount) : (a.RowCount, a.ColumnCount);
         var n = transB ? b.RowCount : b.ColumnCount;
         var c = new double[m * n];
-        Gemm.Multiply(transA, transB, m, n, k, 1.0, Storage(a), a.RowCount, Storage(b), b.RowCount, 0.0, c, m);
+        Gemm.Multiply(Compute.Precision, transA, transB, m, n, k, 1.0, Storage(a), default, a.RowCount, Storage(b), b.RowCount, 0.0, c, m);
         return DenseMatrix.Build.Dense(m, n, c);
     }
 
@@ -26,7 +26,7 @@ internal static class Ops
     {
         var (m, k) = transA ? (a.ColumnCount, a.RowCount) : (a.RowCount, a.ColumnCount);
         var n = transB ? b.RowCount : b.ColumnCount;
-        Gemm.Multiply(transA, transB, m, n, k, 1.0, Storage(a), a.RowCount, Storage(b), b.RowCount, 1.0, Storage(c), m);
+        Gemm.Multiply(Compute.Precision, transA, transB, m, n, k, 1.0, Storage(a), default, a.RowCount, Storage(b), b.RowCount, 1.0, Storage(c), m);
         return c;
     }
 
@@ -57,9 +57,10 @@ internal static class Ops
     {
         var (gate, n) = (Block.Of(w), a.RowCount);
         var (z, zb) = Block.FreshUninitialized(w.RowCount, x.ColumnCount);
-        Multiply(zb, gate.Slice(n, gate.Columns - n), false, Block.Of(x), false);
+        var precision = Compute.Precision;
+        Multiply(zb, gate.Slice(n, gate.Columns - n), false, Block.Of(x), false, precision: precision);
         Elementwise.AddToColumns(zb.Span, Block.Of(b).Span);
-        Multiply(zb, gate.Slice(0, n), false, Block.Of(a), false, beta: 1);
+        Multiply(zb, gate.Slice(0, n), false, Block.Of(a), false, beta: 1, precision);
         return z;
     }
 

@@ -19,10 +19,10 @@ public enum Precision
 /// (in the manner of a context manager): <c>Compute.With(Precision.Single, () =&gt; Lstm.LossAndGradients(…))</c>.
 /// </summary>
 /// <remarks>
-/// The setting is read once when a sequence function starts, on the thread that calls it, and holds for all the
-/// threads that call uses. It reaches the fused sequence kernels: every cell's sequence functions (forward, backward,
-/// loss and gradients, checkpointed), layers, stacks, bidirectional and ragged batches, and training. The single-step
-/// functions (<c>CellForward</c>, <c>CellBackward</c>) and custom cells on the generic fold compute in double.
+/// Every product computed inside <see cref="With{T}"/> follows the setting. A fused sequence function reads it once,
+/// when it starts, on the thread that calls it, and all the threads of that call use it; a backward from a forward
+/// result runs in the precision of its forward. Single-step functions and custom cells on the generic fold read it
+/// at each product.
 /// </remarks>
 public static class Compute
 {

@@ -130,6 +130,11 @@ public static class LanguageModel
                 var (loss, gradients, final) = RnnFunctional.Rnn.NextTokenLossKernel(p, xs, init, batch.Targets, batch.Lengths, RnnFunctional.Rnn.DefaultThreads);
                 return new(loss, batch.Tokens, gradients, final);
             },
+            Score = (p, batch) =>                                               // evaluation: the whole batch on the kernel, the bits of stepping
+            {
+                var xs = OneHotInputs(batch, vocabularySize);
+                return Scores(p.Wya, p.By, RnnFunctional.Rnn.ForwardKernel(p, xs, Zero(p.HiddenSize, batch.Size), RnnFunctional.Rnn.DefaultThreads).States, batch);
+            },
         };
 
     /// <summary>The LSTM as a next-token model over V tokens (its n_x and n_y must both be V); the state is (a⟨t⟩, c⟨t⟩).</summary>
@@ -148,6 +153,11 @@ public static class LanguageModel
                 var xs = OneHotInputs(batch, vocabularySize);
                 var (loss, gradients, final) = RnnFunctional.Lstm.NextTokenLossKernel(p, xs, init, batch.Targets, batch.Lengths, RnnFunctional.Rnn.DefaultThreads);
                 return new(loss, batch.Tokens, gradients, final);
+            },
+            Score = (p, batch) =>                                               // evaluation: the whole batch on the kernel, the bits of stepping
+            {
+                var xs = OneHotInputs(batch, vocabularySize);
+                return Scores(p.Wy, p.By, RnnFunctional.Lstm.ForwardKernel(p, xs, Zero(p.HiddenSize, batch.Size), Zero(p.HiddenSize, batch.Size), RnnFunctional.Rnn.DefaultThreads).States, batch);
             },
         };
 
@@ -168,7 +178,22 @@ public static class LanguageModel
                 var (loss, gradients, final) = RnnFunctional.Gru.NextTokenLossKernel(p, xs, init, batch.Targets, batch.Lengths, RnnFunctional.Rnn.DefaultThreads);
                 return new(loss, batch.Tokens, gradients, final);
             },
+            Score = (p, batch) =>                                               // evaluation: the whole batch on the kernel, the bits of stepping
+            {
+                var xs = OneHotInputs(batch, vocabularySize);
+                return Scores(p.Wy, p.By, RnnFunctional.Gru.ForwardKernel(p, xs, Zero(p.HiddenSize, batch.Size), RnnFunctional.Rnn.DefaultThreads).States, batch);
+            },
         };
+
+    /// <summary>n×m zeros: the initial state of an evaluation.</summary>
+    private static Matrix<double> Zero(int rows, int columns) => Matrix<double>.Build.Dense(rows, columns);
+
+    /// <summary>
+    /// For each step, the summed cross-entropy of the batch's real targets under the read-out of the states h⟨t⟩ (every
+    /// column run over every step): what <see cref="LanguageModel.Evaluate"/> sums when it steps, with the same bits.
+    /// </summary>
+    private static double[] Scores(Matrix<double> wy, Vector<double> by, ImmutableArray<Matrix<double>> states, TokenBatch batch) =>
+        [.. states.Select((h, t) => Losses.CrossEntropyKernel(Ops.Affine(wy, h, by), batch.Targets[t], batch.Mask(t), Reduction.Sum).Loss)];
 
     /// <summary>The batch's inputs as one-hot matrices, after checking every token of the batch.</summary>
     private static ImmutableArray<Matrix<double>> OneHotInputs(TokenBatch batch, int vocabularySize)
@@ -248,8 +273,7 @@ public static class LanguageModel
             RequireTokens(nameof(batch), batch.Inputs, v);
             RequireTokens(nameof(batch), batch.Targets, v);
             var xs = batch.Inputs.Select(tokens => OneHot(tokens, v)).ToImmutableArray();
-            return RnnFunctional.Stack.Top(p, xs, Zeros(p, batch.Size), top =>
-                top.Select((h, t) => Losses.CrossEntropyKernel(Ops.Affine(p.Wy, h, p.By), batch.Targets[t], batch.Mask(t), Reduction.Sum).Loss).ToArray());
+            return RnnFunctional.Stack.Top(p, xs, Zeros(p, batch.Size), top => Scores(p.Wy, p.By, top, batch));
         }
 
         return new(v, Zeros, Step, Loss) { Score = Score, DropoutLoss = dropout is null || dropout.IsNone ? null : DropoutLoss };
