@@ -97,6 +97,22 @@ public sealed class TeamTests
         }));
 
     /// <summary>
+    /// A layer of every cell on a team: the products in bands of rows and the cell's step (and, for a cell without
+    /// parameters of its own, its backward) in bands of columns give the bits of one thread.
+    /// </summary>
+    [Property(MaxTest = 24)]
+    public Property ALayerOfEveryCellOnATeamHasTheBitsOfOneThread() =>
+        Prop.ForAll(Shapes.ToArbitrary(), Gen.Elements(Enum.GetValues<CellKind>().Where(k => k != CellKind.ProjectedLstm).ToArray()).Two().ToArbitrary(), Precisions, (shape, kinds, precision) => Compute.With(precision, () =>
+        {
+            var c = new StackCase(shape, [LayerSpec.Uni(kinds.Item1), LayerSpec.Bi(kinds.Item2, kinds.Item1)], ragged: true);
+            Func<int, int, int> label = (t, j) => t < c.Lengths[j] ? c.Labels[t][j] : Ragged.Ignored;
+            var one = Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, threads: 1);
+            var two = Teamed(() => Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, threads: 3));   // more threads than layers: a team
+            return (one is not null && two is not null && Same(one.Losses, two.Losses) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx)
+                    && Same(one.DInitial, two.DInitial) && Same(one.Final, two.Final)).Label($"{c}: the same bits on a team");
+        }));
+
+    /// <summary>
     /// The layers of a stack side by side, one on each thread (batches too small to share rows): one, two and three
     /// threads give the same bits, for stacks of two to four layers mixing cells, one-direction and bidirectional layers,
     /// ragged lengths and dropout masks between the layers and on the read-out. Batches of 17–64 columns and up to 24

@@ -122,14 +122,14 @@ internal static partial class Driver
                     if (cell.RecurrentOntoInput)
                     {
                         Ops.Multiply(team, cell.Precision, z, cell.Wh, false, prev[0], false, beta: 1);                           // z = U⟨τ⟩ + Wh·h_prev
-                        cell.Forward(z.Span, default, prev, next, Temp.Span);
+                        Step(z, default, prev, next);
                     }
                     else
                     {
                         var r = R.Slice(0, width);
                         Ops.Multiply(team, cell.Precision, r, cell.Wh, false, prev[0], false);                                    // R = Wh·h_prev
                         Elementwise.AddToColumns(r.Span, cell.Bh.Span);                                           //     + bh
-                        cell.Forward(z.Span, r.Span, prev, next, Temp.Span);
+                        Step(z, r, prev, next);
                     }
                     finished?.Invoke(tau + 1);
                 }
@@ -183,9 +183,15 @@ internal static partial class Driver
                     var dCarry = new Block[DCarry.Length];
                     for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
-                    cell.Backward(prev, next, DA.Slice(Offset(b0, tau), width).Span, dCarry, du.Span, dr.Span, Temp.Span, Sums.Own.Span);
+                    var da = DA.Slice(Offset(b0, tau), width);
+                    if (Bands(width) is { } bands)                                                                    // the cell's backward in bands of columns
+                        bands.Run(i => Band(width, i, (c0, n) => cell.Backward(Cut(prev, c0, n), Cut(next, c0, n), da.Slice(c0, n).Span, Cut(dCarry, c0, n),
+                            du.Slice(c0, n).Span, dr.Slice(c0, n).Span, Temp.Slice(c0, n).Span, Sums.Own.Span)));
+                    else cell.Backward(prev, next, da.Span, dCarry, du.Span, dr.Span, Temp.Span, Sums.Own.Span);
                     TransposedProduct(dCarry[0], Weights.WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
-                    cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
+                    if (Bands(width) is { } again)                                                                    // reads the scratch its band's backward wrote
+                        again.Run(i => Band(width, i, (c0, n) => cell.FinishCarry(Cut(next, c0, n), dCarry[0].Slice(c0, n).Span, Temp.Slice(c0, n).Span)));
+                    else cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
                     if (RecurrentMask.Data is not null)                                                            // dh_prev = mask ⊙ d(mask ⊙ h_prev)
                         System.Numerics.Tensors.TensorPrimitives.Multiply(dCarry[0].Span, RecurrentMask.Slice(0, width).Span, dCarry[0].Span);
                     if (DxPerStep && DxScan.Data is not null) TransposedProduct(DxScan.Slice(s.Start[tau], width), Weights.WxT, false, du); // dX⟨τ⟩ = Wxᵀ·dU⟨τ⟩
@@ -193,6 +199,42 @@ internal static partial class Driver
                 }
                 if (p0 == b0) Reduce(b0, b1, dx);
             }
+        }
+
+        /// <summary>
+        /// The cell's step on a step's columns: on a team, in bands of columns, one a thread (an element's value depends
+        /// on its own column only, and the element-wise maps give an element the same bits in any span, so the bits are
+        /// those of one thread).
+        /// </summary>
+        private void Step(Block z, Block r, Block[] prev, Block[] next)
+        {
+            var width = z.Columns;
+            if (Bands(width, forward: true) is { } bands)
+                bands.Run(i => Band(width, i, (c0, n) =>
+                    cell.Forward(z.Slice(c0, n).Span, r.Data is null ? default : r.Slice(c0, n).Span, Cut(prev, c0, n), Cut(next, c0, n), Temp.Slice(c0, n).Span)));
+            else cell.Forward(z.Span, r.Data is null ? default : r.Span, prev, next, Temp.Span);
+        }
+
+        /// <summary>
+        /// The team when a step of <paramref name="width"/> columns is cut into bands of columns: at least a column a
+        /// thread, and, backward, a cell without parameters of its own (whose sum over columns would change order).
+        /// </summary>
+        private Team? Bands(int width, bool forward = false) =>
+            team is not null && width >= team.Size && (forward || cell.OwnParameters == 0) ? team : null;
+
+        /// <summary>Thread <paramref name="i"/>'s band of columns, [c0, c0 + n), given to <paramref name="body"/> unless empty.</summary>
+        private void Band(int width, int i, Action<int, int> body)
+        {
+            var (c0, c1) = (width * i / team!.Size, width * (i + 1) / team.Size);
+            if (c1 > c0) body(c0, c1 - c0);
+        }
+
+        /// <summary>Columns [c0, c0 + n) of each part.</summary>
+        private static Block[] Cut(Block[] parts, int c0, int n)
+        {
+            var cut = new Block[parts.Length];
+            for (var k = 0; k < parts.Length; k++) cut[k] = parts[k].Slice(c0, n);
+            return cut;
         }
 
         /// <summary>
