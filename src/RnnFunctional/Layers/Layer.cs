@@ -64,8 +64,8 @@ public abstract partial record Layer : IParameterTree<Layer>
     /// </summary>
     /// <remarks>
     /// <paramref name="recurrent"/>: default, or one mask per direction (rows <see cref="RecurrentRows"/>×m) by which
-    /// every step multiplies the state's first part where the cell reads it (variational dropout); a masked direction
-    /// runs on the generic fold (<see cref="Ragged"/>).
+    /// every step multiplies the state's first part where the cell reads it (variational dropout); a built-in cell's
+    /// direction runs it on the driver, any other on the generic fold (<see cref="Ragged"/>).
     /// </remarks>
     internal abstract LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage, ImmutableArray<Matrix<double>> recurrent = default);
