@@ -47,3 +47,40 @@ public class CellBenchmarks
     [Benchmark(Description = "ProjectedLstm.LossAndGradients n_p = 64")]
     public ProjectedLstmLoss Projected() => ProjectedLstm.LossAndGradients(projected, w.Xs, h0, c0, w.Labels);
 }
+
+/// <summary>
+/// Stack.LossAndGradients of two LSTM layers with a projection (n_a = 128, n_p = 64) at the sizes of
+/// <see cref="CellBenchmarks"/> (T = 100, m = 32, n_x = 64, n_y = 64): on the stack driver, against the same stack of
+/// generic layers (<see cref="Layer.Of{TParams,TCarry,TCache}"/> of <see cref="ProjectedLstm.Cell"/>, the path these
+/// layers took before they ran on the driver), and against two plain LSTM layers of 128 units on the driver.
+/// </summary>
+[MemoryDiagnoser]
+[MedianColumn]
+public class ProjectedStackBenchmarks
+{
+    private readonly Workload w = new();
+    private readonly StackParameters projected;
+    private readonly StackParameters generic;
+    private readonly StackParameters lstm;
+
+    public ProjectedStackBenchmarks()
+    {
+        static Layer Projected(int inputs, int seed) =>
+            Layer.ProjectedLstm(ProjectedLstmParameters.Initialize(inputs, 128, 64, 1, seed));
+        static Layer Generic(Layer layer) => layer is CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> c
+            ? Layer.Of(ProjectedLstm.Cell, c.Parameters, c.InputSize, c.OutputSize, c.StateRows, c.Unused)
+            : throw new ArgumentException("expected a projected LSTM layer", nameof(layer));
+        projected = StackParameters.Initialize([Projected(w.Inputs, 1), Projected(64, 2)], w.Classes, seed: 3);
+        generic = projected with { Layers = [.. projected.Layers.Select(Generic)] };
+        lstm = StackParameters.Initialize([Layer.Lstm(w.Inputs, 128, 1), Layer.Lstm(128, 128, 2)], w.Classes, seed: 3);
+    }
+
+    [Benchmark(Baseline = true, Description = "2 projected LSTM layers, stack driver")]
+    public StackLoss Projected() => Stack.LossAndGradients(projected, w.Xs, w.Labels);
+
+    [Benchmark(Description = "2 projected LSTM layers, generic fold")]
+    public StackLoss Generic() => Stack.LossAndGradients(generic, w.Xs, w.Labels);
+
+    [Benchmark(Description = "2 LSTM layers of 128, stack driver")]
+    public StackLoss Lstm() => Stack.LossAndGradients(lstm, w.Xs, w.Labels);
+}

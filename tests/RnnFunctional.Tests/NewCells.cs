@@ -17,6 +17,8 @@ internal static class NewCells
             Layer.Of(LayerNormLstm.Cell, n.Parameters, n.InputSize, n.OutputSize, n.StateRows, n.Unused),
         CellLayer<LayerNormGruParameters, Matrix<double>, LayerNormGruCache> n =>
             Layer.Of(LayerNormGru.Cell, n.Parameters, n.InputSize, n.OutputSize, n.StateRows, n.Unused),
+        CellLayer<ProjectedLstmParameters, LstmState, ProjectedLstmCache> n =>
+            Layer.Of(ProjectedLstm.Cell, n.Parameters, n.InputSize, n.OutputSize, n.StateRows, n.Unused),
         BidirectionalLayer b => Layer.Bidirectional(Generic(b.Forward), Generic(b.Reverse)),
         _ => throw new ArgumentException($"expected a layer of a known cell but got {layer}", nameof(layer)),
     };

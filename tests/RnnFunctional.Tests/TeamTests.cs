@@ -113,6 +113,52 @@ public sealed class TeamTests
         }));
 
     /// <summary>
+    /// A stack of LSTM layers with a projection, one-directional under bidirectional (their n_p-row outputs copied out of
+    /// the driver's n_a-row parts for the next layer), on a team of three threads, the rows of every product shared, has
+    /// the bits of one thread.
+    /// </summary>
+    [Property(MaxTest = 8)]
+    public Property ProjectedStacksOnATeamHaveTheBitsOfOneThread() =>
+        Prop.ForAll(Shapes.ToArbitrary(), shape =>
+        {
+            var c = new StackCase(shape, [LayerSpec.Uni(CellKind.ProjectedLstm), LayerSpec.Bi(CellKind.ProjectedLstm, CellKind.Gru)], ragged: true);
+            Func<int, int, int> label = (t, j) => t < c.Lengths[j] ? c.Labels[t][j] : Ragged.Ignored;
+            var one = Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, threads: 1)!;
+            var team = Teamed(() => Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, threads: 3)!);
+            return (Same(one.Losses, team.Losses) && Same(one.Gradients, team.Gradients) && Same(one.Dx, team.Dx) && Same(one.DInitial, team.DInitial)
+                    && Same(one.Final, team.Final)).Label("stack loss and gradients");
+        });
+
+    /// <summary>
+    /// The layers of a stack with LSTM layers with a projection side by side, one on each thread: a projected layer
+    /// hands each step's n_p rows to the layer above as soon as the step is done, and takes their gradient back step
+    /// after step. One, two and three threads give the same bits, with every kind of dropout mask or none.
+    /// </summary>
+    [Property(MaxTest = 20)]
+    public Property ProjectedStackLayersSideBySideHaveTheBitsOfOneThread() =>
+        Prop.ForAll((from layers in Gen.Choose(2, 4)
+                     from kinds in Gen.Elements(CellKind.ProjectedLstm, CellKind.ProjectedLstm, CellKind.Lstm, CellKind.Gru).ArrayOf(layers)
+                     from bidirectional in Gen.Choose(0, 3).ArrayOf(layers)
+                     from m in Gen.Choose(17, 64)
+                     from t in Gen.Choose(1, 24)
+                     from dropout in Gen.Elements(true, false)
+                     from seed in Gen.Choose(0, int.MaxValue - 1)
+                     select (Specs: kinds.Select((k, l) => l == 0 ? LayerSpec.Uni(CellKind.ProjectedLstm)
+                                                    : bidirectional[l] == 0 ? LayerSpec.Bi(k, kinds[(l + 1) % layers]) : LayerSpec.Uni(k)).ToArray(),
+                             Shape: new Shaped(new Dims(5, 6, 4, m, t), seed), Dropout: dropout)).ToArbitrary(), d =>
+        {
+            var c = new StackCase(d.Shape, [.. d.Specs], ragged: true);
+            Func<int, int, int> label = (t, j) => t < c.Lengths[j] ? c.Labels[t][j] : Ragged.Ignored;
+            var masks = d.Dropout
+                ? new Dropout(Between: 0.3, Recurrent: 0.3, Inputs: 0.2, ReadOut: 0.3).Draw(c.P, c.Xs.Length, c.Xs[0].ColumnCount, RandomState.Seeded(d.Shape.Seed)).Mask
+                : null;
+            var runs = new[] { 1, 2, 3 }.Select(threads => Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, masks, threads)!).ToArray();
+            return runs.Skip(1).Select((r, i) => (Same(runs[0].Losses, r.Losses) && Same(runs[0].Gradients, r.Gradients) && Same(runs[0].Dx, r.Dx)
+                    && Same(runs[0].DInitial, r.DInitial) && Same(runs[0].Final, r.Final)).Label($"one thread and {i + 2}: same bits"))
+                .Aggregate((a, b) => a.And(b));
+        });
+
+    /// <summary>
     /// The layers of a stack side by side, one on each thread (batches too small to share rows): one, two and three
     /// threads give the same bits, for stacks of two to four layers mixing cells, one-direction and bidirectional layers,
     /// ragged lengths and dropout masks between the layers and on the read-out. Batches of 17–64 columns and up to 24

@@ -308,9 +308,22 @@ internal static partial class Driver
                 s.Gather(t => Block.Of(dOutputs[t]), tau, cell.Hidden, DA.Slice(Offset(b0, tau), s.Active[tau]).Span);
         }
 
-        /// <summary>The outside gradients held in scan order (n_a × Start[Steps]): a block's columns copied as they are.</summary>
-        public void SeedFromScan(Block source, int p0, int p1, int b0) =>
-            source.Slice(s.Start[p0], Offset(p0, p1)).Span.CopyTo(DA.Slice(Offset(b0, p0), Offset(p0, p1)).Span);
+        /// <summary>
+        /// The outside gradients held in scan order (<see cref="FusedCell.OutputRows"/> × Start[Steps]): a block's
+        /// columns copied as they are, or, for outputs of fewer rows than n_a, into the first rows of each column with
+        /// zeros below.
+        /// </summary>
+        public void SeedFromScan(Block source, int p0, int p1, int b0)
+        {
+            var (from, da) = (source.Slice(s.Start[p0], Offset(p0, p1)), DA.Slice(Offset(b0, p0), Offset(p0, p1)));
+            if (source.Rows == cell.Hidden)
+            {
+                from.Span.CopyTo(da.Span);
+                return;
+            }
+            da.Span.Clear();
+            for (var j = 0; j < from.Columns; j++) from.Slice(j, 1).Span.CopyTo(da.Slice(j, 1).Span);
+        }
 
         /// <summary>The outside gradients from the read-out's cross-entropy (<see cref="Softmax.CrossEntropy(Block, Block, Block, Block, Block, Func{int, int}, Action{int, double}, Precision)"/>).</summary>
         public void SeedFromHead(int p0, int p1, int b0)

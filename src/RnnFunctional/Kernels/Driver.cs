@@ -314,6 +314,27 @@ internal static partial class Driver
         }
     }
 
+    // ---- a projected output (FusedCell.OutputRows < n_a) at the driver's edges ----
+
+    /// <summary>The matrix with zero rows below it up to <paramref name="rows"/>; itself when it has them.</summary>
+    internal static Matrix<double> Padded(Matrix<double> m, int rows) =>
+        m.RowCount == rows ? m : m.Stack(Matrix<double>.Build.Dense(rows - m.RowCount, m.ColumnCount));
+
+    /// <summary>Each matrix <see cref="Padded(Matrix{double}, int)"/>; the matrices themselves when every one has the rows.</summary>
+    internal static ImmutableArray<Matrix<double>> Padded(ImmutableArray<Matrix<double>> ms, int rows) =>
+        ms.All(m => m.RowCount == rows) ? ms : [.. ms.Select(m => Padded(m, rows))];
+
+    /// <summary>The first <paramref name="rows"/> rows of a matrix; itself when it has no more.</summary>
+    internal static Matrix<double> Top(Matrix<double> m, int rows) => m.RowCount == rows ? m : m.SubMatrix(0, rows, 0, m.ColumnCount);
+
+    /// <summary>Each matrix cut to its first <paramref name="rows"/> rows; the matrices themselves when none has more.</summary>
+    internal static ImmutableArray<Matrix<double>> Top(ImmutableArray<Matrix<double>> ms, int rows) =>
+        ms.All(m => m.RowCount == rows) ? ms : [.. ms.Select(m => Top(m, rows))];
+
+    /// <summary>Carry parts with the first (h) cut to <paramref name="rows"/> rows, the others as they are.</summary>
+    internal static ImmutableArray<Matrix<double>> TopFirst(ImmutableArray<Matrix<double>> parts, int rows) =>
+        parts[0].RowCount == rows ? parts : parts.SetItem(0, Top(parts[0], rows));
+
     /// <summary>Fresh matrices of rows×m with their storage as blocks.</summary>
     internal static (ImmutableArray<Matrix<double>> Matrices, Block[] Blocks) Fresh(int count, int rows, int m, bool zeroed)
     {

@@ -56,6 +56,13 @@ internal abstract class FusedCell
     /// <summary>Recurrent bias added to R, G·n_a; default (no storage) when the cell has none.</summary>
     public Block Bh { get; }
 
+    /// <summary>
+    /// Rows of the output h⟨t⟩ that leave the cell, n_a unless the cell projects its output to fewer rows (the LSTM
+    /// with a projection, n_p ≤ n_a): part 0 then holds h⟨t⟩ in its first rows with zeros below, and whatever reads
+    /// the layer's outputs, or hands their gradient back, reads or writes those rows only.
+    /// </summary>
+    public virtual int OutputRows => Hidden;
+
     /// <summary>Blocks of n_a×m kept per step; part 0 is the output.</summary>
     public abstract int Parts { get; }
 

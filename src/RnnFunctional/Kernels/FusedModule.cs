@@ -72,38 +72,27 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
     private TForward ForwardKernel(TParams p, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init)
     {
         var cell = Kernel.Cell(p);
-        var run = Driver.Forward(cell, xs, Padded(init, cell.Hidden), default, reverse: false, xs.Length, Summation.DefaultThreads);
+        var run = Driver.Forward(cell, xs, Driver.Padded(init, cell.Hidden), default, reverse: false, xs.Length, Summation.DefaultThreads);
         var rows = Sizes(p).Output;
-        return Forwarded(p, rows == cell.Hidden ? run.Outputs : [.. run.Outputs.Select(h => Top(h, rows))], run.Tape);
+        return Forwarded(p, Driver.Top(run.Outputs, rows), run.Tape);
     }
 
     private TGradient BackwardKernel(TForward forward, ImmutableArray<Matrix<double>> da)
     {
         var (p, _, tape) = Read(forward);
-        var back = Driver.Backward(tape, Padded(da, tape.Cell.Hidden), Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), Summation.DefaultThreads);
+        var back = Driver.Backward(tape, Driver.Padded(da, tape.Cell.Hidden), Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), Summation.DefaultThreads);
         var (wy, by) = ReadOut(p);
-        return Backwarded(back.Dx, TopFirst(back.DInit, Sizes(p).Output), WithReadOut(Kernel.Gradients(p, back.Gradients), Ops.ZerosLike(wy!), Ops.ZerosLike(by!)));
+        return Backwarded(back.Dx, Driver.TopFirst(back.DInit, Sizes(p).Output), WithReadOut(Kernel.Gradients(p, back.Gradients), Ops.ZerosLike(wy!), Ops.ZerosLike(by!)));
     }
 
     private TLoss LossKernel(TParams p, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<ImmutableArray<int>> labels, int every)
     {
         var (cell, (wy, by)) = (Kernel.Cell(p), ReadOut(p));
-        var result = Driver.Loss(cell, xs, Padded(init, cell.Hidden), labels, default, Block.Of(Widened(wy!, cell.Hidden)), Block.Of(by!), every,
+        var result = Driver.Loss(cell, xs, Driver.Padded(init, cell.Hidden), labels, default, Block.Of(Widened(wy!, cell.Hidden)), Block.Of(by!), every,
             inputGradients: true, Summation.DefaultThreads);
-        return Lost(Ops.CompensatedSum(result.Losses), Kernel.Gradients(p, result.Gradients), result.Dx, TopFirst(result.DInit, Sizes(p).Output));
+        return Lost(Ops.CompensatedSum(result.Losses), Kernel.Gradients(p, result.Gradients), result.Dx, Driver.TopFirst(result.DInit, Sizes(p).Output));
     }
-
-    /// <summary>Each matrix with zero rows below it up to <paramref name="rows"/>; the matrices themselves when every one has them.</summary>
-    private static ImmutableArray<Matrix<double>> Padded(ImmutableArray<Matrix<double>> ms, int rows) =>
-        ms.All(m => m.RowCount == rows) ? ms : [.. ms.Select(m => m.RowCount == rows ? m : m.Stack(Matrix<double>.Build.Dense(rows - m.RowCount, m.ColumnCount)))];
-
-    /// <summary>The first <paramref name="rows"/> rows of a matrix; itself when it has no more.</summary>
-    private static Matrix<double> Top(Matrix<double> h, int rows) => h.RowCount == rows ? h : h.SubMatrix(0, rows, 0, h.ColumnCount);
-
-    /// <summary>The carry parts with the first cut to <paramref name="rows"/> rows.</summary>
-    private static ImmutableArray<Matrix<double>> TopFirst(ImmutableArray<Matrix<double>> parts, int rows) =>
-        parts[0].RowCount == rows ? parts : parts.SetItem(0, Top(parts[0], rows));
 
     /// <summary>Wy with zero columns on its right up to <paramref name="columns"/>, for the zero rows of h; itself when it has them.</summary>
     private static Matrix<double> Widened(Matrix<double> wy, int columns) =>

@@ -39,6 +39,7 @@ internal static class StackDriver
         ImmutableArray<ImmutableArray<Matrix<double>>> recurrentMasks = default)
     {
         var (steps, m) = (xs.Length, xs[0].ColumnCount);
+        (init, recurrentMasks) = (Padded(layers, init, masks: false), recurrentMasks.IsDefault ? default : Padded(layers, recurrentMasks, masks: true));
         var chunks = Summation.Chunks(m);
         var losses = new double[steps * m];
         var dx = inputGradients ? Driver.Fresh(steps, layers[0][0].Input, m, zeroed: !lengths.IsDefault) : default;
@@ -66,11 +67,30 @@ internal static class StackDriver
         });
         var results = layers.Select((l, i) => new LayerResult(
             [.. sums[i].Select(x => x.Total())],
-            [.. dInits[i].SelectMany(f => f.Matrices)],
-            [.. finals[i].SelectMany(f => f.Matrices)])).ToArray();
+            [.. dInits[i].SelectMany((f, d) => Driver.TopFirst(f.Matrices, l[d].OutputRows))],
+            [.. finals[i].SelectMany((f, d) => Driver.TopFirst(f.Matrices, l[d].OutputRows))])).ToArray();
         var (dWy, dBy) = Total(head);
         return new(losses, dWy, dBy, results, inputGradients ? dx.Matrices : default);
     }
+
+    /// <summary>
+    /// Each direction's first part (h) with zero rows below it up to the driver's n_a (<see cref="FusedCell.OutputRows"/>),
+    /// in lists of each layer's initial carry parts, direction after direction, or, with <paramref name="masks"/>, of
+    /// each layer's recurrent masks, one a direction; a layer's list as it is when it is default.
+    /// </summary>
+    private static ImmutableArray<ImmutableArray<Matrix<double>>> Padded(FusedCell[][] layers, ImmutableArray<ImmutableArray<Matrix<double>>> parts,
+        bool masks) =>
+        [.. parts.Select((l, i) =>
+        {
+            if (l.IsDefault) return l;
+            var (padded, part) = (l.ToBuilder(), 0);
+            foreach (var cell in layers[i])
+            {
+                padded[part] = Driver.Padded(padded[part], cell.Hidden);
+                part += masks ? 1 : cell.CarryParts;
+            }
+            return padded.ToImmutable();
+        })];
 
     /// <summary>
     /// The read-out of <see cref="Loss"/> over states given as matrices (T of n_top×m, time order): the same per-example
@@ -158,7 +178,17 @@ internal static class StackDriver
     /// <summary>A layer's outputs in time order, into <paramref name="joined"/>: each step's column holds [forward; reverse], the reverse direction's from its own scan step.</summary>
     internal static void Join(Schedule[] schedules, FusedCell[] cells, Block[] outputs, Block joined)
     {
-        for (int d = 0, row = 0; d < cells.Length; row += cells[d].Hidden, d++) Copy(schedules[d], outputs[d], joined, row);
+        for (int d = 0, row = 0; d < cells.Length; row += cells[d].OutputRows, d++) Copy(schedules[d], outputs[d], cells[d].OutputRows, joined, row);
+    }
+
+    /// <summary>
+    /// Columns [first, first + count) of a cell's outputs (part 0, n_a rows) cut to their first destination.Rows rows
+    /// (<see cref="FusedCell.OutputRows"/>), into the same columns of <paramref name="destination"/>.
+    /// </summary>
+    internal static void TopRows(Block source, Block destination, int first, int count)
+    {
+        for (var j = first; j < first + count; j++)
+            source.Data.AsSpan(source.Offset + j * source.Rows, destination.Rows).CopyTo(destination.Slice(j, 1).Span);
     }
 
     /// <summary>Rows [row, row + rows) of a time-ordered block, in the scan order of <paramref name="s"/>.</summary>
@@ -175,13 +205,12 @@ internal static class StackDriver
     /// <summary>A time-ordered block in the scan order of <paramref name="s"/> (a reverse scan reads each column from its own last step).</summary>
     internal static Block Reordered(Schedule s, Block timeOrdered, Workspace scratch) => Split(s, timeOrdered, 0, timeOrdered.Rows, scratch);
 
-    /// <summary>Copies a block in the scan order of <paramref name="s"/> into rows [row, row + source.Rows) of a time-ordered block.</summary>
-    private static void Copy(Schedule s, Block source, Block timeOrdered, int row)
+    /// <summary>Copies the first <paramref name="rows"/> rows of a block in the scan order of <paramref name="s"/> into rows [row, row + rows) of a time-ordered block.</summary>
+    private static void Copy(Schedule s, Block source, int rows, Block timeOrdered, int row)
     {
-        var rows = source.Rows;
         for (var t = 0; t < s.Steps; t++)
             for (var i = 0; i < s.Active[t]; i++)
-                source.Slice(s.Start[t] + i, 1).Span
+                source.Slice(s.Start[t] + i, 1).Span[..rows]
                     .CopyTo(timeOrdered.Data.AsSpan(timeOrdered.Offset + (s.Start[s.Time(t, i)] + i) * timeOrdered.Rows + row, rows));
     }
 

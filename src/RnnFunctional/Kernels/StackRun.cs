@@ -75,7 +75,7 @@ internal sealed class StackRun : IDisposable
         tapes = new (Driver.ChunkRun, Block, Block[], Func<int, int, Block[]>)[count][];
         for (var l = 0; l < count; l++)
         {
-            var rows = layers[l].Sum(c => c.Hidden);
+            var rows = layers[l].Sum(c => c.OutputRows);
             raw[l + 1] = layers[l].Length == 1 ? default : scratch.Take(rows, columns);                     // one direction: its own output part
             down[l] = l > 0 || inputGradients ? scratch.Take(layers[l][0].Input, columns) : default;
             tapes[l] = new (Driver.ChunkRun, Block, Block[], Func<int, int, Block[]>)[layers[l].Length];
@@ -91,7 +91,8 @@ internal sealed class StackRun : IDisposable
                 var initial = Enumerable.Range(0, cell.CarryParts).Select(_ => scratch.Take(cell.Hidden, s.M)).ToArray();
                 for (var p = 0; p < cell.CarryParts; p++) sd.GatherColumns(Block.Of(init[l][part + p]), initial[p].Span);
                 tapes[l][d] = (run, default, parts, Driver.State(sd, 0, initial, parts));
-                if (layers[l].Length == 1) raw[l + 1] = parts[0];                                             // h_l, in time order already
+                if (layers[l].Length == 1)                                                                     // h_l, in time order already,
+                    raw[l + 1] = cell.OutputRows == cell.Hidden ? parts[0] : scratch.Take(cell.OutputRows, columns); // or its first rows copied out
             }
         }
         down[count] = scratch.Take(raw[count].Rows, columns);
@@ -150,9 +151,17 @@ internal sealed class StackRun : IDisposable
         else inputs[l] = raw[l];
         if (layers[l].Length == 1)
         {
-            var (run, _, _, state) = tapes[l][0];
+            var (cell, (run, _, parts, state)) = (layers[l][0], tapes[l][0]);
             tapes[l][0].X = inputs[l];
-            run.FoldForward(0, steps, inputs[l], state, tau => Arrive(tau + 1), pipelined ? t => Volatile.Write(ref arrived[l + 1], t) : null);
+            var (s, output) = (schedules[0], raw[l + 1]);
+            Action<int>? finished = cell.OutputRows != cell.Hidden
+                ? t =>                                                                                         // h⟨t⟩'s rows out of the part, then handed over
+                {
+                    StackDriver.TopRows(parts[0], output, s.Start[t - 1], s.Active[t - 1]);
+                    if (pipelined) Volatile.Write(ref arrived[l + 1], t);
+                }
+                : pipelined ? t => Volatile.Write(ref arrived[l + 1], t) : null;
+            run.FoldForward(0, steps, inputs[l], state, tau => Arrive(tau + 1), finished);
             run.ScatterFinal(state, 0, steps, finals[l][0]);
             Volatile.Write(ref arrived[l + 1], steps);
             return;
@@ -212,8 +221,8 @@ internal sealed class StackRun : IDisposable
         for (var d = 0; d < layers[l].Length; d++)
         {
             var (cell, sd, (run, x, _, state)) = (layers[l][d], schedules[d], tapes[l][d]);
-            var seed = StackDriver.Split(sd, down[l + 1], row, cell.Hidden, scratch);
-            row += cell.Hidden;
+            var seed = StackDriver.Split(sd, down[l + 1], row, cell.OutputRows, scratch);
+            row += cell.OutputRows;
             var dX = below.Data is null ? default : d == 0 ? below : scratch.Take(below.Rows, columns);
             run.DxScan = dX;
             run.FoldBackward(0, sd.Steps, x, state, (c, p0, p1, b0) => c.SeedFromScan(seed, p0, p1, b0), null);

@@ -55,25 +55,25 @@ public abstract partial record Layer
 
     /// <summary>
     /// An LSTM layer with a projection (the cell of <see cref="RnnFunctional.ProjectedLstm"/>): its state is [h⟨t⟩, c⟨t⟩]
-    /// (n_p and n_a rows) and its output h⟨t⟩. The layer runs on the generic fold (<see cref="Ragged"/>), not on the
-    /// sequence driver: the driver keeps every part of a layer's state with n_a rows, and this layer's output has n_p.
+    /// (n_p and n_a rows) and its output h⟨t⟩. On the sequence driver, whose parts have n_a rows, h⟨t⟩ is kept in the
+    /// first n_p rows with zeros below; the layer hands on, and takes gradients back for, those n_p rows only.
     /// </summary>
     /// <param name="p">Wih 4n_a×n_x, Whh 4n_a×n_p, Bih, Bhh 4n_a, Whr n_p×n_a; its read-out Wy, By is not used and not kept.</param>
     /// <returns>A layer with leaves Wih, Whh, Bih, Bhh, Whr, input size n_x, output size n_p and state rows [n_p, n_a].</returns>
     [Pure]
-    public static Layer ProjectedLstm(ProjectedLstmParameters p) => OfModule(RnnFunctional.ProjectedLstm.Cell, RnnFunctional.ProjectedLstm.Module, p, onDriver: false);
+    public static Layer ProjectedLstm(ProjectedLstmParameters p) => OfModule(RnnFunctional.ProjectedLstm.Cell, RnnFunctional.ProjectedLstm.Module, p);
 
     /// <summary>
     /// The layer of a cell whose public module runs on the driver (<paramref name="module"/>): its checks, its sizes, its
-    /// parameters without read-out and, when <paramref name="onDriver"/>, its fused kernel are the module's.
+    /// parameters without read-out and its fused kernel are the module's.
     /// </summary>
     private static CellLayer<TParams, TCarry, TCache> OfModule<TParams, TCarry, TCache, TForward, TGradient, TLoss>(Cell<TParams, TCarry, TCache> cell,
-        FusedModule<TParams, TForward, TGradient, TLoss> module, TParams? p, bool onDriver = true)
+        FusedModule<TParams, TForward, TGradient, TLoss> module, TParams? p)
         where TParams : class, IParameterTree<TParams>
         where TForward : class
     {
         Shapes.ThrowIfAny(module.CheckRecurrence(p));
-        return new(cell, module.WithoutReadOut(p!), ReadOut, module.Sizes, module.Recurrence) { Fused = onDriver ? module.Kernel : null };
+        return new(cell, module.WithoutReadOut(p!), ReadOut, module.Sizes, module.Recurrence) { Fused = module.Kernel };
     }
 
     /// <summary>The read-out leaves of the cells' parameter records, which a layer does not keep.</summary>

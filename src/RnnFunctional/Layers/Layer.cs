@@ -64,8 +64,8 @@ public abstract partial record Layer : IParameterTree<Layer>
     /// </summary>
     /// <remarks>
     /// <paramref name="recurrent"/>: default, or one mask per direction (rows <see cref="RecurrentRows"/>×m) by which
-    /// every step multiplies the state's first part where the cell reads it (variational dropout); a masked direction
-    /// runs on the generic fold (<see cref="Ragged"/>).
+    /// every step multiplies the state's first part where the cell reads it (variational dropout); a built-in cell's
+    /// direction runs it on the driver, any other on the generic fold (<see cref="Ragged"/>).
     /// </remarks>
     internal abstract LayerTape Run(ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<int> lengths, bool reverse, int every, Workspace? storage, ImmutableArray<Matrix<double>> recurrent = default);
@@ -317,12 +317,14 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
     {
         if (Fused is { } fused)
         {
-            var run = Driver.Forward(fused.Cell(Parameters), xs, init, lengths, reverse, every, Summation.DefaultThreads, storage,
-                recurrent: recurrent.IsDefault ? null : recurrent[0]);
-            return new(run.Outputs, run.Final, (dOutputs, dFinal) =>
+            var kernel = fused.Cell(Parameters);
+            var (na, rows) = (kernel.Hidden, kernel.OutputRows);                      // h⟨t⟩ in the first rows of the driver's n_a
+            var run = Driver.Forward(kernel, xs, Driver.Padded(init, na), lengths, reverse, every, Summation.DefaultThreads, storage,
+                recurrent: recurrent.IsDefault ? null : Driver.Padded(recurrent[0], na));
+            return new(Driver.Top(run.Outputs, rows), Driver.TopFirst(run.Final, rows), (dOutputs, dFinal) =>
             {
-                var back = Driver.Backward(run.Tape, dOutputs, dFinal, Summation.DefaultThreads);
-                return new(back.Dx, back.DInit, With(fused.Gradients(Parameters, back.Gradients)));
+                var back = Driver.Backward(run.Tape, Driver.Padded(dOutputs, na), Driver.Padded(dFinal, na), Summation.DefaultThreads);
+                return new(back.Dx, Driver.TopFirst(back.DInit, rows), With(fused.Gradients(Parameters, back.Gradients)));
             });
         }
         var cell = recurrent.IsDefault ? Cell : RecurrentDropout(Cell, recurrent[0]);

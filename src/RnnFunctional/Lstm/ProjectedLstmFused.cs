@@ -43,6 +43,8 @@ internal sealed class ProjectedLstmFused : FusedCell
 
     public override int CarryParts => 2;
 
+    public override int OutputRows => projection;
+
     public override bool RecurrentOntoInput => true;
 
     public override bool GateWiseTransposedProducts => true;
