@@ -40,6 +40,17 @@ public sealed record GradCheckOptions(double Epsilon = 1e-6, int Order = 2, doub
     /// </summary>
     public ImmutableArray<double> LargerSteps { get; init; } = [];
 
+    /// <summary>
+    /// For <see cref="DifferenceMethod.Ridders"/>, first steps below <see cref="Epsilon"/> that the second look tries as
+    /// well (none by default): along a direction where f has a feature at the scale of the first step, the tableau
+    /// from that step can settle on a poor estimate, which its own error bound shows, while a smaller first step
+    /// resolves the derivative; the estimate with the smallest bound is kept, as for <see cref="LargerSteps"/>.
+    /// </summary>
+    public ImmutableArray<double> SmallerSteps { get; init; } = [];
+
+    /// <summary>Whether an entry judged too coarse is estimated again (<see cref="LargerSteps"/> or <see cref="SmallerSteps"/>).</summary>
+    internal bool LooksAgain => !LargerSteps.IsEmpty || !SmallerSteps.IsEmpty;
+
     /// <summary>The relative error at which entries will be judged: it decides which entries take the second look.</summary>
     public double Tolerance { get; init; } = 1e-6;
 
@@ -55,7 +66,8 @@ public sealed record GradCheckOptions(double Epsilon = 1e-6, int Order = 2, doub
     public static GradCheckOptions Ridders { get; } = new(0.01, Method: DifferenceMethod.Ridders);
 
     /// <summary>
-    /// <see cref="Ridders"/> with a second look from the first steps 0.1, 0.3 and 1 (<see cref="LargerSteps"/>) at the
+    /// <see cref="Ridders"/> with a second look from the first steps 0.1, 0.3 and 1 (<see cref="LargerSteps"/>), and
+    /// 0.003 and 0.001 (<see cref="SmallerSteps"/>), at the
     /// entries too small to be judged at a relative error of 1e-6 from h = 0.01: the reference of the library's own
     /// gradient properties.
     /// </summary>
@@ -65,7 +77,7 @@ public sealed record GradCheckOptions(double Epsilon = 1e-6, int Order = 2, doub
     /// barely reaches the loss), which only a larger step can give: its round-off is divided by the step's ratio, and
     /// where the loss curves within the step Ridders' tableau shows the truncation and the smaller step is kept.
     /// </remarks>
-    public static GradCheckOptions Precise { get; } = Ridders with { LargerSteps = [0.1, 0.3, 1.0] };
+    public static GradCheckOptions Precise { get; } = Ridders with { LargerSteps = [0.1, 0.3, 1.0], SmallerSteps = [0.003, 0.001] };
 }
 
 /// <summary>The comparison of one analytic derivative with its numerical estimate.</summary>
@@ -214,7 +226,7 @@ public static class GradCheck
         var o = options ?? GradCheckOptions.Central;
         Validate(o);
         RnnFunctional.Tree.RequireSameStructure(at, gradient, nameof(gradient));
-        var value = o.LargerSteps.IsEmpty ? 0 : f(at);
+        var value = o.LooksAgain ? f(at) : 0;
         var entries = ImmutableArray.CreateBuilder<GradCheckEntry>();
         for (var i = 0; i < at.Length; i++)
         {
@@ -253,7 +265,7 @@ public static class GradCheck
         ArgumentNullException.ThrowIfNull(f);
         var o = Validate(options ?? GradCheckOptions.Central);
         var analytic = RnnFunctional.Tree.Dot(gradient, direction);
-        var value = o.LargerSteps.IsEmpty ? 0 : f(at);
+        var value = o.LooksAgain ? f(at) : 0;
         var (numeric, error, step) = Derivative(h => f(RnnFunctional.Tree.Zip(at, direction, (x, v) => x + h * v)), value, o);
         return new("direction", 0, 0, analytic, numeric, RelativeError(analytic, numeric, o.Floor), error)
             { Resolution = Resolution(value, step, o), Step = step };
@@ -270,14 +282,14 @@ public static class GradCheck
 
     private static GradCheckOptions Validate(GradCheckOptions o) =>
         o.Epsilon > 0 && double.IsFinite(o.Epsilon) && Stencils.ContainsKey(o.Order) && o.Floor > 0 && o.Tolerance > 0
-        && o.LargerSteps.All(h => h > 0 && double.IsFinite(h)) && (o.LargerSteps.IsEmpty || o.Method == DifferenceMethod.Ridders)
+        && o.LargerSteps.Concat(o.SmallerSteps).All(h => h > 0 && double.IsFinite(h)) && (!o.LooksAgain || o.Method == DifferenceMethod.Ridders)
             ? o
             : throw new ArgumentOutOfRangeException("options", o,
-                "expected Epsilon > 0, Order in {2, 4, 6, 8}, Floor > 0, Tolerance > 0 and finite positive LargerSteps (with the Ridders method only)");
+                "expected Epsilon > 0, Order in {2, 4, 6, 8}, Floor > 0, Tolerance > 0 and finite positive LargerSteps and SmallerSteps (with the Ridders method only)");
 
     /// <summary>κ·ε·|f(θ)|/h for the first step h of the estimate kept, with larger steps; 0 without.</summary>
     private static double Resolution(double value, double step, GradCheckOptions o) =>
-        o.LargerSteps.IsEmpty ? 0 : ResolutionFactor * Math.Pow(2, -52) * Math.Abs(value) / step;
+        o.LooksAgain ? ResolutionFactor * Math.Pow(2, -52) * Math.Abs(value) / step : 0;
 
     /// <summary>
     /// The derivative at 0 of a function g of one variable, with the method's error estimate; with larger steps, the
@@ -291,12 +303,12 @@ public static class GradCheck
     {
         if (o.Method != DifferenceMethod.Ridders) return (Stencil(g, o.Epsilon, Stencils[o.Order]), double.NaN, o.Epsilon);
         var first = Ridders(g, o.Epsilon);
-        if (o.LargerSteps.IsEmpty) return (first.Value, first.Error, o.Epsilon);
+        if (!o.LooksAgain) return (first.Value, first.Error, o.Epsilon);
         var roundOff = RoundOffFactor * Math.Pow(2, -52) * Math.Abs(value);
         (double Value, double Error, double Step) Bounded((double Value, double Error) e, double h) => (e.Value, Math.Max(e.Error, roundOff / h), h);
         var best = Bounded(first, o.Epsilon);
         if (best.Error < 0.1 * o.Tolerance * Math.Max(Math.Abs(best.Value), o.Floor)) return best;
-        foreach (var h in o.LargerSteps)
+        foreach (var h in o.LargerSteps.Concat(o.SmallerSteps))
         {
             var again = Bounded(Ridders(g, h), h);
             if (again.Error < best.Error) best = again;
