@@ -25,9 +25,14 @@ public sealed record RunResult(int ExitCode, string Out, string Error)
     public static RunResult Of(IReadOnlyList<string> args) => Of(args, TimeSpan.FromSeconds(2));
 
     /// <summary>As <see cref="Of(IReadOnlyList{string})"/>, with the progress of a training written every <paramref name="progressEvery"/>.</summary>
-    public static RunResult Of(IReadOnlyList<string> args, TimeSpan progressEvery)
+    public static RunResult Of(IReadOnlyList<string> args, TimeSpan progressEvery) => Of(args, new StringWriter(), progressEvery);
+
+    /// <summary>As <see cref="Of(IReadOnlyList{string})"/>, with standard output written to <paramref name="output"/> as the program writes it.</summary>
+    public static RunResult Of(IReadOnlyList<string> args, StringWriter output) => Of(args, output, TimeSpan.FromSeconds(2));
+
+    private static RunResult Of(IReadOnlyList<string> args, StringWriter output, TimeSpan progressEvery)
     {
-        var (output, error) = (new StringWriter(), new StringWriter());
+        var error = new StringWriter();
         var code = Cli.Run(args, output, error, interactive: false, progressEvery);
         return new(code, output.ToString(), error.ToString());
     }
