@@ -15,12 +15,24 @@ internal sealed class JoinLog : ILoggerProvider
     public const int Capacity = 256;
 
     private readonly ConcurrentQueue<string> causes = new();
+    private readonly TaskCompletionSource refused = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The causes kept, in the order logged.</summary>
     public IReadOnlyList<string> Causes => [.. causes];
 
     /// <summary>The first cause that is Orleans' handshake refusing a silo of another cluster id, or null.</summary>
-    public string? ClusterIdRefusal => causes.FirstOrDefault(c => c.Contains("cluster id", StringComparison.OrdinalIgnoreCase));
+    public string? ClusterIdRefusal => causes.FirstOrDefault(IsClusterIdRefusal);
+
+    /// <summary>Completed when a cause is Orleans' handshake refusing a silo of another cluster id (a refusal that no later attempt can change).</summary>
+    public Task Refused => refused.Task;
+
+    private static bool IsClusterIdRefusal(string cause) => cause.Contains("cluster id", StringComparison.OrdinalIgnoreCase);
+
+    private void Add(string cause)
+    {
+        causes.Enqueue(cause);
+        if (IsClusterIdRefusal(cause)) refused.TrySetResult();
+    }
 
     /// <inheritdoc />
     public ILogger CreateLogger(string categoryName) => new Logger(this);
@@ -38,7 +50,7 @@ internal sealed class JoinLog : ILoggerProvider
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (IsEnabled(logLevel) && exception is not null) log.causes.Enqueue(WorkerCommand.OneLine(exception));
+            if (IsEnabled(logLevel) && exception is not null) log.Add(WorkerCommand.OneLine(exception));
         }
     }
 }

@@ -70,9 +70,17 @@ internal static partial class WorkerCommand
         }
         var log = new JoinLog();
         using var host = ClusterHosting.Build(listen, o.Cluster, o.ClusterId, source.Match(s => s, _ => throw new UnreachableException()), log);
+        using var giveUp = new CancellationTokenSource();
+        var start = host.StartAsync(giveUp.Token);
         try
         {
-            host.StartAsync().GetAwaiter().GetResult();
+            // A handshake refused for another cluster id is final: the join is given up at once rather than retried.
+            if (Task.WaitAny(start, log.Refused) == 1 && !start.IsCompleted)
+            {
+                giveUp.Cancel();
+                throw new OperationCanceledException("the cluster refused this worker's cluster id");
+            }
+            start.GetAwaiter().GetResult();
         }
         catch (Exception e)
         {
