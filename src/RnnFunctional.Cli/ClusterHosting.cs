@@ -41,13 +41,15 @@ internal static class ClusterHosting
 
     /// <summary>
     /// A host with one silo listening on <paramref name="listen"/> only, in the cluster whose primary silo is
-    /// <paramref name="primary"/>, without a gateway and without logging. A coordinator's silo
-    /// (<paramref name="source"/> null) hosts no piece worker.
+    /// <paramref name="primary"/>, without a gateway, and logging only its warnings and errors into
+    /// <paramref name="log"/> when one is given. A coordinator's silo (<paramref name="source"/> null) hosts no piece
+    /// worker.
     /// </summary>
-    public static IHost Build(IPEndPoint listen, IPEndPoint primary, string clusterId, IRunSource? source)
+    public static IHost Build(IPEndPoint listen, IPEndPoint primary, string clusterId, IRunSource? source, JoinLog? log = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
+        if (log is not null) builder.Logging.AddProvider(log).SetMinimumLevel(LogLevel.Warning);
         builder.UseOrleans(silo =>
         {
             silo.UseDevelopmentClustering(primary)

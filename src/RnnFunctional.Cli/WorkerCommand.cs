@@ -19,7 +19,7 @@ internal sealed record WorkerOptions(string? Corpus, IPEndPoint Cluster, IPEndPo
 /// coordinator places on it, reading its shard from its own corpus file. It ends when the coordinator ends or cannot
 /// be reached for three seconds, or when its parent process (<c>--parent</c>) ends.
 /// </summary>
-internal static class WorkerCommand
+internal static partial class WorkerCommand
 {
     private static readonly Option<string?> CorpusOption = Options.Text("--corpus", "FILE",
         "the corpus of the run, the same bytes as the trainer's (default: the embedded dinosaur names)");
@@ -68,14 +68,26 @@ internal static class WorkerCommand
         {
             return Cli.Fail(terminal, "worker", Error.New($"--listen {listen.Address}: cannot listen on that address ({e.Message})"));
         }
-        using var host = ClusterHosting.Build(listen, o.Cluster, o.ClusterId, source.Match(s => s, _ => throw new UnreachableException()));
+        var log = new JoinLog();
+        using var host = ClusterHosting.Build(listen, o.Cluster, o.ClusterId, source.Match(s => s, _ => throw new UnreachableException()), log);
+        using var giveUp = new CancellationTokenSource();
+        var start = host.StartAsync(giveUp.Token);
         try
         {
-            host.StartAsync().GetAwaiter().GetResult();
+            // A handshake refused for another cluster id is final: the join is given up at once rather than retried.
+            if (Task.WaitAny(start, log.Refused) == 1 && !start.IsCompleted)
+            {
+                giveUp.Cancel();
+                throw new OperationCanceledException("the cluster refused this worker's cluster id");
+            }
+            start.GetAwaiter().GetResult();
         }
         catch (Exception e)
         {
-            return Cli.Fail(terminal, "worker", Error.New($"cannot join cluster '{o.ClusterId}' at --cluster {o.Cluster} from {listen} (is the coordinator running there, with this --cluster-id?): {OneLine(e)}"));
+            var joining = $"cannot join cluster '{o.ClusterId}' at --cluster {o.Cluster} from {listen}";
+            return Cli.Fail(terminal, "worker", Error.New(log.ClusterIdRefusal is { } refusal
+                ? $"{joining}: the silo there belongs to another cluster ({refusal}); give this worker the run's --cluster-id"
+                : $"{joining} (is the coordinator running there, with this --cluster-id?): {OneLine(e)}"));
         }
         terminal.Error.WriteLine($"rnnf worker: listening on {listen}, joined cluster '{o.ClusterId}' at {o.Cluster}");
         var reason = WaitForEnd(o);
@@ -129,15 +141,23 @@ internal static class WorkerCommand
         }
     }
 
-    /// <summary>The innermost message of an exception (Orleans puts the cause's stack trace in its own messages), on one line.</summary>
+    /// <summary>
+    /// The innermost message of an exception, on one line. Orleans puts the text of the cause (its type, message and
+    /// stack trace) in its own messages: the last cause's message is kept, without its type name and stack trace.
+    /// </summary>
     public static string OneLine(Exception e)
     {
+        ArgumentNullException.ThrowIfNull(e);
         while (e.InnerException is { } inner) e = inner;
         var message = e.Message.ReplaceLineEndings(" ");
         if (message.LastIndexOf("---> ", StringComparison.Ordinal) is >= 0 and var cause) message = message[(cause + 5)..];
         if (message.IndexOf("   at ", StringComparison.Ordinal) is > 0 and var stack) message = message[..stack];
-        return message.Trim();
+        return ExceptionType().Replace(message.Trim(), "");
     }
+
+    /// <summary>"Namespace.SomeException: " at the start of a message.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*Exception: ")]
+    private static partial System.Text.RegularExpressions.Regex ExceptionType();
 }
 
 /// <summary>

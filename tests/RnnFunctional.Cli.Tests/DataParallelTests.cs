@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 
 namespace RnnFunctional.Cli.Tests;
@@ -8,13 +7,10 @@ namespace RnnFunctional.Cli.Tests;
 /// rnnf train --workers N and rnnf worker end to end on loopback: the bits of one process with the same pieces, a
 /// worker of another corpus refused, and no worker left behind when its coordinator dies.
 /// </summary>
+[Collection(ClusterProcesses.Name)]
 public sealed class DataParallelTests : IDisposable
 {
-    private static readonly string[] Names =
-    [
-        "Aachenosaurus", "Abelisaurus", "Brachiosaurus", "Camarasaurus", "Diplodocus", "Edmontosaurus", "Gallimimus",
-        "Iguanodon", "Kentrosaurus", "Maiasaura", "Ornithomimus", "Pachycephalosaurus", "Stegosaurus", "Triceratops",
-    ];
+    private static readonly string[] Names = ClusterProcesses.Names;
 
     private readonly Scratch scratch = new();
 
@@ -106,30 +102,9 @@ public sealed class DataParallelTests : IDisposable
         Assert.Contains(message, result.Error);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => ProcessTable.FreePort(IPAddress.Loopback);
 
-    /// <summary>The processes whose parent is <paramref name="pid"/> (from /proc).</summary>
-    private static List<int> Children(int pid) =>
-        [.. Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(d => d!.All(char.IsAsciiDigit)).Select(d => int.Parse(d!, CultureInfo.InvariantCulture))
-            .Where(p => ParentOf(p) == pid)];
+    private static List<int> Children(int pid) => ProcessTable.Children(pid);
 
-    private static int? ParentOf(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
-
-    private static bool Alive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
+    private static bool Alive(int pid) => ProcessTable.Alive(pid);
 }
