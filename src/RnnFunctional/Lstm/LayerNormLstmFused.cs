@@ -36,7 +36,7 @@ internal sealed class LayerNormLstmFused : FusedCell
 
     public override void Forward(Span<double> u, Span<double> r, Block[] prev, Block[] next, Span<double> scratch)
     {
-        var (na, m) = (Hidden, next[0].Columns);
+        var (na, m, width) = (Hidden, next[0].Columns, Lanes.Width);
         Span<double> a = next[0].Span, c = next[1].Span, i = next[2].Span, f = next[3].Span, g = next[4].Span, o = next[5].Span, cHat = next[CHat].Span;
         ReadOnlySpan<double> cPrev = prev[1].Span;
         var z = scratch[..(4 * na * m)];
@@ -46,13 +46,15 @@ internal sealed class LayerNormLstmFused : FusedCell
             for (var block = 0; block < 4; block++)
             {
                 var (at, w) = (j * 4 * na + block * na, block * na);
-                Span<double> xHat = next[XHat + block].Span.Slice(k, na), hHat = next[HHat + block].Span.Slice(k, na);
+                Span<double> xHat = next[XHat + block].Span.Slice(k, na), hHat = next[HHat + block].Span.Slice(k, na), zb = z.Slice(at, na);
+                ReadOnlySpan<double> gx = gainX.AsSpan(w, na), gh = gainH.AsSpan(w, na), bias = b.AsSpan(w, na);
                 var (px, ix) = RstdAt(j, block);
                 next[px].Span[ix] = LayerNorm.Forward(u.Slice(at, na), xHat, epsilon);                      // x̂ = LN(Wx·x), per gate block
                 var (ph, ih) = RstdAt(j, 4 + block);
                 next[ph].Span[ih] = LayerNorm.Forward(r.Slice(at, na), hHat, epsilon);                      // ĥ = LN(Wh·a_prev)
-                for (var row = 0; row < na; row++)
-                    z[at + row] = gainX[w + row] * xHat[row] + gainH[w + row] * hHat[row] + b[w + row]; // z = GainX⊙x̂ + GainH⊙ĥ + B
+                for (var row = 0; row < na; row += width)
+                    Lanes.Store(zb, row, Lanes.Load(gx, row) * Lanes.Load(xHat, row)
+                        + Lanes.Load(gh, row) * Lanes.Load(hHat, row) + Lanes.Load(bias, row));    // z = GainX⊙x̂ + GainH⊙ĥ + B
             }
             var zj = z.Slice(j * 4 * na, 4 * na);
             Elementwise.Sigmoid(zj[..na], i.Slice(k, na));                                     // Γi = σ(z_i)
@@ -60,17 +62,20 @@ internal sealed class LayerNormLstmFused : FusedCell
             Elementwise.Tanh(zj.Slice(2 * na, na), g.Slice(k, na));                            // g = tanh(z_g)
             Elementwise.Sigmoid(zj.Slice(3 * na, na), o.Slice(k, na));                         // Γo = σ(z_o)
         }
-        for (var k = 0; k < c.Length; k++) c[k] = f[k] * cPrev[k] + i[k] * g[k];              // c = Γf⊙c_prev + Γi⊙g
+        for (var k = 0; k < c.Length; k += width)
+            Lanes.Store(c, k, Lanes.Load(f, k) * Lanes.Load(cPrev, k) + Lanes.Load(i, k) * Lanes.Load(g, k)); // c = Γf⊙c_prev + Γi⊙g
         Span<double> s = scratch[..c.Length], tanhS = scratch.Slice(c.Length, c.Length);
         for (var j = 0; j < m; j++)
         {
             var k = j * na;
             var (pc, ic) = RstdAt(j, 8);
             next[pc].Span[ic] = LayerNorm.Forward(c.Slice(k, na), cHat.Slice(k, na), epsilon);             // ĉ = LN(c)
-            for (var row = 0; row < na; row++) s[k + row] = gainC[row] * cHat[k + row] + biasC[row]; // s = GainC⊙ĉ + BiasC
+            Span<double> sj = s.Slice(k, na), cHatJ = cHat.Slice(k, na);
+            for (var row = 0; row < na; row += width)
+                Lanes.Store(sj, row, Lanes.Load(gainC, row) * Lanes.Load(cHatJ, row) + Lanes.Load(biasC, row)); // s = GainC⊙ĉ + BiasC
         }
         Elementwise.Tanh(s, tanhS);
-        for (var k = 0; k < a.Length; k++) a[k] = o[k] * tanhS[k];                             // a = Γo⊙tanh(s)
+        for (var k = 0; k < a.Length; k += width) Lanes.Store(a, k, Lanes.Load(o, k) * Lanes.Load(tanhS, k)); // a = Γo⊙tanh(s)
     }
 
     public override void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
@@ -82,60 +87,70 @@ internal sealed class LayerNormLstmFused : FusedCell
     private void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
         Span<double> scratch, Span<double> own, bool accumulate)
     {
-        var (na, m) = (Hidden, next[0].Columns);
-        ReadOnlySpan<double> i = next[2].Span, f = next[3].Span, g = next[4].Span, o = next[5].Span, cHat = next[CHat].Span, cPrev = prev[1].Span;
-        ReadOnlySpan<double> daNext = dCarry[0].Span;
-        var dcNext = dCarry[1].Span;
-        var (dGainX, dGainH, dGainC, dBiasC) = (4 * na, 8 * na, 12 * na, 13 * na);                   // where each lies in own, after dB
+        var (na, m, width, one) = (Hidden, next[0].Columns, Lanes.Width, System.Numerics.Vector<double>.One);
+        Span<double> dBiasC = accumulate ? own.Slice(13 * na, na) : default, dGainC = accumulate ? own.Slice(12 * na, na) : default;
         for (var j = 0; j < m; j++)
         {
             var k = j * na;
+            ReadOnlySpan<double> i = next[2].Span.Slice(k, na), f = next[3].Span.Slice(k, na), g = next[4].Span.Slice(k, na), o = next[5].Span.Slice(k, na);
+            ReadOnlySpan<double> cHat = next[CHat].Span.Slice(k, na), cPrev = prev[1].Span.Slice(k, na), daNext = dCarry[0].Span.Slice(k, na), dOutJ = dOut.Slice(k, na);
+            var dcNext = dCarry[1].Span.Slice(k, na);
             var dz = dU.Slice(j * 4 * na, 4 * na);
+            Span<double> dzi = dz[..na], dzf = dz.Slice(na, na), dzg = dz.Slice(2 * na, na), dzo = dz.Slice(3 * na, na);
             Span<double> t = scratch.Slice(j * 4 * na, na), dcHat = scratch.Slice(j * 4 * na + na, na);
-            for (var row = 0; row < na; row++) t[row] = gainC[row] * cHat[k + row] + biasC[row]; // s = GainC⊙ĉ + BiasC
+            for (var row = 0; row < na; row += width)
+                Lanes.Store(t, row, Lanes.Load(gainC, row) * Lanes.Load(cHat, row) + Lanes.Load(biasC, row)); // s = GainC⊙ĉ + BiasC
             Elementwise.Tanh(t, t);
-            for (var row = 0; row < na; row++)
+            for (var row = 0; row < na; row += width)
             {
-                var da = daNext[k + row] + dOut[k + row];
-                var dO = da * t[row];                                                          // dΓo = da⊙tanh(s)
-                dz[3 * na + row] = dO * o[k + row] * (1.0 - o[k + row]);                       // dz_o = dΓo⊙Γo⊙(1 − Γo)
-                var ds = da * o[k + row] * (1.0 - t[row] * t[row]);                            // ds = da⊙Γo⊙(1 − tanh²(s))
-                dcHat[row] = ds * gainC[row];                                                  // dĉ = ds⊙GainC
+                var (tanhS, gate) = (Lanes.Load(t, row), Lanes.Load(o, row));
+                var da = Lanes.Load(daNext, row) + Lanes.Load(dOutJ, row);
+                var dO = da * tanhS;                                                           // dΓo = da⊙tanh(s)
+                Lanes.Store(dzo, row, dO * gate * (one - gate));                               // dz_o = dΓo⊙Γo⊙(1 − Γo)
+                var ds = da * gate * (one - tanhS * tanhS);                                    // ds = da⊙Γo⊙(1 − tanh²(s))
+                Lanes.Store(dcHat, row, ds * Lanes.Load(gainC, row));                          // dĉ = ds⊙GainC
                 if (!accumulate) continue;
-                own[dBiasC + row] += ds;                                                       // dBiasC += ds
-                own[dGainC + row] += ds * cHat[k + row];                                       // dGainC += ds⊙ĉ
+                Lanes.Store(dBiasC, row, Lanes.Load(dBiasC, row) + ds);                        // dBiasC += ds
+                Lanes.Store(dGainC, row, Lanes.Load(dGainC, row) + ds * Lanes.Load(cHat, row)); // dGainC += ds⊙ĉ
             }
             var (pc, ic) = RstdAt(j, 8);
-            LayerNorm.Backward(cHat.Slice(k, na), next[pc].Span[ic], dcHat, dcHat);            // dc from dĉ through LN
-            for (var row = 0; row < na; row++)
+            LayerNorm.Backward(cHat, next[pc].Span[ic], dcHat, dcHat);                         // dc from dĉ through LN
+            for (var row = 0; row < na; row += width)
             {
-                var kk = k + row;
-                var dc = dcNext[kk] + dcHat[row];                                              // dc ← dc_next + LNᵀ(dĉ)
-                dz[row] = dc * g[kk] * i[kk] * (1.0 - i[kk]);                                  // dz_i = dc⊙g⊙Γi⊙(1 − Γi)
-                dz[na + row] = dc * cPrev[kk] * f[kk] * (1.0 - f[kk]);                         // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
-                dz[2 * na + row] = dc * i[kk] * (1.0 - g[kk] * g[kk]);                         // dz_g = dc⊙Γi⊙(1 − g²)
-                dcNext[kk] = dc * f[kk];                                                       // dc_prev = dc⊙Γf
+                var (gi, gf, gg) = (Lanes.Load(i, row), Lanes.Load(f, row), Lanes.Load(g, row));
+                var dc = Lanes.Load(dcNext, row) + Lanes.Load(dcHat, row);                     // dc ← dc_next + LNᵀ(dĉ)
+                Lanes.Store(dzi, row, dc * gg * gi * (one - gi));                              // dz_i = dc⊙g⊙Γi⊙(1 − Γi)
+                Lanes.Store(dzf, row, dc * Lanes.Load(cPrev, row) * gf * (one - gf));          // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
+                Lanes.Store(dzg, row, dc * gi * (one - gg * gg));                              // dz_g = dc⊙Γi⊙(1 − g²)
+                Lanes.Store(dcNext, row, dc * gf);                                             // dc_prev = dc⊙Γf
             }
             for (var block = 0; block < 4; block++)
             {
                 var (at, w) = (j * 4 * na + block * na, block * na);
                 ReadOnlySpan<double> xHat = next[XHat + block].Span.Slice(k, na), hHat = next[HHat + block].Span.Slice(k, na);
-                for (var row = 0; row < na; row++)
+                ReadOnlySpan<double> gx = gainX.AsSpan(w, na), gh = gainH.AsSpan(w, na);
+                Span<double> du = dU.Slice(at, na), dr = dR.Slice(at, na);
+                if (accumulate)
                 {
-                    var d = dU[at + row];
-                    if (accumulate)
+                    Span<double> dB = own.Slice(w, na), dGainX = own.Slice(4 * na + w, na), dGainH = own.Slice(8 * na + w, na);
+                    for (var row = 0; row < na; row += width)
                     {
-                        own[w + row] += d;                                                     // dB += dz
-                        own[dGainX + w + row] += d * xHat[row];                                // dGainX += dz⊙x̂
-                        own[dGainH + w + row] += d * hHat[row];                                // dGainH += dz⊙ĥ
+                        var d = Lanes.Load(du, row);
+                        Lanes.Store(dB, row, Lanes.Load(dB, row) + d);                                 // dB += dz
+                        Lanes.Store(dGainX, row, Lanes.Load(dGainX, row) + d * Lanes.Load(xHat, row)); // dGainX += dz⊙x̂
+                        Lanes.Store(dGainH, row, Lanes.Load(dGainH, row) + d * Lanes.Load(hHat, row)); // dGainH += dz⊙ĥ
                     }
-                    dR[at + row] = d * gainH[w + row];                                         // dĥ = dz⊙GainH
-                    dU[at + row] = d * gainX[w + row];                                         // dx̂ = dz⊙GainX
+                }
+                for (var row = 0; row < na; row += width)
+                {
+                    var d = Lanes.Load(du, row);
+                    Lanes.Store(dr, row, d * Lanes.Load(gh, row));                             // dĥ = dz⊙GainH
+                    Lanes.Store(du, row, d * Lanes.Load(gx, row));                             // dx̂ = dz⊙GainX
                 }
                 var (px, ix) = RstdAt(j, block);
-                LayerNorm.Backward(xHat, next[px].Span[ix], dU.Slice(at, na), dU.Slice(at, na));  // dU = LNᵀ(dx̂)
+                LayerNorm.Backward(xHat, next[px].Span[ix], du, du);                           // dU = LNᵀ(dx̂)
                 var (ph, ih) = RstdAt(j, 4 + block);
-                LayerNorm.Backward(hHat, next[ph].Span[ih], dR.Slice(at, na), dR.Slice(at, na));  // dR = LNᵀ(dĥ)
+                LayerNorm.Backward(hHat, next[ph].Span[ih], dr, dr);                           // dR = LNᵀ(dĥ)
             }
         }
     }
