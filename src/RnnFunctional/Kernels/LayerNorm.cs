@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using MathNet.Numerics.LinearAlgebra;
+using Vector = System.Numerics.Vector<double>;
 
 namespace RnnFunctional.Kernels;
 
@@ -33,9 +34,16 @@ internal static class LayerNorm
     {
         var n = vHat.Length;
         var (mean, meanTimesHat) = (TensorPrimitives.Sum(dvHat) / n, TensorPrimitives.Dot(dvHat, vHat) / n);
-        TensorPrimitives.Subtract(dvHat, mean, dv);                                 // dv̂ − mean(dv̂)
-        TensorPrimitives.MultiplyAdd(vHat, -meanTimesHat, dv, dv);                  //      − v̂⊙mean(dv̂⊙v̂)
-        TensorPrimitives.Multiply(dv, rstd, dv);                                    // · rstd
+        if (Lanes.IsWhole(n)) Backward<Lanes.Whole>(vHat, rstd, dvHat, dv, mean, meanTimesHat);
+        else Backward<Lanes.Padded>(vHat, rstd, dvHat, dv, mean, meanTimesHat);
+    }
+
+    private static void Backward<T>(ReadOnlySpan<double> vHat, double rstd, ReadOnlySpan<double> dvHat, Span<double> dv, double mean, double meanTimesHat)
+        where T : struct, Lanes.IAccess
+    {
+        var (m, mt, r) = (new Vector(mean), new Vector(meanTimesHat), new Vector(rstd));
+        for (var k = 0; k < vHat.Length; k += Lanes.Width)
+            T.Store(dv, k, (T.Load(dvHat, k) - m - T.Load(vHat, k) * mt) * r);          // dv = (dv̂ − mean(dv̂) − v̂⊙mean(dv̂⊙v̂))·rstd
     }
 
     /// <summary>v̂ of every block of n = v.RowCount / blocks rows of every column of <paramref name="v"/>, and 1/√(σ² + ε) of each (blocks×m).</summary>

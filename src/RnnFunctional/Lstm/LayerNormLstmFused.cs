@@ -36,9 +36,8 @@ internal sealed class LayerNormLstmFused : FusedCell
 
     public override void Forward(Span<double> u, Span<double> r, Block[] prev, Block[] next, Span<double> scratch)
     {
-        var (na, m, width) = (Hidden, next[0].Columns, Lanes.Width);
+        var (na, m) = (Hidden, next[0].Columns);
         Span<double> a = next[0].Span, c = next[1].Span, i = next[2].Span, f = next[3].Span, g = next[4].Span, o = next[5].Span, cHat = next[CHat].Span;
-        ReadOnlySpan<double> cPrev = prev[1].Span;
         var z = scratch[..(4 * na * m)];
         for (var j = 0; j < m; j++)
         {
@@ -46,15 +45,12 @@ internal sealed class LayerNormLstmFused : FusedCell
             for (var block = 0; block < 4; block++)
             {
                 var (at, w) = (j * 4 * na + block * na, block * na);
-                Span<double> xHat = next[XHat + block].Span.Slice(k, na), hHat = next[HHat + block].Span.Slice(k, na), zb = z.Slice(at, na);
-                ReadOnlySpan<double> gx = gainX.AsSpan(w, na), gh = gainH.AsSpan(w, na), bias = b.AsSpan(w, na);
+                Span<double> xHat = next[XHat + block].Span.Slice(k, na), hHat = next[HHat + block].Span.Slice(k, na);
                 var (px, ix) = RstdAt(j, block);
                 next[px].Span[ix] = LayerNorm.Forward(u.Slice(at, na), xHat, epsilon);                      // x̂ = LN(Wx·x), per gate block
                 var (ph, ih) = RstdAt(j, 4 + block);
                 next[ph].Span[ih] = LayerNorm.Forward(r.Slice(at, na), hHat, epsilon);                      // ĥ = LN(Wh·a_prev)
-                for (var row = 0; row < na; row += width)
-                    Lanes.Store(zb, row, Lanes.Load(gx, row) * Lanes.Load(xHat, row)
-                        + Lanes.Load(gh, row) * Lanes.Load(hHat, row) + Lanes.Load(bias, row));    // z = GainX⊙x̂ + GainH⊙ĥ + B
+                Lanes.SumOfProducts(gainX.AsSpan(w, na), xHat, gainH.AsSpan(w, na), hHat, b.AsSpan(w, na), z.Slice(at, na)); // z = GainX⊙x̂ + GainH⊙ĥ + B
             }
             var zj = z.Slice(j * 4 * na, 4 * na);
             Elementwise.Sigmoid(zj[..na], i.Slice(k, na));                                     // Γi = σ(z_i)
@@ -62,20 +58,17 @@ internal sealed class LayerNormLstmFused : FusedCell
             Elementwise.Tanh(zj.Slice(2 * na, na), g.Slice(k, na));                            // g = tanh(z_g)
             Elementwise.Sigmoid(zj.Slice(3 * na, na), o.Slice(k, na));                         // Γo = σ(z_o)
         }
-        for (var k = 0; k < c.Length; k += width)
-            Lanes.Store(c, k, Lanes.Load(f, k) * Lanes.Load(cPrev, k) + Lanes.Load(i, k) * Lanes.Load(g, k)); // c = Γf⊙c_prev + Γi⊙g
+        Lanes.SumOfProducts(f, prev[1].Span, i, g, c);                                         // c = Γf⊙c_prev + Γi⊙g
         Span<double> s = scratch[..c.Length], tanhS = scratch.Slice(c.Length, c.Length);
         for (var j = 0; j < m; j++)
         {
             var k = j * na;
             var (pc, ic) = RstdAt(j, 8);
-            next[pc].Span[ic] = LayerNorm.Forward(c.Slice(k, na), cHat.Slice(k, na), epsilon);             // ĉ = LN(c)
-            Span<double> sj = s.Slice(k, na), cHatJ = cHat.Slice(k, na);
-            for (var row = 0; row < na; row += width)
-                Lanes.Store(sj, row, Lanes.Load(gainC, row) * Lanes.Load(cHatJ, row) + Lanes.Load(biasC, row)); // s = GainC⊙ĉ + BiasC
+            next[pc].Span[ic] = LayerNorm.Forward(c.Slice(k, na), cHat.Slice(k, na), epsilon); // ĉ = LN(c)
+            Lanes.MultiplyAdd(gainC, cHat.Slice(k, na), biasC, s.Slice(k, na));                // s = GainC⊙ĉ + BiasC
         }
         Elementwise.Tanh(s, tanhS);
-        for (var k = 0; k < a.Length; k += width) Lanes.Store(a, k, Lanes.Load(o, k) * Lanes.Load(tanhS, k)); // a = Γo⊙tanh(s)
+        Lanes.Multiply(o, tanhS, a);                                                           // a = Γo⊙tanh(s)
     }
 
     public override void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
@@ -87,71 +80,88 @@ internal sealed class LayerNormLstmFused : FusedCell
     private void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
         Span<double> scratch, Span<double> own, bool accumulate)
     {
-        var (na, m, width, one) = (Hidden, next[0].Columns, Lanes.Width, System.Numerics.Vector<double>.One);
-        Span<double> dBiasC = accumulate ? own.Slice(13 * na, na) : default, dGainC = accumulate ? own.Slice(12 * na, na) : default;
+        var (na, m) = (Hidden, next[0].Columns);
         for (var j = 0; j < m; j++)
         {
             var k = j * na;
-            ReadOnlySpan<double> i = next[2].Span.Slice(k, na), f = next[3].Span.Slice(k, na), g = next[4].Span.Slice(k, na), o = next[5].Span.Slice(k, na);
-            ReadOnlySpan<double> cHat = next[CHat].Span.Slice(k, na), cPrev = prev[1].Span.Slice(k, na), daNext = dCarry[0].Span.Slice(k, na), dOutJ = dOut.Slice(k, na);
-            var dcNext = dCarry[1].Span.Slice(k, na);
+            ReadOnlySpan<double> cHat = next[CHat].Span.Slice(k, na);
             var dz = dU.Slice(j * 4 * na, 4 * na);
-            Span<double> dzi = dz[..na], dzf = dz.Slice(na, na), dzg = dz.Slice(2 * na, na), dzo = dz.Slice(3 * na, na);
-            Span<double> t = scratch.Slice(j * 4 * na, na), dcHat = scratch.Slice(j * 4 * na + na, na);
-            for (var row = 0; row < na; row += width)
-                Lanes.Store(t, row, Lanes.Load(gainC, row) * Lanes.Load(cHat, row) + Lanes.Load(biasC, row)); // s = GainC⊙ĉ + BiasC
-            Elementwise.Tanh(t, t);
-            for (var row = 0; row < na; row += width)
-            {
-                var (tanhS, gate) = (Lanes.Load(t, row), Lanes.Load(o, row));
-                var da = Lanes.Load(daNext, row) + Lanes.Load(dOutJ, row);
-                var dO = da * tanhS;                                                           // dΓo = da⊙tanh(s)
-                Lanes.Store(dzo, row, dO * gate * (one - gate));                               // dz_o = dΓo⊙Γo⊙(1 − Γo)
-                var ds = da * gate * (one - tanhS * tanhS);                                    // ds = da⊙Γo⊙(1 − tanh²(s))
-                Lanes.Store(dcHat, row, ds * Lanes.Load(gainC, row));                          // dĉ = ds⊙GainC
-                if (!accumulate) continue;
-                Lanes.Store(dBiasC, row, Lanes.Load(dBiasC, row) + ds);                        // dBiasC += ds
-                Lanes.Store(dGainC, row, Lanes.Load(dGainC, row) + ds * Lanes.Load(cHat, row)); // dGainC += ds⊙ĉ
-            }
+            Span<double> tanhS = scratch.Slice(j * 4 * na, na), ds = scratch.Slice(j * 4 * na + na, na), dc = scratch.Slice(j * 4 * na + 2 * na, na);
+            Lanes.MultiplyAdd(gainC, cHat, biasC, tanhS);                                      // s = GainC⊙ĉ + BiasC
+            Elementwise.Tanh(tanhS, tanhS);
+            OutputBackward(dCarry[0].Span.Slice(k, na), dOut.Slice(k, na), tanhS, next[5].Span.Slice(k, na), dz.Slice(3 * na, na), ds);
+            if (accumulate) Lanes.AddWithProduct(ds, cHat, own.Slice(13 * na, na), own.Slice(12 * na, na)); // dBiasC += ds, dGainC += ds⊙ĉ
+            Lanes.Multiply(ds, gainC, dc);                                                     // dĉ = ds⊙GainC
             var (pc, ic) = RstdAt(j, 8);
-            LayerNorm.Backward(cHat, next[pc].Span[ic], dcHat, dcHat);                         // dc from dĉ through LN
-            for (var row = 0; row < na; row += width)
-            {
-                var (gi, gf, gg) = (Lanes.Load(i, row), Lanes.Load(f, row), Lanes.Load(g, row));
-                var dc = Lanes.Load(dcNext, row) + Lanes.Load(dcHat, row);                     // dc ← dc_next + LNᵀ(dĉ)
-                Lanes.Store(dzi, row, dc * gg * gi * (one - gi));                              // dz_i = dc⊙g⊙Γi⊙(1 − Γi)
-                Lanes.Store(dzf, row, dc * Lanes.Load(cPrev, row) * gf * (one - gf));          // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
-                Lanes.Store(dzg, row, dc * gi * (one - gg * gg));                              // dz_g = dc⊙Γi⊙(1 − g²)
-                Lanes.Store(dcNext, row, dc * gf);                                             // dc_prev = dc⊙Γf
-            }
+            LayerNorm.Backward(cHat, next[pc].Span[ic], dc, dc);                               // LNᵀ(dĉ)
+            CellBackward(dCarry[1].Span.Slice(k, na), dc, next[2].Span.Slice(k, na), next[3].Span.Slice(k, na), next[4].Span.Slice(k, na),
+                prev[1].Span.Slice(k, na), dz);
             for (var block = 0; block < 4; block++)
             {
                 var (at, w) = (j * 4 * na + block * na, block * na);
                 ReadOnlySpan<double> xHat = next[XHat + block].Span.Slice(k, na), hHat = next[HHat + block].Span.Slice(k, na);
-                ReadOnlySpan<double> gx = gainX.AsSpan(w, na), gh = gainH.AsSpan(w, na);
                 Span<double> du = dU.Slice(at, na), dr = dR.Slice(at, na);
                 if (accumulate)
                 {
-                    Span<double> dB = own.Slice(w, na), dGainX = own.Slice(4 * na + w, na), dGainH = own.Slice(8 * na + w, na);
-                    for (var row = 0; row < na; row += width)
-                    {
-                        var d = Lanes.Load(du, row);
-                        Lanes.Store(dB, row, Lanes.Load(dB, row) + d);                                 // dB += dz
-                        Lanes.Store(dGainX, row, Lanes.Load(dGainX, row) + d * Lanes.Load(xHat, row)); // dGainX += dz⊙x̂
-                        Lanes.Store(dGainH, row, Lanes.Load(dGainH, row) + d * Lanes.Load(hHat, row)); // dGainH += dz⊙ĥ
-                    }
+                    Lanes.AddWithProduct(du, xHat, own.Slice(w, na), own.Slice(4 * na + w, na)); // dB += dz, dGainX += dz⊙x̂
+                    Lanes.AddProduct(du, hHat, own.Slice(8 * na + w, na));                     // dGainH += dz⊙ĥ
                 }
-                for (var row = 0; row < na; row += width)
-                {
-                    var d = Lanes.Load(du, row);
-                    Lanes.Store(dr, row, d * Lanes.Load(gh, row));                             // dĥ = dz⊙GainH
-                    Lanes.Store(du, row, d * Lanes.Load(gx, row));                             // dx̂ = dz⊙GainX
-                }
+                Lanes.Multiply(du, gainH.AsSpan(w, na), dr);                                   // dĥ = dz⊙GainH
+                Lanes.Multiply(du, gainX.AsSpan(w, na), du);                                   // dx̂ = dz⊙GainX
                 var (px, ix) = RstdAt(j, block);
                 LayerNorm.Backward(xHat, next[px].Span[ix], du, du);                           // dU = LNᵀ(dx̂)
                 var (ph, ih) = RstdAt(j, 4 + block);
                 LayerNorm.Backward(hHat, next[ph].Span[ih], dr, dr);                           // dR = LNᵀ(dĥ)
             }
+        }
+    }
+
+    /// <summary>From da = da_next + dOut through a = Γo⊙tanh(s) on one column: dz_o, and ds (its own parameters' and dĉ's source).</summary>
+    private static void OutputBackward(ReadOnlySpan<double> daNext, ReadOnlySpan<double> dOut, ReadOnlySpan<double> tanhS, ReadOnlySpan<double> o,
+        Span<double> dzo, Span<double> ds)
+    {
+        if (Lanes.IsWhole(ds.Length)) OutputBackward<Lanes.Whole>(daNext, dOut, tanhS, o, dzo, ds);
+        else OutputBackward<Lanes.Padded>(daNext, dOut, tanhS, o, dzo, ds);
+    }
+
+    private static void OutputBackward<T>(ReadOnlySpan<double> daNext, ReadOnlySpan<double> dOut, ReadOnlySpan<double> tanhS, ReadOnlySpan<double> o,
+        Span<double> dzo, Span<double> ds) where T : struct, Lanes.IAccess
+    {
+        var one = System.Numerics.Vector<double>.One;
+        for (var row = 0; row < ds.Length; row += Lanes.Width)
+        {
+            var (t, gate) = (T.Load(tanhS, row), T.Load(o, row));
+            var da = T.Load(daNext, row) + T.Load(dOut, row);
+            var dO = da * t;                                                                   // dΓo = da⊙tanh(s)
+            T.Store(dzo, row, dO * gate * (one - gate));                                       // dz_o = dΓo⊙Γo⊙(1 − Γo)
+            T.Store(ds, row, da * gate * (one - t * t));                                       // ds = da⊙Γo⊙(1 − tanh²(s))
+        }
+    }
+
+    /// <summary>
+    /// From dc = dc_next + LNᵀ(dĉ) through c = Γf⊙c_prev + Γi⊙g on one column: dz_i, dz_f, dz_g into the column's dz,
+    /// and dc_prev over dc_next.
+    /// </summary>
+    private static void CellBackward(Span<double> dcNext, ReadOnlySpan<double> dcHat, ReadOnlySpan<double> i, ReadOnlySpan<double> f,
+        ReadOnlySpan<double> g, ReadOnlySpan<double> cPrev, Span<double> dz)
+    {
+        if (Lanes.IsWhole(dcNext.Length)) CellBackward<Lanes.Whole>(dcNext, dcHat, i, f, g, cPrev, dz);
+        else CellBackward<Lanes.Padded>(dcNext, dcHat, i, f, g, cPrev, dz);
+    }
+
+    private static void CellBackward<T>(Span<double> dcNext, ReadOnlySpan<double> dcHat, ReadOnlySpan<double> i, ReadOnlySpan<double> f,
+        ReadOnlySpan<double> g, ReadOnlySpan<double> cPrev, Span<double> dz) where T : struct, Lanes.IAccess
+    {
+        var (na, one) = (dcNext.Length, System.Numerics.Vector<double>.One);
+        Span<double> dzi = dz[..na], dzf = dz.Slice(na, na), dzg = dz.Slice(2 * na, na);
+        for (var row = 0; row < na; row += Lanes.Width)
+        {
+            var (gi, gf, gg) = (T.Load(i, row), T.Load(f, row), T.Load(g, row));
+            var dc = T.Load(dcNext, row) + T.Load(dcHat, row);                         // dc ← dc_next + LNᵀ(dĉ)
+            T.Store(dzi, row, dc * gg * gi * (one - gi));                                  // dz_i = dc⊙g⊙Γi⊙(1 − Γi)
+            T.Store(dzf, row, dc * T.Load(cPrev, row) * gf * (one - gf));              // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
+            T.Store(dzg, row, dc * gi * (one - gg * gg));                                  // dz_g = dc⊙Γi⊙(1 − g²)
+            T.Store(dcNext, row, dc * gf);                                                 // dc_prev = dc⊙Γf
         }
     }
 
