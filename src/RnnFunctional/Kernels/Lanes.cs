@@ -1,4 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace RnnFunctional.Kernels;
 
@@ -32,10 +35,24 @@ internal static class Lanes
     public readonly struct Whole : IAccess
     {
         /// <inheritdoc />
-        public static Vector<double> Load(ReadOnlySpan<double> s, int at) => new(s[at..]);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector<double> Load(ReadOnlySpan<double> s, int at)
+        {
+            if (at < 0 || at > s.Length - Width) PastTheEnd(s.Length, at);
+            return Vector.LoadUnsafe(ref MemoryMarshal.GetReference(s), (nuint)at);
+        }
 
         /// <inheritdoc />
-        public static void Store(Span<double> s, int at, Vector<double> v) => v.CopyTo(s[at..]);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Store(Span<double> s, int at, Vector<double> v)
+        {
+            if (at < 0 || at > s.Length - Width) PastTheEnd(s.Length, at);
+            v.StoreUnsafe(ref MemoryMarshal.GetReference(s), (nuint)at);
+        }
+
+        [DoesNotReturn]
+        private static void PastTheEnd(int length, int at) =>
+            throw new ArgumentOutOfRangeException(nameof(at), $"expected a vector of {Width} within a span of {length} but it starts at {at}");
     }
 
     /// <summary>Spans of any length: the lanes past the end are read as zeros and not written.</summary>
@@ -75,6 +92,16 @@ internal static class Lanes
     private static void Multiply<T>(ReadOnlySpan<double> a, ReadOnlySpan<double> x, Span<double> y) where T : struct, IAccess
     {
         for (var k = 0; k < y.Length; k += Width) T.Store(y, k, T.Load(a, k) * T.Load(x, k));
+    }
+
+    /// <summary>y = a·x, element-wise (y may be x).</summary>
+    public static void Multiply(ReadOnlySpan<double> x, double a, Span<double> y)
+    {
+        var v = new Vector<double>(a);
+        if (IsWhole(y.Length))
+            for (var k = 0; k < y.Length; k += Width) Whole.Store(y, k, Whole.Load(x, k) * v);
+        else
+            for (var k = 0; k < y.Length; k += Width) Padded.Store(y, k, Padded.Load(x, k) * v);
     }
 
     /// <summary>y = a⊙x + b, element-wise, the product rounded before the sum (y may be any of the others).</summary>
