@@ -9,6 +9,7 @@ namespace RnnFunctional.Benchmarks;
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]
+[MinColumn]
 public class CellBenchmarks
 {
     private readonly Workload w = new();

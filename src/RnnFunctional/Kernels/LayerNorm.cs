@@ -1,5 +1,7 @@
-using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using MathNet.Numerics.LinearAlgebra;
+using Vector = System.Numerics.Vector<double>;
 
 namespace RnnFunctional.Kernels;
 
@@ -7,7 +9,8 @@ namespace RnnFunctional.Kernels;
 /// Layer normalization of one block of n values (Ba, Kiros and Hinton 2016), without its gain and bias:
 /// μ = Σ v / n, σ² = Σ (v − μ)² / n, v̂ = (v − μ) / √(σ² + ε), and its backward
 /// dv = (dv̂ − mean(dv̂) − v̂⊙mean(dv̂⊙v̂)) / √(σ² + ε). The fused cells and their generic folds both call these, so a
-/// normalization has the same bits on both paths.
+/// normalization has the same bits on both paths; its sums are taken in one fixed order (<see cref="Dot"/>), so it has
+/// the same bits on every machine too.
 /// </summary>
 internal static class LayerNorm
 {
@@ -18,10 +21,10 @@ internal static class LayerNorm
     public static double Forward(ReadOnlySpan<double> v, Span<double> vHat, double epsilon)
     {
         var n = v.Length;
-        var mean = TensorPrimitives.Sum(v) / n;                                     // μ = Σ v / n
-        TensorPrimitives.Subtract(v, mean, vHat);                                   // v − μ
-        var rstd = 1.0 / Math.Sqrt(TensorPrimitives.SumOfSquares(vHat) / n + epsilon); // 1/√(σ² + ε), σ² = Σ (v − μ)² / n
-        TensorPrimitives.Multiply(vHat, rstd, vHat);                                // v̂ = (v − μ) / √(σ² + ε)
+        var mean = Sum(v) / n;                                                      // μ = Σ v / n
+        Subtract(v, mean, vHat);                                                    // v − μ
+        var rstd = 1.0 / Math.Sqrt(Dot(vHat, vHat) / n + epsilon);                  // 1/√(σ² + ε), σ² = Σ (v − μ)² / n
+        Lanes.Multiply(vHat, rstd, vHat);                                           // v̂ = (v − μ) / √(σ² + ε)
         return rstd;
     }
 
@@ -32,10 +35,93 @@ internal static class LayerNorm
     public static void Backward(ReadOnlySpan<double> vHat, double rstd, ReadOnlySpan<double> dvHat, Span<double> dv)
     {
         var n = vHat.Length;
-        var (mean, meanTimesHat) = (TensorPrimitives.Sum(dvHat) / n, TensorPrimitives.Dot(dvHat, vHat) / n);
-        TensorPrimitives.Subtract(dvHat, mean, dv);                                 // dv̂ − mean(dv̂)
-        TensorPrimitives.MultiplyAdd(vHat, -meanTimesHat, dv, dv);                  //      − v̂⊙mean(dv̂⊙v̂)
-        TensorPrimitives.Multiply(dv, rstd, dv);                                    // · rstd
+        var (mean, meanTimesHat) = (Sum(dvHat) / n, Dot(dvHat, vHat) / n);
+        if (Lanes.IsWhole(n)) Backward<Lanes.Whole>(vHat, rstd, dvHat, dv, mean, meanTimesHat);
+        else Backward<Lanes.Padded>(vHat, rstd, dvHat, dv, mean, meanTimesHat);
+    }
+
+    private static void Backward<T>(ReadOnlySpan<double> vHat, double rstd, ReadOnlySpan<double> dvHat, Span<double> dv, double mean, double meanTimesHat)
+        where T : struct, Lanes.IAccess
+    {
+        var (m, mt, r) = (new Vector(mean), new Vector(meanTimesHat), new Vector(rstd));
+        for (var k = 0; k < vHat.Length; k += Lanes.Width)
+            T.Store(dv, k, (T.Load(dvHat, k) - m - T.Load(vHat, k) * mt) * r);          // dv = (dv̂ − mean(dv̂) − v̂⊙mean(dv̂⊙v̂))·rstd
+    }
+
+    /// <summary>y = x − a, element-wise.</summary>
+    private static void Subtract(ReadOnlySpan<double> x, double a, Span<double> y)
+    {
+        var v = new Vector(a);
+        if (Lanes.IsWhole(x.Length))
+            for (var k = 0; k < x.Length; k += Lanes.Width) Lanes.Whole.Store(y, k, Lanes.Whole.Load(x, k) - v);
+        else
+            for (var k = 0; k < x.Length; k += Lanes.Width) Lanes.Padded.Store(y, k, Lanes.Padded.Load(x, k) - v);
+    }
+
+    /// <summary>Σ x, in the order of <see cref="Dot"/>.</summary>
+    internal static double Sum(ReadOnlySpan<double> x)
+    {
+        var (p0, p1, p2, p3) = (Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero);
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        var i = 0;
+        for (; i + 16 <= x.Length; i += 16)
+        {
+            p0 += Vector256.LoadUnsafe(ref xr, (nuint)i);
+            p1 += Vector256.LoadUnsafe(ref xr, (nuint)i + 4);
+            p2 += Vector256.LoadUnsafe(ref xr, (nuint)i + 8);
+            p3 += Vector256.LoadUnsafe(ref xr, (nuint)i + 12);
+        }
+        if (i < x.Length)
+        {
+            Span<double> a = stackalloc double[16];
+            a.Clear();
+            x[i..].CopyTo(a);
+            p0 += Vector256.Create(a[..4]);
+            p1 += Vector256.Create(a.Slice(4, 4));
+            p2 += Vector256.Create(a.Slice(8, 4));
+            p3 += Vector256.Create(a.Slice(12, 4));
+        }
+        return Total(p0, p1, p2, p3);
+    }
+
+    /// <summary>
+    /// Σ x⊙y in one fixed order, whatever the hardware: sixteen interleaved partial sums (element i goes to sum i mod 16,
+    /// the last, shorter stretch padded with zeros), kept as four Vector256 p₀..p₃ and added as (p₀ + p₁) + (p₂ + p₃),
+    /// whose four lanes are then added as (l₀ + l₁) + (l₂ + l₃).
+    /// </summary>
+    internal static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
+    {
+        var (p0, p1, p2, p3) = (Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero);
+        if (y.Length < x.Length) throw new ArgumentException($"expected y to have at least the {x.Length} elements of x but got {y.Length}", nameof(y));
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        var i = 0;
+        for (; i + 16 <= x.Length; i += 16)
+        {
+            p0 += Vector256.LoadUnsafe(ref xr, (nuint)i) * Vector256.LoadUnsafe(ref yr, (nuint)i);
+            p1 += Vector256.LoadUnsafe(ref xr, (nuint)i + 4) * Vector256.LoadUnsafe(ref yr, (nuint)i + 4);
+            p2 += Vector256.LoadUnsafe(ref xr, (nuint)i + 8) * Vector256.LoadUnsafe(ref yr, (nuint)i + 8);
+            p3 += Vector256.LoadUnsafe(ref xr, (nuint)i + 12) * Vector256.LoadUnsafe(ref yr, (nuint)i + 12);
+        }
+        if (i < x.Length)
+        {
+            Span<double> a = stackalloc double[16], b = stackalloc double[16];
+            a.Clear();
+            b.Clear();
+            x[i..].CopyTo(a);
+            y[i..x.Length].CopyTo(b);
+            p0 += Vector256.Create(a[..4]) * Vector256.Create(b[..4]);
+            p1 += Vector256.Create(a.Slice(4, 4)) * Vector256.Create(b.Slice(4, 4));
+            p2 += Vector256.Create(a.Slice(8, 4)) * Vector256.Create(b.Slice(8, 4));
+            p3 += Vector256.Create(a.Slice(12, 4)) * Vector256.Create(b.Slice(12, 4));
+        }
+        return Total(p0, p1, p2, p3);
+    }
+
+    private static double Total(Vector256<double> p0, Vector256<double> p1, Vector256<double> p2, Vector256<double> p3)
+    {
+        var p = (p0 + p1) + (p2 + p3);
+        return (p[0] + p[1]) + (p[2] + p[3]);
     }
 
     /// <summary>v̂ of every block of n = v.RowCount / blocks rows of every column of <paramref name="v"/>, and 1/√(σ² + ε) of each (blocks×m).</summary>

@@ -38,7 +38,6 @@ internal sealed class LayerNormLstmFused : FusedCell
     {
         var (na, m) = (Hidden, next[0].Columns);
         Span<double> a = next[0].Span, c = next[1].Span, i = next[2].Span, f = next[3].Span, g = next[4].Span, o = next[5].Span, cHat = next[CHat].Span;
-        ReadOnlySpan<double> cPrev = prev[1].Span;
         var z = scratch[..(4 * na * m)];
         for (var j = 0; j < m; j++)
         {
@@ -51,8 +50,7 @@ internal sealed class LayerNormLstmFused : FusedCell
                 next[px].Span[ix] = LayerNorm.Forward(u.Slice(at, na), xHat, epsilon);                      // x̂ = LN(Wx·x), per gate block
                 var (ph, ih) = RstdAt(j, 4 + block);
                 next[ph].Span[ih] = LayerNorm.Forward(r.Slice(at, na), hHat, epsilon);                      // ĥ = LN(Wh·a_prev)
-                for (var row = 0; row < na; row++)
-                    z[at + row] = gainX[w + row] * xHat[row] + gainH[w + row] * hHat[row] + b[w + row]; // z = GainX⊙x̂ + GainH⊙ĥ + B
+                Lanes.SumOfProducts(gainX.AsSpan(w, na), xHat, gainH.AsSpan(w, na), hHat, b.AsSpan(w, na), z.Slice(at, na)); // z = GainX⊙x̂ + GainH⊙ĥ + B
             }
             var zj = z.Slice(j * 4 * na, 4 * na);
             Elementwise.Sigmoid(zj[..na], i.Slice(k, na));                                     // Γi = σ(z_i)
@@ -60,17 +58,17 @@ internal sealed class LayerNormLstmFused : FusedCell
             Elementwise.Tanh(zj.Slice(2 * na, na), g.Slice(k, na));                            // g = tanh(z_g)
             Elementwise.Sigmoid(zj.Slice(3 * na, na), o.Slice(k, na));                         // Γo = σ(z_o)
         }
-        for (var k = 0; k < c.Length; k++) c[k] = f[k] * cPrev[k] + i[k] * g[k];              // c = Γf⊙c_prev + Γi⊙g
+        Lanes.SumOfProducts(f, prev[1].Span, i, g, c);                                         // c = Γf⊙c_prev + Γi⊙g
         Span<double> s = scratch[..c.Length], tanhS = scratch.Slice(c.Length, c.Length);
         for (var j = 0; j < m; j++)
         {
             var k = j * na;
             var (pc, ic) = RstdAt(j, 8);
-            next[pc].Span[ic] = LayerNorm.Forward(c.Slice(k, na), cHat.Slice(k, na), epsilon);             // ĉ = LN(c)
-            for (var row = 0; row < na; row++) s[k + row] = gainC[row] * cHat[k + row] + biasC[row]; // s = GainC⊙ĉ + BiasC
+            next[pc].Span[ic] = LayerNorm.Forward(c.Slice(k, na), cHat.Slice(k, na), epsilon); // ĉ = LN(c)
+            Lanes.MultiplyAdd(gainC, cHat.Slice(k, na), biasC, s.Slice(k, na));                // s = GainC⊙ĉ + BiasC
         }
         Elementwise.Tanh(s, tanhS);
-        for (var k = 0; k < a.Length; k++) a[k] = o[k] * tanhS[k];                             // a = Γo⊙tanh(s)
+        Lanes.Multiply(o, tanhS, a);                                                           // a = Γo⊙tanh(s)
     }
 
     public override void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
@@ -83,60 +81,87 @@ internal sealed class LayerNormLstmFused : FusedCell
         Span<double> scratch, Span<double> own, bool accumulate)
     {
         var (na, m) = (Hidden, next[0].Columns);
-        ReadOnlySpan<double> i = next[2].Span, f = next[3].Span, g = next[4].Span, o = next[5].Span, cHat = next[CHat].Span, cPrev = prev[1].Span;
-        ReadOnlySpan<double> daNext = dCarry[0].Span;
-        var dcNext = dCarry[1].Span;
-        var (dGainX, dGainH, dGainC, dBiasC) = (4 * na, 8 * na, 12 * na, 13 * na);                   // where each lies in own, after dB
         for (var j = 0; j < m; j++)
         {
             var k = j * na;
+            ReadOnlySpan<double> cHat = next[CHat].Span.Slice(k, na);
             var dz = dU.Slice(j * 4 * na, 4 * na);
-            Span<double> t = scratch.Slice(j * 4 * na, na), dcHat = scratch.Slice(j * 4 * na + na, na);
-            for (var row = 0; row < na; row++) t[row] = gainC[row] * cHat[k + row] + biasC[row]; // s = GainC⊙ĉ + BiasC
-            Elementwise.Tanh(t, t);
-            for (var row = 0; row < na; row++)
-            {
-                var da = daNext[k + row] + dOut[k + row];
-                var dO = da * t[row];                                                          // dΓo = da⊙tanh(s)
-                dz[3 * na + row] = dO * o[k + row] * (1.0 - o[k + row]);                       // dz_o = dΓo⊙Γo⊙(1 − Γo)
-                var ds = da * o[k + row] * (1.0 - t[row] * t[row]);                            // ds = da⊙Γo⊙(1 − tanh²(s))
-                dcHat[row] = ds * gainC[row];                                                  // dĉ = ds⊙GainC
-                if (!accumulate) continue;
-                own[dBiasC + row] += ds;                                                       // dBiasC += ds
-                own[dGainC + row] += ds * cHat[k + row];                                       // dGainC += ds⊙ĉ
-            }
+            Span<double> tanhS = scratch.Slice(j * 4 * na, na), ds = scratch.Slice(j * 4 * na + na, na), dc = scratch.Slice(j * 4 * na + 2 * na, na);
+            Lanes.MultiplyAdd(gainC, cHat, biasC, tanhS);                                      // s = GainC⊙ĉ + BiasC
+            Elementwise.Tanh(tanhS, tanhS);
+            OutputBackward(dCarry[0].Span.Slice(k, na), dOut.Slice(k, na), tanhS, next[5].Span.Slice(k, na), dz.Slice(3 * na, na), ds);
+            if (accumulate) Lanes.AddWithProduct(ds, cHat, own.Slice(13 * na, na), own.Slice(12 * na, na)); // dBiasC += ds, dGainC += ds⊙ĉ
+            Lanes.Multiply(ds, gainC, dc);                                                     // dĉ = ds⊙GainC
             var (pc, ic) = RstdAt(j, 8);
-            LayerNorm.Backward(cHat.Slice(k, na), next[pc].Span[ic], dcHat, dcHat);            // dc from dĉ through LN
-            for (var row = 0; row < na; row++)
-            {
-                var kk = k + row;
-                var dc = dcNext[kk] + dcHat[row];                                              // dc ← dc_next + LNᵀ(dĉ)
-                dz[row] = dc * g[kk] * i[kk] * (1.0 - i[kk]);                                  // dz_i = dc⊙g⊙Γi⊙(1 − Γi)
-                dz[na + row] = dc * cPrev[kk] * f[kk] * (1.0 - f[kk]);                         // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
-                dz[2 * na + row] = dc * i[kk] * (1.0 - g[kk] * g[kk]);                         // dz_g = dc⊙Γi⊙(1 − g²)
-                dcNext[kk] = dc * f[kk];                                                       // dc_prev = dc⊙Γf
-            }
+            LayerNorm.Backward(cHat, next[pc].Span[ic], dc, dc);                               // LNᵀ(dĉ)
+            CellBackward(dCarry[1].Span.Slice(k, na), dc, next[2].Span.Slice(k, na), next[3].Span.Slice(k, na), next[4].Span.Slice(k, na),
+                prev[1].Span.Slice(k, na), dz);
             for (var block = 0; block < 4; block++)
             {
                 var (at, w) = (j * 4 * na + block * na, block * na);
                 ReadOnlySpan<double> xHat = next[XHat + block].Span.Slice(k, na), hHat = next[HHat + block].Span.Slice(k, na);
-                for (var row = 0; row < na; row++)
+                Span<double> du = dU.Slice(at, na), dr = dR.Slice(at, na);
+                if (accumulate)
                 {
-                    var d = dU[at + row];
-                    if (accumulate)
-                    {
-                        own[w + row] += d;                                                     // dB += dz
-                        own[dGainX + w + row] += d * xHat[row];                                // dGainX += dz⊙x̂
-                        own[dGainH + w + row] += d * hHat[row];                                // dGainH += dz⊙ĥ
-                    }
-                    dR[at + row] = d * gainH[w + row];                                         // dĥ = dz⊙GainH
-                    dU[at + row] = d * gainX[w + row];                                         // dx̂ = dz⊙GainX
+                    Lanes.AddWithProduct(du, xHat, own.Slice(w, na), own.Slice(4 * na + w, na)); // dB += dz, dGainX += dz⊙x̂
+                    Lanes.AddProduct(du, hHat, own.Slice(8 * na + w, na));                     // dGainH += dz⊙ĥ
                 }
+                Lanes.Multiply(du, gainH.AsSpan(w, na), dr);                                   // dĥ = dz⊙GainH
+                Lanes.Multiply(du, gainX.AsSpan(w, na), du);                                   // dx̂ = dz⊙GainX
                 var (px, ix) = RstdAt(j, block);
-                LayerNorm.Backward(xHat, next[px].Span[ix], dU.Slice(at, na), dU.Slice(at, na));  // dU = LNᵀ(dx̂)
+                LayerNorm.Backward(xHat, next[px].Span[ix], du, du);                           // dU = LNᵀ(dx̂)
                 var (ph, ih) = RstdAt(j, 4 + block);
-                LayerNorm.Backward(hHat, next[ph].Span[ih], dR.Slice(at, na), dR.Slice(at, na));  // dR = LNᵀ(dĥ)
+                LayerNorm.Backward(hHat, next[ph].Span[ih], dr, dr);                           // dR = LNᵀ(dĥ)
             }
+        }
+    }
+
+    /// <summary>From da = da_next + dOut through a = Γo⊙tanh(s) on one column: dz_o, and ds (its own parameters' and dĉ's source).</summary>
+    private static void OutputBackward(ReadOnlySpan<double> daNext, ReadOnlySpan<double> dOut, ReadOnlySpan<double> tanhS, ReadOnlySpan<double> o,
+        Span<double> dzo, Span<double> ds)
+    {
+        if (Lanes.IsWhole(ds.Length)) OutputBackward<Lanes.Whole>(daNext, dOut, tanhS, o, dzo, ds);
+        else OutputBackward<Lanes.Padded>(daNext, dOut, tanhS, o, dzo, ds);
+    }
+
+    private static void OutputBackward<T>(ReadOnlySpan<double> daNext, ReadOnlySpan<double> dOut, ReadOnlySpan<double> tanhS, ReadOnlySpan<double> o,
+        Span<double> dzo, Span<double> ds) where T : struct, Lanes.IAccess
+    {
+        var one = System.Numerics.Vector<double>.One;
+        for (var row = 0; row < ds.Length; row += Lanes.Width)
+        {
+            var (t, gate) = (T.Load(tanhS, row), T.Load(o, row));
+            var da = T.Load(daNext, row) + T.Load(dOut, row);
+            var dO = da * t;                                                                   // dΓo = da⊙tanh(s)
+            T.Store(dzo, row, dO * gate * (one - gate));                                       // dz_o = dΓo⊙Γo⊙(1 − Γo)
+            T.Store(ds, row, da * gate * (one - t * t));                                       // ds = da⊙Γo⊙(1 − tanh²(s))
+        }
+    }
+
+    /// <summary>
+    /// From dc = dc_next + LNᵀ(dĉ) through c = Γf⊙c_prev + Γi⊙g on one column: dz_i, dz_f, dz_g into the column's dz,
+    /// and dc_prev over dc_next.
+    /// </summary>
+    private static void CellBackward(Span<double> dcNext, ReadOnlySpan<double> dcHat, ReadOnlySpan<double> i, ReadOnlySpan<double> f,
+        ReadOnlySpan<double> g, ReadOnlySpan<double> cPrev, Span<double> dz)
+    {
+        if (Lanes.IsWhole(dcNext.Length)) CellBackward<Lanes.Whole>(dcNext, dcHat, i, f, g, cPrev, dz);
+        else CellBackward<Lanes.Padded>(dcNext, dcHat, i, f, g, cPrev, dz);
+    }
+
+    private static void CellBackward<T>(Span<double> dcNext, ReadOnlySpan<double> dcHat, ReadOnlySpan<double> i, ReadOnlySpan<double> f,
+        ReadOnlySpan<double> g, ReadOnlySpan<double> cPrev, Span<double> dz) where T : struct, Lanes.IAccess
+    {
+        var (na, one) = (dcNext.Length, System.Numerics.Vector<double>.One);
+        Span<double> dzi = dz[..na], dzf = dz.Slice(na, na), dzg = dz.Slice(2 * na, na);
+        for (var row = 0; row < na; row += Lanes.Width)
+        {
+            var (gi, gf, gg) = (T.Load(i, row), T.Load(f, row), T.Load(g, row));
+            var dc = T.Load(dcNext, row) + T.Load(dcHat, row);                         // dc ← dc_next + LNᵀ(dĉ)
+            T.Store(dzi, row, dc * gg * gi * (one - gi));                                  // dz_i = dc⊙g⊙Γi⊙(1 − Γi)
+            T.Store(dzf, row, dc * T.Load(cPrev, row) * gf * (one - gf));              // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
+            T.Store(dzg, row, dc * gi * (one - gg * gg));                                  // dz_g = dc⊙Γi⊙(1 − g²)
+            T.Store(dcNext, row, dc * gf);                                                 // dc_prev = dc⊙Γf
         }
     }
 
