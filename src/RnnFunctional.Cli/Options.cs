@@ -30,6 +30,15 @@ internal static class Options
             string.Create(CultureInfo.InvariantCulture, $"a number in {(exclusiveMin ? "(" : "[")}{min}, {max}]"));
 
     /// <summary>
+    /// A finite number in [min, max], or null when the option is not given: for an option whose default depends on
+    /// other options (the help shows no fixed default; the description states it).
+    /// </summary>
+    public static Option<double?> OptionalNumber(string name, string placeholder, string description, double min, double max) =>
+        Make<double?>(name, placeholder, description, null, (string text, out double? v) =>
+            (v = double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x) && x >= min && x <= max ? x : null) is not null,
+            string.Create(CultureInfo.InvariantCulture, $"a number in [{min}, {max}]"));
+
+    /// <summary>
     /// One of a fixed set of words (case-insensitive); the value is the word as listed, <paramref name="fallback"/> when
     /// the option is not given (null: no default).
     /// </summary>

@@ -106,7 +106,8 @@ internal static class Report
         var table = new Table().Border(TableBorder.Rounded)
             .Title($"Held-out loss per character on {data.HeldOutTokens.Count} of {data.Corpus.Items.Count} items")
             .AddColumn("model").AddColumn(new TableColumn("nats/char").RightAligned()).AddColumn(new TableColumn("perplexity").RightAligned());
-        var modelName = $"{o.Cell} n_a={o.Hidden}" + (o.Layers > 1 ? $" ×{o.Layers} layers" : "");
+        var modelName = $"{o.Cell} n_a={o.Hidden}" + (o.Layers > 1 ? $" ×{o.Layers} layers" : "")
+            + (o.Dropout.Between > 0 || o.Dropout.Recurrent > 0 ? $", dropout {F(o.Dropout.Between, "G4")} / recurrent {F(o.Dropout.Recurrent, "G4")}" : "");
         table.AddRow(Markup.Escape(modelName), F(r.HeldOutLoss), F(Math.Exp(r.HeldOutLoss), "F2"));
         table.AddRow(Markup.Escape($"bigram (add-{F(data.Bigram.Alpha, "G3")} smoothing)"), F(data.BaselineLoss), F(Math.Exp(data.BaselineLoss), "F2"));
         table.Caption(Markup.Escape(string.Create(CultureInfo.InvariantCulture,

@@ -28,7 +28,10 @@ internal sealed record TrainOptions(
     /// <summary>The cluster id a worker must have.</summary>
     public string ClusterId { get; init; } = ClusterHosting.DefaultClusterId;
 
-    /// <summary>The dropout of training (--dropout, --recurrent-dropout); none unless asked for.</summary>
+    /// <summary>
+    /// The dropout of training (--dropout, --recurrent-dropout); when not given, <see cref="TrainCommand.DefaultDropout"/>
+    /// for a stacked model trained in this process, none otherwise (see <see cref="TrainCommand.DropoutDefault"/>).
+    /// </summary>
     public Dropout Dropout { get; init; } = Dropout.None;
 
     /// <summary>The precision of the products of training and evaluation (--precision).</summary>
@@ -57,12 +60,12 @@ internal static class TrainCommand
     private static readonly Option<string?> CorpusOption = Options.Text("--corpus", "FILE",
         "a regular file of UTF-8 text, one item (name) per line; blank lines and repeats are skipped (default: the embedded dinosaur names)");
     private static readonly Option<string?> CellOption = Options.Choice("--cell", "KIND", $"recurrent cell: {string.Join(", ", Models.Cells)}", "lstm", Models.Cells);
-    private static readonly Option<int> HiddenOption = Options.Int("--hidden", "N", "hidden size n_a, in [1, 1024]", 96, 1, 1024);
-    private static readonly Option<int> LayersOption = Options.Int("--layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", 1, 1, Models.MaxLayers);
-    private static readonly Option<double> DropoutOption = Options.Number("--dropout", "P",
-        "dropout between the layers and on the read-out's input during training, in [0, 0.95] (needs --layers 2 or more)", 0, 0, 0.95);
-    private static readonly Option<double> RecurrentDropoutOption = Options.Number("--recurrent-dropout", "P",
-        "variational dropout of the recurrent state during training, in [0, 0.95] (needs --layers 2 or more)", 0, 0, 0.95);
+    private static readonly Option<int> HiddenOption = Options.Int("--hidden", "N", "hidden size n_a, in [1, 1024]", DefaultHidden, 1, 1024);
+    private static readonly Option<int> LayersOption = Options.Int("--layers", "N", $"stacked recurrent layers, in [1, {Models.MaxLayers}]", DefaultLayers, 1, Models.MaxLayers);
+    private static readonly Option<double?> DropoutOption = Options.OptionalNumber("--dropout", "P",
+        $"dropout between the layers and on the read-out's input during training, in [0, 0.95] (needs --layers 2 or more; {DropoutDefaultText})", 0, 0.95);
+    private static readonly Option<double?> RecurrentDropoutOption = Options.OptionalNumber("--recurrent-dropout", "P",
+        $"variational dropout of the recurrent state during training, in [0, 0.95] (needs --layers 2 or more; {DropoutDefaultText})", 0, 0.95);
     private static readonly Option<string?> OptimizerOption = Options.Choice("--optimizer", "NAME", string.Join(", ", OptimizerNames), "adam", OptimizerNames);
     private static readonly Option<double> LearningRateOption = Options.Number("--learning-rate", "X", "step size, in (0, 10]", 0.006, 0, 10, exclusiveMin: true);
     private static readonly Option<int> EpochsOption = Options.Int("--epochs", "N", "passes over the training items, in [1, 10000]", 20, 1, 10000);
@@ -91,6 +94,29 @@ internal static class TrainCommand
     /// <summary>The pieces of a data-parallel run when --pieces is not given.</summary>
     public const int DefaultPieces = 8;
 
+    /// <summary>The hidden size when --hidden is not given.</summary>
+    public const int DefaultHidden = 160;
+
+    /// <summary>The number of layers when --layers is not given.</summary>
+    public const int DefaultLayers = 2;
+
+    /// <summary>The rate of --dropout and of --recurrent-dropout when not given, for a model they apply to (see <see cref="DropoutDefault"/>).</summary>
+    public const double DefaultDropout = 0.2;
+
+    private const string DropoutDefaultText = "default: 0.2 with --layers 2 or more, else 0; 0 with --workers";
+
+    /// <summary>
+    /// The rate of --dropout or --recurrent-dropout when the option is not given: <see cref="DefaultDropout"/> for a
+    /// stacked model trained in this process; 0 for a one-layer model (it trains on its cell's own kernel, without
+    /// dropout) and for a data-parallel run (--workers trains without dropout), so that a default never makes a
+    /// command line fail.
+    /// </summary>
+    /// <param name="layers">The number of layers, at least 1.</param>
+    /// <param name="workers">Whether the run is data-parallel (--workers given).</param>
+    public static double DropoutDefault(int layers, bool workers) =>
+        layers < 1 ? throw new ArgumentOutOfRangeException(nameof(layers), layers, "the number of layers must be at least 1")
+        : layers >= 2 && !workers ? DefaultDropout : 0;
+
     /// <summary>The command <c>rnnf train</c> and its options.</summary>
     public static readonly Command Command = CommandParser.Command("train",
         "Trains a character-level language model on one-item-per-line text (by default the dinosaur names), showing "
@@ -113,13 +139,21 @@ internal static class TrainCommand
             r.GetRequiredValue(ModelOption)!, r.GetRequiredValue(PlotOption)!, r.GetValue(SamplesOption), r.GetValue(TemperatureOption),
             r.GetValue(MaxLengthOption))
         {
-            Dropout = new Dropout(Between: r.GetValue(DropoutOption), Recurrent: r.GetValue(RecurrentDropoutOption), ReadOut: r.GetValue(DropoutOption)),
+            Dropout = Rates(r),
             Workers = r.GetValue(WorkersOption),
             Pieces = !Given(r, PiecesOption) ? (r.GetValue(WorkersOption) > 0 ? DefaultPieces : 0) : r.GetValue(PiecesOption),
             Cluster = r.GetValue(ClusterOption),
             ClusterId = r.GetRequiredValue(ClusterIdOption)!,
             Precision = string.Equals(r.GetRequiredValue(PrecisionOption), "single", StringComparison.OrdinalIgnoreCase) ? Precision.Single : Precision.Double,
         });
+
+    /// <summary>The dropout of a parse: each rate as given, or its default for the layers and workers (<see cref="DropoutDefault"/>).</summary>
+    private static Dropout Rates(ParseResult r)
+    {
+        var fallback = DropoutDefault(r.GetValue(LayersOption), Given(r, WorkersOption));
+        var between = r.GetValue(DropoutOption) ?? fallback;
+        return new Dropout(Between: between, Recurrent: r.GetValue(RecurrentDropoutOption) ?? fallback, ReadOut: between);
+    }
 
     /// <summary>Whether the option is on the command line (not only its default).</summary>
     private static bool Given(ParseResult r, Option option) => r.GetResult(option) is { Implicit: false };
@@ -135,8 +169,9 @@ internal static class TrainCommand
         var workers = Given(r, WorkersOption);
         if (!workers && Given(r, ClusterOption)) yield return "--cluster needs --workers N (the number of workers to wait for)";
         if (!workers && Given(r, ClusterIdOption)) yield return "--cluster-id needs --workers N";
-        var dropout = ValueOr(r, DropoutOption, 0) > 0 || ValueOr(r, RecurrentDropoutOption, 0) > 0;
-        if (dropout && ValueOr(r, LayersOption, 2) < 2)
+        // Only rates on the command line: the default rates are 0 wherever dropout cannot apply.
+        var dropout = ValueOr(r, DropoutOption, null) > 0 || ValueOr(r, RecurrentDropoutOption, null) > 0;
+        if (dropout && ValueOr(r, LayersOption, DefaultLayers) < 2)
             yield return "--dropout and --recurrent-dropout need --layers 2 or more (a one-layer model trains on its cell's own kernel, without dropout)";
         if (workers && dropout) yield return "--workers does not train with --dropout or --recurrent-dropout";
         if (workers && string.Equals(ValueOr(r, PrecisionOption, "double"), "single", StringComparison.OrdinalIgnoreCase))

@@ -36,7 +36,7 @@ public sealed class ArgumentTests : IDisposable
         var o = Train($"@{file}", "--epochs", "3");
         Assert.Equal((12, 2, "sgd", "with space/m.rnnf", 3), (o.Hidden, o.Layers, o.Optimizer, o.ModelPath, o.Epochs));
         Assert.Equal(Clipping.ByGlobalNorm(2.5), o.Clipping);
-        Assert.Equal(96, Train().Hidden);
+        Assert.Equal(160, Train().Hidden);
     }
 
     [Fact]
@@ -74,7 +74,10 @@ public sealed class ArgumentTests : IDisposable
     public void EveryDefaultIsTheDocumentedOne()
     {
         var o = Train();
-        Assert.Equal(new TrainOptions(null, "lstm", 96, 1, "adam", 0.006, 20, 32, 0, 1, Clipping.ByValue(5), 0.1, 0, "out/model.rnnf", "out/loss.png", 10, 0.8, 40), o);
+        Assert.Equal(new TrainOptions(null, "lstm", 160, 2, "adam", 0.006, 20, 32, 0, 1, Clipping.ByValue(5), 0.1, 0, "out/model.rnnf", "out/loss.png", 10, 0.8, 40)
+        {
+            Dropout = new Dropout(Between: 0.2, Recurrent: 0.2, ReadOut: 0.2),
+        }, o);
     }
 
     [Fact]

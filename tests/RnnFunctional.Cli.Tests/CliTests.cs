@@ -327,7 +327,7 @@ public sealed class CliTests : IDisposable
 
     private ModelDocument TinyDocument()
     {
-        Assert.Equal(0, TrainTiny().ExitCode);
+        Assert.Equal(0, TrainTiny("--layers", "1").ExitCode);
         return ModelFile.Load(scratch["model.rnnf"]).Match(d => d, e => throw new InvalidOperationException(e.Message));
     }
 

@@ -30,14 +30,26 @@ public sealed class DataParallelTests : IDisposable
     }
 
     [Fact]
+    public void WorkersTrainTheDefaultStackWithoutDropout()
+    {
+        var distributed = Run(Tiny("workers.rnnf", "--steps", "2", "--workers", "2"));
+        Assert.True(distributed.ExitCode == 0, distributed.Error);
+        Assert.Contains("×2 layers", distributed.Out);
+        Assert.DoesNotContain("dropout", distributed.Out);
+        var single = Run(Tiny("single.rnnf", "--steps", "2", "--pieces", $"{TrainCommand.DefaultPieces}", "--dropout", "0", "--recurrent-dropout", "0"));
+        Assert.True(single.ExitCode == 0, single.Error);
+        Assert.Equal(File.ReadAllBytes(scratch["single.rnnf"]), File.ReadAllBytes(scratch["workers.rnnf"]));
+    }
+
+    [Fact]
     public void TrainingOnTwoWorkerProcessesWritesTheModelFileOfOneProcessWithTheSamePieces()
     {
-        var distributed = Run(Tiny("workers.rnnf", "--steps", "3", "--workers", "2", "--pieces", "4"));
+        var distributed = Run(Tiny("workers.rnnf", "--layers", "1", "--steps", "3", "--workers", "2", "--pieces", "4"));
         Assert.True(distributed.ExitCode == 0, distributed.Error);
         Assert.Contains("held-out", distributed.Out);
-        var single = Run(Tiny("single.rnnf", "--steps", "3", "--pieces", "4"));
+        var single = Run(Tiny("single.rnnf", "--layers", "1", "--steps", "3", "--pieces", "4"));
         Assert.True(single.ExitCode == 0, single.Error);
-        var other = Run(Tiny("other.rnnf", "--steps", "3", "--pieces", "3"));
+        var other = Run(Tiny("other.rnnf", "--layers", "1", "--steps", "3", "--pieces", "3"));
         Assert.True(other.ExitCode == 0, other.Error);
         Assert.Equal(File.ReadAllBytes(scratch["single.rnnf"]), File.ReadAllBytes(scratch["workers.rnnf"]));
         // The comparison sees the pieces: another cut of the same batches gives other bits.
@@ -94,6 +106,7 @@ public sealed class DataParallelTests : IDisposable
     [InlineData(new[] { "worker", "--cluster", "localhost" }, "--cluster must be an IP address and a port")]
     [InlineData(new[] { "train", "--cluster", "127.0.0.1:5000" }, "--cluster needs --workers N")]
     [InlineData(new[] { "train", "--workers", "2", "--bptt", "5" }, "--workers needs --bptt 0")]
+    [InlineData(new[] { "train", "--workers", "2", "--dropout", "0.2" }, "--workers does not train with --dropout or --recurrent-dropout")]
     [InlineData(new[] { "train", "--workers", "0" }, "--workers must be an integer in [1, 64] but got '0'")]
     public void BadClusterOptionsGetOneLineAndCode2(string[] args, string message)
     {
