@@ -29,7 +29,7 @@ internal static partial class Gemm
 
     /// <summary>
     /// <c>C = alpha·op(A)·op(B) + beta·C</c> in the given <paramref name="precision"/> on <see cref="BestPath"/>: the double
-    /// product, or <see cref="MultiplySingle(bool, bool, int, int, int, double, ReadOnlySpan{double}, ReadOnlySpan{float}, int, ReadOnlySpan{double}, int, double, Span{double}, int)"/>.
+    /// product, or <see cref="MultiplySingle(SimdPath, bool, bool, int, int, int, double, ReadOnlySpan{double}, ReadOnlySpan{float}, int, ReadOnlySpan{double}, int, double, Span{double}, int)"/>.
     /// </summary>
     public static void Multiply(Precision precision, bool transA, bool transB, int m, int n, int k, double alpha, ReadOnlySpan<double> a,
         ReadOnlySpan<float> aSingle, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
@@ -39,14 +39,9 @@ internal static partial class Gemm
     }
 
     /// <summary>
-    /// <c>C = alpha·op(A)·op(B) + beta·C</c> in single precision on <see cref="BestPath"/>; the arguments are those of the
-    /// double product, with <paramref name="aSingle"/> either empty or A rounded to float32 in A's layout.
+    /// <c>C = alpha·op(A)·op(B) + beta·C</c> in single precision on the given <paramref name="path"/>; the arguments are
+    /// those of the double product, with <paramref name="aSingle"/> either empty or A rounded to float32 in A's layout.
     /// </summary>
-    public static void MultiplySingle(bool transA, bool transB, int m, int n, int k, double alpha, ReadOnlySpan<double> a, ReadOnlySpan<float> aSingle,
-        int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc) =>
-        MultiplySingle(BestPath, transA, transB, m, n, k, alpha, a, aSingle, lda, b, ldb, beta, c, ldc);
-
-    /// <summary><c>C = alpha·op(A)·op(B) + beta·C</c> in single precision on the given <paramref name="path"/>.</summary>
     public static void MultiplySingle(SimdPath path, bool transA, bool transB, int m, int n, int k, double alpha, ReadOnlySpan<double> a,
         ReadOnlySpan<float> aSingle, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
     {
