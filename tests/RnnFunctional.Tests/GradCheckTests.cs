@@ -17,30 +17,58 @@ public sealed class GradCheckTests
     [Fact]
     public void PreciseResolutionDependsOnTheFunctionOnly()
     {
-        // The entry far below the floor is estimated again from h = 1 (a linear direction: no truncation); the
-        // ordinary entry keeps its estimate from h = 0.01. Whatever the claim, the same steps and resolutions.
+        // The entry far below the floor is estimated again from h = 0.3, the largest step (a linear direction: no
+        // truncation); the ordinary entry keeps its estimate from h = 0.01. Whatever the claim, the same steps and
+        // resolutions, each at least that of a plain central difference from its step.
         var right = GradCheck.Matrix(F, At, Claimed(1e-9, 0.7), options: GradCheckOptions.Precise);
         var wrong = GradCheck.Matrix(F, At, Claimed(-3, 12), options: GradCheckOptions.Precise);
-        foreach (var report in new[] { right, wrong })
+        Assert.Equal([0.3, 0.01], right.Entries.Select(e => e.Step));
+        Assert.Equal(right.Entries.Select(e => e.Step), wrong.Entries.Select(e => e.Step));
+        Assert.Equal(right.Entries.Select(e => e.Resolution), wrong.Entries.Select(e => e.Resolution));
+        Assert.All(right.Entries, e => Assert.True(e.Resolution >= Resolution(F(At), e.Step), $"resolution {e.Resolution} from h = {e.Step}"));
+    }
+
+    /// <summary>
+    /// f(x) = 50 + 1e-9·x + 0.5·ε·50·u(x), u(x) in [−1, 1] a hash of the bits of x: a derivative of 1e-9 under an error
+    /// of up to 0.5·ε·|f| in each evaluation (and the rounding of the sum, 0.32·ε·|f|), which no step of a finite
+    /// difference averages away.
+    /// </summary>
+    private static double Noisy(Matrix<double> x, ulong seed)
+    {
+        var bits = (ulong)BitConverter.DoubleToInt64Bits(x[0, 0]) ^ seed;
+        bits = (bits ^ (bits >> 31)) * 0x9E3779B97F4A7C15UL;
+        bits = (bits ^ (bits >> 29)) * 0xBF58476D1CE4E5B9UL;
+        var u = (bits >> 11) * Math.Pow(2, -52) - 1;
+        return 50 + 1e-9 * x[0, 0] + 0.5 * Math.Pow(2, -52) * 50 * u;
+    }
+
+    [Fact]
+    public void TheResolutionBoundsWhatAnErrorInEachEvaluationOfFDoesToTheEstimate()
+    {
+        // The estimate kept combines differences at steps down to h/1.4¹¹; the resolution carries that combination's
+        // gain, so an error of under ε·|f| in each value of f never moves the estimate past it.
+        var x = Matrix<double>.Build.Dense(1, 1, 0.3);
+        for (var seed = 1UL; seed <= 300; seed++)
         {
-            Assert.Equal([1.0, 0.01], report.Entries.Select(e => e.Step));
-            Assert.Equal(report.Entries.Select(e => Resolution(F(At), e.Step)), report.Entries.Select(e => e.Resolution));
+            var entry = GradCheck.Matrix(m => Noisy(m, seed), x, Matrix<double>.Build.Dense(1, 1, 1e-9), options: GradCheckOptions.Precise).Entries.Single();
+            Assert.True(Math.Abs(entry.Numeric - 1e-9) < entry.Resolution,
+                $"seed {seed}: numeric {entry.Numeric:E6}, difference {Math.Abs(entry.Numeric - 1e-9):E2}, resolution {entry.Resolution:E2} from h = {entry.Step}");
         }
     }
 
-    /// <summary>f(x) = 50 + 1e-9·sin(8x): a large value and an entry below the floor that curves within a step of 1.</summary>
-    private static double Curved(Matrix<double> x) => 50 + 1e-9 * Math.Sin(8 * x[0, 0]);
+    /// <summary>f(x) = 50 + 1e-9·sin(30x): a large value and an entry near the floor that curves within a step of 0.3.</summary>
+    private static double Curved(Matrix<double> x) => 50 + 1e-9 * Math.Sin(30 * x[0, 0]);
 
     [Fact]
     public void ResolutionIsThatOfTheStepKept()
     {
-        // From h = 1 the tableau sees the curvature and its bound exceeds that of a smaller first step, which is kept:
-        // the resolution is that step's, not the largest step's.
+        // From h = 0.3 the tableau sees the curvature and its bound exceeds that of a smaller first step, which is
+        // kept: the resolution is that step's, not the largest step's.
         var x = Matrix<double>.Build.Dense(1, 1, 0.3);
-        var derivative = 8e-9 * Math.Cos(8 * 0.3);
+        var derivative = 30e-9 * Math.Cos(30 * 0.3);
         var entry = GradCheck.Matrix(Curved, x, Matrix<double>.Build.Dense(1, 1, derivative), options: GradCheckOptions.Precise).Entries.Single();
-        Assert.True(entry.Step < 1.0, $"kept step {entry.Step}");
-        Assert.Equal(Resolution(Curved(x), entry.Step), entry.Resolution);
+        Assert.True(entry.Step < 0.3, $"kept step {entry.Step}");
+        Assert.True(entry.Resolution >= Resolution(Curved(x), entry.Step), $"resolution {entry.Resolution} from h = {entry.Step}");
         Assert.True(Math.Abs(entry.Numeric - derivative) < entry.Resolution, $"numeric {entry.Numeric} against {derivative}");
         foreach (var wrong in new[] { 0.0, derivative * (1 + 1e-3), derivative + 4 * entry.Resolution })
             Assert.False(GradCheck.Matrix(Curved, x, Matrix<double>.Build.Dense(1, 1, wrong), options: GradCheckOptions.Precise).Passes(1e-6),

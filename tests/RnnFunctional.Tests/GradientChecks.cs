@@ -15,7 +15,7 @@ internal static class GradientChecks
     /// The LSTM and GRU reach gate gradients of about 1e-9 (an input gate shut, a unit that barely reaches the loss),
     /// where the bar asks the estimate for an absolute error of about 1e-14 while a loss of 16 is known to one ulp,
     /// 3.6e-15. From h = 1e-2 Ridders' method then misses by 1e-13 with an error estimate of its own that does not
-    /// warn; from h = 1 it is within the bar.
+    /// warn; from h = 0.3 it is within the bar.
     /// </remarks>
     /// <param name="f">The scalar as a function of the leaves.</param>
     /// <param name="at">The point.</param>

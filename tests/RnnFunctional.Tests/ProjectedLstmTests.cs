@@ -138,6 +138,11 @@ public sealed class ProjectedLstmTests
     public Property RaggedStackWithBidirectionalLayerLossMatchesFiniteDifferences() =>
         StackLaws.LossGradientsMatchFiniteDifferences([LayerSpec.Uni(CellKind.ProjectedLstm), LayerSpec.Bi(CellKind.ProjectedLstm, CellKind.PeepholeLstm)], ragged: true);
 
+    /// <summary>A case whose estimates from a first step of 1 strayed past the resolution of 8·ε·|f|/h of that step.</summary>
+    [Property(Replay = "10929249432562248068,7714261230771925403,76", MaxTest = 1)]
+    public Property RaggedStackWithBidirectionalLayerLossMatchesFiniteDifferencesWhereAStepOfOneStrays() =>
+        StackLaws.LossGradientsMatchFiniteDifferences([LayerSpec.Uni(CellKind.ProjectedLstm), LayerSpec.Bi(CellKind.ProjectedLstm, CellKind.PeepholeLstm)], ragged: true);
+
     [Property(MaxTest = 100)]
     public Property RaggedStackBackwardMatchesFiniteDifferences() =>
         StackLaws.BackwardMatchesFiniteDifferences([LayerSpec.Bi(CellKind.LayerNormLstm, CellKind.ProjectedLstm)], ragged: true);

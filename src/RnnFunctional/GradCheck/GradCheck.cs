@@ -33,8 +33,9 @@ public sealed record GradCheckOptions(double Epsilon = 1e-6, int Order = 2, doub
     /// <summary>
     /// For <see cref="DifferenceMethod.Ridders"/>, the larger first steps of a second look (none by default). An
     /// estimate's error is bounded by the larger of Ridders' own estimate (the truncation error, read from the tableau)
-    /// and the round-off of a central difference from first step h, κ·ε·|f(θ)|/h (ε = 2⁻⁵², κ =
-    /// <see cref="GradCheck.RoundOffFactor"/>), which the tableau does not see. An entry whose bound is not below a
+    /// and its round-off, κ·ε·|f(θ)|·ν (ε = 2⁻⁵², κ = <see cref="GradCheck.RoundOffFactor"/>, ν the estimate's noise
+    /// gain: 1/h for a central difference of step h, more for an extrapolation from smaller steps), which the tableau
+    /// does not see. An entry whose bound is not below a
     /// tenth of <see cref="Tolerance"/> times max(|estimate|, <see cref="Floor"/>) is estimated again from each of these
     /// steps, and the estimate with the smallest bound is kept. The choice never looks at the claimed gradient.
     /// </summary>
@@ -66,7 +67,7 @@ public sealed record GradCheckOptions(double Epsilon = 1e-6, int Order = 2, doub
     public static GradCheckOptions Ridders { get; } = new(0.01, Method: DifferenceMethod.Ridders);
 
     /// <summary>
-    /// <see cref="Ridders"/> with a second look from the first steps 0.1, 0.3 and 1 (<see cref="LargerSteps"/>), and
+    /// <see cref="Ridders"/> with a second look from the first steps 0.1 and 0.3 (<see cref="LargerSteps"/>), and
     /// 0.003 and 0.001 (<see cref="SmallerSteps"/>), at the
     /// entries too small to be judged at a relative error of 1e-6 from h = 0.01: the reference of the library's own
     /// gradient properties.
@@ -75,9 +76,11 @@ public sealed record GradCheckOptions(double Epsilon = 1e-6, int Order = 2, doub
     /// A loss of about 20 is known to one ulp, 3.6e-15, and a derivative from first step 0.01 to about 1e-12. The
     /// bar |g − n| / max(|g| + |n|, 1e-8) &lt; 1e-6 asks for 1e-14 on an entry below 1e-8 (a gate shut, a unit that
     /// barely reaches the loss), which only a larger step can give: its round-off is divided by the step's ratio, and
-    /// where the loss curves within the step Ridders' tableau shows the truncation and the smaller step is kept.
+    /// where the loss curves within the step Ridders' tableau shows the truncation and the smaller step is kept. No
+    /// first step of 1: along an input or a weight of a tanh or sigmoid unit, a step of 1 reaches the scale on which the
+    /// unit bends, and there the tableau's own error estimate can miss the truncation (see docs/property-testing.md).
     /// </remarks>
-    public static GradCheckOptions Precise { get; } = Ridders with { LargerSteps = [0.1, 0.3, 1.0], SmallerSteps = [0.003, 0.001] };
+    public static GradCheckOptions Precise { get; } = Ridders with { LargerSteps = [0.1, 0.3], SmallerSteps = [0.003, 0.001] };
 }
 
 /// <summary>The comparison of one analytic derivative with its numerical estimate.</summary>
@@ -95,9 +98,10 @@ public sealed record GradCheckEntry(string Leaf, int Row, int Column, double Ana
 {
     /// <summary>
     /// The smallest difference between the analytic and the numeric value that finite differences of f in double
-    /// precision resolve for this entry: 0 unless <see cref="GradCheckOptions.LargerSteps"/> is set, else
-    /// <see cref="GradCheck.ResolutionFactor"/>·ε·|f(θ)|/h for the first step h of the estimate kept
-    /// (<see cref="Step"/>). It depends on f only, never on the claimed gradient.
+    /// precision resolve for this entry: 0 unless <see cref="GradCheckOptions.LargerSteps"/> or
+    /// <see cref="GradCheckOptions.SmallerSteps"/> is set, else <see cref="GradCheck.ResolutionFactor"/>·ε·|f(θ)|·ν for
+    /// the noise gain ν of the estimate kept (at least 1/h for its first step h, <see cref="Step"/>: how much an error
+    /// of δ in each value of f can move the estimate, δ·ν). It depends on f only, never on the claimed gradient.
     /// </summary>
     public double Resolution { get; init; }
 
@@ -161,16 +165,20 @@ public sealed record GradCheckReport(ImmutableArray<GradCheckEntry> Entries)
 /// </summary>
 public static class GradCheck
 {
-    /// <summary>κ in the round-off bound κ·ε·|f(θ)|/h of a Ridders estimate from first step h (see <see cref="GradCheckOptions.LargerSteps"/>).</summary>
-    public const double RoundOffFactor = 4.0;
+    /// <summary>
+    /// κ in the round-off bound κ·ε·|f(θ)|·ν of a Ridders estimate of noise gain ν (see
+    /// <see cref="GradCheckOptions.LargerSteps"/>): the error of one evaluation of f, in units of ε·|f(θ)|.
+    /// </summary>
+    public const double RoundOffFactor = 1.0;
 
     /// <summary>
-    /// κ in the resolution κ·ε·|f(θ)|/h of a check with larger steps, h the first step of the estimate kept
-    /// (<see cref="GradCheckEntry.Resolution"/>). In the cases examined (an LSTM loss of 16.5, a bidirectional GRU loss
-    /// of 57.5, a stacked LSTM-and-GRU loss of 10.4, entries near 1e-9 and 1e-8), Ridders' estimates from first steps
-    /// 0.1 to 4 differed from the analytic values by up to 2.8·ε·|f|/h; the factor leaves a margin of about three.
+    /// κ in the resolution κ·ε·|f(θ)|·ν of a check with a second look, ν the noise gain of the estimate kept
+    /// (<see cref="GradCheckEntry.Resolution"/>). Over 12,000 entries that took the second look in stacked,
+    /// bidirectional, ragged and projected stacks (losses of 1 to 100; 60,000 estimates from first steps 0.001 to
+    /// 0.3), no estimate differed from the analytic value by more than 0.53·ε·|f|·ν; the factor leaves a margin of
+    /// about four (see docs/property-testing.md).
     /// </summary>
-    public const double ResolutionFactor = 8.0;
+    public const double ResolutionFactor = 2.0;
 
     /// <summary>The symmetric relative error |g − n| / max(|g| + |n|, floor).</summary>
     /// <param name="analytic">Claimed derivative g.</param>
@@ -240,10 +248,10 @@ public static class GradCheck
                     values[index.Entry] += delta;
                     return f(at.SetItem(index.Leaf, leaf.WithValues(values)));
                 }
-                var (numeric, error, step) = Derivative(At, value, o);
+                var (numeric, error, step, gain) = Derivative(At, value, o);
                 var analytic = gradient[i].Values[k];
                 entries.Add(new(leaf.Name, k % leaf.Rows, k / leaf.Rows, analytic, numeric, RelativeError(analytic, numeric, o.Floor), error)
-                    { Resolution = Resolution(value, step, o), Step = step });
+                    { Resolution = Resolution(value, gain, o), Step = step });
             }
         }
         return new(entries.ToImmutable());
@@ -266,9 +274,9 @@ public static class GradCheck
         var o = Validate(options ?? GradCheckOptions.Central);
         var analytic = RnnFunctional.Tree.Dot(gradient, direction);
         var value = o.LooksAgain ? f(at) : 0;
-        var (numeric, error, step) = Derivative(h => f(RnnFunctional.Tree.Zip(at, direction, (x, v) => x + h * v)), value, o);
+        var (numeric, error, step, gain) = Derivative(h => f(RnnFunctional.Tree.Zip(at, direction, (x, v) => x + h * v)), value, o);
         return new("direction", 0, 0, analytic, numeric, RelativeError(analytic, numeric, o.Floor), error)
-            { Resolution = Resolution(value, step, o), Step = step };
+            { Resolution = Resolution(value, gain, o), Step = step };
     }
 
     /// <summary>Weights w_k of the central stencil f'(0) ≈ Σ_k w_k·(g(kh) − g(−kh)) / h, by order.</summary>
@@ -287,9 +295,9 @@ public static class GradCheck
             : throw new ArgumentOutOfRangeException("options", o,
                 "expected Epsilon > 0, Order in {2, 4, 6, 8}, Floor > 0, Tolerance > 0 and finite positive LargerSteps and SmallerSteps (with the Ridders method only)");
 
-    /// <summary>κ·ε·|f(θ)|/h for the first step h of the estimate kept, with larger steps; 0 without.</summary>
-    private static double Resolution(double value, double step, GradCheckOptions o) =>
-        o.LooksAgain ? ResolutionFactor * Math.Pow(2, -52) * Math.Abs(value) / step : 0;
+    /// <summary>κ·ε·|f(θ)|·ν for the noise gain ν of the estimate kept, with larger steps; 0 without.</summary>
+    private static double Resolution(double value, double gain, GradCheckOptions o) =>
+        o.LooksAgain ? ResolutionFactor * Math.Pow(2, -52) * Math.Abs(value) * gain : 0;
 
     /// <summary>
     /// The derivative at 0 of a function g of one variable, with the method's error estimate; with larger steps, the
@@ -299,13 +307,14 @@ public static class GradCheck
     /// <param name="g">The function along one direction.</param>
     /// <param name="value">g(0), used only for the round-off bound of a second look.</param>
     /// <param name="o">The options.</param>
-    private static (double Value, double Error, double Step) Derivative(Func<double, double> g, double value, GradCheckOptions o)
+    private static (double Value, double Error, double Step, double Gain) Derivative(Func<double, double> g, double value, GradCheckOptions o)
     {
-        if (o.Method != DifferenceMethod.Ridders) return (Stencil(g, o.Epsilon, Stencils[o.Order]), double.NaN, o.Epsilon);
+        if (o.Method != DifferenceMethod.Ridders) return (Stencil(g, o.Epsilon, Stencils[o.Order]), double.NaN, o.Epsilon, 1 / o.Epsilon);
         var first = Ridders(g, o.Epsilon);
-        if (!o.LooksAgain) return (first.Value, first.Error, o.Epsilon);
+        if (!o.LooksAgain) return (first.Value, first.Error, o.Epsilon, first.Gain);
         var roundOff = RoundOffFactor * Math.Pow(2, -52) * Math.Abs(value);
-        (double Value, double Error, double Step) Bounded((double Value, double Error) e, double h) => (e.Value, Math.Max(e.Error, roundOff / h), h);
+        (double Value, double Error, double Step, double Gain) Bounded((double Value, double Error, double Gain) e, double h) =>
+            (e.Value, Math.Max(e.Error, roundOff * e.Gain), h, e.Gain);
         var best = Bounded(first, o.Epsilon);
         if (best.Error < 0.1 * o.Tolerance * Math.Max(Math.Abs(best.Value), o.Floor)) return best;
         foreach (var h in o.LargerSteps.Concat(o.SmallerSteps))
@@ -329,27 +338,33 @@ public static class GradCheck
     /// a[j][i] = (a[j−1][i]·c^j − a[j−1][i−1]) / (c^j − 1) with c = 1.4², each entry's error is estimated from its
     /// neighbours, and the best entry is kept; the search stops once the diagonal's error exceeds twice the best.
     /// </summary>
-    private static (double Value, double Error) Ridders(Func<double, double> g, double h)
+    /// <returns>
+    /// The entry kept, its error estimate, and its noise gain ν: an error of at most δ in each value of g moves D(h_i)
+    /// by at most δ/h_i, and the entry, a fixed combination of those, by at most δ·ν, with ν carried through the
+    /// tableau as ν[j][i] = (ν[j−1][i]·c^j + ν[j−1][i−1]) / (c^j − 1).
+    /// </returns>
+    private static (double Value, double Error, double Gain) Ridders(Func<double, double> g, double h)
     {
         const int size = 12;
         const double shrink = 1.4, shrink2 = shrink * shrink, safe = 2.0;
-        var a = new double[size, size];
-        var (best, error) = (double.NaN, double.PositiveInfinity);
-        a[0, 0] = (g(h) - g(-h)) / (2 * h);
+        var (a, nu) = (new double[size, size], new double[size, size]);
+        var (best, error, gain) = (double.NaN, double.PositiveInfinity, 1 / h);
+        (a[0, 0], nu[0, 0]) = ((g(h) - g(-h)) / (2 * h), 1 / h);
         for (var i = 1; i < size; i++)
         {
             h /= shrink;
-            a[0, i] = (g(h) - g(-h)) / (2 * h);
+            (a[0, i], nu[0, i]) = ((g(h) - g(-h)) / (2 * h), 1 / h);
             var factor = shrink2;
             for (var j = 1; j <= i; j++)
             {
                 a[j, i] = (a[j - 1, i] * factor - a[j - 1, i - 1]) / (factor - 1);
+                nu[j, i] = (nu[j - 1, i] * factor + nu[j - 1, i - 1]) / (factor - 1);
                 factor *= shrink2;
                 var estimate = Math.Max(Math.Abs(a[j, i] - a[j - 1, i]), Math.Abs(a[j, i] - a[j - 1, i - 1]));
-                if (estimate <= error) (best, error) = (a[j, i], estimate);
+                if (estimate <= error) (best, error, gain) = (a[j, i], estimate, nu[j, i]);
             }
             if (Math.Abs(a[i, i] - a[i - 1, i - 1]) >= safe * error) break;
         }
-        return (best, error);
+        return (best, error, gain);
     }
 }
