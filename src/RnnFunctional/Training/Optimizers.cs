@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
 using System.Globalization;
@@ -88,8 +89,23 @@ public sealed record Optimizer<T>(
 /// <param name="Step">(parameters, their leaf shapes, flat gradients, state) → new parameters and state.</param>
 internal sealed record FlatUpdate<T>(
     Func<T, T, OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Of,
-    Func<T, ImmutableArray<LeafShape>, double[], OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Step)
+    FlatStep<T> Step)
     where T : IParameterTree<T>;
+
+/// <summary>An optimizer's step on flat gradients: the gradients are read, never kept nor written.</summary>
+/// <param name="parameters">The parameters.</param>
+/// <param name="shapes">Their leaf shapes.</param>
+/// <param name="gradients">The gradients' entries in leaf order.</param>
+/// <param name="state">The optimizer's state before the step.</param>
+internal delegate (T Parameters, OptimizerState<T> State) FlatStep<T>(
+    T parameters, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> gradients, OptimizerState<T> state)
+    where T : IParameterTree<T>;
+
+/// <summary>
+/// The element-wise part of an optimizer's step: (step number t ≥ 1, parameters updated in place, gradients, the
+/// slots before the step, read only, and the slots after it, written whole).
+/// </summary>
+internal delegate void FlatKernel(int step, Span<double> parameters, ReadOnlySpan<double> gradients, double[][] from, double[][] to);
 
 /// <summary>
 /// Stochastic gradient descent and its adaptive variants as <see cref="Optimizer{T}"/> values over any parameter
@@ -104,10 +120,7 @@ public static class Optimizers
     public static Optimizer<T> Sgd<T>(double learningRate) where T : IParameterTree<T>
     {
         RequirePositive(nameof(learningRate), learningRate);
-        return Flat<T>(Describe("sgd", ("lr", learningRate)), 0, (_, p, g, _) =>
-        {
-            for (var i = 0; i < p.Length; i++) p[i] -= learningRate * g[i];
-        });
+        return Flat<T>(Describe("sgd", ("lr", learningRate)), 0, (_, p, g, _, _) => OptimizerKernels.Sgd(learningRate, p, g));
     }
 
     /// <summary>SGD with momentum as in PyTorch: v ← μ·v + g, p ← p − lr·v.</summary>
@@ -118,15 +131,8 @@ public static class Optimizers
     {
         RequirePositive(nameof(learningRate), learningRate);
         RequireUnit(nameof(momentum), momentum);
-        return Flat<T>(Describe("momentum", ("lr", learningRate), ("mu", momentum)), 1, (_, p, g, s) =>
-        {
-            var v = s[0];
-            for (var i = 0; i < p.Length; i++)
-            {
-                v[i] = momentum * v[i] + g[i];
-                p[i] -= learningRate * v[i];
-            }
-        });
+        return Flat<T>(Describe("momentum", ("lr", learningRate), ("mu", momentum)), 1,
+            (_, p, g, from, to) => OptimizerKernels.Momentum(learningRate, momentum, p, g, from[0], to[0]));
     }
 
     /// <summary>Adagrad as in min-char-rnn: G ← G + g², p ← p − lr·g / √(G + ε).</summary>
@@ -137,15 +143,8 @@ public static class Optimizers
     {
         RequirePositive(nameof(learningRate), learningRate);
         RequirePositive(nameof(epsilon), epsilon);
-        return Flat<T>(Describe("adagrad", ("lr", learningRate)), 1, (_, p, g, s) =>
-        {
-            var sum = s[0];
-            for (var i = 0; i < p.Length; i++)
-            {
-                sum[i] += g[i] * g[i];
-                p[i] -= learningRate * g[i] / Math.Sqrt(sum[i] + epsilon);
-            }
-        });
+        return Flat<T>(Describe("adagrad", ("lr", learningRate)), 1,
+            (_, p, g, from, to) => OptimizerKernels.Adagrad(learningRate, epsilon, p, g, from[0], to[0]));
     }
 
     /// <summary>RMSProp: v ← ρ·v + (1 − ρ)·g², p ← p − lr·g / (√v + ε).</summary>
@@ -158,15 +157,8 @@ public static class Optimizers
         RequirePositive(nameof(learningRate), learningRate);
         RequireUnit(nameof(decay), decay);
         RequirePositive(nameof(epsilon), epsilon);
-        return Flat<T>(Describe("rmsprop", ("lr", learningRate), ("rho", decay)), 1, (_, p, g, s) =>
-        {
-            var v = s[0];
-            for (var i = 0; i < p.Length; i++)
-            {
-                v[i] = decay * v[i] + (1 - decay) * g[i] * g[i];
-                p[i] -= learningRate * g[i] / (Math.Sqrt(v[i]) + epsilon);
-            }
-        });
+        return Flat<T>(Describe("rmsprop", ("lr", learningRate), ("rho", decay)), 1,
+            (_, p, g, from, to) => OptimizerKernels.RmsProp(learningRate, decay, epsilon, p, g, from[0], to[0]));
     }
 
     /// <summary>
@@ -185,50 +177,54 @@ public static class Optimizers
         RequireUnit(nameof(beta1), beta1);
         RequireUnit(nameof(beta2), beta2);
         RequirePositive(nameof(epsilon), epsilon);
-        return Flat<T>(Describe("adam", ("lr", learningRate), ("b1", beta1), ("b2", beta2)), 2, (t, p, g, s) =>
-        {
-            var (m, v) = (s[0], s[1]);
-            var (c1, c2) = (1 - Math.Pow(beta1, t), 1 - Math.Pow(beta2, t));
-            for (var i = 0; i < p.Length; i++)
-            {
-                m[i] = beta1 * m[i] + (1 - beta1) * g[i];
-                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
-                p[i] -= learningRate * (m[i] / c1) / (Math.Sqrt(v[i] / c2) + epsilon);
-            }
-        });
+        return Flat<T>(Describe("adam", ("lr", learningRate), ("b1", beta1), ("b2", beta2)), 2, (t, p, g, from, to) =>
+            OptimizerKernels.Adam(learningRate, beta1, beta2, epsilon, 1 - Math.Pow(beta1, t), 1 - Math.Pow(beta2, t), p, g, from[0], from[1], to[0], to[1]));
     }
 
     /// <summary>
-    /// An optimizer written as a kernel over flat copies: (step number t ≥ 1, parameters, gradients, slots), where
-    /// the kernel updates the parameter and slot copies in place. The caller's trees are never touched.
+    /// An optimizer written as a kernel over flat spans (<see cref="FlatKernel"/>): the parameters' entries are copied
+    /// into a pooled array the kernel updates, the slots are read from the state and written into new arrays that the
+    /// new state takes over. The caller's trees and the old state are never written.
     /// </summary>
-    private static Optimizer<T> Flat<T>(string name, int slots, Action<int, double[], double[], double[][]> kernel)
+    private static Optimizer<T> Flat<T>(string name, int slots, FlatKernel kernel)
         where T : IParameterTree<T>
     {
-        (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, double[] flat, OptimizerState<T> state)
+        (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> flat, OptimizerState<T> state)
         {
-            double[][] accumulators;
+            double[][] from;
             if (state.FlatFor(shapes) is { } kept)
             {
                 if (kept.Length != slots) throw SlotCount(kept.Length);
-                accumulators = [.. kept.Select(a => (double[])a.Clone())];
+                from = kept;
             }
             else
             {
                 if (state.Slots.IsDefault || state.Slots.Length != slots) throw SlotCount(state.Slots.IsDefault ? null : state.Slots.Length);
-                accumulators = [.. state.Slots.Select(slot =>
+                from = [.. state.Slots.Select(slot =>
                 {
                     var leaves = slot.ToLeaves();
                     Tree.RequireSameStructure(shapes, leaves, "state");
                     return Tree.Concatenate(leaves);
                 })];
             }
-            if (Array.FindIndex(flat, v => !double.IsFinite(v)) is var bad and >= 0)
+            if (OptimizerKernels.FirstNonFinite(flat) is var bad and >= 0)
                 throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"expected gradients to be finite but entry {bad} is {flat[bad]}"), "gradients");
-            var values = Tree.Flatten(p);
-            var step = state.Step + 1;
-            kernel(step, values, flat, accumulators);
-            return (Tree.Unflatten(p, values), new OptimizerState<T>(step, p, accumulators));
+            var count = flat.Length;
+            var to = new double[slots][];
+            for (var k = 0; k < slots; k++) to[k] = GC.AllocateUninitializedArray<double>(count);
+            var values = ArrayPool<double>.Shared.Rent(count);
+            try
+            {
+                var written = Tree.Write(p, values.AsSpan(0, count));
+                if (written != count) throw new ArgumentException($"expected gradients to have the parameters' {written} entries but got {count}", "gradients");
+                var step = state.Step + 1;
+                kernel(step, values.AsSpan(0, count), flat, from, to);
+                return (Tree.Unflatten(p, values.AsSpan(0, count)), new OptimizerState<T>(step, p, to));
+            }
+            finally
+            {
+                ArrayPool<double>.Shared.Return(values);
+            }
         }
 
         (T, OptimizerState<T>) Update(T p, T g, OptimizerState<T> state)
@@ -303,7 +299,7 @@ public sealed record Clipping(ClippingKind Kind, double Threshold)
     /// <see cref="Apply{T}"/> on flat gradients whose global norm is <paramref name="norm"/>, in place and with the
     /// same arithmetic.
     /// </summary>
-    internal void ApplyInPlace(double[] gradients, double norm)
+    internal void ApplyInPlace(Span<double> gradients, double norm)
     {
         if (Kind != ClippingKind.None && !(Threshold > 0))
             throw new ArgumentOutOfRangeException(Kind == ClippingKind.Value ? "limit" : "maxNorm", Threshold,
