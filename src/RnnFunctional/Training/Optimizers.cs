@@ -13,7 +13,7 @@ namespace RnnFunctional;
 public sealed record OptimizerState<T> where T : IParameterTree<T>
 {
     private readonly T? like;
-    private readonly double[][]? flat;
+    private readonly double[][][]? flat;
     private ImmutableArray<T> slots;
 
     /// <summary>A state of <paramref name="Step"/> updates with the given slots.</summary>
@@ -23,9 +23,10 @@ public sealed record OptimizerState<T> where T : IParameterTree<T>
 
     /// <summary>
     /// A state whose slots are kept flat (each the entries of a tree shaped like <paramref name="like"/>, in leaf
-    /// order): the arrays are taken over and never written again; the trees are built when <see cref="Slots"/> is read.
+    /// order, cut into the chunks of <see cref="SlotChunks"/>): the arrays are taken over and never written again;
+    /// the trees are built when <see cref="Slots"/> is read.
     /// </summary>
-    internal OptimizerState(int step, T like, double[][] flat) => (Step, this.like, this.flat) = (step, like, flat);
+    internal OptimizerState(int step, T like, double[][][] flat) => (Step, this.like, this.flat) = (step, like, flat);
 
     /// <summary>Number of updates taken so far (0 before the first).</summary>
     public int Step { get; init; }
@@ -35,14 +36,14 @@ public sealed record OptimizerState<T> where T : IParameterTree<T>
     {
         get
         {
-            if (slots.IsDefault && flat is not null) slots = [.. flat.Select(values => Tree.Unflatten(like!, values))];
+            if (slots.IsDefault && flat is not null) slots = [.. flat.Select(chunks => Tree.Unflatten(like!, SlotChunks.Join(chunks)))];
             return slots;
         }
         init => (slots, flat, like) = (value, null, default);
     }
 
-    /// <summary>The slots' entries when they are kept flat for trees of <paramref name="shapes"/>; null otherwise.</summary>
-    internal double[][]? FlatFor(ImmutableArray<LeafShape> shapes) =>
+    /// <summary>The slots' chunks when they are kept flat for trees of <paramref name="shapes"/>; null otherwise.</summary>
+    internal double[][][]? FlatFor(ImmutableArray<LeafShape> shapes) =>
         flat is not null && like!.LeafShapes().AsSpan().SequenceEqual(shapes.AsSpan()) ? flat : null;
 
     /// <summary>The step count and the slots.</summary>
@@ -57,6 +58,46 @@ public sealed record OptimizerState<T> where T : IParameterTree<T>
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Step, Slots);
+}
+
+/// <summary>
+/// How an optimizer state keeps a slot's entries: in chunks of <see cref="Length"/> entries (the last one shorter),
+/// each of 64 KB, below the runtime's large-object threshold of 85,000 bytes, so that the new slots every update
+/// allocates are young objects of the small-object heap rather than large objects that count towards a full collection.
+/// </summary>
+internal static class SlotChunks
+{
+    /// <summary>Entries per chunk.</summary>
+    public const int Length = 8192;
+
+    /// <summary>Uninitialized chunks for <paramref name="count"/> entries.</summary>
+    public static double[][] New(int count)
+    {
+        var chunks = new double[(count + Length - 1) / Length][];
+        for (var c = 0; c < chunks.Length; c++) chunks[c] = GC.AllocateUninitializedArray<double>(Math.Min(Length, count - c * Length));
+        return chunks;
+    }
+
+    /// <summary>The entries of <paramref name="values"/> in new chunks.</summary>
+    public static double[][] Split(ReadOnlySpan<double> values)
+    {
+        var chunks = New(values.Length);
+        for (var c = 0; c < chunks.Length; c++) values.Slice(c * Length, chunks[c].Length).CopyTo(chunks[c]);
+        return chunks;
+    }
+
+    /// <summary>The entries of <paramref name="chunks"/> in one new array.</summary>
+    public static double[] Join(double[][] chunks)
+    {
+        var values = new double[chunks.Sum(c => c.Length)];
+        var offset = 0;
+        foreach (var chunk in chunks)
+        {
+            chunk.CopyTo(values, offset);
+            offset += chunk.Length;
+        }
+        return values;
+    }
 }
 
 /// <summary>
@@ -102,8 +143,8 @@ internal delegate (T Parameters, OptimizerState<T> State) FlatStep<T>(
     where T : IParameterTree<T>;
 
 /// <summary>
-/// The element-wise part of an optimizer's step: (step number t ≥ 1, parameters updated in place, gradients, the
-/// slots before the step, read only, and the slots after it, written whole).
+/// The element-wise part of an optimizer's step over a run of entries: (step number t ≥ 1, parameters updated in
+/// place, gradients, each slot's entries before the step, read only, and after it, written whole).
 /// </summary>
 internal delegate void FlatKernel(int step, Span<double> parameters, ReadOnlySpan<double> gradients, double[][] from, double[][] to);
 
@@ -184,14 +225,15 @@ public static class Optimizers
     /// <summary>
     /// An optimizer written as a kernel over flat spans (<see cref="FlatKernel"/>): the parameters' entries are copied
     /// into a pooled array the kernel updates, the slots are read from the state and written into new arrays that the
-    /// new state takes over. The caller's trees and the old state are never written.
+    /// new state takes over, chunk by chunk (<see cref="SlotChunks"/>; each entry's update reads only that entry, so
+    /// the chunks change no bit). The caller's trees and the old state are never written.
     /// </summary>
     private static Optimizer<T> Flat<T>(string name, int slots, FlatKernel kernel)
         where T : IParameterTree<T>
     {
         (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> flat, OptimizerState<T> state)
         {
-            double[][] from;
+            double[][][] from;
             if (state.FlatFor(shapes) is { } kept)
             {
                 if (kept.Length != slots) throw SlotCount(kept.Length);
@@ -204,21 +246,27 @@ public static class Optimizers
                 {
                     var leaves = slot.ToLeaves();
                     Tree.RequireSameStructure(shapes, leaves, "state");
-                    return Tree.Concatenate(leaves);
+                    return SlotChunks.Split(Tree.Concatenate(leaves));
                 })];
             }
             if (OptimizerKernels.FirstNonFinite(flat) is var bad and >= 0)
                 throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"expected gradients to be finite but entry {bad} is {flat[bad]}"), "gradients");
             var count = flat.Length;
-            var to = new double[slots][];
-            for (var k = 0; k < slots; k++) to[k] = GC.AllocateUninitializedArray<double>(count);
+            var to = new double[slots][][];
+            for (var k = 0; k < slots; k++) to[k] = SlotChunks.New(count);
             var values = ArrayPool<double>.Shared.Rent(count);
             try
             {
                 var written = Tree.Write(p, values.AsSpan(0, count));
                 if (written != count) throw new ArgumentException($"expected gradients to have the parameters' {written} entries but got {count}", "gradients");
                 var step = state.Step + 1;
-                kernel(step, values.AsSpan(0, count), flat, from, to);
+                var (before, after) = (new double[slots][], new double[slots][]);
+                for (var (c, offset) = (0, 0); offset < count; c++, offset += SlotChunks.Length)
+                {
+                    for (var k = 0; k < slots; k++) (before[k], after[k]) = (from[k][c], to[k][c]);
+                    var length = Math.Min(SlotChunks.Length, count - offset);
+                    kernel(step, values.AsSpan(offset, length), flat.Slice(offset, length), before, after);
+                }
                 return (Tree.Unflatten(p, values.AsSpan(0, count)), new OptimizerState<T>(step, p, to));
             }
             finally
