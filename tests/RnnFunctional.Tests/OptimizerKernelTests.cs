@@ -85,6 +85,30 @@ public sealed class OptimizerKernelTests
         }).Aggregate((a, b) => a.And(b));
     }
 
+    [Fact]
+    public void EveryOptimizerIsItsScalarFormulaBitForBitAcrossSlotChunks()
+    {
+        // 22,160 entries: two whole chunks of SlotChunks.Length and a shorter third one, read back through the trees of Slots.
+        var p0 = RnnParameters.Initialize(60, 100, 60, seed: 5);
+        var g0 = Tree.Map(RnnParameters.Initialize(60, 100, 60, seed: 6), x => 10 * x);
+        Assert.True(Tree.Count(p0) > 2 * SlotChunks.Length && Tree.Count(p0) % SlotChunks.Length != 0);
+        foreach (var k in Cases)
+        {
+            var optimizer = k.Make();
+            var (p, state) = (p0, optimizer.Init(p0));
+            var expected = Tree.Flatten(p0);
+            var slots = Enumerable.Range(0, k.Slots).Select(_ => new double[expected.Length]).ToArray();
+            for (var t = 1; t <= 3; t++)
+            {
+                var g = Tree.Scale(1.0 / t, g0);
+                (p, state) = optimizer.Update(p, g, state);
+                k.Formula(t, expected, Tree.Flatten(g), slots);
+                Assert.True(SameBits(Tree.Flatten(p), expected), $"{optimizer.Name}: parameters after step {t}");
+            }
+            Assert.True(state.Slots.Select(Tree.Flatten).Zip(slots, SameBits).All(same => same), $"{optimizer.Name}: slots");
+        }
+    }
+
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 60)]
     public Property UpdateNamesTheFirstEntryThatIsNotFinite(LanguageCase c, NonNegativeInt position, NonNegativeInt gap, byte kind)
     {
