@@ -115,8 +115,8 @@ public sealed record Optimizer<T>(
     where T : IParameterTree<T>
 {
     /// <summary>
-    /// The update on flat gradients (the entries of a tree of the given shapes, in leaf order; the array is taken
-    /// over), for the optimizers of <see cref="Optimizers"/>; used only while <see cref="Update"/> is the delegate it
+    /// The update on flat gradients (the entries of a tree of the given shapes, in leaf order; read, never kept),
+    /// for the optimizers of <see cref="Optimizers"/>; used only while <see cref="Update"/> is the delegate it
     /// was built with.
     /// </summary>
     internal FlatUpdate<T>? Flat { get; init; }

@@ -121,7 +121,8 @@ public static class Training
 
     /// <summary>
     /// <see cref="Update"/> for an optimizer of <see cref="Optimizers"/>: the gradients are scaled, measured, clipped
-    /// and handed on as one flat array, with the same arithmetic in the same order as the tree functions (same bits).
+    /// and handed on as one flat span of a pooled array that nothing keeps, with the same arithmetic in the same order
+    /// as the tree functions (same bits).
     /// </summary>
     private static (TrainingState<T> State, TState Carry, double Loss, int Tokens, double GradientNorm) FlatUpdate<T, TState>(
         FlatUpdate<T> flat, Clipping clipping, TrainingState<T> state, SequenceLoss<T, TState> result, int tokens)
