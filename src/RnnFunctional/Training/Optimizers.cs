@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
 using System.Globalization;
@@ -12,7 +13,7 @@ namespace RnnFunctional;
 public sealed record OptimizerState<T> where T : IParameterTree<T>
 {
     private readonly T? like;
-    private readonly double[][]? flat;
+    private readonly double[][][]? flat;
     private ImmutableArray<T> slots;
 
     /// <summary>A state of <paramref name="Step"/> updates with the given slots.</summary>
@@ -22,9 +23,10 @@ public sealed record OptimizerState<T> where T : IParameterTree<T>
 
     /// <summary>
     /// A state whose slots are kept flat (each the entries of a tree shaped like <paramref name="like"/>, in leaf
-    /// order): the arrays are taken over and never written again; the trees are built when <see cref="Slots"/> is read.
+    /// order, cut into the chunks of <see cref="SlotChunks"/>): the arrays are taken over and never written again;
+    /// the trees are built when <see cref="Slots"/> is read.
     /// </summary>
-    internal OptimizerState(int step, T like, double[][] flat) => (Step, this.like, this.flat) = (step, like, flat);
+    internal OptimizerState(int step, T like, double[][][] flat) => (Step, this.like, this.flat) = (step, like, flat);
 
     /// <summary>Number of updates taken so far (0 before the first).</summary>
     public int Step { get; init; }
@@ -34,14 +36,14 @@ public sealed record OptimizerState<T> where T : IParameterTree<T>
     {
         get
         {
-            if (slots.IsDefault && flat is not null) slots = [.. flat.Select(values => Tree.Unflatten(like!, values))];
+            if (slots.IsDefault && flat is not null) slots = [.. flat.Select(chunks => Tree.Unflatten(like!, SlotChunks.Join(chunks)))];
             return slots;
         }
         init => (slots, flat, like) = (value, null, default);
     }
 
-    /// <summary>The slots' entries when they are kept flat for trees of <paramref name="shapes"/>; null otherwise.</summary>
-    internal double[][]? FlatFor(ImmutableArray<LeafShape> shapes) =>
+    /// <summary>The slots' chunks when they are kept flat for trees of <paramref name="shapes"/>; null otherwise.</summary>
+    internal double[][][]? FlatFor(ImmutableArray<LeafShape> shapes) =>
         flat is not null && like!.LeafShapes().AsSpan().SequenceEqual(shapes.AsSpan()) ? flat : null;
 
     /// <summary>The step count and the slots.</summary>
@@ -59,6 +61,46 @@ public sealed record OptimizerState<T> where T : IParameterTree<T>
 }
 
 /// <summary>
+/// How an optimizer state keeps a slot's entries: in chunks of <see cref="Length"/> entries (the last one shorter),
+/// each of 64 KB, below the runtime's large-object threshold of 85,000 bytes, so that the new slots every update
+/// allocates are young objects of the small-object heap rather than large objects that count towards a full collection.
+/// </summary>
+internal static class SlotChunks
+{
+    /// <summary>Entries per chunk.</summary>
+    public const int Length = 8192;
+
+    /// <summary>Uninitialized chunks for <paramref name="count"/> entries.</summary>
+    public static double[][] New(int count)
+    {
+        var chunks = new double[(count + Length - 1) / Length][];
+        for (var c = 0; c < chunks.Length; c++) chunks[c] = GC.AllocateUninitializedArray<double>(Math.Min(Length, count - c * Length));
+        return chunks;
+    }
+
+    /// <summary>The entries of <paramref name="values"/> in new chunks.</summary>
+    public static double[][] Split(ReadOnlySpan<double> values)
+    {
+        var chunks = New(values.Length);
+        for (var c = 0; c < chunks.Length; c++) values.Slice(c * Length, chunks[c].Length).CopyTo(chunks[c]);
+        return chunks;
+    }
+
+    /// <summary>The entries of <paramref name="chunks"/> in one new array.</summary>
+    public static double[] Join(double[][] chunks)
+    {
+        var values = new double[chunks.Sum(c => c.Length)];
+        var offset = 0;
+        foreach (var chunk in chunks)
+        {
+            chunk.CopyTo(values, offset);
+            offset += chunk.Length;
+        }
+        return values;
+    }
+}
+
+/// <summary>
 /// An optimizer as a value, like an optax gradient transformation: <see cref="Init"/> builds the state for given
 /// parameters and <see cref="Update"/> is the pure map (parameters, gradients, state) → (parameters, state).
 /// </summary>
@@ -73,8 +115,8 @@ public sealed record Optimizer<T>(
     where T : IParameterTree<T>
 {
     /// <summary>
-    /// The update on flat gradients (the entries of a tree of the given shapes, in leaf order; the array is taken
-    /// over), for the optimizers of <see cref="Optimizers"/>; used only while <see cref="Update"/> is the delegate it
+    /// The update on flat gradients (the entries of a tree of the given shapes, in leaf order; read, never kept),
+    /// for the optimizers of <see cref="Optimizers"/>; used only while <see cref="Update"/> is the delegate it
     /// was built with.
     /// </summary>
     internal FlatUpdate<T>? Flat { get; init; }
@@ -88,8 +130,23 @@ public sealed record Optimizer<T>(
 /// <param name="Step">(parameters, their leaf shapes, flat gradients, state) → new parameters and state.</param>
 internal sealed record FlatUpdate<T>(
     Func<T, T, OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Of,
-    Func<T, ImmutableArray<LeafShape>, double[], OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Step)
+    FlatStep<T> Step)
     where T : IParameterTree<T>;
+
+/// <summary>An optimizer's step on flat gradients: the gradients are read, never kept nor written.</summary>
+/// <param name="parameters">The parameters.</param>
+/// <param name="shapes">Their leaf shapes.</param>
+/// <param name="gradients">The gradients' entries in leaf order.</param>
+/// <param name="state">The optimizer's state before the step.</param>
+internal delegate (T Parameters, OptimizerState<T> State) FlatStep<T>(
+    T parameters, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> gradients, OptimizerState<T> state)
+    where T : IParameterTree<T>;
+
+/// <summary>
+/// The element-wise part of an optimizer's step over a run of entries: (step number t ≥ 1, parameters updated in
+/// place, gradients, each slot's entries before the step, read only, and after it, written whole).
+/// </summary>
+internal delegate void FlatKernel(int step, Span<double> parameters, ReadOnlySpan<double> gradients, double[][] from, double[][] to);
 
 /// <summary>
 /// Stochastic gradient descent and its adaptive variants as <see cref="Optimizer{T}"/> values over any parameter
@@ -104,10 +161,7 @@ public static class Optimizers
     public static Optimizer<T> Sgd<T>(double learningRate) where T : IParameterTree<T>
     {
         RequirePositive(nameof(learningRate), learningRate);
-        return Flat<T>(Describe("sgd", ("lr", learningRate)), 0, (_, p, g, _) =>
-        {
-            for (var i = 0; i < p.Length; i++) p[i] -= learningRate * g[i];
-        });
+        return Flat<T>(Describe("sgd", ("lr", learningRate)), 0, (_, p, g, _, _) => OptimizerKernels.Sgd(learningRate, p, g));
     }
 
     /// <summary>SGD with momentum as in PyTorch: v ← μ·v + g, p ← p − lr·v.</summary>
@@ -118,15 +172,8 @@ public static class Optimizers
     {
         RequirePositive(nameof(learningRate), learningRate);
         RequireUnit(nameof(momentum), momentum);
-        return Flat<T>(Describe("momentum", ("lr", learningRate), ("mu", momentum)), 1, (_, p, g, s) =>
-        {
-            var v = s[0];
-            for (var i = 0; i < p.Length; i++)
-            {
-                v[i] = momentum * v[i] + g[i];
-                p[i] -= learningRate * v[i];
-            }
-        });
+        return Flat<T>(Describe("momentum", ("lr", learningRate), ("mu", momentum)), 1,
+            (_, p, g, from, to) => OptimizerKernels.Momentum(learningRate, momentum, p, g, from[0], to[0]));
     }
 
     /// <summary>Adagrad as in min-char-rnn: G ← G + g², p ← p − lr·g / √(G + ε).</summary>
@@ -137,15 +184,8 @@ public static class Optimizers
     {
         RequirePositive(nameof(learningRate), learningRate);
         RequirePositive(nameof(epsilon), epsilon);
-        return Flat<T>(Describe("adagrad", ("lr", learningRate)), 1, (_, p, g, s) =>
-        {
-            var sum = s[0];
-            for (var i = 0; i < p.Length; i++)
-            {
-                sum[i] += g[i] * g[i];
-                p[i] -= learningRate * g[i] / Math.Sqrt(sum[i] + epsilon);
-            }
-        });
+        return Flat<T>(Describe("adagrad", ("lr", learningRate)), 1,
+            (_, p, g, from, to) => OptimizerKernels.Adagrad(learningRate, epsilon, p, g, from[0], to[0]));
     }
 
     /// <summary>RMSProp: v ← ρ·v + (1 − ρ)·g², p ← p − lr·g / (√v + ε).</summary>
@@ -158,15 +198,8 @@ public static class Optimizers
         RequirePositive(nameof(learningRate), learningRate);
         RequireUnit(nameof(decay), decay);
         RequirePositive(nameof(epsilon), epsilon);
-        return Flat<T>(Describe("rmsprop", ("lr", learningRate), ("rho", decay)), 1, (_, p, g, s) =>
-        {
-            var v = s[0];
-            for (var i = 0; i < p.Length; i++)
-            {
-                v[i] = decay * v[i] + (1 - decay) * g[i] * g[i];
-                p[i] -= learningRate * g[i] / (Math.Sqrt(v[i]) + epsilon);
-            }
-        });
+        return Flat<T>(Describe("rmsprop", ("lr", learningRate), ("rho", decay)), 1,
+            (_, p, g, from, to) => OptimizerKernels.RmsProp(learningRate, decay, epsilon, p, g, from[0], to[0]));
     }
 
     /// <summary>
@@ -185,50 +218,61 @@ public static class Optimizers
         RequireUnit(nameof(beta1), beta1);
         RequireUnit(nameof(beta2), beta2);
         RequirePositive(nameof(epsilon), epsilon);
-        return Flat<T>(Describe("adam", ("lr", learningRate), ("b1", beta1), ("b2", beta2)), 2, (t, p, g, s) =>
-        {
-            var (m, v) = (s[0], s[1]);
-            var (c1, c2) = (1 - Math.Pow(beta1, t), 1 - Math.Pow(beta2, t));
-            for (var i = 0; i < p.Length; i++)
-            {
-                m[i] = beta1 * m[i] + (1 - beta1) * g[i];
-                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
-                p[i] -= learningRate * (m[i] / c1) / (Math.Sqrt(v[i] / c2) + epsilon);
-            }
-        });
+        return Flat<T>(Describe("adam", ("lr", learningRate), ("b1", beta1), ("b2", beta2)), 2, (t, p, g, from, to) =>
+            OptimizerKernels.Adam(learningRate, beta1, beta2, epsilon, 1 - Math.Pow(beta1, t), 1 - Math.Pow(beta2, t), p, g, from[0], from[1], to[0], to[1]));
     }
 
     /// <summary>
-    /// An optimizer written as a kernel over flat copies: (step number t ≥ 1, parameters, gradients, slots), where
-    /// the kernel updates the parameter and slot copies in place. The caller's trees are never touched.
+    /// An optimizer written as a kernel over flat spans (<see cref="FlatKernel"/>): the parameters' entries are copied
+    /// into a pooled array the kernel updates, the slots are read from the state and written into new arrays that the
+    /// new state takes over, chunk by chunk (<see cref="SlotChunks"/>; each entry's update reads only that entry, so
+    /// the chunks change no bit). The caller's trees and the old state are never written.
     /// </summary>
-    private static Optimizer<T> Flat<T>(string name, int slots, Action<int, double[], double[], double[][]> kernel)
+    private static Optimizer<T> Flat<T>(string name, int slots, FlatKernel kernel)
         where T : IParameterTree<T>
     {
-        (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, double[] flat, OptimizerState<T> state)
+        (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> flat, OptimizerState<T> state)
         {
-            double[][] accumulators;
+            double[][][] from;
             if (state.FlatFor(shapes) is { } kept)
             {
                 if (kept.Length != slots) throw SlotCount(kept.Length);
-                accumulators = [.. kept.Select(a => (double[])a.Clone())];
+                from = kept;
             }
             else
             {
                 if (state.Slots.IsDefault || state.Slots.Length != slots) throw SlotCount(state.Slots.IsDefault ? null : state.Slots.Length);
-                accumulators = [.. state.Slots.Select(slot =>
+                from = [.. state.Slots.Select(slot =>
                 {
                     var leaves = slot.ToLeaves();
                     Tree.RequireSameStructure(shapes, leaves, "state");
-                    return Tree.Concatenate(leaves);
+                    return SlotChunks.Split(Tree.Concatenate(leaves));
                 })];
             }
-            if (Array.FindIndex(flat, v => !double.IsFinite(v)) is var bad and >= 0)
+            if (OptimizerKernels.FirstNonFinite(flat) is var bad and >= 0)
                 throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"expected gradients to be finite but entry {bad} is {flat[bad]}"), "gradients");
-            var values = Tree.Flatten(p);
-            var step = state.Step + 1;
-            kernel(step, values, flat, accumulators);
-            return (Tree.Unflatten(p, values), new OptimizerState<T>(step, p, accumulators));
+            var count = flat.Length;
+            var to = new double[slots][][];
+            for (var k = 0; k < slots; k++) to[k] = SlotChunks.New(count);
+            var values = ArrayPool<double>.Shared.Rent(count);
+            try
+            {
+                var written = Tree.Write(p, values.AsSpan(0, count));
+                if (written != count) throw new ArgumentException($"expected gradients to have the parameters' {written} entries but got {count}", "gradients");
+                var step = state.Step + 1;
+                var (before, after) = (new double[slots][], new double[slots][]);
+                for (var (c, offset) = (0, 0); offset < count; c++, offset += SlotChunks.Length)
+                {
+                    for (var k = 0; k < slots; k++) (before[k], after[k]) = (from[k][c], to[k][c]);
+                    var length = Math.Min(SlotChunks.Length, count - offset);
+                    kernel(step, values.AsSpan(offset, length), flat.Slice(offset, length), before, after);
+                }
+                return (Tree.Unflatten(p, values.AsSpan(0, count)), new OptimizerState<T>(step, p, to));
+            }
+            finally
+            {
+                ArrayPool<double>.Shared.Return(values);
+            }
         }
 
         (T, OptimizerState<T>) Update(T p, T g, OptimizerState<T> state)
@@ -303,7 +347,7 @@ public sealed record Clipping(ClippingKind Kind, double Threshold)
     /// <see cref="Apply{T}"/> on flat gradients whose global norm is <paramref name="norm"/>, in place and with the
     /// same arithmetic.
     /// </summary>
-    internal void ApplyInPlace(double[] gradients, double norm)
+    internal void ApplyInPlace(Span<double> gradients, double norm)
     {
         if (Kind != ClippingKind.None && !(Threshold > 0))
             throw new ArgumentOutOfRangeException(Kind == ClippingKind.Value ? "limit" : "maxNorm", Threshold,

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Diagnostics.Contracts;
@@ -120,37 +121,42 @@ public static class Training
 
     /// <summary>
     /// <see cref="Update"/> for an optimizer of <see cref="Optimizers"/>: the gradients are scaled, measured, clipped
-    /// and handed on as one flat array, with the same arithmetic in the same order as the tree functions (same bits).
+    /// and handed on as one flat span of a pooled array that nothing keeps, with the same arithmetic in the same order
+    /// as the tree functions (same bits).
     /// </summary>
     private static (TrainingState<T> State, TState Carry, double Loss, int Tokens, double GradientNorm) FlatUpdate<T, TState>(
         FlatUpdate<T> flat, Clipping clipping, TrainingState<T> state, SequenceLoss<T, TState> result, int tokens)
         where T : IParameterTree<T>
     {
         var shapes = state.Parameters.LeafShapes();
-        double[] gradients;
-        if (result.Gradients is IFlatTree)                                                                       // the library's trees: shapes, then one copy
+        if (result.Gradients is IFlatTree) Tree.RequireSameShapes(shapes, result.Gradients.LeafShapes(), "gradients");  // the library's trees: shapes, then one copy
+        var leaves = result.Gradients is IFlatTree ? default : result.Gradients.ToLeaves();
+        if (!leaves.IsDefault) Tree.RequireSameStructure(shapes, leaves, "gradients");
+        var count = 0;
+        foreach (var shape in shapes) count += shape.Count;
+        var pooled = ArrayPool<double>.Shared.Rent(count);                                                      // scratch: read by the step, kept by nothing
+        try
         {
-            Tree.RequireSameShapes(shapes, result.Gradients.LeafShapes(), "gradients");
-            gradients = Tree.Flatten(result.Gradients);
+            var gradients = pooled.AsSpan(0, count);
+            var written = leaves.IsDefault ? Tree.Write(result.Gradients, gradients) : Tree.Write(leaves, gradients);
+            if (written != count) throw new ArgumentException($"expected gradients to have {count} entries but got {written}", "gradients");
+            var scale = 1.0 / tokens;
+            var sum = 0.0;
+            for (var i = 0; i < gradients.Length; i++)
+            {
+                gradients[i] = scale * gradients[i];
+                sum += gradients[i] * gradients[i];
+            }
+            var (loss, norm) = (result.Loss / tokens, Math.Sqrt(sum));
+            if (!double.IsFinite(loss) || !double.IsFinite(norm)) return (state, result.Final, loss, result.Tokens, norm);
+            clipping.ApplyInPlace(gradients, norm);
+            var (parameters, optimizerState) = flat.Step(state.Parameters, shapes, gradients, state.Optimizer);
+            return (new TrainingState<T>(parameters, optimizerState), result.Final, loss, result.Tokens, norm);
         }
-        else
+        finally
         {
-            var leaves = result.Gradients.ToLeaves();
-            Tree.RequireSameStructure(shapes, leaves, "gradients");
-            gradients = Tree.Concatenate(leaves);
+            ArrayPool<double>.Shared.Return(pooled);
         }
-        var scale = 1.0 / tokens;
-        var sum = 0.0;
-        for (var i = 0; i < gradients.Length; i++)
-        {
-            gradients[i] = scale * gradients[i];
-            sum += gradients[i] * gradients[i];
-        }
-        var (loss, norm) = (result.Loss / tokens, Math.Sqrt(sum));
-        if (!double.IsFinite(loss) || !double.IsFinite(norm)) return (state, result.Final, loss, result.Tokens, norm);
-        clipping.ApplyInPlace(gradients, norm);
-        var (parameters, optimizerState) = flat.Step(state.Parameters, shapes, gradients, state.Optimizer);
-        return (new TrainingState<T>(parameters, optimizerState), result.Final, loss, result.Tokens, norm);
     }
 
     /// <summary>

@@ -153,6 +153,13 @@ public static class Tree
         return like.FromLeaves(ImmutableCollectionsMarshal.AsImmutableArray(leaves));
     }
 
+    /// <summary>
+    /// The entries of <paramref name="a"/> in the order of <see cref="Flatten{T}"/> from <paramref name="destination"/>[0],
+    /// without a new array; returns their count.
+    /// </summary>
+    internal static int Write<T>(T a, Span<double> destination) where T : IParameterTree<T> =>
+        a is IFlatTree tree ? tree.WriteValues(destination) : Write(a.ToLeaves(), destination);
+
     /// <summary>The values of <paramref name="leaves"/> in order from <paramref name="destination"/>[0]; returns their count.</summary>
     internal static int Write(ImmutableArray<Leaf> leaves, Span<double> destination)
     {
