@@ -70,6 +70,47 @@ public sealed class LanesTests
                 if (BitConverter.DoubleToInt64Bits(times[k]) != BitConverter.DoubleToInt64Bits(s[4][k] + s[0][k] * s[1][k])) y[k] = double.NaN;
         }, (s, k) => s[5][k] + s[0][k]);
 
+    /// <summary>
+    /// All five outputs of <see cref="Lanes.GainsBackward"/> (three sums, dĥ, and dx̂ written over dz): dz is checked
+    /// through the kernel's output, the others here; a wrong one turns that element to NaN.
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public Property GainsBackwardIsItsFormula() =>
+        Agrees((s, y) =>
+        {
+            var n = y.Length;
+            var (db, dgx, dgh, dhHat) = (s[2][..n], s[3][..n], s[4][..n], new double[n + 1]);
+            dhHat[n] = Sentinel;
+            var dz = y.ToArray();
+            Lanes.GainsBackward(y, In(s, 0), In(s, 1), In(s, 2), In(s, 3), db, dgx, dgh, y, dhHat.AsSpan(0, n));
+            static bool Same(double a, double b) => BitConverter.DoubleToInt64Bits(a) == BitConverter.DoubleToInt64Bits(b);
+            for (var k = 0; k < n; k++)
+                if (!Same(db[k], s[2][k] + dz[k]) || !Same(dgx[k], s[3][k] + dz[k] * s[0][k]) || !Same(dgh[k], s[4][k] + dz[k] * s[1][k])
+                    || !Same(dhHat[k], dz[k] * s[3][k]))
+                    y[k] = double.NaN;
+            if (dhHat[n] != Sentinel && n > 0) y[0] = double.NaN;
+        }, (s, k) => s[5][k] * s[2][k]);
+
+    /// <summary>
+    /// LayerNorm.Forward is μ = Σ v / n, d = v − μ, rstd = 1/√(Σ d⊙d / n + ε), v̂ = d·rstd, element by element, with
+    /// both sums in the documented order; the returned rstd is checked too (a wrong one turns every element to NaN).
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public Property LayerNormForwardIsItsFormula() =>
+        Agrees((s, y) =>
+        {
+            var rstd = LayerNorm.Forward(In(s, 0), y, 1e-5);
+            if (BitConverter.DoubleToInt64Bits(rstd) != BitConverter.DoubleToInt64Bits(Rstd(s))) y.Fill(double.NaN);
+        }, (s, k) => (s[0][k] - Mean(s)) * Rstd(s));
+
+    private static double Mean(double[][] s) => Ordered(i => s[0][i], s[0].Length - 1) / (s[0].Length - 1);
+
+    private static double Rstd(double[][] s)
+    {
+        var (n, mean) = (s[0].Length - 1, Mean(s));
+        return 1.0 / Math.Sqrt(Ordered(i => (s[0][i] - mean) * (s[0][i] - mean), n) / n + 1e-5);
+    }
+
     /// <summary>The documented order: element i into partial sum i mod 16, the sixteen as four vectors added pairwise, then their lanes pairwise.</summary>
     private static double Ordered(Func<int, double> term, int n)
     {
@@ -86,8 +127,16 @@ public sealed class LanesTests
             var (x, y, n) = (In(s, 0).ToArray(), In(s, 1).ToArray(), s[0].Length - 1);
             var (sum, dot) = (LayerNorm.Sum(x), LayerNorm.Dot(x, y));
             var (expectedSum, expectedDot) = (Ordered(i => x[i], n), Ordered(i => x[i] * y[i], n));
-            return (BitConverter.DoubleToInt64Bits(sum) == BitConverter.DoubleToInt64Bits(expectedSum)).Label($"Σ x: {sum:R} against {expectedSum:R}")
-                .And((BitConverter.DoubleToInt64Bits(dot) == BitConverter.DoubleToInt64Bits(expectedDot)).Label($"Σ x⊙y: {dot:R} against {expectedDot:R}"));
+            var (both, a) = (LayerNorm.SumAndDot(x, y), s[2][^1]);
+            var (d, expectedD) = (new double[n], x.Select(v => v - a).ToArray());
+            var centered = LayerNorm.Centered(x, a, d);
+            var expectedCentered = Ordered(i => expectedD[i] * expectedD[i], n);
+            static bool Same(double p, double q) => BitConverter.DoubleToInt64Bits(p) == BitConverter.DoubleToInt64Bits(q);
+            return Same(sum, expectedSum).Label($"Σ x: {sum:R} against {expectedSum:R}")
+                .And(Same(dot, expectedDot).Label($"Σ x⊙y: {dot:R} against {expectedDot:R}"))
+                .And((Same(both.Sum, expectedSum) && Same(both.Dot, expectedDot)).Label($"SumAndDot: {both} against ({expectedSum:R}, {expectedDot:R})"))
+                .And((Same(centered, expectedCentered) && Enumerable.Range(0, n).All(k => Same(d[k], expectedD[k])))
+                    .Label($"Centered: Σ (x − a)² {centered:R} against {expectedCentered:R}, and x − a element-wise"));
         });
 
     /// <summary>

@@ -99,7 +99,7 @@ public sealed class PeepholeLstmTests
                     .Label("states and cells: same bits")
                 .And((Compare.Same(back.Dx, fold.Dx) && Compare.Same(back.Da0, fold.DInit.A) && Compare.Same(back.Dc0, fold.DInit.C))
                     .Label("dx, da0, dc0: same bits"))
-                .And(Compare.Close(back.Gradients, fold.Gradients, 1e-12).Label("parameter gradients to 1e-12 (summed over time in another order)"));
+                .And(Compare.Close(back.Gradients, fold.Gradients, 1e-12).Label("parameter gradients to 1e-12 (summed over time, and over columns in the driver's bands of 8, in another order)"));
         });
 
     [Property(MaxTest = 60)]

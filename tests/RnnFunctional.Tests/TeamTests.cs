@@ -97,8 +97,9 @@ public sealed class TeamTests
         }));
 
     /// <summary>
-    /// A layer of every cell on a team: the products in bands of rows and the cell's step (and, for a cell without
-    /// parameters of its own, its backward) in bands of columns give the bits of one thread.
+    /// A layer of every cell on a team: the products in bands of rows and the cell's step and its backward in bands of
+    /// columns (one a thread, or, for a cell with a column-wise gradient of its own parameters, the fixed bands of its
+    /// own sums) give the bits of one thread.
     /// </summary>
     [Property(MaxTest = 24)]
     public Property ALayerOfEveryCellOnATeamHasTheBitsOfOneThread() =>
@@ -110,6 +111,36 @@ public sealed class TeamTests
             var two = Teamed(() => Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, threads: 3));   // more threads than layers: a team
             return (one is not null && two is not null && Same(one.Losses, two.Losses) && Same(one.Gradients, two.Gradients) && Same(one.Dx, two.Dx)
                     && Same(one.DInitial, two.DInitial) && Same(one.Final, two.Final)).Label($"{c}: the same bits on a team");
+        }));
+
+    /// <summary>
+    /// A layer of a cell with a column-wise gradient of its own parameters (peephole weights, layer-norm gains and
+    /// biases), one-directional or bidirectional, on teams of two and three threads: the backward runs in the fixed
+    /// bands of 8 columns of the own sums (batches of 17–64 columns, ragged, so from one to eight bands a step, shared
+    /// unevenly), and gives the bits of one thread, in both precisions.
+    /// </summary>
+    [Property(MaxTest = 24)]
+    public Property CellsWithOwnParametersOnTeamsOfAnySizeHaveTheBitsOfOneThread() =>
+        Prop.ForAll((from kinds in Gen.Elements(CellKind.PeepholeLstm, CellKind.LayerNormLstm, CellKind.LayerNormGru).Two()
+                     from bidirectional in Gen.Elements(true, false)
+                     from nx in Gen.Choose(3, 40)
+                     from na in Gen.Choose(3, 40)
+                     from m in Gen.Choose(17, 64)
+                     from t in Gen.Choose(1, 6)
+                     from seed in Gen.Choose(0, int.MaxValue - 1)
+                     select (Spec: bidirectional ? LayerSpec.Bi(kinds.Item1, kinds.Item2) : LayerSpec.Uni(kinds.Item1),
+                             Shape: new Shaped(new Dims(nx, na, 5, m, t), seed))).ToArbitrary(), Precisions, (d, precision) => Compute.With(precision, () =>
+        {
+            var c = new StackCase(d.Shape, [d.Spec], ragged: true);
+            Func<int, int, int> label = (t, j) => t < c.Lengths[j] ? c.Labels[t][j] : Ragged.Ignored;
+            var one = Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, threads: 1)!;
+            return new[] { 2, 3 }.Select(threads =>
+                {
+                    var team = Teamed(() => Stack.OnDriver(c.P, c.Xs, c.Lengths, c.Initial, label, inputGradients: true, threads: threads)!);
+                    return (Same(one.Losses, team.Losses) && Same(one.Gradients, team.Gradients) && Same(one.Dx, team.Dx) && Same(one.DInitial, team.DInitial)
+                            && Same(one.Final, team.Final)).Label($"{c}: one thread and a team of {threads}, the same bits");
+                })
+                .Aggregate((a, b) => a.And(b));
         }));
 
     /// <summary>

@@ -33,6 +33,8 @@ internal static partial class Driver
             DU = cell.Gates == 1 ? DA : Scratch.Take(g, columns);                   // one gate: dU overwrites the outside gradient it is made from
             DR = cell.RecurrentOntoInput ? DU : Scratch.Take(g, columns);
             DCarry = [.. Enumerable.Range(0, cell.CarryParts).Select(_ => Scratch.Zeros(na, s.M))];
+            if (cell.OwnParameters > 0 && cell.ColumnWiseOwnGradient)
+                OwnBands = Scratch.Zeros(cell.OwnParameters, (s.M + OwnBandColumns - 1) / OwnBandColumns);
             if (head is null) return;
             (HB, DO) = (Scratch.Take(na, columns), Scratch.Take(head.Wy.Rows, columns));
         }
@@ -84,6 +86,20 @@ internal static partial class Driver
         private Block DR { get; }
         private Block DO { get; }
         private Block DX { get; }
+
+        /// <summary>
+        /// Columns of a band of the backward of a cell with a column-wise gradient of its own parameters: band b holds
+        /// columns [8b, 8b + 8) of a step, whatever the number of threads.
+        /// </summary>
+        internal const int OwnBandColumns = 8;
+
+        /// <summary>
+        /// The own-parameter gradient of each band of <see cref="OwnBandColumns"/> columns over the steps of the current
+        /// time block, a column of <see cref="FusedCell.OwnParameters"/> rows per band (⌈M / 8⌉ bands); added to
+        /// Sums.Own in band order when the time block is reduced. Default for a cell without own parameters or whose
+        /// own gradient is not a sum over columns.
+        /// </summary>
+        private Block OwnBands { get; }
 
         /// <summary>Columns of scan steps [b0, τ) in a time block from b0.</summary>
         private int Offset(int b0, int tau) => s.Start[tau] - s.Start[b0];
@@ -184,12 +200,17 @@ internal static partial class Driver
                     for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
                     var da = DA.Slice(Offset(b0, tau), width);
-                    if (Bands(width) is { } bands)                                                                    // the cell's backward in bands of columns
+                    if (OwnBands.Data is not null)                                                                   // in the fixed bands of the own sums
+                        InOwnBands(width, (c0, n, b) => cell.Backward(Cut(prev, c0, n), Cut(next, c0, n), da.Slice(c0, n).Span, Cut(dCarry, c0, n),
+                            du.Slice(c0, n).Span, dr.Slice(c0, n).Span, Temp.Slice(c0, n).Span, OwnBands.Slice(b, 1).Span));
+                    else if (Bands(width) is { } bands)                                                               // the cell's backward in bands of columns
                         bands.Run(i => Band(width, i, (c0, n) => cell.Backward(Cut(prev, c0, n), Cut(next, c0, n), da.Slice(c0, n).Span, Cut(dCarry, c0, n),
                             du.Slice(c0, n).Span, dr.Slice(c0, n).Span, Temp.Slice(c0, n).Span, Sums.Own.Span)));
                     else cell.Backward(prev, next, da.Span, dCarry, du.Span, dr.Span, Temp.Span, Sums.Own.Span);
                     TransposedProduct(dCarry[0], Weights.WhT, false, dr);                                                 // dh_prev = Whᵀ·dR
-                    if (Bands(width) is { } again)                                                                    // reads the scratch its band's backward wrote
+                    if (OwnBands.Data is not null)                                                                   // reads the scratch its band's backward wrote
+                        InOwnBands(width, (c0, n, _) => cell.FinishCarry(Cut(next, c0, n), dCarry[0].Slice(c0, n).Span, Temp.Slice(c0, n).Span));
+                    else if (Bands(width) is { } again)
                         again.Run(i => Band(width, i, (c0, n) => cell.FinishCarry(Cut(next, c0, n), dCarry[0].Slice(c0, n).Span, Temp.Slice(c0, n).Span)));
                     else cell.FinishCarry(next, dCarry[0].Span, Temp.Span);
                     if (RecurrentMask.Data is not null)                                                            // dh_prev = mask ⊙ d(mask ⊙ h_prev)
@@ -216,8 +237,10 @@ internal static partial class Driver
         }
 
         /// <summary>
-        /// The team when a step of <paramref name="width"/> columns is cut into bands of columns: at least a column a
-        /// thread, and, backward, a cell without parameters of its own (whose sum over columns would change order).
+        /// The team when a step of <paramref name="width"/> columns is cut into bands of columns, one a thread: at least a
+        /// column a thread, and, backward, a cell without parameters of its own (a cell whose own gradient is summed
+        /// column by column runs its backward in the fixed bands of <see cref="InOwnBands"/> instead; any other, such as
+        /// the projection's product, on the calling thread).
         /// </summary>
         private Team? Bands(int width, bool forward = false) =>
             team is not null && width >= team.Size && (forward || cell.OwnParameters == 0) ? team : null;
@@ -227,6 +250,35 @@ internal static partial class Driver
         {
             var (c0, c1) = (width * i / team!.Size, width * (i + 1) / team.Size);
             if (c1 > c0) body(c0, c1 - c0);
+        }
+
+        /// <summary>
+        /// <paramref name="body"/>(c0, n, b) for each band b of <see cref="OwnBandColumns"/> columns of a step of
+        /// <paramref name="width"/> columns, [c0, c0 + n), the last one shorter: on a team of T threads, of ⌈width / 8⌉
+        /// bands thread i takes bands [⌈width / 8⌉·i / T, ⌈width / 8⌉·(i + 1) / T) in order. A band's columns and the
+        /// order of its sums are those of one thread, whatever T.
+        /// </summary>
+        private void InOwnBands(int width, Action<int, int, int> body)
+        {
+            var count = (width + OwnBandColumns - 1) / OwnBandColumns;
+            void Run(int b0, int b1)
+            {
+                for (var b = b0; b < b1; b++)
+                {
+                    var c0 = b * OwnBandColumns;
+                    body(c0, Math.Min(OwnBandColumns, width - c0), b);
+                }
+            }
+            if (team is not null && count >= 2) team.Run(i => Run(count * i / team.Size, count * (i + 1) / team.Size));
+            else Run(0, count);
+        }
+
+        /// <summary>Sums.Own += each band's own-parameter gradient, in band order; the bands start again from zero.</summary>
+        private void ReduceOwnBands()
+        {
+            var own = Sums.Own.Span;
+            for (var b = 0; b < OwnBands.Columns; b++) System.Numerics.Tensors.TensorPrimitives.Add(own, OwnBands.Slice(b, 1).Span, own);
+            OwnBands.Span.Clear();
         }
 
         /// <summary>Columns [c0, c0 + n) of each part.</summary>
@@ -244,6 +296,7 @@ internal static partial class Driver
         private void Reduce(int b0, int b1, Block[]? dx)
         {
             var columns = Offset(b0, Math.Min(b1, s.Steps));
+            if (OwnBands.Data is not null) ReduceOwnBands();                                                       // dOwn += Σ_bands, in band order
             if (columns == 0) return;
             var (du, dr, xb, hp) = (DU.Slice(0, columns), DR.Slice(0, columns), XB.Slice(0, columns), HP.Slice(0, columns));
             Ops.Multiply(team, cell.Precision, Sums.Wx, du, false, xb, true, beta: 1);                                            // dWx += dU·Xᵀ

@@ -102,6 +102,15 @@ internal abstract class FusedCell
     public virtual int OwnParameters => 0;
 
     /// <summary>
+    /// Whether the step's gradient of the cell's own parameters is a sum of one term per column, added column after
+    /// column (peephole weights, layer-norm gains and biases): the driver then runs the backward in fixed bands of
+    /// columns, each adding into a gradient of its own, and adds the bands in order, so that one thread and a team give
+    /// the same bits. True by default; false for a cell whose own gradient is one product over the columns (the
+    /// LSTM's projection), whose backward runs on one thread.
+    /// </summary>
+    public virtual bool ColumnWiseOwnGradient => true;
+
+    /// <summary>
     /// The backward of one step that also adds the step's gradient of the cell's own parameters to
     /// <paramref name="own"/> (length <see cref="OwnParameters"/>; the driver sums it over steps and chunks in a fixed
     /// order and returns it as <see cref="Driver.Gradients.Own"/>). The driver calls this overload; by default it is

@@ -160,6 +160,31 @@ internal static class Lanes
         }
     }
 
+    /// <summary>
+    /// The backward of z = gx⊙x̂ + gh⊙ĥ + b on a block, in one pass, element-wise: db += dz, dgx += dz⊙x̂, dgh += dz⊙ĥ,
+    /// dĥ = dz⊙gh, then dx̂ = dz⊙gx (<paramref name="dxHat"/> may be <paramref name="dz"/>).
+    /// </summary>
+    public static void GainsBackward(ReadOnlySpan<double> dz, ReadOnlySpan<double> xHat, ReadOnlySpan<double> hHat, ReadOnlySpan<double> gx,
+        ReadOnlySpan<double> gh, Span<double> db, Span<double> dgx, Span<double> dgh, Span<double> dxHat, Span<double> dhHat)
+    {
+        if (IsWhole(dz.Length)) GainsBackward<Whole>(dz, xHat, hHat, gx, gh, db, dgx, dgh, dxHat, dhHat);
+        else GainsBackward<Padded>(dz, xHat, hHat, gx, gh, db, dgx, dgh, dxHat, dhHat);
+    }
+
+    private static void GainsBackward<T>(ReadOnlySpan<double> dz, ReadOnlySpan<double> xHat, ReadOnlySpan<double> hHat, ReadOnlySpan<double> gx,
+        ReadOnlySpan<double> gh, Span<double> db, Span<double> dgx, Span<double> dgh, Span<double> dxHat, Span<double> dhHat) where T : struct, IAccess
+    {
+        for (var k = 0; k < dz.Length; k += Width)
+        {
+            var d = T.Load(dz, k);
+            T.Store(db, k, T.Load(db, k) + d);                                          // db += dz
+            T.Store(dgx, k, T.Load(dgx, k) + d * T.Load(xHat, k));                      // dgx += dz⊙x̂
+            T.Store(dgh, k, T.Load(dgh, k) + d * T.Load(hHat, k));                      // dgh += dz⊙ĥ
+            T.Store(dhHat, k, d * T.Load(gh, k));                                       // dĥ = dz⊙gh
+            T.Store(dxHat, k, d * T.Load(gx, k));                                       // dx̂ = dz⊙gx
+        }
+    }
+
     /// <summary>sum += x⊙y, element-wise: a gain's gradient.</summary>
     public static void AddProduct(ReadOnlySpan<double> x, ReadOnlySpan<double> y, Span<double> sum)
     {

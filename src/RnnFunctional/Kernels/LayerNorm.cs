@@ -22,8 +22,7 @@ internal static class LayerNorm
     {
         var n = v.Length;
         var mean = Sum(v) / n;                                                      // μ = Σ v / n
-        Subtract(v, mean, vHat);                                                    // v − μ
-        var rstd = 1.0 / Math.Sqrt(Dot(vHat, vHat) / n + epsilon);                  // 1/√(σ² + ε), σ² = Σ (v − μ)² / n
+        var rstd = 1.0 / Math.Sqrt(Centered(v, mean, vHat) / n + epsilon);         // v − μ; 1/√(σ² + ε), σ² = Σ (v − μ)² / n
         Lanes.Multiply(vHat, rstd, vHat);                                           // v̂ = (v − μ) / √(σ² + ε)
         return rstd;
     }
@@ -35,7 +34,8 @@ internal static class LayerNorm
     public static void Backward(ReadOnlySpan<double> vHat, double rstd, ReadOnlySpan<double> dvHat, Span<double> dv)
     {
         var n = vHat.Length;
-        var (mean, meanTimesHat) = (Sum(dvHat) / n, Dot(dvHat, vHat) / n);
+        var (sum, dot) = SumAndDot(dvHat, vHat);
+        var (mean, meanTimesHat) = (sum / n, dot / n);
         if (Lanes.IsWhole(n)) Backward<Lanes.Whole>(vHat, rstd, dvHat, dv, mean, meanTimesHat);
         else Backward<Lanes.Padded>(vHat, rstd, dvHat, dv, mean, meanTimesHat);
     }
@@ -48,14 +48,76 @@ internal static class LayerNorm
             T.Store(dv, k, (T.Load(dvHat, k) - m - T.Load(vHat, k) * mt) * r);          // dv = (dv̂ − mean(dv̂) − v̂⊙mean(dv̂⊙v̂))·rstd
     }
 
-    /// <summary>y = x − a, element-wise.</summary>
-    private static void Subtract(ReadOnlySpan<double> x, double a, Span<double> y)
+    /// <summary>
+    /// Writes d = x − a, element-wise, to <paramref name="d"/> (which may be <paramref name="x"/>) and returns Σ d⊙d in
+    /// the order of <see cref="Dot"/>, in one pass: the bits of the subtraction followed by Dot(d, d).
+    /// </summary>
+    internal static double Centered(ReadOnlySpan<double> x, double a, Span<double> d)
     {
-        var v = new Vector(a);
-        if (Lanes.IsWhole(x.Length))
-            for (var k = 0; k < x.Length; k += Lanes.Width) Lanes.Whole.Store(y, k, Lanes.Whole.Load(x, k) - v);
-        else
-            for (var k = 0; k < x.Length; k += Lanes.Width) Lanes.Padded.Store(y, k, Lanes.Padded.Load(x, k) - v);
+        var n = x.Length;
+        if (d.Length < n) throw new ArgumentException($"expected d to have at least the {n} elements of x but got {d.Length}", nameof(d));
+        var (p0, p1, p2, p3) = (Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero);
+        var v = Vector256.Create(a);
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var dr = ref MemoryMarshal.GetReference(d);
+        var i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            var (d0, d1) = (Vector256.LoadUnsafe(ref xr, (nuint)i) - v, Vector256.LoadUnsafe(ref xr, (nuint)i + 4) - v);
+            var (d2, d3) = (Vector256.LoadUnsafe(ref xr, (nuint)i + 8) - v, Vector256.LoadUnsafe(ref xr, (nuint)i + 12) - v);
+            d0.StoreUnsafe(ref dr, (nuint)i);
+            d1.StoreUnsafe(ref dr, (nuint)i + 4);
+            d2.StoreUnsafe(ref dr, (nuint)i + 8);
+            d3.StoreUnsafe(ref dr, (nuint)i + 12);
+            (p0, p1, p2, p3) = (p0 + d0 * d0, p1 + d1 * d1, p2 + d2 * d2, p3 + d3 * d3);
+        }
+        if (i < n)
+        {
+            Span<double> t = stackalloc double[16];
+            t.Clear();
+            for (var k = i; k < n; k++) t[k - i] = x[k] - a;                          // the padded lanes stay zero, as Dot pads them
+            t[..(n - i)].CopyTo(d[i..n]);
+            var (t0, t1, t2, t3) = (Vector256.Create(t[..4]), Vector256.Create(t.Slice(4, 4)), Vector256.Create(t.Slice(8, 4)), Vector256.Create(t.Slice(12, 4)));
+            (p0, p1, p2, p3) = (p0 + t0 * t0, p1 + t1 * t1, p2 + t2 * t2, p3 + t3 * t3);
+        }
+        return Total(p0, p1, p2, p3);
+    }
+
+    /// <summary>(Σ x, Σ x⊙y) in one pass, each in the order of <see cref="Dot"/>: the bits of <see cref="Sum"/> and <see cref="Dot"/>.</summary>
+    internal static (double Sum, double Dot) SumAndDot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
+    {
+        var n = x.Length;
+        if (y.Length < n) throw new ArgumentException($"expected y to have at least the {n} elements of x but got {y.Length}", nameof(y));
+        var (s0, s1, s2, s3) = (Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero);
+        var (p0, p1, p2, p3) = (Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero, Vector256<double>.Zero);
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        ref var yr = ref MemoryMarshal.GetReference(y);
+        var i = 0;
+        for (; i + 16 <= n; i += 16)
+        {
+            var (x0, x1) = (Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref xr, (nuint)i + 4));
+            var (x2, x3) = (Vector256.LoadUnsafe(ref xr, (nuint)i + 8), Vector256.LoadUnsafe(ref xr, (nuint)i + 12));
+            (s0, s1, s2, s3) = (s0 + x0, s1 + x1, s2 + x2, s3 + x3);
+            p0 += x0 * Vector256.LoadUnsafe(ref yr, (nuint)i);
+            p1 += x1 * Vector256.LoadUnsafe(ref yr, (nuint)i + 4);
+            p2 += x2 * Vector256.LoadUnsafe(ref yr, (nuint)i + 8);
+            p3 += x3 * Vector256.LoadUnsafe(ref yr, (nuint)i + 12);
+        }
+        if (i < n)
+        {
+            Span<double> a = stackalloc double[16], b = stackalloc double[16];
+            a.Clear();
+            b.Clear();
+            x[i..].CopyTo(a);
+            y[i..n].CopyTo(b);
+            var (x0, x1, x2, x3) = (Vector256.Create(a[..4]), Vector256.Create(a.Slice(4, 4)), Vector256.Create(a.Slice(8, 4)), Vector256.Create(a.Slice(12, 4)));
+            (s0, s1, s2, s3) = (s0 + x0, s1 + x1, s2 + x2, s3 + x3);
+            p0 += x0 * Vector256.Create(b[..4]);
+            p1 += x1 * Vector256.Create(b.Slice(4, 4));
+            p2 += x2 * Vector256.Create(b.Slice(8, 4));
+            p3 += x3 * Vector256.Create(b.Slice(12, 4));
+        }
+        return (Total(s0, s1, s2, s3), Total(p0, p1, p2, p3));
     }
 
     /// <summary>Σ x, in the order of <see cref="Dot"/>.</summary>

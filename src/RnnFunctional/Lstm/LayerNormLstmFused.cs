@@ -101,13 +101,14 @@ internal sealed class LayerNormLstmFused : FusedCell
                 var (at, w) = (j * 4 * na + block * na, block * na);
                 ReadOnlySpan<double> xHat = next[XHat + block].Span.Slice(k, na), hHat = next[HHat + block].Span.Slice(k, na);
                 Span<double> du = dU.Slice(at, na), dr = dR.Slice(at, na);
-                if (accumulate)
+                if (accumulate)                                                                // dB += dz, dGainX += dz⊙x̂, dGainH += dz⊙ĥ,
+                    Lanes.GainsBackward(du, xHat, hHat, gainX.AsSpan(w, na), gainH.AsSpan(w, na), // dĥ = dz⊙GainH, dx̂ = dz⊙GainX
+                        own.Slice(w, na), own.Slice(4 * na + w, na), own.Slice(8 * na + w, na), du, dr);
+                else
                 {
-                    Lanes.AddWithProduct(du, xHat, own.Slice(w, na), own.Slice(4 * na + w, na)); // dB += dz, dGainX += dz⊙x̂
-                    Lanes.AddProduct(du, hHat, own.Slice(8 * na + w, na));                     // dGainH += dz⊙ĥ
+                    Lanes.Multiply(du, gainH.AsSpan(w, na), dr);                               // dĥ = dz⊙GainH
+                    Lanes.Multiply(du, gainX.AsSpan(w, na), du);                               // dx̂ = dz⊙GainX
                 }
-                Lanes.Multiply(du, gainH.AsSpan(w, na), dr);                                   // dĥ = dz⊙GainH
-                Lanes.Multiply(du, gainX.AsSpan(w, na), du);                                   // dx̂ = dz⊙GainX
                 var (px, ix) = RstdAt(j, block);
                 LayerNorm.Backward(xHat, next[px].Span[ix], du, du);                           // dU = LNᵀ(dx̂)
                 var (ph, ih) = RstdAt(j, 4 + block);

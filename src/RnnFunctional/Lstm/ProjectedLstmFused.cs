@@ -51,6 +51,9 @@ internal sealed class ProjectedLstmFused : FusedCell
 
     public override int OwnParameters => projection * Hidden;
 
+    /// <summary>dWhr = Σ dh·mᵀ is one product over a step's columns, not a sum column after column.</summary>
+    public override bool ColumnWiseOwnGradient => false;
+
     public override void Forward(Span<double> z, Span<double> r, Block[] prev, Block[] next, Span<double> scratch)
     {
         var (na, width) = (Hidden, next[0].Columns);
