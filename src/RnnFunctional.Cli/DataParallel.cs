@@ -78,6 +78,7 @@ internal sealed class DataParallel : IDisposable
             start.ArgumentList.Add(a);
         if (o.Corpus is { } corpus) { start.ArgumentList.Add("--corpus"); start.ArgumentList.Add(Path.GetFullPath(corpus)); }
         (start.RedirectStandardError, start.RedirectStandardOutput, start.UseShellExecute) = (true, true, false);
+        if (WorkerThreads(o.Workers) is { } threads) start.Environment[ThreadsVariable] = threads;
         Process process;
         try
         {
@@ -94,6 +95,19 @@ internal sealed class DataParallel : IDisposable
         process.BeginOutputReadLine();
         started.Add((process, errors));
     }
+
+    /// <summary>The environment variable that sets the kernels' threads of a process.</summary>
+    public const string ThreadsVariable = "RNNFUNCTIONAL_THREADS";
+
+    /// <summary>
+    /// The kernels' threads of each of <paramref name="workers"/> local workers: the cores shared out among them
+    /// (at least one each), so that the workers' kernels do not ask for more threads than the machine has; null when
+    /// <c>RNNFUNCTIONAL_THREADS</c> is set, which the workers then inherit.
+    /// </summary>
+    public static string? WorkerThreads(int workers) =>
+        Environment.GetEnvironmentVariable(ThreadsVariable) is { Length: > 0 }
+            ? null
+            : Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers)).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Waits until N silos hosting piece workers are in the coordinator's cluster manifest.</summary>
     private void WaitForWorkers(TrainOptions o, IPEndPoint listen, Terminal terminal)
