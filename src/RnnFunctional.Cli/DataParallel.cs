@@ -78,7 +78,8 @@ internal sealed class DataParallel : IDisposable
             start.ArgumentList.Add(a);
         if (o.Corpus is { } corpus) { start.ArgumentList.Add("--corpus"); start.ArgumentList.Add(Path.GetFullPath(corpus)); }
         (start.RedirectStandardError, start.RedirectStandardOutput, start.UseShellExecute) = (true, true, false);
-        if (WorkerThreads(o.Workers) is { } threads) start.Environment[ThreadsVariable] = threads;
+        if (WorkerThreads(Environment.GetEnvironmentVariable(ThreadsVariable), Environment.ProcessorCount, o.Workers) is { } threads)
+            start.Environment[ThreadsVariable] = threads;
         Process process;
         try
         {
@@ -100,14 +101,17 @@ internal sealed class DataParallel : IDisposable
     public const string ThreadsVariable = "RNNFUNCTIONAL_THREADS";
 
     /// <summary>
-    /// The kernels' threads of each of <paramref name="workers"/> local workers: the cores shared out among them
-    /// (at least one each), so that the workers' kernels do not ask for more threads than the machine has; null when
-    /// <c>RNNFUNCTIONAL_THREADS</c> is set, which the workers then inherit.
+    /// The kernels' threads of each of <paramref name="workers"/> workers started on a machine of
+    /// <paramref name="processors"/> cores: the cores shared out among them, at least one each, so that the workers'
+    /// kernels do not ask for more threads than the machine has; null when <c>RNNFUNCTIONAL_THREADS</c> is set
+    /// (<paramref name="inherited"/> not empty), which the workers then inherit.
     /// </summary>
-    public static string? WorkerThreads(int workers) =>
-        Environment.GetEnvironmentVariable(ThreadsVariable) is { Length: > 0 }
-            ? null
-            : Math.Max(1, Environment.ProcessorCount / Math.Max(1, workers)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    public static string? WorkerThreads(string? inherited, int processors, int workers)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(processors, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        return string.IsNullOrEmpty(inherited) ? Math.Max(1, processors / workers).ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
 
     /// <summary>Waits until N silos hosting piece workers are in the coordinator's cluster manifest.</summary>
     private void WaitForWorkers(TrainOptions o, IPEndPoint listen, Terminal terminal)
