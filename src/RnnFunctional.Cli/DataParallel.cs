@@ -78,6 +78,8 @@ internal sealed class DataParallel : IDisposable
             start.ArgumentList.Add(a);
         if (o.Corpus is { } corpus) { start.ArgumentList.Add("--corpus"); start.ArgumentList.Add(Path.GetFullPath(corpus)); }
         (start.RedirectStandardError, start.RedirectStandardOutput, start.UseShellExecute) = (true, true, false);
+        if (WorkerThreads(Environment.GetEnvironmentVariable(ThreadsVariable), Environment.ProcessorCount, o.Workers) is { } threads)
+            start.Environment[ThreadsVariable] = threads;
         Process process;
         try
         {
@@ -93,6 +95,22 @@ internal sealed class DataParallel : IDisposable
         process.BeginErrorReadLine();
         process.BeginOutputReadLine();
         started.Add((process, errors));
+    }
+
+    /// <summary>The environment variable that sets the kernels' threads of a process.</summary>
+    public const string ThreadsVariable = "RNNFUNCTIONAL_THREADS";
+
+    /// <summary>
+    /// The kernels' threads of each of <paramref name="workers"/> workers started on a machine of
+    /// <paramref name="processors"/> cores: the cores shared out among them, at least one each, so that the workers'
+    /// kernels do not ask for more threads than the machine has; null when <c>RNNFUNCTIONAL_THREADS</c> is set
+    /// (<paramref name="inherited"/> not empty), which the workers then inherit.
+    /// </summary>
+    public static string? WorkerThreads(string? inherited, int processors, int workers)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(processors, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        return string.IsNullOrEmpty(inherited) ? Math.Max(1, processors / workers).ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 
     /// <summary>Waits until N silos hosting piece workers are in the coordinator's cluster manifest.</summary>

@@ -106,21 +106,32 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         var version = Step;
         var parameters = new Lazy<FlatTree>(() => FlatTree.Of(State.Parameters));
         var carriers = Carriers(version);
-        var results = await Task.WhenAll(Enumerable.Range(0, Run.Pieces).Select(i => PieceAsync(i, version, carriers[i], parameters, cancellation)));
+        var pieces = Enumerable.Range(0, Run.Pieces).Select(i => PieceAsync(i, version, carriers[i], parameters, cancellation)).ToArray();
+        // Each piece is added to the sum as soon as it and every piece before it are in, in piece order, while the
+        // later pieces are still being computed.
+        var sum = new PieceSum(Tree.Count(State.Parameters));
+        try
+        {
+            for (var piece = 0; piece < pieces.Length; piece++)
+            {
+                var result = await pieces[piece];
+                if (result.Status != PieceStatus.Computed) continue;
+                var what = $"gradients of piece {piece} of step {version + 1} of run {Run.RunId} (model {Run.Model}) from {result.Worker}";
+                sum.Add(result.Loss, result.Tokens, result.Gradients ?? throw new InvalidDataException($"expected the {what} but got none"), what);
+            }
+        }
+        catch (Exception) when (!pieces.All(p => p.IsCompleted))
+        {
+            // The step fails as a whole: the pieces still under way end before the failure is reported.
+            await Task.WhenAll(pieces).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
         cancellation.ThrowIfCancellationRequested();
-        var computed = results.Select((result, piece) => (Result: result, Piece: piece)).Where(r => r.Result.Status == PieceStatus.Computed).ToArray();
-        if (computed.Length == 0) throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
-        var summed = PieceTraining.Sum([.. computed.Select(r => (r.Result.Loss, r.Result.Tokens, GradientsOf(r.Result, r.Piece, version)))]);
+        if (sum.IsEmpty) throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
+        var summed = sum.Result(State.Parameters);
         var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, summed);
         (State, Step) = (next, Step + 1);
         return new TrainingStep<T>(Step, Step, next, loss, summed.Tokens, norm, clock.Elapsed);
-    }
-
-    /// <summary>The gradients of a computed piece read into the parameters' tree; a payload of another length is refused with an error naming the piece.</summary>
-    private T GradientsOf(PieceResult result, int piece, int version)
-    {
-        var what = $"gradients of piece {piece} of step {version + 1} of run {Run.RunId} (model {Run.Model}) from {result.Worker}";
-        return (result.Gradients ?? throw new InvalidDataException($"expected the {what} but got none")).Into(State.Parameters, what);
     }
 
     /// <summary>

@@ -31,6 +31,12 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
     /// <summary>A parameter tree of each model spec, the structure that received values are read into (one per process).</summary>
     private static readonly ConcurrentDictionary<ModelSpec, object> Templates = new();
 
+    /// <summary>
+    /// Each parameter payload a silo holds read into its tree once, for all the silo's pieces of that version (the
+    /// payload's <see cref="SiloParameters"/> entry keeps it alive; it goes with the payload).
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<FlatTree, object> Trees = [];
+
     private Shard? shard;
     private RunSpec? run;
 
@@ -50,7 +56,8 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         if (batch is null) return new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity);
         if (await parameters.Get(runId, request.Version, ParameterWait) is not { } held)
             return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
-        var (loss, tokens, gradients) = DistributedModels.Use(run.Model, new LossOfPiece(run.Model, held, what, batch));
+        var model = run.Model;
+        var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfPiece(model, held, what, batch)));
         return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
     }
 
@@ -73,7 +80,7 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         public (double, int, FlatTree) Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
-            var p = parameters.Into(Template(spec, initialize), what);
+            var p = (TParams)Trees.GetValue(parameters, held => held.Into(Template(spec, initialize), what));
             var result = model.LossAndGradients(p, piece, model.InitialState(p, piece.Size));
             return (result.Loss, result.Tokens, FlatTree.Of(result.Gradients));
         }

@@ -5,13 +5,47 @@ namespace RnnFunctional.Distributed;
 /// <summary>
 /// The parameters one silo holds for its piece workers: the latest version of each run, shared by every
 /// <see cref="PieceWorkerGrain"/> of the silo, so that a step's parameters reach a silo once however many of its pieces
-/// it computes. Registered by <see cref="DistributedHosting.AddPieceWorkers"/>.
+/// it computes. Registered by <see cref="DistributedHosting.AddPieceWorkers"/>. The silo's piece workers also take
+/// turns here to compute (<see cref="OneAtATime{TResult}"/>): one piece at a time, each with the kernels' own threads,
+/// rather than all of a silo's pieces at once on the thread pool that the silo's messaging also runs on.
 /// </summary>
 public sealed class SiloParameters
 {
     private readonly Lock gate = new();
+    private readonly SemaphoreSlim turns;
     private readonly Dictionary<string, (int Version, FlatTree Values)> held = [];
     private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The parameters of a silo whose piece workers compute one piece at a time.</summary>
+    public SiloParameters()
+        : this(1)
+    {
+    }
+
+    /// <summary>The parameters of a silo whose piece workers compute up to <paramref name="piecesAtOnce"/> pieces at a time.</summary>
+    /// <param name="piecesAtOnce">How many pieces the silo computes at once, at least 1.</param>
+    public SiloParameters(int piecesAtOnce)
+    {
+        if (piecesAtOnce < 1)
+            throw new ArgumentOutOfRangeException(nameof(piecesAtOnce), piecesAtOnce, $"expected the number of pieces computed at once to be at least 1 but got {piecesAtOnce}");
+        (PiecesAtOnce, turns) = (piecesAtOnce, new SemaphoreSlim(piecesAtOnce, piecesAtOnce));
+    }
+
+    /// <summary>How many pieces the silo computes at once.</summary>
+    public int PiecesAtOnce { get; }
+
+    /// <summary>
+    /// <paramref name="compute"/>'s result, computed when fewer than <see cref="PiecesAtOnce"/> computations of the
+    /// silo are under way (waiting for its turn without holding a thread).
+    /// </summary>
+    /// <param name="compute">The computation of a piece.</param>
+    public async Task<TResult> OneAtATime<TResult>(Func<TResult> compute)
+    {
+        ArgumentNullException.ThrowIfNull(compute);
+        await turns.WaitAsync();
+        try { return compute(); }
+        finally { turns.Release(); }
+    }
 
     /// <summary>Keeps version <paramref name="version"/> of run <paramref name="runId"/>'s parameters in place of the run's previous ones.</summary>
     /// <param name="runId">The run.</param>
@@ -60,10 +94,12 @@ public static class DistributedHosting
     /// <summary>Registers what <see cref="PieceWorkerGrain"/> needs in a silo: the silo's <see cref="SiloParameters"/> and the director of <see cref="PiecePlacement"/>.</summary>
     /// <param name="silo">The silo being built.</param>
     /// <param name="source">Where its piece workers read a run's batches (default: <see cref="FileRunSource"/>).</param>
-    public static ISiloBuilder AddPieceWorkers(this ISiloBuilder silo, IRunSource? source = null)
+    /// <param name="piecesAtOnce">How many pieces the silo computes at once (<see cref="SiloParameters.OneAtATime{TResult}"/>), at least 1.</param>
+    public static ISiloBuilder AddPieceWorkers(this ISiloBuilder silo, IRunSource? source = null, int piecesAtOnce = 1)
     {
         ArgumentNullException.ThrowIfNull(silo);
-        silo.Services.AddSingleton<SiloParameters>();
+        var parameters = new SiloParameters(piecesAtOnce);
+        silo.Services.AddSingleton(parameters);
         silo.Services.AddSingleton<IRunSource>(source ?? new FileRunSource());
         silo.Services.AddPiecePlacement();
         return silo;
