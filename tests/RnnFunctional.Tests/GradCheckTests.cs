@@ -77,6 +77,50 @@ public sealed class GradCheckTests
 
     private static double Resolution(double f, double step) => GradCheck.ResolutionFactor * Math.Pow(2, -52) * Math.Abs(f) / step;
 
+    /// <summary>
+    /// f(x) = (1000 + 1e-9·sin x) − 1000: a value near 1e-9 whose evaluation rounds at the size of its terms, ε·1000, a
+    /// million times ε·|f|, as a loss of cancelling terms does.
+    /// </summary>
+    private static double Cancelling(Matrix<double> x) => 1000 + 1e-9 * Math.Sin(x[0, 0]) - 1000;
+
+    [Fact]
+    public void AFunctionWhoseTermsCancelIsResolvedAtTheNoiseOfItsTerms()
+    {
+        // Judged at ε·|f| the right derivative would fail: every estimate strays by the terms' round-off. The measured
+        // noise sets the resolution; a claim of 0 or twice the derivative still fails.
+        var x = Matrix<double>.Build.Dense(1, 1, 0.4);
+        var derivative = 1e-9 * Math.Cos(0.4);
+        GradCheckReport Check(double claim) =>
+            GradCheck.Matrix(Cancelling, x, Matrix<double>.Build.Dense(1, 1, claim), options: GradCheckOptions.Precise);
+        var entry = Check(derivative).Entries.Single();
+        Assert.True(entry.Passes(1e-6), $"numeric {entry.Numeric:E6}, resolution {entry.Resolution:E2} from h = {entry.Step}");
+        Assert.True(entry.Resolution > 1e3 * Resolution(Cancelling(x), entry.Step), $"resolution {entry.Resolution:E2}");
+        foreach (var wrong in new[] { 0.0, 2 * derivative, -derivative })
+            Assert.False(Check(wrong).Passes(1e-6), $"a claim of {wrong} passed");
+    }
+
+    [Fact]
+    public void TheMeasuredNoiseIsThatOfTheErrorsOfOneEvaluation()
+    {
+        // f(x) = 1 + x² plus an error of standard deviation 1e-10 in each evaluation (uniform, from a hash of x's bits):
+        // the estimate is the injected σ to within the spread of five fourth differences, far from 0 and from ε·|f|.
+        for (var seed = 1UL; seed <= 20; seed++)
+        {
+            var s = seed;
+            var sigma = FunctionNoise.Along(t => 1 + (0.3 + t) * (0.3 + t) + 1e-10 * Math.Sqrt(3) * Uniform(0.3 + t, s));
+            Assert.InRange(sigma, 0.25e-10, 2.5e-10);
+        }
+        Assert.InRange(FunctionNoise.Along(t => 1 + t * t), 0, 1e-15);
+    }
+
+    private static double Uniform(double x, ulong seed)
+    {
+        var bits = (ulong)BitConverter.DoubleToInt64Bits(x) ^ (seed * 0x9E3779B97F4A7C15UL);
+        bits = (bits ^ (bits >> 31)) * 0xBF58476D1CE4E5B9UL;
+        bits ^= bits >> 29;
+        return (bits >> 11) * Math.Pow(2, -52) - 1;
+    }
+
     [Fact]
     public void WithoutLargerStepsTheResolutionIsZero()
     {

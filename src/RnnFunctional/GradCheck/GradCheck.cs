@@ -33,7 +33,8 @@ public sealed record GradCheckOptions(double Epsilon = 1e-6, int Order = 2, doub
     /// <summary>
     /// For <see cref="DifferenceMethod.Ridders"/>, the larger first steps of a second look (none by default). An
     /// estimate's error is bounded by the larger of Ridders' own estimate (the truncation error, read from the tableau)
-    /// and its round-off, κ·ε·|f(θ)|·ν (ε = 2⁻⁵², κ = <see cref="GradCheck.RoundOffFactor"/>, ν the estimate's noise
+    /// and its round-off, κ·δ·ν (δ = max(ε·|f(θ)|, 4σ) for ε = 2⁻⁵² and σ the measured noise of f, κ =
+    /// <see cref="GradCheck.RoundOffFactor"/>, ν the estimate's noise
     /// gain: 1/h for a central difference of step h, more for an extrapolation from smaller steps), which the tableau
     /// does not see. An entry whose bound is not below a
     /// tenth of <see cref="Tolerance"/> times max(|estimate|, <see cref="Floor"/>) is estimated again from each of these
@@ -99,8 +100,9 @@ public sealed record GradCheckEntry(string Leaf, int Row, int Column, double Ana
     /// <summary>
     /// The smallest difference between the analytic and the numeric value that finite differences of f in double
     /// precision resolve for this entry: 0 unless <see cref="GradCheckOptions.LargerSteps"/> or
-    /// <see cref="GradCheckOptions.SmallerSteps"/> is set, else <see cref="GradCheck.ResolutionFactor"/>·ε·|f(θ)|·ν for
-    /// the noise gain ν of the estimate kept (at least 1/h for its first step h, <see cref="Step"/>: how much an error
+    /// <see cref="GradCheckOptions.SmallerSteps"/> is set, else <see cref="GradCheck.ResolutionFactor"/>·δ·ν, δ the error
+    /// allowed to one evaluation of f (ε·|f(θ)|, or <see cref="GradCheck.NoiseFactor"/> times f's measured noise where
+    /// that is larger), for the noise gain ν of the estimate kept (at least 1/h for its first step h, <see cref="Step"/>: how much an error
     /// of δ in each value of f can move the estimate, δ·ν). It depends on f only, never on the claimed gradient.
     /// </summary>
     public double Resolution { get; init; }
@@ -166,13 +168,20 @@ public sealed record GradCheckReport(ImmutableArray<GradCheckEntry> Entries)
 public static class GradCheck
 {
     /// <summary>
-    /// κ in the round-off bound κ·ε·|f(θ)|·ν of a Ridders estimate of noise gain ν (see
-    /// <see cref="GradCheckOptions.LargerSteps"/>): the error of one evaluation of f, in units of ε·|f(θ)|.
+    /// κ in the round-off bound κ·δ·ν of a Ridders estimate of noise gain ν (see <see cref="GradCheckOptions.LargerSteps"/>),
+    /// δ the error allowed to one evaluation of f: the larger of ε·|f(θ)| and <see cref="NoiseFactor"/> times the noise
+    /// of f measured at θ.
     /// </summary>
     public const double RoundOffFactor = 1.0;
 
     /// <summary>
-    /// κ in the resolution κ·ε·|f(θ)|·ν of a check with a second look, ν the noise gain of the estimate kept
+    /// How many standard deviations of f's measured noise one evaluation may stray: δ ≥ 4·σ. It matters where f's
+    /// terms cancel, so that its round-off is that of the terms, far above ε·|f|.
+    /// </summary>
+    public const double NoiseFactor = 4.0;
+
+    /// <summary>
+    /// κ in the resolution κ·δ·ν of a check with a second look, ν the noise gain of the estimate kept
     /// (<see cref="GradCheckEntry.Resolution"/>). Over 12,000 entries that took the second look in stacked,
     /// bidirectional, ragged and projected stacks (losses of 1 to 100; 60,000 estimates from first steps 0.001 to
     /// 0.3), no estimate differed from the analytic value by more than 0.53·ε·|f|·ν; the factor leaves a margin of
@@ -234,7 +243,7 @@ public static class GradCheck
         var o = options ?? GradCheckOptions.Central;
         Validate(o);
         RnnFunctional.Tree.RequireSameStructure(at, gradient, nameof(gradient));
-        var value = o.LooksAgain ? f(at) : 0;
+        var unit = o.LooksAgain ? ErrorOfOneEvaluation(f(at), FunctionNoise.Of(f, at)) : 0;
         var entries = ImmutableArray.CreateBuilder<GradCheckEntry>();
         for (var i = 0; i < at.Length; i++)
         {
@@ -248,10 +257,10 @@ public static class GradCheck
                     values[index.Entry] += delta;
                     return f(at.SetItem(index.Leaf, leaf.WithValues(values)));
                 }
-                var (numeric, error, step, gain) = Derivative(At, value, o);
+                var (numeric, error, step, gain) = Derivative(At, unit, o);
                 var analytic = gradient[i].Values[k];
                 entries.Add(new(leaf.Name, k % leaf.Rows, k / leaf.Rows, analytic, numeric, RelativeError(analytic, numeric, o.Floor), error)
-                    { Resolution = Resolution(value, gain, o), Step = step });
+                    { Resolution = Resolution(unit, gain, o), Step = step });
             }
         }
         return new(entries.ToImmutable());
@@ -273,10 +282,11 @@ public static class GradCheck
         ArgumentNullException.ThrowIfNull(f);
         var o = Validate(options ?? GradCheckOptions.Central);
         var analytic = RnnFunctional.Tree.Dot(gradient, direction);
-        var value = o.LooksAgain ? f(at) : 0;
-        var (numeric, error, step, gain) = Derivative(h => f(RnnFunctional.Tree.Zip(at, direction, (x, v) => x + h * v)), value, o);
+        double Along(double h) => f(RnnFunctional.Tree.Zip(at, direction, (x, v) => x + h * v));
+        var unit = o.LooksAgain ? ErrorOfOneEvaluation(f(at), FunctionNoise.Along(Along)) : 0;
+        var (numeric, error, step, gain) = Derivative(Along, unit, o);
         return new("direction", 0, 0, analytic, numeric, RelativeError(analytic, numeric, o.Floor), error)
-            { Resolution = Resolution(value, gain, o), Step = step };
+            { Resolution = Resolution(unit, gain, o), Step = step };
     }
 
     /// <summary>Weights w_k of the central stencil f'(0) ≈ Σ_k w_k·(g(kh) − g(−kh)) / h, by order.</summary>
@@ -295,9 +305,15 @@ public static class GradCheck
             : throw new ArgumentOutOfRangeException("options", o,
                 "expected Epsilon > 0, Order in {2, 4, 6, 8}, Floor > 0, Tolerance > 0 and finite positive LargerSteps and SmallerSteps (with the Ridders method only)");
 
-    /// <summary>κ·ε·|f(θ)|·ν for the noise gain ν of the estimate kept, with larger steps; 0 without.</summary>
-    private static double Resolution(double value, double gain, GradCheckOptions o) =>
-        o.LooksAgain ? ResolutionFactor * Math.Pow(2, -52) * Math.Abs(value) * gain : 0;
+    /// <summary>κ·δ·ν for the noise gain ν of the estimate kept, with a second look; 0 without.</summary>
+    private static double Resolution(double unit, double gain, GradCheckOptions o) =>
+        o.LooksAgain ? ResolutionFactor * unit * gain : 0;
+
+    /// <summary>
+    /// δ, the error allowed to one evaluation of f: the larger of ε·|f(θ)| and <see cref="NoiseFactor"/>·σ, σ the noise of
+    /// f measured at θ (<see cref="FunctionNoise"/>).
+    /// </summary>
+    private static double ErrorOfOneEvaluation(double value, double sigma) => Math.Max(Math.Pow(2, -52) * Math.Abs(value), NoiseFactor * sigma);
 
     /// <summary>
     /// The derivative at 0 of a function g of one variable, with the method's error estimate; with larger steps, the
@@ -305,14 +321,14 @@ public static class GradCheck
     /// estimate.
     /// </summary>
     /// <param name="g">The function along one direction.</param>
-    /// <param name="value">g(0), used only for the round-off bound of a second look.</param>
+    /// <param name="unit">δ, the error allowed to one evaluation of g (0 without a second look).</param>
     /// <param name="o">The options.</param>
-    private static (double Value, double Error, double Step, double Gain) Derivative(Func<double, double> g, double value, GradCheckOptions o)
+    private static (double Value, double Error, double Step, double Gain) Derivative(Func<double, double> g, double unit, GradCheckOptions o)
     {
         if (o.Method != DifferenceMethod.Ridders) return (Stencil(g, o.Epsilon, Stencils[o.Order]), double.NaN, o.Epsilon, 1 / o.Epsilon);
         var first = Ridders(g, o.Epsilon);
         if (!o.LooksAgain) return (first.Value, first.Error, o.Epsilon, first.Gain);
-        var roundOff = RoundOffFactor * Math.Pow(2, -52) * Math.Abs(value);
+        var roundOff = RoundOffFactor * unit;
         (double Value, double Error, double Step, double Gain) Bounded((double Value, double Error, double Gain) e, double h) =>
             (e.Value, Math.Max(e.Error, roundOff * e.Gain), h, e.Gain);
         var best = Bounded(first, o.Epsilon);
