@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 
 namespace RnnFunctional.Distributed;
@@ -48,7 +48,7 @@ internal sealed class PieceSum
             return;
         }
         (loss, tokens) = (loss + pieceLoss, tokens + pieceTokens);
-        if (BitConverter.IsLittleEndian) AddInPlace(values, MemoryMarshal.Cast<byte, double>(bytes));
+        if (BitConverter.IsLittleEndian) TensorPrimitives.Add(values, MemoryMarshal.Cast<byte, double>(bytes), values); // s[i] + g[i], one rounding each
         else
             for (var i = 0; i < values.Length; i++) values[i] += BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * FlatTree.BytesPerValue)..]);
     }
@@ -59,19 +59,4 @@ internal sealed class PieceSum
         values is null
             ? throw new InvalidOperationException("the sum has no piece")
             : (loss, tokens, Tree.Unflatten(like, values));
-
-    /// <summary>s[i] ← s[i] + g[i] for every i: each element's one rounded addition, whatever the vector width.</summary>
-    private static void AddInPlace(Span<double> sum, ReadOnlySpan<double> g)
-    {
-        var i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var width = Vector<double>.Count;
-            var s = MemoryMarshal.Cast<double, Vector<double>>(sum);
-            var v = MemoryMarshal.Cast<double, Vector<double>>(g);
-            for (var k = 0; k < s.Length; k++) s[k] += v[k];
-            i = s.Length * width;
-        }
-        for (; i < sum.Length; i++) sum[i] += g[i];
-    }
 }
