@@ -9,7 +9,10 @@ using BenchmarkDotNet.Running;
 // classes' [InProcess] one instead of shortening it; a mutator job applies to every job, attribute ones included.
 // `interchange` (this program's own command) runs InterchangeCheck instead: safetensors files of PyTorch's
 // state_dict names exchanged with libtorch modules through TorchSharp.PyBridge, outputs compared to 1e-12.
+// `projected` runs ProjectedCheck: the LSTM with a projection against libtorch's torch.lstm op (through TorchScript),
+// forward and gradients compared to 1e-12.
 if (args is ["interchange"]) return RnnFunctional.Benchmarks.Torch.InterchangeCheck.Run();
+if (args is ["projected"]) return RnnFunctional.Benchmarks.Torch.ProjectedCheck.Run();
 var quick = args.Contains("--short");
 var config = quick ? DefaultConfig.Instance.AddJob(Job.ShortRun.AsMutator()) : null;
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run([.. args.Where(a => a != "--short")], config);
