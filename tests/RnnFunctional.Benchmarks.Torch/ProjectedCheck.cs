@@ -272,7 +272,7 @@ public static class ProjectedCheck
         yield return ("forward c_n", MatrixDifference(states.Select(s => (forward.Final[s.k][2 * s.r + 1], Slice(theirs.C, d * s.k + s.r, na, m)))));
 
         var loss = Stack.LossAndGradients(p, xs, input.Labels, initial: initial);
-        yield return ("forward loss", Validation<Error, double>.Success(Math.Abs(loss.Loss - theirs.Loss) / Math.Max(1, Math.Abs(theirs.Loss))));
+        yield return (string.Create(CultureInfo.InvariantCulture, $"forward loss (libtorch's {theirs.Loss:G6})"), Validation<Error, double>.Success(Math.Abs(loss.Loss - theirs.Loss) / Math.Max(1, Math.Abs(theirs.Loss))));
 
         // Our gradients under PyTorch's names; bias: true keeps the gradients of a bias-free module's zero biases, which libtorch has no tensor for.
         var named = TorchStateDict.FromStack(loss.Gradients, new TorchLayout(TorchCell.Lstm, "rnn", "fc"), bias: true);
