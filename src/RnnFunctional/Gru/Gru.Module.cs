@@ -245,6 +245,7 @@ public static class Gru
 
     internal static GruGradient BackwardKernel(GruForward forward, ImmutableArray<Matrix<double>> da, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var (p, caches) = (forward.Parameters, forward.Tape is null ? forward.Caches : default);
         var tape = forward.Tape ?? Driver.TapeOf(GruFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev],
             s => [caches[s].A, caches[s].R, caches[s].Z, caches[s].N, caches[s].Hn]);
@@ -255,6 +256,7 @@ public static class Gru
     internal static GruGradient BackwardCheckpointedKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var back = Driver.Checkpointed(GruFused.Of(p), xs, [a0], da, every, threads);
         return new(back.Dx, back.DInit[0], GruFused.Gradients(p, back.Gradients) with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
     }
@@ -265,6 +267,7 @@ public static class Gru
     internal static GruLoss LossKernel(GruParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int every, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var result = Driver.Loss(GruFused.Of(p), xs, [a0], labels, default, Block.Of(p.Wy), Block.Of(p.By), every, inputGradients: true, threads);
         return new(Ops.CompensatedSum(result.Losses), GruFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0]);
     }
@@ -277,6 +280,7 @@ public static class Gru
     internal static (double Loss, GruParameters Gradients, Matrix<double> Final) NextTokenLossKernel(GruParameters p,
         ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var result = Driver.Loss(GruFused.Of(p), xs, [a0], targets, lengths, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: false, threads);
         return (Ops.SumPerStep(result.Losses, a0.ColumnCount), GruFused.Gradients(p, result.Gradients), result.Final[0]);
     }

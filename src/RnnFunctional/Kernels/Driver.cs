@@ -286,9 +286,12 @@ internal static partial class Driver
         public Sums(FusedCell cell, Head? head, int count, Workspace call)
         {
             var (g, na, nx, ny) = (cell.Gates * cell.Hidden, cell.Hidden, cell.Input, head?.Wy.Rows ?? 0);
+            // The first chunk's sums are the result; a cell that copies its weight gradients out of them (the LSTM's gates)
+            // has them in the open CallScratch, which outlives that copy.
             Block Zero(int rows, int columns, int c) => c == 0 ? Block.Fresh(rows, columns).Block : call.Zeros(rows, columns);
-            chunks = [.. Enumerable.Range(0, count).Select(c => new Chunk(Zero(g, nx, c), Zero(g, na, c), Zero(g, 1, c),
-                cell.Bh.Data is null ? default : Zero(g, 1, c), Zero(ny, na, c), Zero(ny, 1, c))
+            Block Weights(int rows, int columns, int c) => c == 0 && cell.CopiesWeightGradients ? CallScratch.Zeros(rows, columns) : Zero(rows, columns, c);
+            chunks = [.. Enumerable.Range(0, count).Select(c => new Chunk(Weights(g, nx, c), Weights(g, na, c), Weights(g, 1, c),
+                cell.Bh.Data is null ? default : Weights(g, 1, c), Zero(ny, na, c), Zero(ny, 1, c))
                 { Own = cell.OwnParameters == 0 ? default : Zero(cell.OwnParameters, 1, c) })];
         }
 

@@ -63,6 +63,13 @@ internal abstract class FusedCell
     /// </summary>
     public virtual int OutputRows => Hidden;
 
+    /// <summary>
+    /// Whether the cell's gradients as parameters copy dWx, dWh, dbx and dbh out of the driver's sums rather than
+    /// take their storage (the LSTM, whose gates are stacked only for the driver): the sums then live in the open
+    /// <see cref="CallScratch"/>, if any, rather than in fresh arrays.
+    /// </summary>
+    public virtual bool CopiesWeightGradients => false;
+
     /// <summary>Blocks of n_a×m kept per step; part 0 is the output.</summary>
     public abstract int Parts { get; }
 

@@ -79,6 +79,7 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
 
     private TGradient BackwardKernel(TForward forward, ImmutableArray<Matrix<double>> da)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var (p, _, tape) = Read(forward);
         var back = Driver.Backward(tape, Driver.Padded(da, tape.Cell.Hidden), Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), Summation.DefaultThreads);
         var (wy, by) = ReadOut(p);
@@ -88,6 +89,7 @@ internal sealed record FusedModule<TParams, TForward, TGradient, TLoss>(
     private TLoss LossKernel(TParams p, ImmutableArray<Matrix<double>> xs, ImmutableArray<Matrix<double>> init,
         ImmutableArray<ImmutableArray<int>> labels, int every)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var (cell, (wy, by)) = (Kernel.Cell(p), ReadOut(p));
         var result = Driver.Loss(cell, xs, Driver.Padded(init, cell.Hidden), labels, default, Block.Of(Widened(wy!, cell.Hidden)), Block.Of(by!), every,
             inputGradients: true, Summation.DefaultThreads);

@@ -87,6 +87,7 @@ internal static partial class Gemm
     }
 
     /// <summary>The blocked product of <see cref="MultiplyPacked{TKernel}"/> on float32 panels.</summary>
+    [SkipLocalsInit] // the edge tile is written (beta 0) before it is read
     private static unsafe void MultiplyPackedSingle<TKernel>(bool transA, bool transB, int m, int n, int k, double alpha, ReadOnlySpan<double> a,
         ReadOnlySpan<float> aSingle, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
         where TKernel : struct, ISingleMicroKernel

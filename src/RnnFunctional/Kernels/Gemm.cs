@@ -217,6 +217,7 @@ internal static partial class Gemm
     /// packs op(A) and sweeps the register tiles, with the tile columns outermost so that one packed sliver of
     /// op(B) stays in L1 while the packed block of op(A) streams from L2.
     /// </summary>
+    [SkipLocalsInit] // the edge tile is written (beta 0) before it is read
     private static unsafe void MultiplyPacked<TKernel>(bool transA, bool transB, int m, int n, int k, double alpha,
         ReadOnlySpan<double> a, int lda, ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
         where TKernel : struct, IMicroKernel

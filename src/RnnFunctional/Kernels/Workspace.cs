@@ -38,12 +38,15 @@ internal readonly record struct Block(double[] Data, int Offset, int Rows, int C
     /// <summary>The entries of <see cref="Single"/>, column after column; empty without a twin.</summary>
     public ReadOnlySpan<float> SingleSpan => Single is null ? default : Single.AsSpan(Offset, Length);
 
-    /// <summary>The block with a float32 twin of its entries (its own storage, made once; the block is only read).</summary>
+    /// <summary>
+    /// The block with a float32 twin of its entries (storage of its own, from the open <see cref="CallScratch"/> if any;
+    /// made once, and the block is only read).
+    /// </summary>
     public Block WithSingle()
     {
         if (Single is not null || Data is null) return this;
-        var twin = new float[Data.Length];
-        for (var i = Offset; i < Offset + Length; i++) twin[i] = (float)Data[i];                   // round to nearest
+        var twin = CallScratch.Floats(Offset + Length);
+        System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(Span, twin.AsSpan(Offset, Length)); // (float)x: round to nearest
         return this with { Single = twin };
     }
 
@@ -111,6 +114,67 @@ internal sealed class Workspace : IDisposable
     {
         foreach (var data in rented) ArrayPool<double>.Shared.Return(data);
         rented.Clear();
+    }
+}
+
+/// <summary>
+/// Storage for what a call lays out from its weights before its products (the LSTM's gates stacked into one matrix,
+/// float32 twins of the weights), rented from the shared pools while the scope is open on the calling thread and
+/// returned when it is disposed; without an open scope the same requests get fresh arrays. A scope is opened only by
+/// a call none of whose cells outlives it — a loss or gradient function, not a forward pass that returns a tape —
+/// so nothing taken from it is reachable from a result. Reusing the arrays spares a wide layer's call the fresh pages
+/// of several megabytes of weights each time (page faults and the collector's zeroing).
+/// </summary>
+internal sealed class CallScratch : IDisposable
+{
+    [ThreadStatic]
+    private static CallScratch? current;
+
+    private readonly CallScratch? outer;
+    private readonly List<double[]> doubles = [];
+    private readonly List<float[]> floats = [];
+
+    private CallScratch(CallScratch? outer) => this.outer = outer;
+
+    /// <summary>Opens a scope on the calling thread, inside any scope already open there.</summary>
+    public static CallScratch Open() => current = new CallScratch(current);
+
+    /// <summary>At least <paramref name="length"/> doubles of unspecified contents: rented if a scope is open on this thread, else fresh.</summary>
+    public static double[] Doubles(int length)
+    {
+        if (current is not { } scope) return GC.AllocateUninitializedArray<double>(length);
+        var data = ArrayPool<double>.Shared.Rent(length);
+        scope.doubles.Add(data);
+        return data;
+    }
+
+    /// <summary>At least <paramref name="length"/> floats of unspecified contents: rented if a scope is open on this thread, else fresh.</summary>
+    public static float[] Floats(int length)
+    {
+        if (current is not { } scope) return GC.AllocateUninitializedArray<float>(length);
+        var data = ArrayPool<float>.Shared.Rent(length);
+        scope.floats.Add(data);
+        return data;
+    }
+
+    /// <summary>A rows×columns block of zeros: rented if a scope is open on this thread, else fresh.</summary>
+    public static Block Zeros(int rows, int columns)
+    {
+        if (current is null) return Block.Fresh(rows, columns).Block;
+        var block = new Block(Doubles(checked(rows * columns)), 0, rows, columns);
+        block.Span.Clear();
+        return block;
+    }
+
+    /// <summary>Returns every array of the scope to its pool and closes it.</summary>
+    public void Dispose()
+    {
+        Debug.Assert(current == this, "Scopes are closed in the reverse order of their opening, on the thread that opened them.");
+        current = outer;
+        foreach (var data in doubles) ArrayPool<double>.Shared.Return(data);
+        foreach (var data in floats) ArrayPool<float>.Shared.Return(data);
+        doubles.Clear();
+        floats.Clear();
     }
 }
 

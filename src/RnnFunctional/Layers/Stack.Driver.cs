@@ -19,6 +19,7 @@ public static partial class Stack
     internal static DriverLoss? OnDriver(StackParameters p, ImmutableArray<Matrix<double>> xs, ImmutableArray<int> lengths,
         ImmutableArray<ImmutableArray<Matrix<double>>> initial, Func<int, int, int> label, bool inputGradients, DropoutMask? dropout = null, int? threads = null)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var masks = dropout ?? DropoutMask.None;
         var layers = p.Layers.Select(layer => layer.OnDriver()).ToArray();
         if (layers.Any(layer => layer is null)) return null;

@@ -262,6 +262,7 @@ public static class Lstm
 
     internal static LstmGradient BackwardKernel(LstmForward forward, ImmutableArray<Matrix<double>> da, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var (p, caches) = (forward.Parameters, forward.Tape is null ? forward.Caches : default);
         var tape = forward.Tape ?? Driver.TapeOf(LstmFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev, caches[0].CPrev],
             s => [caches[s].A, caches[s].C, caches[s].F, caches[s].I, caches[s].CTilde, caches[s].O]);
@@ -272,6 +273,7 @@ public static class Lstm
     internal static LstmGradient BackwardCheckpointedKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<Matrix<double>> da, int every, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var back = Driver.Checkpointed(LstmFused.Of(p), xs, [a0, c0], da, every, threads);
         return new(back.Dx, back.DInit[0], back.DInit[1], LstmFused.Gradients(p, back.Gradients) with { Wy = Ops.ZerosLike(p.Wy), By = Ops.ZerosLike(p.By) });
     }
@@ -282,6 +284,7 @@ public static class Lstm
     internal static LstmLoss LossKernel(LstmParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0, Matrix<double> c0,
         ImmutableArray<ImmutableArray<int>> labels, int every, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var result = Driver.Loss(LstmFused.Of(p), xs, [a0, c0], labels, default, Block.Of(p.Wy), Block.Of(p.By), every, inputGradients: true, threads);
         return new(Ops.CompensatedSum(result.Losses), LstmFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0], result.DInit[1]);
     }
@@ -294,6 +297,7 @@ public static class Lstm
     internal static (double Loss, LstmParameters Gradients, LstmState Final) NextTokenLossKernel(LstmParameters p,
         ImmutableArray<Matrix<double>> xs, LstmState init, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var result = Driver.Loss(LstmFused.Of(p), xs, [init.A, init.C], targets, lengths, Block.Of(p.Wy), Block.Of(p.By), xs.Length, inputGradients: false, threads);
         return (Ops.SumPerStep(result.Losses, init.A.ColumnCount), LstmFused.Gradients(p, result.Gradients), new(result.Final[0], result.Final[1]));
     }

@@ -13,13 +13,16 @@ internal sealed class LstmFused : FusedCell
     {
     }
 
-    /// <summary>The cell of the given parameters, their gate matrices stacked once (their read-out is not read).</summary>
+    /// <summary>
+    /// The cell of the given parameters, their gate matrices stacked once (their read-out is not read), in storage of
+    /// the open <see cref="CallScratch"/> if any.
+    /// </summary>
     public static LstmFused Of(LstmParameters p)
     {
         var (na, nx) = (p.HiddenSize, p.InputSize);
         var gates = new[] { p.Wf, p.Wi, p.Wc, p.Wo };
         var biases = new[] { p.Bf, p.Bi, p.Bc, p.Bo };
-        var (wx, wh, b) = (new double[4 * na * nx], new double[4 * na * na], new double[4 * na]);
+        var (wx, wh, b) = (CallScratch.Doubles(4 * na * nx), CallScratch.Doubles(4 * na * na), CallScratch.Doubles(4 * na)); // every entry written below
         for (var g = 0; g < 4; g++)
         {
             var w = Block.Of(gates[g]);
@@ -31,6 +34,9 @@ internal sealed class LstmFused : FusedCell
     }
 
     public override int Parts => 6;
+
+    /// <inheritdoc />
+    public override bool CopiesWeightGradients => true;
 
     public override int CarryParts => 2;
 
@@ -53,9 +59,9 @@ internal sealed class LstmFused : FusedCell
             Elementwise.Sigmoid(zj.Slice(3 * na, na), o.Slice(k, na));                 // Γo = σ(z_o)
         }
         var tanhC = scratch[..c.Length];
-        for (var k = 0; k < c.Length; k++) c[k] = f[k] * cPrev[k] + i[k] * cTilde[k]; // c = Γf⊙c_prev + Γi⊙c̃
+        Lanes.SumOfProducts(f, cPrev, i, cTilde, c);                                   // c = Γf⊙c_prev + Γi⊙c̃
         Elementwise.Tanh(c, tanhC);
-        for (var k = 0; k < a.Length; k++) a[k] = o[k] * tanhC[k];                     // a = Γo⊙tanh(c)
+        Lanes.Multiply(o, tanhC, a);                                                   // a = Γo⊙tanh(c)
     }
 
     public override void Backward(Block[] prev, Block[] next, ReadOnlySpan<double> dOut, Block[] dCarry, Span<double> dU, Span<double> dR,
@@ -67,19 +73,39 @@ internal sealed class LstmFused : FusedCell
         var dcNext = dCarry[1].Span;
         var tanhC = scratch[..c.Length];
         Elementwise.Tanh(c, tanhC);
-        for (var k = 0; k < c.Length; k++)
+        for (var j = 0; j < next[0].Columns; j++)
         {
-            var (j, row) = (k / na, k % na);
-            var dz = dU.Slice(j * 4 * na, 4 * na);
-            var da = daNext[k] + dOut[k];
-            var t = tanhC[k];
-            var dO = da * t;                                              // dΓo = da⊙tanh(c)
-            var dC = dcNext[k] + da * o[k] * (1.0 - t * t);                // dc ← dc + da⊙Γo⊙(1 − tanh²(c))
-            dz[row] = dC * cPrev[k] * f[k] * (1.0 - f[k]);                 // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
-            dz[na + row] = dC * cTilde[k] * i[k] * (1.0 - i[k]);          // dz_i = dc⊙c̃⊙Γi⊙(1 − Γi)
-            dz[2 * na + row] = dC * i[k] * (1.0 - cTilde[k] * cTilde[k]); // dz_c = dc⊙Γi⊙(1 − c̃²)
-            dz[3 * na + row] = dO * o[k] * (1.0 - o[k]);                   // dz_o = dΓo⊙Γo⊙(1 − Γo)
-            dcNext[k] = dC * f[k];                                         // dc_prev = dc⊙Γf
+            var k = j * na;
+            ColumnBackward(daNext.Slice(k, na), dOut.Slice(k, na), tanhC.Slice(k, na), cPrev.Slice(k, na), f.Slice(k, na), i.Slice(k, na),
+                cTilde.Slice(k, na), o.Slice(k, na), dcNext.Slice(k, na), dU.Slice(j * 4 * na, 4 * na));
+        }
+    }
+
+    /// <summary>The backward of one column: dz = [dz_f; dz_i; dz_c; dz_o] from da and dc_next, and dc_prev over dc_next.</summary>
+    private static void ColumnBackward(ReadOnlySpan<double> daNext, ReadOnlySpan<double> dOut, ReadOnlySpan<double> tanhC, ReadOnlySpan<double> cPrev,
+        ReadOnlySpan<double> f, ReadOnlySpan<double> i, ReadOnlySpan<double> cTilde, ReadOnlySpan<double> o, Span<double> dcNext, Span<double> dz)
+    {
+        if (Lanes.IsWhole(dcNext.Length)) ColumnBackward<Lanes.Whole>(daNext, dOut, tanhC, cPrev, f, i, cTilde, o, dcNext, dz);
+        else ColumnBackward<Lanes.Padded>(daNext, dOut, tanhC, cPrev, f, i, cTilde, o, dcNext, dz);
+    }
+
+    private static void ColumnBackward<T>(ReadOnlySpan<double> daNext, ReadOnlySpan<double> dOut, ReadOnlySpan<double> tanhC, ReadOnlySpan<double> cPrev,
+        ReadOnlySpan<double> f, ReadOnlySpan<double> i, ReadOnlySpan<double> cTilde, ReadOnlySpan<double> o, Span<double> dcNext, Span<double> dz)
+        where T : struct, Lanes.IAccess
+    {
+        var (na, one) = (dcNext.Length, System.Numerics.Vector<double>.One);
+        Span<double> dzf = dz[..na], dzi = dz.Slice(na, na), dzc = dz.Slice(2 * na, na), dzo = dz.Slice(3 * na, na);
+        for (var row = 0; row < na; row += Lanes.Width)
+        {
+            var (t, gf, gi, gc, go) = (T.Load(tanhC, row), T.Load(f, row), T.Load(i, row), T.Load(cTilde, row), T.Load(o, row));
+            var da = T.Load(daNext, row) + T.Load(dOut, row);
+            var dO = da * t;                                                          // dΓo = da⊙tanh(c)
+            var dC = T.Load(dcNext, row) + da * go * (one - t * t);                   // dc ← dc + da⊙Γo⊙(1 − tanh²(c))
+            T.Store(dzf, row, dC * T.Load(cPrev, row) * gf * (one - gf));             // dz_f = dc⊙c_prev⊙Γf⊙(1 − Γf)
+            T.Store(dzi, row, dC * gc * gi * (one - gi));                             // dz_i = dc⊙c̃⊙Γi⊙(1 − Γi)
+            T.Store(dzc, row, dC * gi * (one - gc * gc));                             // dz_c = dc⊙Γi⊙(1 − c̃²)
+            T.Store(dzo, row, dO * go * (one - go));                                  // dz_o = dΓo⊙Γo⊙(1 − Γo)
+            T.Store(dcNext, row, dC * gf);                                            // dc_prev = dc⊙Γf
         }
     }
 
@@ -89,7 +115,7 @@ internal sealed class LstmFused : FusedCell
         var (na, nx) = (p.HiddenSize, p.InputSize);
         Matrix<double> Gate(int k)
         {
-            var w = new double[na * (na + nx)];
+            var w = GC.AllocateUninitializedArray<double>(na * (na + nx));                                  // every entry written below
             for (var j = 0; j < na; j++) g.Wh.Span.Slice(j * 4 * na + k * na, na).CopyTo(w.AsSpan(j * na, na));
             for (var j = 0; j < nx; j++) g.Wx.Span.Slice(j * 4 * na + k * na, na).CopyTo(w.AsSpan((na + j) * na, na));
             return Matrix<double>.Build.Dense(na, na + nx, w);

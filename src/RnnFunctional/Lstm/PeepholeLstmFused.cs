@@ -20,6 +20,9 @@ internal sealed class PeepholeLstmFused : FusedCell
 
     public override int Parts => 6;
 
+    /// <inheritdoc />
+    public override bool CopiesWeightGradients => true;
+
     public override int CarryParts => 2;
 
     public override bool RecurrentOntoInput => true;

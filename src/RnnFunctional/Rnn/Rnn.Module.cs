@@ -232,6 +232,7 @@ public static class Rnn
 
     internal static RnnGradient BackwardKernel(RnnForward forward, ImmutableArray<Matrix<double>> da, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var (p, caches) = (forward.Parameters, forward.Tape is null ? forward.Caches : default);
         var tape = forward.Tape ?? Driver.TapeOf(RnnFused.Of(p), [.. caches.Select(c => c.Xt)], [caches[0].APrev], s => [caches[s].A]);
         var back = Driver.Backward(tape, da, Driver.ZeroCarry(tape.Cell, da[0].ColumnCount), threads);
@@ -241,6 +242,7 @@ public static class Rnn
     internal static RnnGradient BackwardCheckpointedKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<Matrix<double>> da, int every, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var back = Driver.Checkpointed(RnnFused.Of(p), xs, [a0], da, every, threads);
         return Checked("Rnn.BackwardCheckpointed", new(back.Dx, back.DInit[0], RnnFused.Gradients(p, back.Gradients) with { Wya = Ops.ZerosLike(p.Wya), By = Ops.ZerosLike(p.By) }));
     }
@@ -255,6 +257,7 @@ public static class Rnn
     internal static RnnLoss LossKernel(RnnParameters p, ImmutableArray<Matrix<double>> xs, Matrix<double> a0,
         ImmutableArray<ImmutableArray<int>> labels, int every, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var result = Driver.Loss(RnnFused.Of(p), xs, [a0], labels, default, Block.Of(p.Wya), Block.Of(p.By), every, inputGradients: true, threads);
         // The per-example losses are summed in the order (t, j) of the labels, whatever the chunks.
         var loss = new RnnLoss(Ops.CompensatedSum(result.Losses), RnnFused.Gradients(p, result.Gradients), result.Dx, result.DInit[0]);
@@ -271,6 +274,7 @@ public static class Rnn
     internal static (double Loss, RnnParameters Gradients, Matrix<double> Final) NextTokenLossKernel(RnnParameters p,
         ImmutableArray<Matrix<double>> xs, Matrix<double> a0, ImmutableArray<ImmutableArray<int>> targets, ImmutableArray<int> lengths, int threads)
     {
+        using var scratch = CallScratch.Open();                                        // no cell made here outlives the call
         var result = Driver.Loss(RnnFused.Of(p), xs, [a0], targets, lengths, Block.Of(p.Wya), Block.Of(p.By), xs.Length, inputGradients: false, threads);
         return (Ops.SumPerStep(result.Losses, a0.ColumnCount), RnnFused.Gradients(p, result.Gradients), result.Final[0]);
     }
