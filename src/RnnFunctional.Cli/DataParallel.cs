@@ -25,10 +25,19 @@ internal sealed class DataParallel : IDisposable
     public static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(60);
 
     private readonly IHost host;
-    private readonly List<(Process Process, ConcurrentQueue<string> Errors)> started = [];
+    private readonly List<(Process Process, ConcurrentQueue<string> Errors, WorkerLog Log)> started = [];
+    private readonly Terminal terminal;
     private RunSpec? run;
+    private volatile bool ending;
 
-    private DataParallel(IHost host) => this.host = host;
+    private DataParallel(IHost host, Terminal terminal) => (this.host, this.terminal) = (host, terminal);
+
+    /// <summary>
+    /// The file that keeps the standard output and error of local worker <paramref name="number"/> (from 1) of a run
+    /// whose model is written to <paramref name="modelPath"/>: "MODEL.worker-K.log" next to the model.
+    /// </summary>
+    public static string WorkerLogPath(string modelPath, int number) =>
+        Path.GetFullPath(modelPath) + $".worker-{number.ToString(System.Globalization.CultureInfo.InvariantCulture)}.log";
 
     /// <summary>The run the workers compute.</summary>
     public RunSpec Run => run ?? throw new InvalidOperationException("the cluster has not started");
@@ -48,7 +57,7 @@ internal sealed class DataParallel : IDisposable
         {
             return Fin<DataParallel>.Fail(Error.New($"cannot find a free loopback port for the coordinator: {e.Message}"));
         }
-        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source: null));
+        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source: null), terminal);
         try
         {
             cluster.host.StartAsync().GetAwaiter().GetResult();
@@ -90,11 +99,19 @@ internal sealed class DataParallel : IDisposable
             throw new ClusterFailure($"cannot start worker {number} ({start.FileName}): {e.Message}");
         }
         var errors = new ConcurrentQueue<string>();
-        process.ErrorDataReceived += (_, line) => { if (line.Data is { Length: > 0 } text) errors.Enqueue(text); };
-        process.OutputDataReceived += (_, _) => { };
+        var log = WorkerLog.Open(WorkerLogPath(o.ModelPath, number), start);
+        process.ErrorDataReceived += (_, line) =>
+        {
+            if (line.Data is not { } text) return;
+            log.Line("stderr", text);
+            if (text.Length > 0) errors.Enqueue(text);
+        };
+        process.OutputDataReceived += (_, line) => { if (line.Data is { } text) log.Line("stdout", text); };
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => { if (!ending) log.Line("exit", $"code {process.ExitCode}"); };
         process.BeginErrorReadLine();
         process.BeginOutputReadLine();
-        started.Add((process, errors));
+        started.Add((process, errors, log));
     }
 
     /// <summary>The environment variable that sets the kernels' threads of a process.</summary>
@@ -161,21 +178,33 @@ internal sealed class DataParallel : IDisposable
         }
     }
 
-    /// <summary>Ends the workers started here and stops the coordinator's silo.</summary>
+    /// <summary>
+    /// Ends the workers started here and stops the coordinator's silo. A worker that had exited before with a code
+    /// other than 0 is named on standard error with its code and its log file.
+    /// </summary>
     public void Dispose()
     {
-        foreach (var (process, _) in started)
+        ending = true;
+        for (var k = 0; k < started.Count; k++)
+            if (started[k].Process is { HasExited: true, ExitCode: not 0 } gone)
+                terminal.Error.WriteLine($"worker {k + 1} exited with code {gone.ExitCode} during the run; its output is in {started[k].Log.Path}");
+        foreach (var (process, _, log) in started)
         {
             try
             {
-                if (!process.HasExited) process.Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    if (process.WaitForExit(5000)) process.WaitForExit();
+                    log.Line("exit", $"code {(process.HasExited ? process.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unknown")} (ended by rnnf train at the end of the run)");
+                }
             }
             catch (InvalidOperationException)
             {
                 // It has ended already.
             }
             process.Dispose();
+            log.Dispose();
         }
         try
         {

@@ -90,6 +90,7 @@ internal static partial class WorkerCommand
                 : $"{joining} (is the coordinator running there, with this --cluster-id?): {OneLine(e)}"));
         }
         terminal.Error.WriteLine($"rnnf worker: listening on {listen}, joined cluster '{o.ClusterId}' at {o.Cluster}");
+        log.Echo = terminal.Error;
         var reason = WaitForEnd(o);
         terminal.Error.WriteLine($"rnnf worker: {reason}; leaving");
         try
