@@ -8,7 +8,8 @@ namespace RnnFunctional.Cli;
 /// line), kept so that a join that fails can be explained by its cause: a handshake refused for another cluster id is
 /// logged when it happens, while the join itself may fail later with whatever its last attempt met (a connection
 /// refused or closed). At most <see cref="Capacity"/> causes are kept. Once <see cref="Echo"/> is set (a worker
-/// that has joined), every warning and error is also written there on one line, with its level, category and message.
+/// that has joined), every warning and error is also written there on one line, with its level, category and message,
+/// except Orleans' warnings that a grain call held its scheduler for long, which every piece computation gives.
 /// </summary>
 internal sealed class JoinLog : ILoggerProvider
 {
@@ -46,6 +47,9 @@ internal sealed class JoinLog : ILoggerProvider
     {
     }
 
+    /// <summary>The category of Orleans' warnings that a grain call held its scheduler for long (every piece computation does), not echoed.</summary>
+    private const string LongTurns = "Orleans.Runtime.Scheduler.WorkItemGroup";
+
     private sealed class Logger(JoinLog log, string category) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
@@ -56,7 +60,7 @@ internal sealed class JoinLog : ILoggerProvider
         {
             if (!IsEnabled(logLevel)) return;
             if (exception is not null && log.causes.Count < Capacity) log.Add(WorkerCommand.OneLine(exception));
-            if (log.Echo is { } echo)
+            if (log.Echo is { } echo && (logLevel >= LogLevel.Error || category != LongTurns))
                 echo.WriteLine($"rnnf worker: {logLevel} {category}: {formatter(state, exception).ReplaceLineEndings(" ")}"
                     + (exception is null ? "" : $" ({exception.GetType().Name}: {WorkerCommand.OneLine(exception)})"));
         }
