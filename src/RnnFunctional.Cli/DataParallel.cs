@@ -27,10 +27,11 @@ internal sealed class DataParallel : IDisposable
     private readonly IHost host;
     private readonly List<(Process Process, ConcurrentQueue<string> Errors, WorkerLog Log)> started = [];
     private readonly Terminal terminal;
+    private readonly SiloDeath death;
     private RunSpec? run;
     private volatile bool ending;
 
-    private DataParallel(IHost host, Terminal terminal) => (this.host, this.terminal) = (host, terminal);
+    private DataParallel(IHost host, Terminal terminal, SiloDeath death) => (this.host, this.terminal, this.death) = (host, terminal, death);
 
     /// <summary>
     /// The file that keeps the standard output and error of local worker <paramref name="number"/> (from 1) of a run
@@ -57,7 +58,8 @@ internal sealed class DataParallel : IDisposable
         {
             return Fin<DataParallel>.Fail(Error.New($"cannot find a free loopback port for the coordinator: {e.Message}"));
         }
-        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source: null), terminal);
+        var death = new SiloDeath();
+        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source: null, death: death), terminal, death);
         try
         {
             cluster.host.StartAsync().GetAwaiter().GetResult();
@@ -137,6 +139,7 @@ internal sealed class DataParallel : IDisposable
         var clock = Stopwatch.StartNew();
         while (true)
         {
+            if (death.Declared.IsCompleted) throw DeclaredDead("while waiting for the workers");
             var joined = manifest.Current.Silos.Count(s => s.Value.Grains.Keys.Any(g => g.ToString() == "pieceworker"));
             if (joined >= o.Workers) break;
             for (var k = 0; k < started.Count; k++)
@@ -167,7 +170,13 @@ internal sealed class DataParallel : IDisposable
             TrainingStep<T> step;
             try
             {
-                step = coordinator.StepAsync().GetAwaiter().GetResult();
+                var taking = coordinator.StepAsync();
+                if (Task.WaitAny(taking, death.Declared) == 1 && !taking.IsCompleted) throw DeclaredDead($"during step {s + 1}");
+                step = taking.GetAwaiter().GetResult();
+            }
+            catch (ClusterFailure)
+            {
+                throw;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -177,6 +186,13 @@ internal sealed class DataParallel : IDisposable
             if (!step.IsFinite) yield break;
         }
     }
+
+    /// <summary>
+    /// The failure of a run whose coordinator's silo the cluster declared dead (its workers missed its probes, on a
+    /// machine too busy to answer them): the coordinator's silo holds the membership, so it cannot join again.
+    /// </summary>
+    private ClusterFailure DeclaredDead(string when) =>
+        new($"the cluster declared the coordinator's silo dead {when} ({death.Declared.Result}); its probes went unanswered, the machine may be too busy");
 
     /// <summary>
     /// Ends the workers started here and stops the coordinator's silo. A worker that had exited before with a code

@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace RnnFunctional.Cli.Tests;
 
-/// <summary>A worker's silo declared dead by the cluster is signalled to the worker, which joins again, instead of ending the process.</summary>
+/// <summary>A silo declared dead by the cluster is signalled to the worker or coordinator (which joins again, or ends its run with code 4) instead of ending the process.</summary>
 public sealed class SiloDeathTests
 {
     private const string Told =
@@ -25,13 +25,13 @@ public sealed class SiloDeathTests
     }
 
     [Fact]
-    public void AWorkersSiloHandsItsFatalErrorsToTheWorkerAndTheCoordinatorsToOrleans()
+    public void ASiloBuiltWithASiloDeathHandsItsFatalErrorsToItAndOneWithoutToOrleans()
     {
         var death = new SiloDeath();
         var endpoint = new IPEndPoint(IPAddress.Loopback, 1);
-        using (var worker = ClusterHosting.Build(endpoint, endpoint, "c", new CliRunSource(null!, "d"), death: death))
-            Assert.Same(death, worker.Services.GetRequiredService<IFatalErrorHandler>());
-        using var coordinator = ClusterHosting.Build(endpoint, endpoint, "c", source: null);
-        Assert.IsNotType<SiloDeath>(coordinator.Services.GetRequiredService<IFatalErrorHandler>());
+        using (var withDeath = ClusterHosting.Build(endpoint, endpoint, "c", new CliRunSource(null!, "d"), death: death))
+            Assert.Same(death, withDeath.Services.GetRequiredService<IFatalErrorHandler>());
+        using var without = ClusterHosting.Build(endpoint, endpoint, "c", source: null);
+        Assert.IsNotType<SiloDeath>(without.Services.GetRequiredService<IFatalErrorHandler>());
     }
 }
