@@ -17,7 +17,9 @@ internal sealed record WorkerOptions(string? Corpus, IPEndPoint Cluster, IPEndPo
 /// <summary>
 /// <c>rnnf worker</c>: a silo that joins the cluster of a <c>rnnf train --workers N</c> and computes the pieces the
 /// coordinator places on it, reading its shard from its own corpus file. It ends when the coordinator ends or cannot
-/// be reached for three seconds, or when its parent process (<c>--parent</c>) ends.
+/// be reached for three seconds, or when its parent process (<c>--parent</c>) ends. A worker whose silo the cluster
+/// declares dead (<see cref="SiloDeath"/>) leaves with it and joins again as a new silo, up to
+/// <see cref="MaxRejoins"/> times.
 /// </summary>
 internal static partial class WorkerCommand
 {
