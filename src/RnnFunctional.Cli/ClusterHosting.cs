@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
@@ -43,9 +44,10 @@ internal static class ClusterHosting
     /// A host with one silo listening on <paramref name="listen"/> only, in the cluster whose primary silo is
     /// <paramref name="primary"/>, without a gateway, and logging only its warnings and errors into
     /// <paramref name="log"/> when one is given. A coordinator's silo (<paramref name="source"/> null) hosts no piece
-    /// worker.
+    /// worker. A worker's silo declared dead by the cluster signals <paramref name="death"/> (when given) instead of
+    /// ending the process as Orleans does.
     /// </summary>
-    public static IHost Build(IPEndPoint listen, IPEndPoint primary, string clusterId, IRunSource? source, JoinLog? log = null)
+    public static IHost Build(IPEndPoint listen, IPEndPoint primary, string clusterId, IRunSource? source, JoinLog? log = null, SiloDeath? death = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
@@ -74,6 +76,11 @@ internal static class ClusterHosting
             if (source is null)
                 silo.Services.PostConfigure<Orleans.Configuration.GrainTypeOptions>(o => o.Classes.Remove(typeof(PieceWorkerGrain)));
         });
+        if (death is not null)
+        {
+            builder.Services.RemoveAll<IFatalErrorHandler>();
+            builder.Services.AddSingleton<IFatalErrorHandler>(death);
+        }
         return builder.Build();
     }
 

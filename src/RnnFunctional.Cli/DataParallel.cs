@@ -25,10 +25,20 @@ internal sealed class DataParallel : IDisposable
     public static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(60);
 
     private readonly IHost host;
-    private readonly List<(Process Process, ConcurrentQueue<string> Errors)> started = [];
+    private readonly List<(Process Process, ConcurrentQueue<string> Errors, WorkerLog Log)> started = [];
+    private readonly Terminal terminal;
+    private readonly SiloDeath death;
     private RunSpec? run;
+    private volatile bool ending;
 
-    private DataParallel(IHost host) => this.host = host;
+    private DataParallel(IHost host, Terminal terminal, SiloDeath death) => (this.host, this.terminal, this.death) = (host, terminal, death);
+
+    /// <summary>
+    /// The file that keeps the standard output and error of local worker <paramref name="number"/> (from 1) of a run
+    /// whose model is written to <paramref name="modelPath"/>: "MODEL.worker-K.log" next to the model.
+    /// </summary>
+    public static string WorkerLogPath(string modelPath, int number) =>
+        Path.GetFullPath(modelPath) + $".worker-{number.ToString(System.Globalization.CultureInfo.InvariantCulture)}.log";
 
     /// <summary>The run the workers compute.</summary>
     public RunSpec Run => run ?? throw new InvalidOperationException("the cluster has not started");
@@ -48,7 +58,8 @@ internal sealed class DataParallel : IDisposable
         {
             return Fin<DataParallel>.Fail(Error.New($"cannot find a free loopback port for the coordinator: {e.Message}"));
         }
-        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source: null));
+        var death = new SiloDeath();
+        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source: null, death: death), terminal, death);
         try
         {
             cluster.host.StartAsync().GetAwaiter().GetResult();
@@ -90,11 +101,19 @@ internal sealed class DataParallel : IDisposable
             throw new ClusterFailure($"cannot start worker {number} ({start.FileName}): {e.Message}");
         }
         var errors = new ConcurrentQueue<string>();
-        process.ErrorDataReceived += (_, line) => { if (line.Data is { Length: > 0 } text) errors.Enqueue(text); };
-        process.OutputDataReceived += (_, _) => { };
+        var log = WorkerLog.Open(WorkerLogPath(o.ModelPath, number), start);
+        process.ErrorDataReceived += (_, line) =>
+        {
+            if (line.Data is not { } text) return;
+            log.Line("stderr", text);
+            if (text.Length > 0) errors.Enqueue(text);
+        };
+        process.OutputDataReceived += (_, line) => { if (line.Data is { } text) log.Line("stdout", text); };
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => { if (!ending) log.Line("exit", $"code {process.ExitCode}"); };
         process.BeginErrorReadLine();
         process.BeginOutputReadLine();
-        started.Add((process, errors));
+        started.Add((process, errors, log));
     }
 
     /// <summary>The environment variable that sets the kernels' threads of a process.</summary>
@@ -120,6 +139,7 @@ internal sealed class DataParallel : IDisposable
         var clock = Stopwatch.StartNew();
         while (true)
         {
+            if (death.Declared.IsCompleted) throw DeclaredDead("while waiting for the workers");
             var joined = manifest.Current.Silos.Count(s => s.Value.Grains.Keys.Any(g => g.ToString() == "pieceworker"));
             if (joined >= o.Workers) break;
             for (var k = 0; k < started.Count; k++)
@@ -150,7 +170,13 @@ internal sealed class DataParallel : IDisposable
             TrainingStep<T> step;
             try
             {
-                step = coordinator.StepAsync().GetAwaiter().GetResult();
+                var taking = coordinator.StepAsync();
+                if (Task.WaitAny(taking, death.Declared) == 1 && !taking.IsCompleted) throw DeclaredDead($"during step {s + 1}");
+                step = taking.GetAwaiter().GetResult();
+            }
+            catch (ClusterFailure)
+            {
+                throw;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -161,21 +187,40 @@ internal sealed class DataParallel : IDisposable
         }
     }
 
-    /// <summary>Ends the workers started here and stops the coordinator's silo.</summary>
+    /// <summary>
+    /// The failure of a run whose coordinator's silo the cluster declared dead (its workers missed its probes, on a
+    /// machine too busy to answer them): the coordinator's silo holds the membership, so it cannot join again.
+    /// </summary>
+    private ClusterFailure DeclaredDead(string when) =>
+        new($"the cluster declared the coordinator's silo dead {when} ({death.Declared.Result}); its probes went unanswered, the machine may be too busy");
+
+    /// <summary>
+    /// Ends the workers started here and stops the coordinator's silo. A worker that had exited before with a code
+    /// other than 0 is named on standard error with its code and its log file.
+    /// </summary>
     public void Dispose()
     {
-        foreach (var (process, _) in started)
+        ending = true;
+        for (var k = 0; k < started.Count; k++)
+            if (started[k].Process is { HasExited: true, ExitCode: not 0 } gone)
+                terminal.Error.WriteLine($"worker {k + 1} exited with code {gone.ExitCode} during the run; its output is in {started[k].Log.Path}");
+        foreach (var (process, _, log) in started)
         {
             try
             {
-                if (!process.HasExited) process.Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    if (process.WaitForExit(5000)) process.WaitForExit();
+                    log.Line("exit", $"code {(process.HasExited ? process.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unknown")} (ended by rnnf train at the end of the run)");
+                }
             }
             catch (InvalidOperationException)
             {
                 // It has ended already.
             }
             process.Dispose();
+            log.Dispose();
         }
         try
         {

@@ -7,7 +7,9 @@ namespace RnnFunctional.Cli;
 /// The causes of the first warnings and errors Orleans logs in a silo (each exception's innermost message, on one
 /// line), kept so that a join that fails can be explained by its cause: a handshake refused for another cluster id is
 /// logged when it happens, while the join itself may fail later with whatever its last attempt met (a connection
-/// refused or closed). At most <see cref="Capacity"/> causes are kept.
+/// refused or closed). At most <see cref="Capacity"/> causes are kept. Once <see cref="Echo"/> is set (a worker
+/// that has joined), every warning and error is also written there on one line, with its level, category and message,
+/// except Orleans' warnings that a grain call held its scheduler for long, which every piece computation gives.
 /// </summary>
 internal sealed class JoinLog : ILoggerProvider
 {
@@ -16,6 +18,9 @@ internal sealed class JoinLog : ILoggerProvider
 
     private readonly ConcurrentQueue<string> causes = new();
     private readonly TaskCompletionSource refused = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Where every warning and error is written as it is logged, or null.</summary>
+    public TextWriter? Echo { get; set; }
 
     /// <summary>The causes kept, in the order logged.</summary>
     public IReadOnlyList<string> Causes => [.. causes];
@@ -35,22 +40,29 @@ internal sealed class JoinLog : ILoggerProvider
     }
 
     /// <inheritdoc />
-    public ILogger CreateLogger(string categoryName) => new Logger(this);
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
     /// <inheritdoc />
     public void Dispose()
     {
     }
 
-    private sealed class Logger(JoinLog log) : ILogger
+    /// <summary>The category of Orleans' warnings that a grain call held its scheduler for long (every piece computation does), not echoed.</summary>
+    private const string LongTurns = "Orleans.Runtime.Scheduler.WorkItemGroup";
+
+    private sealed class Logger(JoinLog log, string category) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning && log.causes.Count < Capacity;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning && (log.Echo is not null || log.causes.Count < Capacity);
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (IsEnabled(logLevel) && exception is not null) log.Add(WorkerCommand.OneLine(exception));
+            if (!IsEnabled(logLevel)) return;
+            if (exception is not null && log.causes.Count < Capacity) log.Add(WorkerCommand.OneLine(exception));
+            if (log.Echo is { } echo && (logLevel >= LogLevel.Error || category != LongTurns))
+                echo.WriteLine($"rnnf worker: {logLevel} {category}: {formatter(state, exception).ReplaceLineEndings(" ")}"
+                    + (exception is null ? "" : $" ({exception.GetType().Name}: {WorkerCommand.OneLine(exception)})"));
         }
     }
 }

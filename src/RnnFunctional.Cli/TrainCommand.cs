@@ -83,7 +83,7 @@ internal static class TrainCommand
     private static readonly Option<double> TemperatureOption = Options.Number("--temperature", "T", "sampling temperature, in [0, 10] (0 = always the likeliest character)", 0.8, 0, 10);
     private static readonly Option<int> MaxLengthOption = Options.Int("--max-length", "N", "longest sampled name, in [1, 1000]", 40, 1, 1000);
     private static readonly Option<int> PiecesOption = Options.Int("--pieces", "P",
-        $"cut every update's batch into P pieces summed in piece order, in [1, 4096]; the bits depend on P, never on the workers (default: no cut, or {DefaultPieces} with --workers)", 0, 1, 4096);
+        $"cut every update's batch into P pieces summed by a fixed tree over them, in [1, 4096]; the bits depend on P, never on the workers (default: no cut, or {DefaultPieces} with --workers)", 0, 1, 4096);
     private static readonly Option<int> WorkersOption = Options.Int("--workers", "N", "train data-parallel on N worker processes, in [1, 64] (default: train in this process)", 0, 1, 64);
     private static readonly Option<System.Net.IPEndPoint?> ClusterOption = WorkerCommand.Endpoint("--cluster",
         "with --workers: listen on ADDR:PORT and wait for N workers started by hand with 'rnnf worker --cluster ADDR:PORT' (default: start them here on loopback)", null);

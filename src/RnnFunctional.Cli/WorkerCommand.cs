@@ -17,7 +17,9 @@ internal sealed record WorkerOptions(string? Corpus, IPEndPoint Cluster, IPEndPo
 /// <summary>
 /// <c>rnnf worker</c>: a silo that joins the cluster of a <c>rnnf train --workers N</c> and computes the pieces the
 /// coordinator places on it, reading its shard from its own corpus file. It ends when the coordinator ends or cannot
-/// be reached for three seconds, or when its parent process (<c>--parent</c>) ends.
+/// be reached for three seconds, or when its parent process (<c>--parent</c>) ends. A worker whose silo the cluster
+/// declares dead (<see cref="SiloDeath"/>) leaves with it and joins again as a new silo, up to
+/// <see cref="MaxRejoins"/> times.
 /// </summary>
 internal static partial class WorkerCommand
 {
@@ -68,47 +70,95 @@ internal static partial class WorkerCommand
         {
             return Cli.Fail(terminal, "worker", Error.New($"--listen {listen.Address}: cannot listen on that address ({e.Message})"));
         }
+        var corpus = source.Match(s => s, _ => throw new UnreachableException());
+        for (var joins = 0; ; joins++)
+        {
+            if (Serve(o, listen, corpus, terminal, joins) is { } code) return code;
+            // Declared dead: join again as a new silo, on the port given or on a new free one.
+            if (o.Listen is not { Port: > 0 }) listen = new IPEndPoint(listen.Address, ClusterHosting.FreePort(listen.Address));
+        }
+    }
+
+    /// <summary>How many times a worker that the cluster declared dead joins it again as a new silo before it gives up.</summary>
+    public const int MaxRejoins = 5;
+
+    /// <summary>
+    /// Joins the cluster as a new silo and computes pieces until the coordinator or the parent ends (0), or the join
+    /// fails (2); null when the cluster declared this silo dead and it is to join again (at most
+    /// <see cref="MaxRejoins"/> times, then 2).
+    /// </summary>
+    private static int? Serve(WorkerOptions o, IPEndPoint listen, CliRunSource source, Terminal terminal, int joins)
+    {
         var log = new JoinLog();
-        using var host = ClusterHosting.Build(listen, o.Cluster, o.ClusterId, source.Match(s => s, _ => throw new UnreachableException()), log);
+        var death = new SiloDeath();
+        using var host = ClusterHosting.Build(listen, o.Cluster, o.ClusterId, source, log, death);
         using var giveUp = new CancellationTokenSource();
         var start = host.StartAsync(giveUp.Token);
         try
         {
             // A handshake refused for another cluster id is final: the join is given up at once rather than retried.
-            if (Task.WaitAny(start, log.Refused) == 1 && !start.IsCompleted)
+            var first = Task.WaitAny(start, log.Refused, death.Declared);
+            if (first == 1 && !start.IsCompleted)
             {
                 giveUp.Cancel();
                 throw new OperationCanceledException("the cluster refused this worker's cluster id");
             }
-            start.GetAwaiter().GetResult();
+            if (first == 2 && !start.IsCompleted) giveUp.Cancel();
+            else start.GetAwaiter().GetResult();
         }
-        catch (Exception e)
+        catch (Exception e) when (!death.Declared.IsCompleted)
         {
             var joining = $"cannot join cluster '{o.ClusterId}' at --cluster {o.Cluster} from {listen}";
             return Cli.Fail(terminal, "worker", Error.New(log.ClusterIdRefusal is { } refusal
                 ? $"{joining}: the silo there belongs to another cluster ({refusal}); give this worker the run's --cluster-id"
                 : $"{joining} (is the coordinator running there, with this --cluster-id?): {OneLine(e)}"));
         }
-        terminal.Error.WriteLine($"rnnf worker: listening on {listen}, joined cluster '{o.ClusterId}' at {o.Cluster}");
-        var reason = WaitForEnd(o);
+        catch (Exception)
+        {
+            // Declared dead while joining: handled below.
+        }
+        if (!death.Declared.IsCompleted)
+        {
+            terminal.Error.WriteLine($"rnnf worker: listening on {listen}, joined cluster '{o.ClusterId}' at {o.Cluster}{(joins > 0 ? $" (join {joins + 1})" : "")}");
+            log.Echo = terminal.Error;
+        }
+        var reason = WaitForEnd(o, death.Declared);
+        if (reason is null)
+        {
+            var said = $"rnnf worker: the cluster declared this silo ({listen}) dead: {death.Declared.Result}";
+            Stop(host);
+            if (joins >= MaxRejoins)
+                return Cli.Fail(terminal, "worker", Error.New($"the cluster at --cluster {o.Cluster} declared this worker dead {joins + 1} times; giving up"));
+            terminal.Error.WriteLine($"{said}; joining again as a new silo");
+            return null;
+        }
         terminal.Error.WriteLine($"rnnf worker: {reason}; leaving");
+        Stop(host);
+        return 0;
+    }
+
+    /// <summary>Stops a silo, giving up after 2 s (its cluster may be gone).</summary>
+    private static void Stop(IHost host)
+    {
         try
         {
             host.StopAsync(new CancellationTokenSource(TimeSpan.FromSeconds(2)).Token).GetAwaiter().GetResult();
         }
-        catch (Exception e) when (e is OperationCanceledException or OrleansException or TimeoutException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // The coordinator is gone; there is nobody to say goodbye to.
+            // The coordinator is gone, or the silo is dead; there is nobody to say goodbye to.
         }
-        return 0;
     }
 
-    /// <summary>Blocks until the parent process ends or the coordinator's port stops answering three times in a row; says which.</summary>
-    private static string WaitForEnd(WorkerOptions o)
+    /// <summary>
+    /// Blocks until the parent process ends or the coordinator's port stops answering three times in a row, and says
+    /// which; null as soon as <paramref name="declaredDead"/> completes.
+    /// </summary>
+    private static string? WaitForEnd(WorkerOptions o, Task declaredDead)
     {
         for (var missed = 0; ;)
         {
-            Thread.Sleep(1000);
+            if (declaredDead.Wait(1000)) return null;
             if (o.Parent > 0 && !Alive(o.Parent)) return $"the parent process {o.Parent} has ended";
             missed = Answers(o.Cluster) ? 0 : missed + 1;
             if (missed >= 3) return $"the coordinator at {o.Cluster} has not answered for 3 s";

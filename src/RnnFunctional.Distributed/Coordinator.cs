@@ -4,24 +4,26 @@ using System.Diagnostics;
 namespace RnnFunctional.Distributed;
 
 /// <summary>What a coordinator has sent and retried so far.</summary>
-/// <param name="Requests">Piece requests sent (retries and re-sends included).</param>
+/// <param name="Requests">Block requests sent (retries and re-sends included).</param>
 /// <param name="ParameterSends">Requests that carried the parameters.</param>
 /// <param name="Retries">Requests sent again after a failed call.</param>
 /// <param name="DoublesSent">Parameter values sent.</param>
-/// <param name="DoublesReceived">Gradient values received.</param>
-/// <param name="Workers">The silos that computed at least one piece.</param>
+/// <param name="DoublesReceived">Gradient values received (one payload per block computed).</param>
+/// <param name="Workers">The silos that computed at least one block.</param>
 public sealed record CoordinatorCounters(long Requests, long ParameterSends, long Retries, long DoublesSent, long DoublesReceived, ImmutableSortedSet<string> Workers);
 
 /// <summary>
 /// Runs a <see cref="RunSpec"/>'s updates data-parallel on the <see cref="IPieceWorkerGrain"/> workers of an Orleans
-/// cluster: each step asks the P workers for their pieces at once, sums the returned gradients in piece order
-/// (<see cref="PieceTraining.Sum{T}"/>) and applies the optimizer (<see cref="PieceTraining.Apply{T}"/>), so the
-/// parameters after every step are bitwise those of <see cref="PieceTraining.Fold{T,TState}"/> with the same P and
-/// k = 0. Parameters go out versioned (version = number of updates applied) and are held per silo
-/// (<see cref="SiloParameters"/>): each step they go with one piece request per silo that computed pieces in the
-/// previous step (with every request whose silo is not known yet), and again only to a worker that answers that its
-/// silo does not hold them (e.g. a grain activated anew on another silo). A call that fails in the cluster is sent
-/// again; pieces are pure functions of (parameters, step, piece), so the result is unchanged.
+/// cluster. Each step is cut into blocks, nodes of <see cref="PieceTree"/>: every piece alone in a coordinator's first
+/// step, then one block per silo that computed the last step (<see cref="PieceTree.Blocks"/>). It asks the blocks'
+/// workers at once, each of which sends one partial sum of its block's pieces, adds the partials by the nodes of the
+/// tree above the blocks and applies the optimizer (<see cref="PieceTraining.Apply{T}"/>), so the parameters after
+/// every step are bitwise those of <see cref="PieceTraining.Fold{T,TState}"/> with the same P and k = 0, whatever the
+/// blocks. Parameters go out versioned (version = number of updates applied) and are held per silo
+/// (<see cref="SiloParameters"/>): each step they go with one block request per silo that computed blocks in the
+/// previous step (with every request whose worker's silo is not known yet), and again only to a worker that answers
+/// that its silo does not hold them (e.g. a grain activated anew on another silo). A call that fails in the cluster is
+/// sent again; a block is a pure function of (parameters, step, block), so the result is unchanged.
 /// </summary>
 /// <typeparam name="T">The parameter record.</typeparam>
 public sealed class Coordinator<T> where T : IParameterTree<T>
@@ -30,6 +32,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly Optimizer<T> optimizer;
     private readonly Clipping clipping;
     private readonly Dictionary<string, int> siloVersions = [];
+    private readonly Dictionary<long, string> blockSilos = [];
     private readonly Stopwatch clock = new();
     private readonly HashSet<string> workers = [];
     private readonly string?[] lastWorkers;
@@ -51,7 +54,8 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         ArgumentNullException.ThrowIfNull(clipping);
         ArgumentNullException.ThrowIfNull(state);
         ArgumentOutOfRangeException.ThrowIfNegative(step);
-        if (run.Pieces < 1) throw new ArgumentException($"expected the run's piece count to be at least 1 but got {run.Pieces}", nameof(run));
+        if (run.Pieces is < 1 or > PieceTree.MaxPieces)
+            throw new ArgumentException($"expected the run's piece count to be in [1, {PieceTree.MaxPieces}] but got {run.Pieces}", nameof(run));
         (this.grains, Run, this.optimizer, this.clipping, State, Step) = (grains, run, optimizer, clipping, state, step);
         lastWorkers = new string?[run.Pieces];
     }
@@ -79,14 +83,14 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         }
     }
 
-    /// <summary>The silo that answered each piece of the last step (null before the first step).</summary>
+    /// <summary>The silo that computed each piece (within its block) of the last step (null before the first step).</summary>
     public ImmutableArray<string?> LastWorkers
     {
         get { lock (workers) return [.. lastWorkers]; }
     }
 
     /// <summary>
-    /// One update: every piece of the next batch from its worker, the gradients summed in piece order and the
+    /// One update: every block of the next batch from its worker, the blocks' partial sums added by the tree and the
     /// optimizer applied. When the loss or gradient is not finite the state is kept, as in <see cref="Training.Update"/>.
     /// Steps are taken one at a time: a call while another step is under way throws.
     /// </summary>
@@ -105,33 +109,40 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         clock.Start();
         var version = Step;
         var parameters = new Lazy<FlatTree>(() => FlatTree.Of(State.Parameters));
-        var carriers = Carriers(version);
-        var pieces = Enumerable.Range(0, Run.Pieces).Select(i => PieceAsync(i, version, carriers[i], parameters, cancellation)).ToArray();
-        // Each piece is added to the sum as soon as it and every piece before it are in, in piece order, while the
-        // later pieces are still being computed.
-        var sum = new PieceSum(Tree.Count(State.Parameters));
-        try
-        {
-            for (var piece = 0; piece < pieces.Length; piece++)
-            {
-                var result = await pieces[piece];
-                if (result.Status != PieceStatus.Computed) continue;
-                var what = $"gradients of piece {piece} of step {version + 1} of run {Run.RunId} (model {Run.Model}) from {result.Worker}";
-                sum.Add(result.Loss, result.Tokens, result.Gradients ?? throw new InvalidDataException($"expected the {what} but got none"), what);
-            }
-        }
-        catch (Exception) when (!pieces.All(p => p.IsCompleted))
-        {
-            // The step fails as a whole: the pieces still under way end before the failure is reported.
-            await Task.WhenAll(pieces).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            throw;
-        }
+        var (blocks, singles) = Blocks();
+        var keys = blocks.Select((block, k) => PieceTree.Key(block, singles ? block.Start : k)).ToArray();
+        var carriers = Carriers(version, keys);
+        // Task.WhenAll ends when every block has ended, so a failed step reports its failure after the others are in.
+        var results = await Task.WhenAll(blocks.Select((block, k) => BlockAsync(block, keys[k], version, carriers[k], parameters, cancellation)));
         cancellation.ThrowIfCancellationRequested();
-        if (sum.IsEmpty) throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
+        var count = Tree.Count(State.Parameters);
+        var partials = new Dictionary<PieceBlock, PartialSum?>();
+        for (var k = 0; k < blocks.Length; k++)
+        {
+            var (block, result) = (blocks[k], results[k]);
+            var what = $"gradients of {block} of step {version + 1} of run {Run.RunId} (model {Run.Model}) from {result.Worker}";
+            partials[block] = result.Status != PieceStatus.Computed ? null
+                : PartialSum.Received(result.Loss, result.Tokens, result.Gradients ?? throw new InvalidDataException($"expected the {what} but got none"), count, what);
+        }
+        // The blocks' partial sums added by the nodes of the tree above them: the bits of PieceTraining.Sum.
+        var sum = PieceTree.Reduce(new PieceBlock(0, Run.Pieces), partials.ContainsKey, block => partials[block], PartialSum.Add)
+            ?? throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
         var summed = sum.Result(State.Parameters);
         var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, summed);
         (State, Step) = (next, Step + 1);
         return new TrainingStep<T>(Step, Step, next, loss, summed.Tokens, norm, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// The blocks of the next step: every piece alone (piece i in slot i) when no step of this coordinator has told
+    /// which silos compute; otherwise <see cref="PieceTree.Blocks"/> for the number of silos that computed the last
+    /// step's pieces, the k-th block in slot k. Which blocks are asked for never changes the bits.
+    /// </summary>
+    private (ImmutableArray<PieceBlock> Blocks, bool Singles) Blocks()
+    {
+        int silos;
+        lock (workers) silos = lastWorkers.OfType<string>().Distinct(StringComparer.Ordinal).Count();
+        return silos == 0 ? (PieceTree.Singles(Run.Pieces), true) : (PieceTree.Blocks(Run.Pieces, silos), false);
     }
 
     /// <summary>
@@ -151,26 +162,29 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     }
 
     /// <summary>
-    /// Which pieces carry the parameters at first: every piece whose silo is not known, and on each silo known from the
-    /// last step not known to hold <paramref name="version"/>, its first piece.
+    /// Which blocks carry the parameters at first: every block whose worker's silo is not known, and on each known silo
+    /// not known to hold <paramref name="version"/>, its first block.
     /// </summary>
-    private bool[] Carriers(int version)
+    private bool[] Carriers(int version, long[] keys)
     {
         lock (workers)
         {
-            var carriers = new bool[Run.Pieces];
+            var carriers = new bool[keys.Length];
             var served = new HashSet<string>();
-            for (var i = 0; i < Run.Pieces; i++)
-                carriers[i] = lastWorkers[i] is not { } silo
+            for (var k = 0; k < keys.Length; k++)
+                carriers[k] = !blockSilos.TryGetValue(keys[k], out var silo)
                     || (!(siloVersions.TryGetValue(silo, out var v) && v == version) && served.Add(silo));
             return carriers;
         }
     }
 
-    /// <summary>Piece <paramref name="piece"/> of the current step, with the parameters sent when it carries them or its worker asks for them.</summary>
-    private async Task<PieceResult> PieceAsync(int piece, int version, bool carrier, Lazy<FlatTree> parameters, CancellationToken cancellation)
+    /// <summary>
+    /// Block <paramref name="block"/> of the current step from the worker of <paramref name="key"/>, with the
+    /// parameters sent when it carries them or its worker asks for them.
+    /// </summary>
+    private async Task<PieceResult> BlockAsync(PieceBlock block, long key, int version, bool carrier, Lazy<FlatTree> parameters, CancellationToken cancellation)
     {
-        var worker = grains.GetGrain<IPieceWorkerGrain>(piece, Run.RunId);
+        var worker = grains.GetGrain<IPieceWorkerGrain>(key, Run.RunId);
         var withParameters = carrier;
         for (var attempt = 0; ; attempt++)
         {
@@ -198,7 +212,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
             if (result.Status == PieceStatus.NeedParameters)
             {
                 if (send is not null)
-                    throw new InvalidOperationException($"the worker of piece {piece} of run {Run.RunId} asked again for parameters version {version} it was just sent");
+                    throw new InvalidOperationException($"the worker of {block} of run {Run.RunId} asked again for parameters version {version} it was just sent");
                 withParameters = true;
                 continue;
             }
@@ -206,7 +220,8 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
             lock (workers)
             {
                 workers.Add(result.Worker);
-                lastWorkers[piece] = result.Worker;
+                blockSilos[key] = result.Worker;
+                for (var piece = block.Start; piece < block.End; piece++) lastWorkers[piece] = result.Worker;
             }
             return result;
         }

@@ -5,25 +5,26 @@ using Orleans.Runtime.Placement;
 namespace RnnFunctional.Distributed;
 
 /// <summary>
-/// The placement of piece workers: piece i of a run goes to silo i mod n of the n silos that host piece workers, the
-/// silos taken in the order of their addresses. Where a piece is computed is thus a function of the cluster's
-/// membership alone (with 3 silos and 9 pieces each silo holds 3), and a piece whose silo leaves is activated again on
+/// The placement of piece workers: the worker in slot s (<see cref="PieceTree.Key"/>) goes to silo s mod n of the n
+/// silos that host piece workers, the silos taken in the order of their addresses. The coordinator puts piece i alone
+/// in slot i, and the k-th block of a step in slot k, so its blocks go to distinct silos. Where a block is computed is
+/// thus a function of its key and the cluster's membership alone, and a block whose silo leaves is activated again on
 /// the silo that this rule names among those left. Bits never depend on placement; the rule makes the load even and
 /// the runs repeatable.
 /// </summary>
 [Serializable, GenerateSerializer, Immutable, SuppressReferenceTracking]
 public sealed class PiecePlacement : PlacementStrategy
 {
-    /// <summary>The silo of piece <paramref name="piece"/> among <paramref name="silos"/> (at least one), by the rule of <see cref="PiecePlacement"/>.</summary>
-    /// <param name="piece">The piece index, at least 0.</param>
+    /// <summary>The silo of slot <paramref name="slot"/> among <paramref name="silos"/> (at least one), by the rule of <see cref="PiecePlacement"/>.</summary>
+    /// <param name="slot">The placement slot, at least 0.</param>
     /// <param name="silos">The silos hosting piece workers.</param>
-    public static SiloAddress SiloOf(long piece, IEnumerable<SiloAddress> silos)
+    public static SiloAddress SiloOf(long slot, IEnumerable<SiloAddress> silos)
     {
         ArgumentNullException.ThrowIfNull(silos);
-        ArgumentOutOfRangeException.ThrowIfNegative(piece);
+        ArgumentOutOfRangeException.ThrowIfNegative(slot);
         var ordered = silos.OrderBy(s => s.ToString(), StringComparer.Ordinal).ToArray();
-        if (ordered.Length == 0) throw new InvalidOperationException($"no silo of the cluster hosts piece workers, so piece {piece} cannot be placed");
-        return ordered[piece % ordered.Length];
+        if (ordered.Length == 0) throw new InvalidOperationException($"no silo of the cluster hosts piece workers, so slot {slot} cannot be placed");
+        return ordered[slot % ordered.Length];
     }
 }
 
@@ -35,11 +36,11 @@ public sealed class PiecePlacementAttribute : PlacementAttribute
     public PiecePlacementAttribute() : base(new PiecePlacement()) { }
 }
 
-/// <summary>The director of <see cref="PiecePlacement"/>: the piece index is the integer part of the grain's key.</summary>
+/// <summary>The director of <see cref="PiecePlacement"/>: the slot is read from the integer part of the grain's key (<see cref="PieceTree.OfKey"/>).</summary>
 internal sealed class PiecePlacementDirector : IPlacementDirector
 {
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context) =>
-        Task.FromResult(PiecePlacement.SiloOf(target.GrainIdentity.GetIntegerKey(out _), context.GetCompatibleSilos(target)));
+        Task.FromResult(PiecePlacement.SiloOf(PieceTree.OfKey(target.GrainIdentity.GetIntegerKey(out _)).Slot, context.GetCompatibleSilos(target)));
 }
 
 /// <summary>Registration of <see cref="PiecePlacement"/>.</summary>

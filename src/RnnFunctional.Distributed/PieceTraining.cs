@@ -6,8 +6,8 @@ namespace RnnFunctional.Distributed;
 
 /// <summary>
 /// Training whose every update cuts its window into a fixed number of pieces, computes the loss and gradients of each
-/// piece with the model's own <see cref="SequenceModel{TParams,TState}.LossAndGradients"/>, sums them in piece order
-/// and applies the optimizer: the single-process reference of the distributed run, which computes the same pieces and
+/// piece with the model's own <see cref="SequenceModel{TParams,TState}.LossAndGradients"/>, sums them in the fixed
+/// order of <see cref="PieceTree"/> (<see cref="Sum{T}"/>) and applies the optimizer: the single-process reference of the distributed run, which computes the same pieces and
 /// sums them in the same order.
 /// </summary>
 public static class PieceTraining
@@ -39,22 +39,29 @@ public static class PieceTraining
                 batch.Lengths[start..end]);
 
     /// <summary>
-    /// The losses, token counts and gradients of the pieces summed in the order given (the first piece's gradients
-    /// are the start of the sum, so a single piece is returned as it is). Floating-point addition is not associative:
-    /// the order is part of the result.
+    /// The losses, token counts and gradients of the P pieces of a step summed in the fixed order of
+    /// <see cref="PieceTree"/>: a balanced binary tree over the pieces' positions, each node the sum of its halves,
+    /// left plus right, a piece with no column (null) left out. One piece is returned as it is (the sum does not
+    /// start from zeros). Floating-point addition is not associative: the grouping is part of the result, and depends
+    /// on P alone.
     /// </summary>
-    /// <param name="pieces">The pieces' results in piece order, at least one.</param>
+    /// <param name="pieces">The pieces' results in piece order, one per piece of the step, null for a piece with no column; at least one not null.</param>
     [Pure]
-    public static (double Loss, int Tokens, T Gradients) Sum<T>(IReadOnlyList<(double Loss, int Tokens, T Gradients)> pieces)
+    public static (double Loss, int Tokens, T Gradients) Sum<T>(IReadOnlyList<(double Loss, int Tokens, T Gradients)?> pieces)
         where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(pieces);
         if (pieces.Count == 0) throw new ArgumentException("expected at least one piece but got none", nameof(pieces));
-        var (loss, tokens, gradients) = pieces[0];
-        for (var i = 1; i < pieces.Count; i++)
-            (loss, tokens, gradients) = (loss + pieces[i].Loss, tokens + pieces[i].Tokens, Tree.Add(gradients, pieces[i].Gradients));
-        return (loss, tokens, gradients);
+        var sum = PieceTree.Reduce(new PieceBlock(0, pieces.Count), static node => node.Count == 1,
+            node => pieces[node.Start] is { } piece ? new Node<T>(piece.Loss, piece.Tokens, piece.Gradients) : null,
+            static (left, right) => new Node<T>(left.Loss + right.Loss, left.Tokens + right.Tokens, Tree.Add(left.Gradients, right.Gradients)));
+        return sum is null
+            ? throw new ArgumentException($"expected at least one of the {pieces.Count} pieces to have a column but got none", nameof(pieces))
+            : (sum.Loss, sum.Tokens, sum.Gradients);
     }
+
+    /// <summary>A node's sum in <see cref="Sum{T}"/>.</summary>
+    private sealed record Node<T>(double Loss, int Tokens, T Gradients);
 
     /// <summary>
     /// <see cref="Training.Update"/> applied to summed pieces: the model whose loss is <paramref name="summed"/>
@@ -82,7 +89,7 @@ public static class PieceTraining
 
     /// <summary>
     /// One update on one window cut into <paramref name="pieces"/> pieces: each piece's loss and gradients from the
-    /// model (starting from that piece's carry), summed in piece order and applied (<see cref="Apply{T}"/>).
+    /// model (starting from that piece's carry), summed by <see cref="Sum{T}"/> and applied (<see cref="Apply{T}"/>).
     /// </summary>
     /// <param name="model">The model.</param>
     /// <param name="optimizer">The optimizer.</param>
@@ -104,7 +111,8 @@ public static class PieceTraining
         if (carries.IsDefault || carries.Length != cut.Length)
             throw new ArgumentException($"expected one carry per piece ({cut.Length}) but got {(carries.IsDefault ? "none" : carries.Length)}", nameof(carries));
         var results = cut.Select((piece, i) => piece is null ? null : model.LossAndGradients(state.Parameters, piece, carries[i]!)).ToImmutableArray();
-        var summed = Sum([.. results.OfType<SequenceLoss<T, TState>>().Select(r => (r.Loss, r.Tokens, r.Gradients))]);
+        if (results.All(r => r is null)) throw new ArgumentException("expected a window with at least one column but got none", nameof(window));
+        var summed = Sum([.. results.Select(r => r is null ? ((double, int, T)?)null : (r.Loss, r.Tokens, r.Gradients))]);
         var (next, loss, norm) = Apply(optimizer, clipping, state, summed);
         return (next, [.. results.Select(r => r is null ? default : r.Final)], loss, summed.Tokens, norm);
     }

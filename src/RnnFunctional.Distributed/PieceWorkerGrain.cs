@@ -1,24 +1,28 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using Orleans.Placement;
 
 namespace RnnFunctional.Distributed;
 
 /// <summary>
-/// The worker of one piece of a run: the grain keyed (piece index, run id). It holds its shard of the corpus, reads the
-/// parameters from its silo's <see cref="SiloParameters"/>, and computes its piece of any step. Orleans places it by <see cref="PiecePlacement"/> and,
-/// when that silo goes, activates it again on another one, which reads the shard from the corpus file again.
+/// The worker of one block of pieces of a run (a node of <see cref="PieceTree"/>): the grain keyed
+/// (<see cref="PieceTree.Key"/>(block, slot), run id); the key of piece i alone in slot 0 is i. It holds its shard of
+/// the corpus, reads the parameters from its silo's <see cref="SiloParameters"/>, and computes its block of any step:
+/// one partial sum of its pieces. Orleans places it by <see cref="PiecePlacement"/> (by the slot) and, when that silo
+/// goes, activates it again on another one, which reads the shard from the corpus file again.
 /// </summary>
 public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
 {
-    /// <summary>The loss and gradients of this grain's piece of a step, or why not.</summary>
+    /// <summary>The loss and gradients of this grain's block of a step (its pieces summed by <see cref="PieceTree"/>), or why not.</summary>
     /// <param name="request">The run, the step and the parameter version (with the parameters when they are sent).</param>
     Task<PieceResult> Compute(PieceRequest request);
 }
 
 /// <summary>
-/// <see cref="IPieceWorkerGrain"/>: the piece's loss and gradients by the model's own
-/// <see cref="SequenceModel{TParams,TState}.LossAndGradients"/> from the model's initial state, a pure function of
-/// (parameters, step, piece), so a piece computed again elsewhere gives the same bits.
+/// <see cref="IPieceWorkerGrain"/>: each piece's loss and gradients by the model's own
+/// <see cref="SequenceModel{TParams,TState}.LossAndGradients"/> from the model's initial state, summed over the block
+/// by the nodes of <see cref="PieceTree"/> below it (<see cref="PartialSum.Add"/>, the left half first): a pure
+/// function of (parameters, step, block), so a block computed again elsewhere gives the same bits.
 /// </summary>
 /// <param name="parameters">The silo's parameters, shared by its piece workers (<see cref="DistributedHosting.AddPieceWorkers"/>).</param>
 /// <param name="source">Where the silo reads a run's batches.</param>
@@ -44,20 +48,20 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
     public async Task<PieceResult> Compute(PieceRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var piece = (int)this.GetPrimaryKeyLong(out var runId);
+        var (block, _) = PieceTree.OfKey(this.GetPrimaryKeyLong(out var runId));
         if (request.Run.RunId != runId)
-            throw new InvalidOperationException($"the worker of piece {piece} of run {runId} was asked for run {request.Run.RunId}");
-        if (run is null) (run, shard) = (request.Run, Shard.Load(request.Run, piece, source));
+            throw new InvalidOperationException($"the worker of {block} of run {runId} was asked for run {request.Run.RunId}");
+        if (run is null) (run, shard) = (request.Run, Shard.Load(request.Run, block, source));
         else if (run != request.Run)
-            throw new InvalidOperationException($"the worker of piece {piece} of run {runId} holds another configuration of that run: {run} but was asked for {request.Run}");
+            throw new InvalidOperationException($"the worker of {block} of run {runId} holds another configuration of that run: {run} but was asked for {request.Run}");
         var what = $"parameters version {request.Version} for model {run.Model}";
         if (request.Parameters is { } sent) parameters.Set(runId, request.Version, sent.Expect(ValuesOf(run.Model), what));
         var batch = shard!.At(request.Step);
-        if (batch is null) return new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity);
+        if (batch.All(piece => piece is null)) return new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity);
         if (await parameters.Get(runId, request.Version, ParameterWait) is not { } held)
             return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
         var model = run.Model;
-        var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfPiece(model, held, what, batch)));
+        var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(model, held, what, block, batch)));
         return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
     }
 
@@ -74,15 +78,24 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
     /// <summary>The parameter tree of <paramref name="spec"/> that received values are read into, built once per process.</summary>
     private static TParams Template<TParams>(ModelSpec spec, Func<int, TParams> initialize) => (TParams)Templates.GetOrAdd(spec, _ => initialize(0)!);
 
-    /// <summary>The loss and gradients of a piece with the parameters (<paramref name="what"/>, for errors) read into the model's tree.</summary>
-    private sealed class LossOfPiece(ModelSpec spec, FlatTree parameters, string what, TokenBatch piece) : IModelUse<(double, int, FlatTree)>
+    /// <summary>
+    /// The loss and gradients of a block's pieces summed by the tree, with the parameters (<paramref name="what"/>, for
+    /// errors) read into the model's tree; each piece is computed when the sum reaches it.
+    /// </summary>
+    private sealed class LossOfBlock(ModelSpec spec, FlatTree parameters, string what, PieceBlock block, ImmutableArray<TokenBatch?> pieces)
+        : IModelUse<(double, int, FlatTree)>
     {
         public (double, int, FlatTree) Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
             var p = (TParams)Trees.GetValue(parameters, held => held.Into(Template(spec, initialize), what));
-            var result = model.LossAndGradients(p, piece, model.InitialState(p, piece.Size));
-            return (result.Loss, result.Tokens, FlatTree.Of(result.Gradients));
+            var sum = PieceTree.Reduce(block, static node => node.Count == 1, node =>
+            {
+                if (pieces[node.Start - block.Start] is not { } piece) return null;
+                var result = model.LossAndGradients(p, piece, model.InitialState(p, piece.Size));
+                return PartialSum.Of(result.Loss, result.Tokens, result.Gradients);
+            }, PartialSum.Add) ?? throw new InvalidOperationException($"{block} has no piece with a column");
+            return (sum.Loss, sum.Tokens, sum.ToPayload());
         }
     }
 }

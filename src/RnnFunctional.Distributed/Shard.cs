@@ -51,40 +51,40 @@ public sealed class FileRunSource : IRunSource
 }
 
 /// <summary>
-/// One worker's part of the corpus: piece <see cref="Piece"/> of every batch of the run, read from the run's corpus
-/// file when first needed and kept (the rest of each batch is dropped).
+/// One worker's part of the corpus: the pieces of <see cref="Block"/> of every batch of the run, read from the run's
+/// corpus file when first needed and kept (the rest of each batch is dropped).
 /// </summary>
 internal sealed class Shard
 {
     private readonly IEnumerator<TokenBatch> batches;
-    private readonly List<TokenBatch?> pieces = [];
+    private readonly List<ImmutableArray<TokenBatch?>> pieces = [];
     private readonly RunSpec run;
 
-    private Shard(RunSpec run, int piece, IEnumerator<TokenBatch> batches) => (this.run, Piece, this.batches) = (run, piece, batches);
+    private Shard(RunSpec run, PieceBlock block, IEnumerator<TokenBatch> batches) => (this.run, Block, this.batches) = (run, block, batches);
 
-    /// <summary>Which piece of each batch this shard holds.</summary>
-    public int Piece { get; }
+    /// <summary>Which pieces of each batch this shard holds.</summary>
+    public PieceBlock Block { get; }
 
     /// <summary>Reads the corpus of <paramref name="run"/> from <paramref name="source"/>; its vocabulary must have the model's size.</summary>
-    public static Shard Load(RunSpec run, int piece, IRunSource source)
+    public static Shard Load(RunSpec run, PieceBlock block, IRunSource source)
     {
-        if (piece < 0 || piece >= run.Pieces)
-            throw new ArgumentOutOfRangeException(nameof(piece), piece, $"expected a piece in [0, {run.Pieces}) but got {piece}");
+        if (block.Start < 0 || block.Count < 1 || block.End > run.Pieces)
+            throw new ArgumentOutOfRangeException(nameof(block), block, $"expected a block of pieces within [0, {run.Pieces}) but got {block}");
         var (vocabulary, windows) = source.Load(run.Data);
         if (vocabulary != run.Model.Vocabulary)
             throw new InvalidOperationException($"the corpus {run.Data.Path} has a vocabulary of {vocabulary} tokens but run {run.RunId}'s model reads {run.Model.Vocabulary}");
-        return new Shard(run, piece, windows.GetEnumerator());
+        return new Shard(run, block, windows.GetEnumerator());
     }
 
-    /// <summary>This shard's piece of the window of step <paramref name="step"/> (null when the piece has no column).</summary>
-    public TokenBatch? At(int step)
+    /// <summary>This shard's pieces of the window of step <paramref name="step"/>, in piece order (null for a piece with no column).</summary>
+    public ImmutableArray<TokenBatch?> At(int step)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         while (pieces.Count <= step)
         {
             if (!batches.MoveNext())
                 throw new ArgumentOutOfRangeException(nameof(step), step, $"run {run.RunId} has {pieces.Count} steps but step {step} was asked for");
-            pieces.Add(PieceTraining.Cut(batches.Current, run.Pieces)[Piece]);
+            pieces.Add(PieceTraining.Cut(batches.Current, run.Pieces)[Block.Start..Block.End]);
         }
         return pieces[step];
     }

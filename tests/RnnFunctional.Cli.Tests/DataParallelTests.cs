@@ -57,6 +57,22 @@ public sealed class DataParallelTests : IDisposable
     }
 
     [Fact]
+    public void EachLocalWorkersOutputIsKeptInALogNextToTheModel()
+    {
+        var distributed = Run(Tiny("logged.rnnf", "--layers", "1", "--steps", "2", "--workers", "2", "--pieces", "4"));
+        Assert.True(distributed.ExitCode == 0, distributed.Error);
+        Assert.DoesNotContain("exited with code", distributed.Error);
+        foreach (var k in (int[])[1, 2])
+        {
+            var lines = File.ReadAllLines(scratch["logged.rnnf"] + $".worker-{k}.log");
+            Assert.Contains(" start ", lines[0]);
+            Assert.Contains(" worker --cluster ", lines[0]);
+            Assert.Contains(lines, l => l.Contains(" stderr rnnf worker: listening on ", StringComparison.Ordinal));
+            Assert.Matches(@"^\d\d:\d\d:\d\d\.\d{3} exit code -?\d+ \(ended by rnnf train at the end of the run\)$", lines[^1]);
+        }
+    }
+
+    [Fact]
     public async Task AWorkerWithAnotherCorpusIsRefusedInOneLine()
     {
         var port = FreePort();

@@ -59,6 +59,11 @@ public sealed class WorkerFaultTests : IDisposable
             // Every step once: the held-out losses after each epoch are those of one process, and so is the count.
             Assert.Equal(HeldOutByEpoch(single.Out), HeldOutByEpoch(distributed.Out));
             Assert.Contains("done: epoch 6/6  step 18  ", distributed.Out);
+            // The worker killed is named with its exit code and its log, whose last line is that code.
+            var note = System.Text.RegularExpressions.Regex.Match(distributed.Error, @"worker ([12]) exited with code 137 during the run; its output is in (\S+)");
+            Assert.True(note.Success, distributed.Error);
+            Assert.Equal(scratch["workers.rnnf"] + $".worker-{note.Groups[1].Value}.log", note.Groups[2].Value);
+            Assert.EndsWith(" exit code 137", File.ReadAllLines(note.Groups[2].Value)[^1]);
         }
         finally
         {

@@ -34,9 +34,13 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, Pieces, Steps, null));
                 output.WriteLine($"{cell}×{layers} on {silos} silo(s): {ClusterHarness.Describe(counters)}");
                 Assert.Equal(0, counters.Retries);
-                // Every request of the first step carries the parameters, then one request per silo and step.
-                Assert.Equal(Pieces + (Steps - 1) * counters.Workers.Count, counters.ParameterSends);
-                Assert.Equal(Pieces * Steps, counters.Requests);
+                // The first step asks for every piece alone, each request with the parameters; each later one asks
+                // for one block per silo, one payload back each, and sends the parameters once per silo.
+                var blocks = Pieces + (Steps - 1) * silos;
+                Assert.Equal(silos, counters.Workers.Count);
+                Assert.Equal(blocks, counters.ParameterSends);
+                Assert.Equal(blocks, counters.Requests);
+                Assert.Equal(blocks * (counters.DoublesSent / counters.ParameterSends), counters.DoublesReceived);
             }
         }
         finally { File.Delete(corpus); }

@@ -73,12 +73,33 @@ public sealed class PieceTrainingTests
         var model = LanguageModel.Lstm(vocabulary.Size);
         var p = LstmParameters.Initialize(vocabulary.Size, 8, vocabulary.Size, 3);
         var pieces = PieceTraining.Cut(batches[0], 4).Select(piece => model.LossAndGradients(p, piece!, model.InitialState(p, piece!.Size)))
-            .Select(r => (r.Loss, r.Tokens, r.Gradients)).ToArray();
+            .Select(r => ((double, int, LstmParameters)?)(r.Loss, r.Tokens, r.Gradients)).ToArray();
         var inOrder = PieceTraining.Sum(pieces).Gradients;
-        var reversed = PieceTraining.Sum([.. pieces.Reverse()]).Gradients;
-        Assert.NotNull(TestData.FirstDifference(inOrder, reversed));
         var rotated = PieceTraining.Sum([.. pieces.Skip(1).Append(pieces[0])]).Gradients;
         Assert.NotNull(TestData.FirstDifference(inOrder, rotated));
+        var acrossHalves = PieceTraining.Sum([pieces[0], pieces[2], pieces[1], pieces[3]]).Gradients;
+        Assert.NotNull(TestData.FirstDifference(inOrder, acrossHalves));
+    }
+
+    [Fact]
+    public void TheSumIsTheTreeOfHalvesNotALeftFold()
+    {
+        var (vocabulary, batches) = TestData.Batches(TestData.Items(12, 7), 12, 1, 7);
+        var model = LanguageModel.Lstm(vocabulary.Size);
+        var p = LstmParameters.Initialize(vocabulary.Size, 8, vocabulary.Size, 3);
+        var g = PieceTraining.Cut(batches[0], 5).Select(piece => model.LossAndGradients(p, piece!, model.InitialState(p, piece!.Size)).Gradients).ToArray();
+        // Five pieces: [0, 5) is [0, 2) + [2, 5), and [2, 5) is [2, 3) + [3, 5).
+        var tree = Tree.Add(Tree.Add(g[0], g[1]), Tree.Add(g[2], Tree.Add(g[3], g[4])));
+        var leftFold = Tree.Add(Tree.Add(Tree.Add(Tree.Add(g[0], g[1]), g[2]), g[3]), g[4]);
+        var sum = PieceTraining.Sum(g.Select(x => ((double, int, LstmParameters)?)(0.0, 1, x)).ToArray()).Gradients;
+        Assert.Null(TestData.FirstDifference(tree, sum));
+        Assert.NotNull(TestData.FirstDifference(leftFold, sum));
+        // A piece with no column is left out: its node is its sibling, unchanged.
+        var withoutThird = PieceTraining.Sum(g.Select((x, i) => i == 2 ? null : ((double, int, LstmParameters)?)(0.0, 1, x)).ToArray());
+        Assert.Null(TestData.FirstDifference(Tree.Add(Tree.Add(g[0], g[1]), Tree.Add(g[3], g[4])), withoutThird.Gradients));
+        Assert.Equal(4, withoutThird.Tokens);
+        var error = Assert.Throws<ArgumentException>(() => PieceTraining.Sum(new (double, int, LstmParameters)?[3]));
+        Assert.Equal("pieces", error.ParamName);
     }
 
     /// <summary>

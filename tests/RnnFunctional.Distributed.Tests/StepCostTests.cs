@@ -6,9 +6,10 @@ using Xunit;
 namespace RnnFunctional.Distributed.Tests;
 
 /// <summary>
-/// The parts of a distributed step that save work without changing a bit: the coordinator's sum of the gradient
-/// payloads as they arrive (<see cref="PieceSum"/>) against <see cref="PieceTraining.Sum{T}"/>, and a silo's pieces
-/// computed one at a time (<see cref="SiloParameters.OneAtATime{TResult}"/>).
+/// The parts of a distributed step that save work without changing a bit: the workers' partial sums of their blocks
+/// and the coordinator's sum of those payloads (<see cref="PartialSum"/> by <see cref="PieceTree"/>) against
+/// <see cref="PieceTraining.Sum{T}"/>, and a silo's pieces computed one at a time
+/// (<see cref="SiloParameters.OneAtATime{TResult}"/>).
 /// </summary>
 public sealed class StepCostTests
 {
@@ -23,31 +24,37 @@ public sealed class StepCostTests
         (2, AnyBits.Select(b => BitConverter.Int64BitsToDouble(b & unchecked((long)0x800F_FFFF_FFFF_FFFF)))),
         (3, AnyBits.Select(BitConverter.Int64BitsToDouble)));
 
-    /// <summary>A model and one to six pieces of values for its tree, with their losses and token counts.</summary>
-    private static readonly Gen<(ModelSpec Spec, (double Loss, int Tokens, double[] Values)[] Pieces)> Sums =
+    /// <summary>
+    /// A model, one to nine pieces of values for its tree with their losses and token counts (null for a piece with no
+    /// column, at least one not null), and a number of workers from 1 to P + 1.
+    /// </summary>
+    private static readonly Gen<(ModelSpec Spec, (double Loss, int Tokens, double[] Values)?[] Pieces, int Workers)> Sums =
         from model in Gen.Choose(0, TestData.Models.Length - 1)
         from vocabulary in Gen.Choose(2, 6)
         from hidden in Gen.Choose(1, 5)
         let spec = new ModelSpec(TestData.Models[model].Cell, vocabulary, hidden, TestData.Models[model].Layers)
         let count = (int)WireTests.Initial(spec).Count
-        from pieces in (from loss in Doubles from tokens in Gen.Choose(0, 1000) from values in Doubles.ArrayOf(count) select (loss, tokens, values))
-            .ArrayOf().Where(a => a.Length is >= 1 and <= 6)
-        select (spec, pieces);
+        from pieces in Gen.Frequency(
+                (1, Gen.Constant<(double, int, double[])?>(null)),
+                (4, from loss in Doubles from tokens in Gen.Choose(0, 1000) from values in Doubles.ArrayOf(count) select ((double, int, double[])?)(loss, tokens, values)))
+            .ArrayOf().Where(a => a.Length is >= 1 and <= 9 && a.Any(p => p is not null))
+        from workers in Gen.Choose(1, pieces.Length + 1)
+        select (spec, pieces, workers);
 
     [Property(MaxTest = 200)]
-    public Property ThePayloadsSummedAsTheyArriveAreBitwisePieceTrainingSum() =>
-        Prop.ForAll(Sums.ToArbitrary(), c => DistributedModels.Use(c.Spec, new CompareSums(c.Pieces)));
+    public Property TheBlocksPartialSumsAddedByTheTreeAreBitwisePieceTrainingSum() =>
+        Prop.ForAll(Sums.ToArbitrary(), c => DistributedModels.Use(c.Spec, new CompareSums(c.Pieces, c.Workers)));
 
     [Fact]
     public void APayloadOfAnotherLengthIsRefusedNamingIt()
     {
         var spec = new ModelSpec("rnn", 3, 2, 1);
         var n = WireTests.Initial(spec).Count;
-        var sum = new PieceSum(n);
-        sum.Add(1, 1, WireTests.Initial(spec), "piece 0");
-        var error = Assert.Throws<InvalidDataException>(() => sum.Add(1, 1, new FlatTree(new byte[8 * (n - 1)]), "gradients of piece 1 of step 1"));
-        Assert.Equal($"expected {n} values ({8 * n} bytes) of gradients of piece 1 of step 1 but got {8 * (n - 1)} bytes ({n - 1} values)", error.Message);
-        Assert.Throws<InvalidOperationException>(() => new PieceSum(n).Result(RnnParameters.Initialize(3, 2, 3, 1)));
+        var error = Assert.Throws<InvalidDataException>(() => PartialSum.Received(1, 1, new FlatTree(new byte[8 * (n - 1)]), n, "gradients of pieces [0, 2) of step 1"));
+        Assert.Equal($"expected {n} values ({8 * n} bytes) of gradients of pieces [0, 2) of step 1 but got {8 * (n - 1)} bytes ({n - 1} values)", error.Message);
+        var (whole, shorter) = (PartialSum.Received(1, 1, WireTests.Initial(spec), n, "a"), PartialSum.Received(1, 1, new FlatTree(new byte[8]), 1, "b"));
+        var mismatch = Assert.Throws<ArgumentException>(() => PartialSum.Add(whole, shorter));
+        Assert.Equal("right", mismatch.ParamName);
     }
 
     [Theory]
@@ -91,17 +98,26 @@ public sealed class StepCostTests
             if (Interlocked.CompareExchange(ref target, value, seen) == seen) return;
     }
 
-    /// <summary>The pieces summed by <see cref="PieceSum"/> from payloads against <see cref="PieceTraining.Sum{T}"/> of their trees: the same bits.</summary>
-    private sealed record CompareSums((double Loss, int Tokens, double[] Values)[] Pieces) : IModelUse<bool>
+    /// <summary>
+    /// The pieces summed as a step of <see cref="Coordinator{T}"/> sums them: each block of
+    /// <see cref="PieceTree.Blocks"/> for the workers summed on its own by the tree below it into one payload, as a
+    /// worker sends it, and the payloads added by the tree above the blocks; against
+    /// <see cref="PieceTraining.Sum{T}"/> of the pieces' trees: the same bits.
+    /// </summary>
+    private sealed record CompareSums((double Loss, int Tokens, double[] Values)?[] Pieces, int Workers) : IModelUse<bool>
     {
         public bool Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams>
         {
             var like = initialize(1);
-            var trees = Pieces.Select(p => (p.Loss, p.Tokens, Gradients: Tree.Unflatten(like, p.Values))).ToArray();
+            var trees = Pieces.Select(p => p is { } q ? (q.Loss, q.Tokens, Tree.Unflatten(like, q.Values)) : ((double, int, TParams)?)null).ToArray();
             var reference = PieceTraining.Sum(trees);
-            var sum = new PieceSum(Tree.Count(like));
-            foreach (var (loss, tokens, gradients) in trees) sum.Add(loss, tokens, FlatTree.Of(gradients), "a test piece");
-            var summed = sum.Result(initialize(2));
+            var count = Tree.Count(like);
+            var payloads = PieceTree.Blocks(Pieces.Length, Workers).ToDictionary(block => block, block =>
+                PieceTree.Reduce(block, static node => node.Count == 1,
+                    node => trees[node.Start] is { } piece ? PartialSum.Of(piece.Item1, piece.Item2, piece.Item3) : null, PartialSum.Add) is { } partial
+                    ? PartialSum.Received(partial.Loss, partial.Tokens, partial.ToPayload(), count, "a test block")
+                    : null);
+            var summed = PieceTree.Reduce(new PieceBlock(0, Pieces.Length), payloads.ContainsKey, block => payloads[block], PartialSum.Add)!.Result(initialize(2));
             Assert.Equal(BitConverter.DoubleToInt64Bits(reference.Loss), BitConverter.DoubleToInt64Bits(summed.Loss));
             Assert.Equal(reference.Tokens, summed.Tokens);
             Assert.Null(TestData.FirstDifference(reference.Gradients, summed.Gradients));
