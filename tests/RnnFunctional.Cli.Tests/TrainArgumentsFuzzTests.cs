@@ -192,7 +192,7 @@ public sealed class TrainArgumentsFuzzTests
     [Fact]
     public void TheFuzzReachesEveryKindOfOutcome()
     {
-        var outcomes = Vector.Sample(2000, 10).Select(Outcome).ToList();
+        var outcomes = Vector.Sample(2000, 200).Select(Outcome).ToList();                        // enough vectors that each kind turns up
         var messages = outcomes.SelectMany(o => o.Messages).ToList();
         Assert.Contains(outcomes, o => o.Kind == "options");
         Assert.Contains(outcomes, o => o.Kind == "help");
