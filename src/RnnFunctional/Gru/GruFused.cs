@@ -11,11 +11,11 @@ namespace RnnFunctional;
 internal sealed class GruFused : FusedCell
 {
     private GruFused(GruParameters p)
-        : base(3, p.HiddenSize, Block.Of(p.Wih).Copy(), Block.Of(p.Whh).Copy(), Block.Of(p.Bih).Copy(), Block.Of(p.Bhh).Copy())
+        : base(3, p.HiddenSize, CallScratch.Copy(Block.Of(p.Wih)), CallScratch.Copy(Block.Of(p.Whh)), CallScratch.Copy(Block.Of(p.Bih)), CallScratch.Copy(Block.Of(p.Bhh)))
     {
     }
 
-    /// <summary>The cell of the given parameters, copied (their read-out is not read).</summary>
+    /// <summary>The cell of the given parameters, copied into storage of the open <see cref="CallScratch"/> if any (their read-out is not read).</summary>
     public static GruFused Of(GruParameters p) => new(p);
 
     public override int Parts => 5;

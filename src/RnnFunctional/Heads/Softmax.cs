@@ -90,25 +90,30 @@ public static class Softmax
     /// labelled <see cref="Ragged.Ignored"/> costs nothing (dO = 0, no loss reported); then <paramref name="dH"/> = wyᵀ·dO.
     /// </summary>
     internal static void CrossEntropy(Block wy, Block by, Block h, Block dO, Block dH, Func<int, int> label, Action<int, double> loss,
-        Precision precision = Precision.Double)
+        Precision precision = Precision.Double, Team? team = null)
     {
-        Ops.Multiply(dO, wy, false, h, false, precision: precision);                                                  // o = wy·h
-        Elementwise.AddToColumns(dO.Span, by.Span);                                             //     + by
+        Ops.Multiply(team, precision, dO, wy, false, h, false);                                 // o = wy·h
         var ny = wy.Rows;
-        for (var k = 0; k < dO.Columns; k++)
+        void Columns(int k0, int k1)
         {
-            var column = dO.Span.Slice(k * ny, ny);
-            var y = label(k);
-            if (y == Ragged.Ignored) column.Clear();
-            else loss(k, CrossEntropyColumn(column, y));                                        // ℓ, and dO in place
+            for (var k = k0; k < k1; k++)
+            {
+                var column = dO.Span.Slice(k * ny, ny);
+                System.Numerics.Tensors.TensorPrimitives.Add(column, by.Span, column);          //     + by
+                var y = label(k);
+                if (y == Ragged.Ignored) column.Clear();
+                else loss(k, CrossEntropyColumn(column, y));                                    // ℓ, and dO in place
+            }
         }
-        Ops.Multiply(dH, wy, true, dO, false, precision: precision);                            // dh = wyᵀ·dO
+        if (team is null || dO.Columns < team.Size) Columns(0, dO.Columns);
+        else team.Run(i => Columns(dO.Columns * i / team.Size, dO.Columns * (i + 1) / team.Size));  // a column's bits do not depend on its band
+        Ops.Multiply(team, precision, dH, wy, true, dO, false);                                 // dh = wyᵀ·dO
     }
 
     /// <summary>dWy += dO·aᵀ and dby += Σ_columns dO over a block of columns.</summary>
-    internal static void AccumulateGradients(Block dO, Block a, Block dWy, Block dBy, Precision precision = Precision.Double)
+    internal static void AccumulateGradients(Block dO, Block a, Block dWy, Block dBy, Precision precision = Precision.Double, Team? team = null)
     {
-        Ops.Multiply(dWy, dO, false, a, true, beta: 1, precision);
+        Ops.Multiply(team, precision, dWy, dO, false, a, true, beta: 1);
         Elementwise.AddColumnsTo(dO.Span, dBy.Span);
     }
 

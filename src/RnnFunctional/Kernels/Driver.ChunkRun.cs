@@ -303,7 +303,7 @@ internal static partial class Driver
             Ops.Multiply(team, cell.Precision, Sums.Wh, dr, false, hp, true, beta: 1);                                            // dWh += dR·H_prevᵀ
             Elementwise.AddColumnsTo(du.Span, Sums.Bx.Span);                                                      // dbx += Σ_columns dU
             if (Sums.Bh.Data is not null) Elementwise.AddColumnsTo(dr.Span, Sums.Bh.Span);                      // dbh += Σ_columns dR
-            if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By, cell.Precision); // dWy += dO·Hᵀ, dby += Σ dO
+            if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By, cell.Precision, team); // dWy += dO·Hᵀ, dby += Σ dO
             if (DxScan.Data is not null)
             {
                 if (!DxPerStep) TransposedProduct(DxScan.Slice(s.Start[b0], columns), Weights.WxT, false, du);     // dX = Wxᵀ·dU, in place
@@ -378,7 +378,7 @@ internal static partial class Driver
             for (var j = 0; j < from.Columns; j++) from.Slice(j, 1).Span.CopyTo(da.Slice(j, 1).Span);
         }
 
-        /// <summary>The outside gradients from the read-out's cross-entropy (<see cref="Softmax.CrossEntropy(Block, Block, Block, Block, Block, Func{int, int}, Action{int, double}, Precision)"/>).</summary>
+        /// <summary>The outside gradients from the read-out's cross-entropy (<see cref="Softmax.CrossEntropy(Block, Block, Block, Block, Block, Func{int, int}, Action{int, double}, Precision, Team)"/>).</summary>
         public void SeedFromHead(int p0, int p1, int b0)
         {
             var (h, (from, columns)) = (head!, (Offset(b0, p0), Offset(p0, p1)));
@@ -387,7 +387,7 @@ internal static partial class Driver
                 for (var i = 0; i < s.Active[tau]; i++) (step[Offset(p0, tau) + i], column[Offset(p0, tau) + i]) = (s.Time(tau, i), s.Column(i));
             Softmax.CrossEntropy(h.Wy, h.By, HB.Slice(from, columns), DO.Slice(from, columns), DA.Slice(from, columns),
                 k => h.Lengths.IsDefault || step[k] < h.Lengths[column[k]] ? h.Labels[step[k]][column[k]] : Ragged.Ignored,
-                (k, loss) => h.Losses[step[k] * h.Batch + column[k]] = loss, cell.Precision);
+                (k, loss) => h.Losses[step[k] * h.Batch + column[k]] = loss, cell.Precision, team);
         }
 
         /// <summary>The carry of each column whose last step lies in scan steps [s0, s1), into the batch-wide final carry parts.</summary>

@@ -61,7 +61,7 @@ internal static class StackDriver
             using var run = new StackRun(layers, schedules, xs, init, (l, d) => sums[l][d].Of(index), (l, d) => weights[l][d], inputMasks, readOutMask,
                 recurrentMasks, inputGradients, team, [.. finals.Select(l => l.Select(f => f.Blocks).ToArray())], [.. dInits.Select(l => l.Select(f => f.Blocks).ToArray())]);
             using var scratch = new Workspace();
-            run.Run(team is null ? perChunk : 1, (top, dTop) => ReadOut(s, wy, by, top, dTop, label, losses, m, head[index], scratch, precision));   // else layers side by side
+            run.Run(team is null ? perChunk : 1, (top, dTop) => ReadOut(s, wy, by, top, dTop, label, losses, m, head[index], scratch, precision, team));   // else layers side by side
             if (inputGradients)
                 for (var t = 0; t < s.Steps; t++) s.Scatter(run.InputGradient.Slice(s.Start[t], s.Active[t]).Span, t, layers[0][0].Input, t => dx.Blocks[t]);
         });
@@ -110,10 +110,11 @@ internal static class StackDriver
         Summation.ForEachChunk(chunks, threads, (j0, mc, index) =>
         {
             using var scratch = new Workspace();
+            using var team = Team.For(threads / chunks.Length, (long)wy.Rows * n * mc);                         // the read-out's rows shared when large
             var s = new Schedule(j0, mc, steps, lengths, reverse: false);
             var (h, dH) = (scratch.Take(n, s.Start[s.Steps]), scratch.Take(n, s.Start[s.Steps]));
             for (var t = 0; t < s.Steps; t++) s.Gather(t => Block.Of(states[t]), t, n, h.Slice(s.Start[t], s.Active[t]).Span);
-            ReadOut(s, wy, by, h, dH, label, losses, m, head[index], scratch, precision);
+            ReadOut(s, wy, by, h, dH, label, losses, m, head[index], scratch, precision, team);
             for (var t = 0; t < s.Steps; t++) s.Scatter(dH.Slice(s.Start[t], s.Active[t]).Span, t, n, t => dStates.Blocks[t]);
         });
         var (dWy, dBy) = Total(head);
@@ -142,7 +143,7 @@ internal static class StackDriver
     /// gradient of each output into <paramref name="dH"/>, and dWy, dby summed as a layer's own read-out sums them.
     /// </summary>
     private static void ReadOut(Schedule s, Block wy, Block by, Block h, Block dH, Func<int, int, int> label, double[] losses, int m,
-        (Block Wy, Block By) sums, Workspace scratch, Precision precision)
+        (Block Wy, Block By) sums, Workspace scratch, Precision precision, Team? team)
     {
         if (s.Steps == 0) return;
         var blockSteps = Summation.BlockSteps(s.M);
@@ -156,8 +157,8 @@ internal static class StackDriver
                 for (var i = 0; i < s.Active[t]; i++) (step[s.Start[t] - from + i], column[s.Start[t] - from + i]) = (t, s.Column(i));
             var (hb, dOb) = (h.Slice(from, columns), dO.Slice(0, columns));
             Softmax.CrossEntropy(wy, by, hb, dOb, dH.Slice(from, columns), k => label(step[k], column[k]), (k, loss) => losses[step[k] * m + column[k]] = loss,
-                precision);
-            Softmax.AccumulateGradients(dOb, hb, sums.Wy, sums.By, precision);                                  // dWy += dO·Hᵀ, dby += Σ dO
+                precision, team);
+            Softmax.AccumulateGradients(dOb, hb, sums.Wy, sums.By, precision, team);                                  // dWy += dO·Hᵀ, dby += Σ dO
         }
     }
 

@@ -157,6 +157,14 @@ internal sealed class CallScratch : IDisposable
         return data;
     }
 
+    /// <summary>A copy of <paramref name="source"/>: in rented storage if a scope is open on this thread, else fresh.</summary>
+    public static Block Copy(Block source)
+    {
+        var data = Doubles(checked(source.Rows * source.Columns));
+        source.Span.CopyTo(data);
+        return new Block(data, 0, source.Rows, source.Columns);
+    }
+
     /// <summary>A rows×columns block of zeros: rented if a scope is open on this thread, else fresh.</summary>
     public static Block Zeros(int rows, int columns)
     {

@@ -12,9 +12,9 @@ internal sealed class RnnFused : FusedCell
     private readonly Activation activation;
 
     private RnnFused(RnnParameters p)
-        : base(1, p.HiddenSize, Block.Of(p.Wax).Copy(), Block.Of(p.Waa).Copy(), Block.Of(p.Ba).Copy(), default) => activation = p.Activation;
+        : base(1, p.HiddenSize, CallScratch.Copy(Block.Of(p.Wax)), CallScratch.Copy(Block.Of(p.Waa)), CallScratch.Copy(Block.Of(p.Ba)), default) => activation = p.Activation;
 
-    /// <summary>The cell of the given parameters, copied (their read-out is not read).</summary>
+    /// <summary>The cell of the given parameters, copied into storage of the open <see cref="CallScratch"/> if any (their read-out is not read).</summary>
     public static RnnFused Of(RnnParameters p) => new(p);
 
     public override int Parts => 1;
