@@ -137,13 +137,13 @@ internal static partial class Driver
                     var z = U.Slice(Offset(b0, tau), width);
                     if (cell.RecurrentOntoInput)
                     {
-                        Ops.Multiply(team, cell.Precision, z, cell.Wh, false, prev[0], false, beta: 1);                           // z = U⟨τ⟩ + Wh·h_prev
+                        Ops.Multiply(team, cell.Precision, z, cell.Recurrent, false, prev[0], false, beta: 1);                           // z = U⟨τ⟩ + Wh·h_prev
                         Step(z, default, prev, next);
                     }
                     else
                     {
                         var r = R.Slice(0, width);
-                        Ops.Multiply(team, cell.Precision, r, cell.Wh, false, prev[0], false);                                    // R = Wh·h_prev
+                        Ops.Multiply(team, cell.Precision, r, cell.Recurrent, false, prev[0], false);                                    // R = Wh·h_prev
                         Elementwise.AddToColumns(r.Span, cell.Bh.Span);                                           //     + bh
                         Step(z, r, prev, next);
                     }

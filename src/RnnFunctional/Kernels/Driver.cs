@@ -255,7 +255,8 @@ internal static partial class Driver
 
     /// <summary>
     /// Whᵀ and Wxᵀ, stored once per call so that the per-step Whᵀ·dR and the Wxᵀ·dU of dX read them in place or pack them
-    /// without transposing (the same bits as reading Wh and Wx transposed); with float32 twins in single precision.
+    /// without transposing (the same bits as reading Wh and Wx transposed), with a padded leading dimension
+    /// (<see cref="Block.Padded"/>: n_a or n_x rows and <see cref="Block.Padding"/> more); with float32 twins in single precision.
     /// </summary>
     internal sealed class BackwardWeights
     {
@@ -271,9 +272,12 @@ internal static partial class Driver
 
         private static Block Transposed(Block w, Workspace call, Precision precision)
         {
-            var t = call.Take(w.Columns, w.Rows);
+            var t = call.Take(w.Columns + Block.Padding, w.Rows);                                               // padded (Block.Padded)
             for (var i = 0; i < w.Rows; i++)
+            {
                 for (var j = 0; j < w.Columns; j++) t.Data[i * t.Rows + j] = w.Data[w.Offset + j * w.Rows + i];
+                t.Data.AsSpan(i * t.Rows + w.Columns, Block.Padding).Clear();
+            }
             return precision == Precision.Single ? t.WithSingle() : t;
         }
     }

@@ -66,13 +66,13 @@ internal static class Ops
 
     /// <summary>
     /// c ← op(a)·op(b) + beta·c on blocks (beta = 0 overwrites c without reading it), in <paramref name="precision"/>
-    /// (with a's float32 twin when it has one, <see cref="Block.Single"/>).
+    /// (with a's float32 twin when it has one, <see cref="Block.Single"/>); an untransposed a may have more rows than c, the extra ones unread (<see cref="Block.Padded"/>).
     /// </summary>
     public static void Multiply(Block c, Block a, bool transA, Block b, bool transB, double beta = 0, Precision precision = Precision.Double)
     {
         var k = transA ? a.Rows : a.Columns;
-        Debug.Assert((transA ? a.Columns : a.Rows) == c.Rows && (transB ? b.Columns : b.Rows) == k && (transB ? b.Rows : b.Columns) == c.Columns,
-            "Block shapes do not agree.");
+        Debug.Assert((transA ? a.Columns == c.Rows : a.Rows >= c.Rows) && (transB ? b.Columns : b.Rows) == k && (transB ? b.Rows : b.Columns) == c.Columns,
+            "Block shapes do not agree.");                                                                  // an untransposed a may be padded (Block.Padded)
         Gemm.Multiply(precision, transA, transB, c.Rows, c.Columns, k, 1.0, a.Span, a.SingleSpan, a.Rows, b.Span, b.Rows, beta, c.Span, c.Rows);
     }
 
