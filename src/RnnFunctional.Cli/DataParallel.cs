@@ -140,7 +140,7 @@ internal sealed class DataParallel : IDisposable
         while (true)
         {
             if (death.Declared.IsCompleted) throw DeclaredDead("while waiting for the workers");
-            var joined = manifest.Current.Silos.Count(s => s.Value.Grains.Keys.Any(g => g.ToString() == "pieceworker"));
+            var joined = manifest.Current.Silos.Count(s => s.Value.Grains.Keys.Any(g => g.ToString() == PieceWorkerGrain.GrainTypeName));
             if (joined >= o.Workers) break;
             for (var k = 0; k < started.Count; k++)
                 if (started[k].Process.HasExited)

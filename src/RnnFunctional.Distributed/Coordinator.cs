@@ -15,7 +15,9 @@ public sealed record CoordinatorCounters(long Requests, long ParameterSends, lon
 /// <summary>
 /// Runs a <see cref="RunSpec"/>'s updates data-parallel on the <see cref="IPieceWorkerGrain"/> workers of an Orleans
 /// cluster. Each step is cut into blocks, nodes of <see cref="PieceTree"/>: every piece alone in a coordinator's first
-/// step, then one block per silo that computed the last step (<see cref="PieceTree.Blocks"/>). It asks the blocks'
+/// step, then one block per silo hosting piece workers (<see cref="PieceTree.Blocks"/>), the silos asked of the cluster
+/// before each step (<see cref="IPieceSilosGrain"/>), so a silo that joins mid-run computes a block from the next step
+/// on and a silo that left is no longer counted. It asks the blocks'
 /// workers at once, each of which sends one partial sum of its block's pieces, adds the partials by the nodes of the
 /// tree above the blocks and applies the optimizer (<see cref="PieceTraining.Apply{T}"/>), so the parameters after
 /// every step are bitwise those of <see cref="PieceTraining.Fold{T,TState}"/> with the same P and k = 0, whatever the
@@ -109,8 +111,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         clock.Start();
         var version = Step;
         var parameters = new Lazy<FlatTree>(() => FlatTree.Of(State.Parameters));
-        var (blocks, singles) = Blocks();
-        var keys = blocks.Select((block, k) => PieceTree.Key(block, singles ? block.Start : k)).ToArray();
+        var (blocks, keys) = await BlocksAsync(cancellation);
         var carriers = Carriers(version, keys);
         // Task.WhenAll ends when every block has ended, so a failed step reports its failure after the others are in.
         var results = await Task.WhenAll(blocks.Select((block, k) => BlockAsync(block, keys[k], version, carriers[k], parameters, cancellation)));
@@ -134,15 +135,43 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     }
 
     /// <summary>
-    /// The blocks of the next step: every piece alone (piece i in slot i) when no step of this coordinator has told
-    /// which silos compute; otherwise <see cref="PieceTree.Blocks"/> for the number of silos that computed the last
-    /// step's pieces, the k-th block in slot k. Which blocks are asked for never changes the bits.
+    /// The blocks of the next step and their grain keys: every piece alone (piece i in slot i) when no step of this
+    /// coordinator has told which silos compute; otherwise <see cref="PieceTree.Blocks"/> for the silos hosting piece
+    /// workers that the cluster names now (<see cref="IPieceSilosGrain"/>), the k-th block in slot
+    /// <see cref="PieceSilos.Slot"/>(k, silos), so on the k-th of those silos. When the cluster cannot be asked or names
+    /// none, the blocks are cut for the number of silos that computed the last step, the k-th in slot k. Which blocks
+    /// are asked for never changes the bits.
     /// </summary>
-    private (ImmutableArray<PieceBlock> Blocks, bool Singles) Blocks()
+    private async Task<(ImmutableArray<PieceBlock> Blocks, long[] Keys)> BlocksAsync(CancellationToken cancellation)
     {
-        int silos;
-        lock (workers) silos = lastWorkers.OfType<string>().Distinct(StringComparer.Ordinal).Count();
-        return silos == 0 ? (PieceTree.Singles(Run.Pieces), true) : (PieceTree.Blocks(Run.Pieces, silos), false);
+        int computed;
+        lock (workers) computed = lastWorkers.OfType<string>().Distinct(StringComparer.Ordinal).Count();
+        if (computed == 0)
+        {
+            var singles = PieceTree.Singles(Run.Pieces);
+            return (singles, [.. singles.Select(block => PieceTree.Key(block, block.Start))]);
+        }
+        var silos = await SilosAsync(cancellation);
+        if (silos.IsDefaultOrEmpty)
+        {
+            var blocks = PieceTree.Blocks(Run.Pieces, computed);
+            return (blocks, [.. blocks.Select((block, k) => PieceTree.Key(block, k))]);
+        }
+        var cut = PieceTree.Blocks(Run.Pieces, silos.Length);
+        return (cut, [.. cut.Select((block, k) => PieceTree.Key(block, PieceSilos.Slot(k, silos)))]);
+    }
+
+    /// <summary>The silos hosting piece workers as the cluster names them now; none when the cluster cannot be asked.</summary>
+    private async Task<ImmutableArray<SiloAddress>> SilosAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            return await grains.GetGrain<IPieceSilosGrain>(0).Current().WaitAsync(cancellation);
+        }
+        catch (Exception e) when (IsClusterFailure(e))
+        {
+            return [];
+        }
     }
 
     /// <summary>

@@ -26,9 +26,12 @@ public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
 /// </summary>
 /// <param name="parameters">The silo's parameters, shared by its piece workers (<see cref="DistributedHosting.AddPieceWorkers"/>).</param>
 /// <param name="source">Where the silo reads a run's batches.</param>
-[PiecePlacement]
+[PiecePlacement, GrainType(GrainTypeName)]
 public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource source) : Grain, IPieceWorkerGrain
 {
+    /// <summary>The grain type of piece workers, as silos' grain manifests list it.</summary>
+    public const string GrainTypeName = "pieceworker";
+
     /// <summary>How long a request without parameters waits for another piece's request to bring them to the silo.</summary>
     public static readonly TimeSpan ParameterWait = TimeSpan.FromSeconds(5);
 
