@@ -1,0 +1,68 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Orleans.TestingHost;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace RnnFunctional.Distributed.Tests;
+
+/// <summary>Silos that join a run: from the next step on they compute a block, with the bits of the reference.</summary>
+public sealed class JoinTests(ITestOutputHelper output)
+{
+    private const int Pieces = 9;
+
+    /// <remarks>
+    /// Three silos A &lt; B &lt; C (in address order), nine pieces: step 2 is cut into [0, 4) [4, 6) [6, 9) on A, B, C.
+    /// B is stopped before step 3, which is cut into [0, 4) [4, 9) on A and C; D joins before step 4, which is cut into
+    /// [0, 4) [4, 6) [6, 9) on A, C and D. In step 4 the blocks [4, 6) and [6, 9) of step 2 come back; had they kept
+    /// their keys of step 2, [6, 9) would still be computed by C, where it was activated, and D would get no block.
+    /// </remarks>
+    [Fact]
+    public async Task ASiloJoinedMidRunComputesABlockFromTheNextStepOnAndChangesNoBit()
+    {
+        var clock = Stopwatch.StartNew();
+        await using var cluster = await ClusterHarness.Deploy(3);
+        var corpus = TestData.CorpusFile(50, 10);
+        try
+        {
+            const int steps = 5;
+            var run = ClusterHarness.Run("joined", corpus, "lstm", 1, Pieces, batchSize: 10);
+            string? gone = null, joined = null;
+            var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, Pieces, steps, async (step, hosts) =>
+            {
+                var silos = cluster.Silos.Select(s => s.SiloAddress).ToArray();
+                output.WriteLine($"after step {step}: pieces on {string.Join(", ", hosts)}");
+                switch (step)
+                {
+                    case 2:
+                        FaultTests.AssertPlaced(hosts, PieceTree.Blocks(Pieces, 3), silos);
+                        var middle = PiecePlacement.Ordered(silos)[1];
+                        Assert.NotEqual(cluster.Primary!.SiloAddress, middle);
+                        gone = middle.ToString();
+                        await cluster.StopSiloAsync(cluster.Silos.Single(s => s.SiloAddress == middle));
+                        await ClusterHarness.EverySiloKnowsEveryWorker(cluster);
+                        break;
+                    case 3:
+                        Assert.DoesNotContain(gone, hosts);
+                        FaultTests.AssertPlaced(hosts, PieceTree.Blocks(Pieces, 2), silos);
+                        var added = await cluster.StartAdditionalSiloAsync();
+                        joined = added.SiloAddress.ToString();
+                        Assert.Equal(joined, PiecePlacement.Ordered(cluster.Silos.Select(s => s.SiloAddress)).Last().ToString());
+                        await ClusterHarness.EverySiloKnowsEveryWorker(cluster);
+                        break;
+                    case 4:
+                        Assert.Contains(joined, hosts);
+                        FaultTests.AssertPlaced(hosts, PieceTree.Blocks(Pieces, 3), silos);
+                        break;
+                }
+            }));
+            output.WriteLine($"{ClusterHarness.Describe(counters)}; {gone} stopped before step 3, {joined} joined before step 4; {clock.Elapsed.TotalSeconds:F1} s");
+            Assert.Contains(joined!, counters.Workers);
+            // Every request carries the parameters: each block of a new set of silos is a new worker, and each silo
+            // computes one block. Step 1 asks for the nine pieces alone, then 3, 2, 3 and 3 blocks.
+            Assert.Equal(Pieces + 3 + 2 + 3 + 3 + counters.Retries, counters.Requests);
+            Assert.Equal(counters.Requests, counters.ParameterSends);
+        }
+        finally { File.Delete(corpus); }
+    }
+}
