@@ -96,7 +96,9 @@ internal static class ClusterHarness
     private sealed class WithHold : ISiloConfigurator
     {
         public void Configure(ISiloBuilder siloBuilder) =>
-            siloBuilder.AddPieceWorkers().AddIncomingGrainCallFilter<HoldPiece>().Configure<ClusterMembershipOptions>(o =>
+            siloBuilder.AddPieceWorkers().AddIncomingGrainCallFilter<HoldPiece>()
+                .ConfigureServices(services => services.AddSingleton<IRunSource>(sp => new RefusingSource(sp.GetRequiredService<ILocalSiloDetails>())))
+                .Configure<ClusterMembershipOptions>(o =>
             {
                 // A killed silo is declared dead after two missed probes of one second by any one silo.
                 o.ProbeTimeout = TimeSpan.FromSeconds(1);
@@ -141,4 +143,19 @@ internal sealed class HoldPiece(ILocalSiloDetails silo) : IIncomingGrainCallFilt
         }
         await context.Invoke();
     }
+}
+
+/// <summary>
+/// The run source of the test silos: <see cref="FileRunSource"/>, except on the silos listed in <see cref="Refusing"/>,
+/// which refuse every run as a worker with another corpus does.
+/// </summary>
+internal sealed class RefusingSource(ILocalSiloDetails silo) : IRunSource
+{
+    /// <summary>The silos that refuse (their addresses' text; the silos of a test cluster share this process).</summary>
+    public static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Refusing = new();
+
+    public (int VocabularySize, IEnumerable<TokenBatch> Windows) Load(DataSpec data) =>
+        Refusing.ContainsKey(silo.SiloAddress.ToString())
+            ? throw new InvalidOperationException($"refused: this silo's corpus is not {data.Path}")
+            : new FileRunSource().Load(data);
 }

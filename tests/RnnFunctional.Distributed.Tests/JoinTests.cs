@@ -68,4 +68,52 @@ public sealed class JoinTests(ITestOutputHelper output)
         }
         finally { File.Delete(corpus); }
     }
+
+    /// <remarks>
+    /// Two silos A &lt; B, nine pieces: step 2 is cut into [0, 4) [4, 9) on A and B. A silo C whose worker refuses every
+    /// run (as a worker with another corpus does) joins before step 3, which is cut into three blocks, [6, 9) on C: C
+    /// refuses it, and it is computed on A or B. Step 4 is cut into [0, 4) [4, 9) on A and B again.
+    /// </remarks>
+    [Fact]
+    public async Task ASiloThatJoinsAndRefusesTheRunIsLeftOutAndChangesNoBit()
+    {
+        var clock = Stopwatch.StartNew();
+        await using var cluster = await ClusterHarness.Deploy(2);
+        var corpus = TestData.CorpusFile(50, 11);
+        string? refusing = null;
+        try
+        {
+            var run = ClusterHarness.Run("refusing", corpus, "gru", 1, Pieces, batchSize: 10);
+            var willing = cluster.Silos.Select(s => s.SiloAddress).ToArray();
+            var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, Pieces, 5, async (step, hosts) =>
+            {
+                output.WriteLine($"after step {step}: pieces on {string.Join(", ", hosts)}");
+                if (step == 2)
+                {
+                    FaultTests.AssertPlaced(hosts, PieceTree.Blocks(Pieces, 2), willing);
+                    var added = await cluster.StartAdditionalSiloAsync();
+                    refusing = added.SiloAddress.ToString();
+                    RefusingSource.Refusing[refusing] = true;
+                    await ClusterHarness.EverySiloKnowsEveryWorker(cluster);
+                }
+                else if (step == 3)
+                {
+                    Assert.DoesNotContain(refusing, hosts);
+                    Assert.Equal(2, hosts.Distinct().Count());
+                }
+                else if (step == 4) FaultTests.AssertPlaced(hosts, PieceTree.Blocks(Pieces, 2), willing);
+            }));
+            output.WriteLine($"{ClusterHarness.Describe(counters)}; {refusing} refused; {clock.Elapsed.TotalSeconds:F1} s");
+            var (silo, reason) = Assert.Single(counters.Refusals);
+            Assert.Equal(refusing, silo);
+            Assert.StartsWith("refused: this silo's corpus is not ", reason);
+            Assert.DoesNotContain(refusing!, counters.Workers);
+            Assert.True(counters.Retries > 0, "no block was asked for again after the refusal");
+        }
+        finally
+        {
+            if (refusing is not null) RefusingSource.Refusing.TryRemove(refusing, out _);
+            File.Delete(corpus);
+        }
+    }
 }
