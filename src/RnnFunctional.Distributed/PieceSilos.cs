@@ -59,23 +59,24 @@ public static class PieceSilos
     }
 
     /// <summary>
-    /// The placement slot of block <paramref name="block"/> of a step cut for <paramref name="silos"/> (n silos, in
-    /// the order of <see cref="Of"/>): <paramref name="block"/> + n·g, where g in [0, ⌊2²¹/n⌋) is read from the SHA-256
-    /// of the silos' addresses. <see cref="PiecePlacement"/> puts it on silo <paramref name="block"/> mod n, so the
-    /// blocks go to distinct silos. An activation stays on the silo where it was placed, so a key activated while the
-    /// cluster had other silos would stay where the rule of that time put it; g gives each set of silos keys of its own
-    /// (two sets share keys only when their g agree), and a set that comes back finds its own activations again.
+    /// The placement slot of a block to be computed on the silo at <paramref name="silo"/> in <paramref name="silos"/>
+    /// (n silos, in the order of <see cref="Of"/>): <paramref name="silo"/> + n·g, where g in [0, ⌊2²¹/n⌋) is read
+    /// from the SHA-256 of the silos' addresses. <see cref="PiecePlacement"/> puts it on that silo (slot mod n), so
+    /// the k-th block of a step in the slot of the k-th silo goes to a silo of its own. An activation stays on the
+    /// silo where it was placed, so a key activated while the cluster had other silos would stay where the rule of that
+    /// time put it; g gives each set of silos keys of its own (two sets share keys only when their g agree), and a set
+    /// that comes back finds its own activations again.
     /// </summary>
-    /// <param name="block">The block's index, in [0, n).</param>
+    /// <param name="silo">The index of the silo in <paramref name="silos"/>, in [0, n).</param>
     /// <param name="silos">The silos the step is cut for, at least one.</param>
     [Pure]
-    public static int Slot(int block, ImmutableArray<SiloAddress> silos)
+    public static int Slot(int silo, ImmutableArray<SiloAddress> silos)
     {
         if (silos.IsDefaultOrEmpty) throw new ArgumentException("expected at least one silo hosting piece workers but got none", nameof(silos));
-        if (block < 0 || block >= silos.Length)
-            throw new ArgumentOutOfRangeException(nameof(block), block, $"expected a block index in [0, {silos.Length}) for {silos.Length} silos but got {block}");
+        if (silo < 0 || silo >= silos.Length)
+            throw new ArgumentOutOfRangeException(nameof(silo), silo, $"expected a silo index in [0, {silos.Length}) for {silos.Length} silos but got {silo}");
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', silos.Select(s => s.ToString()))));
         var generation = (int)(BinaryPrimitives.ReadUInt64LittleEndian(hash) % (ulong)(Slots / silos.Length));
-        return block + silos.Length * generation;
+        return silo + silos.Length * generation;
     }
 }

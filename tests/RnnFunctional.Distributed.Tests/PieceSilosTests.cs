@@ -38,7 +38,7 @@ public sealed class PieceSilosTests
     }
 
     [Property(MaxTest = 200)]
-    public Property TheKthBlocksSlotIsOnTheKthSilo() =>
+    public Property TheSlotOfTheKthSiloIsOnIt() =>
         Prop.ForAll(Gen.Choose(1, 40).ToArbitrary(), Gen.Choose(1000, 60000).ToArbitrary(), Gen.Choose(1, 1000).ToArbitrary(), (n, port, generation) =>
         {
             var silos = PiecePlacement.Ordered(Enumerable.Range(0, n).Select(i => Silo(port + 7 * i, generation + i)));
@@ -73,14 +73,14 @@ public sealed class PieceSilosTests
     }
 
     [Fact]
-    public void ABadBlockOrNoSiloIsRefusedNamingIt()
+    public void ABadSiloIndexOrNoSiloIsRefusedNamingIt()
     {
         var silos = PiecePlacement.Ordered([Silo(11111), Silo(11112)]);
         Assert.Equal("silos", Assert.Throws<ArgumentException>(() => PieceSilos.Slot(0, [])).ParamName);
         Assert.Equal("silos", Assert.Throws<ArgumentException>(() => PieceSilos.Slot(0, default)).ParamName);
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => PieceSilos.Slot(2, silos));
-        Assert.Equal("block", error.ParamName);
-        Assert.Contains("expected a block index in [0, 2) for 2 silos but got 2", error.Message);
-        Assert.Equal("block", Assert.Throws<ArgumentOutOfRangeException>(() => PieceSilos.Slot(-1, silos)).ParamName);
+        Assert.Equal("silo", error.ParamName);
+        Assert.Contains("expected a silo index in [0, 2) for 2 silos but got 2", error.Message);
+        Assert.Equal("silo", Assert.Throws<ArgumentOutOfRangeException>(() => PieceSilos.Slot(-1, silos)).ParamName);
     }
 }
