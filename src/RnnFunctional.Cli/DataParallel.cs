@@ -140,7 +140,7 @@ internal sealed class DataParallel : IDisposable
         while (true)
         {
             if (death.Declared.IsCompleted) throw DeclaredDead("while waiting for the workers");
-            var joined = manifest.Current.Silos.Count(s => s.Value.Grains.Keys.Any(g => g.ToString() == "pieceworker"));
+            var joined = manifest.Current.Silos.Count(s => s.Value.Grains.Keys.Any(g => g.ToString() == PieceWorkerGrain.GrainTypeName));
             if (joined >= o.Workers) break;
             for (var k = 0; k < started.Count; k++)
                 if (started[k].Process.HasExited)
@@ -159,12 +159,14 @@ internal sealed class DataParallel : IDisposable
 
     /// <summary>
     /// <paramref name="steps"/> updates from <paramref name="initial"/> computed by the workers, each yielded when
-    /// applied; stops after a non-finite step. A step that fails on the cluster throws <see cref="ClusterFailure"/>.
+    /// applied; stops after a non-finite step. A step that fails on the cluster throws <see cref="ClusterFailure"/>. A
+    /// worker that refused the run (another corpus) while others computed its block is named on standard error once.
     /// </summary>
     public IEnumerable<TrainingStep<T>> History<T>(Optimizer<T> optimizer, Clipping clipping, T initial, int steps) where T : IParameterTree<T>
     {
         var coordinator = new Coordinator<T>(host.Services.GetRequiredService<IGrainFactory>(), Run, optimizer, clipping,
             new TrainingState<T>(initial, optimizer.Init(initial)));
+        var told = new System.Collections.Generic.HashSet<string>(StringComparer.Ordinal);
         for (var s = 0; s < steps; s++)
         {
             TrainingStep<T> step;
@@ -182,6 +184,8 @@ internal sealed class DataParallel : IDisposable
             {
                 throw new ClusterFailure($"step {s + 1} failed on the cluster: {WorkerCommand.OneLine(e)}");
             }
+            foreach (var (silo, reason) in coordinator.Counters.Refusals)
+                if (told.Add(silo)) terminal.Error.WriteLine($"rnnf train: the worker at {silo} refused the run and is left out: {reason}");
             yield return step;
             if (!step.IsFinite) yield break;
         }

@@ -59,7 +59,7 @@ internal static partial class WorkerCommand
         var options = Parse(args).ToFin();
         if (options.IsFail) return options.Match(_ => 0, e => Cli.Fail(terminal, "worker", e));
         var o = options.Match(x => x, _ => throw new UnreachableException());
-        var source = CliRunSource.Of(o.Corpus);
+        var source = CliRunSource.Of(o.Corpus).Map(s => s.Telling(terminal.Error));
         if (source.IsFail) return source.Match(_ => 0, e => Cli.Fail(terminal, "worker", e));
         var listen = o.Listen ?? new IPEndPoint(o.Cluster.Address, 0);
         try
@@ -212,10 +212,14 @@ internal static partial class WorkerCommand
 
 /// <summary>
 /// A worker's batches as <c>rnnf train</c> makes them: the tool's corpus (its distinct non-blank lines), vocabulary and
-/// held-out split, and the run's mini-batches; a run whose corpus digest is not this corpus's is refused.
+/// held-out split, and the run's mini-batches; a run whose corpus digest is not this corpus's is refused. Each shard
+/// read (a block of a run placed on this worker for the first time) is told to <paramref name="told"/> when one is given.
 /// </summary>
-internal sealed class CliRunSource(CorpusText corpus, string digest) : IRunSource
+internal sealed class CliRunSource(CorpusText corpus, string digest, TextWriter? told = null) : IRunSource
 {
+    /// <summary>This source, telling each shard it reads to <paramref name="writer"/> in one line.</summary>
+    public CliRunSource Telling(TextWriter writer) => new(corpus, digest, writer);
+
     /// <summary>The SHA-256 of the corpus's bytes (those of the embedded corpus when <c>--corpus</c> is not given).</summary>
     public string Digest => digest;
 
@@ -244,6 +248,7 @@ internal sealed class CliRunSource(CorpusText corpus, string digest) : IRunSourc
     {
         if (data.Digest != digest)
             throw new InvalidOperationException($"refused: this worker's corpus {corpus.Name} has SHA-256 {digest[..12]}… but the run's corpus {data.Path} has {data.Digest[..Math.Min(12, data.Digest.Length)]}…");
+        told?.WriteLine($"rnnf worker: a block of the run on {data.Path} was placed here; reading its shard of {corpus.Name}");
         var vocabulary = Vocabulary.FromItems([corpus.Items.Characters]);
         var numbers = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(Enumerable.Range(0, corpus.Items.Count).ToArray());
         var train = Corpus.Split(numbers, data.HeldOut, seed: 0).Train;

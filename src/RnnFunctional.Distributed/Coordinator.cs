@@ -10,12 +10,17 @@ namespace RnnFunctional.Distributed;
 /// <param name="DoublesSent">Parameter values sent.</param>
 /// <param name="DoublesReceived">Gradient values received (one payload per block computed).</param>
 /// <param name="Workers">The silos that computed at least one block.</param>
-public sealed record CoordinatorCounters(long Requests, long ParameterSends, long Retries, long DoublesSent, long DoublesReceived, ImmutableSortedSet<string> Workers);
+/// <param name="Refusals">The silos whose piece workers refused the run (<see cref="PieceRefusedException"/>), each with its reason.</param>
+public sealed record CoordinatorCounters(long Requests, long ParameterSends, long Retries, long DoublesSent, long DoublesReceived, ImmutableSortedSet<string> Workers,
+    ImmutableSortedDictionary<string, string> Refusals);
 
 /// <summary>
 /// Runs a <see cref="RunSpec"/>'s updates data-parallel on the <see cref="IPieceWorkerGrain"/> workers of an Orleans
 /// cluster. Each step is cut into blocks, nodes of <see cref="PieceTree"/>: every piece alone in a coordinator's first
-/// step, then one block per silo that computed the last step (<see cref="PieceTree.Blocks"/>). It asks the blocks'
+/// step, then one block per silo hosting piece workers (<see cref="PieceTree.Blocks"/>), the silos asked of the cluster
+/// before each step (<see cref="IPieceSilosGrain"/>), so a silo that joins mid-run computes a block from the next step
+/// on and a silo that left is no longer counted. A silo whose worker refuses the run (<see cref="PieceRefusedException"/>:
+/// another corpus) has its block computed on another silo and is left out of later steps. It asks the blocks'
 /// workers at once, each of which sends one partial sum of its block's pieces, adds the partials by the nodes of the
 /// tree above the blocks and applies the optimizer (<see cref="PieceTraining.Apply{T}"/>), so the parameters after
 /// every step are bitwise those of <see cref="PieceTraining.Fold{T,TState}"/> with the same P and k = 0, whatever the
@@ -35,6 +40,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly Dictionary<long, string> blockSilos = [];
     private readonly Stopwatch clock = new();
     private readonly HashSet<string> workers = [];
+    private readonly Dictionary<string, string> refusals = new(StringComparer.Ordinal);
     private readonly string?[] lastWorkers;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
     private int stepping;
@@ -79,7 +85,8 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         {
             lock (workers)
                 return new(Interlocked.Read(ref requests), Interlocked.Read(ref parameterSends), Interlocked.Read(ref retries),
-                    Interlocked.Read(ref doublesSent), Interlocked.Read(ref doublesReceived), [.. workers]);
+                    Interlocked.Read(ref doublesSent), Interlocked.Read(ref doublesReceived), [.. workers],
+                    refusals.ToImmutableSortedDictionary(StringComparer.Ordinal, StringComparer.Ordinal));
         }
     }
 
@@ -109,11 +116,10 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         clock.Start();
         var version = Step;
         var parameters = new Lazy<FlatTree>(() => FlatTree.Of(State.Parameters));
-        var (blocks, singles) = Blocks();
-        var keys = blocks.Select((block, k) => PieceTree.Key(block, singles ? block.Start : k)).ToArray();
+        var (blocks, keys, silos) = await BlocksAsync(cancellation);
         var carriers = Carriers(version, keys);
         // Task.WhenAll ends when every block has ended, so a failed step reports its failure after the others are in.
-        var results = await Task.WhenAll(blocks.Select((block, k) => BlockAsync(block, keys[k], version, carriers[k], parameters, cancellation)));
+        var results = await Task.WhenAll(blocks.Select((block, k) => BlockAsync(block, keys[k], silos, version, carriers[k], parameters, cancellation)));
         cancellation.ThrowIfCancellationRequested();
         var count = Tree.Count(State.Parameters);
         var partials = new Dictionary<PieceBlock, PartialSum?>();
@@ -134,15 +140,52 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     }
 
     /// <summary>
-    /// The blocks of the next step: every piece alone (piece i in slot i) when no step of this coordinator has told
-    /// which silos compute; otherwise <see cref="PieceTree.Blocks"/> for the number of silos that computed the last
-    /// step's pieces, the k-th block in slot k. Which blocks are asked for never changes the bits.
+    /// The blocks of the next step, their grain keys and the silos they were cut for: every piece alone (piece i in
+    /// slot i, no silos) when no step of this coordinator has told which silos compute; otherwise
+    /// <see cref="PieceTree.Blocks"/> for the silos hosting piece workers that the cluster names now
+    /// (<see cref="IPieceSilosGrain"/>) less those that refused the run, the k-th block in the slot of the k-th of them
+    /// (<see cref="PieceSilos.Slot"/>). When the cluster cannot be asked or names none, the blocks are cut for the
+    /// number of silos that computed the last step, the k-th in slot k (no silos). Which blocks are asked for never
+    /// changes the bits.
     /// </summary>
-    private (ImmutableArray<PieceBlock> Blocks, bool Singles) Blocks()
+    private async Task<(ImmutableArray<PieceBlock> Blocks, long[] Keys, ImmutableArray<SiloAddress> Silos)> BlocksAsync(CancellationToken cancellation)
     {
-        int silos;
-        lock (workers) silos = lastWorkers.OfType<string>().Distinct(StringComparer.Ordinal).Count();
-        return silos == 0 ? (PieceTree.Singles(Run.Pieces), true) : (PieceTree.Blocks(Run.Pieces, silos), false);
+        int computed;
+        lock (workers) computed = lastWorkers.OfType<string>().Distinct(StringComparer.Ordinal).Count();
+        if (computed == 0)
+        {
+            var singles = PieceTree.Singles(Run.Pieces);
+            return (singles, [.. singles.Select(block => PieceTree.Key(block, block.Start))], []);
+        }
+        var silos = await SilosAsync(cancellation);
+        var willing = Willing(silos);
+        if (willing.IsEmpty)
+        {
+            var blocks = PieceTree.Blocks(Run.Pieces, computed);
+            return (blocks, [.. blocks.Select((block, k) => PieceTree.Key(block, k))], []);
+        }
+        var cut = PieceTree.Blocks(Run.Pieces, willing.Length);
+        return (cut, [.. cut.Select((block, k) => PieceTree.Key(block, PieceSilos.Slot(willing[k], silos)))], silos);
+    }
+
+    /// <summary>The indices in <paramref name="silos"/> of the silos that have not refused the run.</summary>
+    private ImmutableArray<int> Willing(ImmutableArray<SiloAddress> silos)
+    {
+        lock (workers) return [.. Enumerable.Range(0, silos.Length).Where(i => !refusals.ContainsKey(silos[i].ToString()))];
+    }
+
+    /// <summary>The silos hosting piece workers as the cluster names them now; none when the cluster cannot be asked.</summary>
+    private async Task<ImmutableArray<SiloAddress>> SilosAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            var named = await grains.GetGrain<IPieceSilosGrain>(0).Current().WaitAsync(cancellation);
+            return named.IsDefault ? [] : named;
+        }
+        catch (Exception e) when (IsClusterFailure(e))
+        {
+            return [];
+        }
     }
 
     /// <summary>
@@ -180,9 +223,12 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
 
     /// <summary>
     /// Block <paramref name="block"/> of the current step from the worker of <paramref name="key"/>, with the
-    /// parameters sent when it carries them or its worker asks for them.
+    /// parameters sent when it carries them or its worker asks for them. When the worker refuses the run, its silo is
+    /// left out and the block is asked of the silo of another slot of <paramref name="silos"/> (the silos the step was
+    /// cut for, or those the cluster names now); when every silo has refused, the step fails with the refusal.
     /// </summary>
-    private async Task<PieceResult> BlockAsync(PieceBlock block, long key, int version, bool carrier, Lazy<FlatTree> parameters, CancellationToken cancellation)
+    private async Task<PieceResult> BlockAsync(PieceBlock block, long key, ImmutableArray<SiloAddress> silos, int version, bool carrier,
+        Lazy<FlatTree> parameters, CancellationToken cancellation)
     {
         var worker = grains.GetGrain<IPieceWorkerGrain>(key, Run.RunId);
         var withParameters = carrier;
@@ -201,6 +247,19 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
                 withParameters = true;
                 Interlocked.Increment(ref retries);
                 await Task.Delay(TimeSpan.FromMilliseconds(50 * Math.Min(attempt + 1, 10)), cancellation);
+                continue;
+            }
+            catch (PieceRefusedException e) when (attempt < MaxRetries)
+            {
+                // The block goes to a silo that has not refused: a slot of the same set of silos on another silo.
+                lock (workers) refusals[e.Silo] = e.Message;
+                if (silos.IsDefaultOrEmpty) silos = await SilosAsync(cancellation);
+                var willing = Willing(silos);
+                if (willing.IsEmpty) throw new InvalidOperationException(e.Message, e);
+                key = PieceTree.Key(block, PieceSilos.Slot(willing[block.Start % willing.Length], silos));
+                worker = grains.GetGrain<IPieceWorkerGrain>(key, Run.RunId);
+                withParameters = true;
+                Interlocked.Increment(ref retries);
                 continue;
             }
             if (send is not null)

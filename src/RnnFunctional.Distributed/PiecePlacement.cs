@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Placement;
 using Orleans.Runtime.Placement;
@@ -6,11 +7,12 @@ namespace RnnFunctional.Distributed;
 
 /// <summary>
 /// The placement of piece workers: the worker in slot s (<see cref="PieceTree.Key"/>) goes to silo s mod n of the n
-/// silos that host piece workers, the silos taken in the order of their addresses. The coordinator puts piece i alone
-/// in slot i, and the k-th block of a step in slot k, so its blocks go to distinct silos. Where a block is computed is
-/// thus a function of its key and the cluster's membership alone, and a block whose silo leaves is activated again on
-/// the silo that this rule names among those left. Bits never depend on placement; the rule makes the load even and
-/// the runs repeatable.
+/// silos that host piece workers (<see cref="PieceSilos"/>), the silos taken in the order of their addresses. The
+/// coordinator puts piece i alone in slot i, and the k-th block of a step cut for n silos in slot
+/// <see cref="PieceSilos.Slot"/>(k, silos) ≡ k (mod n), so its blocks go to distinct silos. Where a block is computed
+/// is thus a function of its key and the cluster's membership at its activation, and a block whose silo leaves is
+/// activated again on the silo that this rule names among those left. Bits never depend on placement; the rule makes
+/// the load even and the runs repeatable.
 /// </summary>
 [Serializable, GenerateSerializer, Immutable, SuppressReferenceTracking]
 public sealed class PiecePlacement : PlacementStrategy
@@ -22,9 +24,17 @@ public sealed class PiecePlacement : PlacementStrategy
     {
         ArgumentNullException.ThrowIfNull(silos);
         ArgumentOutOfRangeException.ThrowIfNegative(slot);
-        var ordered = silos.OrderBy(s => s.ToString(), StringComparer.Ordinal).ToArray();
+        var ordered = Ordered(silos);
         if (ordered.Length == 0) throw new InvalidOperationException($"no silo of the cluster hosts piece workers, so slot {slot} cannot be placed");
-        return ordered[slot % ordered.Length];
+        return ordered[(int)(slot % ordered.Length)];
+    }
+
+    /// <summary>Silos in the order of <see cref="SiloOf"/>: by their addresses' text, ordinal.</summary>
+    /// <param name="silos">Any silos.</param>
+    public static ImmutableArray<SiloAddress> Ordered(IEnumerable<SiloAddress> silos)
+    {
+        ArgumentNullException.ThrowIfNull(silos);
+        return [.. silos.OrderBy(s => s.ToString(), StringComparer.Ordinal)];
     }
 }
 

@@ -26,9 +26,12 @@ public interface IPieceWorkerGrain : IGrainWithIntegerCompoundKey
 /// </summary>
 /// <param name="parameters">The silo's parameters, shared by its piece workers (<see cref="DistributedHosting.AddPieceWorkers"/>).</param>
 /// <param name="source">Where the silo reads a run's batches.</param>
-[PiecePlacement]
+[PiecePlacement, GrainType(GrainTypeName)]
 public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource source) : Grain, IPieceWorkerGrain
 {
+    /// <summary>The grain type of piece workers, as silos' grain manifests list it.</summary>
+    public const string GrainTypeName = "pieceworker";
+
     /// <summary>How long a request without parameters waits for another piece's request to bring them to the silo.</summary>
     public static readonly TimeSpan ParameterWait = TimeSpan.FromSeconds(5);
 
@@ -51,7 +54,7 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         var (block, _) = PieceTree.OfKey(this.GetPrimaryKeyLong(out var runId));
         if (request.Run.RunId != runId)
             throw new InvalidOperationException($"the worker of {block} of run {runId} was asked for run {request.Run.RunId}");
-        if (run is null) (run, shard) = (request.Run, Shard.Load(request.Run, block, source));
+        if (run is null) (run, shard) = (request.Run, Load(request.Run, block));
         else if (run != request.Run)
             throw new InvalidOperationException($"the worker of {block} of run {runId} holds another configuration of that run: {run} but was asked for {request.Run}");
         var what = $"parameters version {request.Version} for model {run.Model}";
@@ -63,6 +66,23 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         var model = run.Model;
         var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(model, held, what, block, batch)));
         return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
+    }
+
+    /// <summary>
+    /// The shard of <paramref name="block"/> read from this silo's <see cref="IRunSource"/>; a source that cannot read
+    /// the run (another corpus, another vocabulary, no such file) is a <see cref="PieceRefusedException"/> naming this
+    /// silo, so that the coordinator can compute the block elsewhere.
+    /// </summary>
+    private Shard Load(RunSpec spec, PieceBlock block)
+    {
+        try
+        {
+            return Shard.Load(spec, block, source);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            throw new PieceRefusedException(RuntimeIdentity, e.Message);
+        }
     }
 
     /// <summary>The number of parameter values of a model.</summary>
@@ -98,4 +118,42 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
             return (sum.Loss, sum.Tokens, sum.ToPayload());
         }
     }
+}
+
+/// <summary>
+/// A piece worker's refusal of a run that its silo cannot read (its corpus is not the run's, or the model's vocabulary
+/// is not the corpus'): <see cref="Silo"/> is the silo that refused, the message says why.
+/// </summary>
+[GenerateSerializer]
+public sealed class PieceRefusedException : InvalidOperationException
+{
+    /// <summary>A refusal without a silo or reason.</summary>
+    public PieceRefusedException()
+    {
+    }
+
+    /// <summary>A refusal for <paramref name="message"/>.</summary>
+    /// <param name="message">Why.</param>
+    public PieceRefusedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>A refusal for <paramref name="message"/> caused by <paramref name="inner"/>.</summary>
+    /// <param name="message">Why.</param>
+    /// <param name="inner">The cause.</param>
+    public PieceRefusedException(string message, Exception inner)
+        : base(message, inner)
+    {
+    }
+
+    /// <summary>The refusal of silo <paramref name="silo"/> for <paramref name="message"/>.</summary>
+    /// <param name="silo">The silo that refused (its runtime identity).</param>
+    /// <param name="message">Why.</param>
+    public PieceRefusedException(string silo, string message)
+        : base(message) => Silo = silo;
+
+    /// <summary>The silo that refused (its runtime identity, as <see cref="PieceResult.Worker"/> names silos).</summary>
+    [Id(0)]
+    public string Silo { get; init; } = "";
 }

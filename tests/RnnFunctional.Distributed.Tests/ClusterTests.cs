@@ -90,11 +90,13 @@ public sealed class ClusterTests(ITestOutputHelper output)
             var error = await Assert.ThrowsAsync<InvalidOperationException>(() => worker.Compute(new PieceRequest(other, 0, 0, null)));
             Assert.Contains("another configuration", error.Message);
             var wrongVocabulary = run with { RunId = "wrong-vocabulary", Model = run.Model with { Vocabulary = run.Model.Vocabulary + 1 } };
-            var load = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            // A run the silo cannot read is refused naming the silo, so that the coordinator can go elsewhere.
+            var load = await Assert.ThrowsAsync<PieceRefusedException>(() =>
                 cluster.GrainFactory.GetGrain<IPieceWorkerGrain>(0, wrongVocabulary.RunId).Compute(new PieceRequest(wrongVocabulary, 0, 0, null)));
             Assert.Contains("vocabulary", load.Message);
+            Assert.Equal(cluster.Primary!.SiloAddress.ToString(), load.Silo);
             var otherCorpus = run with { RunId = "other-corpus", Data = run.Data with { Digest = DataSpec.DigestOf([1, 2, 3]) } };
-            var digest = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            var digest = await Assert.ThrowsAsync<PieceRefusedException>(() =>
                 cluster.GrainFactory.GetGrain<IPieceWorkerGrain>(0, otherCorpus.RunId).Compute(new PieceRequest(otherCorpus, 0, 0, null)));
             Assert.Contains("SHA-256", digest.Message);
         }

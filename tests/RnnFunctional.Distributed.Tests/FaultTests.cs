@@ -94,7 +94,7 @@ public sealed class FaultTests(ITestOutputHelper output)
     /// Each piece was computed within its block of <paramref name="blocks"/>, the k-th block on the silo
     /// <see cref="PiecePlacement.SiloOf"/> names for slot k among <paramref name="silos"/>.
     /// </summary>
-    private static void AssertPlaced(ImmutableArray<string?> hosts, ImmutableArray<PieceBlock> blocks, IEnumerable<SiloAddress> silos)
+    internal static void AssertPlaced(ImmutableArray<string?> hosts, ImmutableArray<PieceBlock> blocks, IEnumerable<SiloAddress> silos)
     {
         var live = silos.ToArray();
         var expected = Enumerable.Range(0, hosts.Length).Select(i => PiecePlacement.SiloOf(blocks.IndexOf(blocks.Single(b => b.Start <= i && i < b.End)), live).ToString()).ToArray();
