@@ -124,7 +124,7 @@ internal static partial class Driver
                 {
                     var (from, columns) = (Offset(b0, projected), Offset(projected, upTo));
                     var u = U.Slice(from, columns);
-                    Ops.Multiply(team, cell.Precision, u, cell.Wx, false, x.Slice(s.Start[projected], columns), false);                   // U = Wx·X
+                    Ops.Multiply(team, cell.Precision, u, cell.Projection, false, x.Slice(s.Start[projected], columns), false);                   // U = Wx·X
                     Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                       //     + bx
                     projected = upTo;
                 }
@@ -290,6 +290,13 @@ internal static partial class Driver
         }
 
         /// <summary>
+        /// The least chunk width for which a uniform schedule's dX is one product per step, written straight into the
+        /// result's columns, rather than one product per time block copied out (the bits are the same: an entry of a
+        /// product does not depend on how many columns are computed with it).
+        /// </summary>
+        private const int DirectDxColumns = 16;
+
+        /// <summary>
         /// The sums over one time block: dWx += dU·Xᵀ, dWh += dR·H_prevᵀ, dbx += Σ dU, dbh += Σ dR (and for a read-out
         /// dWy += dO·Hᵀ, dby += Σ dO), and dX = Wxᵀ·dU scattered to its steps when <paramref name="dx"/> is given.
         /// </summary>
@@ -310,6 +317,12 @@ internal static partial class Driver
                 return;
             }
             if (dx is null) return;
+            if (s.Uniform && s.M >= DirectDxColumns)                                                          // each step's dX into its result's columns
+            {
+                for (var tau = b0; tau < Math.Min(b1, s.Steps); tau++)
+                    TransposedProduct(dx[s.Time(tau, 0)].Slice(s.J0, s.M), Weights.WxT, false, du.Slice(Offset(b0, tau), s.M));   // dX⟨τ⟩ = Wxᵀ·dU⟨τ⟩
+                return;
+            }
             var dX = DX.Slice(0, columns);
             TransposedProduct(dX, Weights.WxT, false, du);                                                            // dX = Wxᵀ·dU
             for (var tau = b0; tau < Math.Min(b1, s.Steps); tau++)

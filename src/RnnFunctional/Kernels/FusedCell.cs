@@ -29,7 +29,7 @@ internal abstract class FusedCell
         Precision = Compute.Precision;
         if (Precision == Precision.Single) (wx, wh) = (wx.WithSingle(), wh.WithSingle());
         (Gates, Hidden, Wx, Wh, Bx, Bh) = (gates, hidden, wx, wh, bx, bh);
-        Recurrent = wh.Padded(Precision == Precision.Single);
+        (Projection, Recurrent) = (wx.Padded(Precision == Precision.Single), wh.Padded(Precision == Precision.Single));
         Input = wx.Columns;
     }
 
@@ -50,6 +50,12 @@ internal abstract class FusedCell
 
     /// <summary>Recurrent weights stacked by gate, G·n_a×n_a.</summary>
     public Block Wh { get; }
+
+    /// <summary>
+    /// <see cref="Wx"/> with a padded leading dimension (<see cref="Block.Padded"/>): the operand of the input
+    /// projection U = Wx·X of a time block, whose result has the G·n_a rows of Wx.
+    /// </summary>
+    public Block Projection { get; }
 
     /// <summary>
     /// <see cref="Wh"/> with a padded leading dimension (<see cref="Block.Padded"/>): the operand of the per-step
