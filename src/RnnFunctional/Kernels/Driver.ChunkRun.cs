@@ -124,8 +124,7 @@ internal static partial class Driver
                 {
                     var (from, columns) = (Offset(b0, projected), Offset(projected, upTo));
                     var u = U.Slice(from, columns);
-                    Ops.Multiply(team, cell.Precision, u, cell.Projection, false, x.Slice(s.Start[projected], columns), false);                   // U = Wx·X
-                    Elementwise.AddToColumns(u.Span, cell.Bx.Span);                                                       //     + bx
+                    Ops.Multiply(team, cell.Precision, u, cell.Projection, false, x.Slice(s.Start[projected], columns), false, bias: cell.Bx);    // U = Wx·X + bx
                     projected = upTo;
                 }
                 if (available is null) Project(b1);
@@ -143,8 +142,7 @@ internal static partial class Driver
                     else
                     {
                         var r = R.Slice(0, width);
-                        Ops.Multiply(team, cell.Precision, r, cell.Recurrent, false, prev[0], false);                                    // R = Wh·h_prev
-                        Elementwise.AddToColumns(r.Span, cell.Bh.Span);                                           //     + bh
+                        Ops.Multiply(team, cell.Precision, r, cell.Recurrent, false, prev[0], false, bias: cell.Bh);                     // R = Wh·h_prev + bh
                         Step(z, r, prev, next);
                     }
                     finished?.Invoke(tau + 1);
@@ -308,8 +306,8 @@ internal static partial class Driver
             var (du, dr, xb, hp) = (DU.Slice(0, columns), DR.Slice(0, columns), XB.Slice(0, columns), HP.Slice(0, columns));
             Ops.Multiply(team, cell.Precision, Sums.Wx, du, false, xb, true, beta: 1);                                            // dWx += dU·Xᵀ
             Ops.Multiply(team, cell.Precision, Sums.Wh, dr, false, hp, true, beta: 1);                                            // dWh += dR·H_prevᵀ
-            Elementwise.AddColumnsTo(du.Span, Sums.Bx.Span);                                                      // dbx += Σ_columns dU
-            if (Sums.Bh.Data is not null) Elementwise.AddColumnsTo(dr.Span, Sums.Bh.Span);                      // dbh += Σ_columns dR
+            Ops.AddColumnsTo(team, du, Sums.Bx);                                                                  // dbx += Σ_columns dU
+            if (Sums.Bh.Data is not null) Ops.AddColumnsTo(team, dr, Sums.Bh);                                  // dbh += Σ_columns dR
             if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By, cell.Precision, team); // dWy += dO·Hᵀ, dby += Σ dO
             if (DxScan.Data is not null)
             {

@@ -273,11 +273,12 @@ internal static partial class Driver
         private static Block Transposed(Block w, Workspace call, Precision precision)
         {
             var t = call.Take(w.Columns + Block.Padding, w.Rows);                                               // padded (Block.Padded)
-            for (var i = 0; i < w.Rows; i++)
-            {
-                for (var j = 0; j < w.Columns; j++) t.Data[i * t.Rows + j] = w.Data[w.Offset + j * w.Rows + i];
-                t.Data.AsSpan(i * t.Rows + w.Columns, Block.Padding).Clear();
-            }
+            const int tile = 32;                                                                                // tiles of 32×32: both sides' lines stay in cache
+            for (var i0 = 0; i0 < w.Rows; i0 += tile)
+                for (var j0 = 0; j0 < w.Columns; j0 += tile)
+                    for (var i = i0; i < Math.Min(i0 + tile, w.Rows); i++)
+                        for (var j = j0; j < Math.Min(j0 + tile, w.Columns); j++) t.Data[i * t.Rows + j] = w.Data[w.Offset + j * w.Rows + i];
+            for (var i = 0; i < w.Rows; i++) t.Data.AsSpan(i * t.Rows + w.Columns, Block.Padding).Clear();
             return precision == Precision.Single ? t.WithSingle() : t;
         }
     }

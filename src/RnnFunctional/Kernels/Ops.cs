@@ -78,13 +78,16 @@ internal static class Ops
 
     /// <summary>
     /// <see cref="Multiply(Block, Block, bool, Block, bool, double, Precision)"/> with the rows of c shared by a team's threads
-    /// (<see cref="Team.Band"/>), the same bits as on one thread; on the calling thread alone when there is no team.
+    /// (<see cref="Team.Band"/>), the same bits as on one thread; on the calling thread alone when there is no team. A
+    /// <paramref name="bias"/>, when given, is then added to every column (<see cref="Elementwise.AddToColumns"/>), each
+    /// thread on its own rows.
     /// </summary>
-    public static void Multiply(Team? team, Precision precision, Block c, Block a, bool transA, Block b, bool transB, double beta = 0)
+    public static void Multiply(Team? team, Precision precision, Block c, Block a, bool transA, Block b, bool transB, double beta = 0, Block bias = default)
     {
         if (team is null || c.Rows < 32)
         {
             Multiply(c, a, transA, b, transB, beta, precision);
+            if (bias.Data is not null) Elementwise.AddToColumns(c.Span, bias.Span);
             return;
         }
         var k = transA ? a.Rows : a.Columns;
@@ -92,9 +95,36 @@ internal static class Ops
         {
             var (r0, r1) = team.Band(c.Rows, i);
             var from = transA ? r0 * a.Rows : r0;
-            if (r1 > r0)
-                Gemm.Multiply(precision, transA, transB, r1 - r0, c.Columns, k, 1.0, a.Span[from..], From(a.SingleSpan, from), a.Rows, b.Span, b.Rows, beta,
-                    c.Span[r0..], c.Rows);
+            if (r1 <= r0) return;
+            Gemm.Multiply(precision, transA, transB, r1 - r0, c.Columns, k, 1.0, a.Span[from..], From(a.SingleSpan, from), a.Rows, b.Span, b.Rows, beta,
+                c.Span[r0..], c.Rows);
+            if (bias.Data is null) return;
+            var band = bias.Span[r0..r1];                                                       // + bias·1ᵀ on the band's rows: the bits of AddToColumns
+            var rows = r1 - r0;
+            for (var j = 0; j < c.Columns; j++)
+            {
+                var column = c.Span.Slice(j * c.Rows + r0, rows);
+                System.Numerics.Tensors.TensorPrimitives.Add(column, band, column);
+            }
+        });
+    }
+
+    /// <summary>
+    /// sums += the sum of the columns of <paramref name="block"/>, first column first (<see cref="Elementwise.AddColumnsTo"/>),
+    /// with the rows shared by a team's threads: each row's sum is added in the same order, so the bits are those of one thread.
+    /// </summary>
+    public static void AddColumnsTo(Team? team, Block block, Block sums)
+    {
+        if (team is null || block.Rows < 32)
+        {
+            Elementwise.AddColumnsTo(block.Span, sums.Span);
+            return;
+        }
+        team.Run(i =>
+        {
+            var (r0, r1) = team.Band(block.Rows, i);
+            var band = sums.Span[r0..r1];
+            for (var j = 0; j < block.Columns; j++) System.Numerics.Tensors.TensorPrimitives.Add(band, block.Span.Slice(j * block.Rows + r0, r1 - r0), band);
         });
     }
 
