@@ -114,7 +114,7 @@ public static class Softmax
     internal static void AccumulateGradients(Block dO, Block a, Block dWy, Block dBy, Precision precision = Precision.Double, Team? team = null)
     {
         Ops.Multiply(team, precision, dWy, dO, false, a, true, beta: 1);
-        Elementwise.AddColumnsTo(dO.Span, dBy.Span);
+        Ops.AddColumnsTo(team, dO, dBy);
     }
 
     /// <summary>ŷ = softmax(wy·a + by).</summary>

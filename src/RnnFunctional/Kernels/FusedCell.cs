@@ -22,12 +22,12 @@ internal abstract class FusedCell
     /// <summary>A cell of the given sizes whose stacked weights are Wx (G·n_a×n_x), Wh (G·n_a×n_a), bx and, when present, bh.</summary>
     /// <remarks>
     /// The cell reads <see cref="Compute.Precision"/> here, on the thread that starts the call: with
-    /// <see cref="RnnFunctional.Precision.Single"/> its stacked weights get float32 twins, made once for the whole call.
+    /// <see cref="RnnFunctional.Precision.Single"/> the operands its products read (<see cref="Projection"/>,
+    /// <see cref="Recurrent"/>) get float32 twins, made once for the whole call.
     /// </remarks>
     protected FusedCell(int gates, int hidden, Block wx, Block wh, Block bx, Block bh)
     {
         Precision = Compute.Precision;
-        if (Precision == Precision.Single) (wx, wh) = (wx.WithSingle(), wh.WithSingle());
         (Gates, Hidden, Wx, Wh, Bx, Bh) = (gates, hidden, wx, wh, bx, bh);
         (Projection, Recurrent) = (wx.Padded(Precision == Precision.Single), wh.Padded(Precision == Precision.Single));
         Input = wx.Columns;

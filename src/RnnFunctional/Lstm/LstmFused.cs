@@ -19,6 +19,16 @@ internal sealed class LstmFused : FusedCell
     /// </summary>
     public static LstmFused Of(LstmParameters p)
     {
+        var (wx, wh, b) = Stacked(p);
+        return new(p.HiddenSize, wx, wh, b);
+    }
+
+    /// <summary>
+    /// The gate matrices of <paramref name="p"/> stacked f | i | c̃ | o: W_x (4n_a×n_x), W_a (4n_a×n_a) and b (4n_a), in
+    /// storage of the open <see cref="CallScratch"/> if any.
+    /// </summary>
+    public static (Block Wx, Block Wh, Block B) Stacked(LstmParameters p)
+    {
         var (na, nx) = (p.HiddenSize, p.InputSize);
         var gates = new[] { p.Wf, p.Wi, p.Wc, p.Wo };
         var biases = new[] { p.Bf, p.Bi, p.Bc, p.Bo };
@@ -30,7 +40,7 @@ internal sealed class LstmFused : FusedCell
             for (var j = 0; j < nx; j++) w.Span.Slice((na + j) * na, na).CopyTo(wx.AsSpan(j * 4 * na + g * na, na)); // W_x: the last n_x
             Block.Of(biases[g]).Span.CopyTo(b.AsSpan(g * na, na));
         }
-        return new(na, new(wx, 0, 4 * na, nx), new(wh, 0, 4 * na, na), new(b, 0, 4 * na, 1));
+        return (new(wx, 0, 4 * na, nx), new(wh, 0, 4 * na, na), new(b, 0, 4 * na, 1));
     }
 
     public override int Parts => 6;

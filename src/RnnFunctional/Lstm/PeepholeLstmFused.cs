@@ -12,11 +12,11 @@ internal sealed class PeepholeLstmFused : FusedCell
 {
     private readonly double[] pf, pi, po;
 
-    private PeepholeLstmFused(LstmFused gates, PeepholeLstmParameters p) : base(4, gates.Hidden, gates.Wx, gates.Wh, gates.Bx, default) =>
+    private PeepholeLstmFused((Block Wx, Block Wh, Block B) gates, PeepholeLstmParameters p) : base(4, p.HiddenSize, gates.Wx, gates.Wh, gates.B, default) =>
         (pf, pi, po) = (p.Pf.ToArray(), p.Pi.ToArray(), p.Po.ToArray());
 
-    /// <summary>The cell of the given parameters, their gate matrices stacked once and their peephole weights copied (their read-out is not read).</summary>
-    public static PeepholeLstmFused Of(PeepholeLstmParameters p) => new(LstmFused.Of(p.WithoutPeepholes), p);
+    /// <summary>The cell of the given parameters, their gate matrices stacked once (<see cref="LstmFused.Stacked"/>) and their peephole weights copied (their read-out is not read).</summary>
+    public static PeepholeLstmFused Of(PeepholeLstmParameters p) => new(LstmFused.Stacked(p.WithoutPeepholes), p);
 
     public override int Parts => 6;
 
