@@ -88,6 +88,24 @@ internal static partial class Driver
         private Block DX { get; }
 
         /// <summary>
+        /// The current time block's inputs, carries read (H_prev) and outputs (H) side by side, as the sums over the block
+        /// read them: XB, HP and HB, into which a block's columns are copied, or, for a block the backward runs in one
+        /// piece, the tape's own columns when they lie side by side (<see cref="Adjacent"/>).
+        /// </summary>
+        private Block xb, hp, hb;
+
+        /// <summary>
+        /// The first carry part of scan steps [t0, t1) as one block when a uniform schedule holds them side by side in
+        /// one buffer (steps of the segment from <paramref name="s0"/> on, in its parts); default otherwise.
+        /// </summary>
+        private Block Adjacent(Func<int, int, Block[]> state, int s0, int t0, int t1)
+        {
+            if (!s.Uniform || t0 < s0) return default;
+            var (first, last, columns) = (state(t0, s.M)[0], state(t1 - 1, s.M)[0], (t1 - t0) * s.M);
+            return first.Data == last.Data && last.Offset == first.Offset + (columns - s.M) * first.Rows ? new Block(first.Data, first.Offset, first.Rows, columns) : default;
+        }
+
+        /// <summary>
         /// Columns of a band of the backward of a cell with a column-wise gradient of its own parameters: band b holds
         /// columns [8b, 8b + 8) of a step, whatever the number of threads.
         /// </summary>
@@ -168,14 +186,22 @@ internal static partial class Driver
                 var seeded = p1;
                 if (columns > 0)
                 {
-                    x.Slice(s.Start[p0], columns).Span.CopyTo(XB.Slice(from, columns).Span);
+                    var whole = p0 == b0 && p1 == b1;                                                            // a block in one piece may read its operands in place
+                    xb = whole && !ReferenceEquals(DxScan.Data, x.Data) ? x.Slice(s.Start[b0], columns) : XB;
+                    hp = whole && RecurrentMask.Data is null ? Adjacent(state, s0, b0 - 1, b1 - 1) : default;
+                    hb = whole && head is not null ? Adjacent(state, s0, b0, b1) : default;
+                    (hp, hb) = (hp.Data is null ? HP : hp, hb.Data is null ? HB : hb);
+                    if (xb.Data == XB.Data) x.Slice(s.Start[p0], columns).Span.CopyTo(XB.Slice(from, columns).Span);
                     for (var tau = p0; tau < p1; tau++)
                     {
                         var width = s.Active[tau];
-                        var (prev, hp) = (state(tau - 1, width), HP.Slice(Offset(b0, tau), width));            // H_prev as the step read it
-                        if (RecurrentMask.Data is null) prev[0].Span.CopyTo(hp.Span);
-                        else Read(prev, hp);
-                        if (head is not null) state(tau, width)[0].Span.CopyTo(HB.Slice(Offset(b0, tau), width).Span);
+                        if (hp.Data == HP.Data)
+                        {
+                            var (prev, into) = (state(tau - 1, width), HP.Slice(Offset(b0, tau), width));    // H_prev as the step read it
+                            if (RecurrentMask.Data is null) prev[0].Span.CopyTo(into.Span);
+                            else Read(prev, into);
+                        }
+                        if (head is not null && hb.Data == HB.Data) state(tau, width)[0].Span.CopyTo(HB.Slice(Offset(b0, tau), width).Span);
                     }
                     if (arrived is null)
                     {
@@ -193,7 +219,7 @@ internal static partial class Driver
                         seed(this, first, seeded, b0);
                         seeded = first;
                     }
-                    var (prev, next) = (Read(state(tau - 1, width), HP.Slice(Offset(b0, tau), width), write: false), state(tau, width));
+                    var (prev, next) = (Read(state(tau - 1, width), hp.Slice(Offset(b0, tau), width), write: false), state(tau, width));
                     var dCarry = new Block[DCarry.Length];
                     for (var k = 0; k < dCarry.Length; k++) dCarry[k] = DCarry[k].Slice(0, width);
                     var (du, dr) = (DU.Slice(Offset(b0, tau), width), DR.Slice(Offset(b0, tau), width));
@@ -303,12 +329,12 @@ internal static partial class Driver
             var columns = Offset(b0, Math.Min(b1, s.Steps));
             if (OwnBands.Data is not null) ReduceOwnBands();                                                       // dOwn += Σ_bands, in band order
             if (columns == 0) return;
-            var (du, dr, xb, hp) = (DU.Slice(0, columns), DR.Slice(0, columns), XB.Slice(0, columns), HP.Slice(0, columns));
+            var (du, dr, xb, hp) = (DU.Slice(0, columns), DR.Slice(0, columns), this.xb.Slice(0, columns), this.hp.Slice(0, columns));
             Ops.Multiply(team, cell.Precision, Sums.Wx, du, false, xb, true, beta: 1);                                            // dWx += dU·Xᵀ
             Ops.Multiply(team, cell.Precision, Sums.Wh, dr, false, hp, true, beta: 1);                                            // dWh += dR·H_prevᵀ
             Ops.AddColumnsTo(team, du, Sums.Bx);                                                                  // dbx += Σ_columns dU
             if (Sums.Bh.Data is not null) Ops.AddColumnsTo(team, dr, Sums.Bh);                                  // dbh += Σ_columns dR
-            if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), HB.Slice(0, columns), Sums.Wy, Sums.By, cell.Precision, team); // dWy += dO·Hᵀ, dby += Σ dO
+            if (head is not null) Softmax.AccumulateGradients(DO.Slice(0, columns), hb.Slice(0, columns), Sums.Wy, Sums.By, cell.Precision, team); // dWy += dO·Hᵀ, dby += Σ dO
             if (DxScan.Data is not null)
             {
                 if (!DxPerStep) TransposedProduct(DxScan.Slice(s.Start[b0], columns), Weights.WxT, false, du);     // dX = Wxᵀ·dU, in place
@@ -396,7 +422,7 @@ internal static partial class Driver
             var (step, column) = (new int[columns], new int[columns]);
             for (var tau = p0; tau < p1; tau++)
                 for (var i = 0; i < s.Active[tau]; i++) (step[Offset(p0, tau) + i], column[Offset(p0, tau) + i]) = (s.Time(tau, i), s.Column(i));
-            Softmax.CrossEntropy(h.Wy, h.By, HB.Slice(from, columns), DO.Slice(from, columns), DA.Slice(from, columns),
+            Softmax.CrossEntropy(h.Wy, h.By, hb.Slice(from, columns), DO.Slice(from, columns), DA.Slice(from, columns),
                 k => h.Lengths.IsDefault || step[k] < h.Lengths[column[k]] ? h.Labels[step[k]][column[k]] : Ragged.Ignored,
                 (k, loss) => h.Losses[step[k] * h.Batch + column[k]] = loss, cell.Precision, team);
         }
