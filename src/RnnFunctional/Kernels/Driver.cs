@@ -274,10 +274,18 @@ internal static partial class Driver
         {
             var t = call.Take(w.Columns + Block.Padding, w.Rows);                                               // padded (Block.Padded)
             const int tile = 32;                                                                                // tiles of 32×32: both sides' lines stay in cache
+            Span<double> from = w.Span, into = t.Span;
             for (var i0 = 0; i0 < w.Rows; i0 += tile)
                 for (var j0 = 0; j0 < w.Columns; j0 += tile)
-                    for (var i = i0; i < Math.Min(i0 + tile, w.Rows); i++)
-                        for (var j = j0; j < Math.Min(j0 + tile, w.Columns); j++) t.Data[i * t.Rows + j] = w.Data[w.Offset + j * w.Rows + i];
+                {
+                    var (rows, columns) = (Math.Min(tile, w.Rows - i0), Math.Min(tile, w.Columns - j0));
+                    for (var j = j0; j < j0 + columns; j++)                                                       // column j of w is row j of t
+                    {
+                        var column = from.Slice(j * w.Rows + i0, rows);
+                        ref var first = ref into[i0 * t.Rows + j];
+                        for (var i = 0; i < column.Length; i++) System.Runtime.CompilerServices.Unsafe.Add(ref first, i * t.Rows) = column[i];
+                    }
+                }
             for (var i = 0; i < w.Rows; i++) t.Data.AsSpan(i * t.Rows + w.Columns, Block.Padding).Clear();
             return precision == Precision.Single ? t.WithSingle() : t;
         }
