@@ -27,12 +27,24 @@ public class GridVersusLibTorch
     private readonly Dictionary<ScalarType, (nn.Module Recurrent, TorchSharp.Modules.Linear Linear, Tensor X, Tensor H0, Tensor C0)> modules = [];
 
     /// <summary>The cell: rnn (tanh), lstm or gru.</summary>
-    [Params("rnn", "lstm", "gru")]
+    [ParamsSource(nameof(Cells))]
     public string Cell { get; set; } = "lstm";
 
     /// <summary>The size of the grid.</summary>
-    [Params("tiny", "std", "wide", "batch")]
+    [ParamsSource(nameof(Sizes))]
     public string Size { get; set; } = "std";
+
+    /// <summary>Every cell, or those named in <c>GRID_CELLS</c> (comma-separated), to measure a part of the grid again.</summary>
+    public static IEnumerable<string> Cells => Subset("GRID_CELLS", ["rnn", "lstm", "gru"]);
+
+    /// <summary>Every size, or those named in <c>GRID_SIZES</c> (comma-separated).</summary>
+    public static IEnumerable<string> Sizes => Subset("GRID_SIZES", ["tiny", "std", "wide", "batch"]);
+
+    private static string[] Subset(string variable, string[] all) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } named
+            ? [.. named.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(n =>
+                all.Contains(n) ? n : throw new ArgumentException($"{variable}: expected some of {string.Join(", ", all)} but got '{n}'"))]
+            : all;
 
     [GlobalSetup(Targets = [nameof(Ours), nameof(OursSingle)])]
     public void SetupOurs() => Build(threads: Environment.ProcessorCount, ScalarType.Float64);
