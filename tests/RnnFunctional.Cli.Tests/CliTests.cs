@@ -510,26 +510,36 @@ public sealed class CliTests : IDisposable
     [InlineData("TERM", 143, "interrupted (SIGTERM)")]
     public async Task ASignalDuringTrainingSaysSoAndExitsWithTheShellCode(string signal, int code, string message)
     {
-        var start = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "rnnf"))
+        // Started through env(1) with the signal's default disposition: a process started in the background by a shell
+        // without job control inherits SIGINT ignored, and an ignored signal stays ignored across exec.
+        var start = new System.Diagnostics.ProcessStartInfo("env")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            ArgumentList = { "train", "--epochs", "10000", "--hidden", "8", "--model", scratch["model.rnnf"], "--plot", scratch["loss.png"] },
+            ArgumentList = { $"--default-signal={signal}", Path.Combine(AppContext.BaseDirectory, "rnnf"),
+                "train", "--epochs", "10000", "--hidden", "8", "--model", scratch["model.rnnf"], "--plot", scratch["loss.png"] },
         };
         using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string? line;
-        do line = await process.StandardOutput.ReadLineAsync();
-        while (line is not null && !line.StartsWith("epoch", StringComparison.Ordinal));
-        Assert.NotNull(line);
-        using (var kill = System.Diagnostics.Process.Start("kill", $"-{signal} {process.Id}")) await kill.WaitForExitAsync();
-        await process.StandardOutput.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        Assert.Equal(code, process.ExitCode);
-        var error = await stderr;
-        Assert.Contains(message, error);
-        Assert.DoesNotContain("   at ", error);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        try
+        {
+            var stderr = process.StandardError.ReadToEndAsync(timeout.Token);
+            string? line;
+            do line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            while (line is not null && !line.StartsWith("epoch", StringComparison.Ordinal));
+            Assert.NotNull(line);
+            using (var kill = System.Diagnostics.Process.Start("kill", $"-{signal} {process.Id}")) await kill.WaitForExitAsync();
+            await process.StandardOutput.ReadToEndAsync(timeout.Token);
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.Equal(code, process.ExitCode);
+            var error = await stderr;
+            Assert.Contains(message, error);
+            Assert.DoesNotContain("   at ", error);
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill();
+        }
         Assert.Equal([], scratch.Directory.GetFiles().Select(f => f.Name));
     }
 
