@@ -41,6 +41,53 @@ public sealed class TeamTests
         }
     }
 
+    /// <summary>
+    /// A band whose helper has not started it by the time the caller's own band is done is computed by the caller, a
+    /// band whose helper is on time by the helper, and each band of a run exactly once: the helper that comes late finds
+    /// its band taken.
+    /// </summary>
+    [Fact]
+    public async Task ABandItsHelperHasNotStartedIsComputedOnceByTheCaller()
+    {
+        Team? team = null;
+        for (var tries = 0; team is null && tries < 3000; tries++)                                          // the helpers may serve another test's team
+            if ((team = Team.Of(2)) is null) Thread.Sleep(10);
+        Assert.NotNull(team);
+        using var gate = new SemaphoreSlim(0);
+        var (ran, where) = (new int[2], new int[2]);
+        var caller = 0;
+        var runs = Task.Run(() =>                                                                             // a broken claim could leave Run waiting forever
+        {
+            caller = Environment.CurrentManagedThreadId;
+            team.BeforeClaim = () => gate.Wait(TimeSpan.FromSeconds(20));                                 // the helper is late: held until released
+            team.Run(i => (ran[i], where[i]) = (ran[i] + 1, Environment.CurrentManagedThreadId));
+            Assert.Equal([1, 1], ran);
+            Assert.Equal(caller, where[1]);
+            team.BeforeClaim = null;
+            gate.Release();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            team.Run(i =>                                                                                   // band 0 waits for band 1 to start: the helper's
+            {
+                if (i == 1) (ran[1], where[1]) = (ran[1] + 1, Environment.CurrentManagedThreadId);
+                else
+                {
+                    while (Volatile.Read(ref ran[1]) < 2 && DateTime.UtcNow < deadline) Thread.Yield();
+                    ran[0]++;
+                }
+            });
+        });
+        try
+        {
+            await runs.WaitAsync(TimeSpan.FromSeconds(120));                                                 // TimeoutException when they do not end
+        }
+        finally
+        {
+            team.Dispose();
+        }
+        Assert.Equal([2, 2], ran);
+        Assert.NotEqual(caller, where[1]);
+    }
+
     [Property(MaxTest = 16)]
     public Property RnnOnATeamHasTheBitsOfOneThread() =>
         Prop.ForAll(Shapes.ToArbitrary(), Precisions, (shape, precision) => Compute.With(precision, () =>

@@ -10,6 +10,12 @@ namespace RnnFunctional.Kernels;
 /// Helpers wait for work by spinning (yielding the core when others want it): a product at every step of a scan is a
 /// few tens of microseconds, too short for a blocking wake-up. A team lives for one chunk of one call; its helpers
 /// then wait, blocked, for the next call.
+/// <para>
+/// Each band of a <see cref="Run"/> is computed once, by whichever thread claims it first: its helper, or the caller
+/// once its own band is done. On a busy machine a helper may not get a core for milliseconds; the caller then computes
+/// the bands no helper has started instead of waiting, so a call is never much slower on a team than on one thread.
+/// The bands themselves do not change, so neither do the bits.
+/// </para>
 /// </remarks>
 internal sealed class Team : IDisposable
 {
@@ -25,6 +31,9 @@ internal sealed class Team : IDisposable
     private static int created;
 
     private readonly Helper[] helpers;
+
+    /// <summary>claims[i]: the last generation whose band i a thread has claimed.</summary>
+    private readonly int[] claims;
     private Action<int>? work;
     private int generation;
     private int pending;
@@ -39,6 +48,7 @@ internal sealed class Team : IDisposable
     {
         this.helpers = helpers;
         Size = helpers.Length + 1;
+        claims = new int[Size];
         for (var i = 0; i < helpers.Length; i++) helpers[i].Join(this, i + 1);
     }
 
@@ -74,13 +84,19 @@ internal sealed class Team : IDisposable
         return helpers.Count == 0 ? null : new Team([.. helpers]);
     }
 
-    /// <summary>Runs <paramref name="body"/>(i) for i = 0..Size−1, i = 0 on the calling thread, and returns when all are done.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/>(i) once for each i = 0..Size−1 and returns when all are done: i = 0 on the calling
+    /// thread, each other i on its helper or, when the helper has not started it by the time band 0 is done, on the
+    /// calling thread too.
+    /// </summary>
     public void Run(Action<int> body)
     {
         work = body;
         Volatile.Write(ref pending, Size - 1);
-        Interlocked.Increment(ref generation);
+        var current = Interlocked.Increment(ref generation);
         body(0);
+        for (var i = 1; i < Size; i++)
+            if (Claim(i, current)) RunBand(body, i);                                                           // not started by its helper: the caller's
         var spin = new SpinWait();
         while (Volatile.Read(ref pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
         if (Interlocked.Exchange(ref failure, null) is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw();
@@ -113,20 +129,33 @@ internal sealed class Team : IDisposable
             }
             spin.Reset();
             seen = current;
-            try
-            {
-                work!(index);
-            }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref failure, e, null);
-            }
-            finally
-            {
-                Interlocked.Decrement(ref pending);
-            }
+            BeforeClaim?.Invoke();
+            if (Claim(index, current)) RunBand(work!, index);                                                  // else the caller took it
         }
     }
+
+    /// <summary>Whether this thread is the first to claim band <paramref name="index"/> of generation <paramref name="current"/>.</summary>
+    private bool Claim(int index, int current) => Interlocked.Exchange(ref claims[index], current) != current;
+
+    /// <summary>Band <paramref name="index"/> of <paramref name="body"/>; its exception is kept for the caller to throw.</summary>
+    private void RunBand(Action<int> body, int index)
+    {
+        try
+        {
+            body(index);
+        }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref failure, e, null);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref pending);
+        }
+    }
+
+    /// <summary>Called by a helper when it sees a new band and before it claims it (null but in tests, which make helpers late with it).</summary>
+    internal Action? BeforeClaim { get; set; }
 
     /// <summary>Ends the team: its helpers go back to waiting for another call.</summary>
     public void Dispose() => done = true;
