@@ -88,6 +88,47 @@ public sealed class TeamTests
         Assert.NotEqual(caller, where[1]);
     }
 
+    /// <summary>
+    /// Many runs in a row, the helper held up at random between seeing a run and claiming its band (sometimes until
+    /// later runs have begun): every band of every run is computed exactly once and every run ends.
+    /// </summary>
+    [Fact]
+    public async Task EveryBandOfEveryRunIsComputedOnceWhenTheHelperIsLate()
+    {
+        Team? team = null;
+        for (var tries = 0; team is null && tries < 3000; tries++)
+            if ((team = Team.Of(2)) is null) Thread.Sleep(10);
+        Assert.NotNull(team);
+        const int runs = 20_000;
+        var counts = new int[2];
+        var wrong = 0;
+        team.BeforeClaim = () =>
+        {
+            var r = Random.Shared.Next(64);
+            if (r == 0) Thread.Sleep(1);
+            else if (r < 8) Thread.Yield();
+        };
+        var work = Task.Run(() =>
+        {
+            for (var k = 1; k <= runs; k++)
+            {
+                team.Run(i => Interlocked.Increment(ref counts[i]));
+                if (Volatile.Read(ref counts[0]) != k || Volatile.Read(ref counts[1]) != k) Interlocked.Increment(ref wrong);
+            }
+        });
+        try
+        {
+            await work.WaitAsync(TimeSpan.FromSeconds(120));                                                  // TimeoutException when a run never ends
+        }
+        finally
+        {
+            team.BeforeClaim = null;
+            team.Dispose();
+        }
+        Assert.Equal(0, wrong);
+        Assert.Equal([runs, runs], counts);
+    }
+
     [Property(MaxTest = 16)]
     public Property RnnOnATeamHasTheBitsOfOneThread() =>
         Prop.ForAll(Shapes.ToArbitrary(), Precisions, (shape, precision) => Compute.With(precision, () =>

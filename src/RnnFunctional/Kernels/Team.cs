@@ -134,8 +134,20 @@ internal sealed class Team : IDisposable
         }
     }
 
-    /// <summary>Whether this thread is the first to claim band <paramref name="index"/> of generation <paramref name="current"/>.</summary>
-    private bool Claim(int index, int current) => Interlocked.Exchange(ref claims[index], current) != current;
+    /// <summary>
+    /// Whether this thread is the first to claim band <paramref name="index"/> of generation <paramref name="current"/>.
+    /// Claims only move forward: a helper that read a generation and was held up until a later run had begun finds the
+    /// band claimed and leaves it.
+    /// </summary>
+    private bool Claim(int index, int current)
+    {
+        while (true)
+        {
+            var last = Volatile.Read(ref claims[index]);
+            if (last >= current) return false;
+            if (Interlocked.CompareExchange(ref claims[index], current, last) == last) return true;
+        }
+    }
 
     /// <summary>Band <paramref name="index"/> of <paramref name="body"/>; its exception is kept for the caller to throw.</summary>
     private void RunBand(Action<int> body, int index)
