@@ -29,15 +29,31 @@ public sealed record FlatTree([property: Id(0)] byte[] Bytes)
     public static FlatTree Of<T>(T tree) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(tree);
-        var leaves = tree.ToLeaves();
-        var bytes = new byte[checked(leaves.Sum(l => l.Values.Length) * BytesPerValue)];
+        return new(Write(tree, null));
+    }
+
+    /// <summary>
+    /// The values of <paramref name="tree"/> as a payload's bytes in an array of <paramref name="buffers"/> (a new one
+    /// without): on a little-endian machine each leaf is copied once, straight into the array.
+    /// </summary>
+    internal static byte[] Write<T>(T tree, PayloadBuffers? buffers) where T : IParameterTree<T>
+    {
+        var count = Tree.Count(tree);
+        var length = checked(count * BytesPerValue);
+        var bytes = buffers?.Rent(length) ?? GC.AllocateUninitializedArray<byte>(length);
+        if (BitConverter.IsLittleEndian)
+        {
+            var written = Tree.Write(tree, MemoryMarshal.Cast<byte, double>(bytes.AsSpan()));
+            if (written != count) throw new InvalidOperationException($"expected {count} values from the tree but it wrote {written}");
+            return bytes;
+        }
         var offset = 0;
-        foreach (var leaf in leaves)
+        foreach (var leaf in tree.ToLeaves())
         {
             Encode(leaf.Values.AsSpan(), bytes.AsSpan(offset));
             offset += leaf.Values.Length * BytesPerValue;
         }
-        return new(bytes);
+        return bytes;
     }
 
     /// <summary>The values of a payload, decoded into a new array.</summary>
