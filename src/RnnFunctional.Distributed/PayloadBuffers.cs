@@ -10,7 +10,7 @@ namespace RnnFunctional.Distributed;
 internal sealed class PayloadBuffers
 {
     private readonly Lock gate = new();
-    private readonly Stack<byte[]> kept = new();
+    private readonly List<byte[]> kept = [];
     private readonly int capacity;
 
     /// <summary>Buffers keeping up to <paramref name="capacity"/> arrays.</summary>
@@ -22,29 +22,50 @@ internal sealed class PayloadBuffers
         this.capacity = capacity;
     }
 
+    /// <summary>
+    /// The arrays that received payloads are read into (<see cref="FlatTreeCodec"/>), one set per process; a coordinator
+    /// sums into them too and hands back a step's arrays once the step is summed.
+    /// </summary>
+    public static PayloadBuffers Received { get; } = new();
+
     /// <summary>Arrays given out that were new (not reused): a count for tests and measurements.</summary>
     public long Allocated { get; private set; }
 
-    /// <summary>An array of exactly <paramref name="length"/> bytes, kept or new, of undefined contents.</summary>
+    /// <summary>An array of exactly <paramref name="length"/> bytes, kept (the last one kept of that length) or new, of undefined contents.</summary>
     /// <param name="length">The length in bytes, at least 0.</param>
     public byte[] Rent(int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         lock (gate)
         {
-            while (kept.TryPop(out var array))
-                if (array.Length == length) return array;
+            var index = kept.FindLastIndex(array => array.Length == length);
+            if (index >= 0)
+            {
+                var array = kept[index];
+                kept.RemoveAt(index);
+                return array;
+            }
             Allocated++;
         }
         return GC.AllocateUninitializedArray<byte>(length);
     }
 
-    /// <summary>Keeps <paramref name="array"/> for a later <see cref="Rent"/>; the caller no longer reads or writes it.</summary>
+    /// <summary>
+    /// Keeps <paramref name="array"/> for a later <see cref="Rent"/>, in place of the array kept longest when
+    /// <see cref="Capacity"/> are kept already; the caller no longer reads or writes it.
+    /// </summary>
     /// <param name="array">An array that nothing reads any more.</param>
     public void Return(byte[] array)
     {
         ArgumentNullException.ThrowIfNull(array);
         lock (gate)
-            if (kept.Count < capacity && !kept.Contains(array)) kept.Push(array);
+        {
+            if (capacity == 0 || kept.Contains(array)) return;
+            if (kept.Count == capacity) kept.RemoveAt(0);
+            kept.Add(array);
+        }
     }
+
+    /// <summary>How many arrays are kept at most.</summary>
+    public int Capacity => capacity;
 }

@@ -13,9 +13,14 @@ namespace RnnFunctional.Distributed;
 /// header, copied as a block rather than value by value. Names and shapes are not sent: both ends build the same tree
 /// structure from the run's <see cref="ModelSpec"/>, and <see cref="Into{T}"/> refuses a payload of another length.
 /// </summary>
+/// <remarks>
+/// On the wire a payload is one length-prefixed block (<see cref="FlatTreeCodec"/>), read into an array of
+/// <see cref="PayloadBuffers.Received"/>: a coordinator hands the arrays of a step's gradient payloads back there once
+/// the step is summed, so that each step's payloads are read into arrays already mapped rather than into new ones.
+/// </remarks>
 /// <param name="Bytes">The payload; not changed once built (the record is <see cref="ImmutableAttribute"/> to Orleans, which does not copy it).</param>
-[GenerateSerializer, Immutable]
-public sealed record FlatTree([property: Id(0)] byte[] Bytes)
+[Immutable]
+public sealed record FlatTree(byte[] Bytes)
 {
     /// <summary>Bytes per value.</summary>
     public const int BytesPerValue = sizeof(double);

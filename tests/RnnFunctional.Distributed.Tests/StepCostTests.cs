@@ -96,6 +96,9 @@ public sealed class StepCostTests
         buffers.Return(a);
         Assert.Equal(24, buffers.Rent(24).Length);
         Assert.Equal(4L, buffers.Allocated);
+        Assert.Same(a, buffers.Rent(16));
+        Assert.Equal(4L, buffers.Allocated);
+        Assert.Equal(1, buffers.Capacity);
         Assert.Equal("capacity", Assert.Throws<ArgumentOutOfRangeException>(() => new PayloadBuffers(-1)).ParamName);
         Assert.Contains("expected the number of arrays kept to be at least 0 but got -1", Assert.Throws<ArgumentOutOfRangeException>(() => new PayloadBuffers(-1)).Message);
     }
