@@ -9,15 +9,11 @@ namespace RnnFunctional.Distributed;
 /// A parameter or gradient tree on the wire: all its values in one contiguous payload of 8 bytes per value, each an
 /// IEEE 754 binary64 in little-endian byte order, the leaves in the order of <see cref="IParameterTree{TSelf}.ToLeaves"/>
 /// and each leaf's values column-major as in <see cref="Leaf.Values"/> (the order of <see cref="Tree.Flatten{T}"/>).
-/// Orleans writes a <see cref="byte"/> array as one length-prefixed block, so n values cost 8n bytes and a few bytes of
-/// header, copied as a block rather than value by value. Names and shapes are not sent: both ends build the same tree
+/// On the wire the payload is one length-prefixed block, so n values cost 8n bytes and a few bytes of header, copied as
+/// a block rather than value by value; a payload received is read into an array that the process reuses from step to
+/// step where it can (a coordinator's gradient payloads). Names and shapes are not sent: both ends build the same tree
 /// structure from the run's <see cref="ModelSpec"/>, and <see cref="Into{T}"/> refuses a payload of another length.
 /// </summary>
-/// <remarks>
-/// On the wire a payload is one length-prefixed block (<see cref="FlatTreeCodec"/>), read into an array of
-/// <see cref="PayloadBuffers.Received"/>: a coordinator hands the arrays of a step's gradient payloads back there once
-/// the step is summed, so that each step's payloads are read into arrays already mapped rather than into new ones.
-/// </remarks>
 /// <param name="Bytes">The payload; not changed once built (the record is <see cref="ImmutableAttribute"/> to Orleans, which does not copy it).</param>
 [Immutable]
 public sealed record FlatTree(byte[] Bytes)
