@@ -8,8 +8,8 @@ namespace RnnFunctional.Distributed.Tests;
 /// <summary>
 /// The parts of a distributed step that save work without changing a bit: the workers' partial sums of their blocks
 /// and the coordinator's sum of those payloads (<see cref="PartialSum"/> by <see cref="PieceTree"/>) against
-/// <see cref="PieceTraining.Sum{T}"/>, and a silo's pieces computed one at a time
-/// (<see cref="SiloParameters.OneAtATime{TResult}"/>).
+/// <see cref="PieceTraining.Sum{T}"/>, also in arrays reused from sum to sum (<see cref="PayloadBuffers"/>), and a
+/// silo's pieces computed one at a time (<see cref="SiloParameters.OneAtATime{TResult}"/>).
 /// </summary>
 public sealed class StepCostTests
 {
