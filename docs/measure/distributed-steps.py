@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
 # usage: [RNNF=/tmp/cli-fig/rnnf.dll] [OUT=/tmp/fig] distributed-steps.py LABEL TRAIN-ARGS...
-# Runs `rnnf train TRAIN-ARGS` (a --workers run, whose progress prints a "step k/K" line per step) and prints, over
-# steps 2..K (the first step's grain activations and parameter copies left out): the wall time per step and the CPU
-# seconds per step (utime + stime from /proc/PID/stat, read when each step line appears) of the coordinator and of
-# each worker it started, with the load average (/proc/loadavg) before and after. Linux only.
+# Runs `rnnf train TRAIN-ARGS` (a --workers run, whose progress prints "step k/K" lines, at most one every 2 s) and
+# prints, from the first step line at or after step 2 (the first step's grain activations and parameter copies left
+# out) to the last one: the wall time per step, and per step of the coordinator and of each worker it started the CPU
+# seconds (utime + stime from /proc/PID/stat, read when each step line appears), with the system part and the minor
+# page faults (minflt) after them, and the load average (/proc/loadavg) before and after. Linux only.
 import os, re, subprocess, sys, time
 
 label, args = sys.argv[1], sys.argv[2:]
 dll, out = os.environ.get("RNNF", "/tmp/cli-fig/rnnf.dll"), os.environ.get("OUT", "/tmp/fig")
 tick = os.sysconf("SC_CLK_TCK")
 
-def cpu(pid):
+def stat(pid):
+    """(utime + stime, stime) in seconds and minflt of a process; None when it is gone."""
     try:
         fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
+        return ((int(fields[11]) + int(fields[12])) / tick, int(fields[12]) / tick, int(fields[7]))
     except OSError:
         return None
 
@@ -31,15 +33,18 @@ snaps, done = [], ""
 for line in p.stdout:
     m = re.match(r"step (\d+)/", line)
     if m:
-        snaps.append((int(m.group(1)), time.time(), cpu(p.pid), [cpu(w) for w in children(p.pid)]))
+        snaps.append((int(m.group(1)), time.time(), stat(p.pid), [stat(w) for w in children(p.pid)]))
     if line.startswith("done:"):
         done = line.strip()
 p.wait()
-first = next((s for s in snaps if s[0] == 2), None)
-if first is None or snaps[-1][0] <= 2:
-    sys.exit(f"{label}: fewer than 3 step lines ({done or 'no done: line'})")
-last, n = snaps[-1], snaps[-1][0] - 2
-workers = [(b - a) / n for a, b in zip(first[3], last[3]) if a is not None and b is not None]
-coordinator = (last[2] - first[2]) / n
-print(f"{label} | load before {before} after {load()} | steps 2..{last[0]}: wall {(last[1] - first[1]) / n:.3f} s/step, "
-      f"CPU coordinator {coordinator:.3f}, workers {' '.join(f'{w:.3f}' for w in workers)}, total {coordinator + sum(workers):.3f} s/step | {done}")
+first = next((s for s in snaps if s[0] >= 2), None)
+if first is None or snaps[-1][0] <= first[0]:
+    sys.exit(f"{label}: fewer than two step lines from step 2 on ({done or 'no done: line'})")
+last, n = snaps[-1], snaps[-1][0] - first[0]
+per = lambda a, b: ((b[0] - a[0]) / n, (b[1] - a[1]) / n, (b[2] - a[2]) / n)
+show = lambda c: f"{c[0]:.3f} (sys {c[1]:.3f}, {c[2]:.0f} faults)"
+workers = [per(a, b) for a, b in zip(first[3], last[3]) if a is not None and b is not None]
+coordinator = per(first[2], last[2])
+print(f"{label} | load before {before} after {load()} | steps {first[0]}..{last[0]}: wall {(last[1] - first[1]) / n:.3f} s/step, "
+      f"CPU coordinator {show(coordinator)}, workers {', '.join(show(w) for w in workers)}, "
+      f"total {coordinator[0] + sum(w[0] for w in workers):.3f} s/step | {done}")

@@ -42,6 +42,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly HashSet<string> workers = [];
     private readonly Dictionary<string, string> refusals = new(StringComparer.Ordinal);
     private readonly string?[] lastWorkers;
+    private readonly PayloadBuffers buffers = PayloadBuffers.Received;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
     private int stepping;
 
@@ -131,9 +132,13 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
                 : PartialSum.Received(result.Loss, result.Tokens, result.Gradients ?? throw new InvalidDataException($"expected the {what} but got none"), count, what);
         }
         // The blocks' partial sums added by the nodes of the tree above them: the bits of PieceTraining.Sum.
-        var sum = PieceTree.Reduce(new PieceBlock(0, Run.Pieces), partials.ContainsKey, block => partials[block], PartialSum.Add)
+        var sum = PieceTree.Reduce(new PieceBlock(0, Run.Pieces), partials.ContainsKey, block => partials[block], (left, right) => PartialSum.Add(left, right, buffers))
             ?? throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
         var summed = sum.Result(State.Parameters);
+        // The arrays of the sum and of the payloads, read into the tree, serve the next step's payloads and sum.
+        sum.Spend(buffers);
+        foreach (var result in results)
+            if (result.Gradients?.Bytes is { } bytes) buffers.Return(bytes);
         var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, summed);
         (State, Step) = (next, Step + 1);
         return new TrainingStep<T>(Step, Step, next, loss, summed.Tokens, norm, clock.Elapsed);

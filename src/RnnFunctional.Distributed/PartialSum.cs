@@ -10,12 +10,14 @@ namespace RnnFunctional.Distributed;
 /// block's pieces this way and the coordinator sums the blocks' payloads, with <see cref="Add"/> as the tree's
 /// addition: s ← s + g element by element, one rounding each, as <see cref="Tree.Add{T}"/> computes it, so the bits
 /// are those of <see cref="PieceTraining.Sum{T}"/>. A received payload is read, never written: the first addition into
-/// it copies it.
+/// it writes the sum into another array. The arrays come from a <see cref="PayloadBuffers"/> when one is given, and
+/// the right operand's array goes back to it once added (a partial is added into another at most once).
 /// </summary>
 internal sealed class PartialSum
 {
     private byte[]? owned;
     private FlatTree? received;
+    private bool spent;
 
     private PartialSum(double loss, int tokens, byte[]? owned, FlatTree? received) => (Loss, Tokens, this.owned, this.received) = (loss, tokens, owned, received);
 
@@ -26,13 +28,18 @@ internal sealed class PartialSum
     public int Tokens { get; private set; }
 
     /// <summary>The values, 8 little-endian bytes each.</summary>
-    public ReadOnlySpan<byte> Bytes => owned ?? received!.Bytes;
+    public ReadOnlySpan<byte> Bytes => Live().owned ?? received!.Bytes;
 
-    /// <summary>A piece's loss, tokens and gradients.</summary>
+    /// <summary>A piece's loss, tokens and gradients, the gradients written once into an array of <paramref name="buffers"/> (a new one without).</summary>
     /// <param name="loss">The piece's summed loss.</param>
     /// <param name="tokens">Its number of real target tokens.</param>
     /// <param name="gradients">Its gradients.</param>
-    public static PartialSum Of<T>(double loss, int tokens, T gradients) where T : IParameterTree<T> => new(loss, tokens, FlatTree.Of(gradients).Bytes, null);
+    /// <param name="buffers">Where the array comes from.</param>
+    public static PartialSum Of<T>(double loss, int tokens, T gradients, PayloadBuffers? buffers = null) where T : IParameterTree<T>
+    {
+        ArgumentNullException.ThrowIfNull(gradients);
+        return new(loss, tokens, FlatTree.Write(gradients, buffers), null);
+    }
 
     /// <summary>
     /// A partial sum received from a worker; its payload must hold exactly <paramref name="count"/> values
@@ -49,31 +56,49 @@ internal sealed class PartialSum
         return new(loss, tokens, null, payload.Expect(count, what));
     }
 
-    /// <summary>left + right, the tree's addition: losses, tokens and every value; the result is left's storage (copied first when it was received).</summary>
+    /// <summary>
+    /// left + right, the tree's addition: losses, tokens and every value. The result is left: its own array, or, when
+    /// left was received, an array of <paramref name="buffers"/> (a new one without) holding the sum, written in the
+    /// same pass. Right is spent: its own array goes back to <paramref name="buffers"/>, and reading it again throws.
+    /// </summary>
     /// <param name="left">The left half's sum.</param>
     /// <param name="right">The right half's sum, of the same length.</param>
-    public static PartialSum Add(PartialSum left, PartialSum right)
+    /// <param name="buffers">Where arrays come from and go back to.</param>
+    public static PartialSum Add(PartialSum left, PartialSum right, PayloadBuffers? buffers = null)
     {
         ArgumentNullException.ThrowIfNull(left);
         ArgumentNullException.ThrowIfNull(right);
-        if (left.Bytes.Length != right.Bytes.Length)
-            throw new ArgumentException($"expected partial sums of the same length but got {left.Bytes.Length} and {right.Bytes.Length} bytes", nameof(right));
-        var sum = left.owned ??= left.received!.Bytes.ToArray();
-        left.received = null;
-        (left.Loss, left.Tokens) = (left.Loss + right.Loss, left.Tokens + right.Tokens);
-        var add = right.Bytes;
-        if (BitConverter.IsLittleEndian) TensorPrimitives.Add(MemoryMarshal.Cast<byte, double>(sum.AsSpan()), MemoryMarshal.Cast<byte, double>(add), MemoryMarshal.Cast<byte, double>(sum.AsSpan()));
+        if (ReferenceEquals(left, right)) throw new ArgumentException("expected two partial sums but got the same one twice", nameof(right));
+        ReadOnlySpan<byte> augend = left.Bytes, addend = right.Bytes;
+        if (augend.Length != addend.Length)
+            throw new ArgumentException($"expected partial sums of the same length but got {augend.Length} and {addend.Length} bytes", nameof(right));
+        var sum = left.owned ?? buffers?.Rent(augend.Length) ?? GC.AllocateUninitializedArray<byte>(augend.Length);
+        if (BitConverter.IsLittleEndian) TensorPrimitives.Add(MemoryMarshal.Cast<byte, double>(augend), MemoryMarshal.Cast<byte, double>(addend), MemoryMarshal.Cast<byte, double>(sum.AsSpan()));
         else
             for (var i = 0; i < sum.Length; i += FlatTree.BytesPerValue)
-                BinaryPrimitives.WriteDoubleLittleEndian(sum.AsSpan(i), BinaryPrimitives.ReadDoubleLittleEndian(sum.AsSpan(i)) + BinaryPrimitives.ReadDoubleLittleEndian(add[i..]));
+                BinaryPrimitives.WriteDoubleLittleEndian(sum.AsSpan(i), BinaryPrimitives.ReadDoubleLittleEndian(augend[i..]) + BinaryPrimitives.ReadDoubleLittleEndian(addend[i..]));
+        (left.owned, left.received) = (sum, null);
+        (left.Loss, left.Tokens) = (left.Loss + right.Loss, left.Tokens + right.Tokens);
+        right.Spend(buffers);
         return left;
     }
 
-    /// <summary>The values as a payload to send.</summary>
-    public FlatTree ToPayload() => owned is { } bytes ? new FlatTree(bytes) : received!;
+    /// <summary>The values as a payload to send; the array leaves with it and is never handed back to a <see cref="PayloadBuffers"/>.</summary>
+    public FlatTree ToPayload() => Live().owned is { } bytes ? new FlatTree(bytes) : received!;
 
     /// <summary>The summed loss, tokens and gradients as a tree of <paramref name="like"/>'s structure.</summary>
     /// <param name="like">A tree of the model's structure.</param>
     public (double Loss, int Tokens, T Gradients) Result<T>(T like) where T : IParameterTree<T> =>
         (Loss, Tokens, Tree.Unflatten(like, BitConverter.IsLittleEndian ? MemoryMarshal.Cast<byte, double>(Bytes) : FlatTree.Decode(Bytes)));
+
+    /// <summary>Ends this partial: its own array goes back to <paramref name="buffers"/> (when given), and reading it again throws.</summary>
+    /// <param name="buffers">Where the array goes back to.</param>
+    public void Spend(PayloadBuffers? buffers)
+    {
+        Live();
+        if (owned is { } array) buffers?.Return(array);
+        (owned, received, spent) = (null, null, true);
+    }
+
+    private PartialSum Live() => spent ? throw new InvalidOperationException("expected a partial sum not yet added into another or handed back, but this one was") : this;
 }

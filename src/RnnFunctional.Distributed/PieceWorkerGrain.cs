@@ -64,7 +64,7 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         if (await parameters.Get(runId, request.Version, ParameterWait) is not { } held)
             return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
         var model = run.Model;
-        var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(model, held, what, block, batch)));
+        var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(model, held, what, block, batch, parameters.Buffers)));
         return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
     }
 
@@ -100,9 +100,10 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
 
     /// <summary>
     /// The loss and gradients of a block's pieces summed by the tree, with the parameters (<paramref name="what"/>, for
-    /// errors) read into the model's tree; each piece is computed when the sum reaches it.
+    /// errors) read into the model's tree; each piece is computed when the sum reaches it, its gradients written into
+    /// an array of the silo's <paramref name="buffers"/>, which gets back every array but the block's sum (sent).
     /// </summary>
-    private sealed class LossOfBlock(ModelSpec spec, FlatTree parameters, string what, PieceBlock block, ImmutableArray<TokenBatch?> pieces)
+    private sealed class LossOfBlock(ModelSpec spec, FlatTree parameters, string what, PieceBlock block, ImmutableArray<TokenBatch?> pieces, PayloadBuffers buffers)
         : IModelUse<(double, int, FlatTree)>
     {
         public (double, int, FlatTree) Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
@@ -113,8 +114,8 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
             {
                 if (pieces[node.Start - block.Start] is not { } piece) return null;
                 var result = model.LossAndGradients(p, piece, model.InitialState(p, piece.Size));
-                return PartialSum.Of(result.Loss, result.Tokens, result.Gradients);
-            }, PartialSum.Add) ?? throw new InvalidOperationException($"{block} has no piece with a column");
+                return PartialSum.Of(result.Loss, result.Tokens, result.Gradients, buffers);
+            }, (left, right) => PartialSum.Add(left, right, buffers)) ?? throw new InvalidOperationException($"{block} has no piece with a column");
             return (sum.Loss, sum.Tokens, sum.ToPayload());
         }
     }

@@ -34,6 +34,9 @@ public sealed class SiloParameters
     /// <summary>How many pieces the silo computes at once.</summary>
     public int PiecesAtOnce { get; }
 
+    /// <summary>The arrays of the silo's partial sums, reused from block to block (<see cref="PartialSum"/>).</summary>
+    internal PayloadBuffers Buffers { get; } = new();
+
     /// <summary>
     /// <paramref name="compute"/>'s result, computed when fewer than <see cref="PiecesAtOnce"/> computations of the
     /// silo are under way (waiting for its turn without holding a thread).

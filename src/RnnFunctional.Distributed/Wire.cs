@@ -9,13 +9,14 @@ namespace RnnFunctional.Distributed;
 /// A parameter or gradient tree on the wire: all its values in one contiguous payload of 8 bytes per value, each an
 /// IEEE 754 binary64 in little-endian byte order, the leaves in the order of <see cref="IParameterTree{TSelf}.ToLeaves"/>
 /// and each leaf's values column-major as in <see cref="Leaf.Values"/> (the order of <see cref="Tree.Flatten{T}"/>).
-/// Orleans writes a <see cref="byte"/> array as one length-prefixed block, so n values cost 8n bytes and a few bytes of
-/// header, copied as a block rather than value by value. Names and shapes are not sent: both ends build the same tree
+/// On the wire the payload is one length-prefixed block, so n values cost 8n bytes and a few bytes of header, copied as
+/// a block rather than value by value; a payload received is read into an array that the process reuses from step to
+/// step where it can (a coordinator's gradient payloads). Names and shapes are not sent: both ends build the same tree
 /// structure from the run's <see cref="ModelSpec"/>, and <see cref="Into{T}"/> refuses a payload of another length.
 /// </summary>
 /// <param name="Bytes">The payload; not changed once built (the record is <see cref="ImmutableAttribute"/> to Orleans, which does not copy it).</param>
-[GenerateSerializer, Immutable]
-public sealed record FlatTree([property: Id(0)] byte[] Bytes)
+[Immutable]
+public sealed record FlatTree(byte[] Bytes)
 {
     /// <summary>Bytes per value.</summary>
     public const int BytesPerValue = sizeof(double);
@@ -29,15 +30,31 @@ public sealed record FlatTree([property: Id(0)] byte[] Bytes)
     public static FlatTree Of<T>(T tree) where T : IParameterTree<T>
     {
         ArgumentNullException.ThrowIfNull(tree);
-        var leaves = tree.ToLeaves();
-        var bytes = new byte[checked(leaves.Sum(l => l.Values.Length) * BytesPerValue)];
+        return new(Write(tree, null));
+    }
+
+    /// <summary>
+    /// The values of <paramref name="tree"/> as a payload's bytes in an array of <paramref name="buffers"/> (a new one
+    /// without): on a little-endian machine each leaf is copied once, straight into the array.
+    /// </summary>
+    internal static byte[] Write<T>(T tree, PayloadBuffers? buffers) where T : IParameterTree<T>
+    {
+        var count = Tree.Count(tree);
+        var length = checked(count * BytesPerValue);
+        var bytes = buffers?.Rent(length) ?? GC.AllocateUninitializedArray<byte>(length);
+        if (BitConverter.IsLittleEndian)
+        {
+            var written = Tree.Write(tree, MemoryMarshal.Cast<byte, double>(bytes.AsSpan()));
+            if (written != count) throw new InvalidOperationException($"expected {count} values from the tree but it wrote {written}");
+            return bytes;
+        }
         var offset = 0;
-        foreach (var leaf in leaves)
+        foreach (var leaf in tree.ToLeaves())
         {
             Encode(leaf.Values.AsSpan(), bytes.AsSpan(offset));
             offset += leaf.Values.Length * BytesPerValue;
         }
-        return new(bytes);
+        return bytes;
     }
 
     /// <summary>The values of a payload, decoded into a new array.</summary>

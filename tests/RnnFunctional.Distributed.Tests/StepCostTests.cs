@@ -8,8 +8,8 @@ namespace RnnFunctional.Distributed.Tests;
 /// <summary>
 /// The parts of a distributed step that save work without changing a bit: the workers' partial sums of their blocks
 /// and the coordinator's sum of those payloads (<see cref="PartialSum"/> by <see cref="PieceTree"/>) against
-/// <see cref="PieceTraining.Sum{T}"/>, and a silo's pieces computed one at a time
-/// (<see cref="SiloParameters.OneAtATime{TResult}"/>).
+/// <see cref="PieceTraining.Sum{T}"/>, also in arrays reused from sum to sum (<see cref="PayloadBuffers"/>), and a
+/// silo's pieces computed one at a time (<see cref="SiloParameters.OneAtATime{TResult}"/>).
 /// </summary>
 public sealed class StepCostTests
 {
@@ -44,6 +44,64 @@ public sealed class StepCostTests
     [Property(MaxTest = 200)]
     public Property TheBlocksPartialSumsAddedByTheTreeAreBitwisePieceTrainingSum() =>
         Prop.ForAll(Sums.ToArbitrary(), c => DistributedModels.Use(c.Spec, new CompareSums(c.Pieces, c.Workers)));
+
+    [Property(MaxTest = 100)]
+    public Property SumsInReusedArraysAreBitwisePieceTrainingSum() =>
+        Prop.ForAll(Sums.ToArbitrary(), c => DistributedModels.Use(c.Spec, new CompareSums(c.Pieces, c.Workers, new PayloadBuffers())));
+
+    [Fact]
+    public void ABlockAfterTheFirstTakesOneNewArrayTheOneThatIsSent()
+    {
+        var (buffers, tree) = (new PayloadBuffers(), RnnParameters.Initialize(3, 4, 3, 7));
+        long SumOfABlock()
+        {
+            var before = buffers.Allocated;
+            var sum = PieceTree.Reduce(new PieceBlock(0, 4), static node => node.Count == 1, _ => PartialSum.Of(1.0, 1, tree, buffers),
+                (left, right) => PartialSum.Add(left, right, buffers))!;
+            Assert.Equal(Tree.Flatten(Tree.Scale(4, tree)), FlatTree.Decode(sum.ToPayload().Bytes));
+            return buffers.Allocated - before;
+        }
+        Assert.Equal(3, SumOfABlock());
+        Assert.Equal(1, SumOfABlock());
+        Assert.Equal(1, SumOfABlock());
+    }
+
+    [Fact]
+    public void APartialAddedIntoAnotherIsSpentAndItsArrayReused()
+    {
+        var buffers = new PayloadBuffers();
+        var (left, right) = (PartialSum.Of(1.0, 2, RnnParameters.Initialize(2, 3, 2, 1), buffers), PartialSum.Of(0.5, 3, RnnParameters.Initialize(2, 3, 2, 2), buffers));
+        var rightArray = right.ToPayload().Bytes;
+        var sum = PartialSum.Add(left, right, buffers);
+        Assert.Same(left, sum);
+        Assert.Equal((1.5, 5), (sum.Loss, sum.Tokens));
+        var error = Assert.Throws<InvalidOperationException>(() => right.ToPayload());
+        Assert.Contains("expected a partial sum not yet added into another or handed back", error.Message);
+        Assert.Throws<ArgumentException>(() => PartialSum.Add(sum, sum, buffers));
+        Assert.Same(rightArray, buffers.Rent(rightArray.Length));
+        Assert.NotSame(rightArray, buffers.Rent(rightArray.Length));
+    }
+
+    [Fact]
+    public void PayloadBuffersGiveBackAnArrayOfTheLengthAskedKeepingNoMoreThanTheirCapacity()
+    {
+        var buffers = new PayloadBuffers(capacity: 1);
+        var (a, b) = (buffers.Rent(16), buffers.Rent(16));
+        Assert.Equal((16, 16, 2L), (a.Length, b.Length, buffers.Allocated));
+        buffers.Return(a);
+        buffers.Return(b);
+        buffers.Return(a);
+        Assert.Same(a, buffers.Rent(16));
+        Assert.NotSame(a, buffers.Rent(16));
+        buffers.Return(a);
+        Assert.Equal(24, buffers.Rent(24).Length);
+        Assert.Equal(4L, buffers.Allocated);
+        Assert.Same(a, buffers.Rent(16));
+        Assert.Equal(4L, buffers.Allocated);
+        Assert.Equal(1, buffers.Capacity);
+        Assert.Equal("capacity", Assert.Throws<ArgumentOutOfRangeException>(() => new PayloadBuffers(-1)).ParamName);
+        Assert.Contains("expected the number of arrays kept to be at least 0 but got -1", Assert.Throws<ArgumentOutOfRangeException>(() => new PayloadBuffers(-1)).Message);
+    }
 
     [Fact]
     public void APayloadOfAnotherLengthIsRefusedNamingIt()
@@ -102,9 +160,11 @@ public sealed class StepCostTests
     /// The pieces summed as a step of <see cref="Coordinator{T}"/> sums them: each block of
     /// <see cref="PieceTree.Blocks"/> for the workers summed on its own by the tree below it into one payload, as a
     /// worker sends it, and the payloads added by the tree above the blocks; against
-    /// <see cref="PieceTraining.Sum{T}"/> of the pieces' trees: the same bits.
+    /// <see cref="PieceTraining.Sum{T}"/> of the pieces' trees: the same bits. With <see cref="Buffers"/>, the arrays
+    /// come from it and go back to it as a silo's and a coordinator's do, and every sum is computed twice, the second
+    /// time in arrays that held the first one's values.
     /// </summary>
-    private sealed record CompareSums((double Loss, int Tokens, double[] Values)?[] Pieces, int Workers) : IModelUse<bool>
+    private sealed record CompareSums((double Loss, int Tokens, double[] Values)?[] Pieces, int Workers, PayloadBuffers? Buffers = null) : IModelUse<bool>
     {
         public bool Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams>
         {
@@ -112,15 +172,21 @@ public sealed class StepCostTests
             var trees = Pieces.Select(p => p is { } q ? (q.Loss, q.Tokens, Tree.Unflatten(like, q.Values)) : ((double, int, TParams)?)null).ToArray();
             var reference = PieceTraining.Sum(trees);
             var count = Tree.Count(like);
-            var payloads = PieceTree.Blocks(Pieces.Length, Workers).ToDictionary(block => block, block =>
-                PieceTree.Reduce(block, static node => node.Count == 1,
-                    node => trees[node.Start] is { } piece ? PartialSum.Of(piece.Item1, piece.Item2, piece.Item3) : null, PartialSum.Add) is { } partial
-                    ? PartialSum.Received(partial.Loss, partial.Tokens, partial.ToPayload(), count, "a test block")
-                    : null);
-            var summed = PieceTree.Reduce(new PieceBlock(0, Pieces.Length), payloads.ContainsKey, block => payloads[block], PartialSum.Add)!.Result(initialize(2));
-            Assert.Equal(BitConverter.DoubleToInt64Bits(reference.Loss), BitConverter.DoubleToInt64Bits(summed.Loss));
-            Assert.Equal(reference.Tokens, summed.Tokens);
-            Assert.Null(TestData.FirstDifference(reference.Gradients, summed.Gradients));
+            for (var round = 0; round < (Buffers is null ? 1 : 2); round++)
+            {
+                var payloads = PieceTree.Blocks(Pieces.Length, Workers).ToDictionary(block => block, block =>
+                    PieceTree.Reduce(block, static node => node.Count == 1,
+                        node => trees[node.Start] is { } piece ? PartialSum.Of(piece.Item1, piece.Item2, piece.Item3, Buffers) : null,
+                        (left, right) => PartialSum.Add(left, right, Buffers)) is { } partial
+                        ? PartialSum.Received(partial.Loss, partial.Tokens, partial.ToPayload(), count, "a test block")
+                        : null);
+                var sum = PieceTree.Reduce(new PieceBlock(0, Pieces.Length), payloads.ContainsKey, block => payloads[block], (left, right) => PartialSum.Add(left, right, Buffers))!;
+                var summed = sum.Result(initialize(2));
+                sum.Spend(Buffers);
+                Assert.Equal(BitConverter.DoubleToInt64Bits(reference.Loss), BitConverter.DoubleToInt64Bits(summed.Loss));
+                Assert.Equal(reference.Tokens, summed.Tokens);
+                Assert.Null(TestData.FirstDifference(reference.Gradients, summed.Gradients));
+            }
             return true;
         }
     }

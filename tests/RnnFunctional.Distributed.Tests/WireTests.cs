@@ -104,6 +104,22 @@ public sealed class WireTests
         Assert.Throws<ArgumentException>(() => FlatTree.Decode(payload.AsSpan(1)));
     }
 
+    [Fact]
+    public void AReceivedPayloadIsReadIntoAnArrayHandedBackEarlierAsOneBlock()
+    {
+        // 12,347 values: a length that no other test's payloads have, so that no concurrent test takes the array.
+        var bytes = Enumerable.Range(0, 12_347).SelectMany(i => BitConverter.GetBytes(i * 0.5 - 3)).ToArray();
+        var wire = Orleans.SerializeToArray(new PieceResult(PieceStatus.Computed, 1.5, 10, new FlatTree(bytes), "S"));
+        Assert.InRange(wire.Length - bytes.Length, 0, 64);
+        var handedBack = new byte[bytes.Length];
+        PayloadBuffers.Received.Return(handedBack);
+        var back = Orleans.Deserialize<PieceResult>(wire)!.Gradients!;
+        Assert.Same(handedBack, back.Bytes);
+        Assert.Equal(bytes, back.Bytes);
+        Assert.Null(Orleans.Deserialize<PieceResult>(Orleans.SerializeToArray(new PieceResult(PieceStatus.Empty, 0, 0, null, "S")))!.Gradients);
+        Assert.Empty(Orleans.Deserialize<FlatTree>(Orleans.SerializeToArray(new FlatTree([])))!.Bytes);
+    }
+
     /// <summary>The initial parameters of a model (seed 1) as a payload.</summary>
     internal static FlatTree Initial(ModelSpec spec) => DistributedModels.Use(spec, new InitialPayload());
 
