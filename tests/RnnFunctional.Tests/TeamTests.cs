@@ -129,6 +129,58 @@ public sealed class TeamTests
         Assert.Equal([runs, runs], counts);
     }
 
+    /// <summary>
+    /// A run whose own band throws ends, with that exception, only once its helper's band is done, so that band cannot
+    /// count against a later run; the runs after it each compute every band once.
+    /// </summary>
+    [Fact]
+    public async Task ARunWhoseBandThrowsEndsOnlyOnceEveryBandIsDone()
+    {
+        Team? team = null;
+        for (var tries = 0; team is null && tries < 3000; tries++)
+            if ((team = Team.Of(2)) is null) Thread.Sleep(10);
+        Assert.NotNull(team);
+        using var started = new ManualResetEventSlim();
+        using var gate = new ManualResetEventSlim();
+        var (helperBand, thrown, counts) = (0, (Exception?)null, new int[2]);
+        var work = Task.Run(() =>
+        {
+            try
+            {
+                team.Run(i =>
+                {
+                    if (i == 1)
+                    {
+                        started.Set();
+                        gate.Wait(TimeSpan.FromSeconds(30));
+                        Volatile.Write(ref helperBand, 1);
+                        return;
+                    }
+                    started.Wait(TimeSpan.FromSeconds(30));                                                     // the helper is inside its band
+                    _ = Task.Delay(100).ContinueWith(_ => gate.Set(), TaskScheduler.Default);
+                    throw new InvalidOperationException("band 0");
+                });
+            }
+            catch (InvalidOperationException e)
+            {
+                thrown = e;
+            }
+            var whenThrown = Volatile.Read(ref helperBand);
+            for (var k = 0; k < 1000; k++) team.Run(i => Interlocked.Increment(ref counts[i]));
+            return whenThrown;
+        });
+        try
+        {
+            Assert.Equal(1, await work.WaitAsync(TimeSpan.FromSeconds(120)));                                 // the helper's band was done first
+        }
+        finally
+        {
+            team.Dispose();
+        }
+        Assert.Equal("band 0", thrown?.Message);
+        Assert.Equal([1000, 1000], counts);
+    }
+
     [Property(MaxTest = 16)]
     public Property RnnOnATeamHasTheBitsOfOneThread() =>
         Prop.ForAll(Shapes.ToArbitrary(), Precisions, (shape, precision) => Compute.With(precision, () =>

@@ -87,14 +87,22 @@ internal sealed class Team : IDisposable
     /// <summary>
     /// Runs <paramref name="body"/>(i) once for each i = 0..Size−1 and returns when all are done: i = 0 on the calling
     /// thread, each other i on its helper or, when the helper has not started it by the time band 0 is done, on the
-    /// calling thread too.
+    /// calling thread too. A band's exception is thrown once all are done (the first one caught), so no band of this
+    /// run is still running when the next begins.
     /// </summary>
     public void Run(Action<int> body)
     {
         work = body;
         Volatile.Write(ref pending, Size - 1);
         var current = Interlocked.Increment(ref generation);
-        body(0);
+        try
+        {
+            body(0);
+        }
+        catch (Exception own)                                                                                  // thrown once every band is done
+        {
+            Interlocked.CompareExchange(ref failure, own, null);
+        }
         for (var i = 1; i < Size; i++)
             if (Claim(i, current)) RunBand(body, i);                                                           // not started by its helper: the caller's
         var spin = new SpinWait();
