@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-# usage: [RNNF=/tmp/cli-fig/rnnf.dll] [OUT=/tmp/fig] distributed-steps.py LABEL TRAIN-ARGS...
+# usage: [RNNF=/tmp/cli-fig/rnnf.dll] [OUT=/tmp/fig] [FROM=2] distributed-steps.py LABEL TRAIN-ARGS...
 # Runs `rnnf train TRAIN-ARGS` (a --workers run, whose progress prints "step k/K" lines, at most one every 2 s) and
-# prints, from the first step line at or after step 2 (the first step's grain activations and parameter copies left
-# out) to the last one: the wall time per step, and per step of the coordinator and of each worker it started the CPU
+# prints, from the first step line at or after step FROM (2 unless set: the first step's grain activations and
+# parameter copies left out; a later one leaves out more of the just-in-time compilation) to the last one: the wall time per step, and per step of the coordinator and of each worker it started the CPU
 # seconds (utime + stime from /proc/PID/stat, read when each step line appears), with the system part and the minor
 # page faults (minflt) after them, and the load average (/proc/loadavg) before and after. Linux only.
 import os, re, subprocess, sys, time
@@ -37,9 +37,10 @@ for line in p.stdout:
     if line.startswith("done:"):
         done = line.strip()
 p.wait()
-first = next((s for s in snaps if s[0] >= 2), None)
+start = int(os.environ.get("FROM", "2"))
+first = next((s for s in snaps if s[0] >= start), None)
 if first is None or snaps[-1][0] <= first[0]:
-    sys.exit(f"{label}: fewer than two step lines from step 2 on ({done or 'no done: line'})")
+    sys.exit(f"{label}: fewer than two step lines from step {start} on ({done or 'no done: line'})")
 last, n = snaps[-1], snaps[-1][0] - first[0]
 per = lambda a, b: ((b[0] - a[0]) / n, (b[1] - a[1]) / n, (b[2] - a[2]) / n)
 show = lambda c: f"{c[0]:.3f} (sys {c[1]:.3f}, {c[2]:.0f} faults)"

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace RnnFunctional.Distributed;
 
@@ -43,6 +44,8 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly Dictionary<string, string> refusals = new(StringComparer.Ordinal);
     private readonly string?[] lastWorkers;
     private readonly PayloadBuffers buffers = PayloadBuffers.Received;
+    private FlatTree? payload;
+    private ImmutableArray<LeafShape> shapes;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
     private int stepping;
 
@@ -116,7 +119,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     {
         clock.Start();
         var version = Step;
-        var parameters = new Lazy<FlatTree>(() => FlatTree.Of(State.Parameters));
+        var parameters = new Lazy<FlatTree>(() => payload ??= FlatTree.Of(State.Parameters));
         var (blocks, keys, silos) = await BlocksAsync(cancellation);
         var carriers = Carriers(version, keys);
         // Task.WhenAll ends when every block has ended, so a failed step reports its failure after the others are in.
@@ -134,14 +137,43 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         // The blocks' partial sums added by the nodes of the tree above them: the bits of PieceTraining.Sum.
         var sum = PieceTree.Reduce(new PieceBlock(0, Run.Pieces), partials.ContainsKey, block => partials[block], (left, right) => PartialSum.Add(left, right, buffers))
             ?? throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
-        var summed = sum.Result(State.Parameters);
-        // The arrays of the sum and of the payloads, read into the tree, serve the next step's payloads and sum.
+        var (next, nextPayload, loss, norm) = optimizer.Flat is { } flat && ReferenceEquals(flat.Of, optimizer.Update) && BitConverter.IsLittleEndian
+            ? ApplyFlat(flat, sum)
+            : ApplyTree(sum);
+        var tokens = sum.Tokens;
+        // The arrays of the sum and of the payloads serve the next step's payloads and sum.
         sum.Spend(buffers);
         foreach (var result in results)
             if (result.Gradients?.Bytes is { } bytes) buffers.Return(bytes);
-        var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, summed);
-        (State, Step) = (next, Step + 1);
-        return new TrainingStep<T>(Step, Step, next, loss, summed.Tokens, norm, clock.Elapsed);
+        (State, payload, Step) = (next, nextPayload, Step + 1);
+        return new TrainingStep<T>(Step, Step, next, loss, tokens, norm, clock.Elapsed);
+    }
+
+    /// <summary>
+    /// The summed gradients applied as <see cref="PieceTraining.Apply{T}"/> does, on flat values: the sum's array is
+    /// overwritten by its clipped mean (<see cref="Training.UpdateInPlace{T}"/>), and the new parameters are a new
+    /// payload, sent as they are in the next step and read once into the new state's tree. Same bits, no tree of the
+    /// gradients and no copy of the parameters but one.
+    /// </summary>
+    private (TrainingState<T> State, FlatTree? Payload, double Loss, double Norm) ApplyFlat(FlatUpdate<T> flat, PartialSum sum)
+    {
+        var current = payload ?? FlatTree.Of(State.Parameters);
+        if (shapes.IsDefault) shapes = State.Parameters.LeafShapes();
+        var bytes = GC.AllocateUninitializedArray<byte>(current.Bytes.Length);                            // the next payload: never written once sent
+        current.Bytes.CopyTo(bytes, 0);
+        var values = MemoryMarshal.Cast<byte, double>(bytes.AsSpan());
+        var gradients = MemoryMarshal.Cast<byte, double>(sum.Writable(buffers));
+        var (state, loss, norm) = Training.UpdateInPlace(flat, clipping, State.Parameters, shapes, values, gradients, State.Optimizer, sum.Loss, sum.Tokens);
+        return state is null
+            ? (State, current, loss, norm)
+            : (new TrainingState<T>(Tree.Unflatten(State.Parameters, values), state), new FlatTree(bytes), loss, norm);
+    }
+
+    /// <summary>The summed gradients read into a tree and applied by <see cref="PieceTraining.Apply{T}"/> (any optimizer).</summary>
+    private (TrainingState<T> State, FlatTree? Payload, double Loss, double Norm) ApplyTree(PartialSum sum)
+    {
+        var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, sum.Result(State.Parameters));
+        return (next, ReferenceEquals(next, State) ? payload : null, loss, norm);
     }
 
     /// <summary>

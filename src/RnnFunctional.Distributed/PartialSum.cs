@@ -83,6 +83,23 @@ internal sealed class PartialSum
         return left;
     }
 
+    /// <summary>
+    /// The values, to be overwritten in place: this partial's own array, into which a received payload's values are
+    /// first copied (an array of <paramref name="buffers"/>, a new one without), so a payload is never written.
+    /// </summary>
+    /// <param name="buffers">Where the array comes from.</param>
+    public Span<byte> Writable(PayloadBuffers? buffers)
+    {
+        if (Live().owned is null)
+        {
+            var bytes = received!.Bytes;
+            owned = buffers?.Rent(bytes.Length) ?? GC.AllocateUninitializedArray<byte>(bytes.Length);
+            bytes.CopyTo(owned, 0);
+            received = null;
+        }
+        return owned;
+    }
+
     /// <summary>The values as a payload to send; the array leaves with it and is never handed back to a <see cref="PayloadBuffers"/>.</summary>
     public FlatTree ToPayload() => Live().owned is { } bytes ? new FlatTree(bytes) : received!;
 

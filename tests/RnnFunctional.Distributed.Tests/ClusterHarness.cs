@@ -55,7 +55,7 @@ internal static class ClusterHarness
 
     /// <summary>
     /// A coordinator on the cluster against <see cref="PieceTraining.Fold"/> with <see cref="ReferencePieces"/> pieces,
-    /// Adam and clipping by norm: the step number, tokens, parameters and both optimizer slots bitwise equal after
+    /// Adam and clipping by norm (every step clipped): the step number, tokens, parameters and both optimizer slots bitwise equal after
     /// every step. <see cref="Before"/>, given the number of steps taken and the silos of the last step's pieces, runs
     /// before each step.
     /// </summary>
@@ -65,11 +65,23 @@ internal static class ClusterHarness
         /// <summary>After this many steps the coordinator is replaced by a new one built from its state and step number alone.</summary>
         public int? RestartAfter { get; init; }
 
+        /// <summary>
+        /// Adam behind an update delegate of the test's own, as a user's optimizer would be: the coordinator then
+        /// applies the sum through the tree update (<see cref="PieceTraining.Apply{T}"/>) rather than its flat path.
+        /// </summary>
+        public bool OwnOptimizer { get; init; }
+
         public async Task<CoordinatorCounters> Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
             var initial = initialize(17);
-            var (optimizer, clipping) = (Optimizers.Adam<TParams>(0.01), Clipping.ByGlobalNorm(1.0));
+            // A bound below the norms of these models' mean gradients, so that every step is clipped (checked below).
+            var (optimizer, clipping) = (Optimizers.Adam<TParams>(0.01), Clipping.ByGlobalNorm(0.02));
+            if (OwnOptimizer)
+            {
+                var adam = optimizer.Update;
+                optimizer = optimizer with { Name = "own-adam", Update = (p, g, state) => adam(p, g, state) };
+            }
             var reference = PieceTraining.Fold(model, optimizer, new TrainingOptions(0, clipping), ReferencePieces, initial, RunData.Load(Run.Data).Windows)
                 .Take(Steps).ToArray();
             Assert.Equal(Steps, reference.Length);
@@ -87,6 +99,7 @@ internal static class ClusterHarness
                 for (var k = 0; k < 2; k++)
                     Assert.Null(TestData.FirstDifference(reference[s].State.Optimizer.Slots[k], step.State.Optimizer.Slots[k]));
                 Assert.Equal(BitConverter.DoubleToInt64Bits(reference[s].Loss), BitConverter.DoubleToInt64Bits(step.Loss));
+                Assert.True(step.GradientNorm > clipping.Threshold, $"{Run.RunId}, step {s + 1}: the gradient norm {step.GradientNorm} was not clipped");
             }
             Assert.Equal(Steps, coordinator.Step);
             return coordinator.Counters;

@@ -63,6 +63,20 @@ public sealed class ClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AnOptimizerOfTheUsersOwnIsAppliedThroughItsTreeUpdateToTheSameBits()
+    {
+        await using var cluster = await ClusterHarness.Deploy(2);
+        var corpus = TestData.CorpusFile(24, 4);
+        try
+        {
+            var run = ClusterHarness.Run("own-optimizer", corpus, "lstm", 1, 3);
+            var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, 3, Steps, null) { OwnOptimizer = true });
+            output.WriteLine(ClusterHarness.Describe(counters));
+        }
+        finally { File.Delete(corpus); }
+    }
+
+    [Fact]
     public async Task ARunRestartedFromItsStateContinuesToTheSameBits()
     {
         await using var cluster = await ClusterHarness.Deploy(2);

@@ -128,9 +128,11 @@ public sealed record Optimizer<T>(
 /// <summary>An optimizer's update on flat gradients, beside the tree update it computes the same bits as.</summary>
 /// <param name="Of">The tree update this flat update belongs to.</param>
 /// <param name="Step">(parameters, their leaf shapes, flat gradients, state) → new parameters and state.</param>
+/// <param name="InPlace">The same step on the parameters' entries in leaf order, updated in place: (a tree of the parameters' structure, its leaf shapes, the entries, flat gradients, state) → new state.</param>
 internal sealed record FlatUpdate<T>(
     Func<T, T, OptimizerState<T>, (T Parameters, OptimizerState<T> State)> Of,
-    FlatStep<T> Step)
+    FlatStep<T> Step,
+    FlatStepInPlace<T> InPlace)
     where T : IParameterTree<T>;
 
 /// <summary>An optimizer's step on flat gradients: the gradients are read, never kept nor written.</summary>
@@ -140,6 +142,19 @@ internal sealed record FlatUpdate<T>(
 /// <param name="state">The optimizer's state before the step.</param>
 internal delegate (T Parameters, OptimizerState<T> State) FlatStep<T>(
     T parameters, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> gradients, OptimizerState<T> state)
+    where T : IParameterTree<T>;
+
+/// <summary>
+/// An optimizer's step on flat parameters and gradients: the parameters' entries (in leaf order) are updated in place,
+/// the gradients are read, never kept nor written; returns the new state.
+/// </summary>
+/// <param name="like">A tree of the parameters' structure (the new state's slots are shaped like it).</param>
+/// <param name="shapes">Its leaf shapes.</param>
+/// <param name="parameters">The parameters' entries in leaf order, updated in place.</param>
+/// <param name="gradients">The gradients' entries in leaf order.</param>
+/// <param name="state">The optimizer's state before the step.</param>
+internal delegate OptimizerState<T> FlatStepInPlace<T>(
+    T like, ImmutableArray<LeafShape> shapes, Span<double> parameters, ReadOnlySpan<double> gradients, OptimizerState<T> state)
     where T : IParameterTree<T>;
 
 /// <summary>
@@ -231,7 +246,7 @@ public static class Optimizers
     private static Optimizer<T> Flat<T>(string name, int slots, FlatKernel kernel)
         where T : IParameterTree<T>
     {
-        (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> flat, OptimizerState<T> state)
+        OptimizerState<T> InPlace(T like, ImmutableArray<LeafShape> shapes, Span<double> values, ReadOnlySpan<double> flat, OptimizerState<T> state)
         {
             double[][][] from;
             if (state.FlatFor(shapes) is { } kept)
@@ -252,22 +267,30 @@ public static class Optimizers
             if (OptimizerKernels.FirstNonFinite(flat) is var bad and >= 0)
                 throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"expected gradients to be finite but entry {bad} is {flat[bad]}"), "gradients");
             var count = flat.Length;
+            if (values.Length != count) throw new ArgumentException($"expected gradients to have the parameters' {values.Length} entries but got {count}", "gradients");
             var to = new double[slots][][];
             for (var k = 0; k < slots; k++) to[k] = SlotChunks.New(count);
-            var values = ArrayPool<double>.Shared.Rent(count);
+            var step = state.Step + 1;
+            var (before, after) = (new double[slots][], new double[slots][]);
+            for (var (c, offset) = (0, 0); offset < count; c++, offset += SlotChunks.Length)
+            {
+                for (var k = 0; k < slots; k++) (before[k], after[k]) = (from[k][c], to[k][c]);
+                var length = Math.Min(SlotChunks.Length, count - offset);
+                kernel(step, values.Slice(offset, length), flat.Slice(offset, length), before, after);
+            }
+            return new OptimizerState<T>(step, like, to);
+        }
+
+        (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> flat, OptimizerState<T> state)
+        {
+            var count = flat.Length;
+            var values = ArrayPool<double>.Shared.Rent(Math.Max(count, Tree.Count(p)));
             try
             {
-                var written = Tree.Write(p, values.AsSpan(0, count));
+                var written = Tree.Write(p, values);
                 if (written != count) throw new ArgumentException($"expected gradients to have the parameters' {written} entries but got {count}", "gradients");
-                var step = state.Step + 1;
-                var (before, after) = (new double[slots][], new double[slots][]);
-                for (var (c, offset) = (0, 0); offset < count; c++, offset += SlotChunks.Length)
-                {
-                    for (var k = 0; k < slots; k++) (before[k], after[k]) = (from[k][c], to[k][c]);
-                    var length = Math.Min(SlotChunks.Length, count - offset);
-                    kernel(step, values.AsSpan(offset, length), flat.Slice(offset, length), before, after);
-                }
-                return (Tree.Unflatten(p, values.AsSpan(0, count)), new OptimizerState<T>(step, p, to));
+                var next = InPlace(p, shapes, values.AsSpan(0, count), flat, state);
+                return (Tree.Unflatten(p, values.AsSpan(0, count)), next);
             }
             finally
             {
@@ -292,7 +315,7 @@ public static class Optimizers
         Func<T, T, OptimizerState<T>, (T, OptimizerState<T>)> update = Update;
         return new(name, p => new OptimizerState<T>(0, [.. Enumerable.Range(0, slots).Select(_ => Tree.ZerosLike(p))]), update)
         {
-            Flat = new FlatUpdate<T>(update, Step),
+            Flat = new FlatUpdate<T>(update, Step, InPlace),
         };
     }
 

@@ -140,14 +140,7 @@ public static class Training
             var gradients = pooled.AsSpan(0, count);
             var written = leaves.IsDefault ? Tree.Write(result.Gradients, gradients) : Tree.Write(leaves, gradients);
             if (written != count) throw new ArgumentException($"expected gradients to have {count} entries but got {written}", "gradients");
-            var scale = 1.0 / tokens;
-            var sum = 0.0;
-            for (var i = 0; i < gradients.Length; i++)
-            {
-                gradients[i] = scale * gradients[i];
-                sum += gradients[i] * gradients[i];
-            }
-            var (loss, norm) = (result.Loss / tokens, Math.Sqrt(sum));
+            var (loss, norm) = Mean(gradients, result.Loss, tokens);
             if (!double.IsFinite(loss) || !double.IsFinite(norm)) return (state, result.Final, loss, result.Tokens, norm);
             clipping.ApplyInPlace(gradients, norm);
             var (parameters, optimizerState) = flat.Step(state.Parameters, shapes, gradients, state.Optimizer);
@@ -157,6 +150,38 @@ public static class Training
         {
             ArrayPool<double>.Shared.Return(pooled);
         }
+    }
+
+    /// <summary>
+    /// The per-token mean of summed gradients, in place (g ← g / tokens entry by entry, in leaf order), with the mean
+    /// loss and the mean gradient's norm (its squares summed in the same order): the bits of every flat update.
+    /// </summary>
+    internal static (double Loss, double Norm) Mean(Span<double> gradients, double loss, int tokens)
+    {
+        var scale = 1.0 / tokens;
+        var sum = 0.0;
+        for (var i = 0; i < gradients.Length; i++)
+        {
+            gradients[i] = scale * gradients[i];
+            sum += gradients[i] * gradients[i];
+        }
+        return (loss / tokens, Math.Sqrt(sum));
+    }
+
+    /// <summary>
+    /// <see cref="Update"/>'s flat path on values already flat: summed gradients (in leaf order, overwritten by their
+    /// clipped mean) applied to the parameters' entries in place, with the bits <see cref="Update"/> gives for a model
+    /// whose loss is <paramref name="loss"/> over <paramref name="tokens"/> tokens with those gradients. The new
+    /// optimizer state is null, and the parameters untouched, when the loss or the gradient is not finite.
+    /// </summary>
+    internal static (OptimizerState<T>? State, double Loss, double Norm) UpdateInPlace<T>(FlatUpdate<T> flat, Clipping clipping, T like,
+        ImmutableArray<LeafShape> shapes, Span<double> parameters, Span<double> gradients, OptimizerState<T> state, double loss, int tokens)
+        where T : IParameterTree<T>
+    {
+        var (mean, norm) = Mean(gradients, loss, Math.Max(1, tokens));
+        if (!double.IsFinite(mean) || !double.IsFinite(norm)) return (null, mean, norm);
+        clipping.ApplyInPlace(gradients, norm);
+        return (flat.InPlace(like, shapes, parameters, gradients, state), mean, norm);
     }
 
     /// <summary>
