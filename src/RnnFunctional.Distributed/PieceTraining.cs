@@ -13,8 +13,12 @@ namespace RnnFunctional.Distributed;
 public static class PieceTraining
 {
     /// <summary>
-    /// The columns of <paramref name="window"/> cut into <paramref name="count"/> contiguous pieces: piece i holds the
-    /// columns [⌊i·m/P⌋, ⌊(i+1)·m/P⌋) with all T steps of the window. A piece with no column (P &gt; m) is null.
+    /// The columns of <paramref name="window"/> cut into <paramref name="count"/> pieces: P groups of contiguous
+    /// columns, group k holding the columns [⌊k·m/P⌋, ⌊(k+1)·m/P⌋) with all T steps of the window, dealt to the
+    /// pieces' positions by <see cref="PieceTree.Deal"/>, so that every node of the tree, and so every block a worker
+    /// computes, holds groups from all over the window. A batch whose columns are sorted by length (as
+    /// <see cref="Corpus"/> makes them) then gives the blocks of a step about the same work, where blocks of
+    /// contiguous groups would give the last one the longest sequences. A piece with no column (P &gt; m) is null.
     /// The cut depends on m and P only.
     /// </summary>
     /// <param name="window">A window of a batch.</param>
@@ -26,7 +30,8 @@ public static class PieceTraining
         if (count < 1) throw new ArgumentOutOfRangeException(nameof(count), count, $"expected the piece count to be at least 1 but got {count}");
         if (count == 1) return [window];
         var m = window.Size;
-        return [.. Enumerable.Range(0, count).Select(i => Columns(window, (int)((long)i * m / count), (int)((long)(i + 1) * m / count)))];
+        var groups = PieceTree.Deal(count);
+        return [.. groups.Select(k => Columns(window, (int)((long)k * m / count), (int)((long)(k + 1) * m / count)))];
     }
 
     /// <summary>Columns [start, end) of a batch as a batch of its own; null when the range is empty.</summary>

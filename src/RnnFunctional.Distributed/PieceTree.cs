@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics.Contracts;
+using System.Runtime.InteropServices;
 
 namespace RnnFunctional.Distributed;
 
@@ -61,6 +62,43 @@ public static class PieceTree
             blocks.Insert(largest + 1, right);
         }
         return [.. blocks];
+    }
+
+    /// <summary>
+    /// Which group of a step's columns each piece position holds (<see cref="PieceTraining.Cut"/>): groups 0 … P−1, in
+    /// column order, dealt from the root down, at each node in the order left, right, right, left, left, right, … (a
+    /// side that is full is skipped), so each half of every node holds groups from the whole range. For P = 8 the
+    /// positions hold groups 0, 7, 3, 4, 1, 6, 2, 5: each half holds groups summing to 14, each quarter to 7.
+    /// </summary>
+    /// <param name="pieces">P ≥ 1.</param>
+    [Pure]
+    public static ImmutableArray<int> Deal(int pieces)
+    {
+        CheckPieces(pieces);
+        if (Volatile.Read(ref lastDeal) is { } last && last.Length == pieces) return ImmutableCollectionsMarshal.AsImmutableArray(last);
+        var groups = new int[pieces];
+        DealInto(new PieceBlock(0, pieces), [.. Enumerable.Range(0, pieces)], groups);
+        Volatile.Write(ref lastDeal, groups);
+        return ImmutableCollectionsMarshal.AsImmutableArray(groups);
+    }
+
+    /// <summary>The last deal made (a run cuts every window for the same P), never written once made.</summary>
+    private static int[]? lastDeal;
+
+    private static void DealInto(PieceBlock node, int[] sorted, int[] groups)
+    {
+        if (node.Count == 1)
+        {
+            groups[node.Start] = sorted[0];
+            return;
+        }
+        var (l, r) = Halves(node);
+        var (left, right) = (new List<int>(l.Count), new List<int>(r.Count));
+        for (var k = 0; k < sorted.Length; k++)
+            if ((k % 4 is 0 or 3 && left.Count < l.Count) || right.Count == r.Count) left.Add(sorted[k]);
+            else right.Add(sorted[k]);
+        DealInto(l, [.. left], groups);
+        DealInto(r, [.. right], groups);
     }
 
     /// <summary>Every piece of the step as its own block: [i, i+1) for i in [0, P).</summary>

@@ -46,7 +46,7 @@ public sealed class PieceTrainingTests
         });
 
     [Property(MaxTest = 100)]
-    public Property PiecesAreTheWindowsColumnsInOrder() =>
+    public Property PiecesAreTheWindowsColumnGroupsDealtByTheTree() =>
         Prop.ForAll(Gen.Choose(1, 9).ToArbitrary(), Gen.Choose(1, 12).ToArbitrary(), Gen.Choose(0, 1000).ToArbitrary(), (m, pieces, seed) =>
         {
             var (_, batches) = TestData.Batches(TestData.Items(m, seed), m, 1, seed);
@@ -57,7 +57,9 @@ public sealed class PieceTrainingTests
             Assert.Equal(batch.Size, sizes.Sum());
             Assert.True(sizes.Max() - sizes.Min() <= 1, $"piece sizes {string.Join(", ", sizes)} differ by more than one");
             Assert.Equal(Math.Max(0, pieces - m), cut.Count(p => p is null));
-            var present = cut.OfType<TokenBatch>().ToArray();
+            // In the order of their groups, the pieces are the window's columns in order.
+            var deal = PieceTree.Deal(pieces);
+            var present = Enumerable.Range(0, pieces).OrderBy(i => deal[i]).Select(i => cut[i]).OfType<TokenBatch>().ToArray();
             Assert.Equal(batch.Lengths, present.SelectMany(p => p.Lengths));
             for (var t = 0; t < batch.Steps; t++)
             {
@@ -65,6 +67,30 @@ public sealed class PieceTrainingTests
                 Assert.Equal(batch.Targets[t], present.SelectMany(p => p.Targets[t]));
             }
         });
+
+    [Fact]
+    public void TheDealGivesEveryGroupOnceAndEveryHalfOfANodeOfFourOrMoreTheSameWork()
+    {
+        Assert.Equal("0 7 3 4 1 6 2 5", string.Join(" ", PieceTree.Deal(8)));
+        for (var pieces = 1; pieces <= 70; pieces++)
+        {
+            var deal = PieceTree.Deal(pieces);
+            Assert.Equal(Enumerable.Range(0, pieces), deal.Order());
+            if ((pieces & (pieces - 1)) != 0) continue;
+            // With P a power of two, the halves of every node of four or more pieces hold groups of the same sum: with
+            // sorted columns whose cost grows linearly with their group, both halves have the same work.
+            var nodes = new Queue<PieceBlock>([new PieceBlock(0, pieces)]);
+            while (nodes.TryDequeue(out var node))
+            {
+                if (node.Count < 4) continue;
+                var (left, right) = PieceTree.Halves(node);
+                int Sum(PieceBlock b) => Enumerable.Range(b.Start, b.Count).Sum(i => deal[i]);
+                Assert.True(Sum(left) == Sum(right), $"P = {pieces}: {left} holds groups summing to {Sum(left)}, {right} to {Sum(right)}");
+                nodes.Enqueue(left);
+                nodes.Enqueue(right);
+            }
+        }
+    }
 
     [Fact]
     public void TheSumsOrderIsPartOfItsBits()
