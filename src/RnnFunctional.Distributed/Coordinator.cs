@@ -44,8 +44,10 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly Dictionary<string, string> refusals = new(StringComparer.Ordinal);
     private readonly string?[] lastWorkers;
     private readonly PayloadBuffers buffers = PayloadBuffers.Received;
+    private readonly T like;
+    private readonly ImmutableArray<LeafShape> shapes;
+    private readonly long count;
     private FlatTree? payload;
-    private ImmutableArray<LeafShape> shapes;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
     private int stepping;
 
@@ -67,6 +69,8 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         if (run.Pieces is < 1 or > PieceTree.MaxPieces)
             throw new ArgumentException($"expected the run's piece count to be in [1, {PieceTree.MaxPieces}] but got {run.Pieces}", nameof(run));
         (this.grains, Run, this.optimizer, this.clipping, State, Step) = (grains, run, optimizer, clipping, state, step);
+        (like, shapes) = (state.Parameters, state.Parameters.LeafShapes());
+        count = Tree.Count(like);
         lastWorkers = new string?[run.Pieces];
     }
 
@@ -125,7 +129,6 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         // Task.WhenAll ends when every block has ended, so a failed step reports its failure after the others are in.
         var results = await Task.WhenAll(blocks.Select((block, k) => BlockAsync(block, keys[k], silos, version, carriers[k], parameters, cancellation)));
         cancellation.ThrowIfCancellationRequested();
-        var count = Tree.Count(State.Parameters);
         var partials = new Dictionary<PieceBlock, PartialSum?>();
         for (var k = 0; k < blocks.Length; k++)
         {
@@ -152,27 +155,26 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     /// <summary>
     /// The summed gradients applied as <see cref="PieceTraining.Apply{T}"/> does, on flat values: the sum's array is
     /// overwritten by its clipped mean (<see cref="Training.UpdateInPlace{T}"/>), and the new parameters are a new
-    /// payload, sent as they are in the next step and read once into the new state's tree. Same bits, no tree of the
-    /// gradients and no copy of the parameters but one.
+    /// payload, sent as they are in the next step and read into the new state's tree only when a caller reads
+    /// <see cref="TrainingState{T}.Parameters"/>. Same bits, no tree of the gradients, one copy of the parameters.
     /// </summary>
     private (TrainingState<T> State, FlatTree? Payload, double Loss, double Norm) ApplyFlat(FlatUpdate<T> flat, PartialSum sum)
     {
         var current = payload ?? FlatTree.Of(State.Parameters);
-        if (shapes.IsDefault) shapes = State.Parameters.LeafShapes();
         var bytes = GC.AllocateUninitializedArray<byte>(current.Bytes.Length);                            // the next payload: never written once sent
         current.Bytes.CopyTo(bytes, 0);
-        var values = MemoryMarshal.Cast<byte, double>(bytes.AsSpan());
         var gradients = MemoryMarshal.Cast<byte, double>(sum.Writable(buffers));
-        var (state, loss, norm) = Training.UpdateInPlace(flat, clipping, State.Parameters, shapes, values, gradients, State.Optimizer, sum.Loss, sum.Tokens);
-        return state is null
-            ? (State, current, loss, norm)
-            : (new TrainingState<T>(Tree.Unflatten(State.Parameters, values), state), new FlatTree(bytes), loss, norm);
+        var (state, loss, norm) = Training.UpdateInPlace(flat, clipping, like, shapes, MemoryMarshal.Cast<byte, double>(bytes.AsSpan()), gradients,
+            State.Optimizer, sum.Loss, sum.Tokens);
+        if (state is null) return (State, current, loss, norm);
+        var template = like;
+        return (new TrainingState<T>(() => Tree.Unflatten(template, MemoryMarshal.Cast<byte, double>(bytes.AsSpan())), state), new FlatTree(bytes), loss, norm);
     }
 
     /// <summary>The summed gradients read into a tree and applied by <see cref="PieceTraining.Apply{T}"/> (any optimizer).</summary>
     private (TrainingState<T> State, FlatTree? Payload, double Loss, double Norm) ApplyTree(PartialSum sum)
     {
-        var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, sum.Result(State.Parameters));
+        var (next, loss, norm) = PieceTraining.Apply(optimizer, clipping, State, sum.Result(like));
         return (next, ReferenceEquals(next, State) ? payload : null, loss, norm);
     }
 

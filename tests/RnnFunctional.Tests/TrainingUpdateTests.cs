@@ -27,16 +27,26 @@ public sealed class TrainingUpdateTests
         where T : IParameterTree<T>
     {
         var (fast, slow) = (new TrainingState<T>(initial, optimizer.Init(initial)), new TrainingState<T>(initial, optimizer.Init(initial)));
+        var inPlace = new TrainingState<T>(initial, optimizer.Init(initial));
         var (tree, carry) = (OnTrees(optimizer), model.InitialState(initial, batch.Size));
         for (var step = 1; step <= 3; step++)
         {
             var a = Training.Update(model, optimizer, clipping, fast, batch, carry);
             var b = Training.Update(model, tree, clipping, slow, batch, carry);
             (fast, slow) = (a.State, b.State);
+            // The same update on values already flat, the parameters read into a tree only when asked for.
+            var result = model.LossAndGradients(inPlace.Parameters, batch, carry);
+            var values = Tree.Flatten(inPlace.Parameters);
+            var (next, loss, norm) = Training.UpdateInPlace(optimizer.Flat!, clipping, initial, initial.LeafShapes(), values, Tree.Flatten(result.Gradients),
+                inPlace.Optimizer, result.Loss, result.Tokens);
+            inPlace = new TrainingState<T>(() => Tree.Unflatten(initial, values), next!);
             var difference = Compare.FirstDifference(fast.Parameters, slow.Parameters)
                 ?? (fast.Optimizer.Step != slow.Optimizer.Step ? $"steps {fast.Optimizer.Step} and {slow.Optimizer.Step}" : null)
                 ?? fast.Optimizer.Slots.Zip(slow.Optimizer.Slots, (x, y) => Compare.FirstDifference(x, y)).FirstOrDefault(d => d is not null)
-                ?? (Compare.Same(a.GradientNorm, b.GradientNorm) ? null : $"norms {a.GradientNorm:R} and {b.GradientNorm:R}");
+                ?? (Compare.Same(a.GradientNorm, b.GradientNorm) ? null : $"norms {a.GradientNorm:R} and {b.GradientNorm:R}")
+                ?? Compare.FirstDifference(inPlace.Parameters, slow.Parameters)?.Insert(0, "in place: ")
+                ?? inPlace.Optimizer.Slots.Zip(slow.Optimizer.Slots, (x, y) => Compare.FirstDifference(x, y)).FirstOrDefault(d => d is not null)?.Insert(0, "in place, slots: ")
+                ?? (Compare.Same(norm, b.GradientNorm) && Compare.Same(loss, b.Loss) ? null : $"in place: norm {norm:R}, loss {loss:R} against {b.GradientNorm:R}, {b.Loss:R}");
             if (difference is not null) return $"{optimizer.Name}, clipping {clipping}, step {step}: {difference}";
         }
         return null;
@@ -52,6 +62,28 @@ public sealed class TrainingUpdateTests
         var rnn = All<RnnParameters>(0.05).Select(o => ThreeUpdatesDiffer(LanguageModel.Rnn(c.V), c.P, c.Batch, o, Clipping.ByValue(1e-3)));
         var first = differences.Concat(rnn).FirstOrDefault(d => d is not null);
         return (first is null).Label(first ?? "");
+    }
+
+    [Fact]
+    public void AStateWhoseParametersAreBuiltWhenReadBuildsThemOnceAndIsTheStateOfThoseParameters()
+    {
+        var p = RnnParameters.Initialize(3, 4, 3, 5);
+        var adam = Optimizers.Adam<RnnParameters>(0.01);
+        var builds = 0;
+        var lazy = new TrainingState<RnnParameters>(() => { builds++; return p; }, adam.Init(p));
+        var eager = new TrainingState<RnnParameters>(p, lazy.Optimizer);
+        Assert.Equal(0, builds);
+        Assert.Same(p, lazy.Parameters);
+        Assert.Same(p, lazy.Parameters);
+        Assert.Equal(1, builds);
+        Assert.Equal(eager, lazy);
+        Assert.Equal(eager.GetHashCode(), lazy.GetHashCode());
+        var (parameters, optimizer) = lazy;
+        Assert.Same(p, parameters);
+        Assert.Same(lazy.Optimizer, optimizer);
+        var other = RnnParameters.Initialize(3, 4, 3, 6);
+        Assert.Same(other, (lazy with { Parameters = other }).Parameters);
+        Assert.NotEqual(eager, lazy with { Parameters = other });
     }
 
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 30)]

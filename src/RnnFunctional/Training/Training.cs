@@ -40,9 +40,47 @@ public static class TruncatedBptt
 
 /// <summary>What training carries from one update to the next.</summary>
 /// <typeparam name="T">The parameter record.</typeparam>
-/// <param name="Parameters">The current parameters.</param>
-/// <param name="Optimizer">The optimizer's state.</param>
-public sealed record TrainingState<T>(T Parameters, OptimizerState<T> Optimizer) where T : IParameterTree<T>;
+public sealed record TrainingState<T> where T : IParameterTree<T>
+{
+    private readonly Func<T>? build;
+    private T? parameters;
+
+    /// <summary>A state of the given parameters and optimizer state.</summary>
+    /// <param name="Parameters">The current parameters.</param>
+    /// <param name="Optimizer">The optimizer's state.</param>
+    public TrainingState(T Parameters, OptimizerState<T> Optimizer) => (parameters, this.Optimizer) = (Parameters, Optimizer);
+
+    /// <summary>
+    /// A state whose parameters are built by <paramref name="build"/> when first read: a pure function of values that
+    /// are never written again (a distributed run's flat parameters, which it sends as they are, read into a tree
+    /// only when a caller asks for it).
+    /// </summary>
+    internal TrainingState(Func<T> build, OptimizerState<T> optimizer) => (this.build, Optimizer) = (build, optimizer);
+
+    /// <summary>The current parameters.</summary>
+    public T Parameters
+    {
+        get => parameters ??= build!();
+        init => (parameters, build) = (value, null);
+    }
+
+    /// <summary>The optimizer's state.</summary>
+    public OptimizerState<T> Optimizer { get; init; }
+
+    /// <summary>The parameters and the optimizer's state.</summary>
+    /// <param name="Parameters">The current parameters.</param>
+    /// <param name="Optimizer">The optimizer's state.</param>
+    public void Deconstruct(out T Parameters, out OptimizerState<T> Optimizer) => (Parameters, Optimizer) = (this.Parameters, this.Optimizer);
+
+    /// <summary>Equal parameters and equal optimizer states, as the records compare them.</summary>
+    /// <param name="other">Another state.</param>
+    public bool Equals(TrainingState<T>? other) =>
+        other is not null && (ReferenceEquals(this, other)
+            || (EqualityComparer<T>.Default.Equals(Parameters, other.Parameters) && EqualityComparer<OptimizerState<T>>.Default.Equals(Optimizer, other.Optimizer)));
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Parameters, Optimizer);
+}
 
 /// <summary>How to train.</summary>
 /// <param name="Window">Truncated BPTT window k: one update per window of k steps, the state carried across windows of a batch; 0 for one update per batch.</param>
