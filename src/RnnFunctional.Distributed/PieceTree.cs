@@ -75,15 +75,10 @@ public static class PieceTree
     public static ImmutableArray<int> Deal(int pieces)
     {
         CheckPieces(pieces);
-        if (Volatile.Read(ref lastDeal) is { } last && last.Length == pieces) return ImmutableCollectionsMarshal.AsImmutableArray(last);
         var groups = new int[pieces];
         DealInto(new PieceBlock(0, pieces), [.. Enumerable.Range(0, pieces)], groups);
-        Volatile.Write(ref lastDeal, groups);
         return ImmutableCollectionsMarshal.AsImmutableArray(groups);
     }
-
-    /// <summary>The last deal made (a run cuts every window for the same P), never written once made.</summary>
-    private static int[]? lastDeal;
 
     private static void DealInto(PieceBlock node, int[] sorted, int[] groups)
     {

@@ -63,28 +63,22 @@ public sealed class ClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task AnOptimizerOfTheUsersOwnIsAppliedThroughItsTreeUpdateToTheSameBits()
-    {
-        await using var cluster = await ClusterHarness.Deploy(2);
-        var corpus = TestData.CorpusFile(24, 4);
-        try
-        {
-            var run = ClusterHarness.Run("own-optimizer", corpus, "lstm", 1, 3);
-            var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, 3, Steps, null) { OwnOptimizer = true });
-            output.WriteLine(ClusterHarness.Describe(counters));
-        }
-        finally { File.Delete(corpus); }
-    }
+    public Task AnOptimizerOfTheUsersOwnIsAppliedThroughItsTreeUpdateToTheSameBits() =>
+        CompareOnTwoSilos("own-optimizer", "lstm", compare => compare with { OwnOptimizer = true });
 
     [Fact]
-    public async Task ARunRestartedFromItsStateContinuesToTheSameBits()
+    public Task ARunRestartedFromItsStateContinuesToTheSameBits() =>
+        CompareOnTwoSilos("restarted", "gru", compare => compare with { RestartAfter = 2 });
+
+    /// <summary>A one-layer run of <paramref name="cell"/> in three pieces on two silos against the reference, as <paramref name="set"/> sets the comparison up.</summary>
+    private async Task CompareOnTwoSilos(string runId, string cell, Func<ClusterHarness.CompareWithReference, ClusterHarness.CompareWithReference> set)
     {
         await using var cluster = await ClusterHarness.Deploy(2);
         var corpus = TestData.CorpusFile(24, 4);
         try
         {
-            var run = ClusterHarness.Run("restarted", corpus, "gru", 1, 3);
-            var counters = await DistributedModels.Use(run.Model, new ClusterHarness.CompareWithReference(cluster, run, 3, Steps, null) { RestartAfter = 2 });
+            var run = ClusterHarness.Run(runId, corpus, cell, 1, 3);
+            var counters = await DistributedModels.Use(run.Model, set(new ClusterHarness.CompareWithReference(cluster, run, 3, Steps, null)));
             output.WriteLine(ClusterHarness.Describe(counters));
         }
         finally { File.Delete(corpus); }

@@ -41,6 +41,16 @@ public sealed class TeamTests
         }
     }
 
+    /// <summary>A team of two threads, waited for up to 30 s: the helpers may be serving another test's team.</summary>
+    private static Team TeamOfTwo()
+    {
+        Team? team = null;
+        for (var tries = 0; team is null && tries < 3000; tries++)
+            if ((team = Team.Of(2)) is null) Thread.Sleep(10);
+        Assert.NotNull(team);
+        return team;
+    }
+
     /// <summary>
     /// A band whose helper has not started it by the time the caller's own band is done is computed by the caller, a
     /// band whose helper is on time by the helper, and each band of a run exactly once: the helper that comes late finds
@@ -49,10 +59,7 @@ public sealed class TeamTests
     [Fact]
     public async Task ABandItsHelperHasNotStartedIsComputedOnceByTheCaller()
     {
-        Team? team = null;
-        for (var tries = 0; team is null && tries < 3000; tries++)                                          // the helpers may serve another test's team
-            if ((team = Team.Of(2)) is null) Thread.Sleep(10);
-        Assert.NotNull(team);
+        var team = TeamOfTwo();
         using var gate = new SemaphoreSlim(0);
         var (ran, where) = (new int[2], new int[2]);
         var caller = 0;
@@ -95,10 +102,7 @@ public sealed class TeamTests
     [Fact]
     public async Task EveryBandOfEveryRunIsComputedOnceWhenTheHelperIsLate()
     {
-        Team? team = null;
-        for (var tries = 0; team is null && tries < 3000; tries++)
-            if ((team = Team.Of(2)) is null) Thread.Sleep(10);
-        Assert.NotNull(team);
+        var team = TeamOfTwo();
         const int runs = 20_000;
         var counts = new int[2];
         var wrong = 0;
@@ -136,10 +140,7 @@ public sealed class TeamTests
     [Fact]
     public async Task ARunWhoseBandThrowsEndsOnlyOnceEveryBandIsDone()
     {
-        Team? team = null;
-        for (var tries = 0; team is null && tries < 3000; tries++)
-            if ((team = Team.Of(2)) is null) Thread.Sleep(10);
-        Assert.NotNull(team);
+        var team = TeamOfTwo();
         using var started = new ManualResetEventSlim();
         using var gate = new ManualResetEventSlim();
         var (helperBand, thrown, counts) = (0, (Exception?)null, new int[2]);

@@ -283,12 +283,13 @@ public static class Optimizers
 
         (T, OptimizerState<T>) Step(T p, ImmutableArray<LeafShape> shapes, ReadOnlySpan<double> flat, OptimizerState<T> state)
         {
-            var count = flat.Length;
-            var values = ArrayPool<double>.Shared.Rent(Math.Max(count, Tree.Count(p)));
+            var (count, entries) = (flat.Length, 0);
+            foreach (var shape in shapes) entries += shape.Count;
+            if (entries != count) throw new ArgumentException($"expected gradients to have the parameters' {entries} entries but got {count}", "gradients");
+            var values = ArrayPool<double>.Shared.Rent(count);
             try
             {
-                var written = Tree.Write(p, values);
-                if (written != count) throw new ArgumentException($"expected gradients to have the parameters' {written} entries but got {count}", "gradients");
+                Tree.Write(p, values.AsSpan(0, count));
                 var next = InPlace(p, shapes, values.AsSpan(0, count), flat, state);
                 return (Tree.Unflatten(p, values.AsSpan(0, count)), next);
             }

@@ -178,9 +178,8 @@ public static class Training
             var gradients = pooled.AsSpan(0, count);
             var written = leaves.IsDefault ? Tree.Write(result.Gradients, gradients) : Tree.Write(leaves, gradients);
             if (written != count) throw new ArgumentException($"expected gradients to have {count} entries but got {written}", "gradients");
-            var (loss, norm) = Mean(gradients, result.Loss, tokens);
+            var (loss, norm) = ClippedMean(gradients, result.Loss, tokens, clipping);
             if (!double.IsFinite(loss) || !double.IsFinite(norm)) return (state, result.Final, loss, result.Tokens, norm);
-            clipping.ApplyInPlace(gradients, norm);
             var (parameters, optimizerState) = flat.Step(state.Parameters, shapes, gradients, state.Optimizer);
             return (new TrainingState<T>(parameters, optimizerState), result.Final, loss, result.Tokens, norm);
         }
@@ -191,10 +190,11 @@ public static class Training
     }
 
     /// <summary>
-    /// The per-token mean of summed gradients, in place (g ← g / tokens entry by entry, in leaf order), with the mean
-    /// loss and the mean gradient's norm (its squares summed in the same order): the bits of every flat update.
+    /// The per-token mean of summed gradients, in place (g ← g / tokens entry by entry, in leaf order), clipped by
+    /// <paramref name="clipping"/> when the mean loss and the mean gradient's norm (its squares summed in the same
+    /// order) are finite, with that loss and norm: the bits of every flat update.
     /// </summary>
-    internal static (double Loss, double Norm) Mean(Span<double> gradients, double loss, int tokens)
+    internal static (double Loss, double Norm) ClippedMean(Span<double> gradients, double loss, int tokens, Clipping clipping)
     {
         var scale = 1.0 / tokens;
         var sum = 0.0;
@@ -203,7 +203,9 @@ public static class Training
             gradients[i] = scale * gradients[i];
             sum += gradients[i] * gradients[i];
         }
-        return (loss / tokens, Math.Sqrt(sum));
+        var (mean, norm) = (loss / tokens, Math.Sqrt(sum));
+        if (double.IsFinite(mean) && double.IsFinite(norm)) clipping.ApplyInPlace(gradients, norm);
+        return (mean, norm);
     }
 
     /// <summary>
@@ -216,9 +218,8 @@ public static class Training
         ImmutableArray<LeafShape> shapes, Span<double> parameters, Span<double> gradients, OptimizerState<T> state, double loss, int tokens)
         where T : IParameterTree<T>
     {
-        var (mean, norm) = Mean(gradients, loss, Math.Max(1, tokens));
+        var (mean, norm) = ClippedMean(gradients, loss, Math.Max(1, tokens), clipping);
         if (!double.IsFinite(mean) || !double.IsFinite(norm)) return (null, mean, norm);
-        clipping.ApplyInPlace(gradients, norm);
         return (flat.InPlace(like, shapes, parameters, gradients, state), mean, norm);
     }
 
