@@ -158,16 +158,15 @@ internal sealed class DataParallel : IDisposable
     }
 
     /// <summary>
-    /// <paramref name="steps"/> updates from <paramref name="initial"/> computed by the workers, each yielded when
-    /// applied; stops after a non-finite step. A step that fails on the cluster throws <see cref="ClusterFailure"/>. A
+    /// The updates after <paramref name="from"/> up to update <paramref name="steps"/>, computed by the workers, each
+    /// yielded when applied; stops after a non-finite step. A step that fails on the cluster throws <see cref="ClusterFailure"/>. A
     /// worker that refused the run (another corpus) while others computed its block is named on standard error once.
     /// </summary>
-    public IEnumerable<TrainingStep<T>> History<T>(Optimizer<T> optimizer, Clipping clipping, T initial, int steps) where T : IParameterTree<T>
+    public IEnumerable<TrainingStep<T>> History<T>(Optimizer<T> optimizer, Clipping clipping, TrainingCheckpoint<T> from, int steps) where T : IParameterTree<T>
     {
-        var coordinator = new Coordinator<T>(host.Services.GetRequiredService<IGrainFactory>(), Run, optimizer, clipping,
-            new TrainingState<T>(initial, optimizer.Init(initial)));
+        var coordinator = new Coordinator<T>(host.Services.GetRequiredService<IGrainFactory>(), Run, optimizer, clipping, from.State, from.Step);
         var told = new System.Collections.Generic.HashSet<string>(StringComparer.Ordinal);
-        for (var s = 0; s < steps; s++)
+        for (var s = from.Step; s < steps; s++)
         {
             TrainingStep<T> step;
             try

@@ -16,7 +16,7 @@ internal sealed record TrainOptions(
     int Bptt, int Seed, Clipping Clipping, double HeldOut, int Steps, string ModelPath, string PlotPath, int Samples,
     double Temperature, int MaxLength)
 {
-    /// <summary>P, the pieces of every update (0: one undivided window, as <see cref="Training.Fold"/>).</summary>
+    /// <summary>P, the pieces of every update (0: one undivided window, as <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, T, IEnumerable{TokenBatch})"/>).</summary>
     public int Pieces { get; init; }
 
     /// <summary>Number of worker processes of a data-parallel run (0: train in this process).</summary>
@@ -36,6 +36,12 @@ internal sealed record TrainOptions(
 
     /// <summary>The precision of the products of training and evaluation (--precision).</summary>
     public Precision Precision { get; init; } = Precision.Double;
+
+    /// <summary>The model file of the run to continue (--resume; null: a new run).</summary>
+    public string? Resume { get; init; }
+
+    /// <summary>The options on the command line (their names), as opposed to those left at their defaults.</summary>
+    public ImmutableHashSet<string> Given { get; init; } = [];
 }
 
 /// <summary>
@@ -90,6 +96,8 @@ internal static class TrainCommand
     private static readonly Option<string?> PrecisionOption = Options.Choice("--precision", "TYPE",
         "precision of the products of training and evaluation: double, or single (float32 products on double values)", "double", ["double", "single"]);
     private static readonly Option<string?> ClusterIdOption = Options.Text("--cluster-id", "ID", "with --workers: the cluster id the workers must have", ClusterHosting.DefaultClusterId);
+    private static readonly Option<string?> ResumeOption = Options.Text("--resume", "FILE",
+        "continue the run saved in FILE (a model file of rnnf train) to the same bits as if it had not stopped: its options are the file's, --steps and --epochs count from its start");
 
     /// <summary>The pieces of a data-parallel run when --pieces is not given.</summary>
     public const int DefaultPieces = 8;
@@ -125,7 +133,7 @@ internal static class TrainCommand
         + "becomes non-finite or more than 3 times the initial model's writes nothing and exits with code 3.",
         CorpusOption, CellOption, HiddenOption, LayersOption, DropoutOption, RecurrentDropoutOption, OptimizerOption, LearningRateOption, EpochsOption, BatchSizeOption,
         BpttOption, SeedOption, ClipOption, HeldOutOption, StepsOption, ModelOption, PlotOption, SamplesOption, TemperatureOption, MaxLengthOption,
-        PrecisionOption, PiecesOption, WorkersOption, ClusterOption, ClusterIdOption);
+        PrecisionOption, PiecesOption, WorkersOption, ClusterOption, ClusterIdOption, ResumeOption);
 
     /// <summary>Parses the options; every problem is reported.</summary>
     public static Validation<Error, TrainOptions> Parse(IReadOnlyList<string> args) => Parse(CommandParser.Parse(Command, args));
@@ -145,6 +153,8 @@ internal static class TrainCommand
             Cluster = r.GetValue(ClusterOption),
             ClusterId = r.GetRequiredValue(ClusterIdOption)!,
             Precision = string.Equals(r.GetRequiredValue(PrecisionOption), "single", StringComparison.OrdinalIgnoreCase) ? Precision.Single : Precision.Double,
+            Resume = r.GetValue(ResumeOption),
+            Given = [.. Command.Options.Where(option => Given(r, option)).Select(option => option.Name)],
         });
 
     /// <summary>The dropout of a parse: each rate as given, or its default for the layers and workers (<see cref="DropoutDefault"/>).</summary>
@@ -197,18 +207,22 @@ internal static class TrainCommand
     {
         var parsed = CommandParser.Parse(Command, args);
         if (CommandParser.AsksForHelp(parsed)) return Cli.Help(terminal, parsed);
+        ModelDocument? saved = null;
         var result =
-            from options in Parse(parsed).ToFin()
+            from given in Parse(parsed).ToFin()
+            from options in given.Resume is not { } path ? Fin<TrainOptions>.Succ(given)
+                : ModelFile.Load(path).Bind(document => Resume.Options(saved = document, path, given))
             from outputs in Outputs.Prepare(options)
             from corpus in CorpusSource.Load(options.Corpus, (read, size) => terminal.Heartbeat.Pulse(() => Reading(options.Corpus, read, size)))
             let data = Prepare(corpus, options, terminal.Heartbeat)
+            from same in saved is null ? Fin<Unit>.Succ(Unit.Default) : Resume.SameItems(saved, options.Resume!, data)
             let spec = new ModelSpec(options.Cell, options.Hidden, options.Layers, data.Vocabulary) { Dropout = options.Dropout }
             select (options, data, spec);
-        return result.Match(r => Train(r.options, r.data, r.spec, terminal), e => Cli.Fail(terminal, "train", e));
+        return result.Match(r => Train(r.options, r.data, r.spec, saved, terminal), e => Cli.Fail(terminal, "train", e));
     }
 
     /// <summary>Trains, in this process or on a cluster of workers, and writes what the run produced.</summary>
-    private static int Train(TrainOptions options, TrainingData data, ModelSpec spec, Terminal terminal)
+    private static int Train(TrainOptions options, TrainingData data, ModelSpec spec, ModelDocument? saved, Terminal terminal)
     {
         DataParallel? cluster = null;
         try
@@ -219,7 +233,7 @@ internal static class TrainCommand
                 if (started.IsFail) return started.Match(_ => 0, e => Cli.Fail(terminal, "train", e));
                 cluster = started.Match(c => c, _ => throw new System.Diagnostics.UnreachableException());
             }
-            return Compute.With(options.Precision, () => Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal, cluster))).Match(
+            return Compute.With(options.Precision, () => Models.Initialize(spec, options.Seed, new TrainingRun(options, data, terminal, cluster, saved))).Match(
                 outcome => Write(options, data, outcome, terminal),
                 e => Cli.Fail(terminal, "train", e, e.Code == Cli.Diverged ? Cli.Diverged : Cli.BadInput));
         }
@@ -264,7 +278,7 @@ internal static class TrainCommand
         Error.New(Cli.Diverged, $"training diverged: {detail}; nothing was written (try a smaller --learning-rate or a --clip rule)");
 
     /// <summary>The training run for one cell type: the fold, its progress, the held-out evaluation and the samples.</summary>
-    private sealed class TrainingRun(TrainOptions o, TrainingData data, Terminal terminal, DataParallel? cluster) : IModelUse<Fin<TrainOutcome>>
+    private sealed class TrainingRun(TrainOptions o, TrainingData data, Terminal terminal, DataParallel? cluster, ModelDocument? saved) : IModelUse<Fin<TrainOutcome>>
     {
         public Fin<TrainOutcome> Use<TParams, TState>(ModelSpec spec, SequenceModel<TParams, TState> model, TParams initial)
             where TParams : IParameterTree<TParams>
@@ -286,7 +300,7 @@ internal static class TrainCommand
                 return loss / tokens;
             }
 
-            var initialHeldOut = HeldOut(initial, "evaluating the initial model on the held-out items");
+            var initialHeldOut = saved is null ? HeldOut(initial, "evaluating the initial model on the held-out items") : Resume.InitialHeldOut(saved);
             var limit = DivergenceFactor * initialHeldOut;
             string? Diverged(double heldOut, string when) => double.IsFinite(heldOut) && heldOut <= limit ? null
                 : string.Create(CultureInfo.InvariantCulture,
@@ -294,10 +308,17 @@ internal static class TrainCommand
 
             var totalBatches = o.Steps > 0 ? Math.Min(o.Steps, batchesPerEpoch * o.Epochs) : batchesPerEpoch * o.Epochs;
             var batches = Corpus.Epochs(data.TrainTokens, o.BatchSize, o.Epochs, RandomState.Seeded(o.Seed));
-            var history = cluster is not null ? cluster.History(optimizer, o.Clipping, initial, totalBatches)
-                : o.Pieces > 0 ? PieceTraining.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), o.Pieces, initial, batches)
-                : Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), initial, batches);
-            if (o.Steps > 0) history = history.Take(o.Steps);
+            var resumed = saved is null ? Fin<TrainingCheckpoint<TParams>>.Succ(TrainingCheckpoint<TParams>.Start(optimizer, initial))
+                : Resume.Checkpoint(saved, o.Resume!, initial, optimizer, batches, o.Bptt);
+            if (resumed.IsFail) return resumed.Match(_ => throw new System.Diagnostics.UnreachableException(), Fin<TrainOutcome>.Fail);
+            var checkpoint = resumed.Match(c => c, _ => throw new System.Diagnostics.UnreachableException());
+            if (checkpoint.Batch >= batchesPerEpoch * o.Epochs)
+                return Fin<TrainOutcome>.Fail(Error.New($"--resume {o.Resume}: the saved run has already taken its {checkpoint.Batch} batches "
+                    + $"({o.Epochs} epochs of {batchesPerEpoch}); give more --epochs or --steps to continue it"));
+            var history = cluster is not null ? cluster.History(optimizer, o.Clipping, checkpoint, totalBatches)
+                : o.Pieces > 0 ? PieceTraining.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), o.Pieces, checkpoint, batches)
+                : Training.Fold(model, optimizer, new TrainingOptions(o.Bptt, o.Clipping), checkpoint, batches);
+            if (o.Steps > 0) history = history.Take(o.Steps - checkpoint.Step);
 
             var progress = new ProgressView(terminal, totalBatches, batchesPerEpoch, o.Epochs);
             var (losses, curve, tokens) = (ImmutableArray.CreateBuilder<double>(), ImmutableArray.CreateBuilder<(double, double)>(), 0);
@@ -351,7 +372,7 @@ internal static class TrainCommand
                 ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
                 ["held-out-loss"] = heldOut.ToString("R", CultureInfo.InvariantCulture),
                 ["bigram-loss"] = data.BaselineLoss.ToString("R", CultureInfo.InvariantCulture),
-            });
+            }.Concat(Resume.Metadata(o, data, last, initialHeldOut))).WithOptimizer(last.State.Optimizer);
             var trainLoss = losses.Skip(Math.Max(0, losses.Count - batchesPerEpoch)).DefaultIfEmpty(double.NaN).Average();
             return Fin<TrainOutcome>.Succ(new TrainOutcome(
                 last.Step, (last.Batch + batchesPerEpoch - 1) / batchesPerEpoch, tokens, last.Elapsed, Tree.Count(final), optimizer.Name,

@@ -24,7 +24,7 @@ public sealed record CoordinatorCounters(long Requests, long ParameterSends, lon
 /// another corpus) has its block computed on another silo and is left out of later steps. It asks the blocks'
 /// workers at once, each of which sends one partial sum of its block's pieces, adds the partials by the nodes of the
 /// tree above the blocks and applies the optimizer (<see cref="PieceTraining.Apply{T}"/>), so the parameters after
-/// every step are bitwise those of <see cref="PieceTraining.Fold{T,TState}"/> with the same P and k = 0, whatever the
+/// every step are bitwise those of <see cref="PieceTraining.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, int, T, IEnumerable{TokenBatch})"/> with the same P and k = 0, whatever the
 /// blocks. Parameters go out versioned (version = number of updates applied) and are held per silo
 /// (<see cref="SiloParameters"/>): each step they go with one block request per silo that computed blocks in the
 /// previous step (with every request whose worker's silo is not known yet), and again only to a worker that answers
@@ -229,7 +229,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
 
     /// <summary>
     /// <paramref name="steps"/> updates one after the other, each yielded when applied; stops after a step whose loss or
-    /// gradient is not finite, as <see cref="Training.Fold"/> does.
+    /// gradient is not finite, as <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, T, IEnumerable{TokenBatch})"/> does.
     /// </summary>
     /// <param name="steps">Number of updates.</param>
     /// <param name="cancellation">Stops between or within steps (a step not applied is not yielded).</param>

@@ -123,7 +123,7 @@ public static class PieceTraining
     }
 
     /// <summary>
-    /// <see cref="Training.Fold"/> with every update cut into <paramref name="pieces"/> pieces
+    /// <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, T, IEnumerable{TokenBatch})"/> with every update cut into <paramref name="pieces"/> pieces
     /// (<see cref="Update{T,TState}"/>): the same lazy history, each piece carrying its own recurrent state from window
     /// to window within a batch and starting each batch from the model's initial state.
     /// </summary>
@@ -138,22 +138,49 @@ public static class PieceTraining
         TrainingOptions options, int pieces, T initial, IEnumerable<TokenBatch> batches)
         where T : IParameterTree<T>
     {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(initial);
+        return Fold(model, optimizer, options, pieces, TrainingCheckpoint<T>.Start(optimizer, initial), batches);
+    }
+
+    /// <summary>
+    /// <see cref="Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, int, T, IEnumerable{TokenBatch})"/>
+    /// continued from a checkpoint at the end of a batch, as <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, TrainingCheckpoint{T}, IEnumerable{TokenBatch})"/>
+    /// continues <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, T, IEnumerable{TokenBatch})"/>:
+    /// <paramref name="batches"/> from the run's first, the first <c>from.Batch</c> passed over, the steps bitwise those
+    /// of the uninterrupted run.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="options">Window and clipping.</param>
+    /// <param name="pieces">P ≥ 1, the number of pieces of every update.</param>
+    /// <param name="from">The checkpoint.</param>
+    /// <param name="batches">The run's mini-batches from its first.</param>
+    /// <exception cref="ArgumentException">Raised while enumerating, before any update, for a checkpoint that is not the end of one of the batches.</exception>
+    [Pure]
+    public static IEnumerable<TrainingStep<T>> Fold<T, TState>(SequenceModel<T, TState> model, Optimizer<T> optimizer,
+        TrainingOptions options, int pieces, TrainingCheckpoint<T> from, IEnumerable<TokenBatch> batches)
+        where T : IParameterTree<T>
+    {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(initial);
+        ArgumentNullException.ThrowIfNull(from);
+        ArgumentNullException.ThrowIfNull(from.State);
         ArgumentNullException.ThrowIfNull(batches);
         if (pieces < 1) throw new ArgumentOutOfRangeException(nameof(pieces), pieces, $"expected the piece count to be at least 1 but got {pieces}");
+        if (from.Step < 0 || from.Batch < 0 || from.Step < from.Batch)
+            throw new ArgumentException($"expected from to count at least one update per batch (Step ≥ Batch ≥ 0) but got step {from.Step} of batch {from.Batch}", nameof(from));
         return Iterate();
 
         IEnumerable<TrainingStep<T>> Iterate()
         {
             var clock = Stopwatch.StartNew();
-            var state = new TrainingState<T>(initial, optimizer.Init(initial));
-            var (step, batchNumber) = (0, 0);
-            foreach (var batch in batches)
+            var state = from.State;
+            var (step, batchNumber) = (from.Step, 0);
+            foreach (var batch in Training.Continued(batches, from.Step, from.Batch, options.Window))
             {
-                batchNumber++;
+                if (++batchNumber <= from.Batch) continue;
                 var p = state.Parameters;
                 var carries = Cut(batch, pieces).Select(piece => piece is null ? default : model.InitialState(p, piece.Size)).ToImmutableArray();
                 foreach (var window in batch.Windows(options.Window))

@@ -5,7 +5,7 @@ namespace RnnFunctional.Distributed;
 /// <summary>
 /// The run's batches as every worker and the reference read them: the items of the corpus file, its vocabulary and
 /// the mini-batches of <see cref="Corpus.Epochs(ImmutableArray{ImmutableArray{int}}, int, int, RandomState, int)"/>, each as its full-BPTT window (<see cref="TokenBatch.Windows"/>
-/// with k = 0, as <see cref="Training.Fold"/> cuts it).
+/// with k = 0, as <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, T, IEnumerable{TokenBatch})"/> cuts it).
 /// </summary>
 public static class RunData
 {

@@ -54,7 +54,7 @@ internal static class ClusterHarness
     }
 
     /// <summary>
-    /// A coordinator on the cluster against <see cref="PieceTraining.Fold"/> with <see cref="ReferencePieces"/> pieces,
+    /// A coordinator on the cluster against <see cref="PieceTraining.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, int, T, IEnumerable{TokenBatch})"/> with <see cref="ReferencePieces"/> pieces,
     /// Adam and clipping by norm (every step clipped): the step number, tokens, parameters and both optimizer slots bitwise equal after
     /// every step. <see cref="Before"/>, given the number of steps taken and the silos of the last step's pieces, runs
     /// before each step.

@@ -10,7 +10,7 @@ namespace RnnFunctional.Distributed.Tests;
 
 /// <summary>
 /// Runs on in-process Orleans clusters (<see cref="TestCluster"/>) against the single-process reference
-/// <see cref="PieceTraining.Fold"/> with the same piece count.
+/// <see cref="PieceTraining.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, int, T, IEnumerable{TokenBatch})"/> with the same piece count.
 /// </summary>
 public sealed class ClusterTests(ITestOutputHelper output)
 {

@@ -45,6 +45,16 @@ public sealed class PieceTrainingTests
             DistributedModels.Use(spec, new CompareFolds(batches, c.Window, c.Seed, pieces, ExpectBitwise: false));
         });
 
+    [Property(MaxTest = 15)]
+    public Property APieceRunContinuedFromTheEndOfAnyBatchTakesBitwiseTheStepsOfTheUninterruptedRun() =>
+        Prop.ForAll(Cases.ToArbitrary(), Gen.Choose(1, 7).ToArbitrary(), Gen.Choose(0, 6).ToArbitrary(), (c, pieces, cut) =>
+        {
+            var (cell, layers) = TestData.Models[c.Model];
+            var (vocabulary, batches) = TestData.Batches(TestData.Items(c.Items, c.DataSeed), c.BatchSize, 2, c.DataSeed);
+            var spec = new ModelSpec(cell, vocabulary.Size, 5, layers);
+            DistributedModels.Use(spec, new ContinueFold(batches, c.Window, c.Seed, pieces, cut));
+        });
+
     [Property(MaxTest = 100)]
     public Property PiecesAreTheWindowsColumnGroupsDealtByTheTree() =>
         Prop.ForAll(Gen.Choose(1, 9).ToArbitrary(), Gen.Choose(1, 12).ToArbitrary(), Gen.Choose(0, 1000).ToArbitrary(), (m, pieces, seed) =>
@@ -129,7 +139,36 @@ public sealed class PieceTrainingTests
     }
 
     /// <summary>
-    /// <see cref="Training.Fold"/> against <see cref="PieceTraining.Fold"/> with clipping by norm: bitwise after every
+    /// <see cref="PieceTraining.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, int, T, IEnumerable{TokenBatch})"/> uninterrupted against the same run continued from the checkpoint of batch
+    /// <paramref name="Cut"/>'s last step (or the start): the same steps after it, bit for bit.
+    /// </summary>
+    private sealed record ContinueFold(ImmutableArray<TokenBatch> Batches, int Window, int Seed, int Pieces, int Cut) : IModelUse<bool>
+    {
+        public bool Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams>
+        {
+            var initial = initialize(Seed);
+            var options = new TrainingOptions(Window, Clipping.ByGlobalNorm(0.5));
+            var optimizer = Optimizers.Adam<TParams>(0.01);
+            var whole = PieceTraining.Fold(model, optimizer, options, Pieces, initial, Batches).ToArray();
+            var at = Math.Min(Cut, whole[^1].Batch);
+            var from = at == 0 ? TrainingCheckpoint<TParams>.Start(optimizer, initial) : whole.Last(s => s.Batch == at).Checkpoint;
+            var rest = PieceTraining.Fold(model, optimizer, options, Pieces, from, Batches).ToArray();
+            var expected = whole.Where(s => s.Step > from.Step).ToArray();
+            Assert.Equal(expected.Length, rest.Length);
+            for (var s = 0; s < rest.Length; s++)
+            {
+                Assert.Equal((expected[s].Step, expected[s].Batch), (rest[s].Step, rest[s].Batch));
+                Assert.Null(TestData.FirstDifference(expected[s].Parameters, rest[s].Parameters));
+                for (var k = 0; k < 2; k++)
+                    Assert.Null(TestData.FirstDifference(expected[s].State.Optimizer.Slots[k], rest[s].State.Optimizer.Slots[k]));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(expected[s].Loss), BitConverter.DoubleToInt64Bits(rest[s].Loss));
+            }
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, T, IEnumerable{TokenBatch})"/> against <see cref="PieceTraining.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, int, T, IEnumerable{TokenBatch})"/> with clipping by norm: bitwise after every
     /// step with Adam (parameters, both slots, loss, norm, tokens), or with SGD within rounding.
     /// </summary>
     private sealed record CompareFolds(ImmutableArray<TokenBatch> Batches, int Window, int Seed, int ReferencePieces, bool ExpectBitwise) : IModelUse<bool>

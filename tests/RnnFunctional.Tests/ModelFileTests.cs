@@ -36,6 +36,47 @@ public sealed class ModelFileTests
             return back.Match(d => d.IdenticalTo(m.Document) && m.RoundTrips(d), _ => false).Label($"{m.Cell}: identical after a round trip");
         }).Aggregate((a, b) => a.And(b));
 
+    /// <summary>An optimizer state of two slots shaped like <paramref name="like"/>, of random bit patterns.</summary>
+    private static OptimizerState<T> RandomState<T>(T like, Random random) where T : IParameterTree<T> =>
+        new(random.Next(0, 1000), [.. Enumerable.Range(0, 2).Select(_ => Tree.Map(like, _ => BitConverter.Int64BitsToDouble(random.NextInt64(long.MinValue, long.MaxValue))))]);
+
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 50)]
+    public Property AnOptimizerStateSavedWithTheParametersComesBackBitForBitInAVersion2File(LanguageCase c)
+    {
+        var random = new Random(c.Seed);
+        var (lstm, stack) = (RandomState(c.Lstm, random), RandomState(c.Stack, random));
+        var lstmDocument = ModelDocument.Of(Metadata, c.Lstm).WithOptimizer(lstm);
+        var stackDocument = ModelDocument.Of(Metadata, c.Stack).WithOptimizer(stack);
+        bool SameState<T>(OptimizerState<T> a, OptimizerState<T> b) where T : IParameterTree<T> =>
+            a.Step == b.Step && a.Slots.Length == b.Slots.Length && a.Slots.Zip(b.Slots, (x, y) => Compare.Same(x, y)).All(same => same);
+        bool Back<T>(ModelDocument document, T like, OptimizerState<T> state) where T : IParameterTree<T>
+        {
+            var bytes = ModelFile.Serialize(document);
+            return bytes[8] == 2 && ModelFile.Deserialize(bytes).Match(
+                d => d.IdenticalTo(document) && d.ReadInto(like).Match(p => Compare.Same(p, like), _ => false)
+                     && d.ReadOptimizerInto(like, 2).Match(back => SameState(back, state), _ => false),
+                _ => false);
+        }
+        var plain = ModelFile.Serialize(ModelDocument.Of(Metadata, c.Lstm));
+        return Back(lstmDocument, c.Lstm, lstm).Label("lstm: parameters and optimizer state identical after a round trip")
+            .And(Back(stackDocument, c.Stack, stack).Label("stack: parameters and optimizer state identical after a round trip"))
+            .And((plain[8] == 1).Label("a document without an optimizer state is a version 1 file"))
+            .And((!lstmDocument.IdenticalTo(ModelDocument.Of(Metadata, c.Lstm).WithOptimizer(lstm with { Step = lstm.Step + 1 }))
+                  && !lstmDocument.IdenticalTo(ModelDocument.Of(Metadata, c.Lstm))).Label("another optimizer state is another document"));
+    }
+
+    [Fact]
+    public void ReadingAnOptimizerStateNamesWhatDoesNotFit()
+    {
+        var p = RnnParameters.Initialize(3, 2, 3, seed: 1);
+        var document = ModelDocument.Of(Metadata, p).WithOptimizer(Optimizers.Adam<RnnParameters>(0.01).Init(p));
+        Assert.Contains("holds no optimizer state", Message(ModelDocument.Of(Metadata, p).ReadOptimizerInto(p, 2)));
+        Assert.Contains("holds 10 optimizer leaves but the optimizer keeps 1 slot(s) of 5 leaves", Message(document.ReadOptimizerInto(p, 1)));
+        Assert.Contains("optimizer state does not fit", Message(document.ReadOptimizerInto(RnnParameters.Initialize(3, 4, 3, seed: 1), 2)));
+        Assert.Contains("expected optimizer leaf 1/By to be named 0/NAME",
+            Message((document with { OptimizerSlots = [.. document.OptimizerSlots.Reverse()] }).ReadOptimizerInto(p, 2)));
+    }
+
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 100)]
     public Property EverySingleByteCorruptionIsDetected(LanguageCase c)
     {
@@ -67,8 +108,10 @@ public sealed class ModelFileTests
         var bytes = ModelFile.Serialize(ModelDocument.Of(Metadata, RnnParameters.Initialize(3, 2, 3, seed: 1)));
         Assert.Contains("not a model file", Message(ModelFile.Deserialize("hello, world"u8)));
         var version = (byte[])bytes.Clone();
-        version[8] = 2;
-        Assert.Contains("format version 2 but this build reads version 1", Message(ModelFile.Deserialize(version)));
+        version[8] = 3;
+        Assert.Contains("format version 3 but this build reads versions 1 to 2", Message(ModelFile.Deserialize(version)));
+        version[8] = 0;
+        Assert.Contains("format version 0 but this build reads versions 1 to 2", Message(ModelFile.Deserialize(version)));
         var flipped = (byte[])bytes.Clone();
         flipped[^40] ^= 1;
         Assert.Contains("checksum", Message(ModelFile.Deserialize(flipped)));
@@ -109,7 +152,7 @@ public sealed class ModelFileTests
     // ---- untrusted files: declared sizes bounded by the bytes, non-finite values refused ----
 
     /// <summary>A model file around any payload, with a correct header and checksum (what a crafted file looks like).</summary>
-    internal static byte[] Crafted(Action<BinaryWriter> payload, long? declaredLength = null)
+    internal static byte[] Crafted(Action<BinaryWriter> payload, long? declaredLength = null, int version = 1)
     {
         using var body = new MemoryStream();
         using (var w = new BinaryWriter(body, System.Text.Encoding.UTF8, leaveOpen: true)) payload(w);
@@ -118,7 +161,7 @@ public sealed class ModelFileTests
         using (var w = new BinaryWriter(file, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             w.Write("RNNFMODL"u8);
-            w.Write(ModelFile.Version);
+            w.Write(version);
             w.Write(declaredLength ?? content.Length);
             w.Write(content);
         }
@@ -159,7 +202,10 @@ public sealed class ModelFileTests
     public Property MutatedPayloadsEndInAValueOrAnError(PositiveInt seed)
     {
         var random = new Random(seed.Get);
-        var valid = ModelFile.Serialize(ModelDocument.Of(Metadata, RnnParameters.Initialize(3, 2, 3, seed: 1)));
+        var p = RnnParameters.Initialize(3, 2, 3, seed: 1);
+        var version = random.Next(1, 3);
+        var document = ModelDocument.Of(Metadata, p);
+        var valid = ModelFile.Serialize(version == 1 ? document : document.WithOptimizer(Optimizers.Adam<RnnParameters>(0.01).Init(p)));
         var payload = valid[20..^32].ToList();
         for (var k = random.Next(1, 6); k > 0; k--)
         {
@@ -173,7 +219,7 @@ public sealed class ModelFileTests
             if (random.Next(4) == 0 && payload.Count >= 8)
                 BitConverter.TryWriteBytes(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(payload).Slice(random.Next(payload.Count - 4), 4), random.Next(2) == 0 ? int.MaxValue : -random.Next());
         }
-        var bytes = Crafted(w => w.Write(payload.ToArray()));
+        var bytes = Crafted(w => w.Write(payload.ToArray()), version: version);
         var outcome = Record.Exception(() => ModelFile.Deserialize(bytes));
         return (outcome is null).Label($"threw {outcome?.GetType().Name}: {outcome?.Message}");
     }

@@ -112,8 +112,37 @@ public sealed record TrainingStep<T>(int Step, int Batch, TrainingState<T> State
     /// <summary>The parameters after this update.</summary>
     public T Parameters => State.Parameters;
 
+    /// <summary>
+    /// The checkpoint of this step: a run continues from it to the same bits when the step is the last window of its
+    /// batch (always so with one update per batch; <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, TrainingCheckpoint{T}, IEnumerable{TokenBatch})"/>
+    /// refuses one within a batch).
+    /// </summary>
+    public TrainingCheckpoint<T> Checkpoint => new(Step, Batch, State);
+
     /// <summary>False when the loss or the gradient was NaN or infinite; the history ends at such a step, whose state is the one before it.</summary>
     public bool IsFinite => double.IsFinite(Loss) && double.IsFinite(GradientNorm);
+}
+
+/// <summary>
+/// Where a training run stands at the end of a batch: what a run saves so that another one continues from it to the
+/// same bits (<see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, TrainingCheckpoint{T}, IEnumerable{TokenBatch})"/>).
+/// </summary>
+/// <typeparam name="T">The parameter record.</typeparam>
+/// <param name="Step">Number of updates taken (0 before the first).</param>
+/// <param name="Batch">Number of batches whose every window has been trained on (0 before the first).</param>
+/// <param name="State">Parameters and optimizer state after those updates.</param>
+public sealed record TrainingCheckpoint<T>(int Step, int Batch, TrainingState<T> State) where T : IParameterTree<T>
+{
+    /// <summary>The start of a run: no update taken, the optimizer's initial state for <paramref name="parameters"/>.</summary>
+    /// <param name="optimizer">The optimizer.</param>
+    /// <param name="parameters">The initial parameters.</param>
+    [Pure]
+    public static TrainingCheckpoint<T> Start(Optimizer<T> optimizer, T parameters)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(parameters);
+        return new(0, 0, new TrainingState<T>(parameters, optimizer.Init(parameters)));
+    }
 }
 
 /// <summary>Training as a fold over mini-batches that yields a lazy, immutable history of steps.</summary>
@@ -241,21 +270,51 @@ public static class Training
         TrainingOptions options, T initial, IEnumerable<TokenBatch> batches)
         where T : IParameterTree<T>
     {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(initial);
+        return Fold(model, optimizer, options, TrainingCheckpoint<T>.Start(optimizer, initial), batches);
+    }
+
+    /// <summary>
+    /// <see cref="Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, T, IEnumerable{TokenBatch})"/>
+    /// continued from a checkpoint: <paramref name="batches"/> is the run's whole sequence of batches, from its first;
+    /// the first <c>from.Batch</c> are passed over (their windows must number <c>from.Step</c>, so that the checkpoint is
+    /// the end of a batch), and the updates go on from <c>from.State</c>, numbered from <c>from.Step + 1</c>, with the
+    /// dropout masks of those numbers. The steps are bitwise those the uninterrupted run takes after the checkpoint.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="optimizer">The optimizer (the one whose state the checkpoint holds).</param>
+    /// <param name="options">Window and clipping (those of the run that made the checkpoint).</param>
+    /// <param name="from">The checkpoint, e.g. a <see cref="TrainingStep{T}"/>'s at the end of a batch.</param>
+    /// <param name="batches">The run's batches from its first, e.g. <see cref="Corpus.Epochs(System.Collections.Generic.IReadOnlyList{System.Collections.Immutable.ImmutableArray{int}}, int, int, RandomState, int)"/>.</param>
+    /// <exception cref="ArgumentException">
+    /// Raised while enumerating, before any update: the batches end before <c>from.Batch</c>, or the windows of the
+    /// first <c>from.Batch</c> batches are not <c>from.Step</c> updates (a checkpoint within a batch, or another window).
+    /// </exception>
+    [Pure]
+    public static IEnumerable<TrainingStep<T>> Fold<T, TState>(SequenceModel<T, TState> model, Optimizer<T> optimizer,
+        TrainingOptions options, TrainingCheckpoint<T> from, IEnumerable<TokenBatch> batches)
+        where T : IParameterTree<T>
+    {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(initial);
+        ArgumentNullException.ThrowIfNull(from);
+        ArgumentNullException.ThrowIfNull(from.State);
         ArgumentNullException.ThrowIfNull(batches);
+        if (from.Step < 0 || from.Batch < 0 || from.Step < from.Batch)
+            throw new ArgumentException($"expected from to count at least one update per batch (Step ≥ Batch ≥ 0) but got step {from.Step} of batch {from.Batch}", nameof(from));
         return Iterate();
 
         IEnumerable<TrainingStep<T>> Iterate()
         {
             var clock = Stopwatch.StartNew();
-            var state = new TrainingState<T>(initial, optimizer.Init(initial));
-            var (step, batchNumber) = (0, 0);
-            foreach (var batch in batches)
+            var state = from.State;
+            var (step, batchNumber) = (from.Step, 0);
+            foreach (var batch in Continued(batches, from.Step, from.Batch, options.Window))
             {
                 batchNumber++;
+                if (batchNumber <= from.Batch) continue;
                 var carry = model.InitialState(state.Parameters, batch.Size);
                 foreach (var window in batch.Windows(options.Window))
                 {
@@ -267,5 +326,27 @@ public static class Training
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The batches of a run continued after <paramref name="batch"/> batches and <paramref name="step"/> updates: all of
+    /// them, the first <paramref name="batch"/> checked to hold <paramref name="step"/> windows of <paramref name="window"/>
+    /// steps before the next one is handed out.
+    /// </summary>
+    internal static IEnumerable<TokenBatch> Continued(IEnumerable<TokenBatch> batches, int step, int batch, int window)
+    {
+        var (seen, windows) = (0, 0L);
+        foreach (var b in batches)
+        {
+            if (seen == batch && windows != step) break;
+            if (seen++ < batch) windows += window <= 0 ? 1 : b.Windows(window).Length;
+            yield return b;
+        }
+        if (seen < batch)
+            throw new ArgumentException($"expected the batches to reach the checkpoint's batch {batch} but they end after {seen}", "batches");
+        if (windows != step)
+            throw new ArgumentException(windows > step
+                ? $"expected the checkpoint to be the end of a batch but its {step} updates end within batch {batch} (whose windows end at update {windows})"
+                : $"expected the first {batch} batches to hold the checkpoint's {step} updates but their windows number {windows}", "from");
     }
 }
