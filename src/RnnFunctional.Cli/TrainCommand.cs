@@ -111,19 +111,19 @@ internal static class TrainCommand
     /// <summary>The rate of --dropout and of --recurrent-dropout when not given, for a model they apply to (see <see cref="DropoutDefault"/>).</summary>
     public const double DefaultDropout = 0.2;
 
-    private const string DropoutDefaultText = "default: 0.2 with --layers 2 or more, else 0; 0 with --workers";
+    private const string DropoutDefaultText = "default: 0.2 with --layers 2 or more, else 0; 0 with --workers or --pieces";
 
     /// <summary>
     /// The rate of --dropout or --recurrent-dropout when the option is not given: <see cref="DefaultDropout"/> for a
-    /// stacked model trained in this process; 0 for a one-layer model (it trains on its cell's own kernel, without
-    /// dropout) and for a data-parallel run (--workers trains without dropout), so that a default never makes a
-    /// command line fail.
+    /// stacked model trained with undivided updates; 0 for a one-layer model (it trains on its cell's own kernel,
+    /// without dropout) and for a run whose updates are cut into pieces (--pieces, and --workers, whose runs are:
+    /// pieces train without dropout), so that a default never makes a command line fail.
     /// </summary>
     /// <param name="layers">The number of layers, at least 1.</param>
-    /// <param name="workers">Whether the run is data-parallel (--workers given).</param>
-    public static double DropoutDefault(int layers, bool workers) =>
+    /// <param name="pieces">Whether the updates are cut into pieces (--pieces or --workers given).</param>
+    public static double DropoutDefault(int layers, bool pieces) =>
         layers < 1 ? throw new ArgumentOutOfRangeException(nameof(layers), layers, "the number of layers must be at least 1")
-        : layers >= 2 && !workers ? DefaultDropout : 0;
+        : layers >= 2 && !pieces ? DefaultDropout : 0;
 
     /// <summary>The command <c>rnnf train</c> and its options.</summary>
     public static readonly Command Command = CommandParser.Command("train",
@@ -160,7 +160,7 @@ internal static class TrainCommand
     /// <summary>The dropout of a parse: each rate as given, or its default for the layers and workers (<see cref="DropoutDefault"/>).</summary>
     private static Dropout Rates(ParseResult r)
     {
-        var fallback = DropoutDefault(r.GetValue(LayersOption), Given(r, WorkersOption));
+        var fallback = DropoutDefault(r.GetValue(LayersOption), Given(r, WorkersOption) || Given(r, PiecesOption));
         var between = r.GetValue(DropoutOption) ?? fallback;
         return new Dropout(Between: between, Recurrent: r.GetValue(RecurrentDropoutOption) ?? fallback, ReadOut: between);
     }
@@ -184,6 +184,7 @@ internal static class TrainCommand
         if (dropout && ValueOr(r, LayersOption, DefaultLayers) < 2)
             yield return "--dropout and --recurrent-dropout need --layers 2 or more (a one-layer model trains on its cell's own kernel, without dropout)";
         if (workers && dropout) yield return "--workers does not train with --dropout or --recurrent-dropout";
+        else if (dropout && Given(r, PiecesOption)) yield return "--pieces does not train with --dropout or --recurrent-dropout (a piece's loss is the model's without dropout)";
         if (workers && string.Equals(ValueOr(r, PrecisionOption, "double"), "single", StringComparison.OrdinalIgnoreCase))
             yield return "--workers trains in double precision (--precision single runs in this process only)";
         if (workers && ValueOr(r, BpttOption, 0) != 0) yield return "--workers needs --bptt 0 (data-parallel training back-propagates through whole items)";

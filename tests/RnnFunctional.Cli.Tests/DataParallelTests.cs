@@ -123,6 +123,7 @@ public sealed class DataParallelTests : IDisposable
     [InlineData(new[] { "train", "--cluster", "127.0.0.1:5000" }, "--cluster needs --workers N")]
     [InlineData(new[] { "train", "--workers", "2", "--bptt", "5" }, "--workers needs --bptt 0")]
     [InlineData(new[] { "train", "--workers", "2", "--dropout", "0.2" }, "--workers does not train with --dropout or --recurrent-dropout")]
+    [InlineData(new[] { "train", "--pieces", "4", "--recurrent-dropout", "0.2" }, "--pieces does not train with --dropout or --recurrent-dropout")]
     [InlineData(new[] { "train", "--workers", "0" }, "--workers must be an integer in [1, 64] but got '0'")]
     public void BadClusterOptionsGetOneLineAndCode2(string[] args, string message)
     {

@@ -66,10 +66,11 @@ public sealed class DropoutOptionTests : IDisposable
         Assert.Equal(Dropout.None, Parsed("--layers", "1").Dropout);
         var workers = Parsed("--workers", "2");
         Assert.Equal((2, 160, Dropout.None), (workers.Layers, workers.Hidden, workers.Dropout));
-        Assert.Equal(0, TrainCommand.DropoutDefault(1, workers: false));
-        Assert.Equal(0, TrainCommand.DropoutDefault(2, workers: true));
-        Assert.Equal(0.2, TrainCommand.DropoutDefault(2, workers: false));
-        Assert.Throws<ArgumentOutOfRangeException>("layers", () => TrainCommand.DropoutDefault(0, workers: false));
+        Assert.Equal(Dropout.None, Parsed("--pieces", "4").Dropout);
+        Assert.Equal(0, TrainCommand.DropoutDefault(1, pieces: false));
+        Assert.Equal(0, TrainCommand.DropoutDefault(2, pieces: true));
+        Assert.Equal(0.2, TrainCommand.DropoutDefault(2, pieces: false));
+        Assert.Throws<ArgumentOutOfRangeException>("layers", () => TrainCommand.DropoutDefault(0, pieces: false));
     }
 
     [Fact]
@@ -101,8 +102,8 @@ public sealed class DropoutOptionTests : IDisposable
         var r = RunResult.Of(["train", "--help"]);
         Assert.Equal(0, r.ExitCode);
         var help = string.Join(" ", r.Out.Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries));
-        Assert.Contains("--dropout <P> dropout between the layers and on the read-out's input during training, in [0, 0.95] (needs --layers 2 or more; default: 0.2 with --layers 2 or more, else 0; 0 with --workers)", help, StringComparison.Ordinal);
-        Assert.Contains("(needs --layers 2 or more; default: 0.2 with --layers 2 or more, else 0; 0 with --workers)", help[help.IndexOf("--recurrent-dropout <P>", StringComparison.Ordinal)..], StringComparison.Ordinal);
+        Assert.Contains("--dropout <P> dropout between the layers and on the read-out's input during training, in [0, 0.95] (needs --layers 2 or more; default: 0.2 with --layers 2 or more, else 0; 0 with --workers or --pieces)", help, StringComparison.Ordinal);
+        Assert.Contains("(needs --layers 2 or more; default: 0.2 with --layers 2 or more, else 0; 0 with --workers or --pieces)", help[help.IndexOf("--recurrent-dropout <P>", StringComparison.Ordinal)..], StringComparison.Ordinal);
         Assert.Contains("--hidden <N> hidden size n_a, in [1, 1024] [default: 160]", help, StringComparison.Ordinal);
         Assert.Contains("--layers <N> stacked recurrent layers, in [1, 4] [default: 2]", help, StringComparison.Ordinal);
     }

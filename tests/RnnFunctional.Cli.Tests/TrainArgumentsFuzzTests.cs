@@ -110,7 +110,7 @@ public sealed class TrainArgumentsFuzzTests
         ["--batch-size"] = o => o.BatchSize, ["--bptt"] = o => o.Bptt, ["--seed"] = o => o.Seed, ["--clip"] = o => o.Clipping,
         ["--held-out"] = o => o.HeldOut, ["--steps"] = o => o.Steps, ["--model"] = o => o.ModelPath, ["--plot"] = o => o.PlotPath,
         ["--samples"] = o => o.Samples, ["--temperature"] = o => o.Temperature, ["--max-length"] = o => o.MaxLength,
-        ["--pieces"] = o => o.Pieces, ["--precision"] = o => o.Precision,
+        ["--pieces"] = o => o.Pieces, ["--precision"] = o => o.Precision, ["--resume"] = o => o.Resume,
     };
 
     /// <summary>
