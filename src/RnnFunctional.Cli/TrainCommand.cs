@@ -228,6 +228,9 @@ internal static class TrainCommand
         DataParallel? cluster = null;
         try
         {
+            if (options.Workers > options.Pieces && options.Pieces > 0)
+                terminal.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"rnnf train: every update is cut into {options.Pieces} piece{(options.Pieces == 1 ? "" : "s")}{(options.Resume is null ? "" : " (the saved run's)")}, so at most {options.Pieces} of the {options.Workers} workers compute"));
             if (options.Workers > 0)
             {
                 var started = CliRunSource.DigestOf(options.Corpus).Bind(digest => DataParallel.Start(options, data, digest, terminal));
@@ -370,7 +373,6 @@ internal static class TrainCommand
                 ["optimizer"] = optimizer.Name,
                 ["epochs"] = o.Epochs.ToString(CultureInfo.InvariantCulture),
                 ["steps"] = last.Step.ToString(CultureInfo.InvariantCulture),
-                ["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
                 ["held-out-loss"] = heldOut.ToString("R", CultureInfo.InvariantCulture),
                 ["bigram-loss"] = data.BaselineLoss.ToString("R", CultureInfo.InvariantCulture),
             }.Concat(Resume.Metadata(o, data, last, initialHeldOut))).WithOptimizer(last.State.Optimizer);

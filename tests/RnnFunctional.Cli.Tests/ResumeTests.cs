@@ -50,6 +50,15 @@ public sealed class ResumeTests : IDisposable
         ContinuesToTheSameFile(["--layers", "1", "--workers", "2", "--pieces", "4"], ["--steps", "2"], ["--steps", "4"], ["--workers", "2"]);
         Succeeds(Train("here.rnnf", "--resume", scratch["saved.rnnf"], "--steps", "4"));
         Assert.Equal(File.ReadAllBytes(scratch["whole.rnnf"]), File.ReadAllBytes(scratch["here.rnnf"]));
+        // A run of this process has no pieces: it continues on workers with one piece, the same bits, on one worker.
+        Succeeds(Train("single.rnnf", "--layers", "1", "--steps", "2"));
+        var onWorkers = RunResult.Of(Train("single-workers.rnnf", "--resume", scratch["single.rnnf"], "--steps", "4", "--workers", "2"));
+        Assert.True(onWorkers.ExitCode == 0, onWorkers.Error);
+        Assert.Contains("every update is cut into 1 piece (the saved run's), so at most 1 of the 2 workers compute", onWorkers.Error);
+        Succeeds(Train("single-here.rnnf", "--resume", scratch["single.rnnf"], "--steps", "4"));
+        var (a, b) = (ModelFile.Load(scratch["single-workers.rnnf"]), ModelFile.Load(scratch["single-here.rnnf"]));
+        Assert.True(a.Match(x => b.Match(y => x.Leaves.SequenceEqual(y.Leaves, LeafBits.Instance) && x.OptimizerSlots.SequenceEqual(y.OptimizerSlots, LeafBits.Instance), _ => false), _ => false),
+            "the run continued on workers has other parameters or optimizer state than the one continued here");
     }
 
     [Fact]
@@ -89,4 +98,16 @@ public sealed class ResumeTests : IDisposable
         Assert.Contains("--hidden", crafted);
         Assert.Contains("--batch-size", crafted);
     }
+}
+
+/// <summary>Leaves equal in name, shape and every bit.</summary>
+internal sealed class LeafBits : IEqualityComparer<Leaf>
+{
+    public static readonly LeafBits Instance = new();
+
+    public bool Equals(Leaf? a, Leaf? b) =>
+        a is not null && b is not null && a.Name == b.Name && a.Rows == b.Rows && a.Columns == b.Columns
+        && a.Values.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(b.Values.Select(BitConverter.DoubleToInt64Bits));
+
+    public int GetHashCode(Leaf leaf) => leaf.Name.GetHashCode(StringComparison.Ordinal);
 }
