@@ -11,8 +11,9 @@ namespace RnnFunctional.Benchmarks;
 /// names, 10% held out (split seed 0), a batch of 32 names shuffled with seed 1, 96 hidden units, Adam at 0.006,
 /// every gradient entry clipped into ±5, whole-name back-propagation. The default cell is the LSTM; the RNN and GRU
 /// are the other choices of <c>--cell</c>; <see cref="Layers"/> = 2 is <c>--layers 2</c>. Characters per second are <see cref="Characters"/> over the time per epoch
-/// (printed at set-up). Two jobs: the runtime's default garbage collector settings, and those of <c>rnnf</c>, whose
-/// large-object threshold is 2 MB (see src/RnnFunctional.Cli/RnnFunctional.Cli.csproj).
+/// (printed at set-up). Four jobs: the runtime's default garbage collector settings; <c>rnnf</c>'s (the server
+/// collector and a large-object threshold of 4 MB: see src/RnnFunctional.Cli/RnnFunctional.Cli.csproj); those with
+/// regions of 64 MB; and those with a first-generation budget of 256 MB too (<c>DOTNET_GCgen0size</c>).
 /// </summary>
 [MemoryDiagnoser]
 [MedianColumn]
@@ -74,7 +75,13 @@ public class EpochBenchmarks
         {
             var job = Job.Default.WithLaunchCount(1).WithWarmupCount(2).WithIterationCount(9);
             AddJob(job.WithId("default GC"));
-            AddJob(job.WithEnvironmentVariables(new EnvironmentVariable("DOTNET_GCLOHThreshold", "0x200000")).WithId("rnnf GC"));
+            // rnnf's settings (the server collector, a large-object threshold of 4 MB); then with regions of 64 MB,
+            // then also with the first generation's budget raised to 256 MB (which only the environment can set).
+            EnvironmentVariable[] rnnf = [new("DOTNET_gcServer", "1"), new("DOTNET_GCLOHThreshold", "0x400000")];
+            AddJob(job.WithEnvironmentVariables(rnnf).WithId("rnnf GC"));
+            AddJob(job.WithEnvironmentVariables([.. rnnf, new("DOTNET_GCRegionSize", "0x4000000")]).WithId("64 MB regions"));
+            AddJob(job.WithEnvironmentVariables([.. rnnf, new("DOTNET_GCRegionSize", "0x4000000"), new("DOTNET_GCgen0size", "0x10000000")])
+                .WithId("and gen0 256 MB"));
         }
     }
 }
