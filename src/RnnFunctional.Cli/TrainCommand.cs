@@ -212,7 +212,7 @@ internal static class TrainCommand
         var result =
             from given in Parse(parsed).ToFin()
             from options in given.Resume is not { } path ? Fin<TrainOptions>.Succ(given)
-                : ModelFile.Load(path).Bind(document => Resume.Options(saved = document, path, given))
+                : ModelFile.Load(path).Match(Fin<ModelDocument>.Succ, e => Fin<ModelDocument>.Fail(Error.New($"--resume {path}: {e.Message}"))).Bind(document => Resume.Options(saved = document, path, given))
             from outputs in Outputs.Prepare(options)
             from corpus in CorpusSource.Load(options.Corpus, (read, size) => terminal.Heartbeat.Pulse(() => Reading(options.Corpus, read, size)))
             let data = Prepare(corpus, options, terminal.Heartbeat)

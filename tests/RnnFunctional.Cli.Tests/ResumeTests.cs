@@ -86,7 +86,7 @@ public sealed class ResumeTests : IDisposable
         Assert.Contains("--workers needs --bptt 0, and the saved run trained with --bptt 3",
             Refusal([.. Resume("saved.rnnf", "--corpus", Corpus, "--steps", "8", "--workers", "2")]));
         Assert.Contains("is the file to resume from", Refusal(["train", "--resume", scratch["whole.rnnf"], "--corpus", Corpus, "--plot", scratch["whole.rnnf"]]));
-        Assert.Contains("does not exist", Refusal([.. Resume("missing.rnnf")]));
+        Assert.Contains($"--resume {scratch["missing.rnnf"]}: model file {scratch["missing.rnnf"]} does not exist", Refusal([.. Resume("missing.rnnf")]));
 
         // A model file of parameters alone, and one whose saved options are not valid, are refused as files.
         var document = ModelFile.Load(scratch["whole.rnnf"]).Match(d => d, e => throw new InvalidOperationException(e.Message));
