@@ -165,12 +165,9 @@ public static class PieceTraining
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(from);
-        ArgumentNullException.ThrowIfNull(from.State);
+        Training.RequireCheckpoint(from);
         ArgumentNullException.ThrowIfNull(batches);
         if (pieces < 1) throw new ArgumentOutOfRangeException(nameof(pieces), pieces, $"expected the piece count to be at least 1 but got {pieces}");
-        if (from.Step < 0 || from.Batch < 0 || from.Step < from.Batch)
-            throw new ArgumentException($"expected from to count at least one update per batch (Step ≥ Batch ≥ 0) but got step {from.Step} of batch {from.Batch}", nameof(from));
         return Iterate();
 
         IEnumerable<TrainingStep<T>> Iterate()

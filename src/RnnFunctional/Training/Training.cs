@@ -299,11 +299,8 @@ public static class Training
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(from);
-        ArgumentNullException.ThrowIfNull(from.State);
+        RequireCheckpoint(from);
         ArgumentNullException.ThrowIfNull(batches);
-        if (from.Step < 0 || from.Batch < 0 || from.Step < from.Batch)
-            throw new ArgumentException($"expected from to count at least one update per batch (Step ≥ Batch ≥ 0) but got step {from.Step} of batch {from.Batch}", nameof(from));
         return Iterate();
 
         IEnumerable<TrainingStep<T>> Iterate()
@@ -326,6 +323,15 @@ public static class Training
                 }
             }
         }
+    }
+
+    /// <summary>A checkpoint with a state that counts at least one update per batch, or an exception naming <c>from</c>.</summary>
+    internal static void RequireCheckpoint<T>(TrainingCheckpoint<T> from) where T : IParameterTree<T>
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        ArgumentNullException.ThrowIfNull(from.State, nameof(from));
+        if (from.Step < 0 || from.Batch < 0 || from.Step < from.Batch)
+            throw new ArgumentException($"expected from to count at least one update per batch (Step ≥ Batch ≥ 0) but got step {from.Step} of batch {from.Batch}", nameof(from));
     }
 
     /// <summary>
