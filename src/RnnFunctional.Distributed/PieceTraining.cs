@@ -174,10 +174,10 @@ public static class PieceTraining
         {
             var clock = Stopwatch.StartNew();
             var state = from.State;
-            var (step, batchNumber) = (from.Step, 0);
+            var (step, batchNumber) = (from.Step, from.Batch);
             foreach (var batch in Training.Continued(batches, from.Step, from.Batch, options.Window))
             {
-                if (++batchNumber <= from.Batch) continue;
+                batchNumber++;
                 var p = state.Parameters;
                 var carries = Cut(batch, pieces).Select(piece => piece is null ? default : model.InitialState(p, piece.Size)).ToImmutableArray();
                 foreach (var window in batch.Windows(options.Window))

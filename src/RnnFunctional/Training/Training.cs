@@ -307,11 +307,10 @@ public static class Training
         {
             var clock = Stopwatch.StartNew();
             var state = from.State;
-            var (step, batchNumber) = (from.Step, 0);
+            var (step, batchNumber) = (from.Step, from.Batch);
             foreach (var batch in Continued(batches, from.Step, from.Batch, options.Window))
             {
                 batchNumber++;
-                if (batchNumber <= from.Batch) continue;
                 var carry = model.InitialState(state.Parameters, batch.Size);
                 foreach (var window in batch.Windows(options.Window))
                 {
@@ -335,17 +334,21 @@ public static class Training
     }
 
     /// <summary>
-    /// The batches of a run continued after <paramref name="batch"/> batches and <paramref name="step"/> updates: all of
-    /// them, the first <paramref name="batch"/> checked to hold <paramref name="step"/> windows of <paramref name="window"/>
-    /// steps before the next one is handed out.
+    /// The batches of a run continued after <paramref name="batch"/> batches and <paramref name="step"/> updates: those
+    /// after the first <paramref name="batch"/>, which are passed over once checked to hold <paramref name="step"/>
+    /// windows of <paramref name="window"/> steps (the check is made before the next batch is handed out).
     /// </summary>
     internal static IEnumerable<TokenBatch> Continued(IEnumerable<TokenBatch> batches, int step, int batch, int window)
     {
         var (seen, windows) = (0, 0L);
         foreach (var b in batches)
         {
-            if (seen == batch && windows != step) break;
-            if (seen++ < batch) windows += window <= 0 ? 1 : b.Windows(window).Length;
+            if (seen < batch)
+            {
+                (seen, windows) = (seen + 1, windows + b.Windows(window).Length);
+                continue;
+            }
+            if (windows != step) break;
             yield return b;
         }
         if (seen < batch)
