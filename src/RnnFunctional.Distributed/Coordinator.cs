@@ -47,6 +47,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly T like;
     private readonly ImmutableArray<LeafShape> shapes;
     private readonly long count;
+    private readonly Queue<(byte[] Bytes, WeakReference<TrainingState<T>>? State)> retired = new();
     private FlatTree? payload;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
     private int stepping;
@@ -161,14 +162,44 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private (TrainingState<T> State, FlatTree? Payload, double Loss, double Norm) ApplyFlat(FlatUpdate<T> flat, PartialSum sum)
     {
         var current = payload ?? FlatTree.Of(State.Parameters);
-        var bytes = GC.AllocateUninitializedArray<byte>(current.Bytes.Length);                            // the next payload: never written once sent
+        var bytes = PayloadArray(current.Bytes.Length);
         current.Bytes.CopyTo(bytes, 0);
         var gradients = MemoryMarshal.Cast<byte, double>(sum.Writable(buffers));
         var (state, loss, norm) = Training.UpdateInPlace(flat, clipping, like, shapes, MemoryMarshal.Cast<byte, double>(bytes.AsSpan()), gradients,
             State.Optimizer, sum.Loss, sum.Tokens);
-        if (state is null) return (State, current, loss, norm);
+        if (state is null)
+        {
+            retired.Enqueue((bytes, null));
+            return (State, current, loss, norm);
+        }
+        retired.Enqueue((current.Bytes, new WeakReference<TrainingState<T>>(State)));
         var template = like;
         return (new TrainingState<T>(() => Tree.Unflatten(template, MemoryMarshal.Cast<byte, double>(bytes.AsSpan())), state), new FlatTree(bytes), loss, norm);
+    }
+
+    /// <summary>
+    /// How many payloads of earlier parameter versions are kept before their arrays serve a new version: a payload is
+    /// sent in the step after its version and no later (a silo asked for a later version never reads an earlier one),
+    /// so two would do; one more leaves the collector a step to drop the states that read it lazily.
+    /// </summary>
+    private const int RetiredPayloads = 3;
+
+    /// <summary>
+    /// An array for the next parameter payload: the array of the payload retired longest ago once
+    /// <see cref="RetiredPayloads"/> are retired, after the state whose parameters it holds, if a caller still holds
+    /// that state, has read them into its tree (so no state's parameters change); otherwise a new one. A wide model's
+    /// payload is about 10 MB, and a new one each step is a large object whose pages the kernel maps afresh.
+    /// </summary>
+    private byte[] PayloadArray(int length)
+    {
+        while (retired.Count > RetiredPayloads)
+        {
+            var (bytes, state) = retired.Dequeue();
+            if (bytes.Length != length) continue;
+            if (state is not null && state.TryGetTarget(out var holder)) _ = holder.Parameters;
+            return bytes;
+        }
+        return GC.AllocateUninitializedArray<byte>(length);
     }
 
     /// <summary>The summed gradients read into a tree and applied by <see cref="PieceTraining.Apply{T}"/> (any optimizer).</summary>

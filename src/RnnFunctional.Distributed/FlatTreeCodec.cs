@@ -8,7 +8,8 @@ namespace RnnFunctional.Distributed;
 /// <summary>
 /// Orleans' codec of <see cref="FlatTree"/>: a field header, the payload's length and its bytes as one block (null as
 /// Orleans' null reference). A payload is read into an array of <see cref="PayloadBuffers.Received"/>, which may be
-/// one handed back after an earlier step rather than a new large array. The copier of <see cref="FlatTree"/> is the
+/// one handed back after an earlier step rather than a new large array; a payload lent to the wire
+/// (<see cref="FlatTree.Lent"/>) hands its array back to its lender once written. The copier of <see cref="FlatTree"/> is the
 /// identity (the type is <see cref="ImmutableAttribute"/>).
 /// </summary>
 [RegisterSerializer]
@@ -23,6 +24,8 @@ internal sealed class FlatTreeCodec : IFieldCodec<FlatTree>
         var bytes = value!.Bytes ?? [];
         writer.WriteVarUInt32((uint)bytes.Length);
         writer.Write(bytes);
+        // A lent payload is written once and never read again here: its array serves the sender's next payload.
+        if (value.TakeLender() is { } lender) lender.Return(bytes);
     }
 
     /// <inheritdoc />
@@ -34,7 +37,7 @@ internal sealed class FlatTreeCodec : IFieldCodec<FlatTree>
         if (length > Array.MaxLength) throw new InvalidDataException($"expected a payload of at most {Array.MaxLength} bytes but its length reads {length}");
         var bytes = PayloadBuffers.Received.Rent((int)length);
         reader.ReadBytes(bytes);
-        var result = new FlatTree(bytes);
+        var result = FlatTree.Received(bytes);
         ReferenceCodec.RecordObject(reader.Session, result);
         return result;
     }

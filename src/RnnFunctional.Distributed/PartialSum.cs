@@ -100,8 +100,14 @@ internal sealed class PartialSum
         return owned;
     }
 
-    /// <summary>The values as a payload to send; the array leaves with it and is never handed back to a <see cref="PayloadBuffers"/>.</summary>
-    public FlatTree ToPayload() => Live().owned is { } bytes ? new FlatTree(bytes) : received!;
+    /// <summary>
+    /// The values as a payload to send. Without <paramref name="lender"/> the array leaves with it and is never handed
+    /// back; with it, the array goes back to <paramref name="lender"/> once Orleans has written the payload to the wire
+    /// (<see cref="FlatTree.Lent"/>), for a sender that reads it no more.
+    /// </summary>
+    /// <param name="lender">Where the array goes back once written, or null.</param>
+    public FlatTree ToPayload(PayloadBuffers? lender = null) =>
+        Live().owned is { } bytes ? (lender is null ? new FlatTree(bytes) : FlatTree.Lent(bytes, lender)) : received!;
 
     /// <summary>The summed loss, tokens and gradients as a tree of <paramref name="like"/>'s structure.</summary>
     /// <param name="like">A tree of the model's structure.</param>

@@ -38,12 +38,6 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
     /// <summary>A parameter tree of each model spec, the structure that received values are read into (one per process).</summary>
     private static readonly ConcurrentDictionary<ModelSpec, object> Templates = new();
 
-    /// <summary>
-    /// Each parameter payload a silo holds read into its tree once, for all the silo's pieces of that version (the
-    /// payload's <see cref="SiloParameters"/> entry keeps it alive; it goes with the payload).
-    /// </summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<FlatTree, object> Trees = [];
-
     private Shard? shard;
     private RunSpec? run;
 
@@ -61,10 +55,11 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         if (request.Parameters is { } sent) parameters.Set(runId, request.Version, sent.Expect(ValuesOf(run.Model), what));
         var batch = shard!.At(request.Step);
         if (batch.All(piece => piece is null)) return new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity);
-        if (await parameters.Get(runId, request.Version, ParameterWait) is not { } held)
-            return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
         var model = run.Model;
-        var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(model, held, what, block, batch, parameters.Buffers)));
+        // The payload read into the model's tree once per version for all the silo's pieces.
+        if (await parameters.Read(runId, request.Version, ParameterWait, held => DistributedModels.Use(model, new TreeOf(model, held, what))) is not { } tree)
+            return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
+        var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(tree, block, batch, parameters.Buffers)));
         return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
     }
 
@@ -98,25 +93,32 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
     /// <summary>The parameter tree of <paramref name="spec"/> that received values are read into, built once per process.</summary>
     private static TParams Template<TParams>(ModelSpec spec, Func<int, TParams> initialize) => (TParams)Templates.GetOrAdd(spec, _ => initialize(0)!);
 
+    /// <summary>A parameter payload (<paramref name="what"/>, for errors) read into the model's tree.</summary>
+    private sealed class TreeOf(ModelSpec spec, FlatTree parameters, string what) : IModelUse<object>
+    {
+        public object Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams> =>
+            parameters.Into(Template(spec, initialize), what);
+    }
+
     /// <summary>
-    /// The loss and gradients of a block's pieces summed by the tree, with the parameters (<paramref name="what"/>, for
-    /// errors) read into the model's tree; each piece is computed when the sum reaches it, its gradients written into
-    /// an array of the silo's <paramref name="buffers"/>, which gets back every array but the block's sum (sent).
+    /// The loss and gradients of a block's pieces summed by the tree, with the parameters <paramref name="tree"/> (the
+    /// model's); each piece is computed when the sum reaches it, its gradients written into an array of the silo's
+    /// <paramref name="buffers"/>, which gets back every array, the block's sum once it is written to the wire.
     /// </summary>
-    private sealed class LossOfBlock(ModelSpec spec, FlatTree parameters, string what, PieceBlock block, ImmutableArray<TokenBatch?> pieces, PayloadBuffers buffers)
+    private sealed class LossOfBlock(object tree, PieceBlock block, ImmutableArray<TokenBatch?> pieces, PayloadBuffers buffers)
         : IModelUse<(double, int, FlatTree)>
     {
         public (double, int, FlatTree) Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
-            var p = (TParams)Trees.GetValue(parameters, held => held.Into(Template(spec, initialize), what));
+            var p = (TParams)tree;
             var sum = PieceTree.Reduce(block, static node => node.Count == 1, node =>
             {
                 if (pieces[node.Start - block.Start] is not { } piece) return null;
                 var result = model.LossAndGradients(p, piece, model.InitialState(p, piece.Size));
                 return PartialSum.Of(result.Loss, result.Tokens, result.Gradients, buffers);
             }, (left, right) => PartialSum.Add(left, right, buffers)) ?? throw new InvalidOperationException($"{block} has no piece with a column");
-            return (sum.Loss, sum.Tokens, sum.ToPayload());
+            return (sum.Loss, sum.Tokens, sum.ToPayload(buffers));
         }
     }
 }

@@ -13,7 +13,7 @@ public sealed class SiloParameters
 {
     private readonly Lock gate = new();
     private readonly SemaphoreSlim turns;
-    private readonly Dictionary<string, (int Version, FlatTree Values)> held = [];
+    private readonly Dictionary<string, Held> held = [];
     private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The parameters of a silo whose piece workers compute one piece at a time.</summary>
@@ -50,7 +50,12 @@ public sealed class SiloParameters
         finally { turns.Release(); }
     }
 
-    /// <summary>Keeps version <paramref name="version"/> of run <paramref name="runId"/>'s parameters in place of the run's previous ones.</summary>
+    /// <summary>
+    /// Keeps version <paramref name="version"/> of run <paramref name="runId"/>'s parameters in place of the run's
+    /// previous ones. The previous payload's array goes back to <see cref="PayloadBuffers.Received"/> when it was read
+    /// off the wire and never handed out by <see cref="Get"/>: then only <see cref="Read"/> has read it, under this
+    /// object's lock, and nothing reads it again.
+    /// </summary>
     /// <param name="runId">The run.</param>
     /// <param name="version">Number of updates applied to the parameters.</param>
     /// <param name="values">The parameters.</param>
@@ -61,7 +66,10 @@ public sealed class SiloParameters
         TaskCompletionSource signal;
         lock (gate)
         {
-            held[runId] = (version, values);
+            if (held.TryGetValue(runId, out var previous) && previous is { HandedOut: false, Values: { FromWire: true, Bytes: { } array } }
+                && !ReferenceEquals(array, values.Bytes))
+                PayloadBuffers.Received.Return(array);
+            held[runId] = new Held(version, values);
             (signal, changed) = (changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         }
         signal.TrySetResult();
@@ -69,12 +77,28 @@ public sealed class SiloParameters
 
     /// <summary>
     /// Version <paramref name="version"/> of the run's parameters, waiting up to <paramref name="wait"/> for it to
-    /// arrive (with another piece's request); null when it has not.
+    /// arrive (with another piece's request); null when it has not. The payload is the caller's to keep: its array is
+    /// never handed back for reuse.
     /// </summary>
     /// <param name="runId">The run.</param>
     /// <param name="version">The version wanted.</param>
     /// <param name="wait">How long to wait.</param>
-    public async Task<FlatTree?> Get(string runId, int version, TimeSpan wait)
+    public async Task<FlatTree?> Get(string runId, int version, TimeSpan wait) =>
+        (FlatTree?)await Use(runId, version, wait, held => { held.HandedOut = true; return held.Values; });
+
+    /// <summary>
+    /// Version <paramref name="version"/> of the run's parameters read by <paramref name="read"/> (e.g. into a model's
+    /// parameter tree) once for all the silo's pieces of that version, waiting up to <paramref name="wait"/> for it to
+    /// arrive; null when it has not. <paramref name="read"/> runs under this object's lock and must not keep the payload.
+    /// </summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="version">The version wanted.</param>
+    /// <param name="wait">How long to wait.</param>
+    /// <param name="read">The payload → what the pieces use (not null).</param>
+    internal async Task<object?> Read(string runId, int version, TimeSpan wait, Func<FlatTree, object> read) =>
+        await Use(runId, version, wait, held => held.Read ??= read(held.Values));
+
+    private async Task<object?> Use(string runId, int version, TimeSpan wait, Func<Held, object> use)
     {
         var deadline = DateTime.UtcNow + wait;
         while (true)
@@ -82,12 +106,24 @@ public sealed class SiloParameters
             Task next;
             lock (gate)
             {
-                if (held.TryGetValue(runId, out var current) && current.Version == version) return current.Values;
+                if (held.TryGetValue(runId, out var current) && current.Version == version) return use(current);
                 next = changed.Task;
             }
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero || await Task.WhenAny(next, Task.Delay(left)) != next) return null;
         }
+    }
+
+    /// <summary>A version held: its payload, what <see cref="Read"/> made of it, and whether <see cref="Get"/> handed the payload out.</summary>
+    private sealed class Held(int version, FlatTree values)
+    {
+        public int Version { get; } = version;
+
+        public FlatTree Values { get; } = values;
+
+        public object? Read { get; set; }
+
+        public bool HandedOut { get; set; }
     }
 }
 

@@ -21,6 +21,34 @@ public sealed record FlatTree(byte[] Bytes)
     /// <summary>Bytes per value.</summary>
     public const int BytesPerValue = sizeof(double);
 
+    /// <summary>
+    /// Where the array goes back once Orleans has written the payload to the wire (<see cref="FlatTreeCodec"/>): set
+    /// for a payload that a worker sends and never reads again (<see cref="PartialSum.ToPayload"/>); taken at most once.
+    /// </summary>
+    private PayloadBuffers? lender;
+
+    /// <summary>
+    /// Whether the array was read off the wire into <see cref="PayloadBuffers.Received"/> (<see cref="FlatTreeCodec"/>),
+    /// so that nothing but the payload holds it and a silo may hand it back once read (<see cref="SiloParameters"/>).
+    /// </summary>
+    internal bool FromWire { get; private init; }
+
+    /// <summary>A payload read off the wire into <paramref name="bytes"/>, an array of <see cref="PayloadBuffers.Received"/>.</summary>
+    internal static FlatTree Received(byte[] bytes) => new(bytes) { FromWire = true };
+
+    /// <summary>A payload whose array goes back to <paramref name="lender"/> once written to the wire; nothing reads it after that.</summary>
+    internal static FlatTree Lent(byte[] bytes, PayloadBuffers lender) => new(bytes) { lender = lender };
+
+    /// <summary>The array's lender, taken: the first call after the payload is written gets it, later ones get null.</summary>
+    internal PayloadBuffers? TakeLender() => Interlocked.Exchange(ref lender, null);
+
+    /// <summary>The same array (payloads compare by reference to their bytes; how the array is kept does not count).</summary>
+    /// <param name="other">Another payload.</param>
+    public bool Equals(FlatTree? other) => other is not null && ReferenceEquals(Bytes, other.Bytes);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(Bytes);
+
     /// <summary>Number of whole values held (<see cref="Bytes"/>' length divided by 8; 0 for a payload received without bytes).</summary>
     public long Count => (Bytes?.Length ?? 0) / BytesPerValue;
 

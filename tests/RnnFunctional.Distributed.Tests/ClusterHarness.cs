@@ -71,6 +71,12 @@ internal static class ClusterHarness
         /// </summary>
         public bool OwnOptimizer { get; init; }
 
+        /// <summary>
+        /// Every step is kept and compared only after the last one, so that the states of early steps are read after
+        /// the coordinator has taken later ones (their parameters must not change meanwhile).
+        /// </summary>
+        public bool CompareAtTheEnd { get; init; }
+
         public async Task<CoordinatorCounters> Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
@@ -86,13 +92,23 @@ internal static class ClusterHarness
                 .Take(Steps).ToArray();
             Assert.Equal(Steps, reference.Length);
             var coordinator = new Coordinator<TParams>(Cluster.GrainFactory, Run, optimizer, clipping, new TrainingState<TParams>(initial, optimizer.Init(initial)));
+            var taken = new List<TrainingStep<TParams>>();
             for (var s = 0; s < Steps; s++)
             {
                 var (before, hosts) = (coordinator.Step, coordinator.LastWorkers);
                 if (Before is not null) await Before(before, hosts);
                 if (s == RestartAfter)
                     coordinator = new Coordinator<TParams>(Cluster.GrainFactory, Run, optimizer, clipping, coordinator.State, coordinator.Step);
-                var step = await coordinator.StepAsync();
+                taken.Add(await coordinator.StepAsync());
+                if (!CompareAtTheEnd) Compare(s, taken[s]);
+            }
+            if (CompareAtTheEnd)
+                for (var s = 0; s < Steps; s++) Compare(s, taken[s]);
+            Assert.Equal(Steps, coordinator.Step);
+            return coordinator.Counters;
+
+            void Compare(int s, TrainingStep<TParams> step)
+            {
                 Assert.Equal((s + 1, reference[s].Tokens), (step.Step, step.Tokens));
                 var differs = TestData.FirstDifference(reference[s].Parameters, step.Parameters);
                 Assert.True(differs is null, $"{Run.RunId}, step {s + 1}: parameters differ at {differs}");
@@ -101,8 +117,6 @@ internal static class ClusterHarness
                 Assert.Equal(BitConverter.DoubleToInt64Bits(reference[s].Loss), BitConverter.DoubleToInt64Bits(step.Loss));
                 Assert.True(step.GradientNorm > clipping.Threshold, $"{Run.RunId}, step {s + 1}: the gradient norm {step.GradientNorm} was not clipped");
             }
-            Assert.Equal(Steps, coordinator.Step);
-            return coordinator.Counters;
         }
     }
 

@@ -70,15 +70,23 @@ public sealed class ClusterTests(ITestOutputHelper output)
     public Task ARunRestartedFromItsStateContinuesToTheSameBits() =>
         CompareOnTwoSilos("restarted", "gru", compare => compare with { RestartAfter = 2 });
 
-    /// <summary>A one-layer run of <paramref name="cell"/> in three pieces on two silos against the reference, as <paramref name="set"/> sets the comparison up.</summary>
-    private async Task CompareOnTwoSilos(string runId, string cell, Func<ClusterHarness.CompareWithReference, ClusterHarness.CompareWithReference> set)
+    [Fact]
+    public Task TheStateOfAnEarlyStepReadAfterLaterStepsHoldsItsOwnParameters() =>
+        CompareOnTwoSilos("read-late", "rnn", compare => compare with { CompareAtTheEnd = true }, steps: 9);
+
+    /// <summary>
+    /// A one-layer run of <paramref name="cell"/> in three pieces on two silos against the reference for
+    /// <paramref name="steps"/> steps (batches of 5 items), as <paramref name="set"/> sets the comparison up.
+    /// </summary>
+    private async Task CompareOnTwoSilos(string runId, string cell, Func<ClusterHarness.CompareWithReference, ClusterHarness.CompareWithReference> set,
+        int steps = Steps)
     {
         await using var cluster = await ClusterHarness.Deploy(2);
-        var corpus = TestData.CorpusFile(24, 4);
+        var corpus = TestData.CorpusFile(Math.Max(24, 5 * steps), 4);
         try
         {
             var run = ClusterHarness.Run(runId, corpus, cell, 1, 3);
-            var counters = await DistributedModels.Use(run.Model, set(new ClusterHarness.CompareWithReference(cluster, run, 3, Steps, null)));
+            var counters = await DistributedModels.Use(run.Model, set(new ClusterHarness.CompareWithReference(cluster, run, 3, steps, null)));
             output.WriteLine(ClusterHarness.Describe(counters));
         }
         finally { File.Delete(corpus); }

@@ -120,6 +120,56 @@ public sealed class WireTests
         Assert.Empty(Orleans.Deserialize<FlatTree>(Orleans.SerializeToArray(new FlatTree([])))!.Bytes);
     }
 
+    [Fact]
+    public void APayloadLentToTheWireGoesBackToItsLenderOnceWrittenAndOnlyOnce()
+    {
+        var buffers = new PayloadBuffers();
+        var values = Enumerable.Range(0, 1_001).Select(i => i * 0.25 - 7).ToArray();
+        var bytes = buffers.Rent(8 * values.Length);
+        values.AsSpan().CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(bytes.AsSpan()));
+        var result = new PieceResult(PieceStatus.Computed, 1.5, 10, FlatTree.Lent(bytes, buffers), "S");
+        var wire = Orleans.SerializeToArray(result);
+        Assert.Equal(values, FlatTree.Decode(Orleans.Deserialize<PieceResult>(wire)!.Gradients!.Bytes));
+        Assert.Same(bytes, buffers.Rent(bytes.Length));
+        // Written again (never by Orleans, which writes a response once), the array is not handed back a second time.
+        Orleans.SerializeToArray(result);
+        Assert.NotSame(bytes, buffers.Rent(bytes.Length));
+        // A payload that is not lent keeps its array.
+        var kept = buffers.Rent(bytes.Length);
+        Orleans.SerializeToArray(new PieceResult(PieceStatus.Computed, 1.5, 10, new FlatTree(kept), "S"));
+        Assert.NotSame(kept, buffers.Rent(bytes.Length));
+        Assert.Equal(4L, buffers.Allocated);
+    }
+
+    [Fact]
+    public async Task ASiloHandsBackAParameterArrayReadOffTheWireOnlyOnceANewerVersionReplacesIt()
+    {
+        // Lengths that no other test's payloads have, so that no concurrent test takes the arrays handed back.
+        FlatTree FromWire(int count) => Orleans.Deserialize<FlatTree>(Orleans.SerializeToArray(new FlatTree(new byte[8 * count])))!;
+        var silo = new SiloParameters();
+        var (first, second, handedOut) = (FromWire(12_351), FromWire(12_351), FromWire(12_353));
+        silo.Set("run", 1, first);
+        var reads = 0;
+        object Read(FlatTree payload) { reads++; return payload.Count; }
+        Assert.Equal(12_351L, await silo.Read("run", 1, TimeSpan.Zero, Read));
+        Assert.Equal(12_351L, await silo.Read("run", 1, TimeSpan.Zero, Read));
+        Assert.Equal(1, reads);
+        Assert.Null(await silo.Read("run", 2, TimeSpan.Zero, Read));
+        silo.Set("run", 2, second);
+        Assert.Same(first.Bytes, PayloadBuffers.Received.Rent(first.Bytes.Length));
+        Assert.Equal(12_351L, await silo.Read("run", 2, TimeSpan.Zero, Read));
+        // A payload handed out by Get is the caller's: replaced, its array is not handed back.
+        silo.Set("run", 3, handedOut);
+        Assert.Same(handedOut, await silo.Get("run", 3, TimeSpan.Zero));
+        silo.Set("run", 4, new FlatTree(new byte[8 * 12_353]));
+        Assert.NotSame(handedOut.Bytes, PayloadBuffers.Received.Rent(handedOut.Bytes.Length));
+        // Nor is a payload that did not come off the wire (a caller's own array).
+        var own = new FlatTree(new byte[8 * 12_353]);
+        silo.Set("run", 5, own);
+        silo.Set("run", 6, second);
+        Assert.NotSame(own.Bytes, PayloadBuffers.Received.Rent(own.Bytes.Length));
+    }
+
     /// <summary>The initial parameters of a model (seed 1) as a payload.</summary>
     internal static FlatTree Initial(ModelSpec spec) => DistributedModels.Use(spec, new InitialPayload());
 

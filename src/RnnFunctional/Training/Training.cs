@@ -42,8 +42,8 @@ public static class TruncatedBptt
 /// <typeparam name="T">The parameter record.</typeparam>
 public sealed record TrainingState<T> where T : IParameterTree<T>
 {
-    private readonly Func<T>? build;
-    private T? parameters;
+    private readonly Lazy<T>? build;
+    private readonly T? parameters;
 
     /// <summary>A state of the given parameters and optimizer state.</summary>
     /// <param name="Parameters">The current parameters.</param>
@@ -51,16 +51,17 @@ public sealed record TrainingState<T> where T : IParameterTree<T>
     public TrainingState(T Parameters, OptimizerState<T> Optimizer) => (parameters, this.Optimizer) = (Parameters, Optimizer);
 
     /// <summary>
-    /// A state whose parameters are built by <paramref name="build"/> when first read: a pure function of values that
-    /// are never written again (a distributed run's flat parameters, which it sends as they are, read into a tree
-    /// only when a caller asks for it).
+    /// A state whose parameters are built by <paramref name="build"/> when first read, once, whatever the threads: a
+    /// pure function of values that are not written before it has run or its state has been dropped (a distributed
+    /// run's flat parameters, which it sends as they are, read into a tree only when a caller asks for it).
     /// </summary>
-    internal TrainingState(Func<T> build, OptimizerState<T> optimizer) => (this.build, Optimizer) = (build, optimizer);
+    internal TrainingState(Func<T> build, OptimizerState<T> optimizer) =>
+        (this.build, Optimizer) = (new Lazy<T>(build, LazyThreadSafetyMode.ExecutionAndPublication), optimizer);
 
     /// <summary>The current parameters.</summary>
     public T Parameters
     {
-        get => parameters ??= build!();
+        get => parameters ?? build!.Value;
         init => (parameters, build) = (value, null);
     }
 
