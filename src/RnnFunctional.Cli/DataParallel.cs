@@ -183,12 +183,17 @@ internal sealed class DataParallel : IDisposable
             {
                 throw new ClusterFailure($"step {s + 1} failed on the cluster: {WorkerCommand.OneLine(e)}");
             }
-            foreach (var (silo, reason) in coordinator.Counters.Refusals)
+            var counters = coordinator.Counters;
+            Times = counters.Times;
+            foreach (var (silo, reason) in counters.Refusals)
                 if (told.Add(silo)) terminal.Error.WriteLine($"rnnf train: the worker at {silo} refused the run and is left out: {reason}");
             yield return step;
             if (!step.IsFinite) yield break;
         }
     }
+
+    /// <summary>Where the time of the steps that <see cref="History{T}"/> has taken went.</summary>
+    public CoordinatorTimes Times { get; private set; } = CoordinatorTimes.None;
 
     /// <summary>
     /// The failure of a run whose coordinator's silo the cluster declared dead (its workers missed its probes, on a

@@ -91,6 +91,12 @@ internal sealed class ProgressView(Terminal terminal, int totalBatches, int batc
                 $"done: epoch {epoch}/{epochs}  step {step}  last loss {loss:F4}  held-out {heldOut:F4}  {tokens / Math.Max(1e-9, elapsed.TotalSeconds):N0} chars/s  {elapsed.TotalSeconds:F1} s"));
     }
 
+    /// <summary>Where the time of a data-parallel run's steps went (one line after the last step's).</summary>
+    public void Workers(RnnFunctional.Distributed.CoordinatorTimes times)
+    {
+        if (times.Steps > 0) terminal.Out.WriteLine($"workers: {times}");
+    }
+
     private string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"epoch {Math.Min(epochs, batch / Math.Max(1, batchesPerEpoch) + 1)}/{epochs}  loss {(double.IsNaN(smoothed) ? "…" : smoothed.ToString("F3", CultureInfo.InvariantCulture))}  {throughput:N0} chars/s");
 }

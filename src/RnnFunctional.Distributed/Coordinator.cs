@@ -12,8 +12,39 @@ namespace RnnFunctional.Distributed;
 /// <param name="DoublesReceived">Gradient values received (one payload per block computed).</param>
 /// <param name="Workers">The silos that computed at least one block.</param>
 /// <param name="Refusals">The silos whose piece workers refused the run (<see cref="PieceRefusedException"/>), each with its reason.</param>
+/// <param name="Times">Where the steps' time went.</param>
 public sealed record CoordinatorCounters(long Requests, long ParameterSends, long Retries, long DoublesSent, long DoublesReceived, ImmutableSortedSet<string> Workers,
-    ImmutableSortedDictionary<string, string> Refusals);
+    ImmutableSortedDictionary<string, string> Refusals, CoordinatorTimes Times);
+
+/// <summary>
+/// Where the time of a coordinator's steps went, summed over the steps: the inputs of a model of the step's cost.
+/// <see cref="Blocks"/> less <see cref="SlowestBlock"/> is the time that the parameters and gradients spent on their
+/// way through the cluster (serialization, the network, Orleans' messaging) and that the workers waited for each
+/// other; <see cref="Step"/> less the other parts is the coordinator's own bookkeeping (asking the cluster for its silos).
+/// </summary>
+/// <param name="Steps">Steps taken.</param>
+/// <param name="Step">Their wall time.</param>
+/// <param name="Blocks">From a step's first block request to its last result, retries included.</param>
+/// <param name="SlowestBlock">Each step's longest block as its worker timed it (<see cref="PieceResult.Took"/>: reading the parameters, computing and summing its pieces).</param>
+/// <param name="Summing">Adding the blocks' partial sums.</param>
+/// <param name="Applying">Applying the optimizer, which makes the next parameter payload.</param>
+public sealed record CoordinatorTimes(int Steps, TimeSpan Step, TimeSpan Blocks, TimeSpan SlowestBlock, TimeSpan Summing, TimeSpan Applying)
+{
+    /// <summary>No step yet.</summary>
+    public static CoordinatorTimes None { get; } = new(0, default, default, default, default, default);
+
+    /// <summary>These times and one more step's.</summary>
+    internal CoordinatorTimes Add(TimeSpan step, TimeSpan blocks, TimeSpan slowestBlock, TimeSpan summing, TimeSpan applying) =>
+        new(Steps + 1, Step + step, Blocks + blocks, SlowestBlock + slowestBlock, Summing + summing, Applying + applying);
+
+    /// <summary>The mean step in milliseconds, e.g. "142 ms a step: blocks 118 (slowest computed in 61, so 57 on the way), summing 1, applying 9".</summary>
+    public override string ToString()
+    {
+        double Ms(TimeSpan t) => t.TotalMilliseconds / Math.Max(1, Steps);
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{Ms(Step):F0} ms a step over {Steps}: blocks {Ms(Blocks):F0} (the slowest computed in {Ms(SlowestBlock):F0}, so {Ms(Blocks - SlowestBlock):F0} on the way), summing {Ms(Summing):F0}, applying {Ms(Applying):F0}");
+    }
+}
 
 /// <summary>
 /// Runs a <see cref="RunSpec"/>'s updates data-parallel on the <see cref="IPieceWorkerGrain"/> workers of an Orleans
@@ -50,6 +81,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly Queue<(byte[] Bytes, WeakReference<TrainingState<T>>? State)> retired = new();
     private FlatTree? payload;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
+    private CoordinatorTimes times = CoordinatorTimes.None;
     private int stepping;
 
     /// <summary>A coordinator at <paramref name="step"/> updates into the run with state <paramref name="state"/>.</summary>
@@ -95,7 +127,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
             lock (workers)
                 return new(Interlocked.Read(ref requests), Interlocked.Read(ref parameterSends), Interlocked.Read(ref retries),
                     Interlocked.Read(ref doublesSent), Interlocked.Read(ref doublesReceived), [.. workers],
-                    refusals.ToImmutableSortedDictionary(StringComparer.Ordinal, StringComparer.Ordinal));
+                    refusals.ToImmutableSortedDictionary(StringComparer.Ordinal, StringComparer.Ordinal), times);
         }
     }
 
@@ -123,13 +155,16 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private async Task<TrainingStep<T>> TakeStepAsync(CancellationToken cancellation)
     {
         clock.Start();
+        var started = clock.Elapsed;
         var version = Step;
         var parameters = new Lazy<FlatTree>(() => payload ??= FlatTree.Of(State.Parameters));
         var (blocks, keys, silos) = await BlocksAsync(cancellation);
         var carriers = Carriers(version, keys);
+        var asked = clock.Elapsed;
         // Task.WhenAll ends when every block has ended, so a failed step reports its failure after the others are in.
         var results = await Task.WhenAll(blocks.Select((block, k) => BlockAsync(block, keys[k], silos, version, carriers[k], parameters, cancellation)));
         cancellation.ThrowIfCancellationRequested();
+        var answered = clock.Elapsed;
         var partials = new Dictionary<PieceBlock, PartialSum?>();
         for (var k = 0; k < blocks.Length; k++)
         {
@@ -141,6 +176,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         // The blocks' partial sums added by the nodes of the tree above them: the bits of PieceTraining.Sum.
         var sum = PieceTree.Reduce(new PieceBlock(0, Run.Pieces), partials.ContainsKey, block => partials[block], (left, right) => PartialSum.Add(left, right, buffers))
             ?? throw new InvalidOperationException($"step {Step} of run {Run.RunId} has no piece with a column");
+        var summed = clock.Elapsed;
         var (next, nextPayload, loss, norm) = optimizer.Flat is { } flat && ReferenceEquals(flat.Of, optimizer.Update) && BitConverter.IsLittleEndian
             ? ApplyFlat(flat, sum)
             : ApplyTree(sum);
@@ -150,7 +186,10 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         foreach (var result in results)
             if (result.Gradients?.Bytes is { } bytes) buffers.Return(bytes);
         (State, payload, Step) = (next, nextPayload, Step + 1);
-        return new TrainingStep<T>(Step, Step, next, loss, tokens, norm, clock.Elapsed);
+        var applied = clock.Elapsed;
+        var slowest = results.Where(result => result.Status == PieceStatus.Computed).Select(result => result.Took).DefaultIfEmpty().Max();
+        lock (workers) times = times.Add(applied - started, answered - asked, slowest, summed - answered, applied - summed);
+        return new TrainingStep<T>(Step, Step, next, loss, tokens, norm, applied);
     }
 
     /// <summary>

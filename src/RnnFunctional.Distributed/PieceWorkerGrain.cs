@@ -45,6 +45,7 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
     public async Task<PieceResult> Compute(PieceRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var (block, _) = PieceTree.OfKey(this.GetPrimaryKeyLong(out var runId));
         if (request.Run.RunId != runId)
             throw new InvalidOperationException($"the worker of {block} of run {runId} was asked for run {request.Run.RunId}");
@@ -60,7 +61,7 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         if (await parameters.Read(runId, request.Version, ParameterWait, held => DistributedModels.Use(model, new TreeOf(model, held, what))) is not { } tree)
             return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
         var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(tree, block, batch, parameters.Buffers)));
-        return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity);
+        return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity) { Took = clock.Elapsed };
     }
 
     /// <summary>

@@ -208,7 +208,15 @@ public sealed record PieceRequest([property: Id(0)] RunSpec Run, [property: Id(1
 /// <param name="Worker">The silo that computed it (for reports).</param>
 [GenerateSerializer, Immutable]
 public sealed record PieceResult([property: Id(0)] PieceStatus Status, [property: Id(1)] double Loss, [property: Id(2)] int Tokens,
-    [property: Id(3)] FlatTree? Gradients, [property: Id(4)] string Worker);
+    [property: Id(3)] FlatTree? Gradients, [property: Id(4)] string Worker)
+{
+    /// <summary>
+    /// How long the worker took, from the request (read off the wire) to this result: reading the parameters when they
+    /// came with it, computing the pieces and summing them (zero when not computed).
+    /// </summary>
+    [Id(5)]
+    public TimeSpan Took { get; init; }
+}
 
 /// <summary>The outcome of a <see cref="PieceRequest"/>.</summary>
 [GenerateSerializer]

@@ -47,8 +47,11 @@ public sealed class DataParallelTests : IDisposable
         var distributed = Run(Tiny("workers.rnnf", "--layers", "1", "--steps", "3", "--workers", "2", "--pieces", "4"));
         Assert.True(distributed.ExitCode == 0, distributed.Error);
         Assert.Contains("held-out", distributed.Out);
+        // Where the steps' time went, from the coordinator's counters.
+        Assert.Matches(@"\nworkers: \d+ ms a step over 3: blocks \d+ \(the slowest computed in \d+, so -?\d+ on the way\), summing \d+, applying \d+\r?\n", distributed.Out);
         var single = Run(Tiny("single.rnnf", "--layers", "1", "--steps", "3", "--pieces", "4"));
         Assert.True(single.ExitCode == 0, single.Error);
+        Assert.DoesNotContain("workers:", single.Out);
         var other = Run(Tiny("other.rnnf", "--layers", "1", "--steps", "3", "--pieces", "3"));
         Assert.True(other.ExitCode == 0, other.Error);
         Assert.Equal(File.ReadAllBytes(scratch["single.rnnf"]), File.ReadAllBytes(scratch["workers.rnnf"]));

@@ -11,7 +11,7 @@ namespace RnnFunctional.Distributed.Tests;
 internal static class ClusterHarness
 {
     public static string Describe(CoordinatorCounters c) =>
-        $"{c.Requests} requests, {c.ParameterSends} with parameters, {c.Retries} retries, {c.DoublesSent} doubles sent, {c.DoublesReceived} received, pieces computed on {string.Join(" ", c.Workers)}";
+        $"{c.Requests} requests, {c.ParameterSends} with parameters, {c.Retries} retries, {c.DoublesSent} doubles sent, {c.DoublesReceived} received, pieces computed on {string.Join(" ", c.Workers)}; {c.Times}";
 
     public static RunSpec Run(string id, string corpus, string cell, int layers, int pieces, int batchSize = 5)
     {

@@ -71,14 +71,20 @@ public sealed class ClusterTests(ITestOutputHelper output)
         CompareOnTwoSilos("restarted", "gru", compare => compare with { RestartAfter = 2 });
 
     [Fact]
-    public Task TheStateOfAnEarlyStepReadAfterLaterStepsHoldsItsOwnParameters() =>
-        CompareOnTwoSilos("read-late", "rnn", compare => compare with { CompareAtTheEnd = true }, steps: 9);
+    public async Task TheStateOfAnEarlyStepReadAfterLaterStepsHoldsItsOwnParameters()
+    {
+        var times = (await CompareOnTwoSilos("read-late", "rnn", compare => compare with { CompareAtTheEnd = true }, steps: 9)).Times;
+        // The coordinator's account of the steps' time: each part within the step, the slowest block within the blocks.
+        Assert.Equal(9, times.Steps);
+        Assert.InRange(times.SlowestBlock, TimeSpan.FromTicks(1), times.Blocks);
+        Assert.InRange(times.Blocks + times.Summing + times.Applying, times.Blocks, times.Step);
+    }
 
     /// <summary>
     /// A one-layer run of <paramref name="cell"/> in three pieces on two silos against the reference for
     /// <paramref name="steps"/> steps (batches of 5 items), as <paramref name="set"/> sets the comparison up.
     /// </summary>
-    private async Task CompareOnTwoSilos(string runId, string cell, Func<ClusterHarness.CompareWithReference, ClusterHarness.CompareWithReference> set,
+    private async Task<CoordinatorCounters> CompareOnTwoSilos(string runId, string cell, Func<ClusterHarness.CompareWithReference, ClusterHarness.CompareWithReference> set,
         int steps = Steps)
     {
         await using var cluster = await ClusterHarness.Deploy(2);
@@ -88,6 +94,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
             var run = ClusterHarness.Run(runId, corpus, cell, 1, 3);
             var counters = await DistributedModels.Use(run.Model, set(new ClusterHarness.CompareWithReference(cluster, run, 3, steps, null)));
             output.WriteLine(ClusterHarness.Describe(counters));
+            return counters;
         }
         finally { File.Delete(corpus); }
     }
