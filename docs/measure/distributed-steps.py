@@ -4,7 +4,8 @@
 # prints, from the first step line at or after step FROM (2 unless set: the first step's grain activations and
 # parameter copies left out; a later one leaves out more of the just-in-time compilation) to the last one: the wall time per step, and per step of the coordinator and of each worker it started the CPU
 # seconds (utime + stime from /proc/PID/stat, read when each step line appears), with the system part and the minor
-# page faults (minflt) after them, and the load average (/proc/loadavg) before and after. Linux only.
+# page faults (minflt) after them, the load average (/proc/loadavg) before and after, and the run's own account of where
+# its steps' time went (the "workers:" line of a --workers run). Linux only.
 import os, re, subprocess, sys, time
 
 label, args = sys.argv[1], sys.argv[2:]
@@ -36,6 +37,8 @@ for line in p.stdout:
         snaps.append((int(m.group(1)), time.time(), stat(p.pid), [stat(w) for w in children(p.pid)]))
     if line.startswith("done:"):
         done = line.strip()
+    if line.startswith("workers:"):
+        done += " | " + line.strip()
 p.wait()
 start = int(os.environ.get("FROM", "2"))
 first = next((s for s in snaps if s[0] >= start), None)

@@ -58,9 +58,19 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
         if (batch.All(piece => piece is null)) return new PieceResult(PieceStatus.Empty, 0, 0, null, RuntimeIdentity);
         var model = run.Model;
         // The payload read into the model's tree once per version for all the silo's pieces.
-        if (await parameters.Read(runId, request.Version, ParameterWait, held => DistributedModels.Use(model, new TreeOf(model, held, what))) is not { } tree)
+        if (await parameters.Lease(runId, request.Version, ParameterWait, (held, spare) => DistributedModels.Use(model, new TreeOf(model, held, spare, what))) is not { } lease)
             return new PieceResult(PieceStatus.NeedParameters, 0, 0, null, RuntimeIdentity);
-        var (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(tree, block, batch, parameters.Buffers)));
+        double loss;
+        int tokens;
+        FlatTree gradients;
+        try
+        {
+            (loss, tokens, gradients) = await parameters.OneAtATime(() => DistributedModels.Use(model, new LossOfBlock(lease.Read!, block, batch, parameters.Buffers)));
+        }
+        finally
+        {
+            parameters.Release(runId, lease);
+        }
         return new PieceResult(PieceStatus.Computed, loss, tokens, gradients, RuntimeIdentity) { Took = clock.Elapsed };
     }
 
@@ -94,11 +104,17 @@ public sealed class PieceWorkerGrain(SiloParameters parameters, IRunSource sourc
     /// <summary>The parameter tree of <paramref name="spec"/> that received values are read into, built once per process.</summary>
     private static TParams Template<TParams>(ModelSpec spec, Func<int, TParams> initialize) => (TParams)Templates.GetOrAdd(spec, _ => initialize(0)!);
 
-    /// <summary>A parameter payload (<paramref name="what"/>, for errors) read into the model's tree.</summary>
-    private sealed class TreeOf(ModelSpec spec, FlatTree parameters, string what) : IModelUse<object>
+    /// <summary>
+    /// A parameter payload (<paramref name="what"/>, for errors) read into the model's tree: <paramref name="spare"/>, a
+    /// tree of an earlier version that nothing holds, overwritten in place when it can be, or a new tree.
+    /// </summary>
+    private sealed class TreeOf(ModelSpec spec, FlatTree parameters, object? spare, string what) : IModelUse<object>
     {
         public object Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize) where TParams : IParameterTree<TParams> =>
-            parameters.Into(Template(spec, initialize), what);
+            spare is TParams scratch && BitConverter.IsLittleEndian
+            && Tree.TryOverwrite(scratch, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>((parameters.Bytes ?? []).AsSpan()))
+                ? scratch
+                : parameters.Into(Template(spec, initialize), what);
     }
 
     /// <summary>

@@ -14,6 +14,7 @@ public sealed class SiloParameters
     private readonly Lock gate = new();
     private readonly SemaphoreSlim turns;
     private readonly Dictionary<string, Held> held = [];
+    private readonly Dictionary<string, object> spares = [];
     private TaskCompletionSource changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The parameters of a silo whose piece workers compute one piece at a time.</summary>
@@ -53,8 +54,9 @@ public sealed class SiloParameters
     /// <summary>
     /// Keeps version <paramref name="version"/> of run <paramref name="runId"/>'s parameters in place of the run's
     /// previous ones. The previous payload's array goes back to <see cref="PayloadBuffers.Received"/> when it was read
-    /// off the wire and never handed out by <see cref="Get"/>: then only <see cref="Read"/> has read it, under this
-    /// object's lock, and nothing reads it again.
+    /// off the wire and never handed out by <see cref="Get"/>: then only <see cref="Lease"/> has read it, under this
+    /// object's lock, and nothing reads it again. The previous version's tree, once no computation holds it, is kept
+    /// to be overwritten by the next version's values (<see cref="Lease"/>).
     /// </summary>
     /// <param name="runId">The run.</param>
     /// <param name="version">Number of updates applied to the parameters.</param>
@@ -69,6 +71,11 @@ public sealed class SiloParameters
             if (held.TryGetValue(runId, out var previous) && previous is { HandedOut: false, Values: { FromWire: true, Bytes: { } array } }
                 && !ReferenceEquals(array, values.Bytes))
                 PayloadBuffers.Received.Return(array);
+            if (previous is not null)
+            {
+                previous.Replaced = true;
+                if (previous.Users == 0) Spare(runId, previous);
+            }
             held[runId] = new Held(version, values);
             (signal, changed) = (changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         }
@@ -87,16 +94,44 @@ public sealed class SiloParameters
         (FlatTree?)await Use(runId, version, wait, held => { held.HandedOut = true; return held.Values; });
 
     /// <summary>
-    /// Version <paramref name="version"/> of the run's parameters read by <paramref name="read"/> (e.g. into a model's
-    /// parameter tree) once for all the silo's pieces of that version, waiting up to <paramref name="wait"/> for it to
-    /// arrive; null when it has not. <paramref name="read"/> runs under this object's lock and must not keep the payload.
+    /// Version <paramref name="version"/> of the run's parameters read by <paramref name="read"/> into a model's
+    /// parameter tree once for all the silo's pieces of that version, and leased to the caller until
+    /// <see cref="Release"/>; waits up to <paramref name="wait"/> for the version to arrive, null when it has not.
+    /// <paramref name="read"/> gets the payload and a tree of an earlier version of the run that no computation holds any
+    /// more (or null), which it may overwrite rather than build a new one: a leased tree is never overwritten, so a
+    /// computation's parameters do not change under it. It runs under this object's lock and must not keep the payload.
     /// </summary>
     /// <param name="runId">The run.</param>
     /// <param name="version">The version wanted.</param>
     /// <param name="wait">How long to wait.</param>
-    /// <param name="read">The payload → what the pieces use (not null).</param>
-    internal async Task<object?> Read(string runId, int version, TimeSpan wait, Func<FlatTree, object> read) =>
-        await Use(runId, version, wait, held => held.Read ??= read(held.Values));
+    /// <param name="read">(payload, a spare tree or null) → the tree the pieces use (not null).</param>
+    internal async Task<Held?> Lease(string runId, int version, TimeSpan wait, Func<FlatTree, object?, object> read) =>
+        (Held?)await Use(runId, version, wait, held =>
+        {
+            held.Read ??= read(held.Values, spares.Remove(runId, out var spare) ? spare : null);
+            held.Users++;
+            return held;
+        });
+
+    /// <summary>Ends a lease of <see cref="Lease"/>: once a replaced version's tree is held by no computation, it is the run's spare.</summary>
+    /// <param name="runId">The run.</param>
+    /// <param name="lease">The lease.</param>
+    internal void Release(string runId, Held lease)
+    {
+        lock (gate)
+        {
+            if (lease.Users <= 0) throw new InvalidOperationException($"expected a lease of version {lease.Version} of run {runId} to release but it has none");
+            if (--lease.Users == 0 && lease.Replaced) Spare(runId, lease);
+        }
+    }
+
+    /// <summary>Keeps the tree of a replaced version that no computation holds as the run's spare (called under the lock).</summary>
+    private void Spare(string runId, Held replaced)
+    {
+        if (replaced.Read is not { } tree || replaced.Spared) return;
+        replaced.Spared = true;
+        spares[runId] = tree;
+    }
 
     private async Task<object?> Use(string runId, int version, TimeSpan wait, Func<Held, object> use)
     {
@@ -114,16 +149,26 @@ public sealed class SiloParameters
         }
     }
 
-    /// <summary>A version held: its payload, what <see cref="Read"/> made of it, and whether <see cref="Get"/> handed the payload out.</summary>
-    private sealed class Held(int version, FlatTree values)
+    /// <summary>
+    /// A version held: its payload, the tree <see cref="Lease"/> read it into and the computations holding that tree,
+    /// whether <see cref="Get"/> handed the payload out, and whether a later version has replaced it.
+    /// </summary>
+    internal sealed class Held(int version, FlatTree values)
     {
         public int Version { get; } = version;
 
         public FlatTree Values { get; } = values;
 
+        /// <summary>The tree the pieces use, once read.</summary>
         public object? Read { get; set; }
 
+        public int Users { get; set; }
+
         public bool HandedOut { get; set; }
+
+        public bool Replaced { get; set; }
+
+        public bool Spared { get; set; }
     }
 }
 

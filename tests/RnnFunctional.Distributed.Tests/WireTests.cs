@@ -142,22 +142,39 @@ public sealed class WireTests
     }
 
     [Fact]
-    public async Task ASiloHandsBackAParameterArrayReadOffTheWireOnlyOnceANewerVersionReplacesIt()
+    public async Task ASiloHandsBackAParameterArrayOnceReplacedAndATreeOnceNoComputationHoldsIt()
     {
         // Lengths that no other test's payloads have, so that no concurrent test takes the arrays handed back.
         FlatTree FromWire(int count) => Orleans.Deserialize<FlatTree>(Orleans.SerializeToArray(new FlatTree(new byte[8 * count])))!;
         var silo = new SiloParameters();
         var (first, second, handedOut) = (FromWire(12_351), FromWire(12_351), FromWire(12_353));
         silo.Set("run", 1, first);
-        var reads = 0;
-        object Read(FlatTree payload) { reads++; return payload.Count; }
-        Assert.Equal(12_351L, await silo.Read("run", 1, TimeSpan.Zero, Read));
-        Assert.Equal(12_351L, await silo.Read("run", 1, TimeSpan.Zero, Read));
+        var (reads, spares) = (0, new List<object?>());
+        object Read(FlatTree payload, object? spare) { reads++; spares.Add(spare); return new object(); }
+        var lease = (await silo.Lease("run", 1, TimeSpan.Zero, Read))!;
+        var again = (await silo.Lease("run", 1, TimeSpan.Zero, Read))!;
+        Assert.Same(lease.Read, again.Read);
         Assert.Equal(1, reads);
-        Assert.Null(await silo.Read("run", 2, TimeSpan.Zero, Read));
+        Assert.Null(await silo.Lease("run", 2, TimeSpan.Zero, Read));
+        silo.Release("run", lease);
         silo.Set("run", 2, second);
         Assert.Same(first.Bytes, PayloadBuffers.Received.Rent(first.Bytes.Length));
-        Assert.Equal(12_351L, await silo.Read("run", 2, TimeSpan.Zero, Read));
+        // Version 1's tree is still leased: version 2 gets no spare.
+        var leased2 = (await silo.Lease("run", 2, TimeSpan.Zero, Read))!;
+        Assert.Null(spares[^1]);
+        silo.Release("run", again);
+        Assert.Throws<InvalidOperationException>(() => silo.Release("run", again));
+        // Released, version 1's tree is the spare of the next version read; version 2's, still leased, is not.
+        silo.Set("run", 3, FromWire(12_351));
+        _ = await silo.Lease("run", 3, TimeSpan.Zero, Read);
+        Assert.Same(lease.Read, spares[^1]);
+        silo.Set("run", 4, FromWire(12_351));
+        _ = await silo.Lease("run", 4, TimeSpan.Zero, Read);
+        Assert.Null(spares[^1]);
+        silo.Release("run", leased2);
+        silo.Set("run", 5, FromWire(12_351));
+        _ = await silo.Lease("run", 5, TimeSpan.Zero, Read);
+        Assert.Same(leased2.Read, spares[^1]);
         // A payload handed out by Get is the caller's: replaced, its array is not handed back.
         silo.Set("run", 3, handedOut);
         Assert.Same(handedOut, await silo.Get("run", 3, TimeSpan.Zero));

@@ -154,6 +154,39 @@ public sealed class TrainingUpdateTests
                 .And(c.P.Layers.All(Cell).Label("each cell's parameters"));
         });
 
+    /// <summary>
+    /// <see cref="Tree.TryOverwrite{T}"/>, which a worker uses to read new parameters into a scratch tree rather than a
+    /// new one, gives bitwise <see cref="Tree.Unflatten{T}"/> for every cell's parameters and for stacks of one-direction
+    /// layers (fused or generic), and refuses trees it cannot overwrite in place (bidirectional layers, a tree of its own kind)
+    /// and values of another length; the tree whose copy is overwritten is left as it was.
+    /// </summary>
+    [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 30)]
+    public Property OverwritingAScratchCopyInPlaceIsBitwiseUnflattening(LanguageCase c)
+    {
+        static long[] Bits(IEnumerable<double> values) => [.. values.Select(BitConverter.DoubleToInt64Bits)];
+        static bool? Overwrites<T>(T tree) where T : IParameterTree<T>
+        {
+            var (before, values) = (Bits(Tree.Flatten(tree)), Tree.Flatten(tree).Select(x => 2 * x + 1).ToArray());
+            var scratch = Tree.Unflatten(tree, Tree.Flatten(tree));
+            if (Tree.TryOverwrite(scratch, values.AsSpan(1)) || Tree.TryOverwrite(scratch, [.. values, 0.0])) return null;
+            if (!Tree.TryOverwrite(scratch, values)) return false;
+            return Bits(Tree.Flatten(scratch)).SequenceEqual(Bits(values)) && Bits(Tree.Flatten(tree)).SequenceEqual(before)
+                && Bits(Tree.Flatten(Tree.Unflatten(tree, values))).SequenceEqual(Bits(Tree.Flatten(scratch)));
+        }
+        var stack = StackParameters.Initialize([Layer.Lstm(c.V, 4, 1), Layer.Gru(4, 3, 2), Layer.Rnn(3, 2, 3), Layer.LayerNormLstm(2, 3, 4)], c.V, 5);
+        var bidirectional = StackParameters.Initialize([Layer.Bidirectional(Layer.Lstm(c.V, 3, 1), Layer.Gru(c.V, 2, 2))], c.V, 3);
+        var custom = new CoupledParameters(MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(6, c.V),
+            MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(6, 2), MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(6));
+        return (Overwrites(c.P) == true).Label("rnn")
+            .And((Overwrites(c.Lstm) == true).Label("lstm"))
+            .And((Overwrites(c.Gru) == true).Label("gru"))
+            .And((Overwrites(c.Stack) == true).Label("the case's stack"))
+            .And((Overwrites(stack) == true).Label("a stack of four kinds of layer"))
+            .And((Overwrites(NewCells.Generic(stack)) == true).Label("the same stack of generic layers"))
+            .And((Overwrites(bidirectional) == false).Label("a bidirectional stack is refused"))
+            .And((Overwrites(custom) == false).Label("a tree of its own kind is refused"));
+    }
+
     [Property(Arbitrary = [typeof(LanguageArbitraries)], MaxTest = 50)]
     public Property RebuildingFromOwnLeavesGivesAnEqualTreeThatSharesNoStorage(LanguageCase c)
     {

@@ -61,6 +61,9 @@ public sealed record LayerNormGruParameters(Matrix<double> Wih, Matrix<double> W
     int IFlatTree.WriteValues(Span<double> destination, ImmutableArray<string> skip) => Part.WriteAll(Parts, destination, skip);
 
     /// <inheritdoc />
+    int IFlatTree.ReadValues(ReadOnlySpan<double> source, ImmutableArray<string> skip) => Part.ReadAll(Parts, source, skip);
+
+    /// <inheritdoc />
     [Pure]
     public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
 

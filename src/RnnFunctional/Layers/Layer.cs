@@ -47,6 +47,9 @@ public abstract partial record Layer : IParameterTree<Layer>
     /// <summary>The entries of <see cref="ToLeaves"/> one after another from <paramref name="destination"/>[0] (<see cref="IFlatTree"/>); returns their count.</summary>
     internal virtual int WriteValues(Span<double> destination) => Tree.Write(ToLeaves(), destination);
 
+    /// <summary>The entries of <see cref="ToLeaves"/> overwritten in place (<see cref="IFlatTree.ReadValues"/>); −1 when the layer cannot be.</summary>
+    internal virtual int ReadValues(ReadOnlySpan<double> source) => -1;
+
     /// <summary>Every problem of the layer's parameters, naming them as <paramref name="name"/>.Wax and so on.</summary>
     internal abstract IEnumerable<Problem> Check(string argument, string name);
 
@@ -284,6 +287,8 @@ public sealed record CellLayer<TParams, TCarry, TCache> : Layer where TParams : 
 
     internal override int WriteValues(Span<double> destination) =>
         Parameters is IFlatTree flat ? flat.WriteValues(destination, Unused) : base.WriteValues(destination);
+
+    internal override int ReadValues(ReadOnlySpan<double> source) => Parameters is IFlatTree flat ? flat.ReadValues(source, Unused) : -1;
 
     /// <inheritdoc />
     [Pure]

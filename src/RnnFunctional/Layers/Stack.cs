@@ -60,6 +60,20 @@ public sealed record StackParameters(ImmutableArray<Layer> Layers, Matrix<double
     }
 
     /// <inheritdoc />
+    int IFlatTree.ReadValues(ReadOnlySpan<double> source, ImmutableArray<string> skip)
+    {
+        if (!skip.IsDefaultOrEmpty) return -1;
+        var offset = 0;
+        foreach (var layer in Layers)
+        {
+            var read = layer.ReadValues(source[offset..]);
+            if (read < 0) return -1;
+            offset += read;
+        }
+        return Part.ReadAll([(nameof(Wy), Wy), (nameof(By), By)], source[offset..], default) is var top and >= 0 ? offset + top : -1;
+    }
+
+    /// <inheritdoc />
     [Pure]
     public ImmutableArray<LeafShape> LeafShapes() =>
     [

@@ -62,6 +62,9 @@ public sealed record LstmParameters(Matrix<double> Wf, Vector<double> Bf, Matrix
     int IFlatTree.WriteValues(Span<double> destination, ImmutableArray<string> skip) => Part.WriteAll(Parts, destination, skip);
 
     /// <inheritdoc />
+    int IFlatTree.ReadValues(ReadOnlySpan<double> source, ImmutableArray<string> skip) => Part.ReadAll(Parts, source, skip);
+
+    /// <inheritdoc />
     [Pure]
     public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
 

@@ -60,6 +60,9 @@ public sealed record ProjectedLstmParameters(Matrix<double> Wih, Matrix<double> 
     int IFlatTree.WriteValues(Span<double> destination, ImmutableArray<string> skip) => Part.WriteAll(Parts, destination, skip);
 
     /// <inheritdoc />
+    int IFlatTree.ReadValues(ReadOnlySpan<double> source, ImmutableArray<string> skip) => Part.ReadAll(Parts, source, skip);
+
+    /// <inheritdoc />
     [Pure]
     public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
 

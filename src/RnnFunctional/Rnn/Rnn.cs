@@ -65,6 +65,9 @@ public sealed record RnnParameters(Matrix<double> Wax, Matrix<double> Waa, Vecto
     int IFlatTree.WriteValues(Span<double> destination, ImmutableArray<string> skip) => Part.WriteAll(Parts, destination, skip);
 
     /// <inheritdoc />
+    int IFlatTree.ReadValues(ReadOnlySpan<double> source, ImmutableArray<string> skip) => Part.ReadAll(Parts, source, skip);
+
+    /// <inheritdoc />
     [Pure]
     public ImmutableArray<LeafShape> LeafShapes() => Part.Shapes(Parts);
 

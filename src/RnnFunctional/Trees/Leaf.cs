@@ -117,6 +117,36 @@ internal readonly struct Part
         return count;
     }
 
+    /// <summary>
+    /// Overwrites the field's entries in place from the start of <paramref name="source"/>; returns their count, or −1
+    /// when the field's storage is not one dense array (nothing is written then).
+    /// </summary>
+    public int ReadFrom(ReadOnlySpan<double> source)
+    {
+        var count = matrix is not null ? matrix.RowCount * matrix.ColumnCount : vector!.Count;
+        var values = matrix is not null ? matrix.AsColumnMajorArray() : vector!.AsArray();
+        if (values is null || values.Length != count || source.Length < count) return -1;
+        source[..count].CopyTo(values);
+        return count;
+    }
+
+    /// <summary>
+    /// Every field's entries overwritten in place from <paramref name="source"/> one after another (<see cref="ReadFrom"/>),
+    /// but those of the fields named in <paramref name="skip"/>; returns their count, or −1 as soon as a field cannot be.
+    /// </summary>
+    public static int ReadAll(ReadOnlySpan<Part> parts, ReadOnlySpan<double> source, ImmutableArray<string> skip)
+    {
+        var offset = 0;
+        foreach (var part in parts)
+        {
+            if (!skip.IsDefaultOrEmpty && skip.Contains(part.Name)) continue;
+            var read = part.ReadFrom(source[offset..]);
+            if (read < 0) return -1;
+            offset += read;
+        }
+        return offset;
+    }
+
     /// <summary>Every field's entries one after another (<see cref="WriteTo"/>), but those of the fields named in <paramref name="skip"/>; returns their count.</summary>
     public static int WriteAll(ReadOnlySpan<Part> parts, Span<double> destination, ImmutableArray<string> skip)
     {
@@ -136,4 +166,12 @@ internal interface IFlatTree
 {
     /// <summary>Writes every entry from <paramref name="destination"/>[0], but those of the leaves named in <paramref name="skip"/>; returns the count written.</summary>
     int WriteValues(Span<double> destination, ImmutableArray<string> skip = default);
+
+    /// <summary>
+    /// Overwrites every entry in place from <paramref name="source"/>[0], in the order of <see cref="WriteValues"/>, but
+    /// those of the leaves named in <paramref name="skip"/>: for a tree that nothing else holds (a scratch copy of
+    /// received values), never for one a caller may read. Returns the count read, or −1 when a leaf's storage is not one
+    /// dense array (the tree may then be partly written and must be dropped).
+    /// </summary>
+    int ReadValues(ReadOnlySpan<double> source, ImmutableArray<string> skip = default);
 }

@@ -154,6 +154,16 @@ public static class Tree
     }
 
     /// <summary>
+    /// Overwrites the entries of <paramref name="scratch"/> in place with <paramref name="values"/> (in the order of
+    /// <see cref="Flatten{T}"/>), so that it equals <see cref="Unflatten{T}"/>(scratch, values) without new arrays: for a
+    /// tree that nothing else holds or reads, never for one a caller has. False when the tree cannot be overwritten
+    /// (a tree of another kind, or a leaf not stored as one dense array) or <paramref name="values"/> has another
+    /// length; the tree may then be partly written and must be dropped.
+    /// </summary>
+    internal static bool TryOverwrite<T>(T scratch, ReadOnlySpan<double> values) where T : IParameterTree<T> =>
+        scratch is IFlatTree flat && values.Length == Count(scratch) && flat.ReadValues(values) == values.Length;
+
+    /// <summary>
     /// The entries of <paramref name="a"/> in the order of <see cref="Flatten{T}"/> from <paramref name="destination"/>[0],
     /// without a new array; returns their count.
     /// </summary>
