@@ -28,6 +28,7 @@ internal sealed class DataParallel : IDisposable
     private readonly List<(Process Process, ConcurrentQueue<string> Errors, WorkerLog Log)> started = [];
     private readonly Terminal terminal;
     private readonly SiloDeath death;
+    private readonly List<CoordinatorTimes> stepTimes = [];
     private RunSpec? run;
     private volatile bool ending;
 
@@ -183,17 +184,16 @@ internal sealed class DataParallel : IDisposable
             {
                 throw new ClusterFailure($"step {s + 1} failed on the cluster: {WorkerCommand.OneLine(e)}");
             }
-            var counters = coordinator.Counters;
-            Times = counters.Times;
-            foreach (var (silo, reason) in counters.Refusals)
+            stepTimes.Add(coordinator.LastStep);
+            foreach (var (silo, reason) in coordinator.Counters.Refusals)
                 if (told.Add(silo)) terminal.Error.WriteLine($"rnnf train: the worker at {silo} refused the run and is left out: {reason}");
             yield return step;
             if (!step.IsFinite) yield break;
         }
     }
 
-    /// <summary>Where the time of the steps that <see cref="History{T}"/> has taken went.</summary>
-    public CoordinatorTimes Times { get; private set; } = CoordinatorTimes.None;
+    /// <summary>Where the time of each step that <see cref="History{T}"/> has taken went.</summary>
+    public IReadOnlyList<CoordinatorTimes> StepTimes => stepTimes;
 
     /// <summary>
     /// The failure of a run whose coordinator's silo the cluster declared dead (its workers missed its probes, on a

@@ -91,10 +91,10 @@ internal sealed class ProgressView(Terminal terminal, int totalBatches, int batc
                 $"done: epoch {epoch}/{epochs}  step {step}  last loss {loss:F4}  held-out {heldOut:F4}  {tokens / Math.Max(1e-9, elapsed.TotalSeconds):N0} chars/s  {elapsed.TotalSeconds:F1} s"));
     }
 
-    /// <summary>Where the time of a data-parallel run's steps went (one line after the last step's).</summary>
-    public void Workers(RnnFunctional.Distributed.CoordinatorTimes times)
+    /// <summary>Where the time of a data-parallel run's steps went, the median of each part (one line after the last step's).</summary>
+    public void Workers(IReadOnlyList<RnnFunctional.Distributed.CoordinatorTimes> steps)
     {
-        if (times.Steps > 0) terminal.Out.WriteLine($"workers: {times}");
+        if (steps.Count > 0) terminal.Out.WriteLine($"workers: the median of {steps.Count} steps, {RnnFunctional.Distributed.CoordinatorTimes.Median([.. steps])}");
     }
 
     private string Describe() => string.Create(CultureInfo.InvariantCulture,

@@ -365,7 +365,7 @@ internal static class TrainCommand
             if (Diverged(heldOut, "at the end") is { } end) return Fin<TrainOutcome>.Fail(Divergence(end));
             if (curve.Count == 0 || curve[^1].Item1 != last.Step) curve.Add((last.Step, heldOut));
             progress.Finish(last.Step, (last.Batch + batchesPerEpoch - 1) / batchesPerEpoch, losses.Count > 0 ? losses[^1] : double.NaN, heldOut, tokens, last.Elapsed);
-            if (cluster is not null) progress.Workers(cluster.Times);
+            if (cluster is not null) progress.Workers(cluster.StepTimes);
 
             var (samples, _) = Sampler.Texts(model, final, data.Vocabulary, o.Samples, new SamplingOptions(o.Temperature, o.MaxLength), RandomState.Seeded(o.Seed));
             var document = Models.Document(spec, final, new Dictionary<string, string>

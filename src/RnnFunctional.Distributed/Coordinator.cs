@@ -33,16 +33,33 @@ public sealed record CoordinatorTimes(int Steps, TimeSpan Step, TimeSpan Blocks,
     /// <summary>No step yet.</summary>
     public static CoordinatorTimes None { get; } = new(0, default, default, default, default, default);
 
-    /// <summary>These times and one more step's.</summary>
-    internal CoordinatorTimes Add(TimeSpan step, TimeSpan blocks, TimeSpan slowestBlock, TimeSpan summing, TimeSpan applying) =>
-        new(Steps + 1, Step + step, Blocks + blocks, SlowestBlock + slowestBlock, Summing + summing, Applying + applying);
+    /// <summary>These times and <paramref name="step"/>'s.</summary>
+    internal CoordinatorTimes Add(CoordinatorTimes step) =>
+        new(Steps + step.Steps, Step + step.Step, Blocks + step.Blocks, SlowestBlock + step.SlowestBlock, Summing + step.Summing, Applying + step.Applying);
 
-    /// <summary>The mean step in milliseconds, e.g. "142 ms a step: blocks 118 (slowest computed in 61, so 57 on the way), summing 1, applying 9".</summary>
+    /// <summary>
+    /// The median of each part over the times of single steps (one record per step), as one step's times: unlike the
+    /// mean, not swayed by a run's first steps (the just-in-time compiler, every piece asked alone) or a slow one.
+    /// </summary>
+    /// <param name="steps">Each step's times (<see cref="Coordinator{T}.LastStep"/>), at least one.</param>
+    public static CoordinatorTimes Median(IReadOnlyCollection<CoordinatorTimes> steps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        if (steps.Count == 0) throw new ArgumentException("expected the times of at least one step but got none", nameof(steps));
+        TimeSpan Of(Func<CoordinatorTimes, TimeSpan> part)
+        {
+            var sorted = steps.Select(part).Order().ToArray();
+            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        }
+        return new(1, Of(t => t.Step), Of(t => t.Blocks), Of(t => t.SlowestBlock), Of(t => t.Summing), Of(t => t.Applying));
+    }
+
+    /// <summary>The mean step in milliseconds, e.g. "142 ms a step: blocks 118 (the slowest computed in 61, so 57 on the way), summing 1, applying 9".</summary>
     public override string ToString()
     {
         double Ms(TimeSpan t) => t.TotalMilliseconds / Math.Max(1, Steps);
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{Ms(Step):F0} ms a step over {Steps}: blocks {Ms(Blocks):F0} (the slowest computed in {Ms(SlowestBlock):F0}, so {Ms(Blocks - SlowestBlock):F0} on the way), summing {Ms(Summing):F0}, applying {Ms(Applying):F0}");
+            $"{Ms(Step):F0} ms a step: blocks {Ms(Blocks):F0} (the slowest computed in {Ms(SlowestBlock):F0}, so {Ms(Blocks - SlowestBlock):F0} on the way), summing {Ms(Summing):F0}, applying {Ms(Applying):F0}");
     }
 }
 
@@ -119,6 +136,9 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     /// <summary>How many times a failed call may be sent again before the step fails.</summary>
     public int MaxRetries { get; init; } = 20;
 
+    /// <summary>The times of the last step alone (<see cref="CoordinatorTimes.None"/> before the first).</summary>
+    public CoordinatorTimes LastStep { get; private set; } = CoordinatorTimes.None;
+
     /// <summary>What has been sent and retried so far.</summary>
     public CoordinatorCounters Counters
     {
@@ -188,7 +208,8 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         (State, payload, Step) = (next, nextPayload, Step + 1);
         var applied = clock.Elapsed;
         var slowest = results.Where(result => result.Status == PieceStatus.Computed).Select(result => result.Took).DefaultIfEmpty().Max();
-        lock (workers) times = times.Add(applied - started, answered - asked, slowest, summed - answered, applied - summed);
+        var last = new CoordinatorTimes(1, applied - started, answered - asked, slowest, summed - answered, applied - summed);
+        lock (workers) (times, LastStep) = (times.Add(last), last);
         return new TrainingStep<T>(Step, Step, next, loss, tokens, norm, applied);
     }
 

@@ -48,7 +48,7 @@ public sealed class DataParallelTests : IDisposable
         Assert.True(distributed.ExitCode == 0, distributed.Error);
         Assert.Contains("held-out", distributed.Out);
         // Where the steps' time went, from the coordinator's counters.
-        Assert.Matches(@"\nworkers: \d+ ms a step over 3: blocks \d+ \(the slowest computed in \d+, so -?\d+ on the way\), summing \d+, applying \d+\r?\n", distributed.Out);
+        Assert.Matches(@"\nworkers: the median of 3 steps, \d+ ms a step: blocks \d+ \(the slowest computed in \d+, so -?\d+ on the way\), summing \d+, applying \d+\r?\n", distributed.Out);
         var single = Run(Tiny("single.rnnf", "--layers", "1", "--steps", "3", "--pieces", "4"));
         Assert.True(single.ExitCode == 0, single.Error);
         Assert.DoesNotContain("workers:", single.Out);

@@ -80,6 +80,20 @@ public sealed class ClusterTests(ITestOutputHelper output)
         Assert.InRange(times.Blocks + times.Summing + times.Applying, times.Blocks, times.Step);
     }
 
+    [Fact]
+    public void TheMedianStepTakesEachPartsMedianUnswayedByASlowStep()
+    {
+        static CoordinatorTimes Step(int ms) => new(1, TimeSpan.FromMilliseconds(10 * ms), TimeSpan.FromMilliseconds(8 * ms), TimeSpan.FromMilliseconds(5 * ms),
+            TimeSpan.FromMilliseconds(ms), TimeSpan.FromMilliseconds(ms));
+        Assert.Equal(Step(2), CoordinatorTimes.Median([Step(3), Step(1), Step(2)]));
+        Assert.Equal(Step(2), CoordinatorTimes.Median([Step(3), Step(1), Step(2), Step(1_000), Step(1), Step(2)]));
+        Assert.Equal("20 ms a step: blocks 16 (the slowest computed in 10, so 6 on the way), summing 2, applying 2", Step(2).ToString());
+        Assert.Equal("20 ms a step: blocks 16 (the slowest computed in 10, so 6 on the way), summing 2, applying 2",
+            (CoordinatorTimes.None with { Steps = 2, Step = TimeSpan.FromMilliseconds(40), Blocks = TimeSpan.FromMilliseconds(32), SlowestBlock = TimeSpan.FromMilliseconds(20),
+                Summing = TimeSpan.FromMilliseconds(4), Applying = TimeSpan.FromMilliseconds(4) }).ToString());
+        Assert.Equal("steps", Assert.Throws<ArgumentException>(() => CoordinatorTimes.Median([])).ParamName);
+    }
+
     /// <summary>
     /// A one-layer run of <paramref name="cell"/> in three pieces on two silos against the reference for
     /// <paramref name="steps"/> steps (batches of 5 items), as <paramref name="set"/> sets the comparison up.
