@@ -36,7 +36,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly T like;
     private readonly ImmutableArray<LeafShape> shapes;
     private readonly long count;
-    private readonly Queue<(byte[] Bytes, WeakReference<TrainingState<T>>? State)> retired = new();
+    private readonly Queue<(byte[] Bytes, WeakReference<Lazy<T>>? Reader)> retired = new();
     private FlatTree? payload;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
     private CoordinatorTimes times = CoordinatorTimes.None;
@@ -173,31 +173,33 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
             retired.Enqueue((bytes, null));
             return (State, current, loss, norm);
         }
-        retired.Enqueue((current.Bytes, new WeakReference<TrainingState<T>>(State)));
+        retired.Enqueue((current.Bytes, State.Pending is { } reader ? new WeakReference<Lazy<T>>(reader) : null));
         var template = like;
         return (new TrainingState<T>(() => Tree.Unflatten(template, MemoryMarshal.Cast<byte, double>(bytes.AsSpan())), state), new FlatTree(bytes), loss, norm);
     }
 
     /// <summary>
-    /// How many payloads of earlier parameter versions are kept before their arrays serve a new version: a payload is
-    /// sent in the step after its version and no later (a silo asked for a later version never reads an earlier one),
-    /// so two would do; one more leaves the collector a step to drop the states that read it lazily.
+    /// How many payloads of earlier parameter versions are kept before the array of the oldest serves a new version: a
+    /// payload is sent in the step after its version and no later (a silo asked for a later version never reads an
+    /// earlier one), so two would do; a few more leave the collector time to drop the states that would read one
+    /// lazily, so that it seldom has to be read into a tree first.
     /// </summary>
     private const int RetiredPayloads = 3;
 
     /// <summary>
-    /// An array for the next parameter payload: the array of the payload retired longest ago once
-    /// <see cref="RetiredPayloads"/> are retired, after the state whose parameters it holds, if a caller still holds
-    /// that state, has read them into its tree (so no state's parameters change); otherwise a new one. A wide model's
-    /// payload is about 10 MB, and a new one each step is a large object whose pages the kernel maps afresh.
+    /// An array for the next parameter payload: once more than <see cref="RetiredPayloads"/> are retired, the array of
+    /// the payload retired longest ago, after the build that reads it lazily (shared by its state and the state's
+    /// copies, <see cref="TrainingState{T}.Pending"/>), if anything still holds that build, has read it into its tree
+    /// (so no state's parameters change); otherwise a new one. A wide model's payload is about 10 MB, and a new one each
+    /// step is a large object whose pages the kernel maps afresh.
     /// </summary>
     private byte[] PayloadArray(int length)
     {
         while (retired.Count > RetiredPayloads)
         {
-            var (bytes, state) = retired.Dequeue();
+            var (bytes, reader) = retired.Dequeue();
             if (bytes.Length != length) continue;
-            if (state is not null && state.TryGetTarget(out var holder)) _ = holder.Parameters;
+            if (reader is not null && reader.TryGetTarget(out var build)) _ = build.Value;
             return bytes;
         }
         return GC.AllocateUninitializedArray<byte>(length);

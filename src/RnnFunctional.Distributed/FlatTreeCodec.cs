@@ -24,7 +24,8 @@ internal sealed class FlatTreeCodec : IFieldCodec<FlatTree>
         var bytes = value!.Bytes ?? [];
         writer.WriteVarUInt32((uint)bytes.Length);
         writer.Write(bytes);
-        // A lent payload is written once and never read again here: its array serves the sender's next payload.
+        // A lent payload is written once and never read again here: its array serves the sender's next payload. Orleans
+        // (10.4) writes a message once: a response that cannot be sent is dropped, not written again.
         if (value.TakeLender() is { } lender) lender.Return(bytes);
     }
 

@@ -1,11 +1,13 @@
 namespace RnnFunctional.Distributed;
 
 /// <summary>
-/// Payload-sized byte arrays kept for reuse by one process's partial sums (<see cref="PartialSum"/>): a silo's
-/// (<see cref="SiloParameters.Buffers"/>) and a coordinator's. A wide model's payload is about 10 MB, so every new one is
-/// a large-object allocation whose pages the kernel maps afresh; an array handed back here is given out again for the
-/// next payload of the same length. An array is handed back only once nothing reads it any more; an array that leaves
-/// (a payload sent) is never handed back. Arrays are given out uninitialized: their user writes every byte.
+/// Payload-sized byte arrays kept for reuse by one process's payloads: a silo's partial sums
+/// (<see cref="SiloParameters.Buffers"/>), and the payloads read off the wire and a coordinator's sums
+/// (<see cref="Received"/>). A wide model's payload is about 10 MB, so every new one is a large-object allocation whose
+/// pages the kernel maps afresh; an array handed back here is given out again for the next payload of the same length.
+/// An array is handed back only once nothing reads it any more: a partial sum once added, a payload sent once Orleans has
+/// written it (<see cref="FlatTree.Lent"/>), a parameter payload once its silo holds a newer version
+/// (<see cref="SiloParameters.Set"/>). Arrays are given out uninitialized: their user writes every byte.
 /// </summary>
 internal sealed class PayloadBuffers
 {

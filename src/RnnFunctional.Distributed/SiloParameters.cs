@@ -84,8 +84,8 @@ public sealed class SiloParameters
 
     /// <summary>
     /// Version <paramref name="version"/> of the run's parameters, waiting up to <paramref name="wait"/> for it to
-    /// arrive (with another piece's request); null when it has not. The payload is the caller's to keep: its array is
-    /// never handed back for reuse.
+    /// arrive (with another piece's request); null when it has not. The payload is the caller's to keep: the silo never
+    /// hands its array back for reuse.
     /// </summary>
     /// <param name="runId">The run.</param>
     /// <param name="version">The version wanted.</param>

@@ -211,8 +211,9 @@ public sealed record PieceResult([property: Id(0)] PieceStatus Status, [property
     [property: Id(3)] FlatTree? Gradients, [property: Id(4)] string Worker)
 {
     /// <summary>
-    /// How long the worker took, from the request (read off the wire) to this result: reading the parameters when they
-    /// came with it, computing the pieces and summing them (zero when not computed).
+    /// How long the worker took, from the call of its grain (the request already read off the wire) to this result:
+    /// waiting for the parameters when another request brings them and for the silo's turn to compute, reading the
+    /// parameters, computing the pieces and summing them (zero when not computed).
     /// </summary>
     [Id(5)]
     public TimeSpan Took { get; init; }

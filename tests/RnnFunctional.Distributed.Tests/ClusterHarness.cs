@@ -77,6 +77,12 @@ internal static class ClusterHarness
         /// </summary>
         public bool CompareAtTheEnd { get; init; }
 
+        /// <summary>
+        /// Only a copy of each step (<c>with</c>, its state copied too) is kept, and the garbage collected after each
+        /// step, so that the coordinator's own step and state records are gone when the copies are read.
+        /// </summary>
+        public bool KeepCopies { get; init; }
+
         public async Task<CoordinatorCounters> Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
@@ -99,13 +105,21 @@ internal static class ClusterHarness
                 if (Before is not null) await Before(before, hosts);
                 if (s == RestartAfter)
                     coordinator = new Coordinator<TParams>(Cluster.GrainFactory, Run, optimizer, clipping, coordinator.State, coordinator.Step);
-                taken.Add(await coordinator.StepAsync());
+                taken.Add(KeepCopies ? Copy(await coordinator.StepAsync()) : await coordinator.StepAsync());
+                if (KeepCopies)
+                {
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    GC.Collect();
+                }
                 if (!CompareAtTheEnd) Compare(s, taken[s]);
             }
             if (CompareAtTheEnd)
                 for (var s = 0; s < Steps; s++) Compare(s, taken[s]);
             Assert.Equal(Steps, coordinator.Step);
             return coordinator.Counters;
+
+            static TrainingStep<TParams> Copy(TrainingStep<TParams> step) => step with { State = step.State with { } };
 
             void Compare(int s, TrainingStep<TParams> step)
             {

@@ -74,6 +74,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
     public async Task TheStateOfAnEarlyStepReadAfterLaterStepsHoldsItsOwnParameters()
     {
         var times = (await CompareOnTwoSilos("read-late", "rnn", compare => compare with { CompareAtTheEnd = true }, steps: 9)).Times;
+        // Copies of the states, the coordinator's own records collected, read after later steps: the same bits.
+        await CompareOnTwoSilos("copies-read-late", "lstm", compare => compare with { CompareAtTheEnd = true, KeepCopies = true }, steps: 9);
         // The coordinator's account of the steps' time: each part within the step, the slowest block within the blocks.
         Assert.Equal(9, times.Steps);
         Assert.InRange(times.SlowestBlock, TimeSpan.FromTicks(1), times.Blocks);

@@ -51,12 +51,20 @@ public sealed record TrainingState<T> where T : IParameterTree<T>
     public TrainingState(T Parameters, OptimizerState<T> Optimizer) => (parameters, this.Optimizer) = (Parameters, Optimizer);
 
     /// <summary>
-    /// A state whose parameters are built by <paramref name="build"/> when first read, once, whatever the threads: a
-    /// pure function of values that are not written before it has run or its state has been dropped (a distributed
-    /// run's flat parameters, which it sends as they are, read into a tree only when a caller asks for it).
+    /// A state whose parameters are built by <paramref name="build"/> when first read, once, whatever the threads (and
+    /// the state's copies, which share the build: <see cref="Pending"/>): a pure function of values that are not written
+    /// before it has run or nothing holds it any more (a distributed run's flat parameters, which it sends as they are,
+    /// read into a tree only when a caller asks for it).
     /// </summary>
     internal TrainingState(Func<T> build, OptimizerState<T> optimizer) =>
         (this.build, Optimizer) = (new Lazy<T>(build, LazyThreadSafetyMode.ExecutionAndPublication), optimizer);
+
+    /// <summary>
+    /// The build of the parameters of a state made by <see cref="TrainingState(Func{T}, OptimizerState{T})"/>, which this
+    /// state and its copies share (null for a state given its parameters): whoever would write the values it reads holds
+    /// it weakly and runs it first while anything holds it.
+    /// </summary>
+    internal Lazy<T>? Pending => build;
 
     /// <summary>The current parameters.</summary>
     public T Parameters
