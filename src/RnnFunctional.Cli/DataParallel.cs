@@ -28,7 +28,7 @@ internal sealed class DataParallel : IDisposable
     private readonly List<(Process Process, ConcurrentQueue<string> Errors, WorkerLog Log)> started = [];
     private readonly Terminal terminal;
     private readonly SiloDeath death;
-    private readonly List<CoordinatorTimes> stepTimes = [];
+    private readonly List<StepTimes> stepTimes = [];
     private RunSpec? run;
     private volatile bool ending;
 
@@ -184,7 +184,7 @@ internal sealed class DataParallel : IDisposable
             {
                 throw new ClusterFailure($"step {s + 1} failed on the cluster: {WorkerCommand.OneLine(e)}");
             }
-            stepTimes.Add(coordinator.LastStep);
+            stepTimes.Add(coordinator.LastStep!);
             foreach (var (silo, reason) in coordinator.Counters.Refusals)
                 if (told.Add(silo)) terminal.Error.WriteLine($"rnnf train: the worker at {silo} refused the run and is left out: {reason}");
             yield return step;
@@ -193,7 +193,7 @@ internal sealed class DataParallel : IDisposable
     }
 
     /// <summary>Where the time of each step that <see cref="History{T}"/> has taken went.</summary>
-    public IReadOnlyList<CoordinatorTimes> StepTimes => stepTimes;
+    public IReadOnlyList<StepTimes> StepTimes => stepTimes;
 
     /// <summary>
     /// The failure of a run whose coordinator's silo the cluster declared dead (its workers missed its probes, on a

@@ -92,9 +92,9 @@ internal sealed class ProgressView(Terminal terminal, int totalBatches, int batc
     }
 
     /// <summary>Where the time of a data-parallel run's steps went, the median of each part (one line after the last step's).</summary>
-    public void Workers(IReadOnlyList<RnnFunctional.Distributed.CoordinatorTimes> steps)
+    public void Workers(IReadOnlyList<RnnFunctional.Distributed.StepTimes> steps)
     {
-        if (steps.Count > 0) terminal.Out.WriteLine($"workers: the median of {steps.Count} steps, {RnnFunctional.Distributed.CoordinatorTimes.Median([.. steps])}");
+        if (steps.Count > 0) terminal.Out.WriteLine($"workers: the median of {steps.Count} steps, {RnnFunctional.Distributed.StepTimes.Median([.. steps])}");
     }
 
     private string Describe() => string.Create(CultureInfo.InvariantCulture,

@@ -39,7 +39,6 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     private readonly Queue<(byte[] Bytes, WeakReference<Lazy<T>>? Reader)> retired = new();
     private FlatTree? payload;
     private long requests, parameterSends, retries, doublesSent, doublesReceived;
-    private CoordinatorTimes times = CoordinatorTimes.None;
     private int stepping;
 
     /// <summary>A coordinator at <paramref name="step"/> updates into the run with state <paramref name="state"/>.</summary>
@@ -77,8 +76,8 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
     /// <summary>How many times a failed call may be sent again before the step fails.</summary>
     public int MaxRetries { get; init; } = 20;
 
-    /// <summary>The times of the last step alone (<see cref="CoordinatorTimes.None"/> before the first).</summary>
-    public CoordinatorTimes LastStep { get; private set; } = CoordinatorTimes.None;
+    /// <summary>Where the time of the last step went (null before the first).</summary>
+    public StepTimes? LastStep { get; private set; }
 
     /// <summary>What has been sent and retried so far.</summary>
     public CoordinatorCounters Counters
@@ -88,7 +87,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
             lock (workers)
                 return new(Interlocked.Read(ref requests), Interlocked.Read(ref parameterSends), Interlocked.Read(ref retries),
                     Interlocked.Read(ref doublesSent), Interlocked.Read(ref doublesReceived), [.. workers],
-                    refusals.ToImmutableSortedDictionary(StringComparer.Ordinal, StringComparer.Ordinal), times);
+                    refusals.ToImmutableSortedDictionary(StringComparer.Ordinal, StringComparer.Ordinal));
         }
     }
 
@@ -149,8 +148,7 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
         (State, payload, Step) = (next, nextPayload, Step + 1);
         var applied = clock.Elapsed;
         var slowest = results.Where(result => result.Status == PieceStatus.Computed).Select(result => result.Took).DefaultIfEmpty().Max();
-        var last = new CoordinatorTimes(1, applied - started, answered - asked, slowest, summed - answered, applied - summed);
-        lock (workers) (times, LastStep) = (times.Add(last), last);
+        LastStep = new StepTimes(applied - started, answered - asked, slowest, summed - answered, applied - summed);
         return new TrainingStep<T>(Step, Step, next, loss, tokens, norm, applied);
     }
 

@@ -11,7 +11,7 @@ namespace RnnFunctional.Distributed.Tests;
 internal static class ClusterHarness
 {
     public static string Describe(CoordinatorCounters c) =>
-        $"{c.Requests} requests, {c.ParameterSends} with parameters, {c.Retries} retries, {c.DoublesSent} doubles sent, {c.DoublesReceived} received, pieces computed on {string.Join(" ", c.Workers)}; {c.Times}";
+        $"{c.Requests} requests, {c.ParameterSends} with parameters, {c.Retries} retries, {c.DoublesSent} doubles sent, {c.DoublesReceived} received, pieces computed on {string.Join(" ", c.Workers)}";
 
     public static RunSpec Run(string id, string corpus, string cell, int layers, int pieces, int batchSize = 5)
     {
@@ -83,6 +83,9 @@ internal static class ClusterHarness
         /// </summary>
         public bool KeepCopies { get; init; }
 
+        /// <summary>Each step's times as the coordinator gave them (<see cref="Coordinator{T}.LastStep"/>), filled by the comparison.</summary>
+        public List<StepTimes> Times { get; } = [];
+
         public async Task<CoordinatorCounters> Use<TParams, TState>(SequenceModel<TParams, TState> model, Func<int, TParams> initialize)
             where TParams : IParameterTree<TParams>
         {
@@ -106,6 +109,7 @@ internal static class ClusterHarness
                 if (s == RestartAfter)
                     coordinator = new Coordinator<TParams>(Cluster.GrainFactory, Run, optimizer, clipping, coordinator.State, coordinator.Step);
                 taken.Add(KeepCopies ? Copy(await coordinator.StepAsync()) : await coordinator.StepAsync());
+                Times.Add(coordinator.LastStep!);
                 if (KeepCopies)
                 {
                     GC.Collect();

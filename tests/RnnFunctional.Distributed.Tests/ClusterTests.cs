@@ -73,34 +73,34 @@ public sealed class ClusterTests(ITestOutputHelper output)
     [Fact]
     public async Task TheStateOfAnEarlyStepReadAfterLaterStepsHoldsItsOwnParameters()
     {
-        var times = (await CompareOnTwoSilos("read-late", "rnn", compare => compare with { CompareAtTheEnd = true }, steps: 9)).Times;
+        var times = await CompareOnTwoSilos("read-late", "rnn", compare => compare with { CompareAtTheEnd = true }, steps: 9);
         // Copies of the states, the coordinator's own records collected, read after later steps: the same bits.
         await CompareOnTwoSilos("copies-read-late", "lstm", compare => compare with { CompareAtTheEnd = true, KeepCopies = true }, steps: 9);
-        // The coordinator's account of the steps' time: each part within the step, the slowest block within the blocks.
-        Assert.Equal(9, times.Steps);
-        Assert.InRange(times.SlowestBlock, TimeSpan.FromTicks(1), times.Blocks);
-        Assert.InRange(times.Blocks + times.Summing + times.Applying, times.Blocks, times.Step);
+        // The coordinator's account of each step's time: each part within the step, the slowest block within the blocks.
+        Assert.Equal(9, times.Count);
+        foreach (var step in times)
+        {
+            Assert.InRange(step.SlowestBlock, TimeSpan.FromTicks(1), step.Blocks);
+            Assert.InRange(step.Blocks + step.Summing + step.Applying, step.Blocks, step.Step);
+        }
     }
 
     [Fact]
     public void TheMedianStepTakesEachPartsMedianUnswayedByASlowStep()
     {
-        static CoordinatorTimes Step(int ms) => new(1, TimeSpan.FromMilliseconds(10 * ms), TimeSpan.FromMilliseconds(8 * ms), TimeSpan.FromMilliseconds(5 * ms),
+        static StepTimes Step(int ms) => new(TimeSpan.FromMilliseconds(10 * ms), TimeSpan.FromMilliseconds(8 * ms), TimeSpan.FromMilliseconds(5 * ms),
             TimeSpan.FromMilliseconds(ms), TimeSpan.FromMilliseconds(ms));
-        Assert.Equal(Step(2), CoordinatorTimes.Median([Step(3), Step(1), Step(2)]));
-        Assert.Equal(Step(2), CoordinatorTimes.Median([Step(3), Step(1), Step(2), Step(1_000), Step(1), Step(2)]));
+        Assert.Equal(Step(2), StepTimes.Median([Step(3), Step(1), Step(2)]));
+        Assert.Equal(Step(2), StepTimes.Median([Step(3), Step(1), Step(2), Step(1_000), Step(1), Step(2)]));
         Assert.Equal("20 ms a step: blocks 16 (the slowest computed in 10, so 6 on the way), summing 2, applying 2", Step(2).ToString());
-        Assert.Equal("20 ms a step: blocks 16 (the slowest computed in 10, so 6 on the way), summing 2, applying 2",
-            (CoordinatorTimes.None with { Steps = 2, Step = TimeSpan.FromMilliseconds(40), Blocks = TimeSpan.FromMilliseconds(32), SlowestBlock = TimeSpan.FromMilliseconds(20),
-                Summing = TimeSpan.FromMilliseconds(4), Applying = TimeSpan.FromMilliseconds(4) }).ToString());
-        Assert.Equal("steps", Assert.Throws<ArgumentException>(() => CoordinatorTimes.Median([])).ParamName);
+        Assert.Equal("steps", Assert.Throws<ArgumentException>(() => StepTimes.Median([])).ParamName);
     }
 
     /// <summary>
     /// A one-layer run of <paramref name="cell"/> in three pieces on two silos against the reference for
     /// <paramref name="steps"/> steps (batches of 5 items), as <paramref name="set"/> sets the comparison up.
     /// </summary>
-    private async Task<CoordinatorCounters> CompareOnTwoSilos(string runId, string cell, Func<ClusterHarness.CompareWithReference, ClusterHarness.CompareWithReference> set,
+    private async Task<IReadOnlyList<StepTimes>> CompareOnTwoSilos(string runId, string cell, Func<ClusterHarness.CompareWithReference, ClusterHarness.CompareWithReference> set,
         int steps = Steps)
     {
         await using var cluster = await ClusterHarness.Deploy(2);
@@ -108,9 +108,10 @@ public sealed class ClusterTests(ITestOutputHelper output)
         try
         {
             var run = ClusterHarness.Run(runId, corpus, cell, 1, 3);
-            var counters = await DistributedModels.Use(run.Model, set(new ClusterHarness.CompareWithReference(cluster, run, 3, steps, null)));
-            output.WriteLine(ClusterHarness.Describe(counters));
-            return counters;
+            var compare = set(new ClusterHarness.CompareWithReference(cluster, run, 3, steps, null));
+            output.WriteLine(ClusterHarness.Describe(await DistributedModels.Use(run.Model, compare)));
+            output.WriteLine($"median step: {StepTimes.Median(compare.Times)}");
+            return compare.Times;
         }
         finally { File.Delete(corpus); }
     }
