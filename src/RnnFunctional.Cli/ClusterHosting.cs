@@ -12,7 +12,7 @@ namespace RnnFunctional.Cli;
 
 /// <summary>
 /// The silos of rnnf's data-parallel training: the coordinator's (the primary silo, which holds the membership and
-/// places the pieces but computes none) and the workers'. Every silo listens on the one address it is given and on no
+/// places the pieces, and computes pieces too when it is given a source) and the workers'. Every silo listens on the one address it is given and on no
 /// gateway port (no client can connect from outside), and belongs to one cluster id: a silo of another id is refused
 /// by Orleans' handshake.
 /// </summary>
@@ -43,8 +43,8 @@ internal static class ClusterHosting
     /// <summary>
     /// A host with one silo listening on <paramref name="listen"/> only, in the cluster whose primary silo is
     /// <paramref name="primary"/>, without a gateway, and logging only its warnings and errors into
-    /// <paramref name="log"/> when one is given. A coordinator's silo (<paramref name="source"/> null) hosts no piece
-    /// worker. A worker's silo declared dead by the cluster signals <paramref name="death"/> (when given) instead of
+    /// <paramref name="log"/> when one is given. A silo given no <paramref name="source"/> (a coordinator's that only
+    /// coordinates) hosts no piece worker. A worker's silo declared dead by the cluster signals <paramref name="death"/> (when given) instead of
     /// ending the process as Orleans does.
     /// </summary>
     public static IHost Build(IPEndPoint listen, IPEndPoint primary, string clusterId, IRunSource? source, JoinLog? log = null, SiloDeath? death = null)

@@ -16,8 +16,11 @@ internal sealed class ClusterFailure(string message) : Exception(message);
 
 /// <summary>
 /// The coordinator of <c>rnnf train --workers N</c>: a silo listening on <c>--cluster</c> (a free loopback port when
-/// not given), the N workers (started here as <c>rnnf worker</c> processes, or by hand when <c>--cluster</c> is given),
-/// and the training history computed by <see cref="Coordinator{T}"/>, bitwise that of one process with the same pieces.
+/// not given), the N workers, and the training history computed by <see cref="Coordinator{T}"/>, bitwise that of one
+/// process with the same pieces. On loopback this process is one of the N workers (its silo computes pieces too, with
+/// no copy of the parameters or gradients between it and the coordinator) and starts the other N − 1 as
+/// <c>rnnf worker</c> processes; with <c>--cluster</c> the N workers are started by hand and this process only
+/// coordinates.
 /// </summary>
 internal sealed class DataParallel : IDisposable
 {
@@ -30,6 +33,7 @@ internal sealed class DataParallel : IDisposable
     private readonly SiloDeath death;
     private readonly List<StepTimes> stepTimes = [];
     private RunSpec? run;
+    private bool sharedCores;
     private volatile bool ending;
 
     private DataParallel(IHost host, Terminal terminal, SiloDeath death) => (this.host, this.terminal, this.death) = (host, terminal, death);
@@ -59,13 +63,21 @@ internal sealed class DataParallel : IDisposable
         {
             return Fin<DataParallel>.Fail(Error.New($"cannot find a free loopback port for the coordinator: {e.Message}"));
         }
+        CliRunSource? source = null;
+        if (o.Cluster is null)
+        {
+            var loaded = CliRunSource.Of(o.Corpus);
+            if (loaded.IsFail) return loaded.Match(_ => throw new UnreachableException(), e => Fin<DataParallel>.Fail(e));
+            source = loaded.Match(s => s, _ => throw new UnreachableException());
+        }
         var death = new SiloDeath();
-        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source: null, death: death), terminal, death);
+        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source, death: death), terminal, death);
         try
         {
+            if (source is not null) cluster.ShareCores(o.Workers);
             cluster.host.StartAsync().GetAwaiter().GetResult();
             if (o.Cluster is null)
-                for (var k = 0; k < o.Workers; k++) cluster.Spawn(k + 1, listen, o);
+                for (var k = 1; k < o.Workers; k++) cluster.Spawn(k, listen, o);
             cluster.WaitForWorkers(o, listen, terminal);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -119,6 +131,17 @@ internal sealed class DataParallel : IDisposable
 
     /// <summary>The environment variable that sets the kernels' threads of a process.</summary>
     public const string ThreadsVariable = "RNNFUNCTIONAL_THREADS";
+
+    /// <summary>
+    /// Gives this process's kernels its share of the cores (<see cref="WorkerThreads"/>), as each worker started here
+    /// has, while it is one of <paramref name="workers"/> workers; <see cref="Dispose"/> gives back the setting it had.
+    /// </summary>
+    private void ShareCores(int workers)
+    {
+        if (WorkerThreads(Environment.GetEnvironmentVariable(ThreadsVariable), Environment.ProcessorCount, workers) is not { } threads) return;
+        sharedCores = true;
+        Environment.SetEnvironmentVariable(ThreadsVariable, threads);
+    }
 
     /// <summary>
     /// The kernels' threads of each of <paramref name="workers"/> workers started on a machine of
@@ -239,5 +262,6 @@ internal sealed class DataParallel : IDisposable
             // Its workers are gone; there is nobody to say goodbye to.
         }
         host.Dispose();
+        if (sharedCores) Environment.SetEnvironmentVariable(ThreadsVariable, null);
     }
 }

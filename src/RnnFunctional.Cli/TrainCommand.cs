@@ -90,7 +90,7 @@ internal static class TrainCommand
     private static readonly Option<int> MaxLengthOption = Options.Int("--max-length", "N", "longest sampled name, in [1, 1000]", 40, 1, 1000);
     private static readonly Option<int> PiecesOption = Options.Int("--pieces", "P",
         $"cut every update's batch into P pieces summed by a fixed tree over them, in [1, 4096]; the bits depend on P, never on the workers (default: no cut, or {DefaultPieces} with --workers)", 0, 1, 4096);
-    private static readonly Option<int> WorkersOption = Options.Int("--workers", "N", "train data-parallel on N worker processes, in [1, 64] (default: train in this process)", 0, 1, 64);
+    private static readonly Option<int> WorkersOption = Options.Int("--workers", "N", "train data-parallel on N workers, in [1, 64]: this process and N - 1 worker processes started on loopback, or with --cluster N started by hand (default: train in this process)", 0, 1, 64);
     private static readonly Option<System.Net.IPEndPoint?> ClusterOption = WorkerCommand.Endpoint("--cluster",
         "with --workers: listen on ADDR:PORT and wait for N workers started by hand with 'rnnf worker --cluster ADDR:PORT' (default: start them here on loopback)", null);
     private static readonly Option<string?> PrecisionOption = Options.Choice("--precision", "TYPE",

@@ -62,7 +62,8 @@ public sealed class DataParallelTests : IDisposable
     [Fact]
     public void EachLocalWorkersOutputIsKeptInALogNextToTheModel()
     {
-        var distributed = Run(Tiny("logged.rnnf", "--layers", "1", "--steps", "2", "--workers", "2", "--pieces", "4"));
+        // Three workers on loopback: this process and two started, each with its log.
+        var distributed = Run(Tiny("logged.rnnf", "--layers", "1", "--steps", "2", "--workers", "3", "--pieces", "4"));
         Assert.True(distributed.ExitCode == 0, distributed.Error);
         Assert.DoesNotContain("exited with code", distributed.Error);
         foreach (var k in (int[])[1, 2])
@@ -73,6 +74,21 @@ public sealed class DataParallelTests : IDisposable
             Assert.Contains(lines, l => l.Contains(" stderr rnnf worker: listening on ", StringComparison.Ordinal));
             Assert.Matches(@"^\d\d:\d\d:\d\d\.\d{3} exit code -?\d+ \(ended by rnnf train at the end of the run\)$", lines[^1]);
         }
+        Assert.False(File.Exists(scratch["logged.rnnf"] + ".worker-3.log"));
+    }
+
+    [Fact]
+    public void OnLoopbackTheTrainerIsOneOfItsWorkers()
+    {
+        // One worker on loopback is the trainer's own silo: no process started, the bits of one process with the same pieces.
+        var id = $"alone-{Guid.NewGuid():N}";
+        var alone = Run(Tiny("alone.rnnf", "--layers", "1", "--steps", "3", "--workers", "1", "--pieces", "4", "--cluster-id", id));
+        Assert.True(alone.ExitCode == 0, alone.Error);
+        Assert.Matches(@"\nworkers: the median of 3 steps, ", alone.Out);
+        Assert.False(File.Exists(scratch["alone.rnnf"] + ".worker-1.log"), "a worker process was started");
+        var single = Run(Tiny("single.rnnf", "--layers", "1", "--steps", "3", "--pieces", "4"));
+        Assert.True(single.ExitCode == 0, single.Error);
+        Assert.Equal(File.ReadAllBytes(scratch["single.rnnf"]), File.ReadAllBytes(scratch["alone.rnnf"]));
     }
 
     [Fact]
@@ -100,7 +116,7 @@ public sealed class DataParallelTests : IDisposable
     [Fact]
     public async Task WorkersEndWhenTheirCoordinatorIsKilled()
     {
-        using var coordinator = Start(Tiny("model.rnnf", "--workers", "2", "--epochs", "10000"));
+        using var coordinator = Start(Tiny("model.rnnf", "--workers", "3", "--epochs", "10000"));
         try
         {
             string? line;

@@ -4,14 +4,15 @@ using System.Net;
 namespace RnnFunctional.Cli.Tests;
 
 /// <summary>
-/// A worker process of <c>rnnf train --workers 2</c> killed (SIGKILL, no goodbye) in the middle of the run: the run
-/// finishes on the worker left and writes the model file of one process with the same pieces, byte for byte.
+/// A worker process of <c>rnnf train --workers 3</c> (the trainer and two worker processes) killed (SIGKILL, no
+/// goodbye) in the middle of the run: the run finishes on the workers left and writes the model file of one process
+/// with the same pieces, byte for byte.
 /// </summary>
 /// <remarks>
 /// The run is held at a known point rather than raced: the trainer runs in this process and its standard output is a
 /// <see cref="PausingWriter"/> that stops it at its first epoch line (four of eighteen steps applied, none under way)
-/// until the worker has been killed and has exited. The two workers hold two pieces each (four pieces placed on two
-/// silos by <c>PiecePlacement</c>), so the worker killed always holds pieces of every later step.
+/// until the worker has been killed and has exited. Each of the three silos holds a block of every step's four pieces
+/// (placed by <c>PiecePlacement</c>), so the worker killed always holds pieces of every later step.
 /// </remarks>
 [Collection(ClusterProcesses.Name)]
 public sealed class WorkerFaultTests : IDisposable
@@ -34,7 +35,7 @@ public sealed class WorkerFaultTests : IDisposable
     {
         var id = $"fault-{Guid.NewGuid():N}";
         using var output = new PausingWriter(l => l.StartsWith("epoch", StringComparison.Ordinal));
-        var run = Task.Run(() => RunResult.Of(Train("workers.rnnf", "--workers", "2", "--cluster-id", id), output));
+        var run = Task.Run(() => RunResult.Of(Train("workers.rnnf", "--workers", "3", "--cluster-id", id), output));
         try
         {
             await output.Paused.WaitAsync(Patience);
