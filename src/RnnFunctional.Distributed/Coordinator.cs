@@ -141,10 +141,11 @@ public sealed class Coordinator<T> where T : IParameterTree<T>
             ? ApplyFlat(flat, sum)
             : ApplyTree(sum);
         var tokens = sum.Tokens;
-        // The arrays of the sum and of the payloads serve the next step's payloads and sum.
+        // The arrays of the sum and of the payloads serve the next step's payloads and sum; a block computed on this
+        // process's own silo came by reference, never written to the wire, so its array goes back to that silo's lender.
         sum.Spend(buffers);
         foreach (var result in results)
-            if (result.Gradients?.Bytes is { } bytes) buffers.Return(bytes);
+            if (result.Gradients is { Bytes: { } bytes } gradients) (gradients.TakeLender() ?? buffers).Return(bytes);
         (State, payload, Step) = (next, nextPayload, Step + 1);
         var applied = clock.Elapsed;
         var slowest = results.Where(result => result.Status == PieceStatus.Computed).Select(result => result.Took).DefaultIfEmpty().Max();

@@ -83,6 +83,12 @@ internal static class ClusterHarness
         /// </summary>
         public bool KeepCopies { get; init; }
 
+        /// <summary>
+        /// The grain factory the coordinator calls the workers through (default: the cluster's client, whose calls all go
+        /// over the wire); a silo's own makes the calls to its workers local.
+        /// </summary>
+        public IGrainFactory? Factory { get; init; }
+
         /// <summary>Each step's times as the coordinator gave them (<see cref="Coordinator{T}.LastStep"/>), filled by the comparison.</summary>
         public List<StepTimes> Times { get; } = [];
 
@@ -100,14 +106,14 @@ internal static class ClusterHarness
             var reference = PieceTraining.Fold(model, optimizer, new TrainingOptions(0, clipping), ReferencePieces, initial, RunData.Load(Run.Data).Windows)
                 .Take(Steps).ToArray();
             Assert.Equal(Steps, reference.Length);
-            var coordinator = new Coordinator<TParams>(Cluster.GrainFactory, Run, optimizer, clipping, new TrainingState<TParams>(initial, optimizer.Init(initial)));
+            var coordinator = new Coordinator<TParams>(Factory ?? Cluster.GrainFactory, Run, optimizer, clipping, new TrainingState<TParams>(initial, optimizer.Init(initial)));
             var taken = new List<TrainingStep<TParams>>();
             for (var s = 0; s < Steps; s++)
             {
                 var (before, hosts) = (coordinator.Step, coordinator.LastWorkers);
                 if (Before is not null) await Before(before, hosts);
                 if (s == RestartAfter)
-                    coordinator = new Coordinator<TParams>(Cluster.GrainFactory, Run, optimizer, clipping, coordinator.State, coordinator.Step);
+                    coordinator = new Coordinator<TParams>(Factory ?? Cluster.GrainFactory, Run, optimizer, clipping, coordinator.State, coordinator.Step);
                 taken.Add(KeepCopies ? Copy(await coordinator.StepAsync()) : await coordinator.StepAsync());
                 Times.Add(coordinator.LastStep!);
                 if (KeepCopies)

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using Xunit;
 using Xunit.Abstractions;
@@ -83,6 +84,33 @@ public sealed class ClusterTests(ITestOutputHelper output)
             Assert.InRange(step.SlowestBlock, TimeSpan.FromTicks(1), step.Blocks);
             Assert.InRange(step.Blocks + step.Summing + step.Applying, step.Blocks, step.Step);
         }
+    }
+
+    [Fact]
+    public async Task ACoordinatorOnAWorkersSiloHandsItsOwnBlocksArraysBackToThatSilo()
+    {
+        // The coordinator on one of two silos: the block computed there comes by reference, never written to the wire,
+        // and its array goes back to the silo, which then needs no new array after the first steps.
+        await using var cluster = await ClusterHarness.Deploy(2);
+        var corpus = TestData.CorpusFile(45, 6);
+        try
+        {
+            var silo = Assert.IsType<InProcessSiloHandle>(cluster.Primary);
+            var buffers = silo.ServiceProvider.GetRequiredService<SiloParameters>().Buffers;
+            var run = ClusterHarness.Run("on-a-silo", corpus, "lstm", 1, 2);
+            long? early = null;
+            var compare = new ClusterHarness.CompareWithReference(cluster, run, 2, 8, (taken, _) =>
+            {
+                if (taken == 2) early = buffers.Allocated;
+                return Task.CompletedTask;
+            }) { Factory = silo.ServiceProvider.GetRequiredService<IGrainFactory>() };
+            var counters = await DistributedModels.Use(run.Model, compare);
+            output.WriteLine($"{ClusterHarness.Describe(counters)}; the coordinator's silo allocated {buffers.Allocated} arrays, {early} after two steps");
+            Assert.Equal(2, counters.Workers.Count);
+            Assert.InRange(early ?? 0, 1, 2);
+            Assert.Equal(early, buffers.Allocated);
+        }
+        finally { File.Delete(corpus); }
     }
 
     [Fact]
