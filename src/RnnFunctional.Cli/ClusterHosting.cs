@@ -44,10 +44,11 @@ internal static class ClusterHosting
     /// A host with one silo listening on <paramref name="listen"/> only, in the cluster whose primary silo is
     /// <paramref name="primary"/>, without a gateway, and logging only its warnings and errors into
     /// <paramref name="log"/> when one is given. A silo given no <paramref name="source"/> (a coordinator's that only
-    /// coordinates) hosts no piece worker. A worker's silo declared dead by the cluster signals <paramref name="death"/> (when given) instead of
-    /// ending the process as Orleans does.
+    /// coordinates) hosts no piece worker; <paramref name="threads"/>, when given, are the kernels' threads of each piece
+    /// it computes. A worker's silo declared dead by the cluster signals <paramref name="death"/> (when given) instead
+    /// of ending the process as Orleans does.
     /// </summary>
-    public static IHost Build(IPEndPoint listen, IPEndPoint primary, string clusterId, IRunSource? source, JoinLog? log = null, SiloDeath? death = null)
+    public static IHost Build(IPEndPoint listen, IPEndPoint primary, string clusterId, IRunSource? source, JoinLog? log = null, SiloDeath? death = null, int? threads = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
@@ -72,7 +73,7 @@ internal static class ClusterHosting
                     o.NumVotesForDeathDeclaration = 1;
                     o.MaxJoinAttemptTime = TimeSpan.FromSeconds(20);
                 })
-                .AddPieceWorkers(source);
+                .AddPieceWorkers(source, threads: threads);
             if (source is null)
                 silo.Services.PostConfigure<Orleans.Configuration.GrainTypeOptions>(o => o.Classes.Remove(typeof(PieceWorkerGrain)));
         });

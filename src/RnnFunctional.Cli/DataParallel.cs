@@ -33,7 +33,6 @@ internal sealed class DataParallel : IDisposable
     private readonly SiloDeath death;
     private readonly List<StepTimes> stepTimes = [];
     private RunSpec? run;
-    private bool sharedCores;
     private volatile bool ending;
 
     private DataParallel(IHost host, Terminal terminal, SiloDeath death) => (this.host, this.terminal, this.death) = (host, terminal, death);
@@ -71,13 +70,17 @@ internal sealed class DataParallel : IDisposable
             source = loaded.Match(s => s, _ => throw new UnreachableException());
         }
         var death = new SiloDeath();
-        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source, death: death), terminal, death);
+        // This process's silo takes its share of the cores for its pieces, as each worker started here does; its own
+        // evaluations between steps, when the workers wait, keep every core.
+        var threads = WorkerThreads(Environment.GetEnvironmentVariable(ThreadsVariable), Environment.ProcessorCount, o.Workers);
+        var cluster = new DataParallel(ClusterHosting.Build(listen, listen, o.ClusterId, source, death: death,
+            threads: threads is null ? null : int.Parse(threads, System.Globalization.CultureInfo.InvariantCulture)), terminal, death);
         try
         {
-            if (source is not null) cluster.ShareCores(o.Workers);
-            cluster.host.StartAsync().GetAwaiter().GetResult();
+            // The workers start while the coordinator's silo does: each tries to join for up to 20 s.
             if (o.Cluster is null)
                 for (var k = 1; k < o.Workers; k++) cluster.Spawn(k, listen, o);
+            cluster.host.StartAsync().GetAwaiter().GetResult();
             cluster.WaitForWorkers(o, listen, terminal);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -131,17 +134,6 @@ internal sealed class DataParallel : IDisposable
 
     /// <summary>The environment variable that sets the kernels' threads of a process.</summary>
     public const string ThreadsVariable = "RNNFUNCTIONAL_THREADS";
-
-    /// <summary>
-    /// Gives this process's kernels its share of the cores (<see cref="WorkerThreads"/>), as each worker started here
-    /// has, while it is one of <paramref name="workers"/> workers; <see cref="Dispose"/> gives back the setting it had.
-    /// </summary>
-    private void ShareCores(int workers)
-    {
-        if (WorkerThreads(Environment.GetEnvironmentVariable(ThreadsVariable), Environment.ProcessorCount, workers) is not { } threads) return;
-        sharedCores = true;
-        Environment.SetEnvironmentVariable(ThreadsVariable, threads);
-    }
 
     /// <summary>
     /// The kernels' threads of each of <paramref name="workers"/> workers started on a machine of
@@ -262,6 +254,5 @@ internal sealed class DataParallel : IDisposable
             // Its workers are gone; there is nobody to say goodbye to.
         }
         host.Dispose();
-        if (sharedCores) Environment.SetEnvironmentVariable(ThreadsVariable, null);
     }
 }

@@ -35,6 +35,18 @@ public sealed class SiloParameters
     /// <summary>How many pieces the silo computes at once.</summary>
     public int PiecesAtOnce { get; }
 
+    /// <summary>
+    /// The kernels' threads of each computation run by <see cref="OneAtATime{TResult}"/>, at least 1 (null, the default:
+    /// the process's, <c>RNNFUNCTIONAL_THREADS</c> or every core), so that a silo sharing its process with other work
+    /// takes only its share of the cores. The bits do not depend on it.
+    /// </summary>
+    public int? Threads
+    {
+        get;
+        init => field = value is null or >= 1 ? value
+            : throw new ArgumentOutOfRangeException(nameof(Threads), value, $"expected the kernels' threads to be at least 1 but got {value}");
+    }
+
     /// <summary>The arrays of the silo's partial sums, reused from block to block (<see cref="PartialSum"/>).</summary>
     internal PayloadBuffers Buffers { get; } = new();
 
@@ -47,7 +59,7 @@ public sealed class SiloParameters
     {
         ArgumentNullException.ThrowIfNull(compute);
         await turns.WaitAsync();
-        try { return compute(); }
+        try { return Threads is { } threads ? RnnFunctional.Kernels.Summation.WithThreads(threads, compute) : compute(); }
         finally { turns.Release(); }
     }
 
@@ -179,10 +191,11 @@ public static class DistributedHosting
     /// <param name="silo">The silo being built.</param>
     /// <param name="source">Where its piece workers read a run's batches (default: <see cref="FileRunSource"/>).</param>
     /// <param name="piecesAtOnce">How many pieces the silo computes at once (<see cref="SiloParameters.OneAtATime{TResult}"/>), at least 1.</param>
-    public static ISiloBuilder AddPieceWorkers(this ISiloBuilder silo, IRunSource? source = null, int piecesAtOnce = 1)
+    /// <param name="threads">The kernels' threads of each piece (<see cref="SiloParameters.Threads"/>; default: the process's).</param>
+    public static ISiloBuilder AddPieceWorkers(this ISiloBuilder silo, IRunSource? source = null, int piecesAtOnce = 1, int? threads = null)
     {
         ArgumentNullException.ThrowIfNull(silo);
-        var parameters = new SiloParameters(piecesAtOnce);
+        var parameters = new SiloParameters(piecesAtOnce) { Threads = threads };
         silo.Services.AddSingleton(parameters);
         silo.Services.AddSingleton<IRunSource>(source ?? new FileRunSource());
         silo.Services.AddPiecePlacement();

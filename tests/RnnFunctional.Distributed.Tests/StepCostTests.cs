@@ -150,6 +150,18 @@ public sealed class StepCostTests
         Assert.Equal(1, new SiloParameters().PiecesAtOnce);
     }
 
+    [Fact]
+    public async Task ASiloGivesEachComputationTheKernelsThreadsItIsSetTo()
+    {
+        int Threads() => RnnFunctional.Kernels.Summation.DefaultThreads;
+        Assert.Equal(1, await new SiloParameters { Threads = 1 }.OneAtATime(Threads));
+        Assert.Equal(3, await new SiloParameters(2) { Threads = 3 }.OneAtATime(Threads));
+        Assert.Equal(Threads(), await new SiloParameters().OneAtATime(Threads));
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SiloParameters { Threads = 0 });
+        Assert.Equal("Threads", error.ParamName);
+        Assert.Contains("expected the kernels' threads to be at least 1 but got 0", error.Message);
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         for (var seen = Volatile.Read(ref target); value > seen; seen = Volatile.Read(ref target))

@@ -136,6 +136,35 @@ public sealed class RnnKernelTests
                 .And((Same(backwardOne.Gradients, backwardTwo.Gradients) && Same(backwardOne.Dx, backwardTwo.Dx)).Label("Backward on one and two threads"));
         });
 
+    [Fact]
+    public async Task ThreadsGivenToAComputationAreItsOwnNestedAndGivenBackAfter()
+    {
+        var outside = Summation.DefaultThreads;
+        Assert.Equal((3, 1, 3), Summation.WithThreads(3, () => (Summation.DefaultThreads, Summation.WithThreads(1, () => Summation.DefaultThreads), Summation.DefaultThreads)));
+        Assert.Equal(64, Summation.WithThreads(500, () => Summation.DefaultThreads));
+        // Another computation running meanwhile keeps its own number.
+        using var inside = new ManualResetEventSlim();
+        using var checkedOutside = new ManualResetEventSlim();
+        var scoped = Task.Run(() => Summation.WithThreads(5, () =>
+        {
+            inside.Set();
+            checkedOutside.Wait();
+            return Summation.DefaultThreads;
+        }));
+        inside.Wait();
+        Assert.Equal(outside, Summation.DefaultThreads);
+        checkedOutside.Set();
+        Assert.Equal(5, await scoped);
+        Assert.Equal(outside, Summation.DefaultThreads);
+        Assert.Throws<InvalidOperationException>(() => Summation.WithThreads<int>(2, () => throw new InvalidOperationException()));
+        Assert.Equal(outside, Summation.DefaultThreads);
+        Assert.Equal("threads", Assert.Throws<ArgumentOutOfRangeException>(() => Summation.WithThreads(0, () => 0)).ParamName);
+        // The bits do not depend on it.
+        var c = new RnnCase(new Shaped(new Dims(3, 5, 4, Summation.ChunkColumns * 2 + 3, 4), 7));
+        var (one, two) = (Summation.WithThreads(1, () => Rnn.LossAndGradients(c.P, c.Xs, c.A0, c.Labels)), Summation.WithThreads(2, () => Rnn.LossAndGradients(c.P, c.Xs, c.A0, c.Labels)));
+        Assert.True(Same(one.Loss, two.Loss) && Same(one.Gradients, two.Gradients));
+    }
+
     [Property(MaxTest = 10)]
     public Property SplitBatchesAgreeWithTheGenericFold() =>
         Prop.ForAll(WideBatches.ToArbitrary(), c =>

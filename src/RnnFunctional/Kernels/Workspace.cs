@@ -220,14 +220,30 @@ internal sealed class CallScratch : IDisposable
 internal static class Summation
 {
     /// <summary>
-    /// Threads a public function may use: the environment variable <c>RNNFUNCTIONAL_THREADS</c> when it holds a number
-    /// from 1 on, else every core. Batches of 2·<see cref="ChunkColumns"/> columns or more are split into chunks over
-    /// them; a batch of one chunk shares the rows of its products (<see cref="Team"/>). The results have the same bits
-    /// whatever the number.
+    /// Threads a public function may use: those of the innermost <see cref="WithThreads{T}"/> that it runs in, else the
+    /// environment variable <c>RNNFUNCTIONAL_THREADS</c> when it holds a number from 1 on, else every core. Batches of
+    /// 2·<see cref="ChunkColumns"/> columns or more are split into chunks over them; a batch of one chunk shares the
+    /// rows of its products (<see cref="Team"/>). The results have the same bits whatever the number.
     /// </summary>
     public static int DefaultThreads =>
-        int.TryParse(Environment.GetEnvironmentVariable("RNNFUNCTIONAL_THREADS"), out var threads) && threads >= 1
+        Scoped.Value >= 1 ? Scoped.Value
+        : int.TryParse(Environment.GetEnvironmentVariable("RNNFUNCTIONAL_THREADS"), out var threads) && threads >= 1
             ? Math.Min(threads, 64) : Environment.ProcessorCount;
+
+    private static readonly AsyncLocal<int> Scoped = new();
+
+    /// <summary>
+    /// <paramref name="compute"/>'s result, its public functions given <paramref name="threads"/> threads (at most 64)
+    /// whatever the environment says; the bits are those of any other number.
+    /// </summary>
+    public static T WithThreads<T>(int threads, Func<T> compute)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        var outer = Scoped.Value;
+        Scoped.Value = Math.Min(threads, 64);
+        try { return compute(); }
+        finally { Scoped.Value = outer; }
+    }
 
     /// <summary>Batch columns per chunk, below which a batch is not split.</summary>
     public const int ChunkColumns = 128;
