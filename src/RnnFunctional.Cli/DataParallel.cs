@@ -62,13 +62,8 @@ internal sealed class DataParallel : IDisposable
         {
             return Fin<DataParallel>.Fail(Error.New($"cannot find a free loopback port for the coordinator: {e.Message}"));
         }
-        CliRunSource? source = null;
-        if (o.Cluster is null)
-        {
-            var loaded = CliRunSource.Of(o.Corpus);
-            if (loaded.IsFail) return loaded.Match(_ => throw new UnreachableException(), e => Fin<DataParallel>.Fail(e));
-            source = loaded.Match(s => s, _ => throw new UnreachableException());
-        }
+        // On loopback this process's silo computes pieces of the corpus it trains on (the one its digest was read from).
+        var source = o.Cluster is null ? new CliRunSource(data.Corpus, digest) : null;
         var death = new SiloDeath();
         // This process's silo takes its share of the cores for its pieces, as each worker started here does; its own
         // evaluations between steps, when the workers wait, keep every core.

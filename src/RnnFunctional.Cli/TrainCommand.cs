@@ -19,10 +19,10 @@ internal sealed record TrainOptions(
     /// <summary>P, the pieces of every update (0: one undivided window, as <see cref="Training.Fold{T, TState}(SequenceModel{T, TState}, Optimizer{T}, TrainingOptions, T, IEnumerable{TokenBatch})"/>).</summary>
     public int Pieces { get; init; }
 
-    /// <summary>Number of worker processes of a data-parallel run (0: train in this process).</summary>
+    /// <summary>Number of workers of a data-parallel run, this process among them on loopback (0: train in this process alone).</summary>
     public int Workers { get; init; }
 
-    /// <summary>Where the coordinator listens for workers started by hand (null: start them here, on loopback).</summary>
+    /// <summary>Where the coordinator listens for workers started by hand (null: start N − 1 here, on loopback).</summary>
     public System.Net.IPEndPoint? Cluster { get; init; }
 
     /// <summary>The cluster id a worker must have.</summary>
@@ -92,7 +92,7 @@ internal static class TrainCommand
         $"cut every update's batch into P pieces summed by a fixed tree over them, in [1, 4096]; the bits depend on P, never on the workers (default: no cut, or {DefaultPieces} with --workers)", 0, 1, 4096);
     private static readonly Option<int> WorkersOption = Options.Int("--workers", "N", "train data-parallel on N workers, in [1, 64]: this process and N - 1 worker processes started on loopback, or with --cluster N started by hand (default: train in this process)", 0, 1, 64);
     private static readonly Option<System.Net.IPEndPoint?> ClusterOption = WorkerCommand.Endpoint("--cluster",
-        "with --workers: listen on ADDR:PORT and wait for N workers started by hand with 'rnnf worker --cluster ADDR:PORT' (default: start them here on loopback)", null);
+        "with --workers: listen on ADDR:PORT and wait for N workers started by hand with 'rnnf worker --cluster ADDR:PORT' (default: compute here and start N - 1 workers on loopback)", null);
     private static readonly Option<string?> PrecisionOption = Options.Choice("--precision", "TYPE",
         "precision of the products of training and evaluation: double, or single (float32 products on double values)", "double", ["double", "single"]);
     private static readonly Option<string?> ClusterIdOption = Options.Text("--cluster-id", "ID", "with --workers: the cluster id the workers must have", ClusterHosting.DefaultClusterId);

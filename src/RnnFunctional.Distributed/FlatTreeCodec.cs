@@ -9,7 +9,8 @@ namespace RnnFunctional.Distributed;
 /// Orleans' codec of <see cref="FlatTree"/>: a field header, the payload's length and its bytes as one block (null as
 /// Orleans' null reference). A payload is read into an array of <see cref="PayloadBuffers.Received"/>, which may be
 /// one handed back after an earlier step rather than a new large array; a payload lent to the wire
-/// (<see cref="FlatTree.Lent"/>) hands its array back to its lender once written. The copier of <see cref="FlatTree"/> is the
+/// (<see cref="FlatTree.Lent"/>) hands its array back to its lender once written (a payload passed by reference within
+/// a process is never written: its coordinator hands the array back once summed). The copier of <see cref="FlatTree"/> is the
 /// identity (the type is <see cref="ImmutableAttribute"/>).
 /// </summary>
 [RegisterSerializer]

@@ -102,8 +102,9 @@ internal sealed class PartialSum
 
     /// <summary>
     /// The values as a payload to send. Without <paramref name="lender"/> the array leaves with it and is never handed
-    /// back; with it, the array goes back to <paramref name="lender"/> once Orleans has written the payload to the wire
-    /// (<see cref="FlatTree.Lent"/>), for a sender that reads it no more.
+    /// back; with it, the array goes back to <paramref name="lender"/> once Orleans has written the payload to the wire,
+    /// or once a coordinator in the same process that got it by reference has summed it (<see cref="FlatTree.Lent"/>),
+    /// for a sender that reads it no more.
     /// </summary>
     /// <param name="lender">Where the array goes back once written, or null.</param>
     public FlatTree ToPayload(PayloadBuffers? lender = null) =>

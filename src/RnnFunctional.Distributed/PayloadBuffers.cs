@@ -6,7 +6,7 @@ namespace RnnFunctional.Distributed;
 /// (<see cref="Received"/>). A wide model's payload is about 10 MB, so every new one is a large-object allocation whose
 /// pages the kernel maps afresh; an array handed back here is given out again for the next payload of the same length.
 /// An array is handed back only once nothing reads it any more: a partial sum once added, a payload sent once Orleans has
-/// written it (<see cref="FlatTree.Lent"/>), a parameter payload once its silo holds a newer version
+/// written it or, passed by reference within the process, once its coordinator has summed it (<see cref="FlatTree.Lent"/>), a parameter payload once its silo holds a newer version
 /// (<see cref="SiloParameters.Set"/>). Arrays are given out uninitialized: their user writes every byte.
 /// </summary>
 internal sealed class PayloadBuffers

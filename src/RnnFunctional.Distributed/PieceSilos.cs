@@ -12,8 +12,8 @@ namespace RnnFunctional.Distributed;
 /// The silos that host piece workers as one silo of the cluster sees them: the silos that its membership view holds
 /// active and whose grain manifest, as it knows it, lists <see cref="PieceWorkerGrain"/>. This is the set that Orleans'
 /// placement on that silo hands to <see cref="PiecePlacement"/> for a piece worker (its compatible silos), in the order
-/// of <see cref="PiecePlacement.SiloOf"/>. A silo that hosts no piece workers (a coordinator's own silo, a client) is
-/// not in it; a silo joins it once the silo asked knows it as active and has its manifest, and leaves it when that silo
+/// of <see cref="PiecePlacement.SiloOf"/>. A silo that hosts no piece workers (a coordinator's silo that only coordinates,
+/// a client) is not in it; a silo joins it once the silo asked knows it as active and has its manifest, and leaves it when that silo
 /// no longer holds it active.
 /// </summary>
 public interface IPieceSilosGrain : IGrainWithIntegerKey

@@ -6,7 +6,7 @@ namespace RnnFunctional.Distributed;
 /// The parameters one silo holds for its piece workers: the latest version of each run, shared by every
 /// <see cref="PieceWorkerGrain"/> of the silo, so that a step's parameters reach a silo once however many of its pieces
 /// it computes. Registered by <see cref="DistributedHosting.AddPieceWorkers"/>. The silo's piece workers also take
-/// turns here to compute (<see cref="OneAtATime{TResult}"/>): one piece at a time, each with the kernels' own threads,
+/// turns here to compute (<see cref="OneAtATime{TResult}"/>): one piece at a time, each with the kernels' threads (<see cref="Threads"/>),
 /// rather than all of a silo's pieces at once on the thread pool that the silo's messaging also runs on.
 /// </summary>
 public sealed class SiloParameters

@@ -22,8 +22,9 @@ public sealed record FlatTree(byte[] Bytes)
     public const int BytesPerValue = sizeof(double);
 
     /// <summary>
-    /// Where the array goes back once Orleans has written the payload to the wire (<see cref="FlatTreeCodec"/>): set
-    /// for a payload that a worker sends and never reads again (<see cref="PartialSum.ToPayload"/>); taken at most once.
+    /// Where the array goes back once Orleans has written the payload to the wire (<see cref="FlatTreeCodec"/>), or,
+    /// when the payload went by reference to a coordinator in the same process, once that coordinator has summed it:
+    /// set for a payload that a worker sends and never reads again (<see cref="PartialSum.ToPayload"/>); taken at most once.
     /// </summary>
     private PayloadBuffers? lender;
 
@@ -36,10 +37,10 @@ public sealed record FlatTree(byte[] Bytes)
     /// <summary>A payload read off the wire into <paramref name="bytes"/>, an array of <see cref="PayloadBuffers.Received"/>.</summary>
     internal static FlatTree Received(byte[] bytes) => new(bytes) { FromWire = true };
 
-    /// <summary>A payload whose array goes back to <paramref name="lender"/> once written to the wire; nothing reads it after that.</summary>
+    /// <summary>A payload whose array goes back to <paramref name="lender"/> once written to the wire (or summed by a coordinator that got it by reference); nothing reads it after that.</summary>
     internal static FlatTree Lent(byte[] bytes, PayloadBuffers lender) => new(bytes) { lender = lender };
 
-    /// <summary>The array's lender, taken: the first call after the payload is written gets it, later ones get null.</summary>
+    /// <summary>The array's lender, taken: the first call, once the payload is written or summed, gets it; later ones get null.</summary>
     internal PayloadBuffers? TakeLender() => Interlocked.Exchange(ref lender, null);
 
     /// <summary>The same array (payloads compare by reference to their bytes; how the array is kept does not count).</summary>

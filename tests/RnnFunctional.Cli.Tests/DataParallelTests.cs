@@ -42,7 +42,7 @@ public sealed class DataParallelTests : IDisposable
     }
 
     [Fact]
-    public void TrainingOnTwoWorkerProcessesWritesTheModelFileOfOneProcessWithTheSamePieces()
+    public void TrainingOnTwoWorkersWritesTheModelFileOfOneProcessWithTheSamePieces()
     {
         var distributed = Run(Tiny("workers.rnnf", "--layers", "1", "--steps", "3", "--workers", "2", "--pieces", "4"));
         Assert.True(distributed.ExitCode == 0, distributed.Error);

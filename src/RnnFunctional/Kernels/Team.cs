@@ -187,7 +187,8 @@ internal sealed class Team : IDisposable
         private Team? team;
         private int index;
 
-        public Helper() => new Thread(Loop) { IsBackground = true, Name = "RnnFunctional team helper" }.Start();
+        // UnsafeStart: a helper lives longer than the computation that made it, so it takes none of its async context.
+        public Helper() => new Thread(Loop) { IsBackground = true, Name = "RnnFunctional team helper" }.UnsafeStart();
 
         public void Join(Team t, int i)
         {
