@@ -59,6 +59,20 @@ public sealed class LayerNormGruTests
                 .And(GradientProperty.Holds(Inputs((xs, a0) => F(q, xs, a0), g, result.Dx, result.Da0)));
         });
 
+    [Fact]
+    public void AnEstimateFromALargeStepThatMissesABendIsNotKept()
+    {
+        // Along GainIh[3,0] of this case the tableau from first step 0.3 gives -9.441229821e-6 with an error estimate of
+        // 3.8e-13, 3.2e-11 from the derivative that the steps 0.1 to 0.003 agree on to 1e-13 (-9.4412619e-6).
+        var c = new LayerNormGruCase(new GruCase(new Shaped(new Dims(3, 4, 7, 3, 4), 507302457)));
+        var (g, q) = (c.Gru, c.Conditioned);
+        var result = LayerNormGru.LossAndGradients(q, g.Xs, g.A0, g.Labels);
+        var report = GradCheck.Tree(p => LayerNormGru.LossAndGradients(p, g.Xs, g.A0, g.Labels).Loss, q, result.Gradients, GradCheckOptions.Precise);
+        Assert.Empty(report.Failures(1e-6));
+        var entry = Assert.Single(report.Entries, e => e is { Leaf: "GainIh", Row: 3, Column: 0 });
+        Assert.NotEqual(0.3, entry.Step);
+    }
+
     [Property(MaxTest = 100)]
     public Property BackwardMatchesFiniteDifferences() =>
         Prop.ForAll(LayerNormGruCase.Arbitrary(), c =>

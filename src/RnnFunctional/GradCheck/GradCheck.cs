@@ -38,7 +38,9 @@ public sealed record GradCheckOptions(double Epsilon = 1e-6, int Order = 2, doub
     /// gain: 1/h for a central difference of step h, more for an extrapolation from smaller steps), which the tableau
     /// does not see. An entry whose bound is not below a
     /// tenth of <see cref="Tolerance"/> times max(|estimate|, <see cref="Floor"/>) is estimated again from each of these
-    /// steps, and the estimate with the smallest bound is kept. The choice never looks at the claimed gradient.
+    /// steps, and the estimate with the smallest bound is kept among those that agree, within both bounds, with every
+    /// estimate from a smaller first step: an estimate that does not has missed a bend of f at the scale of its step,
+    /// which its tableau cannot see. The choice never looks at the claimed gradient.
     /// </summary>
     public ImmutableArray<double> LargerSteps { get; init; } = [];
 
@@ -333,12 +335,11 @@ public static class GradCheck
             (e.Value, Math.Max(e.Error, roundOff * e.Gain), h, e.Gain);
         var best = Bounded(first, o.Epsilon);
         if (best.Error < 0.1 * o.Tolerance * Math.Max(Math.Abs(best.Value), o.Floor)) return best;
-        foreach (var h in o.LargerSteps.Concat(o.SmallerSteps))
-        {
-            var again = Bounded(Ridders(g, h), h);
-            if (again.Error < best.Error) best = again;
-        }
-        return best;
+        List<(double Value, double Error, double Step, double Gain)> estimates = [best, .. o.LargerSteps.Concat(o.SmallerSteps).Select(h => Bounded(Ridders(g, h), h))];
+        // An estimate that differs from one of a smaller first step by more than both bounds has missed its truncation
+        // (its tableau does not see a bend at the scale of its step) and is not kept; the smallest step always is.
+        return estimates.Where(e => estimates.All(smaller => smaller.Step >= e.Step || Math.Abs(e.Value - smaller.Value) <= e.Error + smaller.Error))
+            .MinBy(e => e.Error);
     }
 
     private static double Stencil(Func<double, double> g, double h, double[] weights)
